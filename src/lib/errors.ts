@@ -1,0 +1,138 @@
+/**
+ * The error vocabulary of tokenctl. Every failure the library reports is a TokenctlError whose
+ * exitCode is one of the contract's exit codes (../shared/spec/cli.md) and whose code is the OAuth
+ * `error` value when a server sent one, else one of tokenctl's own codes below.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  config: 3,
+  refused: 4,
+  reauthenticate: 5,
+  network: 6,
+  store: 7,
+  httpStatus: 8,
+} as const
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+export type UsageCode = 'usage_error' | 'invalid_jwt' | 'invalid_session_key' | 'secret_on_command_line'
+export type ConfigCode =
+  | 'config_error'
+  | 'unknown_client'
+  | 'client_exists'
+  | 'missing_configuration'
+  | 'no_secret'
+  | 'insecure_url'
+  | 'unknown_session'
+  | 'session_exists'
+export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
+export type StoreCode =
+  | 'store_unavailable'
+  | 'store_locked'
+  | 'store_corrupt'
+  | 'store_wrong_passphrase'
+  | 'store_lock_timeout'
+  | 'store_error'
+  | 'no_store'
+
+/** What a server (or Entra in particular) said beyond `error`; kept for `--json` errors. */
+export interface ErrorDetails {
+  claims?: string
+  correlation_id?: string
+  description?: string
+  error_codes?: number[]
+  status?: number
+  suberror?: string
+  timestamp?: string
+  trace_id?: string
+}
+
+export interface TokenctlErrorOptions {
+  cause?: unknown
+  details?: ErrorDetails
+  suggestions?: string[]
+}
+
+export class TokenctlError extends Error {
+  readonly code: string
+  readonly details: ErrorDetails
+  readonly exitCode: ExitCode
+  readonly suggestions: string[]
+
+  constructor(message: string, code: string, exitCode: ExitCode, options: TokenctlErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = this.constructor.name
+    this.code = code
+    this.exitCode = exitCode
+    this.details = options.details ?? {}
+    this.suggestions = options.suggestions ?? []
+  }
+}
+
+export class InternalError extends TokenctlError {
+  constructor(message: string, options?: TokenctlErrorOptions) {
+    super(message, 'internal_error', ExitCode.internal, options)
+  }
+}
+
+export class UsageError extends TokenctlError {
+  constructor(message: string, code: UsageCode = 'usage_error', options?: TokenctlErrorOptions) {
+    super(message, code, ExitCode.usage, options)
+  }
+}
+
+export class ConfigError extends TokenctlError {
+  constructor(message: string, code: ConfigCode = 'config_error', options?: TokenctlErrorOptions) {
+    super(message, code, ExitCode.config, options)
+  }
+}
+
+/** The authorization server refused the request (exit 4); `code` is its `error`. */
+export class AuthorizationError extends TokenctlError {
+  constructor(message: string, code: string, options?: TokenctlErrorOptions) {
+    super(message, code, ExitCode.refused, options)
+  }
+}
+
+/** A person must sign in again (exit 5): refresh token dead, interaction or consent required. */
+export class ReauthenticationRequiredError extends TokenctlError {
+  constructor(message: string, code: string, options?: TokenctlErrorOptions) {
+    super(message, code, ExitCode.reauthenticate, options)
+  }
+}
+
+export interface NetworkErrorOptions extends TokenctlErrorOptions {
+  /** The server asked us to wait this long before trying again (Retry-After). */
+  retryAfterMs?: number
+  /** Worth another attempt: connection failures, timeouts, 429 and 5xx. */
+  retryable?: boolean
+}
+
+export class NetworkError extends TokenctlError {
+  readonly retryable: boolean
+  readonly retryAfterMs: number | undefined
+
+  constructor(message: string, code: NetworkCode | string = 'network_error', options: NetworkErrorOptions = {}) {
+    super(message, code, ExitCode.network, options)
+    this.retryable = options.retryable ?? false
+    this.retryAfterMs = options.retryAfterMs
+  }
+}
+
+export class StoreError extends TokenctlError {
+  constructor(message: string, code: StoreCode = 'store_error', options?: TokenctlErrorOptions) {
+    super(message, code, ExitCode.store, options)
+  }
+}
+
+export function isTokenctlError(error: unknown): error is TokenctlError {
+  return error instanceof TokenctlError
+}
+
+/** The message of anything thrown, for wrapping lower-level errors. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message
+  return String(error)
+}

@@ -1,0 +1,43 @@
+/**
+ * The secure store: where every secret tokenctl keeps lives (client secrets, cached tokens,
+ * session refresh tokens). Callers only ever see this interface; the backend is chosen once by
+ * openStore(). Locking and read-modify-write are part of the interface so that a backend shared
+ * by several machines (a remote store) can make them hold across machines.
+ */
+
+export type StoreBackendName = 'file' | 'keychain'
+
+export interface LockOptions {
+  /** Called once if the lock is held by someone else and we start waiting for it. */
+  onWait?: (holder: LockHolder | undefined) => void
+  /** Give up (StoreError store_lock_timeout) after this long. Default 120 s. */
+  waitMs?: number
+}
+
+/** Who holds a lock, as far as the backend can tell (for messages only). */
+export interface LockHolder {
+  acquiredAt?: string
+  host?: string
+  pid?: number
+}
+
+export interface SecretStore {
+  readonly backend: StoreBackendName
+  /** Human-readable location: a file path, or the keychain service name. */
+  readonly location: string
+
+  /** Throws StoreError when the backend does not answer now; used by `store status`. */
+  check(): Promise<void>
+  delete(name: string): Promise<boolean>
+  get(name: string): Promise<string | undefined>
+  /** Names of the entries that start with prefix. */
+  list(prefix: string): Promise<string[]>
+  set(name: string, value: string): Promise<void>
+  /**
+   * Atomic read-modify-write of one entry under its lock: fn gets the current value and returns the
+   * new one, or undefined to delete it. Returns what fn returned.
+   */
+  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined>
+  /** Runs fn while holding an exclusive lock on name, shared by every process using this store. */
+  withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T>
+}
