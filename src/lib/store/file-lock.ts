@@ -64,7 +64,8 @@ async function observe(lockPath: string): Promise<Observed | undefined> {
     const [info, text] = await Promise.all([stat(lockPath), readFile(lockPath, 'utf8')])
     let record: LockRecord | undefined
     try {
-      record = JSON.parse(text) as LockRecord
+      const parsed = JSON.parse(text) as unknown
+      record = typeof parsed === 'object' && parsed !== null ? (parsed as LockRecord) : undefined
     } catch {
       record = undefined // created but not yet written, or written by a process that died right then
     }
@@ -72,7 +73,7 @@ async function observe(lockPath: string): Promise<Observed | undefined> {
     return {identity: record?.nonce ?? `${info.ino}:${info.size}:${info.mtimeMs}`, mtimeMs: info.mtimeMs, record}
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
+    throw new StoreError(`cannot read the lock file ${lockPath}: ${(error as Error).message}`, 'store_error', {cause: error})
   }
 }
 
@@ -87,11 +88,21 @@ function isStale(seen: Observed, staleMs: number): boolean {
   return Date.now() - seen.mtimeMs > staleMs
 }
 
+async function unlinkIfPresent(file: string): Promise<void> {
+  try {
+    await unlink(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw new StoreError(`cannot remove the lock file ${file}: ${(error as Error).message}`, 'store_error', {cause: error})
+  }
+}
+
 /**
  * Removes a stale lock, but only the very one judged stale: breakers serialize on a short-lived
  * side lock and re-check the identity, so a fresh lock taken meanwhile by a live process survives.
+ * Returns false when another process is breaking it right now.
  */
-async function breakStaleLock(lockPath: string, judged: Observed): Promise<void> {
+async function breakStaleLock(lockPath: string, judged: Observed): Promise<boolean> {
   const breakerPath = `${lockPath}.break`
   let breaker
   try {
@@ -99,16 +110,17 @@ async function breakStaleLock(lockPath: string, judged: Observed): Promise<void>
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     const info = await stat(breakerPath).catch(() => undefined)
-    if (info && Date.now() - info.mtimeMs > BREAKER_STALE_MS) await unlink(breakerPath).catch(() => {})
-    return
+    if (info && Date.now() - info.mtimeMs > BREAKER_STALE_MS) await unlinkIfPresent(breakerPath)
+    return false
   }
 
   try {
     const now = await observe(lockPath)
-    if (now && now.identity === judged.identity) await unlink(lockPath).catch(() => {})
+    if (now && now.identity === judged.identity) await unlinkIfPresent(lockPath)
+    return true
   } finally {
     await breaker.close()
-    await unlink(breakerPath).catch(() => {})
+    await unlinkIfPresent(breakerPath)
   }
 }
 
@@ -118,39 +130,15 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS
   const deadline = Date.now() + waitMs
-  const record: LockRecord = {
-    acquiredAt: new Date().toISOString(),
-    host: hostname(),
-    nonce: randomBytes(16).toString('hex'),
-    pid: process.pid,
-    pidns: pidNamespace(),
-  }
   let pollMs = MIN_POLL_MS
   let waiting = false
 
   for (;;) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o600)
-      try {
-        await handle.writeFile(JSON.stringify(record))
-      } finally {
-        await handle.close()
-      }
-
-      return holdLock(lockPath, record.nonce, staleMs)
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code !== 'EEXIST') {
-        throw new StoreError(`cannot create the lock file ${lockPath}: ${(error as Error).message}`, 'store_error', {cause: error})
-      }
-    }
-
+    const nonce = await tryCreate(lockPath)
+    if (nonce) return holdLock(lockPath, nonce, staleMs)
     const seen = await observe(lockPath)
     if (seen === undefined) continue // released between our attempt and our look
-    if (isStale(seen, staleMs)) {
-      await breakStaleLock(lockPath, seen)
-      continue
-    }
+    if (isStale(seen, staleMs) && (await breakStaleLock(lockPath, seen))) continue
 
     if (!waiting) {
       waiting = true
@@ -158,8 +146,8 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
     }
 
     if (Date.now() >= deadline) {
-      const who = seen.record?.pid ? ` (held by process ${seen.record.pid} on ${seen.record.host})` : ''
-      throw new StoreError(`timed out after ${Math.round(waitMs / 1000)} s waiting for a lock${who}`, 'store_lock_timeout', {
+      const who = seen.record?.pid ? `, held by process ${seen.record.pid} on ${seen.record.host}` : ''
+      throw new StoreError(`timed out after ${Math.round(waitMs / 1000)} s waiting for the lock ${lockPath}${who}`, 'store_lock_timeout', {
         suggestions: ['another tokenctl is still working on the same entry; try again later'],
       })
     }
@@ -167,6 +155,36 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
     await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())))
     pollMs = Math.min(pollMs * 2, MAX_POLL_MS)
   }
+}
+
+/** Creates the lock file with our record; undefined when someone else holds it. */
+async function tryCreate(lockPath: string): Promise<string | undefined> {
+  let handle
+  try {
+    handle = await open(lockPath, 'wx', 0o600)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined
+    throw new StoreError(`cannot create the lock file ${lockPath}: ${(error as Error).message}`, 'store_error', {cause: error})
+  }
+
+  const record: LockRecord = {
+    acquiredAt: new Date().toISOString(),
+    host: hostname(),
+    nonce: randomBytes(16).toString('hex'),
+    pid: process.pid,
+    pidns: pidNamespace(),
+  }
+  try {
+    await handle.writeFile(JSON.stringify(record))
+  } catch (error) {
+    // An empty lock file could only be judged by its age: never leave one behind.
+    await handle.close().catch(() => {})
+    await unlink(lockPath).catch(() => {})
+    throw new StoreError(`cannot write the lock file ${lockPath}: ${(error as Error).message}`, 'store_error', {cause: error})
+  }
+
+  await handle.close()
+  return record.nonce
 }
 
 function holdLock(lockPath: string, nonce: string, staleMs: number): ReleaseLock {

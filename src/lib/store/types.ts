@@ -10,7 +10,7 @@ export type StoreBackendName = 'file' | 'keychain'
 export interface LockOptions {
   /** Called once if the lock is held by someone else and we start waiting for it. */
   onWait?: (holder: LockHolder | undefined) => void
-  /** Give up (StoreError store_lock_timeout) after this long. Default 120 s. */
+  /** Give up (StoreError store_lock_timeout) after this long. Default 180 s. */
   waitMs?: number
 }
 

@@ -1,0 +1,32 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {addClient, type ClientView} from '../../lib/config/named-clients.js'
+import {connectionFlags} from '../../lib/flags.js'
+
+export default class ClientAdd extends BaseCommand {
+  static override args = {
+    name: Args.string({ignoreStdin: true, description: 'name to give the client (A-Z a-z 0-9 . _ : -)', required: true}),
+  }
+
+  static override description = `Like the seeds' options.Client.Clients.Add("identityserver", …): the non-secret settings go to TOKENCTL_HOME/config.json, the secret (if one is given) to the secure store.`
+
+  static override examples = [
+    'printf %s "$CI_SECRET" | <%= config.bin %> <%= command.id %> ci --issuer https://idp.example.com --client-id ci --scope api --client-secret-stdin',
+    '<%= config.bin %> <%= command.id %> signer --token-endpoint https://idp.example.com/token --client-id signer --private-key-file key.pem',
+  ]
+
+  static override flags = {
+    ...connectionFlags,
+    replace: Flags.boolean({description: 'replace a client of the same name'}),
+  }
+
+  static override summary = 'Add a named client'
+
+  async run(): Promise<ClientView> {
+    const {args, flags} = await this.parse(ClientAdd)
+    const view = await addClient(args.name, flags, {replace: flags.replace, store: () => this.store()})
+    this.logToStderr(`added client ${args.name}${view.secret === 'stored' ? ' (secret in the secure store)' : ''}`)
+    return view
+  }
+}

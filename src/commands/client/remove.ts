@@ -1,0 +1,18 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {removeClient} from '../../lib/config/named-clients.js'
+
+export default class ClientRemove extends BaseCommand {
+  static override args = {name: Args.string({ignoreStdin: true, description: 'client name', required: true})}
+  static override description = 'Removes a named client: its settings and its secret in the secure store.'
+  static override examples = ['<%= config.bin %> <%= command.id %> ci']
+  static override summary = 'Remove a named client'
+
+  async run(): Promise<{name: string; secret_removed: boolean}> {
+    const {args} = await this.parse(ClientRemove)
+    const result = await removeClient(args.name, () => this.store())
+    this.logToStderr(`removed client ${args.name}${result.secret_removed ? ' and its secret' : ''}`)
+    return result
+  }
+}

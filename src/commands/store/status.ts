@@ -1,0 +1,22 @@
+import {BaseCommand} from '../../lib/base-command.js'
+import {ExitCode} from '../../lib/errors.js'
+import {storeStatus, type StoreStatus} from '../../lib/store/status.js'
+
+export default class StoreStatusCommand extends BaseCommand {
+  static override description = `Which secure store is in use (keychain or file), why it was chosen (TOKENCTL_STORE), where it lives, and whether it answers now. Never shows a secret.
+Exits 7 when the store does not answer.`
+
+  static override examples = ['<%= config.bin %> <%= command.id %>', 'TOKENCTL_STORE=file <%= config.bin %> <%= command.id %> --json']
+  static override summary = 'Show the secure store in use'
+
+  async run(): Promise<StoreStatus> {
+    await this.parse(StoreStatusCommand)
+    const status = await storeStatus()
+    this.log(`backend:  ${status.backend}`)
+    this.log(`reason:   ${status.reason}`)
+    this.log(`location: ${status.location}`)
+    this.log(`answers:  ${status.ok ? 'yes' : `no — ${status.error}`}`)
+    if (!status.ok) process.exitCode = ExitCode.store
+    return status
+  }
+}

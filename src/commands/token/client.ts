@@ -1,0 +1,35 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {resolveConnection} from '../../lib/config/connection.js'
+import {cacheFlags, connectionFlags, formatFlag} from '../../lib/flags.js'
+import {clientCredentialsToken} from '../../lib/oauth/client-credentials.js'
+import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+
+export default class TokenClient extends BaseCommand {
+  static override args = {
+    name: Args.string({ignoreStdin: true, description: 'named client (tokenctl client add); without one, flags and environment only'}),
+  }
+
+  static override description = `Client credentials grant (RFC 6749 §4.4), cached in the secure store.
+A cached token is returned while it has more than max(--min-ttl, 60) seconds left; concurrent runs for the same cache key make one token request.`
+
+  static override examples = [
+    'TOKEN=$(<%= config.bin %> <%= command.id %> ci)',
+    '<%= config.bin %> <%= command.id %> ci --scope api --format header',
+    '<%= config.bin %> <%= command.id %> --token-endpoint https://idp.example.com/token --client-id worker --client-secret-env WORKER_SECRET --no-cache',
+  ]
+
+  static override flags = {...connectionFlags, ...cacheFlags, ...formatFlag}
+
+  static override summary = 'Get a client-credentials access token'
+
+  async run(): Promise<TokenJson> {
+    const {args, flags} = await this.parse(TokenClient)
+    const connection = resolveConnection(args.name, flags)
+    const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
+    const result = await clientCredentialsToken(connection, options, this.runtime())
+    this.log(formatToken(result.token, flags.format as TokenFormat))
+    return tokenJson(result, {client: args.name ?? null})
+  }
+}

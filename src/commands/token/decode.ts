@@ -1,0 +1,47 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {readStdin} from '../../lib/config/secrets.js'
+import {UsageError} from '../../lib/errors.js'
+import {decodeJwt} from '../../lib/jwt.js'
+import {relativeTime} from '../../lib/output.js'
+
+const TIME_CLAIMS = ['exp', 'iat', 'nbf', 'auth_time']
+
+export default class TokenDecode extends BaseCommand {
+  static override args = {
+    token: Args.string({ignoreStdin: true, description: 'the JWT, or - (the default) to read it from stdin'}),
+  }
+
+  static override description = `Prints a JWT's header and claims, with exp/iat/nbf as dates and as "expires in 53m" / "expired 2h ago".
+The signature is NOT verified: whoever accepts the token must verify it.`
+
+  static override examples = [
+    '<%= config.bin %> token client ci | <%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> eyJhbGciOi… --json',
+  ]
+
+  static override summary = 'Show what is inside a JWT (signature not verified)'
+
+  async run(): Promise<{claims: Record<string, unknown>; header: Record<string, unknown>; signature_verified: false}> {
+    const {args} = await this.parse(TokenDecode)
+    const input = args.token === undefined || args.token === '-' ? await readStdin('token decode') : args.token
+    const jwt = decodeJwt(input)
+    if (!jwt) throw new UsageError('not a JWT: expected three base64url segments with a JSON header and payload', 'invalid_jwt')
+    this.log(`header: ${JSON.stringify(jwt.header, undefined, 2)}`)
+    this.log(`claims: ${JSON.stringify(jwt.payload, undefined, 2)}`)
+    for (const claim of TIME_CLAIMS) {
+      const value = jwt.payload[claim]
+      if (typeof value === 'number') this.log(`${claim}: ${new Date(value * 1000).toISOString()} (${describeTime(claim, value * 1000)})`)
+    }
+
+    this.log('signature not verified')
+    return {claims: jwt.payload, header: jwt.header, signature_verified: false}
+  }
+}
+
+function describeTime(claim: string, epochMs: number): string {
+  const relative = relativeTime(epochMs)
+  if (claim !== 'exp') return relative
+  return epochMs > Date.now() ? `expires ${relative}` : `expired ${relative}`
+}

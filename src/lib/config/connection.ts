@@ -1,0 +1,171 @@
+import {ConfigError, UsageError} from '../errors.js'
+import {AUTH_METHODS, type AuthMethod, type ClientSettings, getClient} from './clients.js'
+import {secureUrl} from './urls.js'
+
+/** Where a secret given on the command line comes from: never the flag's own value. */
+export type SecretSource = {kind: 'env'; variable: string} | {kind: 'file'; path: string} | {kind: 'stdin'}
+
+/** The connection flags of the contract, as parsed by oclif (see flags.ts). */
+export interface ConnectionFlags {
+  alg?: string
+  audience?: string
+  'auth-method'?: string
+  'ca-file'?: string
+  'client-id'?: string
+  'client-secret-env'?: string
+  'client-secret-file'?: string
+  'client-secret-stdin'?: boolean
+  issuer?: string
+  'key-id'?: string
+  param?: string[]
+  'private-key-file'?: string
+  resource?: string[]
+  scope?: string[]
+  timeout?: number
+  'token-endpoint'?: string
+}
+
+/** Everything needed to talk to one token endpoint as one client, flags over named client over environment. */
+export interface Connection {
+  alg?: string
+  audience?: string
+  authMethod: AuthMethod
+  caFile?: string
+  clientId: string
+  /** The named client this came from, if any. */
+  clientName?: string
+  hasStoredSecret: boolean
+  issuer?: URL
+  keyId?: string
+  /** Extra token request parameters, sorted by name. */
+  params: Array<[string, string]>
+  privateKeyFile?: string
+  resources: string[]
+  scopes: string[]
+  secretSource?: SecretSource
+  timeoutSeconds: number
+  tokenEndpoint?: URL
+}
+
+export const DEFAULT_TIMEOUT_SECONDS = 30
+
+/** `--scope a --scope "b c"` → [a, b, c], deduplicated, in the order given. */
+export function splitScopes(values: string[] | undefined): string[] | undefined {
+  if (!values) return undefined
+  return [...new Set(values.flatMap((value) => value.split(/\s+/)).filter(Boolean))]
+}
+
+export function parseParams(values: string[] | undefined): Array<[string, string]> | undefined {
+  if (!values) return undefined
+  return values
+    .map((value): [string, string] => {
+      const at = value.indexOf('=')
+      if (at < 1) throw new UsageError(`--param wants name=value, got "${value}"`)
+      return [value.slice(0, at), value.slice(at + 1)]
+    })
+    .sort(([a], [b]) => a.localeCompare(b))
+}
+
+function parseAuthMethod(value: string | undefined): AuthMethod | undefined {
+  if (value === undefined) return undefined
+  if ((AUTH_METHODS as readonly string[]).includes(value)) return value as AuthMethod
+  throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`)
+}
+
+export function secretSourceOf(flags: ConnectionFlags): SecretSource | undefined {
+  if (flags['client-secret-env']) return {kind: 'env', variable: flags['client-secret-env']}
+  if (flags['client-secret-file']) return {kind: 'file', path: flags['client-secret-file']}
+  if (flags['client-secret-stdin']) return {kind: 'stdin'}
+  return undefined
+}
+
+/** The settings that flags give, in the shape a named client keeps (used by `client add` too). */
+export function settingsFromFlags(flags: ConnectionFlags): Partial<ClientSettings> {
+  const settings: Partial<ClientSettings> = {
+    alg: flags.alg,
+    audience: flags.audience,
+    authMethod: parseAuthMethod(flags['auth-method']),
+    caFile: flags['ca-file'],
+    clientId: flags['client-id'],
+    issuer: flags.issuer,
+    keyId: flags['key-id'],
+    params: parseParams(flags.param),
+    privateKeyFile: flags['private-key-file'],
+    resources: flags.resource,
+    scopes: splitScopes(flags.scope),
+    timeout: flags.timeout,
+    tokenEndpoint: flags['token-endpoint'],
+  }
+  for (const key of Object.keys(settings) as Array<keyof ClientSettings>) {
+    if (settings[key] === undefined) delete settings[key]
+  }
+
+  return settings
+}
+
+function settingsFromEnvironment(env: NodeJS.ProcessEnv): Partial<ClientSettings> {
+  const settings: Partial<ClientSettings> = {}
+  if (env.TOKENCTL_ISSUER) settings.issuer = env.TOKENCTL_ISSUER
+  if (env.TOKENCTL_TOKEN_ENDPOINT) settings.tokenEndpoint = env.TOKENCTL_TOKEN_ENDPOINT
+  if (env.TOKENCTL_CLIENT_ID) settings.clientId = env.TOKENCTL_CLIENT_ID
+  return settings
+}
+
+function defaultAuthMethod(settings: Partial<ClientSettings>): AuthMethod {
+  return settings.privateKeyFile ? 'private_key_jwt' : 'client_secret_basic'
+}
+
+/** Validates merged settings into a Connection; every URL is checked before any request is made. */
+export function toConnection(
+  settings: Partial<ClientSettings>,
+  extra: {clientName?: string; secretSource?: SecretSource} = {},
+): Connection {
+  const where = extra.clientName ? ` for client "${extra.clientName}"` : ''
+  if (!settings.clientId) {
+    throw new ConfigError(`no client id${where}`, 'missing_configuration', {
+      suggestions: ['pass --client-id (or set TOKENCTL_CLIENT_ID), or name a client added with tokenctl client add'],
+    })
+  }
+
+  if (!settings.issuer && !settings.tokenEndpoint) {
+    throw new ConfigError(`no authorization server${where}`, 'missing_configuration', {
+      suggestions: ['pass --issuer URL or --token-endpoint URL (or set TOKENCTL_ISSUER / TOKENCTL_TOKEN_ENDPOINT)'],
+    })
+  }
+
+  const authMethod = settings.authMethod ?? defaultAuthMethod(settings)
+  if (authMethod === 'private_key_jwt' && !settings.privateKeyFile) {
+    throw new ConfigError(`private_key_jwt needs --private-key-file${where}`, 'missing_configuration')
+  }
+
+  if (settings.timeout !== undefined && !(settings.timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds')
+
+  return {
+    alg: settings.alg,
+    audience: settings.audience,
+    authMethod,
+    caFile: settings.caFile,
+    clientId: settings.clientId,
+    clientName: extra.clientName,
+    hasStoredSecret: settings.hasStoredSecret === true,
+    issuer: settings.issuer ? secureUrl(settings.issuer, '--issuer') : undefined,
+    keyId: settings.keyId,
+    params: settings.params ?? [],
+    privateKeyFile: settings.privateKeyFile,
+    resources: settings.resources ?? [],
+    scopes: settings.scopes ?? [],
+    secretSource: extra.secretSource,
+    timeoutSeconds: settings.timeout ?? DEFAULT_TIMEOUT_SECONDS,
+    tokenEndpoint: settings.tokenEndpoint ? secureUrl(settings.tokenEndpoint, '--token-endpoint') : undefined,
+  }
+}
+
+/** A named client's settings, overridden by the flags; with no name, flags over the environment. */
+export function resolveConnection(
+  clientName: string | undefined,
+  flags: ConnectionFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): Connection {
+  const base = clientName ? getClient(clientName) : settingsFromEnvironment(env)
+  return toConnection({...base, ...settingsFromFlags(flags)}, {clientName, secretSource: secretSourceOf(flags)})
+}

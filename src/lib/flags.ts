@@ -1,0 +1,76 @@
+/**
+ * Flag definitions shared by several commands, defined once (the contract's "connection flags").
+ * No flag ever takes a secret as its value: secrets come from an environment variable named by a
+ * flag, from stdin, from a file, or from the secure store.
+ */
+import {Flags} from '@oclif/core'
+
+import {AUTH_METHODS} from './config/clients.js'
+import {TOKEN_FORMATS} from './output.js'
+
+const CONNECTION = 'CONNECTION'
+const SECRET_SOURCES = ['client-secret-env', 'client-secret-stdin', 'client-secret-file']
+const ENV_NAME = /^[A-Z_a-z]\w*$/
+
+export const connectionFlags = {
+  alg: Flags.string({description: 'JWS algorithm of the client assertion (default: from the key)', helpGroup: CONNECTION}),
+  audience: Flags.string({description: 'audience parameter of the token request', helpGroup: CONNECTION}),
+  'auth-method': Flags.string({
+    description: 'client authentication (default client_secret_basic, or private_key_jwt with --private-key-file)',
+    helpGroup: CONNECTION,
+    options: [...AUTH_METHODS],
+  }),
+  'ca-file': Flags.string({description: 'extra trusted CA certificates (PEM)', helpGroup: CONNECTION, helpValue: 'PATH'}),
+  'client-id': Flags.string({description: 'client identifier (env: TOKENCTL_CLIENT_ID)', helpGroup: CONNECTION}),
+  'client-secret-env': Flags.string({
+    description: 'read the client secret from this environment variable',
+    exclusive: SECRET_SOURCES.filter((name) => name !== 'client-secret-env'),
+    helpGroup: CONNECTION,
+    helpValue: 'VAR',
+    async parse(input) {
+      if (!ENV_NAME.test(input)) throw new Error('--client-secret-env takes the NAME of an environment variable, not a secret')
+      return input
+    },
+  }),
+  'client-secret-file': Flags.string({
+    description: 'read the client secret from this file',
+    exclusive: SECRET_SOURCES.filter((name) => name !== 'client-secret-file'),
+    helpGroup: CONNECTION,
+    helpValue: 'PATH',
+  }),
+  'client-secret-stdin': Flags.boolean({
+    description: 'read the client secret from stdin',
+    exclusive: SECRET_SOURCES.filter((name) => name !== 'client-secret-stdin'),
+    helpGroup: CONNECTION,
+  }),
+  issuer: Flags.string({
+    description: 'issuer URL: discovery from /.well-known/openid-configuration or oauth-authorization-server (env: TOKENCTL_ISSUER)',
+    helpGroup: CONNECTION,
+    helpValue: 'URL',
+  }),
+  'key-id': Flags.string({description: 'kid of the private key (private_key_jwt)', helpGroup: CONNECTION}),
+  param: Flags.string({description: 'extra token request parameter (repeatable)', helpGroup: CONNECTION, helpValue: 'k=v', multiple: true}),
+  'private-key-file': Flags.string({description: 'private key for private_key_jwt: PEM (PKCS#8) or JWK', helpGroup: CONNECTION, helpValue: 'PATH'}),
+  resource: Flags.string({description: 'resource indicator, RFC 8707 (repeatable)', helpGroup: CONNECTION, helpValue: 'URI', multiple: true}),
+  scope: Flags.string({description: 'scope (repeatable, or space separated)', helpGroup: CONNECTION, multiple: true}),
+  timeout: Flags.integer({description: 'seconds to wait for each HTTP request [default: 30]', helpGroup: CONNECTION, min: 1}),
+  'token-endpoint': Flags.string({
+    description: 'token endpoint URL; no discovery (env: TOKENCTL_TOKEN_ENDPOINT)',
+    helpGroup: CONNECTION,
+    helpValue: 'URL',
+  }),
+}
+
+export const cacheFlags = {
+  force: Flags.boolean({description: 'skip the cache read; the new token is still cached'}),
+  'min-ttl': Flags.integer({description: 'minimum seconds of life a cached token must have left (at least 60)', helpValue: 'SECONDS', min: 0}),
+  'no-cache': Flags.boolean({description: 'neither read nor write the token cache', exclusive: ['force']}),
+}
+
+export const formatFlag = {
+  format: Flags.string({
+    default: 'token',
+    description: 'token: the token alone; header: an Authorization header; env: ACCESS_TOKEN=…',
+    options: [...TOKEN_FORMATS],
+  }),
+}

@@ -1,0 +1,49 @@
+import {createFetch, type FetchFn} from './fetch.js'
+import {withRetries} from './retry.js'
+import type {TraceSink} from './trace.js'
+
+/** What a command wants to hear while the library works; the library itself never prints. */
+export type Progress =
+  | {delayMs: number; message: string; state: 'retry'}
+  | {message: string; state: 'request'}
+  | {message: string; state: 'waiting'}
+  | {state: 'done'}
+
+export interface Hooks {
+  progress?: (progress: Progress) => void
+  trace?: TraceSink
+}
+
+/** The HTTP side of one command: one fetch (proxy, CAs, trace), one timeout, one retry policy. */
+export interface HttpContext {
+  fetch(): Promise<FetchFn>
+  readonly hooks: Hooks
+  retrying<T>(op: () => Promise<T>): Promise<T>
+  readonly timeoutSeconds: number
+}
+
+export interface HttpContextOptions {
+  caFile?: string
+  /** Attempts after the first, on connection errors, 429 and 5xx. */
+  retries?: number
+  timeoutSeconds: number
+}
+
+export const DEFAULT_TOKEN_RETRIES = 3
+
+export function httpContext(options: HttpContextOptions, hooks: Hooks = {}): HttpContext {
+  let fetchPromise: Promise<FetchFn> | undefined
+  return {
+    fetch() {
+      fetchPromise ??= createFetch({caFile: options.caFile, trace: hooks.trace})
+      return fetchPromise
+    },
+    hooks,
+    retrying(op) {
+      return withRetries(op, {retries: options.retries ?? DEFAULT_TOKEN_RETRIES}, ({delayMs, reason}) =>
+        hooks.progress?.({delayMs, message: `waiting ${Math.max(1, Math.round(delayMs / 1000))} s: ${reason}`, state: 'retry'}),
+      )
+    },
+    timeoutSeconds: options.timeoutSeconds,
+  }
+}

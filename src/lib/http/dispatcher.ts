@@ -1,0 +1,42 @@
+import {readFileSync} from 'node:fs'
+import {rootCertificates} from 'node:tls'
+import type {Dispatcher} from 'undici'
+
+import {ConfigError, messageOf} from '../errors.js'
+
+export interface DispatcherOptions {
+  /** An extra trusted CA bundle (PEM) for this command: --ca-file. */
+  caFile?: string
+}
+
+function readPem(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new ConfigError(`cannot read ${what} ${file}: ${messageOf(error)}`)
+  }
+}
+
+/**
+ * Node only adds NODE_EXTRA_CA_CERTS to its default TLS context; an explicit `ca` replaces that
+ * context, so the bundled roots and the extra certificates are gathered here together.
+ */
+function trustedCas(caFile: string | undefined): string[] | undefined {
+  const extra = process.env.NODE_EXTRA_CA_CERTS
+  if (!caFile) return undefined
+  const cas = [...rootCertificates]
+  if (extra) cas.push(readPem(extra, 'NODE_EXTRA_CA_CERTS'))
+  cas.push(readPem(caFile, 'the CA file'))
+  return cas
+}
+
+/**
+ * One dispatcher for every request of a command: HTTPS_PROXY / HTTP_PROXY / NO_PROXY through
+ * undici's EnvHttpProxyAgent, and the command's trusted CAs for both direct and proxied TLS.
+ */
+export async function createDispatcher(options: DispatcherOptions = {}): Promise<Dispatcher> {
+  const {EnvHttpProxyAgent} = await import('undici')
+  const ca = trustedCas(options.caFile)
+  const tls = ca ? {ca} : undefined
+  return new EnvHttpProxyAgent({connect: tls, proxyTls: tls, requestTls: tls})
+}

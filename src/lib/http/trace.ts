@@ -1,0 +1,66 @@
+/**
+ * What --verbose shows of an HTTP exchange. Everything here is already masked: client secrets and
+ * assertions never appear, tokens only as a short prefix and their length. The library hands these
+ * events to the command layer, which prints them.
+ */
+
+export interface HttpExchange {
+  /** Set when the request failed before any response (connection refused, timeout, TLS). */
+  error?: string
+  method: string
+  ms: number
+  /** Masked request parameters (form bodies). */
+  request?: Record<string, string>
+  /** Masked top-level fields of a JSON response. */
+  response?: Record<string, string>
+  status?: number
+  url: string
+}
+
+export type TraceSink = (exchange: HttpExchange) => void
+
+/** Parameters whose value must never be shown, not even in part. */
+const NEVER_SHOWN = new Set([
+  'actor_token',
+  'assertion',
+  'client_assertion',
+  'client_secret',
+  'code',
+  'code_verifier',
+  'device_code',
+  'password',
+  'subject_token',
+])
+
+/** Parameters that carry tokens: shown as a prefix and a length. */
+const TOKEN_LIKE = new Set(['access_token', 'id_token', 'refresh_token', 'token'])
+
+export function maskToken(token: string): string {
+  return `${token.slice(0, 8)}…(${token.length} chars)`
+}
+
+export function maskValue(name: string, value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  if (NEVER_SHOWN.has(name)) return '<redacted>'
+  if (TOKEN_LIKE.has(name)) return maskToken(text)
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text
+}
+
+export function maskParams(entries: Iterable<[string, unknown]>): Record<string, string> {
+  const masked: Record<string, string> = {}
+  for (const [name, value] of entries) masked[name] = maskValue(name, value)
+  return masked
+}
+
+/** The URL without userinfo and with a masked query string (tokens sometimes travel there). */
+export function maskUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.username = ''
+    parsed.password = ''
+    for (const [name, value] of [...parsed.searchParams]) parsed.searchParams.set(name, maskValue(name, value))
+    return parsed.toString()
+  } catch {
+    return '<unparseable URL>'
+  }
+}

@@ -1,0 +1,48 @@
+import type {Configuration, ServerMetadata as OpenIdServerMetadata} from 'openid-client'
+
+import type {ClientCredential} from '../config/secrets.js'
+import type {Connection} from '../config/connection.js'
+import {secureUrl} from '../config/urls.js'
+import {ConfigError} from '../errors.js'
+import type {HttpContext} from '../http/context.js'
+import {clientAuthentication} from './client-auth.js'
+import {type ServerMetadata, serverMetadata} from './metadata.js'
+
+/**
+ * The server's metadata for a connection: discovered (and cached) from --issuer, or just the
+ * --token-endpoint, which then also stands in for the issuer (the audience of client assertions).
+ */
+export async function connectionMetadata(connection: Connection, http: HttpContext): Promise<ServerMetadata> {
+  if (connection.tokenEndpoint) {
+    return {issuer: (connection.issuer ?? connection.tokenEndpoint).href, token_endpoint: connection.tokenEndpoint.href}
+  }
+
+  return serverMetadata(connection.issuer!, http)
+}
+
+export function tokenEndpointOf(metadata: ServerMetadata): URL {
+  if (!metadata.token_endpoint) {
+    throw new ConfigError(`the authorization server ${metadata.issuer} advertises no token endpoint`, 'config_error', {
+      suggestions: ['pass --token-endpoint URL'],
+    })
+  }
+
+  return secureUrl(metadata.token_endpoint, 'the token endpoint')
+}
+
+/** An openid-client Configuration for this connection, speaking through the command's fetch. */
+export async function openConfiguration(
+  connection: Connection,
+  metadata: ServerMetadata,
+  credential: ClientCredential,
+  http: HttpContext,
+): Promise<Configuration> {
+  const client = await import('openid-client')
+  const auth = await clientAuthentication(connection.authMethod, credential)
+  const config = new client.Configuration(metadata as OpenIdServerMetadata, connection.clientId, undefined, auth)
+  config[client.customFetch] = await http.fetch()
+  config.timeout = http.timeoutSeconds
+  // Loopback http is allowed by the contract; every endpoint was checked by secureUrl before.
+  if (tokenEndpointOf(metadata).protocol === 'http:') client.allowInsecureRequests(config)
+  return config
+}

@@ -1,0 +1,248 @@
+import {
+  AuthorizationError,
+  ConfigError,
+  type ErrorDetails,
+  messageOf,
+  NetworkError,
+  ReauthenticationRequiredError,
+  TokenctlError,
+} from '../errors.js'
+import {describeFetchFailure} from '../http/fetch.js'
+import {parseRetryAfter} from '../http/retry.js'
+
+/** Which request failed: the same `invalid_grant` means "refused" for OBO and "sign in again" for a refresh. */
+export type GrantKind = 'client_credentials' | 'discovery' | 'obo' | 'refresh_token' | 'revocation'
+
+interface ErrorBody {
+  claims?: unknown
+  correlation_id?: unknown
+  error: string
+  error_codes?: unknown
+  error_description?: unknown
+  suberror?: unknown
+  timestamp?: unknown
+  trace_id?: unknown
+}
+
+const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
+
+export function detailsOf(body: ErrorBody, status: number | undefined): ErrorDetails {
+  const codes = Array.isArray(body.error_codes) ? body.error_codes.filter((code) => typeof code === 'number') : undefined
+  return {
+    claims: str(body.claims),
+    correlation_id: str(body.correlation_id),
+    description: str(body.error_description),
+    error_codes: codes?.length ? codes : undefined,
+    status,
+    suberror: str(body.suberror),
+    timestamp: str(body.timestamp),
+    trace_id: str(body.trace_id),
+  }
+}
+
+const REAUTHENTICATION_CODES = new Set(['consent_required', 'interaction_required', 'login_required'])
+
+const HINTS: Record<string, string> = {
+  consent_required: 'the user (or an admin) must consent to the requested scopes, then sign in again',
+  interaction_required: 'the user must sign in again (interactively)',
+  invalid_client: 'check the client id, the client secret and --auth-method',
+  invalid_scope: 'check --scope (Entra wants exactly one <resource>/.default for client credentials)',
+  invalid_target: 'check --resource / --audience',
+  unauthorized_client: 'this client is not allowed to use this grant at the authorization server',
+  unsupported_grant_type: 'the authorization server does not support this grant for this client',
+}
+
+/** An OAuth error response (RFC 6749 §5.2), with Entra's extra fields, as a TokenctlError. */
+export function oauthErrorFromBody(body: ErrorBody, status: number | undefined, grant: GrantKind): TokenctlError {
+  const details = detailsOf(body, status)
+  const code = body.error
+  const said = details.description ? `${code}: ${firstLine(details.description)}` : code
+  const reauthenticate =
+    REAUTHENTICATION_CODES.has(code) ||
+    (details.suberror !== undefined && REAUTHENTICATION_CODES.has(details.suberror)) ||
+    (grant === 'refresh_token' && code === 'invalid_grant')
+  if (reauthenticate) {
+    const hint =
+      details.claims === undefined
+        ? (HINTS[details.suberror ?? code] ?? 'the refresh token is expired, revoked or was reused: the user must sign in again')
+        : 'the server sent a claims challenge: sign the user in again requesting these claims (see "claims" in --json output)'
+    return new ReauthenticationRequiredError(`re-authentication required (${said})`, code, {details, suggestions: [hint]})
+  }
+
+  const hint = HINTS[code]
+  return new AuthorizationError(`the authorization server refused the request (${said})`, code, {
+    details,
+    suggestions: hint ? [hint] : [],
+  })
+}
+
+function firstLine(text: string): string {
+  return text.split(/\r?\n/, 1)[0]
+}
+
+function isErrorBody(value: unknown): value is ErrorBody {
+  return typeof value === 'object' && value !== null && typeof (value as ErrorBody).error === 'string'
+}
+
+/** 5xx and 429 are worth another try (honouring Retry-After); they never mean the request was wrong. */
+function unavailable(status: number, statusText: string, headers: Headers, body: unknown): NetworkError {
+  const oauth = isErrorBody(body) ? body : undefined
+  const what = `${status}${statusText ? ` ${statusText}` : ''}${oauth ? `, ${oauth.error}` : ''}`
+  return new NetworkError(`the authorization server is unavailable (${what})`, oauth?.error ?? 'server_error', {
+    details: oauth ? detailsOf(oauth, status) : {status},
+    retryAfterMs: parseRetryAfter(headers.get('retry-after')),
+    retryable: true,
+  })
+}
+
+function isUnavailable(status: number): boolean {
+  return status >= 500 || status === 429
+}
+
+/** An HTTP answer openid-client did not accept as a token response. */
+async function fromUnexpectedResponse(response: Response, grant: GrantKind): Promise<TokenctlError> {
+  const {status} = response
+  let body: unknown
+  try {
+    body = await response.clone().json()
+  } catch {
+    body = undefined
+  }
+
+  if (isUnavailable(status)) return unavailable(status, response.statusText, response.headers, body)
+  if (isErrorBody(body) && status >= 400) return oauthErrorFromBody(body, status, grant)
+  if (status >= 200 && status < 300) {
+    const type = response.headers.get('content-type') ?? 'no content type'
+    return new NetworkError(`the authorization server answered ${status} with ${type}, not a JSON ${grant === 'discovery' ? 'document' : 'token response'}`, 'invalid_response', {
+      details: {status},
+    })
+  }
+
+  return new NetworkError(
+    `unexpected answer from the authorization server: HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''} without an OAuth error`,
+    'invalid_response',
+    {details: {status}},
+  )
+}
+
+const TLS_FAILURE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME_MISMATCH/
+
+const RETRYABLE_CONNECTION_FAILURE = new Set([
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+])
+
+function fromFetchFailure(error: Error, host: string): TokenctlError {
+  const code = (error.cause as {code?: string} | undefined)?.code ?? ''
+  const reason = describeFetchFailure(error)
+  if (TLS_FAILURE.test(code)) {
+    return new NetworkError(`TLS failure talking to ${host}: ${reason}`, 'tls_error', {
+      cause: error,
+      suggestions: ['trust the server\'s CA with --ca-file PATH or NODE_EXTRA_CA_CERTS'],
+    })
+  }
+
+  return new NetworkError(`cannot reach ${host}: ${reason}`, 'network_error', {
+    cause: error,
+    retryable: RETRYABLE_CONNECTION_FAILURE.has(code),
+    suggestions: code === 'ENOTFOUND' ? ['check the host name in --issuer / --token-endpoint'] : [],
+  })
+}
+
+function isResponse(value: unknown): value is Response {
+  return typeof value === 'object' && value !== null && 'status' in value && 'headers' in value
+}
+
+interface LibraryError extends Error {
+  code?: string
+  error?: string
+  response?: Response
+  status?: number
+}
+
+/**
+ * The one place where openid-client's and fetch's errors become tokenctl errors. `host` names the
+ * server in messages; `timeoutSeconds` explains a timeout.
+ */
+export async function translateOAuthError(
+  error: unknown,
+  context: {grant: GrantKind; host: string; timeoutSeconds: number},
+): Promise<TokenctlError> {
+  if (error instanceof TokenctlError) return error
+  const err = error as LibraryError
+  const {grant, host} = context
+  switch (err?.name) {
+    case 'ResponseBodyError': {
+      if (err.status !== undefined && isUnavailable(err.status) && err.response) {
+        return unavailable(err.status, err.response.statusText, err.response.headers, err.cause)
+      }
+
+      return oauthErrorFromBody(err.cause as ErrorBody, err.status, grant)
+    }
+
+    case 'WWWAuthenticateChallengeError': {
+      // The body usually carries the same error with its description; the challenge is the fallback.
+      if (err.response) {
+        const translated = await fromUnexpectedResponse(err.response, grant)
+        if (!(translated instanceof NetworkError)) return translated
+      }
+
+      const challenge = (err.cause as Array<{parameters?: Record<string, string>}>)?.[0]?.parameters
+      if (challenge?.error) return oauthErrorFromBody(challenge as unknown as ErrorBody, err.status, grant)
+      return new AuthorizationError(`the authorization server refused the request (HTTP ${err.status})`, 'unauthorized', {details: {status: err.status}})
+    }
+
+    case 'TypeError': {
+      if (err.message === 'fetch failed') return fromFetchFailure(err, host)
+      break
+    }
+
+    case 'ClientError': {
+      switch (err.code) {
+        case 'OAUTH_TIMEOUT': {
+          return new NetworkError(`no answer from ${host} within ${context.timeoutSeconds} s`, 'timeout', {
+            suggestions: ['raise --timeout if the server is just slow'],
+          })
+        }
+
+        case 'OAUTH_RESPONSE_IS_NOT_CONFORM':
+        case 'OAUTH_RESPONSE_IS_NOT_JSON': {
+          if (isResponse(err.cause)) return fromUnexpectedResponse(err.cause, grant)
+          return new NetworkError(`${host} sent a malformed ${grant === 'discovery' ? 'discovery document' : 'token response'} (${err.message})`, 'invalid_response')
+        }
+
+        case 'OAUTH_PARSE_ERROR':
+        case 'OAUTH_INVALID_RESPONSE': {
+          return new NetworkError(`${host} sent a malformed ${grant === 'discovery' ? 'discovery document' : 'token response'} (${err.message})`, 'invalid_response')
+        }
+
+        case 'OAUTH_JSON_ATTRIBUTE_COMPARISON': {
+          if (grant === 'discovery') {
+            return new ConfigError(`the discovery document of ${host} names another issuer`, 'config_error', {
+              suggestions: ['pass --issuer exactly as the server spells its issuer (trailing slash included)'],
+            })
+          }
+
+          break
+        }
+
+        case 'OAUTH_HTTP_REQUEST_FORBIDDEN': {
+          return new ConfigError(`refusing plain http to ${host}: only loopback hosts may use http`, 'insecure_url')
+        }
+      }
+
+      const cause = err.cause as LibraryError | undefined
+      if (cause?.name === 'TypeError' && cause.message === 'fetch failed') return fromFetchFailure(cause, host)
+      break
+    }
+  }
+
+  return new NetworkError(`request to ${host} failed: ${messageOf(error)}`, 'invalid_response', {cause: error})
+}

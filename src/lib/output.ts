@@ -1,0 +1,88 @@
+/**
+ * How results and errors look. Pure formatting: the base command decides where each piece goes
+ * (data on stdout, everything for people on stderr).
+ */
+import type {TokenctlError} from './errors.js'
+import type {HttpExchange} from './http/trace.js'
+import {type AccessToken, secondsLeft, type TokenResult} from './oauth/token.js'
+
+export const TOKEN_FORMATS = ['token', 'header', 'env'] as const
+export type TokenFormat = (typeof TOKEN_FORMATS)[number]
+
+export function formatToken(token: AccessToken, format: TokenFormat): string {
+  switch (format) {
+    case 'env': {
+      return `ACCESS_TOKEN=${token.access_token}`
+    }
+
+    case 'header': {
+      return `Authorization: ${token.token_type === 'DPoP' ? 'DPoP' : 'Bearer'} ${token.access_token}`
+    }
+
+    case 'token': {
+      return token.access_token
+    }
+  }
+}
+
+export interface TokenJson {
+  [extra: string]: unknown
+  access_token: string
+  expires_at: null | string
+  expires_in: null | number
+  scope: null | string
+  token_source: string
+  token_type: string
+}
+
+/** The contract's token JSON; callers add `client`, `flavor`, `session_key`… */
+export function tokenJson(result: TokenResult, extra: Record<string, unknown> = {}): TokenJson {
+  const {token} = result
+  return {
+    access_token: token.access_token,
+    token_type: token.token_type,
+    expires_at: token.expires_at === undefined ? null : new Date(token.expires_at).toISOString(),
+    expires_in: secondsLeft(token) ?? null,
+    scope: token.scope ?? null,
+    token_source: result.source,
+    ...extra,
+  }
+}
+
+export function errorJson(error: TokenctlError): Record<string, unknown> {
+  const json: Record<string, unknown> = {code: error.code, exit_code: error.exitCode, message: error.message}
+  for (const [name, value] of Object.entries(error.details)) if (value !== undefined) json[name] = value
+  if (error.suggestions.length > 0) json.hint = error.suggestions.join('; ')
+  return json
+}
+
+/** One line: what happened and, where one exists, what to do next. */
+export function errorLine(error: TokenctlError): string {
+  const hint = error.suggestions.length > 0 ? ` — ${error.suggestions.join('; ')}` : ''
+  const claims = error.details.claims ? `\nclaims challenge: ${error.details.claims}` : ''
+  return `${error.message}${hint}${claims}`
+}
+
+export function traceLines(exchange: HttpExchange): string[] {
+  const outcome = exchange.error ? `failed: ${exchange.error}` : `${exchange.status}`
+  const lines = [`${exchange.method} ${exchange.url} → ${outcome} in ${exchange.ms} ms`]
+  const fields = (values: Record<string, string>) =>
+    Object.entries(values)
+      .map(([name, value]) => `${name}=${value}`)
+      .join(' ')
+  if (exchange.request && Object.keys(exchange.request).length > 0) lines.push(`  request:  ${fields(exchange.request)}`)
+  if (exchange.response) lines.push(`  response: ${fields(exchange.response)}`)
+  return lines
+}
+
+/** "in 53m", "2h ago": the human side of a timestamp. */
+export function relativeTime(epochMs: number, now = Date.now()): string {
+  const seconds = Math.round((epochMs - now) / 1000)
+  const magnitude = Math.abs(seconds)
+  let text: string
+  if (magnitude < 60) text = `${magnitude}s`
+  else if (magnitude < 3600) text = `${Math.floor(magnitude / 60)}m`
+  else if (magnitude < 86_400) text = `${Math.floor(magnitude / 3600)}h${magnitude % 3600 >= 60 ? ` ${Math.floor((magnitude % 3600) / 60)}m` : ''}`
+  else text = `${Math.floor(magnitude / 86_400)}d`
+  return seconds >= 0 ? `in ${text}` : `${text} ago`
+}

@@ -1,0 +1,177 @@
+import {randomBytes} from 'node:crypto'
+import {open, readFile, rename, unlink} from 'node:fs/promises'
+import path from 'node:path'
+
+import {messageOf, StoreError} from '../errors.js'
+import {homePath} from '../paths.js'
+import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, sealEnvelope} from './envelope.js'
+import {withFileLock} from './file-lock.js'
+import {updateUnderLock, withLocalLock} from './local-lock.js'
+import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE} from './passphrase.js'
+import type {LockOptions, SecretStore} from './types.js'
+
+/**
+ * The encrypted file store: one file, store.enc under TOKENCTL_HOME, sealing a JSON map name → value.
+ * Readers take no lock because writers replace the file by rename, which is atomic. Writers
+ * serialize on the file's own lock (store.enc.lock) and re-read under it, so concurrent processes
+ * writing different entries never lose each other's writes. A file that does not open is never
+ * written over: every write decrypts the current file first.
+ */
+
+export interface FileStoreOptions {
+  /** Default: store.enc under TOKENCTL_HOME. */
+  file?: string
+  /** Parameters for new writes; existing files open with the parameters they record. */
+  kdfParams?: KdfParams
+  passphrase: string
+}
+
+type Entries = Map<string, string>
+
+export class FileStore implements SecretStore {
+  readonly backend = 'file' as const
+  readonly location: string
+  readonly #kdfParams: KdfParams
+  readonly #passphrase: string
+
+  constructor(options: FileStoreOptions) {
+    this.location = options.file ?? homePath('store.enc')
+    this.#kdfParams = options.kdfParams ?? DEFAULT_KDF_PARAMS
+    this.#passphrase = options.passphrase
+  }
+
+  async check(): Promise<void> {
+    await this.#read()
+  }
+
+  async delete(name: string): Promise<boolean> {
+    return this.#modify((entries) => entries.delete(name))
+  }
+
+  async get(name: string): Promise<string | undefined> {
+    return (await this.#read()).get(name)
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    return [...(await this.#read()).keys()].filter((name) => name.startsWith(prefix)).sort()
+  }
+
+  async set(name: string, value: string): Promise<void> {
+    await this.#modify((entries) => {
+      entries.set(name, value)
+      return true
+    })
+  }
+
+  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined> {
+    return updateUnderLock(this, name, fn)
+  }
+
+  withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+    return withLocalLock(name, fn, options)
+  }
+
+  async #read(): Promise<Entries> {
+    const data = await readStoreFile(this.location)
+    if (data === undefined) return new Map()
+    const opened = await openEnvelope(data, this.#passphrase)
+    if (!opened.ok) throw openFailure(this.location, opened.failure, opened.reason)
+    return decodeEntries(this.location, opened.plaintext)
+  }
+
+  /** change edits entries in place and says whether anything changed (nothing changed: no write). */
+  #modify(change: (entries: Entries) => boolean): Promise<boolean> {
+    return withFileLock(`${this.location}.lock`, async () => {
+      const entries = await this.#read()
+      if (!change(entries)) return false
+      const sealed = await sealEnvelope(encodeEntries(entries), this.#passphrase, this.#kdfParams)
+      await writeAtomically(this.location, sealed)
+      return true
+    })
+  }
+}
+
+async function readStoreFile(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new StoreError(`cannot read the secure store ${file}: ${messageOf(error)}`, 'store_error', {cause: error})
+  }
+}
+
+function openFailure(file: string, failure: 'corrupt' | 'wrong_passphrase', reason: string): StoreError {
+  if (failure === 'wrong_passphrase') {
+    return new StoreError(`cannot open the secure store ${file}: wrong passphrase`, 'store_wrong_passphrase', {
+      suggestions: [`check ${PASSPHRASE_VARIABLE} / ${PASSPHRASE_FILE_VARIABLE}: it must be the passphrase the store was created with`],
+    })
+  }
+
+  return corrupt(file, reason)
+}
+
+function corrupt(file: string, reason: string): StoreError {
+  return new StoreError(`the secure store ${file} is corrupt: ${reason}`, 'store_corrupt', {
+    suggestions: [`restore ${file} from a backup, or move it aside to start an empty store (its secrets are then lost)`],
+  })
+}
+
+function decodeEntries(file: string, plaintext: Buffer): Entries {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(plaintext.toString('utf8'))
+  } catch {
+    throw corrupt(file, 'its contents are not JSON')
+  }
+
+  const entries = (parsed as {entries?: unknown} | null)?.entries
+  if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) throw corrupt(file, 'its contents have no entries')
+  const map: Entries = new Map()
+  for (const [name, value] of Object.entries(entries)) {
+    if (typeof value !== 'string') throw corrupt(file, 'an entry is not a string')
+    map.set(name, value)
+  }
+
+  return map
+}
+
+function encodeEntries(entries: Entries): Buffer {
+  // fromEntries defines own properties, so a name like "__proto__" survives the round trip.
+  return Buffer.from(JSON.stringify({entries: Object.fromEntries(entries)}), 'utf8')
+}
+
+/** Temp file in the same directory, fsync, rename over, fsync the directory: all or nothing, even on power loss. */
+async function writeAtomically(file: string, data: Buffer): Promise<void> {
+  const directory = path.dirname(file)
+  // Unique per writer: should a hung writer's lock be broken, two writers still never share a temp file.
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+  try {
+    const handle = await open(temp, 'wx', 0o600)
+    try {
+      await handle.chmod(0o600) // exactly 0600 whatever the umask
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+
+    await rename(temp, file)
+  } catch (error) {
+    await unlink(temp).catch(() => {})
+    throw new StoreError(`cannot write the secure store ${file}: ${messageOf(error)}`, 'store_error', {cause: error})
+  }
+
+  await syncDirectory(directory).catch((error: unknown) => {
+    throw new StoreError(`cannot flush the directory of the secure store ${file}: ${messageOf(error)}`, 'store_error', {cause: error})
+  })
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  if (process.platform === 'win32') return // directories cannot be opened for fsync there; rename is durable enough
+  const handle = await open(directory, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}

@@ -1,0 +1,51 @@
+import {readFileSync} from 'node:fs'
+
+import {StoreError} from '../errors.js'
+
+/**
+ * The passphrase of the encrypted stores, from TOKENCTL_STORE_PASSPHRASE or, for secrets mounted as
+ * files (Docker, Kubernetes, systemd credentials), TOKENCTL_STORE_PASSPHRASE_FILE. The direct
+ * variable wins when both are set; passphraseSource says which one was used.
+ */
+
+export const PASSPHRASE_VARIABLE = 'TOKENCTL_STORE_PASSPHRASE'
+export const PASSPHRASE_FILE_VARIABLE = 'TOKENCTL_STORE_PASSPHRASE_FILE'
+
+export type PassphraseSource = {file: string; variable: typeof PASSPHRASE_FILE_VARIABLE} | {variable: typeof PASSPHRASE_VARIABLE}
+
+/** Where the passphrase would come from, for `store status`; never the passphrase itself. */
+export function passphraseSource(env: NodeJS.ProcessEnv = process.env): PassphraseSource | undefined {
+  // An empty variable counts as unset: an empty passphrase would encrypt with no secret at all.
+  if (env[PASSPHRASE_VARIABLE]) return {variable: PASSPHRASE_VARIABLE}
+  const file = env[PASSPHRASE_FILE_VARIABLE]
+  if (file) return {file, variable: PASSPHRASE_FILE_VARIABLE}
+  return undefined
+}
+
+/** The passphrase, or undefined when none is configured (the caller decides whether that is an error). */
+export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const source = passphraseSource(env)
+  if (source === undefined) return undefined
+  if (source.variable === PASSPHRASE_VARIABLE) return env[PASSPHRASE_VARIABLE]
+
+  let text: string
+  try {
+    text = readFileSync(source.file, 'utf8')
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable'
+    throw new StoreError(`cannot read the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}): ${reason}`, 'store_error', {
+      cause: error,
+      suggestions: [`point ${PASSPHRASE_FILE_VARIABLE} at a readable file, or set ${PASSPHRASE_VARIABLE}`],
+    })
+  }
+
+  // Editors and `echo` end the file with a newline that is not part of the passphrase.
+  const passphrase = text.replace(/\r?\n$/, '')
+  if (passphrase === '') {
+    throw new StoreError(`the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}) is empty`, 'store_error', {
+      suggestions: [`write the passphrase into ${source.file}`],
+    })
+  }
+
+  return passphrase
+}

@@ -1,0 +1,666 @@
+/**
+ * A real authorization server (oidc-provider 9) for end-to-end tests, with a request log and fault
+ * injection in front of its token endpoint.
+ *
+ * Everything oidc-provider-specific lives in `authServerConfiguration`; the object `startAuthServer`
+ * returns speaks plain OAuth (URLs, client credentials, recorded requests) so tests do not depend on
+ * the provider library.
+ */
+import {createServer, STATUS_CODES} from 'node:http'
+import type {IncomingHttpHeaders, IncomingMessage, RequestListener, Server, ServerResponse} from 'node:http'
+import type {AddressInfo} from 'node:net'
+import {Readable} from 'node:stream'
+import {createHash, randomUUID} from 'node:crypto'
+import {exportJWK, exportPKCS8, generateKeyPair, importJWK, SignJWT} from 'jose'
+import type {JWK} from 'jose'
+// @ts-expect-error oidc-provider 9 ships no type declarations
+import Provider, {errors as providerErrors} from 'oidc-provider'
+// The provider's own in-memory adapter, created explicitly: same semantics as its default (including
+// refresh-token reuse detection) without the "development-only adapter" warning on every run.
+// @ts-expect-error oidc-provider 9 ships no type declarations
+import {createMemoryAdapter} from 'oidc-provider/lib/adapters/memory_adapter.js'
+import {JWT_BEARER_GRANT, registerOboGrants, TOKEN_EXCHANGE_GRANT} from './obo-grants.js'
+
+export const API_RESOURCE = 'urn:tokenctl:api'
+export const OTHER_RESOURCE = 'urn:tokenctl:other'
+export const API_SCOPES = 'api read write'
+
+const TOKEN_PATH = '/token'
+const REVOCATION_PATH = '/token/revocation'
+const DEFAULT_ACCESS_TOKEN_TTL = 3600
+const DEFAULT_SHORT_TOKEN_TTL = 5
+const DEFAULT_REFRESH_TOKEN_TTL = 14 * 24 * 3600
+const DEFAULT_USER_TOKEN_TTL = 3600
+
+/** The members of oidc-provider's Provider that tests reach for; the package ships no types. */
+export interface OidcProvider {
+  readonly issuer: string
+  callback(): RequestListener
+  registerGrantType(
+    name: string,
+    handler: (ctx: any, next: () => Promise<void>) => Promise<void>,
+    params?: string | string[] | Set<string>,
+    allowedDuplicateParams?: string | string[] | Set<string>,
+  ): void
+  on(event: string, listener: (...args: any[]) => void): unknown
+  [member: string]: any
+}
+
+/** Provider configuration in oidc-provider's own format (see its docs/README.md). */
+export type ProviderConfiguration = Record<string, any>
+
+/** Client metadata in oidc-provider's (RFC 7591) format. */
+export type ClientMetadata = Record<string, unknown> & {client_id: string}
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
+
+export interface TestClient {
+  clientId: string
+  clientSecret?: string
+  authMethod: ClientAuthMethod
+}
+
+export interface TestKeyClient extends TestClient {
+  authMethod: 'private_key_jwt'
+  alg: 'ES256'
+  kid: string
+  /** PKCS#8 PEM, what a user would put in `--private-key-file`. */
+  privateKeyPem: string
+  privateJwk: JWK
+  publicJwk: JWK
+}
+
+export interface TestClients {
+  basic: TestClient
+  post: TestClient
+  jwt: TestKeyClient
+  /** client_secret_basic whose access tokens live `shortTokenTTL` seconds. */
+  short: TestClient
+  public: TestClient
+  /**
+   * A web API (client_secret_basic): the audience of the user tokens `mintUserToken` makes, and the
+   * client that exchanges them on behalf of the user (jwt-bearer OBO, token exchange when enabled).
+   */
+  api: TestClient
+}
+
+/**
+ * What the next token request meets instead of (or before) the provider. `delayMs` alone delays the
+ * request and then lets the provider answer it.
+ */
+export type TokenFault =
+  | {status: number; retryAfter?: number; body?: Record<string, unknown>; delayMs?: number}
+  | {html: true; delayMs?: number}
+  | {malformedJson: true; delayMs?: number}
+  | {hang: true}
+  | {delayMs: number}
+
+export interface TokenRequestRecord {
+  grant_type?: string
+  /** From the Basic authorization header, else from the form. */
+  client_id?: string
+  /** The form as sent, secrets included; repeated parameters become arrays. */
+  params: Record<string, string | string[]>
+  body: string
+  headers: IncomingHttpHeaders
+  time: number
+  fault?: TokenFault
+}
+
+export interface RequestRecord {
+  method: string
+  path: string
+  time: number
+}
+
+/** One `refresh_token` grant request that reached the provider (faulted requests never do). */
+export interface RefreshTokenUse {
+  /** Hex SHA-256 of the presented refresh token; the token itself is not kept. */
+  sha256: string
+  /** The same refresh token had already been presented to the provider: a reuse. */
+  alreadyUsed: boolean
+  client_id?: string
+  time: number
+  /** The provider's answer, once sent. */
+  status?: number
+}
+
+/** One request to the revocation endpoint (RFC 7009). */
+export interface RevocationRecord {
+  /** Hex SHA-256 of the `token` parameter. */
+  sha256: string
+  token_type_hint?: string
+  client_id?: string
+  time: number
+  status?: number
+}
+
+/** A user access token as a web API receives it: the future OBO assertion. */
+export interface UserTokenClaims {
+  sub: string
+  /** The web API, e.g. `server.clients.api.clientId`. */
+  aud: string | string[]
+  scope?: string
+  /** Seconds from now; zero or negative for an already expired token. Default 3600. */
+  expiresIn?: number
+  /** The front-end client the user signed in with (`client_id` claim); default `public`. */
+  clientId?: string
+}
+
+export interface AuthServerOptions {
+  /** Lifetime in seconds of access tokens for the API resources (default 3600). */
+  accessTokenTTL?: number
+  /** Lifetime in seconds of the `short` client's access tokens (default 5). */
+  shortTokenTTL?: number
+  /** More clients, in oidc-provider's client metadata format. */
+  extraClients?: ClientMetadata[]
+  /** More resource servers: identifier → space-separated scopes. */
+  extraResources?: Record<string, string>
+  /** Lifetime in seconds of refresh tokens (default 14 days). */
+  refreshTokenTTL?: number
+  /**
+   * Register RFC 8693 token exchange, and so list it in discovery's `grant_types_supported` (default
+   * true). tokenctl picks the rfc8693 OBO flavor when the metadata lists it; false makes this server
+   * look like one that only speaks Entra's jwt-bearer OBO, which is always registered.
+   */
+  tokenExchange?: boolean
+  /** Last word on the provider configuration (features, ttl, …); may mutate or return a new one. */
+  configure?: (configuration: ProviderConfiguration) => ProviderConfiguration | void
+}
+
+export interface AuthServer {
+  issuer: string
+  tokenEndpoint: string
+  revocationEndpoint: string
+  introspectionEndpoint: string
+  jwksUri: string
+  clients: TestClients
+  resources: {api: string; other: string}
+  tokenRequests: TokenRequestRecord[]
+  requests: RequestRecord[]
+  /** Every `refresh_token` grant request the provider received, in order. */
+  refreshTokenUses: RefreshTokenUse[]
+  /** How many of `refreshTokenUses` presented a refresh token that had been presented before. */
+  readonly reuseDetected: number
+  /** Every request to the revocation endpoint, in order. */
+  revocations: RevocationRecord[]
+  /** Server-side errors (provider `server_error`s, helper failures); print them when a test fails. */
+  errors: Error[]
+  /**
+   * Queues faults for the next POSTs to the token endpoint, one fault per request, in order. A
+   * `{status, body}` fault answers any grant, OBO included, with that exact JSON: Entra-style errors
+   * (`suberror`, `error_codes`, `claims`) need nothing more.
+   */
+  injectTokenFaults(...faults: TokenFault[]): void
+  /**
+   * Empties tokenRequests, requests, refreshTokenUses and revocations; queued faults and errors stay,
+   * and so does the memory of presented refresh tokens (a reuse after a reset still counts).
+   */
+  resetCounters(): void
+  /** A user access token signed with the server's key, `iss` = issuer. */
+  mintUserToken(claims: UserTokenClaims): Promise<string>
+  /**
+   * Revokes the grant a refresh token belongs to, as an administrator would: the refresh tokens of
+   * the grant (rotated ones included) die with it. False when the server does not know the token.
+   */
+  revokeGrantOf(refreshToken: string): Promise<boolean>
+  /** Revokes every grant of a user (`sub`); returns how many grants were still alive. */
+  revokeAllGrants(sub: string): Promise<number>
+  /** Closes the server and every open connection, hanging ones included. */
+  stop(): Promise<void>
+  provider: OidcProvider
+}
+
+export interface ServerKeys {
+  /** The provider's private signing keys (JWKS). */
+  jwks: {keys: JWK[]}
+  jwtClient: TestKeyClient
+}
+
+export async function startAuthServer(options: AuthServerOptions = {}): Promise<AuthServer> {
+  const keys = await generateServerKeys()
+  const clients = testClients(keys.jwtClient)
+  const server = createServer()
+  const issuer = await listenOnLoopback(server)
+  let provider: OidcProvider
+  try {
+    provider = new Provider(issuer, authServerConfiguration(keys, clients, options)) as OidcProvider
+    // Before the first request: the `api` client's metadata names these grants, and oidc-provider
+    // validates client metadata against the registered grant types when it first loads the client.
+    registerOboGrants(provider, {userTokenKeys: keys.jwks, tokenExchange: options.tokenExchange})
+  } catch (error) {
+    server.close()
+    throw error
+  }
+
+  const errors: Error[] = []
+  provider.on('server_error', (_ctx: unknown, err: Error) => errors.push(err))
+  // Koa logs uncaught errors to the console unless someone listens.
+  provider.on('error', (err: Error) => errors.push(err))
+  const grants = trackGrants(provider)
+
+  const tokenRequests: TokenRequestRecord[] = []
+  const requests: RequestRecord[] = []
+  const refreshTokenUses: RefreshTokenUse[] = []
+  const revocations: RevocationRecord[] = []
+  const presentedRefreshTokens = new Set<string>()
+  const faults: TokenFault[] = []
+  const providerCallback = provider.callback()
+  let stopped = false
+
+  async function handleTokenRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req)
+    const fault = faults.shift()
+    const record = recordTokenRequest(req, body, fault)
+    tokenRequests.push(record)
+    if (fault && 'delayMs' in fault && fault.delayMs) await sleep(fault.delayMs)
+    if (stopped || (fault && answerWithFault(fault, res))) return
+    if (record.grant_type === 'refresh_token') recordRefreshTokenUse(record, res)
+    providerCallback(replayRequest(req, body), res)
+  }
+
+  function recordRefreshTokenUse(record: TokenRequestRecord, res: ServerResponse): void {
+    const hash = sha256(firstValue(record.params.refresh_token) ?? '')
+    const use: RefreshTokenUse = {
+      sha256: hash,
+      alreadyUsed: presentedRefreshTokens.has(hash),
+      ...(record.client_id === undefined ? {} : {client_id: record.client_id}),
+      time: record.time,
+    }
+    // Counted when presented, not when answered: two concurrent presentations are a reuse even if
+    // the provider, racing with itself, answered both.
+    presentedRefreshTokens.add(hash)
+    refreshTokenUses.push(use)
+    res.once('finish', () => (use.status = res.statusCode))
+  }
+
+  async function handleRevocationRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req)
+    const params = parseForm(body.toString('utf8'))
+    const hint = firstValue(params.token_type_hint)
+    const clientId = basicClientId(req.headers.authorization) ?? firstValue(params.client_id)
+    const record: RevocationRecord = {
+      sha256: sha256(firstValue(params.token) ?? ''),
+      ...(hint === undefined ? {} : {token_type_hint: hint}),
+      ...(clientId === undefined ? {} : {client_id: clientId}),
+      time: Date.now(),
+    }
+    revocations.push(record)
+    res.once('finish', () => (record.status = res.statusCode))
+    if (stopped) return
+    providerCallback(replayRequest(req, body), res)
+  }
+
+  function intercept(handler: typeof handleTokenRequest, req: IncomingMessage, res: ServerResponse): void {
+    handler(req, res).catch((error: unknown) => {
+      errors.push(error instanceof Error ? error : new Error(String(error)))
+      res.destroy()
+    })
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', issuer).pathname
+    requests.push({method: req.method ?? 'GET', path, time: Date.now()})
+    if (req.method === 'POST' && path === TOKEN_PATH) intercept(handleTokenRequest, req, res)
+    else if (req.method === 'POST' && path === REVOCATION_PATH) intercept(handleRevocationRequest, req, res)
+    else providerCallback(req, res)
+  })
+
+  const signUserToken = userTokenSigner(issuer, keys.jwks.keys[0])
+
+  return {
+    issuer,
+    tokenEndpoint: `${issuer}${TOKEN_PATH}`,
+    revocationEndpoint: `${issuer}${REVOCATION_PATH}`,
+    introspectionEndpoint: `${issuer}/token/introspection`,
+    jwksUri: `${issuer}/jwks`,
+    clients,
+    resources: {api: API_RESOURCE, other: OTHER_RESOURCE},
+    tokenRequests,
+    requests,
+    refreshTokenUses,
+    get reuseDetected() {
+      return refreshTokenUses.filter((use) => use.alreadyUsed).length
+    },
+    revocations,
+    errors,
+    injectTokenFaults(...more) {
+      faults.push(...more)
+    },
+    resetCounters() {
+      tokenRequests.length = 0
+      requests.length = 0
+      refreshTokenUses.length = 0
+      revocations.length = 0
+    },
+    mintUserToken: signUserToken,
+    revokeGrantOf: (refreshToken) => revokeGrantOf(provider, refreshToken),
+    revokeAllGrants: (sub) => grants.revokeAll(sub),
+    async stop() {
+      if (stopped) return
+      stopped = true
+      await closeServer(server)
+    },
+    provider,
+  }
+}
+
+/**
+ * The whole oidc-provider configuration. Kept in one place so that later grants (device flow) and
+ * `dev idp` extend it rather than copy it: pass `extraClients`, `extraResources` or a `configure`
+ * hook. The OBO grants are not configuration but registrations: a provider built from this
+ * configuration needs `registerOboGrants` (./obo-grants.ts), as `startAuthServer` does, before its
+ * `api` client can be used.
+ */
+export function authServerConfiguration(
+  keys: ServerKeys,
+  clients: TestClients,
+  options: AuthServerOptions = {},
+): ProviderConfiguration {
+  const accessTokenTTL = options.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL
+  const ttlByClient = new Map([[clients.short.clientId, options.shortTokenTTL ?? DEFAULT_SHORT_TOKEN_TTL]])
+  const resourceScopes: Record<string, string> = {
+    [API_RESOURCE]: API_SCOPES,
+    [OTHER_RESOURCE]: API_SCOPES,
+    ...options.extraResources,
+  }
+  const tokenTTL = (_ctx: unknown, token: {resourceServer?: {accessTokenTTL?: number}}) =>
+    token.resourceServer?.accessTokenTTL ?? accessTokenTTL
+
+  const configuration: ProviderConfiguration = {
+    adapter: createMemoryAdapter(),
+    jwks: keys.jwks,
+    clients: [...clientMetadata(clients, options), ...(options.extraClients ?? [])],
+    scopes: ['openid', 'offline_access'],
+    features: {
+      clientCredentials: {enabled: true},
+      devInteractions: {enabled: false},
+      introspection: {enabled: true},
+      revocation: {enabled: true, allowedPolicy: revocationAllowedPolicy},
+      resourceIndicators: {
+        enabled: true,
+        // Without a `resource`, a request still gets a JWT for the API: what most real servers do.
+        defaultResource: (_ctx: unknown, _client: unknown, oneOf?: string | string[]) => oneOf ?? API_RESOURCE,
+        // A refresh without `resource` keeps the resource the grant was issued for.
+        useGrantedResource: () => true,
+        getResourceServerInfo(_ctx: unknown, resource: string, client: {clientId: string}) {
+          const scope = resourceScopes[resource]
+          if (scope === undefined) throw new providerErrors.InvalidTarget()
+          return {
+            scope,
+            audience: resource,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: ttlByClient.get(client.clientId) ?? accessTokenTTL,
+          }
+        },
+      },
+    },
+    // Explicit values everywhere oidc-provider would otherwise print a "you SHOULD change" notice.
+    ttl: {
+      AccessToken: tokenTTL,
+      ClientCredentials: tokenTTL,
+      RefreshToken: options.refreshTokenTTL ?? DEFAULT_REFRESH_TOKEN_TTL,
+      IdToken: 3600,
+      DeviceCode: 600,
+      Grant: 14 * 24 * 3600,
+      Session: 14 * 24 * 3600,
+      Interaction: 3600,
+    },
+    // Every refresh returns a new refresh token; presenting a used one revokes the whole grant
+    // (lib/actions/grants/refresh_token.js), as Entra, Okta and Keycloak do with rotation on.
+    rotateRefreshToken: true,
+    clientBasedCORS: () => true,
+    findAccount: (_ctx: unknown, sub: string) => ({accountId: sub, claims: () => ({sub})}),
+    renderError(ctx: {type: string; body: unknown}, out: Record<string, string>) {
+      ctx.type = 'text'
+      ctx.body = Object.entries(out).map(([key, value]) => `${key}: ${value}`).join('\n')
+    },
+  }
+  return options.configure?.(configuration) ?? configuration
+}
+
+export function testClients(jwtClient: TestKeyClient): TestClients {
+  return {
+    basic: {clientId: 'basic', clientSecret: 'basic-secret', authMethod: 'client_secret_basic'},
+    post: {clientId: 'post', clientSecret: 'post-secret', authMethod: 'client_secret_post'},
+    jwt: jwtClient,
+    short: {clientId: 'short', clientSecret: 'short-secret', authMethod: 'client_secret_basic'},
+    public: {clientId: 'public', authMethod: 'none'},
+    api: {clientId: 'api', clientSecret: 'api-secret', authMethod: 'client_secret_basic'},
+  }
+}
+
+function clientMetadata(clients: TestClients, options: AuthServerOptions): ClientMetadata[] {
+  const grantTypes = (client: TestClient): string[] => {
+    // oidc-provider would mint client-credentials tokens for anyone naming a public client; real
+    // servers refuse that grant without client authentication, and so does this one.
+    if (client.authMethod === 'none') return ['refresh_token']
+    if (client !== clients.api) return ['client_credentials', 'refresh_token']
+    // A client may only list registered grant types, so token exchange only when it is registered.
+    return ['client_credentials', 'refresh_token', JWT_BEARER_GRANT]
+      .concat(options.tokenExchange ?? true ? [TOKEN_EXCHANGE_GRANT] : [])
+  }
+  return Object.values(clients).map((client: TestClient) => ({
+    client_id: client.clientId,
+    ...(client.clientSecret === undefined ? {} : {client_secret: client.clientSecret}),
+    token_endpoint_auth_method: client.authMethod,
+    ...('publicJwk' in client ? {jwks: {keys: [client.publicJwk]}} : {}),
+    grant_types: grantTypes(client),
+    response_types: [],
+    redirect_uris: [],
+  }))
+}
+
+export async function generateServerKeys(): Promise<ServerKeys> {
+  const [signing, client] = await Promise.all([
+    generateKeyPair('RS256', {extractable: true}),
+    generateKeyPair('ES256', {extractable: true}),
+  ])
+  const signingJwk = {...(await exportJWK(signing.privateKey)), kid: randomUUID(), alg: 'RS256', use: 'sig'}
+  const kid = `jwt-client-${randomUUID()}`
+  const publicJwk = {...(await exportJWK(client.publicKey)), kid, alg: 'ES256', use: 'sig'}
+  return {
+    jwks: {keys: [signingJwk]},
+    jwtClient: {
+      clientId: 'jwt',
+      authMethod: 'private_key_jwt',
+      alg: 'ES256',
+      kid,
+      privateKeyPem: await exportPKCS8(client.privateKey),
+      privateJwk: {...(await exportJWK(client.privateKey)), kid, alg: 'ES256', use: 'sig'},
+      publicJwk,
+    },
+  }
+}
+
+/** oidc-provider's default policy, spelled out so that it prints no "you SHOULD change" notice. */
+function revocationAllowedPolicy(_ctx: unknown, client: {clientId: string; clientAuthMethod: string}, token: {clientId: string}) {
+  if (token.clientId === client.clientId) return true
+  if (client.clientAuthMethod === 'none') return false
+  throw new providerErrors.InvalidRequest('client is not authorized to revoke the presented token')
+}
+
+/**
+ * Signs user access tokens with the provider's own signing key, so that they verify against its
+ * JWKS as the tokens it issues do (RFC 9068 `at+jwt`).
+ */
+function userTokenSigner(issuer: string, signingJwk: JWK): (claims: UserTokenClaims) => Promise<string> {
+  const alg = signingJwk.alg ?? 'RS256'
+  let key: ReturnType<typeof importJWK> | undefined
+  return async ({sub, aud, scope, expiresIn = DEFAULT_USER_TOKEN_TTL, clientId = 'public'}) => {
+    key ??= importJWK(signingJwk, alg)
+    const now = Math.floor(Date.now() / 1000)
+    const exp = now + expiresIn
+    // An expired token was still issued before it expired.
+    const iat = expiresIn > 0 ? now : exp - 60
+    return new SignJWT({...(scope === undefined ? {} : {scope}), client_id: clientId})
+      .setProtectedHeader({alg, kid: signingJwk.kid, typ: 'at+jwt'})
+      .setIssuer(issuer)
+      .setSubject(sub)
+      .setAudience(aud)
+      .setJti(randomUUID())
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(await key)
+  }
+}
+
+/**
+ * Grant ids by account, from the provider's `grant.saved` events: the memory adapter cannot list
+ * them, and revoking a user's sessions needs them.
+ */
+function trackGrants(provider: OidcProvider): {revokeAll(sub: string): Promise<number>} {
+  const byAccount = new Map<string, Set<string>>()
+  provider.on('grant.saved', (grant: {accountId?: string; jti: string}) => {
+    if (grant.accountId === undefined) return
+    const ids = byAccount.get(grant.accountId) ?? new Set<string>()
+    byAccount.set(grant.accountId, ids.add(grant.jti))
+  })
+  return {
+    async revokeAll(sub) {
+      const ids = [...(byAccount.get(sub) ?? [])]
+      byAccount.delete(sub)
+      const alive = await Promise.all(ids.map((id) => revokeGrant(provider, id)))
+      return alive.filter(Boolean).length
+    },
+  }
+}
+
+async function revokeGrantOf(provider: OidcProvider, refreshToken: string): Promise<boolean> {
+  // Expired and consumed refresh tokens still name their grant.
+  const token = await provider.RefreshToken.find(refreshToken, {ignoreExpiration: true})
+  if (!token?.grantId) return false
+  await revokeGrant(provider, token.grantId)
+  return true
+}
+
+/**
+ * What oidc-provider's own revocation does to a grant (lib/helpers/revoke.js): its tokens and the
+ * grant itself are deleted, so a refresh with any of its refresh tokens meets invalid_grant.
+ * True when the grant still existed.
+ */
+async function revokeGrant(provider: OidcProvider, grantId: string): Promise<boolean> {
+  const grant = await provider.Grant.find(grantId, {ignoreExpiration: true})
+  await Promise.all([
+    provider.AccessToken.revokeByGrantId(grantId),
+    provider.RefreshToken.revokeByGrantId(grantId),
+    provider.Grant.adapter.destroy(grantId),
+  ])
+  return grant !== undefined
+}
+
+/** Listens on 127.0.0.1:0 and returns the issuer URL, which must be known before the provider exists. */
+async function listenOnLoopback(server: Server): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const {port} = server.address() as AddressInfo
+  return `http://127.0.0.1:${port}`
+}
+
+async function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  // Hanging faults keep requests open forever; close() alone would wait for them.
+  server.closeAllConnections()
+  await closed
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}
+
+/**
+ * oidc-provider reads the form from the raw request stream, which recording has already drained;
+ * give it a fresh stream with the same body and the original request's metadata.
+ */
+function replayRequest(req: IncomingMessage, body: Buffer): IncomingMessage {
+  const replay = Readable.from(body.length > 0 ? [body] : [], {objectMode: false})
+  return Object.assign(replay, {
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+    method: req.method,
+    url: req.url,
+    socket: req.socket,
+    httpVersion: req.httpVersion,
+    httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
+    complete: true,
+  }) as unknown as IncomingMessage
+}
+
+function recordTokenRequest(req: IncomingMessage, body: Buffer, fault: TokenFault | undefined): TokenRequestRecord {
+  const text = body.toString('utf8')
+  const params = parseForm(text)
+  return {
+    grant_type: firstValue(params.grant_type),
+    client_id: basicClientId(req.headers.authorization) ?? firstValue(params.client_id),
+    params,
+    body: text,
+    headers: req.headers,
+    time: Date.now(),
+    ...(fault ? {fault} : {}),
+  }
+}
+
+function parseForm(text: string): Record<string, string | string[]> {
+  const params: Record<string, string | string[]> = {}
+  for (const [key, value] of new URLSearchParams(text)) {
+    const previous = params[key]
+    if (previous === undefined) params[key] = value
+    else params[key] = Array.isArray(previous) ? [...previous, value] : [previous, value]
+  }
+  return params
+}
+
+function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex')
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** The client id of a Basic header, form-urlencoded before base64 as RFC 6749 §2.3.1 says. */
+function basicClientId(authorization: string | undefined): string | undefined {
+  const match = /^basic\s+(\S+)$/i.exec(authorization ?? '')
+  if (!match) return undefined
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8')
+  const id = decoded.slice(0, decoded.includes(':') ? decoded.indexOf(':') : undefined)
+  try {
+    return decodeURIComponent(id.replaceAll('+', ' '))
+  } catch {
+    return id
+  }
+}
+
+/** Answers with the fault; false when the fault was only a delay and the provider should answer. */
+function answerWithFault(fault: TokenFault, res: ServerResponse): boolean {
+  if ('hang' in fault) return true
+  if ('html' in fault) {
+    send(res, 200, 'text/html; charset=utf-8', '<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>')
+    return true
+  }
+  if ('malformedJson' in fault) {
+    send(res, 200, 'application/json', '{"access_token": ')
+    return true
+  }
+  if ('status' in fault) {
+    if (fault.retryAfter !== undefined) res.setHeader('retry-after', String(fault.retryAfter))
+    if (fault.body === undefined) send(res, fault.status, 'text/plain', STATUS_CODES[fault.status] ?? 'Error')
+    else send(res, fault.status, 'application/json', JSON.stringify(fault.body))
+    return true
+  }
+  return false
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, {'content-type': contentType, 'cache-control': 'no-store'})
+  res.end(body)
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms))
+}

@@ -1,0 +1,447 @@
+import {strict as assert} from 'node:assert'
+import {spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {ExitCode, StoreError} from '../../src/lib/errors.js'
+import {forgetKeychainProbes, KeychainStore, nativeError, probeKeychain} from '../../src/lib/store/keychain-store.js'
+import {
+  canReachAbstractSockets,
+  decodeMessage,
+  encodeMethodCall,
+  firstBodyValue,
+  messageLength,
+  parseBusAddress,
+  probeSecretService,
+} from '../../src/lib/store/secret-service-probe.js'
+import {findExecutable, type KeyringOptions, type KeyringSession, startKeyring} from '../helpers/keyring.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const STORE_MODULE = path.join(ROOT, 'src/lib/store/keychain-store.ts')
+const SECRET = 'S3CRET-keychain-f00dcafe'
+
+/** Every variable these tests touch; restored after each test. */
+const VARIABLES = ['DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR', 'TOKENCTL_HOME', 'TOKENCTL_KEYCHAIN_SERVICE', 'TOKENCTL_KEYCHAIN_TIMEOUT']
+
+function setEnv(values: Record<string, string | undefined>): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) delete process.env[name]
+    else process.env[name] = value
+  }
+}
+
+function saveEnv(): () => void {
+  const saved = Object.fromEntries(VARIABLES.map((name) => [name, process.env[name]]))
+  return () => setEnv(saved)
+}
+
+const temporary: string[] = []
+function tempDir(): string {
+  const directory = mkdtempSync(path.join(tmpdir(), 'tokenctl-keychain-test-'))
+  temporary.push(directory)
+  return directory
+}
+
+after(() => {
+  for (const directory of temporary) rmSync(directory, {force: true, recursive: true})
+})
+
+function uniqueService(): string {
+  return `tokenctl-test-${randomBytes(6).toString('hex')}`
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(error instanceof StoreError, `expected a StoreError, got ${String(error)}`)
+    assert.equal(error.code, code, error.message)
+    assert.equal(error.exitCode, ExitCode.store)
+    return error
+  }
+
+  assert.fail(`expected a StoreError ${code}`)
+}
+
+/** Starts a private session, or skips the calling hook's tests saying why. */
+async function keyringOrSkip(context: Mocha.Context, options?: KeyringOptions): Promise<KeyringSession> {
+  const started = await startKeyring(options)
+  if ('skip' in started) {
+    console.log(`  skipped: ${started.skip}`)
+    context.skip()
+  }
+
+  return started as KeyringSession
+}
+
+interface ChildOutcome {
+  elapsedMs?: number
+  error?: {code: string; message: string}
+  exited: boolean
+  value?: string | null
+}
+
+/**
+ * Runs `new KeychainStore().get(name)` in a fresh Node process with env, which must end by itself
+ * (no process.exit): a native call stuck on D-Bus, or a socket or timer left open, shows as a hang.
+ */
+function getInChild(env: Record<string, string>, name: string, limitMs: number): Promise<ChildOutcome> {
+  const script = `
+    const {KeychainStore} = await import(${JSON.stringify(STORE_MODULE)})
+    const started = performance.now()
+    try {
+      const value = await new KeychainStore().get(${JSON.stringify(name)})
+      console.log(JSON.stringify({elapsedMs: performance.now() - started, value: value ?? null}))
+    } catch (error) {
+      console.log(JSON.stringify({elapsedMs: performance.now() - started, error: {code: error.code, message: error.message}}))
+    }
+  `
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    env: {PATH: process.env.PATH ?? '/usr/bin:/bin', ...env},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      resolve({exited: false})
+    }, limitMs)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      const line = stdout.trim().split('\n').at(-1) ?? ''
+      if (code !== 0 || !line.startsWith('{')) reject(new Error(`child failed (${code}): ${stdout}${stderr}`))
+      else resolve({exited: true, ...(JSON.parse(line) as Omit<ChildOutcome, 'exited'>)})
+    })
+  })
+}
+
+describe('secret service probe', function () {
+  this.timeout(20_000)
+  let restoreEnv: () => void
+  beforeEach(() => {
+    restoreEnv = saveEnv()
+  })
+  afterEach(() => restoreEnv())
+
+  describe('marshalling', () => {
+    it('decodes the method call it encodes, header fields and string body included', () => {
+      const call = {args: ['org.freedesktop.Secret.Collection', 'Locked'], destination: 'org.freedesktop.secrets', interface: 'org.freedesktop.DBus.Properties', member: 'Get', path: '/org/freedesktop/secrets/aliases/default'}
+      const bytes = encodeMethodCall(call, 7)
+      assert.equal(bytes[0], 0x6c, 'little-endian marker')
+      assert.equal(bytes[1], 1, 'METHOD_CALL')
+      assert.equal(messageLength(bytes), bytes.length, 'length from the fixed header')
+      assert.equal(messageLength(bytes.subarray(0, bytes.length - 1)), undefined, 'incomplete until the last byte')
+      const message = decodeMessage(bytes)
+      assert.equal(message.serial, 7)
+      assert.equal(message.signature, 'ss')
+      assert.equal(message.bodyOffset % 8, 0, 'the body starts 8-aligned')
+      assert.equal(firstBodyValue(message), 'org.freedesktop.Secret.Collection')
+      assert.equal(bytes.readUInt32LE(4), bytes.length - message.bodyOffset, 'body length')
+    })
+
+    it('takes the first unix address, decoding escapes and abstract sockets', () => {
+      assert.deepEqual(parseBusAddress('tcp:host=localhost,port=1;unix:abstract=/tmp/dbus-a%20b,guid=0f'), {path: '\0/tmp/dbus-a b'})
+      assert.deepEqual(parseBusAddress('unix:path=/run/user/1000/bus'), {path: '/run/user/1000/bus'})
+      assert.ok('reason' in parseBusAddress('tcp:host=localhost,port=1'))
+    })
+
+    it('knows which libuv reaches abstract sockets', () => {
+      assert.equal(canReachAbstractSockets('1.46.0'), false)
+      assert.equal(canReachAbstractSockets('1.48.0'), true)
+      assert.equal(canReachAbstractSockets('2.0.0'), true)
+    })
+  })
+
+  describe('against a private session', () => {
+    let session: KeyringSession
+    before(async function () {
+      session = await keyringOrSkip(this)
+    })
+    after(() => session?.stop())
+
+    it('finds the default collection unlocked', async () => {
+      assert.deepEqual(await probeSecretService({env: session.env}), {state: 'unlocked'})
+    })
+
+    it('finds XDG_RUNTIME_DIR/bus when DBUS_SESSION_BUS_ADDRESS is not set', async () => {
+      const env = {XDG_RUNTIME_DIR: session.env.XDG_RUNTIME_DIR!}
+      assert.deepEqual(await probeSecretService({env}), {state: 'unlocked'})
+    })
+
+    it('times out on a stopped bus, within the timeout', async () => {
+      process.kill(session.busPid, 'SIGSTOP')
+      try {
+        const started = Date.now()
+        const state = await probeSecretService({env: session.env, timeoutMs: 400})
+        const elapsed = Date.now() - started
+        assert.equal(state.state, 'unavailable')
+        assert.match((state as {reason: string}).reason, /timeout after 0\.4 s/)
+        assert.ok(elapsed >= 390 && elapsed < 1500, `took ${elapsed} ms`)
+      } finally {
+        process.kill(session.busPid, 'SIGCONT')
+      }
+
+      assert.deepEqual(await probeSecretService({env: session.env}), {state: 'unlocked'}, 'answers again once continued')
+    })
+  })
+
+  it('speaks to a bus on an abstract socket, or says why this Node.js cannot', async function () {
+    const session = await keyringOrSkip(this, {abstract: true, secrets: false})
+    try {
+      assert.match(session.env.DBUS_SESSION_BUS_ADDRESS!, /^unix:abstract=/)
+      const state = await probeSecretService({env: session.env})
+      assert.equal(state.state, 'unavailable')
+      const reason = (state as {reason: string}).reason
+      if (canReachAbstractSockets()) assert.match(reason, /^no Secret Service on the session bus/, 'the bus answered')
+      else assert.match(reason, /cannot connect to the session bus on the abstract socket .*; Node\.js 22 can$/)
+    } finally {
+      await session.stop()
+    }
+  })
+
+  it('says when the bus has no Secret Service', async function () {
+    const session = await keyringOrSkip(this, {secrets: false})
+    try {
+      const state = await probeSecretService({env: session.env})
+      assert.equal(state.state, 'unavailable')
+      assert.match((state as {reason: string}).reason, /^no Secret Service on the session bus \(org\.freedesktop\.DBus\.Error\.ServiceUnknown/)
+    } finally {
+      await session.stop()
+    }
+  })
+
+  it('says when the Secret Service has no default keyring', async function () {
+    const session = await keyringOrSkip(this, {unlock: false})
+    try {
+      const state = await probeSecretService({env: session.env})
+      assert.equal(state.state, 'unavailable')
+      assert.match((state as {reason: string}).reason, /^the Secret Service has no default keyring/)
+    } finally {
+      await session.stop()
+    }
+  })
+
+  it('says when there is no session bus, without connecting', async () => {
+    const state = await probeSecretService({env: {XDG_RUNTIME_DIR: tempDir()}})
+    assert.equal(state.state, 'unavailable')
+    assert.match((state as {reason: string}).reason, /^no session bus/)
+  })
+
+  it('says when the bus socket refuses the connection', async () => {
+    const notASocket = path.join(tempDir(), 'bus')
+    writeFileSync(notASocket, '')
+    const state = await probeSecretService({env: {DBUS_SESSION_BUS_ADDRESS: `unix:path=${notASocket}`}})
+    assert.deepEqual(state, {reason: `connection to the session bus refused (${notASocket})`, state: 'unavailable'})
+  })
+
+  it('does not probe other platforms', async () => {
+    assert.deepEqual(await probeSecretService({env: {}, platform: 'darwin'}), {state: 'unlocked'})
+  })
+})
+
+describe('keychain native error mapping', () => {
+  // Messages the native module gave in this repository's tests, word for word.
+  const NO_REPLY =
+    'Platform failure: DBus error: Did not receive a reply. Possible causes include: the remote application did not send a reply, the message bus security policy blocked the reply, the reply timeout expired, or the network connection was broken.'
+
+  it('treats a D-Bus failure as store_unavailable, though its text says "blocked"', () => {
+    const error = nativeError(new Error(NO_REPLY), 'read "a"')
+    assert.equal(error.code, 'store_unavailable')
+    assert.equal(error.exitCode, ExitCode.store)
+  })
+
+  it('treats a locked collection as store_locked, from either native path', () => {
+    assert.equal(nativeError(new Error("Couldn't access platform storage: Secret Service: unlock prompt was dismissed"), 'read "a"').code, 'store_locked')
+    assert.equal(nativeError(new Error('zbus error: org.freedesktop.Secret.Error.IsLocked: Cannot get secret of a locked object'), 'list').code, 'store_locked')
+  })
+
+  it('keeps other failures as store_error, without the value being written', () => {
+    const error = nativeError(new Error(`Attribute password is invalid: ${SECRET}`), 'write "a"', SECRET)
+    assert.equal(error.code, 'store_error')
+    assert.ok(!error.message.includes(SECRET), error.message)
+  })
+})
+
+describe('KeychainStore (Secret Service)', function () {
+  this.timeout(20_000)
+  // One session for every in-process native call: libdbus keeps the first bus it connects to.
+  let session: KeyringSession
+  let restoreEnv: () => void
+  let service: string
+
+  before(async function () {
+    session = await keyringOrSkip(this)
+  })
+  after(() => session?.stop())
+
+  beforeEach(() => {
+    restoreEnv = saveEnv()
+    service = uniqueService()
+    setEnv({
+      DBUS_SESSION_BUS_ADDRESS: session.env.DBUS_SESSION_BUS_ADDRESS,
+      TOKENCTL_HOME: tempDir(),
+      TOKENCTL_KEYCHAIN_SERVICE: service,
+      TOKENCTL_KEYCHAIN_TIMEOUT: undefined,
+      XDG_RUNTIME_DIR: session.env.XDG_RUNTIME_DIR,
+    })
+    forgetKeychainProbes()
+  })
+  afterEach(() => restoreEnv())
+
+  it('names its backend and service', () => {
+    const store = new KeychainStore()
+    assert.equal(store.backend, 'keychain')
+    assert.equal(store.location, `Secret Service, service "${service}"`)
+  })
+
+  it('round-trips get, set, list and delete', async () => {
+    const store = new KeychainStore()
+    const value = `{"access_token":"${SECRET}","note":"ünïcode\\n"}`
+    assert.equal(await store.get('token/a'), undefined)
+    await store.set('token/a', value)
+    await store.set('token/b', 'first')
+    await store.set('token/b', 'second')
+    await store.set('client/c', 'c')
+    assert.equal(await store.get('token/a'), value)
+    assert.equal(await store.get('token/b'), 'second', 'set replaces')
+    assert.deepEqual(await store.list('token/'), ['token/a', 'token/b'])
+    assert.deepEqual(await store.list(''), ['client/c', 'token/a', 'token/b'])
+    assert.equal(await store.delete('token/a'), true)
+    assert.equal(await store.delete('token/a'), false, 'already gone')
+    assert.equal(await store.get('token/a'), undefined)
+    assert.deepEqual(await new KeychainStore().list('token/'), ['token/b'], 'another instance sees the same keychain')
+  })
+
+  it('updates an entry under its lock', async () => {
+    const store = new KeychainStore()
+    assert.equal(await store.update('counter', (current) => String(Number(current ?? '0') + 1)), '1')
+    assert.equal(await store.update('counter', (current) => String(Number(current ?? '0') + 1)), '2')
+    assert.equal(await store.get('counter'), '2')
+    assert.equal(await store.update('counter', () => undefined), undefined)
+    assert.equal(await store.get('counter'), undefined, 'undefined deletes')
+  })
+
+  it('stores items that secret-tool finds by service and username', async function () {
+    if (!findExecutable('secret-tool')) {
+      console.log('  skipped: secret-tool is not installed')
+      this.skip()
+    }
+
+    await new KeychainStore().set('session/k1', SECRET)
+    const items = await session.secretToolSearch({service})
+    assert.equal(items.length, 1, JSON.stringify(items))
+    assert.equal(items[0]!.attributes.service, service)
+    assert.equal(items[0]!.attributes.username, 'session/k1')
+    assert.equal(items[0]!.secret, SECRET)
+  })
+
+  it('lists only the entries of its own service', async () => {
+    await new KeychainStore({service: `${service}-other`}).set('x', 'other')
+    await new KeychainStore().set('y', 'mine')
+    assert.deepEqual(await new KeychainStore().list(''), ['y'])
+    assert.equal(await new KeychainStore().get('x'), undefined)
+    assert.deepEqual(await new KeychainStore({service: `${service}-other`}).list(''), ['x'])
+  })
+
+  it('answers check() and probeKeychain() while unlocked', async () => {
+    await new KeychainStore().check()
+    assert.deepEqual(await probeKeychain(), {ok: true})
+  })
+
+  it('fails quickly with store_unavailable when there is no session bus', async () => {
+    setEnv({DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: tempDir()})
+    const store = new KeychainStore()
+    const started = Date.now()
+    const error = await rejectsWith(store.get('a'), 'store_unavailable')
+    assert.ok(Date.now() - started < 500, `took ${Date.now() - started} ms`)
+    assert.match(error.message, /no session bus/)
+    assert.ok(error.suggestions.some((suggestion) => suggestion.includes('TOKENCTL_STORE=file')))
+    await rejectsWith(store.set('a', SECRET), 'store_unavailable')
+    await rejectsWith(store.list(''), 'store_unavailable')
+    await rejectsWith(store.check(), 'store_unavailable')
+    assert.deepEqual(await probeKeychain(), {code: 'store_unavailable', ok: false, reason: error.message.replace('the keychain is not available: ', '')})
+  })
+
+  it('refuses to follow a process to another session bus', async function () {
+    await new KeychainStore().set('a', 'on the first bus') // binds libdbus to this bus, if not yet
+    const other = await keyringOrSkip(this)
+    try {
+      setEnv({DBUS_SESSION_BUS_ADDRESS: other.env.DBUS_SESSION_BUS_ADDRESS})
+      const error = await rejectsWith(new KeychainStore().get('a'), 'store_error')
+      assert.match(error.message, /session bus changed/)
+    } finally {
+      await other.stop()
+    }
+  })
+
+  describe('with a stopped daemon (in a child process, which must not hang)', () => {
+    let own: KeyringSession
+    beforeEach(async function () {
+      own = await keyringOrSkip(this)
+    })
+    afterEach(() => own?.stop())
+
+    for (const daemon of ['bus', 'keyring'] as const) {
+      it(`fails with store_unavailable within the timeout when the ${daemon} daemon is stopped`, async () => {
+        const pid = daemon === 'bus' ? own.busPid : own.keyringPid!
+        const env = {...own.env, TOKENCTL_HOME: tempDir(), TOKENCTL_KEYCHAIN_SERVICE: service, TOKENCTL_KEYCHAIN_TIMEOUT: '1'}
+        process.kill(pid, 'SIGSTOP')
+        try {
+          const outcome = await getInChild(env, 'a', 10_000)
+          assert.ok(outcome.exited, 'the child process hung')
+          assert.equal(outcome.error?.code, 'store_unavailable', JSON.stringify(outcome))
+          assert.match(outcome.error!.message, /timeout after 1 s/)
+          assert.ok(outcome.elapsedMs! >= 950 && outcome.elapsedMs! < 2500, `took ${outcome.elapsedMs} ms`)
+        } finally {
+          process.kill(pid, 'SIGCONT')
+        }
+      })
+    }
+
+    it('reads the entry in a child process once the daemons run again (the control case)', async () => {
+      const env = {...own.env, TOKENCTL_HOME: tempDir(), TOKENCTL_KEYCHAIN_SERVICE: service, TOKENCTL_KEYCHAIN_TIMEOUT: '1'}
+      const outcome = await getInChild(env, 'absent', 10_000)
+      assert.ok(outcome.exited, 'the child process hung')
+      assert.deepEqual(outcome.error, undefined)
+      assert.equal(outcome.value, null)
+    })
+  })
+
+  // Last: it locks the shared session's default collection for good.
+  describe('with the default collection locked', () => {
+    let probedBeforeLock: KeychainStore
+    let restoreLockedEnv: () => void
+    before(async () => {
+      restoreLockedEnv = saveEnv()
+      setEnv({DBUS_SESSION_BUS_ADDRESS: session.env.DBUS_SESSION_BUS_ADDRESS, TOKENCTL_HOME: tempDir(), XDG_RUNTIME_DIR: session.env.XDG_RUNTIME_DIR})
+      probedBeforeLock = new KeychainStore({service: 'tokenctl-test-locked'})
+      await probedBeforeLock.set('a', 'written before the lock')
+      await session.lockDefaultCollection()
+    })
+    after(() => restoreLockedEnv())
+
+    it('fails with store_locked, naming both ways out', async () => {
+      const error = await rejectsWith(new KeychainStore().get('a'), 'store_locked')
+      assert.match(error.message, /locked/)
+      assert.ok(error.suggestions.some((suggestion) => /unlock/.test(suggestion)))
+      assert.ok(error.suggestions.some((suggestion) => suggestion.includes('TOKENCTL_STORE=file')))
+      await rejectsWith(new KeychainStore().check(), 'store_locked')
+      assert.deepEqual(await probeKeychain(), {code: 'store_locked', ok: false, reason: 'the keychain is locked'})
+    })
+
+    it('maps the native error to store_locked when the lock came after the probe', async () => {
+      // This store probed (unlocked) before the lock, so the native module meets the lock itself.
+      await rejectsWith(probedBeforeLock.get('a'), 'store_locked')
+      const error = await rejectsWith(probedBeforeLock.set('a', SECRET), 'store_locked')
+      assert.ok(!error.message.includes(SECRET), 'no secret in the message')
+      assert.ok(!JSON.stringify(error.suggestions).includes(SECRET), 'no secret in the suggestions')
+    })
+  })
+})
