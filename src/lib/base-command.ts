@@ -2,7 +2,7 @@ import {Command, Flags, type Interfaces, ux} from '@oclif/core'
 
 import {InternalError, isTokenctlError, type TokenctlError, UsageError} from './errors.js'
 import type {Hooks, Progress} from './http/context.js'
-import type {Runtime} from './oauth/client-credentials.js'
+import type {Runtime} from './runtime.js'
 import {errorJson, errorLine, traceLines} from './output.js'
 import {openStore} from './store/index.js'
 import type {SecretStore} from './store/types.js'

@@ -249,3 +249,14 @@ export async function startKeyring(options: KeyringOptions = {}): Promise<Keyrin
     stop,
   }
 }
+
+/** A session for a mocha suite, or the suite skipped with the reason printed (missing programs). */
+export async function keyringOrSkip(context: Mocha.Context, options?: KeyringOptions): Promise<KeyringSession> {
+  const started = await startKeyring(options)
+  if ('skip' in started) {
+    console.log(`  skipped: ${started.skip}`)
+    context.skip()
+  }
+
+  return started as KeyringSession
+}

@@ -17,7 +17,7 @@ import {
   parseBusAddress,
   probeSecretService,
 } from '../../src/lib/store/secret-service-probe.js'
-import {findExecutable, type KeyringOptions, type KeyringSession, startKeyring} from '../helpers/keyring.js'
+import {findExecutable, keyringOrSkip, type KeyringSession} from '../helpers/keyring.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const STORE_MODULE = path.join(ROOT, 'src/lib/store/keychain-store.ts')
@@ -67,16 +67,6 @@ async function rejectsWith(promise: Promise<unknown>, code: string): Promise<Sto
 }
 
 /** Starts a private session, or skips the calling hook's tests saying why. */
-async function keyringOrSkip(context: Mocha.Context, options?: KeyringOptions): Promise<KeyringSession> {
-  const started = await startKeyring(options)
-  if ('skip' in started) {
-    console.log(`  skipped: ${started.skip}`)
-    context.skip()
-  }
-
-  return started as KeyringSession
-}
-
 interface ChildOutcome {
   elapsedMs?: number
   error?: {code: string; message: string}

@@ -1,4 +1,4 @@
-import {createFetch, type FetchFn} from './fetch.js'
+import type {FetchFn} from './fetch.js'
 import {withRetries} from './retry.js'
 import type {TraceSink} from './trace.js'
 
@@ -35,7 +35,8 @@ export function httpContext(options: HttpContextOptions, hooks: Hooks = {}): Htt
   let fetchPromise: Promise<FetchFn> | undefined
   return {
     fetch() {
-      fetchPromise ??= createFetch({caFile: options.caFile, trace: hooks.trace})
+      // Loaded only when a request is really made: a cache hit never pays for undici or TLS.
+      fetchPromise ??= import('./fetch.js').then(({createFetch}) => createFetch({caFile: options.caFile, trace: hooks.trace}))
       return fetchPromise
     },
     hooks,

@@ -1,5 +1,4 @@
 import {readFileSync} from 'node:fs'
-import {rootCertificates} from 'node:tls'
 import type {Dispatcher} from 'undici'
 
 import {ConfigError, messageOf} from '../errors.js'
@@ -21,9 +20,10 @@ function readPem(file: string, what: string): string {
  * Node only adds NODE_EXTRA_CA_CERTS to its default TLS context; an explicit `ca` replaces that
  * context, so the bundled roots and the extra certificates are gathered here together.
  */
-function trustedCas(caFile: string | undefined): string[] | undefined {
+async function trustedCas(caFile: string | undefined): Promise<string[] | undefined> {
   const extra = process.env.NODE_EXTRA_CA_CERTS
   if (!caFile) return undefined
+  const {rootCertificates} = await import('node:tls')
   const cas = [...rootCertificates]
   if (extra) cas.push(readPem(extra, 'NODE_EXTRA_CA_CERTS'))
   cas.push(readPem(caFile, 'the CA file'))
@@ -36,7 +36,7 @@ function trustedCas(caFile: string | undefined): string[] | undefined {
  */
 export async function createDispatcher(options: DispatcherOptions = {}): Promise<Dispatcher> {
   const {EnvHttpProxyAgent} = await import('undici')
-  const ca = trustedCas(options.caFile)
+  const ca = await trustedCas(options.caFile)
   const tls = ca ? {ca} : undefined
   return new EnvHttpProxyAgent({connect: tls, proxyTls: tls, requestTls: tls})
 }

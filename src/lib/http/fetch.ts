@@ -30,10 +30,8 @@ async function jsonSummary(response: Response): Promise<Record<string, string> |
  * CAs), with each exchange reported, masked, to the trace sink.
  */
 export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
-  const [{fetch: undiciFetch}, dispatcher] = await Promise.all([import('undici'), createDispatcher(options)])
+  const send = await transport(options)
   const {trace} = options
-  const send = (url: string, init?: RequestInit) =>
-    undiciFetch(url, {...(init as object), dispatcher} as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>
   if (!trace) return send
 
   return async (url, init) => {
@@ -52,6 +50,19 @@ export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
       trace(exchange)
     }
   }
+}
+
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']
+
+/**
+ * undici's fetch on an EnvHttpProxyAgent when a proxy or an extra CA is configured; otherwise Node's
+ * own fetch (the same undici inside), which starts ~35 ms sooner than importing the package.
+ */
+async function transport(options: HttpOptions): Promise<FetchFn> {
+  const proxied = PROXY_VARIABLES.some((name) => process.env[name])
+  if (!proxied && !options.caFile) return (url, init) => fetch(url, init)
+  const [{fetch: undiciFetch}, dispatcher] = await Promise.all([import('undici'), createDispatcher(options)])
+  return (url, init) => undiciFetch(url, {...(init as object), dispatcher} as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>
 }
 
 /** undici reports the real reason (ECONNREFUSED, a certificate error…) as the cause of "fetch failed". */

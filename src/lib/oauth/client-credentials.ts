@@ -1,18 +1,7 @@
 import type {Connection} from '../config/connection.js'
-import {resolveCredential} from '../config/secrets.js'
-import {type Hooks, httpContext} from '../http/context.js'
-import type {SecretStore} from '../store/types.js'
-import {connectionMetadata, openConfiguration} from './configuration.js'
-import {accessTokenFrom, type TokenResult} from './token.js'
+import type {Runtime} from '../runtime.js'
+import type {TokenResult} from './token.js'
 import {cachedOrFetched, cacheKey, type CacheOptions} from './token-cache.js'
-import {requestParameters, tokenRequest} from './token-request.js'
-
-/** What every library operation needs from the command that runs it. */
-export interface Runtime {
-  hooks: Hooks
-  /** Opens the secure store on first use (memoised by the caller): a cache hit on --no-cache never does. */
-  openStore: () => Promise<SecretStore>
-}
 
 export function serverKey(connection: Connection): string {
   return (connection.tokenEndpoint ?? connection.issuer!).href
@@ -29,16 +18,6 @@ export async function clientCredentialsToken(connection: Connection, options: Ca
     scopes: connection.scopes,
     server: serverKey(connection),
   })
-  return cachedOrFetched(runtime.openStore, key, options, () => requestClientCredentials(connection, runtime), runtime.hooks)
-}
-
-async function requestClientCredentials(connection: Connection, runtime: Runtime) {
-  const http = httpContext({caFile: connection.caFile, timeoutSeconds: connection.timeoutSeconds}, runtime.hooks)
-  const credential = await resolveCredential(connection, runtime.openStore)
-  const metadata = await connectionMetadata(connection, http)
-  const config = await openConfiguration(connection, metadata, credential, http)
-  const {clientCredentialsGrant} = await import('openid-client')
-  const parameters = requestParameters(connection)
-  const response = await tokenRequest(config, 'client_credentials', (c) => clientCredentialsGrant(c, parameters), http)
-  return accessTokenFrom(response)
+  const fetch = async () => (await import('./grants.js')).requestClientCredentials(connection, runtime)
+  return cachedOrFetched(runtime.openStore, key, options, fetch, runtime.hooks)
 }

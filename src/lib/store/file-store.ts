@@ -33,6 +33,8 @@ export class FileStore implements SecretStore {
   readonly location: string
   readonly #kdfParams: KdfParams
   readonly #passphrase: string
+  /** The envelope this process last opened or sealed: the same bytes again need no second scrypt. */
+  #last: undefined | {data: Buffer; entries: Entries}
 
   constructor(options: FileStoreOptions) {
     this.location = options.file ?? homePath('store.enc')
@@ -74,9 +76,12 @@ export class FileStore implements SecretStore {
   async #read(): Promise<Entries> {
     const data = await readStoreFile(this.location)
     if (data === undefined) return new Map()
+    if (this.#last?.data.equals(data)) return new Map(this.#last.entries)
     const opened = await openEnvelope(data, this.#passphrase)
     if (!opened.ok) throw openFailure(this.location, opened.failure, opened.reason)
-    return decodeEntries(this.location, opened.plaintext)
+    const entries = decodeEntries(this.location, opened.plaintext)
+    this.#last = {data, entries: new Map(entries)}
+    return entries
   }
 
   /** change edits entries in place and says whether anything changed (nothing changed: no write). */
@@ -86,6 +91,7 @@ export class FileStore implements SecretStore {
       if (!change(entries)) return false
       const sealed = await sealEnvelope(encodeEntries(entries), this.#passphrase, this.#kdfParams)
       await writeAtomically(this.location, sealed)
+      this.#last = {data: sealed, entries: new Map(entries)}
       return true
     })
   }

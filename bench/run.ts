@@ -1,0 +1,212 @@
+/**
+ * npm run bench — timings of tokenctl against its floors and against curl, side by side in one run.
+ * Never part of the tests: figures go to stdout for the closing notes and the README.
+ *
+ * Measures (issue 2):
+ *  - cache-hit `token client`: median wall time as a ratio to `tokenctl --version` (the oclif floor)
+ *    and to `node -e 0`, for the file store and (where a Secret Service can be started) the keychain;
+ *    peak RSS; the modules the hit path loads (no openid-client, undici or oidc-provider);
+ *  - cache miss with discovery cached: HTTP requests made (expected: exactly one) and the wall time
+ *    added over the server's own response time;
+ *  - `curl | jq -r .access_token` against the same server;
+ *  - 10 concurrent cold-cache runs: token requests made and total wall time.
+ */
+import {spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
+import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url))
+const BIN = join(ROOT, 'bin', 'run.js')
+const RUNS = Number(process.env.BENCH_RUNS ?? 30)
+const PASSPHRASE = 'bench passphrase'
+
+interface Case {
+  argv: string[]
+  env: NodeJS.ProcessEnv
+  name: string
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+/** This machine's environment as a user has it, minus anything that would change what tokenctl does. */
+function baseEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^(TOKENCTL_|DBUS_SESSION_BUS_ADDRESS$|XDG_RUNTIME_DIR$|(https?|no|all)_proxy$)/i.test(name)) env[name] = value
+  }
+
+  Object.assign(env, {NO_COLOR: '1', TOKENCTL_HOME: home}, extra)
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name]
+  return env
+}
+
+/** The same cases without NODE_EXTRA_CA_CERTS, which costs every Node process ~30 ms at start-up. */
+function withoutExtraCas(cases: Case[]): Case[] {
+  return cases.map((c) => ({...c, env: {...c.env, NODE_EXTRA_CA_CERTS: undefined}}))
+}
+
+/** Asynchronous on purpose: the authorization server answers from this very process. */
+async function run(argv: string[], env: NodeJS.ProcessEnv, input?: string): Promise<{ms: number; stderr: string; stdout: string}> {
+  const started = process.hrtime.bigint()
+  const child = spawn(argv[0], argv.slice(1), {env, stdio: ['pipe', 'pipe', 'pipe']})
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  child.stderr.on('data', (chunk) => (stderr += chunk))
+  child.stdin.end(input)
+  const code = await new Promise<null | number>((resolve) => child.on('close', resolve))
+  const ms = Number(process.hrtime.bigint() - started) / 1e6
+  if (code !== 0) throw new Error(`${argv.join(' ')} failed (${code}): ${stderr}`)
+  return {ms, stderr, stdout}
+}
+
+/** Runs every case RUNS times, round-robin, so that load on the machine hits them all alike. */
+async function timeSideBySide(cases: Case[]): Promise<Map<string, number>> {
+  for (const c of cases) for (const [name, value] of Object.entries(c.env)) if (value === undefined) delete c.env[name]
+  const times = new Map<string, number[]>(cases.map((c) => [c.name, []]))
+  for (const c of cases) await run(c.argv, c.env) // warm the file system cache
+  for (let i = 0; i < RUNS; i++) for (const c of cases) times.get(c.name)!.push((await run(c.argv, c.env)).ms)
+  return new Map([...times].map(([name, values]) => [name, median(values)]))
+}
+
+/** Peak RSS (KiB) of one run, from the kernel's accounting of a waited-for child. */
+async function peakRssKiB(c: Case): Promise<number | undefined> {
+  const python = findExecutable('python3')
+  if (!python) return undefined
+  const script = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'
+  return Number((await run([python, '-c', script, ...c.argv], c.env)).stdout.trim())
+}
+
+/** The module URLs the command loads, through a loader hook (ESM only: oclif's CommonJS is not listed). */
+async function loadedModules(c: Case): Promise<string[]> {
+  const trace = join(mkdtempSync(join(tmpdir(), 'tokenctl-bench-')), 'modules.txt')
+  const hook = join(ROOT, 'bench', 'module-trace.mjs')
+  await run([process.execPath, '--no-warnings', '--loader', hook, ...c.argv.slice(1)], {...c.env, TOKENCTL_MODULE_TRACE: trace})
+  return readFileSync(trace, 'utf8').trim().split('\n').map((line) => line.split(' ')[1])
+}
+
+async function addClient(env: NodeJS.ProcessEnv, server: AuthServer): Promise<void> {
+  await run(
+    [process.execPath, BIN, 'client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'],
+    env,
+    server.clients.basic.clientSecret,
+  )
+  await run([process.execPath, BIN, 'token', 'client', 'ci'], env) // fills discovery and token caches
+}
+
+function line(label: string, ms: number, floors: {node: number; version: number}): string {
+  return `${label.padEnd(44)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / floors.version).toFixed(2)}× --version   ${(ms / floors.node).toFixed(2)}× node -e 0`
+}
+
+async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, store: string): Promise<void> {
+  const added: number[] = []
+  const walls: number[] = []
+  const requestCounts: number[] = []
+  for (let i = 0; i < Math.max(5, Math.floor(RUNS / 2)); i++) {
+    server.resetCounters()
+    const result = await run([process.execPath, BIN, 'token', 'client', 'ci', '--force', '--verbose'], env)
+    const trace = /POST \S+ → 200 in (\d+) ms/.exec(result.stderr)
+    requestCounts.push(server.requests.length)
+    walls.push(result.ms)
+    if (trace) added.push(result.ms - Number(trace[1]))
+  }
+
+  console.log(`\ncache miss (${store}), discovery cached (--force), ${walls.length} runs`)
+  console.log(`  HTTP requests per run:            ${[...new Set(requestCounts)].join(', ')} (expected: 1, the token request)`)
+  console.log(`  median wall time:                 ${median(walls).toFixed(1)} ms`)
+  console.log(`  median added over the response:   ${median(added).toFixed(1)} ms (wall time minus the exchange's own time in the --verbose trace)`)
+}
+
+async function concurrentColdFigures(server: AuthServer, env: NodeJS.ProcessEnv): Promise<void> {
+  // A cold cache entry: a scope nobody has asked for yet in this home.
+  server.resetCounters()
+  const started = Date.now()
+  await Promise.all(
+    Array.from({length: 10}, () => new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'token', 'client', 'ci', '--scope', 'read'], {env, stdio: 'ignore'})
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))))
+    })),
+  )
+  console.log(`\n10 concurrent cold-cache runs (file store): ${server.tokenRequests.length} token request(s), ${Date.now() - started} ms in all`)
+}
+
+async function main(): Promise<void> {
+  const server = await startAuthServer()
+  const keyring = await startKeyring()
+  const homes: string[] = []
+  const home = () => {
+    const directory = mkdtempSync(join(tmpdir(), 'tokenctl-bench-'))
+    homes.push(directory)
+    return directory
+  }
+
+  try {
+    const fileHome = home()
+    const fileEnv = baseEnv(fileHome, {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE})
+    await addClient(fileEnv, server)
+    const cases: Case[] = [
+      {argv: [process.execPath, '-e', '0'], env: fileEnv, name: 'node -e 0'},
+      {argv: [process.execPath, BIN, '--version'], env: fileEnv, name: 'tokenctl --version'},
+      {argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: fileEnv, name: 'token client ci (cache hit, file store)'},
+    ]
+    let keychainEnv: NodeJS.ProcessEnv | undefined
+    if ('skip' in keyring) {
+      console.log(`keychain figures skipped: ${keyring.skip}`)
+    } else {
+      const keychainHome = home()
+      keychainEnv = baseEnv(keychainHome, {...(keyring as KeyringSession).env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-${process.pid}`})
+      await addClient(keychainEnv, server)
+      cases.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: keychainEnv, name: 'token client ci (cache hit, keychain)'})
+    }
+
+    const curl = findExecutable('curl')
+    const jq = findExecutable('jq')
+    if (curl && jq) {
+      const secret = server.clients.basic.clientSecret
+      const script = `curl -s -u basic:${secret} -d grant_type=client_credentials ${server.tokenEndpoint} | jq -r .access_token`
+      cases.push({argv: ['/bin/sh', '-c', script], env: fileEnv, name: 'curl | jq -r .access_token (a request)'})
+    }
+
+    const python = findExecutable('python3')
+    const msal = python && spawnSync('/usr/bin/python3', ['-c', 'import msal'], {env: fileEnv}).status === 0
+    if (msal) cases.push({argv: ['/usr/bin/python3', '-c', 'import msal'], env: fileEnv, name: 'python3 -c "import msal" (MSAL\'s floor)'})
+
+    console.log(`tokenctl bench: ${RUNS} runs of each, round-robin; medians. Node ${process.version}, ${process.platform}-${process.arch}`)
+    const tables: Array<[string, Case[]]> = [['this machine\'s environment', cases]]
+    if (process.env.NODE_EXTRA_CA_CERTS) tables.push(['without NODE_EXTRA_CA_CERTS', withoutExtraCas(cases)])
+    for (const [title, variant] of tables) {
+      console.log(`\n${title}`)
+      const medians = await timeSideBySide(variant)
+      const floors = {node: medians.get('node -e 0')!, version: medians.get('tokenctl --version')!}
+      for (const c of variant) console.log(line(c.name, medians.get(c.name)!, floors))
+    }
+
+    console.log('\npeak RSS (one run each)')
+    for (const c of cases.filter((c) => c.name.startsWith('token') || c.name.startsWith('tokenctl'))) {
+      const kib = await peakRssKiB(c)
+      if (kib !== undefined) console.log(`  ${c.name.padEnd(42)} ${(kib / 1024).toFixed(1)} MiB`)
+    }
+
+    const modules = await loadedModules(cases[2])
+    const heavy = modules.filter((url) => /openid-client|oauth4webapi|undici|oidc-provider|jose|conf\//.test(url))
+    console.log(`\ncache-hit path: ${modules.length} ES modules loaded; openid-client, undici, oidc-provider, jose, conf among them: ${heavy.length === 0 ? 'none' : heavy.join(', ')}`)
+
+    await cacheMissFigures(server, fileEnv, 'file store')
+    if (keychainEnv) await cacheMissFigures(server, keychainEnv, 'keychain')
+    await concurrentColdFigures(server, fileEnv)
+  } finally {
+    await server.stop()
+    if (!('skip' in keyring)) await (keyring as KeyringSession).stop()
+    for (const directory of homes) rmSync(directory, {force: true, recursive: true})
+  }
+}
+
+await main()
