@@ -1,24 +1,10 @@
 import {strict as assert} from 'node:assert'
-import {readdirSync, readFileSync, statSync} from 'node:fs'
-import {join} from 'node:path'
+import {readdirSync} from 'node:fs'
 
+import {allFileContents, expectExit} from '../helpers/assertions.js'
 import {type AuthServer, startAuthServer} from '../helpers/auth-server.js'
-import {cliWithHome, type CliResult} from '../helpers/cli.js'
+import {cliWithHome} from '../helpers/cli.js'
 import {keyringOrSkip, type KeyringSession} from '../helpers/keyring.js'
-
-function expectExit(result: CliResult, code: number): void {
-  assert.equal(result.code, code, `expected exit ${code}, got ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`)
-}
-
-function allFileContents(directory: string): string {
-  let text = ''
-  for (const entry of readdirSync(directory, {recursive: true}) as string[]) {
-    const file = join(directory, entry)
-    if (statSync(file).isFile()) text += readFileSync(file).toString('latin1')
-  }
-
-  return text
-}
 
 describe('the OS keychain through the CLI (a real Secret Service)', function () {
   this.timeout(60_000)

@@ -1,57 +1,23 @@
 import {strict as assert} from 'node:assert'
-import {readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:net'
 import {join} from 'node:path'
 
 import {decodeJwt} from 'jose'
 
-import {type AuthServer, startAuthServer} from '../helpers/auth-server.js'
-import {cliWithHome, type CliResult, runCli, startCli} from '../helpers/cli.js'
+import {allFileContents, expectExit, stdoutJson as json} from '../helpers/assertions.js'
+import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
+import {cliWithHome, runCli, startCli} from '../helpers/cli.js'
 
 /** The file store with a passphrase: deterministic on every machine (the keychain has its own tests). */
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'correct horse battery staple'}
-
-function json(result: CliResult): any {
-  try {
-    return JSON.parse(result.stdout)
-  } catch {
-    throw new Error(`stdout is not JSON (exit ${result.code}):\n${result.stdout}\nstderr:\n${result.stderr}`)
-  }
-}
-
-function expectExit(result: CliResult, code: number): void {
-  assert.equal(result.code, code, `expected exit ${code}, got ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`)
-}
-
-/** Every file under a directory, as one string: to prove a secret is in none of them. */
-function allFileContents(directory: string): string {
-  let text = ''
-  for (const entry of readdirSync(directory, {recursive: true}) as string[]) {
-    const file = join(directory, entry)
-    if (statSync(file).isFile()) text += readFileSync(file).toString('latin1')
-  }
-
-  return text
-}
 
 describe('token client (end to end, real authorization server)', function () {
   this.timeout(60_000)
   let server: AuthServer
 
-  before(async () => {
-    server = await startAuthServer()
-  })
-
-  after(async () => {
-    await server?.stop()
-  })
-
-  beforeEach(() => {
-    server.resetCounters()
-  })
-
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && server.errors.length > 0) console.error('server errors:', server.errors)
+  useAuthServer((started) => {
+    server = started
   })
 
   /** A home with client "ci" (the `basic` client) added through stdin. */
@@ -401,6 +367,22 @@ describe('token client (end to end, real authorization server)', function () {
     const again = await cli.run(['token', 'client', 'ci', '--force'])
     expectExit(again, 3)
     assert.match(again.stderr, /no client secret/)
+  })
+
+  it('file store: a wrong passphrase or a truncated file is exit 7, and the file is left exactly as it was', async () => {
+    const cli = await homeWithClient()
+    const file = join(cli.home, 'store.enc')
+    const before = readFileSync(file)
+    const wrong = await cli.run(['token', 'client', 'ci', '--json'], {env: {TOKENCTL_STORE_PASSPHRASE: 'not the passphrase'}})
+    expectExit(wrong, 7)
+    assert.equal(json(wrong).error.code, 'store_wrong_passphrase')
+    assert.ok(readFileSync(file).equals(before))
+
+    writeFileSync(file, before.subarray(0, Math.floor(before.length / 2)))
+    const truncated = await cli.run(['client', 'add', 'other', '--issuer', server.issuer, '--client-id', 'post', '--client-secret-stdin'], {input: 'x'})
+    expectExit(truncated, 7)
+    assert.match(truncated.stderr, /corrupt/)
+    assert.equal(readFileSync(file).length, Math.floor(before.length / 2), 'not rewritten')
   })
 
   it('a run killed while holding the cache lock leaves a lock the next runs break at once; one of them fetches', async () => {

@@ -664,3 +664,26 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms))
 }
+
+/**
+ * The mocha hooks of a suite that shares one server: started before it, stopped after it, counters
+ * reset before each test, server-side errors printed when a test fails.
+ */
+export function useAuthServer(onStarted: (server: AuthServer) => void, options?: AuthServerOptions): void {
+  let server: AuthServer | undefined
+  before(async () => {
+    server = await startAuthServer(options)
+    onStarted(server)
+  })
+  after(async () => {
+    await server?.stop()
+  })
+  beforeEach(() => {
+    server?.resetCounters()
+  })
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed' && server && server.errors.length > 0) {
+      console.error('authorization server errors:', server.errors)
+    }
+  })
+}

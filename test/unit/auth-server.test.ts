@@ -3,7 +3,7 @@ import {randomUUID} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {createRemoteJWKSet, decodeJwt, importJWK, importPKCS8, jwtVerify, SignJWT} from 'jose'
 import type {CryptoKey} from 'jose'
-import {API_RESOURCE, OTHER_RESOURCE, startAuthServer} from '../helpers/auth-server.js'
+import {API_RESOURCE, OTHER_RESOURCE, startAuthServer, useAuthServer} from '../helpers/auth-server.js'
 import type {AuthServer, TestClient} from '../helpers/auth-server.js'
 import {runNode, startNode, tempHome} from '../helpers/cli.js'
 
@@ -65,22 +65,8 @@ function lifetime(accessToken: string): number {
 describe('test authorization server (oidc-provider)', () => {
   let server: AuthServer
 
-  before(async () => {
-    server = await startAuthServer()
-  })
-
-  after(async () => {
-    await server?.stop()
-  })
-
-  beforeEach(() => {
-    server.resetCounters()
-  })
-
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && server.errors.length > 0) {
-      console.error('authorization server errors:', server.errors)
-    }
+  useAuthServer((started) => {
+    server = started
   })
 
   it('publishes discovery whose issuer is the server URL', async () => {

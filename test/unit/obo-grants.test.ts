@@ -1,7 +1,7 @@
 import {strict as assert} from 'node:assert'
 import {createHash} from 'node:crypto'
 import {createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify, SignJWT} from 'jose'
-import {API_RESOURCE, OTHER_RESOURCE, startAuthServer} from '../helpers/auth-server.js'
+import {API_RESOURCE, OTHER_RESOURCE, startAuthServer, useAuthServer} from '../helpers/auth-server.js'
 import type {AuthServer, TestClient} from '../helpers/auth-server.js'
 import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../helpers/obo-grants.js'
 
@@ -87,22 +87,8 @@ describe('test authorization server: OBO grants', () => {
     if (description) assert.match(body.error_description ?? '', description)
   }
 
-  before(async () => {
-    server = await startAuthServer()
-  })
-
-  after(async () => {
-    await server?.stop()
-  })
-
-  beforeEach(() => {
-    server.resetCounters()
-  })
-
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && server.errors.length > 0) {
-      console.error('authorization server errors:', server.errors)
-    }
+  useAuthServer((started) => {
+    server = started
   })
 
   describe('jwt-bearer OBO (Entra flavor)', () => {

@@ -1,0 +1,29 @@
+import {strict as assert} from 'node:assert'
+import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+
+import type {CliResult} from './cli.js'
+
+export function expectExit(result: CliResult, code: number): void {
+  assert.equal(result.code, code, `expected exit ${code}, got ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`)
+}
+
+/** stdout parsed as JSON, or a failure that shows what came instead. */
+export function stdoutJson(result: CliResult): any {
+  try {
+    return JSON.parse(result.stdout)
+  } catch {
+    throw new Error(`stdout is not JSON (exit ${result.code}):\n${result.stdout}\nstderr:\n${result.stderr}`)
+  }
+}
+
+/** Every file under a directory, as one string: to prove a secret is in none of them. */
+export function allFileContents(directory: string): string {
+  let text = ''
+  for (const entry of readdirSync(directory, {recursive: true}) as string[]) {
+    const file = join(directory, entry)
+    if (statSync(file).isFile()) text += readFileSync(file).toString('latin1')
+  }
+
+  return text
+}
