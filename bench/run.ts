@@ -106,20 +106,20 @@ function line(label: string, ms: number, floors: {node: number; version: number}
   return `${label.padEnd(44)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / floors.version).toFixed(2)}× --version   ${(ms / floors.node).toFixed(2)}× node -e 0`
 }
 
-async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, store: string): Promise<void> {
+async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, store: string, command = ['token', 'client', 'ci']): Promise<void> {
   const added: number[] = []
   const walls: number[] = []
   const requestCounts: number[] = []
   for (let i = 0; i < Math.max(5, Math.floor(RUNS / 2)); i++) {
     server.resetCounters()
-    const result = await run([process.execPath, BIN, 'token', 'client', 'ci', '--force', '--verbose'], env)
+    const result = await run([process.execPath, BIN, ...command, '--force', '--verbose'], env)
     const trace = /POST \S+ → 200 in (\d+) ms/.exec(result.stderr)
     requestCounts.push(server.requests.length)
     walls.push(result.ms)
     if (trace) added.push(result.ms - Number(trace[1]))
   }
 
-  console.log(`\ncache miss (${store}), discovery cached (--force), ${walls.length} runs`)
+  console.log(`\n${command.join(' ')} --force (${store}), discovery cached, ${walls.length} runs`)
   console.log(`  HTTP requests per run:            ${[...new Set(requestCounts)].join(', ')} (expected: 1, the token request)`)
   console.log(`  median wall time:                 ${median(walls).toFixed(1)} ms`)
   console.log(`  median added over the response:   ${median(added).toFixed(1)} ms (wall time minus the exchange's own time in the --verbose trace)`)
@@ -138,6 +138,26 @@ async function concurrentColdFigures(server: AuthServer, env: NodeJS.ProcessEnv)
   console.log(`\n10 concurrent cold-cache runs (file store): ${server.tokenRequests.length} token request(s), ${Date.now() - started} ms in all`)
 }
 
+/** A session of the web API client "api" for a user, started in the home of env. */
+async function startSession(server: AuthServer, env: NodeJS.ProcessEnv): Promise<void> {
+  await run([process.execPath, BIN, 'client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], env, server.clients.api.clientSecret)
+  const userToken = await server.mintUserToken({aud: 'api', sub: 'alice'})
+  await run([process.execPath, BIN, 'session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'nightly'], env, userToken)
+}
+
+async function concurrentRefreshFigures(server: AuthServer, env: NodeJS.ProcessEnv): Promise<void> {
+  server.resetCounters()
+  const started = Date.now()
+  await Promise.all(
+    Array.from({length: 20}, () => new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'session', 'refresh', '--key', 'nightly', '--force'], {env, stdio: 'ignore'})
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))))
+    })),
+  )
+  const wall = Date.now() - started
+  console.log(`\n20 concurrent session refresh --force of one key (file store): ${wall} ms in all, ${server.tokenRequests.length} token request(s), ${server.reuseDetected} refresh-token reuse(s)`)
+}
+
 async function main(): Promise<void> {
   const server = await startAuthServer()
   const keyring = await startKeyring()
@@ -152,10 +172,12 @@ async function main(): Promise<void> {
     const fileHome = home()
     const fileEnv = baseEnv(fileHome, {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE})
     await addClient(fileEnv, server)
+    await startSession(server, fileEnv)
     const cases: Case[] = [
       {argv: [process.execPath, '-e', '0'], env: fileEnv, name: 'node -e 0'},
       {argv: [process.execPath, BIN, '--version'], env: fileEnv, name: 'tokenctl --version'},
       {argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: fileEnv, name: 'token client ci (cache hit, file store)'},
+      {argv: [process.execPath, BIN, 'session', 'refresh', '--key', 'nightly'], env: fileEnv, name: 'session refresh (cache hit, file store)'},
     ]
     let keychainEnv: NodeJS.ProcessEnv | undefined
     if ('skip' in keyring) {
@@ -190,18 +212,22 @@ async function main(): Promise<void> {
     }
 
     console.log('\npeak RSS (one run each)')
-    for (const c of cases.filter((c) => c.name.startsWith('token') || c.name.startsWith('tokenctl'))) {
+    for (const c of cases.filter((c) => /^(token|session)/.test(c.name))) {
       const kib = await peakRssKiB(c)
       if (kib !== undefined) console.log(`  ${c.name.padEnd(42)} ${(kib / 1024).toFixed(1)} MiB`)
     }
 
-    const modules = await loadedModules(cases[2])
-    const heavy = modules.filter((url) => /openid-client|oauth4webapi|undici|oidc-provider|jose|conf\//.test(url))
-    console.log(`\ncache-hit path: ${modules.length} ES modules loaded; openid-client, undici, oidc-provider, jose, conf among them: ${heavy.length === 0 ? 'none' : heavy.join(', ')}`)
+    for (const c of [cases[2], cases[3]]) {
+      const modules = await loadedModules(c)
+      const heavy = modules.filter((url) => /openid-client|oauth4webapi|undici|oidc-provider|jose|conf\//.test(url))
+      console.log(`\n${c.name}: ${modules.length} ES modules loaded; openid-client, undici, oidc-provider, jose, conf among them: ${heavy.length === 0 ? 'none' : heavy.join(', ')}`)
+    }
 
     await cacheMissFigures(server, fileEnv, 'file store')
     if (keychainEnv) await cacheMissFigures(server, keychainEnv, 'keychain')
+    await cacheMissFigures(server, fileEnv, 'file store', ['session', 'refresh', '--key', 'nightly'])
     await concurrentColdFigures(server, fileEnv)
+    await concurrentRefreshFigures(server, fileEnv)
   } finally {
     await server.stop()
     if (!('skip' in keyring)) await (keyring as KeyringSession).stop()

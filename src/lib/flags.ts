@@ -10,7 +10,24 @@ import {TOKEN_FORMATS} from './output.js'
 
 const CONNECTION = 'CONNECTION'
 const SECRET_SOURCES = ['client-secret-env', 'client-secret-stdin', 'client-secret-file']
+const ASSERTION_SOURCES = ['assertion-env', 'assertion-stdin', 'assertion-file']
 const ENV_NAME = /^[A-Z_a-z]\w*$/
+
+/** A flag that names an environment variable: refuses anything that looks like the secret itself. */
+function environmentVariableFlag(name: string, description: string, exclusive: string[], helpGroup?: string) {
+  return Flags.string({
+    description,
+    exclusive: exclusive.filter((other) => other !== name),
+    helpGroup,
+    helpValue: 'VAR',
+    async parse(input) {
+      if (!ENV_NAME.test(input)) throw new Error(`takes the NAME of an environment variable, not a secret`)
+      return input
+    },
+  })
+}
+
+const others = (names: string[], name: string) => names.filter((other) => other !== name)
 
 export const connectionFlags = {
   alg: Flags.string({description: 'JWS algorithm of the client assertion (default: from the key)', helpGroup: CONNECTION}),
@@ -22,27 +39,7 @@ export const connectionFlags = {
   }),
   'ca-file': Flags.string({description: 'extra trusted CA certificates (PEM)', helpGroup: CONNECTION, helpValue: 'PATH'}),
   'client-id': Flags.string({description: 'client identifier (env: TOKENCTL_CLIENT_ID)', helpGroup: CONNECTION}),
-  'client-secret-env': Flags.string({
-    description: 'read the client secret from this environment variable',
-    exclusive: SECRET_SOURCES.filter((name) => name !== 'client-secret-env'),
-    helpGroup: CONNECTION,
-    helpValue: 'VAR',
-    async parse(input) {
-      if (!ENV_NAME.test(input)) throw new Error('--client-secret-env takes the NAME of an environment variable, not a secret')
-      return input
-    },
-  }),
-  'client-secret-file': Flags.string({
-    description: 'read the client secret from this file',
-    exclusive: SECRET_SOURCES.filter((name) => name !== 'client-secret-file'),
-    helpGroup: CONNECTION,
-    helpValue: 'PATH',
-  }),
-  'client-secret-stdin': Flags.boolean({
-    description: 'read the client secret from stdin',
-    exclusive: SECRET_SOURCES.filter((name) => name !== 'client-secret-stdin'),
-    helpGroup: CONNECTION,
-  }),
+  ...clientSecretFlags(),
   issuer: Flags.string({
     description: 'issuer URL: discovery from /.well-known/openid-configuration or oauth-authorization-server (env: TOKENCTL_ISSUER)',
     helpGroup: CONNECTION,
@@ -58,6 +55,49 @@ export const connectionFlags = {
     description: 'token endpoint URL; no discovery (env: TOKENCTL_TOKEN_ENDPOINT)',
     helpGroup: CONNECTION,
     helpValue: 'URL',
+  }),
+}
+
+function clientSecretFlags() {
+  return {
+    'client-secret-env': environmentVariableFlag('client-secret-env', 'read the client secret from this environment variable', SECRET_SOURCES, CONNECTION),
+    'client-secret-file': Flags.string({
+      description: 'read the client secret from this file',
+      exclusive: others(SECRET_SOURCES, 'client-secret-file'),
+      helpGroup: CONNECTION,
+      helpValue: 'PATH',
+    }),
+    'client-secret-stdin': Flags.boolean({
+      description: 'read the client secret from stdin',
+      exclusive: others(SECRET_SOURCES, 'client-secret-stdin'),
+      helpGroup: CONNECTION,
+    }),
+  }
+}
+
+/** What `session refresh` and `session end` may add to the client a session remembers. */
+export const sessionClientFlags = {
+  ...clientSecretFlags(),
+  'ca-file': connectionFlags['ca-file'],
+  'private-key-file': connectionFlags['private-key-file'],
+  timeout: connectionFlags.timeout,
+}
+
+/** The incoming user token of on-behalf-of: never a literal value. */
+export const assertionFlags = {
+  'assertion-env': environmentVariableFlag('assertion-env', 'read the user\'s access token (the assertion) from this environment variable', ASSERTION_SOURCES),
+  'assertion-file': Flags.string({
+    description: 'read the assertion from this file',
+    exclusive: others(ASSERTION_SOURCES, 'assertion-file'),
+    helpValue: 'PATH',
+  }),
+  'assertion-stdin': Flags.boolean({
+    description: 'read the assertion from stdin',
+    exclusive: [...others(ASSERTION_SOURCES, 'assertion-stdin'), 'client-secret-stdin'],
+  }),
+  flavor: Flags.string({
+    description: 'entra (jwt-bearer, requested_token_use=on_behalf_of) or rfc8693 (token exchange); default: detected',
+    options: ['entra', 'rfc8693'],
   }),
 }
 

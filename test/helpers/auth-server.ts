@@ -86,7 +86,8 @@ export interface TestClients {
 
 /**
  * What the next token request meets instead of (or before) the provider. `delayMs` alone delays the
- * request and then lets the provider answer it.
+ * request and then lets the provider answer it — unless the client went away meanwhile: then the
+ * provider never sees it.
  */
 export type TokenFault =
   | {status: number; retryAfter?: number; body?: Record<string, unknown>; delayMs?: number}
@@ -206,6 +207,10 @@ export interface AuthServer {
   revokeGrantOf(refreshToken: string): Promise<boolean>
   /** Revokes every grant of a user (`sub`); returns how many grants were still alive. */
   revokeAllGrants(sub: string): Promise<number>
+  /** Stops listening (connections are refused) while keeping all server state, until `comeBack()`. */
+  goDown(): Promise<void>
+  /** Listens again on the same port, with the same grants, tokens and clients. */
+  comeBack(): Promise<void>
   /** Closes the server and every open connection, hanging ones included. */
   stop(): Promise<void>
   provider: OidcProvider
@@ -253,8 +258,15 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     const fault = faults.shift()
     const record = recordTokenRequest(req, body, fault)
     tokenRequests.push(record)
+    let clientGone = false
+    res.once('close', () => {
+      clientGone = !res.writableEnded
+    })
     if (fault && 'delayMs' in fault && fault.delayMs) await sleep(fault.delayMs)
-    if (stopped || (fault && answerWithFault(fault, res))) return
+    // A client that went away during the delay (killed mid-request) never reaches the provider: as if
+    // the request had been lost on the way, so the server consumed nothing.
+    if (stopped || clientGone) return
+    if (fault && answerWithFault(fault, res)) return
     if (record.grant_type === 'refresh_token') recordRefreshTokenUse(record, res)
     providerCallback(replayRequest(req, body), res)
   }
@@ -336,10 +348,20 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     mintUserToken: signUserToken,
     revokeGrantOf: (refreshToken) => revokeGrantOf(provider, refreshToken),
     revokeAllGrants: (sub) => grants.revokeAll(sub),
+    async goDown() {
+      await closeServer(server)
+    },
+    async comeBack() {
+      const {port} = new URL(issuer)
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(Number(port), '127.0.0.1', () => resolve())
+      })
+    },
     async stop() {
       if (stopped) return
       stopped = true
-      await closeServer(server)
+      if (server.listening) await closeServer(server)
     },
     provider,
   }

@@ -72,6 +72,25 @@ function parseAuthMethod(value: string | undefined): AuthMethod | undefined {
   throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`)
 }
 
+export interface AssertionFlags {
+  'assertion-env'?: string
+  'assertion-file'?: string
+  'assertion-stdin'?: boolean
+}
+
+/** Where the user's token for on-behalf-of comes from; it is required. */
+export function assertionSourceOf(flags: AssertionFlags): SecretSource {
+  if (flags['assertion-env']) return {kind: 'env', variable: flags['assertion-env']}
+  if (flags['assertion-file']) return {kind: 'file', path: flags['assertion-file']}
+  if (flags['assertion-stdin']) return {kind: 'stdin'}
+  throw new UsageError('no assertion: pass the user\'s access token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH')
+}
+
+/** What `session refresh` / `session end` flags add to the client a session remembers. */
+export function sessionOverridesOf(flags: ConnectionFlags): {caFile?: string; privateKeyFile?: string; secretSource?: SecretSource; timeout?: number} {
+  return {caFile: flags['ca-file'], privateKeyFile: flags['private-key-file'], secretSource: secretSourceOf(flags), timeout: flags.timeout}
+}
+
 export function secretSourceOf(flags: ConnectionFlags): SecretSource | undefined {
   if (flags['client-secret-env']) return {kind: 'env', variable: flags['client-secret-env']}
   if (flags['client-secret-file']) return {kind: 'file', path: flags['client-secret-file']}

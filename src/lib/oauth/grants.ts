@@ -10,7 +10,50 @@ import {type HttpContext, httpContext} from '../http/context.js'
 import type {Runtime} from '../runtime.js'
 import {connectionMetadata, openConfiguration} from './configuration.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
-import {type AccessToken, accessTokenFrom, type TokenEndpointResponse} from './token.js'
+import type {ServerMetadata} from './metadata.js'
+import {type AccessToken, accessTokenFrom, type Flavor, type TokenEndpointResponse} from './token.js'
+
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+
+/** Entra's sign-in hosts, public and national clouds: OBO there is always the jwt-bearer flavor. */
+const MICROSOFT_LOGIN_HOSTS = new Set([
+  'login.chinacloudapi.cn',
+  'login.microsoftonline.com',
+  'login.microsoftonline.de',
+  'login.microsoftonline.us',
+  'login.partner.microsoftonline.cn',
+  'login.windows.net',
+  'sts.windows.net',
+])
+
+/** A token response's access token, plus the refresh token when the server sent one. */
+export interface GrantResult {
+  refreshToken?: string
+  token: AccessToken
+}
+
+/** The client as openid-client sees it, with the metadata and the HTTP side it was opened with. */
+interface OpenedClient {
+  config: Configuration
+  http: HttpContext
+  metadata: ServerMetadata
+}
+
+async function openClient(connection: Connection, runtime: Runtime): Promise<OpenedClient> {
+  const http = httpContext({caFile: connection.caFile, timeoutSeconds: connection.timeoutSeconds}, runtime.hooks)
+  const credential = await resolveCredential(connection, runtime.openStore)
+  const metadata = await connectionMetadata(connection, http)
+  const config = await openConfiguration(connection, metadata, credential, http)
+  return {config, http, metadata}
+}
+
+function grantResult(response: TokenEndpointResponse, flavor?: Flavor): GrantResult {
+  const token = accessTokenFrom(response)
+  if (flavor) token.flavor = flavor
+  return response.refresh_token ? {refreshToken: response.refresh_token, token} : {token}
+}
 
 /**
  * One token request through openid-client: retried on connection errors, 429 and 5xx (the grant
@@ -55,12 +98,86 @@ export function requestParameters(fields: {
 
 /** RFC 6749 §4.4: the client's own token. */
 export async function requestClientCredentials(connection: Connection, runtime: Runtime): Promise<AccessToken> {
-  const http = httpContext({caFile: connection.caFile, timeoutSeconds: connection.timeoutSeconds}, runtime.hooks)
-  const credential = await resolveCredential(connection, runtime.openStore)
-  const metadata = await connectionMetadata(connection, http)
-  const config = await openConfiguration(connection, metadata, credential, http)
+  const {config, http} = await openClient(connection, runtime)
   const {clientCredentialsGrant} = await import('openid-client')
   const parameters = requestParameters(connection)
   const response = await tokenRequest(config, 'client_credentials', (c) => clientCredentialsGrant(c, parameters), http)
   return accessTokenFrom(response)
+}
+
+/**
+ * The contract's flavor detection: Entra's hosts speak jwt-bearer OBO; a server whose metadata lists
+ * the token-exchange grant speaks RFC 8693; anything else is tried as Entra.
+ */
+export function detectFlavor(connection: Connection, metadata: ServerMetadata): Flavor {
+  const hosts = [connection.issuer?.hostname, connection.tokenEndpoint?.hostname, new URL(metadata.issuer).hostname]
+  if (hosts.some((host) => host !== undefined && MICROSOFT_LOGIN_HOSTS.has(host.toLowerCase()))) return 'entra'
+  if (metadata.grant_types_supported?.includes(TOKEN_EXCHANGE_GRANT)) return 'rfc8693'
+  return 'entra'
+}
+
+export interface OboRequest {
+  /** The incoming user access token. Never logged, never cached, never part of a cache key. */
+  assertion: string
+  flavor?: Flavor
+  /** Ask for a refresh token too (offline_access): what a long-running session needs. */
+  offline?: boolean
+  /** RFC 8693 only. */
+  requestedTokenType?: string
+}
+
+function withOfflineAccess(scopes: string[], offline: boolean | undefined): string[] {
+  return offline && !scopes.includes('offline_access') ? [...scopes, 'offline_access'] : scopes
+}
+
+/**
+ * On-behalf-of: Entra's jwt-bearer flavor (assertion, requested_token_use=on_behalf_of) or RFC 8693
+ * token exchange (subject_token of type access_token, audience, resource, requested_token_type).
+ */
+export async function requestObo(connection: Connection, request: OboRequest, runtime: Runtime): Promise<GrantResult> {
+  const {config, http, metadata} = await openClient(connection, runtime)
+  const flavor = request.flavor ?? detectFlavor(connection, metadata)
+  const parameters = requestParameters({...connection, scopes: withOfflineAccess(connection.scopes, request.offline)})
+  let grantType: string
+  if (flavor === 'entra') {
+    grantType = JWT_BEARER_GRANT
+    parameters.set('assertion', request.assertion)
+    parameters.set('requested_token_use', 'on_behalf_of')
+  } else {
+    grantType = TOKEN_EXCHANGE_GRANT
+    parameters.set('subject_token', request.assertion)
+    parameters.set('subject_token_type', ACCESS_TOKEN_TYPE)
+    if (request.requestedTokenType) parameters.set('requested_token_type', request.requestedTokenType)
+  }
+
+  const {genericGrantRequest} = await import('openid-client')
+  const response = await tokenRequest(config, 'obo', (c) => genericGrantRequest(c, grantType, parameters), http)
+  return grantResult(response, flavor)
+}
+
+/** RFC 6749 §6, with the scopes the session was started with (Entra's v2 endpoint wants them). */
+export async function requestRefresh(connection: Connection, refreshToken: string, scopes: string[], runtime: Runtime): Promise<GrantResult> {
+  const {config, http} = await openClient(connection, runtime)
+  const {refreshTokenGrant} = await import('openid-client')
+  const parameters = scopes.length > 0 ? {scope: scopes.join(' ')} : undefined
+  const response = await tokenRequest(config, 'refresh_token', (c) => refreshTokenGrant(c, refreshToken, parameters), http)
+  return grantResult(response)
+}
+
+/**
+ * RFC 7009 revocation of a refresh token, when the server advertises a revocation endpoint (Entra
+ * has none). Not retried: a session being ended is removed whatever the server says.
+ */
+export async function revokeRefreshToken(connection: Connection, refreshToken: string, runtime: Runtime): Promise<'not_supported' | 'revoked'> {
+  const {config, http, metadata} = await openClient(connection, runtime)
+  if (!metadata.revocation_endpoint) return 'not_supported'
+  const {tokenRevocation} = await import('openid-client')
+  const host = new URL(metadata.revocation_endpoint).host
+  try {
+    await tokenRevocation(config, refreshToken, {token_type_hint: 'refresh_token'})
+  } catch (error) {
+    throw await translateOAuthError(error, {grant: 'revocation', host, timeoutSeconds: http.timeoutSeconds})
+  }
+
+  return 'revoked'
 }

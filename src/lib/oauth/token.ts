@@ -1,9 +1,14 @@
 import {decodeJwtClaims} from '../jwt.js'
 
+/** The two on-behalf-of dialects: Entra's jwt-bearer grant, and RFC 8693 token exchange. */
+export type Flavor = 'entra' | 'rfc8693'
+
 /** An access token as tokenctl keeps and prints it. Times are epoch milliseconds. */
 export interface AccessToken {
   access_token: string
   expires_at?: number
+  /** How an on-behalf-of token was obtained. */
+  flavor?: Flavor
   issued_token_type?: string
   scope?: string
   token_type: string

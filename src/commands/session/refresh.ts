@@ -1,0 +1,36 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {sessionOverridesOf} from '../../lib/config/connection.js'
+import {cacheFlags, formatFlag, sessionClientFlags} from '../../lib/flags.js'
+import {refreshSession} from '../../lib/oauth/sessions.js'
+import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+
+export default class SessionRefresh extends BaseCommand {
+  static override description = `The cron job's command: the session's access token while it is valid (token_source: cache), else a refresh-token grant (identity_provider).
+Overlapping runs serialize on the session's lock and never present one refresh token twice; a rotated refresh token is stored before the command returns.
+Exit 5: the user must sign in again (the session is kept, marked needs_reauthentication). Exit 6: network or server trouble; the session is unchanged.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --key nightly-report',
+    '*/10 * * * * TOKENCTL_STORE=file TOKENCTL_STORE_PASSPHRASE_FILE=/etc/tokenctl/pass <%= config.bin %> <%= command.id %> --key nightly-report --format header > /run/report/auth',
+  ]
+
+  static override flags = {
+    ...sessionClientFlags,
+    force: cacheFlags.force,
+    format: formatFlag.format,
+    key: Flags.string({description: 'session key', required: true}),
+    'min-ttl': cacheFlags['min-ttl'],
+  }
+
+  static override summary = 'Get an access token for a session'
+
+  async run(): Promise<TokenJson> {
+    const {flags} = await this.parse(SessionRefresh)
+    const options = {...sessionOverridesOf(flags), force: flags.force, minTtlSeconds: flags['min-ttl']}
+    const {result, summary} = await refreshSession(flags.key, options, this.runtime())
+    this.log(formatToken(result.token, flags.format as TokenFormat))
+    return {session_key: summary.session_key, ...tokenJson(result, {client: summary.client})}
+  }
+}

@@ -1,0 +1,47 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {assertionSourceOf, resolveConnection} from '../../lib/config/connection.js'
+import {readSecret} from '../../lib/config/secrets.js'
+import {assertionFlags, cacheFlags, connectionFlags, formatFlag} from '../../lib/flags.js'
+import {oboToken} from '../../lib/oauth/obo.js'
+import type {Flavor} from '../../lib/oauth/token.js'
+import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+
+export default class TokenObo extends BaseCommand {
+  static override args = {
+    name: Args.string({description: 'named client: the web API that exchanges the user\'s token', ignoreStdin: true}),
+  }
+
+  static override description = `Exchanges an incoming user access token (the assertion) for a downstream token, as a web API does:
+entra: grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer, requested_token_use=on_behalf_of;
+rfc8693: grant_type=urn:ietf:params:oauth:grant-type:token-exchange, subject_token_type=…:access_token.
+Default flavor: entra on Microsoft's login hosts, rfc8693 when the server's metadata lists token exchange, else entra.
+Cached like token client, under a key holding the assertion's SHA-256 (never the assertion).`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> api --assertion-env USER_TOKEN --scope https://graph.microsoft.com/.default',
+    '<%= config.bin %> token user web --scope api://api/access_as_user --device | <%= config.bin %> <%= command.id %> api --assertion-stdin --scope downstream.read',
+  ]
+
+  static override flags = {
+    ...connectionFlags,
+    ...assertionFlags,
+    ...cacheFlags,
+    ...formatFlag,
+    'requested-token-type': Flags.string({description: 'rfc8693: requested_token_type (default: the server\'s choice)', helpValue: 'URI'}),
+  }
+
+  static override summary = 'Exchange a user\'s token on-behalf-of'
+
+  async run(): Promise<TokenJson> {
+    const {args, flags} = await this.parse(TokenObo)
+    const connection = resolveConnection(args.name, flags)
+    const assertion = (await readSecret(assertionSourceOf(flags), 'assertion')).trim()
+    const request = {assertion, flavor: flags.flavor as Flavor | undefined, requestedTokenType: flags['requested-token-type']}
+    const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
+    const result = await oboToken(connection, request, options, this.runtime())
+    this.log(formatToken(result.token, flags.format as TokenFormat))
+    return tokenJson(result, {client: args.name ?? null, flavor: result.token.flavor ?? null})
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The whole life of a long-running on-behalf-of session, as MSAL's long-running OBO process keeps
+ * it (InitiateLongRunningProcessInWebApi / AcquireTokenInLongRunningProcess) — made safe for
+ * several processes:
+ *
+ *   start    one OBO request with offline_access; its refresh token and access token are kept in
+ *            the secure store under the session key (given, or base64url(SHA-256(assertion)) as
+ *            MSAL allocates it).
+ *   refresh  the stored access token while it is valid, else the refresh-token grant — under the
+ *            session's exclusive lock, so overlapping cron jobs never present one refresh token
+ *            twice (a rotating server would revoke the whole grant). The rotated refresh token is
+ *            stored before the command returns; the old one is kept when none comes back.
+ *            A dead refresh token marks the session needs_reauthentication (exit 5); a network
+ *            failure leaves the stored session exactly as it was (exit 6).
+ *   end      RFC 7009 revocation where the server has an endpoint, then the local session is gone.
+ *
+ * A non-secret index under TOKENCTL_HOME (config/session-index.ts) serves `session list`.
+ */
+import type {ClientSettings} from '../config/clients.js'
+import {type Connection, type SecretSource, toConnection} from '../config/connection.js'
+import {putSessionSummary, readSessionIndex, removeSessionSummary, type SessionSummary} from '../config/session-index.js'
+import {AuthorizationError, ConfigError, messageOf, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
+import type {Runtime} from '../runtime.js'
+import type {SecretStore} from '../store/types.js'
+import {sha256} from './obo.js'
+import {type AccessToken, type Flavor, isUsable, type TokenResult} from './token.js'
+
+const KEY_PATTERN = /^[\w.:-]{1,128}$/
+
+export function assertSessionKey(key: string): void {
+  if (!KEY_PATTERN.test(key)) {
+    throw new UsageError('a session key is 1–128 characters of A-Z a-z 0-9 . _ : -', 'invalid_session_key')
+  }
+}
+
+/** MSAL's LongRunningWebApiSessionKeyAuto: base64url(SHA-256(assertion)), unpadded. */
+export function automaticSessionKey(assertion: string): string {
+  return sha256(assertion).toString('base64url')
+}
+
+const sessionEntry = (key: string): string => `session:${key}`
+
+/** The client a session was started with, without its secret: a cron job needs nothing else. */
+type SessionClient = ClientSettings & {name?: string}
+
+interface SessionRecord {
+  access_token: AccessToken
+  client: SessionClient
+  created_at: string
+  flavor: Flavor
+  key: string
+  last_refreshed_at: null | string
+  reauthentication?: SessionSummary['reauthentication']
+  refresh_count: number
+  refresh_token: string
+  /** The scopes as requested, offline_access included: sent again with every refresh. */
+  scopes: string[]
+  status: SessionSummary['status']
+  token_endpoint: string
+  version: 1
+}
+
+function summaryOf(record: SessionRecord): SessionSummary {
+  const summary: SessionSummary = {
+    access_token_expires_at: record.access_token.expires_at === undefined ? null : new Date(record.access_token.expires_at).toISOString(),
+    client: record.client.name ?? record.client.clientId,
+    client_id: record.client.clientId,
+    created_at: record.created_at,
+    flavor: record.flavor,
+    last_refreshed_at: record.last_refreshed_at,
+    refresh_count: record.refresh_count,
+    scopes: record.scopes,
+    session_key: record.key,
+    status: record.status,
+    token_endpoint: record.token_endpoint,
+  }
+  if (record.reauthentication) summary.reauthentication = record.reauthentication
+  return summary
+}
+
+function unknownSession(key: string): ConfigError {
+  return new ConfigError(`unknown session "${key}"`, 'unknown_session', {
+    suggestions: ['tokenctl session list shows the sessions; tokenctl session start creates one'],
+  })
+}
+
+async function readRecord(store: SecretStore, key: string): Promise<SessionRecord | undefined> {
+  const text = await store.get(sessionEntry(key))
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text) as SessionRecord
+  } catch {
+    throw new ConfigError(`the stored session "${key}" is unreadable`, 'config_error', {
+      suggestions: [`end it (tokenctl session end --key ${key} --no-revoke) and start it again`],
+    })
+  }
+}
+
+async function writeRecord(store: SecretStore, record: SessionRecord): Promise<void> {
+  await store.set(sessionEntry(record.key), JSON.stringify(record))
+  await putSessionSummary(summaryOf(record))
+}
+
+function reauthenticationError(record: SessionRecord): ReauthenticationRequiredError {
+  const {reauthentication} = record
+  return new ReauthenticationRequiredError(
+    `session "${record.key}" needs the user to sign in again (${reauthentication?.error ?? 'invalid_grant'} at ${reauthentication?.at ?? 'an earlier refresh'})`,
+    reauthentication?.error ?? 'invalid_grant',
+    {
+      details: {description: reauthentication?.description, error_codes: reauthentication?.error_codes},
+      suggestions: [`start it again with a fresh user token: tokenctl session start … --key ${record.key} --replace`],
+    },
+  )
+}
+
+/** The connection of a session's client, with what this run adds (a secret source, a timeout…). */
+function sessionConnection(record: SessionRecord, overrides: SessionOverrides): Connection {
+  const {name, ...settings} = record.client
+  const changed: Partial<ClientSettings> = {}
+  if (overrides.caFile) changed.caFile = overrides.caFile
+  if (overrides.privateKeyFile) Object.assign(changed, {authMethod: 'private_key_jwt', privateKeyFile: overrides.privateKeyFile})
+  if (overrides.timeout) changed.timeout = overrides.timeout
+  return toConnection({...settings, ...changed}, {clientName: name, secretSource: overrides.secretSource})
+}
+
+function snapshotOf(connection: Connection): SessionClient {
+  const client: SessionClient = {
+    alg: connection.alg,
+    audience: connection.audience,
+    authMethod: connection.authMethod,
+    caFile: connection.caFile,
+    clientId: connection.clientId,
+    hasStoredSecret: connection.hasStoredSecret,
+    issuer: connection.issuer?.href,
+    keyId: connection.keyId,
+    name: connection.clientName,
+    params: connection.params,
+    privateKeyFile: connection.privateKeyFile,
+    resources: connection.resources,
+    timeout: connection.timeoutSeconds,
+    tokenEndpoint: connection.tokenEndpoint?.href,
+  }
+  for (const field of Object.keys(client) as Array<keyof SessionClient>) if (client[field] === undefined) delete client[field]
+  return client
+}
+
+export interface StartOptions {
+  assertion: string
+  flavor?: Flavor
+  /** An explicit key; without one the key is allocated from the assertion. */
+  key?: string
+  replace?: boolean
+}
+
+export interface SessionResult {
+  result: TokenResult
+  summary: SessionSummary
+}
+
+/** `session start`: one OBO request that must bring a refresh token; the session is stored under its key. */
+export async function startSession(connection: Connection, options: StartOptions, runtime: Runtime): Promise<SessionResult> {
+  if (options.key !== undefined) assertSessionKey(options.key)
+  const key = options.key ?? automaticSessionKey(options.assertion)
+  // MSAL's automatic key names the user's session: starting again with the same assertion replaces it.
+  const mayReplace = options.replace || options.key === undefined
+  const store = await runtime.openStore()
+  const refuseExisting = async () => {
+    if (!mayReplace && (await store.get(sessionEntry(key))) !== undefined) {
+      throw new ConfigError(`a session with key "${key}" exists`, 'session_exists', {
+        suggestions: ['pass --replace to replace it, or end it first (tokenctl session end)'],
+      })
+    }
+  }
+
+  await refuseExisting() // before the request: never spend a user's assertion for nothing
+  const {requestObo} = await import('./grants.js')
+  const granted = await requestObo(connection, {assertion: options.assertion, flavor: options.flavor, offline: true}, runtime)
+  if (!granted.refreshToken) {
+    throw new AuthorizationError('the authorization server returned no refresh token, so there is no session to keep', 'no_refresh_token', {
+      suggestions: [
+        'the web API must be allowed offline_access (Entra) or refresh tokens in token exchange (RFC 8693 servers); tokenctl token obo gets a one-off token without a session',
+      ],
+    })
+  }
+
+  const now = new Date().toISOString()
+  const {token} = granted
+  const record: SessionRecord = {
+    access_token: token,
+    client: snapshotOf(connection),
+    created_at: now,
+    flavor: token.flavor ?? 'entra',
+    key,
+    last_refreshed_at: null,
+    refresh_count: 0,
+    refresh_token: granted.refreshToken,
+    scopes: connection.scopes.includes('offline_access') ? connection.scopes : [...connection.scopes, 'offline_access'],
+    status: 'active',
+    token_endpoint: (connection.tokenEndpoint ?? connection.issuer!).href,
+    version: 1,
+  }
+  await store.withLock(sessionEntry(key), async () => {
+    await refuseExisting() // someone may have taken the key while we were at the server
+    await writeRecord(store, record)
+  })
+  return {result: {source: 'identity_provider', token}, summary: summaryOf(record)}
+}
+
+/** What `session refresh` / `session end` may add to the stored client for this run. */
+export interface SessionOverrides {
+  caFile?: string
+  privateKeyFile?: string
+  secretSource?: SecretSource
+  timeout?: number
+}
+
+export interface RefreshOptions extends SessionOverrides {
+  force?: boolean
+  minTtlSeconds?: number
+}
+
+/** `session refresh`: the cron job's command. */
+export async function refreshSession(key: string, options: RefreshOptions, runtime: Runtime): Promise<SessionResult> {
+  assertSessionKey(key)
+  const startedAt = Date.now()
+  const store = await runtime.openStore()
+  const usable = (record: SessionRecord) => isUsable(record.access_token, options.minTtlSeconds)
+  const cached = (record: SessionRecord): SessionResult => ({result: {source: 'cache', token: record.access_token}, summary: summaryOf(record)})
+  const current = async () => {
+    const record = await readRecord(store, key)
+    if (!record) throw unknownSession(key)
+    if (record.status === 'needs_reauthentication') throw reauthenticationError(record)
+    return record
+  }
+
+  const seen = await current()
+  if (!options.force && usable(seen)) return cached(seen)
+  return store.withLock(
+    sessionEntry(key),
+    async () => {
+      const record = await current()
+      // Whoever held the lock before us may have just refreshed: that token is as fresh as --force asks.
+      const refreshedMeanwhile = record.last_refreshed_at !== null && Date.parse(record.last_refreshed_at) >= startedAt
+      if (usable(record) && (!options.force || refreshedMeanwhile)) return cached(record)
+      const {requestRefresh} = await import('./grants.js')
+      let granted
+      try {
+        granted = await requestRefresh(sessionConnection(record, options), record.refresh_token, record.scopes, runtime)
+      } catch (error) {
+        if (error instanceof ReauthenticationRequiredError) await markNeedsReauthentication(store, record, error)
+        throw error // anything else (network, 5xx, timeout, refused) leaves the stored session untouched
+      }
+
+      const refreshed: SessionRecord = {
+        ...record,
+        access_token: granted.token,
+        last_refreshed_at: new Date().toISOString(),
+        refresh_count: record.refresh_count + 1,
+        refresh_token: granted.refreshToken ?? record.refresh_token,
+      }
+      await writeRecord(store, refreshed)
+      return {result: {source: 'identity_provider', token: granted.token}, summary: summaryOf(refreshed)}
+    },
+    {onWait: () => runtime.hooks.progress?.({message: `waiting for another tokenctl refreshing session ${key}`, state: 'waiting'})},
+  )
+}
+
+async function markNeedsReauthentication(store: SecretStore, record: SessionRecord, error: TokenctlError): Promise<void> {
+  await writeRecord(store, {
+    ...record,
+    reauthentication: {
+      at: new Date().toISOString(),
+      description: error.details.description,
+      error: error.code,
+      error_codes: error.details.error_codes,
+    },
+    status: 'needs_reauthentication',
+  })
+}
+
+/** `session list`: from the non-secret index; the store is not opened. */
+export function listSessions(): SessionSummary[] {
+  return Object.values(readSessionIndex()).sort((a, b) => a.session_key.localeCompare(b.session_key))
+}
+
+/** `session show`: from the stored record itself, which is authoritative. */
+export async function showSession(key: string, runtime: Runtime): Promise<SessionSummary> {
+  assertSessionKey(key)
+  const record = await readRecord(await runtime.openStore(), key)
+  if (!record) throw unknownSession(key)
+  return summaryOf(record)
+}
+
+export interface EndResult {
+  revocation: 'failed' | 'not_supported' | 'revoked' | 'skipped'
+  session_key: string
+  /** Why the revocation failed; the session is removed all the same. */
+  warning?: string
+}
+
+/** `session end`: revoke the refresh token where the server can (a failure is a warning), then remove the session. */
+export async function endSession(key: string, options: SessionOverrides & {revoke: boolean}, runtime: Runtime): Promise<EndResult> {
+  assertSessionKey(key)
+  const store = await runtime.openStore()
+  return store.withLock(sessionEntry(key), async () => {
+    const record = await readRecord(store, key)
+    if (!record) throw unknownSession(key)
+    const result: EndResult = {revocation: 'skipped', session_key: key}
+    if (options.revoke) {
+      try {
+        const {revokeRefreshToken} = await import('./grants.js')
+        result.revocation = await revokeRefreshToken(sessionConnection(record, options), record.refresh_token, runtime)
+      } catch (error) {
+        result.revocation = 'failed'
+        result.warning = messageOf(error)
+      }
+    }
+
+    await store.delete(sessionEntry(key))
+    await removeSessionSummary(key)
+    return result
+  })
+}
