@@ -125,17 +125,23 @@ async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, stor
   console.log(`  median added over the response:   ${median(added).toFixed(1)} ms (wall time minus the exchange's own time in the --verbose trace)`)
 }
 
+/** Runs `tokenctl ARGS` n times at once; the wall time of the whole batch in ms. */
+async function concurrently(n: number, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const started = Date.now()
+  await Promise.all(
+    Array.from({length: n}, () => new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], {env, stdio: 'ignore'})
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')}: exit ${code}`))))
+    })),
+  )
+  return Date.now() - started
+}
+
 async function concurrentColdFigures(server: AuthServer, env: NodeJS.ProcessEnv): Promise<void> {
   // A cold cache entry: a scope nobody has asked for yet in this home.
   server.resetCounters()
-  const started = Date.now()
-  await Promise.all(
-    Array.from({length: 10}, () => new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'token', 'client', 'ci', '--scope', 'read'], {env, stdio: 'ignore'})
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))))
-    })),
-  )
-  console.log(`\n10 concurrent cold-cache runs (file store): ${server.tokenRequests.length} token request(s), ${Date.now() - started} ms in all`)
+  const wall = await concurrently(10, ['token', 'client', 'ci', '--scope', 'read'], env)
+  console.log(`\n10 concurrent cold-cache runs (file store): ${server.tokenRequests.length} token request(s), ${wall} ms in all`)
 }
 
 /** A session of the web API client "api" for a user, started in the home of env. */
@@ -147,14 +153,7 @@ async function startSession(server: AuthServer, env: NodeJS.ProcessEnv): Promise
 
 async function concurrentRefreshFigures(server: AuthServer, env: NodeJS.ProcessEnv): Promise<void> {
   server.resetCounters()
-  const started = Date.now()
-  await Promise.all(
-    Array.from({length: 20}, () => new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'session', 'refresh', '--key', 'nightly', '--force'], {env, stdio: 'ignore'})
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))))
-    })),
-  )
-  const wall = Date.now() - started
+  const wall = await concurrently(20, ['session', 'refresh', '--key', 'nightly', '--force'], env)
   console.log(`\n20 concurrent session refresh --force of one key (file store): ${wall} ms in all, ${server.tokenRequests.length} token request(s), ${server.reuseDetected} refresh-token reuse(s)`)
 }
 

@@ -1,4 +1,5 @@
 import {Command, Flags, type Interfaces, ux} from '@oclif/core'
+import type {ChalkInstance} from 'chalk'
 
 import {InternalError, isTokenctlError, type TokenctlError, UsageError} from './errors.js'
 import type {Hooks, Progress} from './http/context.js'
@@ -46,6 +47,12 @@ function usageErrorFrom(error: OclifError): UsageError {
   return new UsageError(oneLine(error.message), 'usage_error', {suggestions: ['see --help']})
 }
 
+/** chalk for stderr, honouring NO_COLOR (chalk itself only knows FORCE_COLOR); loaded only when needed. */
+async function stderrColors(): Promise<ChalkInstance> {
+  const {Chalk, chalkStderr} = await import('chalk')
+  return process.env.NO_COLOR && !process.env.FORCE_COLOR ? new Chalk({level: 0}) : chalkStderr
+}
+
 export function toTokenctlError(error: unknown): TokenctlError {
   if (isTokenctlError(error)) return error
   return new InternalError(`internal error: ${(error as Error)?.message ?? String(error)}`, {cause: error})
@@ -63,6 +70,7 @@ export abstract class BaseCommand extends Command {
 
   static override enableJsonFlag = true
 
+  private colors: ChalkInstance | undefined
   private storePromise: Promise<SecretStore> | undefined
 
   protected get verbose(): boolean {
@@ -77,7 +85,8 @@ export abstract class BaseCommand extends Command {
     if (this.jsonEnabled()) {
       this.logJson({error: errorJson(failure)})
     } else {
-      process.stderr.write(`${ux.colorize('red', 'Error:')} ${errorLine(failure)}\n`)
+      const colors = this.colors ?? (await stderrColors())
+      process.stderr.write(`${colors.red('Error:')} ${errorLine(failure)}\n`)
     }
 
     if (this.verbose && failure.exitCode !== 2) {
@@ -91,11 +100,16 @@ export abstract class BaseCommand extends Command {
     const hooks: Hooks = {progress: (progress) => this.showProgress(progress)}
     if (this.verbose) {
       hooks.trace = (exchange) => {
-        for (const line of traceLines(exchange)) process.stderr.write(`${ux.colorize('dim', '*')} ${line}\n`)
+        for (const line of traceLines(exchange)) process.stderr.write(`${this.colors?.dim('*') ?? '*'} ${line}\n`)
       }
     }
 
     return hooks
+  }
+
+  override async init(): Promise<void> {
+    await super.init()
+    if (this.verbose) this.colors = await stderrColors()
   }
 
   protected override async parse<F extends ParsedValues, B extends ParsedValues, A extends ParsedValues>(

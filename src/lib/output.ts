@@ -86,3 +86,11 @@ export function relativeTime(epochMs: number, now = Date.now()): string {
   else text = `${Math.floor(magnitude / 86_400)}d`
   return seconds >= 0 ? `in ${text}` : `${text} ago`
 }
+
+/** "field: value" lines of a record for people: lists joined, objects as JSON, empty values as "-". */
+export function fieldLines(record: object): string[] {
+  return Object.entries(record).map(([field, value]) => {
+    const shown = Array.isArray(value) ? value.join(' ') : value !== null && typeof value === 'object' ? JSON.stringify(value) : value
+    return `${field}: ${shown === null || shown === undefined || shown === '' || shown === '{}' ? '-' : shown}`
+  })
+}

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {decodeJwt} from 'jose'
 
 import {FileStore} from '../../src/lib/store/file-store.js'
-import {allFileContents, expectExit, stdoutJson as json} from '../helpers/assertions.js'
+import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome} from '../helpers/cli.js'
 import {keyringOrSkip, type KeyringSession} from '../helpers/keyring.js'
@@ -350,9 +350,7 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
       const {cli} = await startedSession()
       server.injectTokenFaults({delayMs: 3000})
       const victim = cli.start(['session', 'refresh', '--key', 'nightly-report', '--force'])
-      for (let waited = 0; server.tokenRequests.length === 0 && waited < 10_000; waited += 20) {
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
+      await waitFor(() => server.tokenRequests.length > 0)
 
       assert.equal(server.tokenRequests.length, 1, 'the refresh is in flight')
       victim.kill('SIGKILL')

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {decodeJwt} from 'jose'
 
-import {allFileContents, expectExit, stdoutJson as json} from '../helpers/assertions.js'
+import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, runCli, startCli} from '../helpers/cli.js'
 
@@ -390,9 +390,7 @@ describe('token client (end to end, real authorization server)', function () {
     server.injectTokenFaults({delayMs: 5000})
     const victim = cli.start(['token', 'client', 'ci'])
     // Let the victim take the lock and send its request, then kill it mid-request.
-    for (let waited = 0; server.tokenRequests.length === 0 && waited < 10_000; waited += 20) {
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
+    await waitFor(() => server.tokenRequests.length > 0)
 
     assert.equal(server.tokenRequests.length, 1, 'the victim reached the server')
     victim.kill('SIGKILL')

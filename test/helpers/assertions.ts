@@ -27,3 +27,10 @@ export function allFileContents(directory: string): string {
 
   return text
 }
+
+/** Polls until condition holds or timeoutMs passes; then the caller asserts what it waited for. */
+export async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  for (let waited = 0; !condition() && waited < timeoutMs; waited += 20) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

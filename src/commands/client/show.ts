@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {type ClientView, showClient} from '../../lib/config/named-clients.js'
+import {fieldLines} from '../../lib/output.js'
 
 export default class ClientShow extends BaseCommand {
   static override args = {name: Args.string({ignoreStdin: true, description: 'client name', required: true})}
@@ -12,10 +13,7 @@ export default class ClientShow extends BaseCommand {
   async run(): Promise<ClientView> {
     const {args} = await this.parse(ClientShow)
     const client = showClient(args.name)
-    for (const [field, value] of Object.entries(client)) {
-      const shown = Array.isArray(value) ? value.join(' ') : typeof value === 'object' && value !== null ? JSON.stringify(value) : value
-      if (shown !== null && shown !== '' && shown !== '{}') this.log(`${field}: ${shown}`)
-    }
+    for (const line of fieldLines(client)) this.log(line)
 
     return client
   }

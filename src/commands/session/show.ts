@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/base-command.js'
 import type {SessionSummary} from '../../lib/config/session-index.js'
 import {showSession} from '../../lib/oauth/sessions.js'
+import {fieldLines} from '../../lib/output.js'
 
 export default class SessionShow extends BaseCommand {
   static override description = 'Shows a session: status (active or needs_reauthentication, with the server\'s error), client, scopes, created, last refreshed, refresh count, access-token expiry. Never a token.'
@@ -13,10 +14,7 @@ export default class SessionShow extends BaseCommand {
   async run(): Promise<SessionSummary> {
     const {flags} = await this.parse(SessionShow)
     const session = await showSession(flags.key, this.runtime())
-    for (const [field, value] of Object.entries(session)) {
-      const shown = Array.isArray(value) ? value.join(' ') : value !== null && typeof value === 'object' ? JSON.stringify(value) : value
-      this.log(`${field}: ${shown ?? '-'}`)
-    }
+    for (const line of fieldLines(session)) this.log(line)
 
     return session
   }
