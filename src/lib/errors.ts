@@ -127,6 +127,13 @@ export class StoreError extends TokenctlError {
   }
 }
 
+/** `call`: the API answered with HTTP status >= 400, after retries (exit 8). */
+export class HttpStatusError extends TokenctlError {
+  constructor(message: string, status: number, options?: TokenctlErrorOptions) {
+    super(message, 'http_error', ExitCode.httpStatus, {...options, details: {...options?.details, status}})
+  }
+}
+
 export function isTokenctlError(error: unknown): error is TokenctlError {
   return error instanceof TokenctlError
 }

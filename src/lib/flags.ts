@@ -14,7 +14,7 @@ const ASSERTION_SOURCES = ['assertion-env', 'assertion-stdin', 'assertion-file']
 const ENV_NAME = /^[A-Z_a-z]\w*$/
 
 /** A flag that names an environment variable: refuses anything that looks like the secret itself. */
-function environmentVariableFlag(name: string, description: string, exclusive: string[], helpGroup?: string) {
+export function environmentVariableFlag(name: string, description: string, exclusive: string[] = [], helpGroup?: string) {
   return Flags.string({
     description,
     exclusive: exclusive.filter((other) => other !== name),

@@ -70,7 +70,9 @@ export function traceLines(exchange: HttpExchange): string[] {
     Object.entries(values)
       .map(([name, value]) => `${name}=${value}`)
       .join(' ')
+  for (const [name, value] of Object.entries(exchange.requestHeaders ?? {})) lines.push(`  > ${name}: ${value}`)
   if (exchange.request && Object.keys(exchange.request).length > 0) lines.push(`  request:  ${fields(exchange.request)}`)
+  for (const [name, value] of Object.entries(exchange.responseHeaders ?? {})) lines.push(`  < ${name}: ${value}`)
   if (exchange.response) lines.push(`  response: ${fields(exchange.response)}`)
   return lines
 }

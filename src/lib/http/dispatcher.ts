@@ -38,5 +38,7 @@ export async function createDispatcher(options: DispatcherOptions = {}): Promise
   const {EnvHttpProxyAgent} = await import('undici')
   const ca = await trustedCas(options.caFile)
   const tls = ca ? {ca} : undefined
-  return new EnvHttpProxyAgent({connect: tls, proxyTls: tls, requestTls: tls})
+  // proxyTunnel false: plain http goes to the proxy as an absolute-form request, as curl does;
+  // many proxies refuse CONNECT to anything but 443. https is tunnelled (CONNECT) either way.
+  return new EnvHttpProxyAgent({connect: tls, proxyTls: tls, proxyTunnel: false, requestTls: tls})
 }

@@ -1,10 +1,12 @@
 import {createDispatcher, type DispatcherOptions} from './dispatcher.js'
-import {type HttpExchange, maskParams, maskUrl, type TraceSink} from './trace.js'
+import {type HttpExchange, maskHeaders, maskParams, maskUrl, type TraceSink} from './trace.js'
 
 export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>
 
 export interface HttpOptions extends DispatcherOptions {
   trace?: TraceSink
+  /** Also trace form parameters and JSON response fields (token endpoints); API bodies are never read for a trace. */
+  traceBodies?: boolean
 }
 
 function formParams(body: unknown): Record<string, string> | undefined {
@@ -31,16 +33,23 @@ async function jsonSummary(response: Response): Promise<Record<string, string> |
  */
 export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
   const send = await transport(options)
-  const {trace} = options
+  const {trace, traceBodies} = options
   if (!trace) return send
 
   return async (url, init) => {
     const started = performance.now()
-    const exchange: HttpExchange = {method: init?.method ?? 'GET', ms: 0, request: formParams(init?.body), url: maskUrl(url)}
+    const exchange: HttpExchange = {
+      method: init?.method ?? 'GET',
+      ms: 0,
+      request: traceBodies ? formParams(init?.body) : undefined,
+      requestHeaders: maskHeaders(new Headers(init?.headers)),
+      url: maskUrl(url),
+    }
     try {
       const response = await send(url, init)
       exchange.status = response.status
-      exchange.response = await jsonSummary(response)
+      exchange.responseHeaders = maskHeaders(response.headers)
+      if (traceBodies) exchange.response = await jsonSummary(response)
       return response
     } catch (error) {
       exchange.error = describeFetchFailure(error)

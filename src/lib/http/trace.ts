@@ -11,8 +11,12 @@ export interface HttpExchange {
   ms: number
   /** Masked request parameters (form bodies). */
   request?: Record<string, string>
+  /** Masked request headers. */
+  requestHeaders?: Record<string, string>
   /** Masked top-level fields of a JSON response. */
   response?: Record<string, string>
+  /** Masked response headers. */
+  responseHeaders?: Record<string, string>
   status?: number
   url: string
 }
@@ -49,6 +53,26 @@ export function maskValue(name: string, value: unknown): string {
 export function maskParams(entries: Iterable<[string, unknown]>): Record<string, string> {
   const masked: Record<string, string> = {}
   for (const [name, value] of entries) masked[name] = maskValue(name, value)
+  return masked
+}
+
+/** Headers whose value is a credential. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization'])
+const COOKIE_HEADERS = new Set(['cookie', 'set-cookie'])
+
+/** Authorization keeps its scheme and shows a bearer token as a prefix and a length; cookies never. */
+export function maskHeader(name: string, value: string): string {
+  const lower = name.toLowerCase()
+  if (COOKIE_HEADERS.has(lower)) return '<redacted>'
+  if (!CREDENTIAL_HEADERS.has(lower)) return value
+  const [scheme, credentials] = value.split(/\s+/, 2)
+  if (!credentials) return '<redacted>'
+  return /^(bearer|dpop)$/i.test(scheme) ? `${scheme} ${maskToken(credentials)}` : `${scheme} <redacted>`
+}
+
+export function maskHeaders(headers: Iterable<[string, string]>): Record<string, string> {
+  const masked: Record<string, string> = {}
+  for (const [name, value] of headers) masked[name.toLowerCase()] = maskHeader(name, value)
   return masked
 }
 

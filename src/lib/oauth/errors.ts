@@ -149,10 +149,13 @@ function fromFetchFailure(error: Error, host: string): TokenctlError {
     })
   }
 
+  const proxy = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].find((name) => process.env[name])
+  const suggestions = code === 'ENOTFOUND' ? ['check the host name in --issuer / --token-endpoint'] : []
+  if (proxy) suggestions.push(`requests go through the proxy in ${proxy} unless NO_PROXY lists the host: check that the proxy is up`)
   return new NetworkError(`cannot reach ${host}: ${reason}`, 'network_error', {
     cause: error,
     retryable: RETRYABLE_CONNECTION_FAILURE.has(code),
-    suggestions: code === 'ENOTFOUND' ? ['check the host name in --issuer / --token-endpoint'] : [],
+    suggestions,
   })
 }
 
@@ -223,7 +226,7 @@ export async function translateOAuthError(
           return new NetworkError(`${host} sent a malformed ${grant === 'discovery' ? 'discovery document' : 'token response'} (${err.message})`, 'invalid_response')
         }
 
-        case 'OAUTH_JSON_ATTRIBUTE_COMPARISON': {
+        case 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED': {
           if (grant === 'discovery') {
             return new ConfigError(`the discovery document of ${host} names another issuer`, 'config_error', {
               suggestions: ['pass --issuer exactly as the server spells its issuer (trailing slash included)'],

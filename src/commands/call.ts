@@ -1,0 +1,118 @@
+import {createWriteStream} from 'node:fs'
+import {Readable, type Writable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../lib/base-command.js'
+import {secureUrl} from '../lib/config/urls.js'
+import {HttpStatusError, NetworkError, UsageError} from '../lib/errors.js'
+import {type CallBody, callApi, type CallResponse, parseHeaders} from '../lib/http/call.js'
+import {connectionFlags, environmentVariableFlag} from '../lib/flags.js'
+import {tokenSourceOf} from '../lib/oauth/token-sources.js'
+
+const SOURCE = 'TOKEN SOURCE (exactly one)'
+
+interface CallJson {
+  body: unknown
+  headers: Record<string, string>
+  status: number
+}
+
+export default class Call extends BaseCommand {
+  static override args = {url: Args.string({description: 'the API URL (https, or http to a loopback host)', ignoreStdin: true, required: true})}
+
+  static override description = `Calls an HTTP API with a managed token attached, as the seeds' ClientAccessTokenHandler does.
+The body streams to stdout (or -o PATH), binary-safe. Retries (default 3): connection errors, 429, 502, 503, 504, for idempotent methods (all with --retry-all), exponential backoff with jitter, Retry-After honoured.
+A 401 with --client or --session renews the token once and retries once. Status >= 400 after retries: exit 8, the body still printed (unless --no-fail).
+A body without -H 'Content-Type: …' is sent as application/json when -d is JSON, application/x-www-form-urlencoded for other -d data, application/octet-stream for --data-file.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> https://api.example.com/things --client ci',
+    '<%= config.bin %> <%= command.id %> https://graph.microsoft.com/v1.0/me --session nightly-report -i',
+    '<%= config.bin %> <%= command.id %> https://api.example.com/upload --token-env TOKEN -X PUT --data-file big.bin',
+    '<%= config.bin %> <%= command.id %> https://api.example.com/things --client ci -d \'{"name":"x"}\' --json',
+  ]
+
+  static override flags = {
+    'ca-file': connectionFlags['ca-file'],
+    client: Flags.string({description: 'named client: client credentials, cached', helpGroup: SOURCE, helpValue: 'NAME'}),
+    data: Flags.string({char: 'd', description: 'request body (default method POST)', exclusive: ['data-file']}),
+    'data-file': Flags.string({description: 'request body from a file, or - for stdin; streamed', helpValue: 'PATH|-'}),
+    header: Flags.string({char: 'H', description: 'request header (repeatable)', helpValue: "'Name: value'", multiple: true}),
+    include: Flags.boolean({char: 'i', description: 'print the status line and the response headers first'}),
+    'no-fail': Flags.boolean({description: 'exit 0 even when the API answers with a status >= 400'}),
+    output: Flags.string({char: 'o', description: 'write the body to this file instead of stdout', helpValue: 'PATH'}),
+    request: Flags.string({char: 'X', description: 'HTTP method (default GET, or POST with a body)', helpValue: 'METHOD'}),
+    retries: Flags.integer({default: 3, description: 'attempts after the first; 0 turns retries off', min: 0}),
+    'retry-all': Flags.boolean({description: 'retry non-idempotent methods (POST, PATCH) too'}),
+    session: Flags.string({description: 'session key: the session refresh rules', helpGroup: SOURCE, helpValue: 'KEY'}),
+    timeout: Flags.integer({default: 30, description: 'seconds to wait for the response headers, and for each chunk of the body', min: 1}),
+    'token-env': environmentVariableFlag('token-env', 'a bearer token from this environment variable', [], SOURCE),
+    'token-stdin': Flags.boolean({description: 'a bearer token from stdin', helpGroup: SOURCE}),
+  }
+
+  static override summary = 'Call an API with a managed token'
+
+  async run(): Promise<CallJson | undefined> {
+    const {args, flags} = await this.parse(Call)
+    const body: CallBody | undefined =
+      flags.data === undefined
+        ? flags['data-file'] === undefined
+          ? undefined
+          : flags['data-file'] === '-'
+            ? {kind: 'stdin'}
+            : {kind: 'file', path: flags['data-file']}
+        : {data: flags.data, kind: 'data'}
+    if (body?.kind === 'stdin' && flags['token-stdin']) throw new UsageError('stdin cannot carry both the token (--token-stdin) and the body (--data-file -)')
+    const headers = parseHeaders(flags.header)
+    if (headers.some(([name]) => name.toLowerCase() === 'authorization')) {
+      throw new UsageError('the token source sets Authorization: drop the -H \'Authorization: …\' header')
+    }
+
+    const request = {body, headers, method: (flags.request ?? (body ? 'POST' : 'GET')).toUpperCase(), url: secureUrl(args.url, 'the URL')}
+    const source = tokenSourceOf(flags, this.runtime())
+    const options = {caFile: flags['ca-file'], retries: flags.retries, retryAll: flags['retry-all'], timeoutSeconds: flags.timeout}
+    const response = await callApi(request, source, options, this.hooks())
+    const failed = response.status >= 400 && !flags['no-fail']
+    if (this.jsonEnabled()) {
+      if (failed) process.exitCode = 8
+      return {body: parseBody(await readText(response)), headers: Object.fromEntries(response.headers), status: response.status}
+    }
+
+    await this.writeResponse(response, flags.include, flags.output)
+    if (failed) throw new HttpStatusError(`the API answered ${response.status} ${response.statusText}`.trim(), response.status)
+    return undefined
+  }
+
+  private async writeResponse(response: CallResponse, include: boolean, output: string | undefined): Promise<void> {
+    const out: Writable = output ? createWriteStream(output) : process.stdout
+    if (include) out.write(statusAndHeaders(response))
+    try {
+      if (response.body) await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), out, {end: output !== undefined})
+      else if (output) out.end()
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') throw new NetworkError('the API stopped sending the body (timed out)', 'timeout')
+      throw new NetworkError(`the response body broke off: ${(error as Error).message}`, 'network_error', {cause: error})
+    }
+  }
+}
+
+/** undici speaks HTTP/1.1; fetch does not say, so the status line does. */
+function statusAndHeaders(response: CallResponse): string {
+  const lines = [`HTTP/1.1 ${response.status} ${response.statusText}`.trim()]
+  for (const [name, value] of response.headers) lines.push(`${name}: ${value}`)
+  return `${lines.join('\r\n')}\r\n\r\n`
+}
+
+async function readText(response: CallResponse): Promise<string> {
+  return response.body ? new Response(response.body).text() : ''
+}
+
+function parseBody(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}

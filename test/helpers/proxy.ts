@@ -1,0 +1,199 @@
+/**
+ * A small real forward proxy for end-to-end tests (node:http + node:net, no package), on 127.0.0.1:0:
+ * absolute-form requests (`POST http://host:port/path`) are forwarded, `CONNECT host:port` is
+ * tunnelled. It records every request it handled, so a test can prove that HTTPS_PROXY, HTTP_PROXY
+ * and NO_PROXY were (or were not) honoured:
+ *
+ *   const proxy = await startProxy()
+ *   await runCli([...], {env: {HTTP_PROXY: proxy.url}})
+ *   assert.deepEqual(proxy.handled(), [`POST ${server.tokenEndpoint}`])
+ *   await proxy.stop()
+ */
+import {createServer, request as httpRequest} from 'node:http'
+import type {IncomingHttpHeaders, IncomingMessage, ServerResponse} from 'node:http'
+import {connect, createServer as createNetServer} from 'node:net'
+import type {AddressInfo, Socket} from 'node:net'
+
+export interface ProxiedRequest {
+  /** `CONNECT` for a tunnel, else the method of the forwarded request. */
+  method: string
+  /** `host:port` for CONNECT; else the request target as sent, an absolute URL for a proper proxy request. */
+  target: string
+  /** The headers the client sent to the proxy. */
+  headers: IncomingHttpHeaders
+  time: number
+  /**
+   * What the proxy answered: the origin's status for a forwarded request, 200 for an established
+   * tunnel, 502 when the target could not be reached, 400 / 501 for requests it does not handle.
+   */
+  status?: number
+}
+
+export interface TestProxy {
+  /** `http://127.0.0.1:PORT`: the value for HTTP_PROXY / HTTPS_PROXY. */
+  url: string
+  port: number
+  /** Every request the proxy handled, in arrival order. */
+  requests: ProxiedRequest[]
+  /** `METHOD target` of every request, in order, e.g. `CONNECT 127.0.0.1:8443`, `POST http://127.0.0.1:4000/token`. */
+  handled(): string[]
+  /** Empties `requests`. */
+  reset(): void
+  /** Closes the proxy, open tunnels and upstream connections included. */
+  stop(): Promise<void>
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and the proxy's own headers are not forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
+function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const kept: IncomingHttpHeaders = {}
+  for (const [name, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(name)) kept[name] = value
+  return kept
+}
+
+export async function startProxy(): Promise<TestProxy> {
+  const requests: ProxiedRequest[] = []
+  const sockets = new Set<Socket>()
+  const track = (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  }
+
+  function record(req: IncomingMessage): ProxiedRequest {
+    const entry: ProxiedRequest = {method: req.method ?? 'GET', target: req.url ?? '', headers: req.headers, time: Date.now()}
+    requests.push(entry)
+    return entry
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse): void {
+    const entry = record(req)
+    const fail = (status: number, message: string) => {
+      entry.status = status
+      if (res.headersSent) res.destroy()
+      else res.writeHead(status, {'content-type': 'text/plain', connection: 'close'}).end(`test proxy: ${message}\n`)
+    }
+
+    let target: URL
+    try {
+      target = new URL(entry.target)
+    } catch {
+      fail(400, `not a proxy request (origin-form target ${entry.target})`)
+      return
+    }
+
+    if (target.protocol !== 'http:') {
+      fail(501, `absolute-form ${target.protocol} requests are not supported; use CONNECT`)
+      return
+    }
+
+    const upstream = httpRequest(
+      {
+        host: target.hostname.replace(/^\[|\]$/g, ''),
+        port: target.port || 80,
+        method: entry.method,
+        path: `${target.pathname}${target.search}`,
+        headers: endToEnd(req.headers),
+        agent: false,
+      },
+      (answer) => {
+        entry.status = answer.statusCode
+        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers))
+        answer.pipe(res)
+      },
+    )
+    upstream.on('socket', track)
+    upstream.on('error', (error) => fail(502, `cannot reach ${target.host}: ${error.message}`))
+    req.pipe(upstream)
+  }
+
+  function tunnel(req: IncomingMessage, client: Socket, head: Buffer): void {
+    const entry = record(req)
+    client.on('error', () => {})
+    let host: string
+    let port: number
+    try {
+      const parsed = new URL(`http://${entry.target}`)
+      host = parsed.hostname.replace(/^\[|\]$/g, '')
+      port = Number(parsed.port || 443)
+    } catch {
+      entry.status = 400
+      client.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n')
+      return
+    }
+
+    const upstream = connect({host, port})
+    track(upstream)
+    upstream.once('connect', () => {
+      entry.status = 200
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      if (head.length > 0) upstream.write(head)
+      upstream.pipe(client)
+      client.pipe(upstream)
+    })
+    upstream.on('error', () => {
+      if (entry.status === undefined) {
+        entry.status = 502
+        client.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\n')
+      } else {
+        client.destroy()
+      }
+    })
+    client.once('close', () => upstream.destroy())
+  }
+
+  const server = createServer(forward)
+  server.on('connect', tunnel)
+  server.on('connection', track)
+  server.on('clientError', (_error, socket) => socket.destroy())
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const {port} = server.address() as AddressInfo
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    handled: () => requests.map((entry) => `${entry.method} ${entry.target}`),
+    reset() {
+      requests.length = 0
+    },
+    async stop() {
+      if (!server.listening) return
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const socket of sockets) socket.destroy()
+      server.closeAllConnections()
+      await closed
+    },
+  }
+}
+
+/** A loopback port nobody listens on (just released): for "proxy down" and "host unreachable" tests. */
+export async function closedLoopbackPort(): Promise<number> {
+  const probe = createNetServer()
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => resolve())
+  })
+  const {port} = probe.address() as AddressInfo
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  return port
+}
+
+/** The URL of a proxy that is down: `http://127.0.0.1:PORT` with nothing listening. */
+export async function deadProxyUrl(): Promise<string> {
+  return `http://127.0.0.1:${await closedLoopbackPort()}`
+}
