@@ -17,6 +17,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {type ApiServer, expectedLargeBodySha256, startApiServer} from '../test/helpers/api-server.js'
 import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
 import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
 
@@ -69,11 +70,11 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, input?: string): Prom
 }
 
 /** Runs every case RUNS times, round-robin, so that load on the machine hits them all alike. */
-async function timeSideBySide(cases: Case[]): Promise<Map<string, number>> {
+async function timeSideBySide(cases: Case[], runs = RUNS): Promise<Map<string, number>> {
   for (const c of cases) for (const [name, value] of Object.entries(c.env)) if (value === undefined) delete c.env[name]
   const times = new Map<string, number[]>(cases.map((c) => [c.name, []]))
   for (const c of cases) await run(c.argv, c.env) // warm the file system cache
-  for (let i = 0; i < RUNS; i++) for (const c of cases) times.get(c.name)!.push((await run(c.argv, c.env)).ms)
+  for (let i = 0; i < runs; i++) for (const c of cases) times.get(c.name)!.push((await run(c.argv, c.env)).ms)
   return new Map([...times].map(([name, values]) => [name, median(values)]))
 }
 
@@ -157,8 +158,26 @@ async function concurrentRefreshFigures(server: AuthServer, env: NodeJS.ProcessE
   console.log(`\n20 concurrent session refresh --force of one key (file store): ${wall} ms in all, ${server.tokenRequests.length} token request(s), ${server.reuseDetected} refresh-token reuse(s)`)
 }
 
+const LARGE_BYTES = 50 * 1024 * 1024
+
+/** The 50 MB download through `call` and through curl: peak RSS and throughput. */
+async function downloadFigures(api: ApiServer, env: NodeJS.ProcessEnv, token: string): Promise<void> {
+  expectedLargeBodySha256(LARGE_BYTES) // the server hashes each size once, before its first answer: not in the timings
+  const url = `${api.url}/large?bytes=${LARGE_BYTES}`
+  const tokenctl: Case = {argv: ['/bin/sh', '-c', `exec ${process.execPath} ${BIN} call '${url}' --client ci > /dev/null`], env, name: 'call'}
+  const curl: Case = {argv: ['/bin/sh', '-c', `exec curl -sf -H "Authorization: Bearer $TOKEN" '${url}' -o /dev/null`], env: {...env, TOKEN: token}, name: 'curl'}
+  console.log(`\n50 MB download to /dev/null (median of ${Math.max(3, Math.floor(RUNS / 4))} runs)`)
+  const medians = await timeSideBySide([tokenctl, curl], Math.max(3, Math.floor(RUNS / 4)))
+  for (const c of [tokenctl, curl]) {
+    const ms = medians.get(c.name)!
+    const rss = await peakRssKiB({...c, argv: c.argv})
+    console.log(`  ${c.name.padEnd(8)} ${ms.toFixed(0).padStart(6)} ms  ${(LARGE_BYTES / 1024 / 1024 / (ms / 1000)).toFixed(0).padStart(5)} MB/s  peak RSS ${rss === undefined ? '?' : (rss / 1024).toFixed(1)} MiB`)
+  }
+}
+
 async function main(): Promise<void> {
   const server = await startAuthServer()
+  const api = await startApiServer({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri})
   const keyring = await startKeyring()
   const homes: string[] = []
   const home = () => {
@@ -177,6 +196,7 @@ async function main(): Promise<void> {
       {argv: [process.execPath, BIN, '--version'], env: fileEnv, name: 'tokenctl --version'},
       {argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: fileEnv, name: 'token client ci (cache hit, file store)'},
       {argv: [process.execPath, BIN, 'session', 'refresh', '--key', 'nightly'], env: fileEnv, name: 'session refresh (cache hit, file store)'},
+      {argv: [process.execPath, BIN, 'call', `${api.url}/echo`, '--client', 'ci'], env: fileEnv, name: 'call /echo --client ci (cached token)'},
     ]
     let keychainEnv: NodeJS.ProcessEnv | undefined
     if ('skip' in keyring) {
@@ -190,6 +210,12 @@ async function main(): Promise<void> {
 
     const curl = findExecutable('curl')
     const jq = findExecutable('jq')
+    const token = JSON.parse((await run([process.execPath, BIN, 'token', 'client', 'ci', '--json'], fileEnv)).stdout).access_token as string
+    if (curl) {
+      const script = `curl -sf -H "Authorization: Bearer $TOKEN" ${api.url}/echo`
+      cases.push({argv: ['/bin/sh', '-c', script], env: {...fileEnv, TOKEN: token}, name: 'curl -H "Authorization: Bearer …" /echo'})
+    }
+
     if (curl && jq) {
       const secret = server.clients.basic.clientSecret
       const script = `curl -s -u basic:${secret} -d grant_type=client_credentials ${server.tokenEndpoint} | jq -r .access_token`
@@ -227,7 +253,9 @@ async function main(): Promise<void> {
     await cacheMissFigures(server, fileEnv, 'file store', ['session', 'refresh', '--key', 'nightly'])
     await concurrentColdFigures(server, fileEnv)
     await concurrentRefreshFigures(server, fileEnv)
+    if (curl) await downloadFigures(api, fileEnv, token)
   } finally {
+    await api.stop()
     await server.stop()
     if (!('skip' in keyring)) await (keyring as KeyringSession).stop()
     for (const directory of homes) rmSync(directory, {force: true, recursive: true})

@@ -1,5 +1,5 @@
 import {createWriteStream} from 'node:fs'
-import {Readable, type Writable} from 'node:stream'
+import type {Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
 import {Args, Flags} from '@oclif/core'
@@ -15,7 +15,7 @@ const SOURCE = 'TOKEN SOURCE (exactly one)'
 
 interface CallJson {
   body: unknown
-  headers: Record<string, string>
+  headers: Record<string, string | string[]>
   status: number
 }
 
@@ -77,7 +77,7 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
     const failed = response.status >= 400 && !flags['no-fail']
     if (this.jsonEnabled()) {
       if (failed) process.exitCode = 8
-      return {body: parseBody(await readText(response)), headers: Object.fromEntries(response.headers), status: response.status}
+      return {body: parseBody(await readText(response)), headers: headerObject(response), status: response.status}
     }
 
     await this.writeResponse(response, flags.include, flags.output)
@@ -89,10 +89,9 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
     const out: Writable = output ? createWriteStream(output) : process.stdout
     if (include) out.write(statusAndHeaders(response))
     try {
-      if (response.body) await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), out, {end: output !== undefined})
-      else if (output) out.end()
+      await pipeline(response.body, out, {end: output !== undefined})
     } catch (error) {
-      if ((error as Error).name === 'AbortError') throw new NetworkError('the API stopped sending the body (timed out)', 'timeout')
+      if (error instanceof NetworkError) throw error
       throw new NetworkError(`the response body broke off: ${(error as Error).message}`, 'network_error', {cause: error})
     }
   }
@@ -106,7 +105,23 @@ function statusAndHeaders(response: CallResponse): string {
 }
 
 async function readText(response: CallResponse): Promise<string> {
-  return response.body ? new Response(response.body).text() : ''
+  const chunks: Buffer[] = []
+  for await (const chunk of response.body) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Headers as one object; a repeated header's values joined as fetch would (set-cookie kept apart). */
+function headerObject(response: CallResponse): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {}
+  for (const [name, value] of response.headers) {
+    const key = name.toLowerCase()
+    const previous = headers[key]
+    if (previous === undefined) headers[key] = value
+    else if (key === 'set-cookie') headers[key] = [...(Array.isArray(previous) ? previous : [previous]), value]
+    else headers[key] = `${previous}, ${value}`
+  }
+
+  return headers
 }
 
 function parseBody(text: string): unknown {

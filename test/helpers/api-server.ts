@@ -377,8 +377,11 @@ export function expectedLargeBodySha256(bytes: number): string {
 }
 
 function largeBodySize(url: URL): number | undefined {
-  const bytes = Number(url.searchParams.get('bytes') ?? Number.NaN)
-  return Number.isSafeInteger(bytes) && bytes >= 0 && bytes <= LARGE_MAX_BYTES ? bytes : undefined
+  const text = url.searchParams.get('bytes') ?? ''
+  // Digits only: Number('') is 0 and Number('1e3') is 1000, neither a size anyone meant.
+  if (!/^\d{1,15}$/.test(text)) return undefined
+  const bytes = Number(text)
+  return bytes <= LARGE_MAX_BYTES ? bytes : undefined
 }
 
 async function streamLargeBody(exchange: Exchange): Promise<void> {

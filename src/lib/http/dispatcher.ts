@@ -20,7 +20,7 @@ function readPem(file: string, what: string): string {
  * Node only adds NODE_EXTRA_CA_CERTS to its default TLS context; an explicit `ca` replaces that
  * context, so the bundled roots and the extra certificates are gathered here together.
  */
-async function trustedCas(caFile: string | undefined): Promise<string[] | undefined> {
+export async function trustedCas(caFile: string | undefined): Promise<string[] | undefined> {
   const extra = process.env.NODE_EXTRA_CA_CERTS
   if (!caFile) return undefined
   const {rootCertificates} = await import('node:tls')
@@ -28,6 +28,13 @@ async function trustedCas(caFile: string | undefined): Promise<string[] | undefi
   if (extra) cas.push(readPem(extra, 'NODE_EXTRA_CA_CERTS'))
   cas.push(readPem(caFile, 'the CA file'))
   return cas
+}
+
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']
+
+/** The proxy variable in effect, if any: then every request goes through undici's EnvHttpProxyAgent. */
+export function proxyVariable(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return PROXY_VARIABLES.find((name) => env[name])
 }
 
 /**

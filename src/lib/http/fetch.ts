@@ -1,4 +1,4 @@
-import {createDispatcher, type DispatcherOptions} from './dispatcher.js'
+import {createDispatcher, type DispatcherOptions, proxyVariable} from './dispatcher.js'
 import {type HttpExchange, maskHeaders, maskParams, maskUrl, type TraceSink} from './trace.js'
 
 export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>
@@ -61,15 +61,12 @@ export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
   }
 }
 
-const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']
-
 /**
  * undici's fetch on an EnvHttpProxyAgent when a proxy or an extra CA is configured; otherwise Node's
  * own fetch (the same undici inside), which starts ~35 ms sooner than importing the package.
  */
 async function transport(options: HttpOptions): Promise<FetchFn> {
-  const proxied = PROXY_VARIABLES.some((name) => process.env[name])
-  if (!proxied && !options.caFile) return (url, init) => fetch(url, init)
+  if (!proxyVariable() && !options.caFile) return (url, init) => fetch(url, init)
   const [{fetch: undiciFetch}, dispatcher] = await Promise.all([import('undici'), createDispatcher(options)])
   return (url, init) => undiciFetch(url, {...(init as object), dispatcher} as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>
 }

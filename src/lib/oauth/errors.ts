@@ -7,6 +7,7 @@ import {
   ReauthenticationRequiredError,
   TokenctlError,
 } from '../errors.js'
+import {proxyVariable} from '../http/dispatcher.js'
 import {describeFetchFailure} from '../http/fetch.js'
 import {parseRetryAfter} from '../http/retry.js'
 
@@ -149,7 +150,7 @@ function fromFetchFailure(error: Error, host: string): TokenctlError {
     })
   }
 
-  const proxy = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].find((name) => process.env[name])
+  const proxy = proxyVariable()
   const suggestions = code === 'ENOTFOUND' ? ['check the host name in --issuer / --token-endpoint'] : []
   if (proxy) suggestions.push(`requests go through the proxy in ${proxy} unless NO_PROXY lists the host: check that the proxy is up`)
   return new NetworkError(`cannot reach ${host}: ${reason}`, 'network_error', {
