@@ -14,6 +14,8 @@ export const ExitCode = {
   network: 6,
   store: 7,
   httpStatus: 8,
+  /** Interrupted by the user (Ctrl-C), as shells report SIGINT. */
+  cancelled: 130,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
@@ -27,6 +29,7 @@ export type ConfigCode =
   | 'insecure_url'
   | 'unknown_session'
   | 'session_exists'
+  | 'port_in_use'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'
@@ -124,6 +127,13 @@ export class NetworkError extends TokenctlError {
 export class StoreError extends TokenctlError {
   constructor(message: string, code: StoreCode = 'store_error', options?: TokenctlErrorOptions) {
     super(message, code, ExitCode.store, options)
+  }
+}
+
+/** The person at the terminal stopped it (Ctrl-C while waiting for a sign-in). */
+export class CancelledError extends TokenctlError {
+  constructor(message = 'cancelled') {
+    super(message, 'cancelled', ExitCode.cancelled)
   }
 }
 

@@ -1,64 +1,37 @@
 /**
- * A real authorization server (oidc-provider 9) for end-to-end tests, with a request log and fault
- * injection in front of its token endpoint.
+ * The authorization server of the end-to-end tests: tokenctl's own dev authorization server
+ * (src/lib/devidp, what `tokenctl dev idp` runs) with what only tests need in front of it and around
+ * it: a request log, fault injection in front of the token endpoint, records of refresh-token uses and
+ * revocations, user tokens minted directly, grants revoked as an administrator would, and an outage.
  *
- * Everything oidc-provider-specific lives in `authServerConfiguration`; the object `startAuthServer`
- * returns speaks plain OAuth (URLs, client credentials, recorded requests) so tests do not depend on
- * the provider library.
+ * Everything oidc-provider-specific lives in src/lib/devidp; the object `startAuthServer` returns
+ * speaks plain OAuth (URLs, client credentials, recorded requests) so tests do not depend on the
+ * provider library.
  */
-import {createServer, STATUS_CODES} from 'node:http'
-import type {IncomingHttpHeaders, IncomingMessage, RequestListener, Server, ServerResponse} from 'node:http'
-import type {AddressInfo} from 'node:net'
+import {STATUS_CODES} from 'node:http'
+import type {IncomingHttpHeaders, IncomingMessage, RequestListener, ServerResponse} from 'node:http'
 import {Readable} from 'node:stream'
 import {createHash, randomUUID} from 'node:crypto'
-import {exportJWK, exportPKCS8, generateKeyPair, importJWK, SignJWT} from 'jose'
+import {exportJWK, exportPKCS8, generateKeyPair} from 'jose'
 import type {JWK} from 'jose'
-// @ts-expect-error oidc-provider 9 ships no type declarations
-import Provider, {errors as providerErrors} from 'oidc-provider'
-// The provider's own in-memory adapter, created explicitly: same semantics as its default (including
-// refresh-token reuse detection) without the "development-only adapter" warning on every run.
-// @ts-expect-error oidc-provider 9 ships no type declarations
-import {createMemoryAdapter} from 'oidc-provider/lib/adapters/memory_adapter.js'
-import {JWT_BEARER_GRANT, registerOboGrants, TOKEN_EXCHANGE_GRANT} from './obo-grants.js'
+import {devClients, type DevIdpClient} from '../../src/lib/devidp/clients.js'
+import {providerConfiguration} from '../../src/lib/devidp/configuration.js'
+import {generateSigningKeys, userTokenSigner} from '../../src/lib/devidp/keys.js'
+import type {UserTokenClaims} from '../../src/lib/devidp/keys.js'
+import type {ClientMetadata, OidcProvider, ProviderConfiguration} from '../../src/lib/devidp/oidc.js'
+import {closeServer, startDevIdp} from '../../src/lib/devidp/server.js'
+import type {DevIdpOptions} from '../../src/lib/devidp/server.js'
 
-export const API_RESOURCE = 'urn:tokenctl:api'
-export const OTHER_RESOURCE = 'urn:tokenctl:other'
-export const API_SCOPES = 'api read write'
+export {API_RESOURCE, API_SCOPES, OTHER_RESOURCE, WEB_API_RESOURCE} from '../../src/lib/devidp/configuration.js'
+export type {ClientAuthMethod} from '../../src/lib/devidp/clients.js'
+export type {ClientMetadata, OidcProvider, ProviderConfiguration, UserTokenClaims}
 
 const TOKEN_PATH = '/token'
 const REVOCATION_PATH = '/token/revocation'
-const DEFAULT_ACCESS_TOKEN_TTL = 3600
 const DEFAULT_SHORT_TOKEN_TTL = 5
-const DEFAULT_REFRESH_TOKEN_TTL = 14 * 24 * 3600
-const DEFAULT_USER_TOKEN_TTL = 3600
 
-/** The members of oidc-provider's Provider that tests reach for; the package ships no types. */
-export interface OidcProvider {
-  readonly issuer: string
-  callback(): RequestListener
-  registerGrantType(
-    name: string,
-    handler: (ctx: any, next: () => Promise<void>) => Promise<void>,
-    params?: string | string[] | Set<string>,
-    allowedDuplicateParams?: string | string[] | Set<string>,
-  ): void
-  on(event: string, listener: (...args: any[]) => void): unknown
-  [member: string]: any
-}
-
-/** Provider configuration in oidc-provider's own format (see its docs/README.md). */
-export type ProviderConfiguration = Record<string, any>
-
-/** Client metadata in oidc-provider's (RFC 7591) format. */
-export type ClientMetadata = Record<string, unknown> & {client_id: string}
-
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
-
-export interface TestClient {
-  clientId: string
-  clientSecret?: string
-  authMethod: ClientAuthMethod
-}
+/** A registered client: id, secret, authentication method (and its grant types, redirect URIs). */
+export type TestClient = DevIdpClient
 
 export interface TestKeyClient extends TestClient {
   authMethod: 'private_key_jwt'
@@ -82,6 +55,10 @@ export interface TestClients {
    * client that exchanges them on behalf of the user (jwt-bearer OBO, token exchange when enabled).
    */
   api: TestClient
+  /** `dev idp`'s worker: client credentials only. */
+  worker: TestClient
+  /** `dev idp`'s public command-line client: device flow, authorization code + PKCE (loopback redirect), refresh. */
+  cli: TestClient
 }
 
 /**
@@ -136,18 +113,6 @@ export interface RevocationRecord {
   status?: number
 }
 
-/** A user access token as a web API receives it: the future OBO assertion. */
-export interface UserTokenClaims {
-  sub: string
-  /** The web API, e.g. `server.clients.api.clientId`. */
-  aud: string | string[]
-  scope?: string
-  /** Seconds from now; zero or negative for an already expired token. Default 3600. */
-  expiresIn?: number
-  /** The front-end client the user signed in with (`client_id` claim); default `public`. */
-  clientId?: string
-}
-
 export interface AuthServerOptions {
   /** Lifetime in seconds of access tokens for the API resources (default 3600). */
   accessTokenTTL?: number
@@ -167,16 +132,27 @@ export interface AuthServerOptions {
   tokenExchange?: boolean
   /** Last word on the provider configuration (features, ttl, …); may mutate or return a new one. */
   configure?: (configuration: ProviderConfiguration) => ProviderConfiguration | void
+  /** Lifetime in seconds of user tokens issued by sign-ins for the web API, `api://api` (default 3600). */
+  userTokenTTL?: number
+  /** Device flow: the polling interval announced; faster polls get `slow_down` (default 5). */
+  deviceInterval?: number
+  /** Device flow: seconds a person has to approve a device code (default 600). */
+  deviceCodeTTL?: number
 }
 
 export interface AuthServer {
   issuer: string
+  /** Authorization code flow (with PKCE for `cli`); sign-in at its login page, any user name. */
+  authorizationEndpoint: string
+  /** Device flow (RFC 8628) for `cli`. */
+  deviceAuthorizationEndpoint: string
   tokenEndpoint: string
   revocationEndpoint: string
   introspectionEndpoint: string
   jwksUri: string
   clients: TestClients
-  resources: {api: string; other: string}
+  /** `webApi` (`api://api`, scope `access_as_user`): what sign-ins get user tokens for, `aud` = `api`. */
+  resources: {api: string; other: string; webApi: string}
   tokenRequests: TokenRequestRecord[]
   requests: RequestRecord[]
   /** Every `refresh_token` grant request the provider received, in order. */
@@ -224,33 +200,16 @@ export interface ServerKeys {
 
 export async function startAuthServer(options: AuthServerOptions = {}): Promise<AuthServer> {
   const keys = await generateServerKeys()
-  const clients = testClients(keys.jwtClient)
-  const server = createServer()
-  const issuer = await listenOnLoopback(server)
-  let provider: OidcProvider
-  try {
-    provider = new Provider(issuer, authServerConfiguration(keys, clients, options)) as OidcProvider
-    // Before the first request: the `api` client's metadata names these grants, and oidc-provider
-    // validates client metadata against the registered grant types when it first loads the client.
-    registerOboGrants(provider, {userTokenKeys: keys.jwks, tokenExchange: options.tokenExchange})
-  } catch (error) {
-    server.close()
-    throw error
-  }
-
+  const clients = testClients(keys.jwtClient, options)
   const errors: Error[] = []
-  provider.on('server_error', (_ctx: unknown, err: Error) => errors.push(err))
-  // Koa logs uncaught errors to the console unless someone listens.
-  provider.on('error', (err: Error) => errors.push(err))
-  const grants = trackGrants(provider)
-
   const tokenRequests: TokenRequestRecord[] = []
   const requests: RequestRecord[] = []
   const refreshTokenUses: RefreshTokenUse[] = []
   const revocations: RevocationRecord[] = []
   const presentedRefreshTokens = new Set<string>()
   const faults: TokenFault[] = []
-  const providerCallback = provider.callback()
+  // The dev server's own request handler, behind the recording and the faults (set by `front`).
+  let providerCallback: RequestListener = () => {}
   let stopped = false
 
   async function handleTokenRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -310,24 +269,40 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     })
   }
 
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', issuer).pathname
-    requests.push({method: req.method ?? 'GET', path, time: Date.now()})
-    if (req.method === 'POST' && path === TOKEN_PATH) intercept(handleTokenRequest, req, res)
-    else if (req.method === 'POST' && path === REVOCATION_PATH) intercept(handleRevocationRequest, req, res)
-    else providerCallback(req, res)
-  })
+  function front(devIdpHandler: RequestListener): RequestListener {
+    providerCallback = devIdpHandler
+    return (req, res) => {
+      const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
+      requests.push({method: req.method ?? 'GET', path, time: Date.now()})
+      if (req.method === 'POST' && path === TOKEN_PATH) intercept(handleTokenRequest, req, res)
+      else if (req.method === 'POST' && path === REVOCATION_PATH) intercept(handleRevocationRequest, req, res)
+      else providerCallback(req, res)
+    }
+  }
 
+  const {shortTokenTTL: _short, ...devIdpOptions} = options
+  const idp = await startDevIdp({
+    ...devIdpOptions,
+    port: 0,
+    clients,
+    signingKeys: keys.jwks,
+    wrapHandler: front,
+    onError: (error) => errors.push(error),
+  } satisfies DevIdpOptions<TestClients>)
+  const {issuer, provider, server} = idp
+  const grants = trackGrants(provider)
   const signUserToken = userTokenSigner(issuer, keys.jwks.keys[0])
 
   return {
     issuer,
-    tokenEndpoint: `${issuer}${TOKEN_PATH}`,
-    revocationEndpoint: `${issuer}${REVOCATION_PATH}`,
-    introspectionEndpoint: `${issuer}/token/introspection`,
-    jwksUri: `${issuer}/jwks`,
+    authorizationEndpoint: idp.authorizationEndpoint,
+    deviceAuthorizationEndpoint: idp.deviceAuthorizationEndpoint,
+    tokenEndpoint: idp.tokenEndpoint,
+    revocationEndpoint: idp.revocationEndpoint,
+    introspectionEndpoint: idp.introspectionEndpoint,
+    jwksUri: idp.jwksUri,
     clients,
-    resources: {api: API_RESOURCE, other: OTHER_RESOURCE},
+    resources: idp.resources,
     tokenRequests,
     requests,
     refreshTokenUses,
@@ -359,130 +334,52 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       })
     },
     async stop() {
-      if (stopped) return
+      // Delayed token requests still waiting must not reach the provider afterwards.
       stopped = true
-      if (server.listening) await closeServer(server)
+      await idp.stop()
     },
     provider,
   }
 }
 
 /**
- * The whole oidc-provider configuration. Kept in one place so that later grants (device flow) and
- * `dev idp` extend it rather than copy it: pass `extraClients`, `extraResources` or a `configure`
- * hook. The OBO grants are not configuration but registrations: a provider built from this
- * configuration needs `registerOboGrants` (./obo-grants.ts), as `startAuthServer` does, before its
- * `api` client can be used.
+ * The provider configuration of a server with these clients: src/lib/devidp's, with `shortTokenTTL`
+ * applied to the `short` client. A provider built from it also needs the OBO grants and the device
+ * polling rules registered, as `startDevIdp` does.
  */
 export function authServerConfiguration(
   keys: ServerKeys,
   clients: TestClients,
   options: AuthServerOptions = {},
 ): ProviderConfiguration {
-  const accessTokenTTL = options.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL
-  const ttlByClient = new Map([[clients.short.clientId, options.shortTokenTTL ?? DEFAULT_SHORT_TOKEN_TTL]])
-  const resourceScopes: Record<string, string> = {
-    [API_RESOURCE]: API_SCOPES,
-    [OTHER_RESOURCE]: API_SCOPES,
-    ...options.extraResources,
-  }
-  const tokenTTL = (_ctx: unknown, token: {resourceServer?: {accessTokenTTL?: number}}) =>
-    token.resourceServer?.accessTokenTTL ?? accessTokenTTL
-
-  const configuration: ProviderConfiguration = {
-    adapter: createMemoryAdapter(),
-    jwks: keys.jwks,
-    clients: [...clientMetadata(clients, options), ...(options.extraClients ?? [])],
-    scopes: ['openid', 'offline_access'],
-    features: {
-      clientCredentials: {enabled: true},
-      devInteractions: {enabled: false},
-      introspection: {enabled: true},
-      revocation: {enabled: true, allowedPolicy: revocationAllowedPolicy},
-      resourceIndicators: {
-        enabled: true,
-        // Without a `resource`, a request still gets a JWT for the API: what most real servers do.
-        defaultResource: (_ctx: unknown, _client: unknown, oneOf?: string | string[]) => oneOf ?? API_RESOURCE,
-        // A refresh without `resource` keeps the resource the grant was issued for.
-        useGrantedResource: () => true,
-        getResourceServerInfo(_ctx: unknown, resource: string, client: {clientId: string}) {
-          const scope = resourceScopes[resource]
-          if (scope === undefined) throw new providerErrors.InvalidTarget()
-          return {
-            scope,
-            audience: resource,
-            accessTokenFormat: 'jwt',
-            accessTokenTTL: ttlByClient.get(client.clientId) ?? accessTokenTTL,
-          }
-        },
-      },
-    },
-    // Explicit values everywhere oidc-provider would otherwise print a "you SHOULD change" notice.
-    ttl: {
-      AccessToken: tokenTTL,
-      ClientCredentials: tokenTTL,
-      RefreshToken: options.refreshTokenTTL ?? DEFAULT_REFRESH_TOKEN_TTL,
-      IdToken: 3600,
-      DeviceCode: 600,
-      Grant: 14 * 24 * 3600,
-      Session: 14 * 24 * 3600,
-      Interaction: 3600,
-    },
-    // Every refresh returns a new refresh token; presenting a used one revokes the whole grant
-    // (lib/actions/grants/refresh_token.js), as Entra, Okta and Keycloak do with rotation on.
-    rotateRefreshToken: true,
-    clientBasedCORS: () => true,
-    findAccount: (_ctx: unknown, sub: string) => ({accountId: sub, claims: () => ({sub})}),
-    renderError(ctx: {type: string; body: unknown}, out: Record<string, string>) {
-      ctx.type = 'text'
-      ctx.body = Object.entries(out).map(([key, value]) => `${key}: ${value}`).join('\n')
-    },
-  }
-  return options.configure?.(configuration) ?? configuration
+  const short = {...clients.short, accessTokenTTL: options.shortTokenTTL ?? clients.short.accessTokenTTL ?? DEFAULT_SHORT_TOKEN_TTL}
+  return providerConfiguration(keys.jwks, Object.values({...clients, short}), options)
 }
 
-export function testClients(jwtClient: TestKeyClient): TestClients {
+/** The fixed clients of the tests, and `dev idp`'s three (worker, api, cli). */
+export function testClients(jwtClient: TestKeyClient, options: AuthServerOptions = {}): TestClients {
   return {
+    ...devClients({tokenExchange: options.tokenExchange}),
     basic: {clientId: 'basic', clientSecret: 'basic-secret', authMethod: 'client_secret_basic'},
     post: {clientId: 'post', clientSecret: 'post-secret', authMethod: 'client_secret_post'},
     jwt: jwtClient,
-    short: {clientId: 'short', clientSecret: 'short-secret', authMethod: 'client_secret_basic'},
+    short: {
+      clientId: 'short',
+      clientSecret: 'short-secret',
+      authMethod: 'client_secret_basic',
+      accessTokenTTL: options.shortTokenTTL ?? DEFAULT_SHORT_TOKEN_TTL,
+    },
     public: {clientId: 'public', authMethod: 'none'},
-    api: {clientId: 'api', clientSecret: 'api-secret', authMethod: 'client_secret_basic'},
   }
 }
 
-function clientMetadata(clients: TestClients, options: AuthServerOptions): ClientMetadata[] {
-  const grantTypes = (client: TestClient): string[] => {
-    // oidc-provider would mint client-credentials tokens for anyone naming a public client; real
-    // servers refuse that grant without client authentication, and so does this one.
-    if (client.authMethod === 'none') return ['refresh_token']
-    if (client !== clients.api) return ['client_credentials', 'refresh_token']
-    // A client may only list registered grant types, so token exchange only when it is registered.
-    return ['client_credentials', 'refresh_token', JWT_BEARER_GRANT]
-      .concat(options.tokenExchange ?? true ? [TOKEN_EXCHANGE_GRANT] : [])
-  }
-  return Object.values(clients).map((client: TestClient) => ({
-    client_id: client.clientId,
-    ...(client.clientSecret === undefined ? {} : {client_secret: client.clientSecret}),
-    token_endpoint_auth_method: client.authMethod,
-    ...('publicJwk' in client ? {jwks: {keys: [client.publicJwk]}} : {}),
-    grant_types: grantTypes(client),
-    response_types: [],
-    redirect_uris: [],
-  }))
-}
-
+/** The provider's signing keys (fresh, as `dev idp`'s) and the `jwt` client's key pair. */
 export async function generateServerKeys(): Promise<ServerKeys> {
-  const [signing, client] = await Promise.all([
-    generateKeyPair('RS256', {extractable: true}),
-    generateKeyPair('ES256', {extractable: true}),
-  ])
-  const signingJwk = {...(await exportJWK(signing.privateKey)), kid: randomUUID(), alg: 'RS256', use: 'sig'}
+  const [jwks, client] = await Promise.all([generateSigningKeys(), generateKeyPair('ES256', {extractable: true})])
   const kid = `jwt-client-${randomUUID()}`
   const publicJwk = {...(await exportJWK(client.publicKey)), kid, alg: 'ES256', use: 'sig'}
   return {
-    jwks: {keys: [signingJwk]},
+    jwks,
     jwtClient: {
       clientId: 'jwt',
       authMethod: 'private_key_jwt',
@@ -492,38 +389,6 @@ export async function generateServerKeys(): Promise<ServerKeys> {
       privateJwk: {...(await exportJWK(client.privateKey)), kid, alg: 'ES256', use: 'sig'},
       publicJwk,
     },
-  }
-}
-
-/** oidc-provider's default policy, spelled out so that it prints no "you SHOULD change" notice. */
-function revocationAllowedPolicy(_ctx: unknown, client: {clientId: string; clientAuthMethod: string}, token: {clientId: string}) {
-  if (token.clientId === client.clientId) return true
-  if (client.clientAuthMethod === 'none') return false
-  throw new providerErrors.InvalidRequest('client is not authorized to revoke the presented token')
-}
-
-/**
- * Signs user access tokens with the provider's own signing key, so that they verify against its
- * JWKS as the tokens it issues do (RFC 9068 `at+jwt`).
- */
-function userTokenSigner(issuer: string, signingJwk: JWK): (claims: UserTokenClaims) => Promise<string> {
-  const alg = signingJwk.alg ?? 'RS256'
-  let key: ReturnType<typeof importJWK> | undefined
-  return async ({sub, aud, scope, expiresIn = DEFAULT_USER_TOKEN_TTL, clientId = 'public'}) => {
-    key ??= importJWK(signingJwk, alg)
-    const now = Math.floor(Date.now() / 1000)
-    const exp = now + expiresIn
-    // An expired token was still issued before it expired.
-    const iat = expiresIn > 0 ? now : exp - 60
-    return new SignJWT({...(scope === undefined ? {} : {scope}), client_id: clientId})
-      .setProtectedHeader({alg, kid: signingJwk.kid, typ: 'at+jwt'})
-      .setIssuer(issuer)
-      .setSubject(sub)
-      .setAudience(aud)
-      .setJti(randomUUID())
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .sign(await key)
   }
 }
 
@@ -569,23 +434,6 @@ async function revokeGrant(provider: OidcProvider, grantId: string): Promise<boo
     provider.Grant.adapter.destroy(grantId),
   ])
   return grant !== undefined
-}
-
-/** Listens on 127.0.0.1:0 and returns the issuer URL, which must be known before the provider exists. */
-async function listenOnLoopback(server: Server): Promise<string> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const {port} = server.address() as AddressInfo
-  return `http://127.0.0.1:${port}`
-}
-
-async function closeServer(server: Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-  // Hanging faults keep requests open forever; close() alone would wait for them.
-  server.closeAllConnections()
-  await closed
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {

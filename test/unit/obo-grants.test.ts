@@ -3,7 +3,7 @@ import {createHash} from 'node:crypto'
 import {createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify, SignJWT} from 'jose'
 import {API_RESOURCE, OTHER_RESOURCE, startAuthServer, useAuthServer} from '../helpers/auth-server.js'
 import type {AuthServer, TestClient} from '../helpers/auth-server.js'
-import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../helpers/obo-grants.js'
+import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/devidp/obo-grants.js'
 
 // Plain fetch on purpose: these tests prove the test server's OBO grants, not tokenctl.
 

@@ -179,12 +179,20 @@ export function toConnection(
   }
 }
 
-/** A named client's settings, overridden by the flags; with no name, flags over the environment. */
+/**
+ * A named client's settings, overridden by the flags; with no name, flags over the environment.
+ * `publicByDefault` (sign-in): a client with no secret anywhere authenticates with `none`.
+ */
 export function resolveConnection(
   clientName: string | undefined,
   flags: ConnectionFlags,
   env: NodeJS.ProcessEnv = process.env,
+  options: {publicByDefault?: boolean} = {},
 ): Connection {
   const base = clientName ? getClient(clientName) : settingsFromEnvironment(env)
-  return toConnection({...base, ...settingsFromFlags(flags)}, {clientName, secretSource: secretSourceOf(flags)})
+  const settings = {...base, ...settingsFromFlags(flags)}
+  const secretSource = secretSourceOf(flags)
+  const hasSecret = secretSource !== undefined || settings.hasStoredSecret || settings.privateKeyFile !== undefined || Boolean(env.TOKENCTL_CLIENT_SECRET)
+  if (options.publicByDefault && settings.authMethod === undefined && !hasSecret) settings.authMethod = 'none'
+  return toConnection(settings, {clientName, secretSource})
 }

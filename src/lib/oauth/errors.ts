@@ -12,7 +12,7 @@ import {describeFetchFailure} from '../http/fetch.js'
 import {parseRetryAfter} from '../http/retry.js'
 
 /** Which request failed: the same `invalid_grant` means "refused" for OBO and "sign in again" for a refresh. */
-export type GrantKind = 'client_credentials' | 'discovery' | 'obo' | 'refresh_token' | 'revocation'
+export type GrantKind = 'client_credentials' | 'discovery' | 'obo' | 'refresh_token' | 'revocation' | 'sign_in'
 
 interface ErrorBody {
   claims?: unknown
@@ -41,9 +41,12 @@ export function detailsOf(body: ErrorBody, status: number | undefined): ErrorDet
   }
 }
 
-const REAUTHENTICATION_CODES = new Set(['consent_required', 'interaction_required', 'login_required'])
+/** The person at the keyboard must act (sign in, consent, approve): exit 5. */
+const REAUTHENTICATION_CODES = new Set(['access_denied', 'consent_required', 'expired_token', 'interaction_required', 'login_required'])
 
 const HINTS: Record<string, string> = {
+  access_denied: 'the sign-in was refused or cancelled: sign in again to continue',
+  expired_token: 'the device code expired before anyone approved it: start the sign-in again',
   consent_required: 'the user (or an admin) must consent to the requested scopes, then sign in again',
   interaction_required: 'the user must sign in again (interactively)',
   invalid_client: 'check the client id, the client secret and --auth-method',

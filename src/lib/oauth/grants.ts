@@ -9,6 +9,7 @@ import {resolveCredential} from '../config/secrets.js'
 import {type HttpContext, httpContext} from '../http/context.js'
 import type {Runtime} from '../runtime.js'
 import {connectionMetadata, openConfiguration} from './configuration.js'
+import {ConfigError} from '../errors.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
 import type {ServerMetadata} from './metadata.js'
 import {type AccessToken, accessTokenFrom, type Flavor, type TokenEndpointResponse} from './token.js'
@@ -35,13 +36,13 @@ export interface GrantResult {
 }
 
 /** The client as openid-client sees it, with the metadata and the HTTP side it was opened with. */
-interface OpenedClient {
+export interface OpenedClient {
   config: Configuration
   http: HttpContext
   metadata: ServerMetadata
 }
 
-async function openClient(connection: Connection, runtime: Runtime): Promise<OpenedClient> {
+export async function openClient(connection: Connection, runtime: Runtime): Promise<OpenedClient> {
   const http = httpContext({caFile: connection.caFile, timeoutSeconds: connection.timeoutSeconds}, runtime.hooks)
   const credential = await resolveCredential(connection, runtime.openStore)
   const metadata = await connectionMetadata(connection, http)
@@ -180,4 +181,79 @@ export async function revokeRefreshToken(connection: Connection, refreshToken: s
   }
 
   return 'revoked'
+}
+
+export interface DeviceAuthorization {
+  device_code: string
+  expires_in: number
+  interval?: number
+  user_code: string
+  verification_uri: string
+  verification_uri_complete?: string
+}
+
+function endpointOf(metadata: ServerMetadata, name: 'authorization_endpoint' | 'device_authorization_endpoint', flow: string): void {
+  if (typeof metadata[name] !== 'string') {
+    throw new ConfigError(`the authorization server advertises no ${name}, so no ${flow}`, 'config_error', {
+      suggestions: ['pass --issuer (discovery finds the endpoint), or use the other sign-in method'],
+    })
+  }
+}
+
+/** RFC 8628 §3.1: the device code and the user code the person types at the verification URI. */
+export async function requestDeviceAuthorization(opened: OpenedClient, scopes: string[]): Promise<DeviceAuthorization> {
+  endpointOf(opened.metadata, 'device_authorization_endpoint', 'device flow')
+  const {initiateDeviceAuthorization} = await import('openid-client')
+  const host = new URL(String(opened.metadata.device_authorization_endpoint)).host
+  try {
+    return (await initiateDeviceAuthorization(opened.config, {scope: scopes.join(' ')})) as DeviceAuthorization
+  } catch (error) {
+    throw await translateOAuthError(error, {grant: 'sign_in', host, timeoutSeconds: opened.http.timeoutSeconds})
+  }
+}
+
+/**
+ * RFC 8628 §3.4: polls the token endpoint at the server's interval, 5 s slower after each slow_down
+ * (openid-client does both), until the person approves, refuses, the code expires or signal aborts.
+ */
+export async function pollDeviceToken(opened: OpenedClient, authorization: DeviceAuthorization, signal: AbortSignal): Promise<GrantResult> {
+  const {pollDeviceAuthorizationGrant} = await import('openid-client')
+  const host = new URL(opened.metadata.token_endpoint!).host
+  try {
+    return grantResult(await pollDeviceAuthorizationGrant(opened.config, authorization as never, undefined, {signal}))
+  } catch (error) {
+    throw await translateOAuthError(error, {grant: 'sign_in', host, timeoutSeconds: opened.http.timeoutSeconds})
+  }
+}
+
+export interface AuthorizationRequest {
+  codeVerifier: string
+  redirectUri: string
+  state: string
+  url: URL
+}
+
+/** RFC 6749 §4.1 with S256 PKCE (RFC 7636) and a fresh state, for a loopback redirect (RFC 8252). */
+export async function authorizationRequest(opened: OpenedClient, scopes: string[], redirectUri: string): Promise<AuthorizationRequest> {
+  endpointOf(opened.metadata, 'authorization_endpoint', 'browser sign-in')
+  const client = await import('openid-client')
+  const codeVerifier = client.randomPKCECodeVerifier()
+  const state = client.randomState()
+  const url = client.buildAuthorizationUrl(opened.config, {
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    redirect_uri: redirectUri,
+    response_type: 'code',
+    scope: scopes.join(' '),
+    state,
+  })
+  return {codeVerifier, redirectUri, state, url}
+}
+
+/** Redeems the code the loopback redirect brought back; openid-client checks state and iss again. */
+export async function redeemAuthorizationCode(opened: OpenedClient, request: AuthorizationRequest, callback: URL): Promise<GrantResult> {
+  const {authorizationCodeGrant} = await import('openid-client')
+  const run = (config: Configuration) =>
+    authorizationCodeGrant(config, callback, {expectedState: request.state, pkceCodeVerifier: request.codeVerifier})
+  return grantResult(await tokenRequest(opened.config, 'sign_in', run, opened.http))
 }

@@ -22,8 +22,12 @@ import {putSessionSummary, readSessionIndex, removeSessionSummary, type SessionS
 import {AuthorizationError, ConfigError, messageOf, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import type {SecretStore} from '../store/types.js'
+import type {GrantResult} from './grants.js'
 import {sha256} from './obo.js'
 import {type AccessToken, type Flavor, isUsable, type TokenResult} from './token.js'
+
+/** How the session began: on-behalf-of (either flavor), or a user's own sign-in (`token user --session-key`). */
+export type SessionFlavor = 'sign-in' | Flavor
 
 const KEY_PATTERN = /^[\w.:-]{1,128}$/
 
@@ -47,7 +51,7 @@ interface SessionRecord {
   access_token: AccessToken
   client: SessionClient
   created_at: string
-  flavor: Flavor
+  flavor: SessionFlavor
   key: string
   last_refreshed_at: null | string
   reauthentication?: SessionSummary['reauthentication']
@@ -157,53 +161,70 @@ export interface SessionResult {
   summary: SessionSummary
 }
 
+/** Refuses a key that is taken, unless replacing it is allowed: checked before a person signs in or an assertion is spent. */
+export async function assertSessionKeyFree(store: SecretStore, key: string, mayReplace: boolean): Promise<void> {
+  if (!mayReplace && (await store.get(sessionEntry(key))) !== undefined) {
+    throw new ConfigError(`a session with key "${key}" exists`, 'session_exists', {
+      suggestions: ['pass --replace to replace it, or end it first (tokenctl session end)'],
+    })
+  }
+}
+
+export interface NewSession {
+  flavor: SessionFlavor
+  key: string
+  mayReplace: boolean
+  /** The scopes to send again with every refresh; offline_access is added. */
+  scopes: string[]
+}
+
+/**
+ * Keeps a grant's refresh token (and its access token) as a session, under the session's lock.
+ * No refresh token, no session: exit 4 no_refresh_token.
+ */
+export async function keepSession(connection: Connection, granted: GrantResult, session: NewSession, runtime: Runtime): Promise<SessionResult> {
+  if (!granted.refreshToken) {
+    throw new AuthorizationError('the authorization server returned no refresh token, so there is no session to keep', 'no_refresh_token', {
+      suggestions: [
+        session.flavor === 'sign-in'
+          ? 'the client must be allowed refresh tokens (offline_access) at the authorization server'
+          : 'the web API must be allowed offline_access (Entra) or refresh tokens in token exchange (RFC 8693 servers); tokenctl token obo gets a one-off token without a session',
+      ],
+    })
+  }
+
+  const record: SessionRecord = {
+    access_token: granted.token,
+    client: snapshotOf(connection),
+    created_at: new Date().toISOString(),
+    flavor: session.flavor,
+    key: session.key,
+    last_refreshed_at: null,
+    refresh_count: 0,
+    refresh_token: granted.refreshToken,
+    scopes: session.scopes.includes('offline_access') ? session.scopes : [...session.scopes, 'offline_access'],
+    status: 'active',
+    token_endpoint: (connection.tokenEndpoint ?? connection.issuer!).href,
+    version: 1,
+  }
+  const store = await runtime.openStore()
+  await store.withLock(sessionEntry(session.key), async () => {
+    await assertSessionKeyFree(store, session.key, session.mayReplace) // someone may have taken the key meanwhile
+    await writeRecord(store, record)
+  })
+  return {result: {source: 'identity_provider', token: granted.token}, summary: summaryOf(record)}
+}
+
 /** `session start`: one OBO request that must bring a refresh token; the session is stored under its key. */
 export async function startSession(connection: Connection, options: StartOptions, runtime: Runtime): Promise<SessionResult> {
   if (options.key !== undefined) assertSessionKey(options.key)
   const key = options.key ?? automaticSessionKey(options.assertion)
   // MSAL's automatic key names the user's session: starting again with the same assertion replaces it.
-  const mayReplace = options.replace || options.key === undefined
-  const store = await runtime.openStore()
-  const refuseExisting = async () => {
-    if (!mayReplace && (await store.get(sessionEntry(key))) !== undefined) {
-      throw new ConfigError(`a session with key "${key}" exists`, 'session_exists', {
-        suggestions: ['pass --replace to replace it, or end it first (tokenctl session end)'],
-      })
-    }
-  }
-
-  await refuseExisting() // before the request: never spend a user's assertion for nothing
+  const mayReplace = options.replace === true || options.key === undefined
+  await assertSessionKeyFree(await runtime.openStore(), key, mayReplace) // never spend a user's assertion for nothing
   const {requestObo} = await import('./grants.js')
   const granted = await requestObo(connection, {assertion: options.assertion, flavor: options.flavor, offline: true}, runtime)
-  if (!granted.refreshToken) {
-    throw new AuthorizationError('the authorization server returned no refresh token, so there is no session to keep', 'no_refresh_token', {
-      suggestions: [
-        'the web API must be allowed offline_access (Entra) or refresh tokens in token exchange (RFC 8693 servers); tokenctl token obo gets a one-off token without a session',
-      ],
-    })
-  }
-
-  const now = new Date().toISOString()
-  const {token} = granted
-  const record: SessionRecord = {
-    access_token: token,
-    client: snapshotOf(connection),
-    created_at: now,
-    flavor: token.flavor ?? 'entra',
-    key,
-    last_refreshed_at: null,
-    refresh_count: 0,
-    refresh_token: granted.refreshToken,
-    scopes: connection.scopes.includes('offline_access') ? connection.scopes : [...connection.scopes, 'offline_access'],
-    status: 'active',
-    token_endpoint: (connection.tokenEndpoint ?? connection.issuer!).href,
-    version: 1,
-  }
-  await store.withLock(sessionEntry(key), async () => {
-    await refuseExisting() // someone may have taken the key while we were at the server
-    await writeRecord(store, record)
-  })
-  return {result: {source: 'identity_provider', token}, summary: summaryOf(record)}
+  return keepSession(connection, granted, {flavor: granted.token.flavor ?? 'entra', key, mayReplace, scopes: connection.scopes}, runtime)
 }
 
 /** What `session refresh` / `session end` may add to the stored client for this run. */

@@ -1,5 +1,5 @@
 /**
- * The on-behalf-of grants of the test authorization server, as oidc-provider custom grants
+ * The on-behalf-of grants of the dev authorization server, as oidc-provider custom grants
  * (`provider.registerGrantType`):
  * - Entra's flavor: `urn:ietf:params:oauth:grant-type:jwt-bearer` with `requested_token_use=on_behalf_of`;
  * - RFC 8693 token exchange, with an access token as the subject token.
@@ -14,13 +14,9 @@
  */
 import {createLocalJWKSet, errors as joseErrors, jwtVerify} from 'jose'
 import type {JWK, JWTPayload} from 'jose'
-// @ts-expect-error oidc-provider 9 ships no type declarations
-import {errors as providerErrors} from 'oidc-provider'
-// The helpers the built-in grants use (lib/actions/grants/client_credentials.js): the same resource
-// resolution (defaultResource, getResourceServerInfo, invalid_target) and the same response shape.
-// @ts-expect-error oidc-provider 9 ships no type declarations
-import {buildTokenResponse, resolveRequestedResources} from 'oidc-provider/lib/helpers/grants.js'
-import type {OidcProvider} from './auth-server.js'
+
+import {publicJwk} from './keys.js'
+import {buildTokenResponse, type OidcProvider, providerErrors, resolveRequestedResources} from './oidc.js'
 
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -262,11 +258,4 @@ function userTokenVerifier(issuer: string, jwks: {keys: JWK[]}): UserTokenVerifi
     const {payload} = await jwtVerify(token, keys, {issuer, audience, requiredClaims: ['sub', 'exp']})
     return payload as UserToken
   }
-}
-
-const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'])
-
-/** The public part of a key: verifying needs nothing else, and jose refuses private keys for it. */
-export function publicJwk(jwk: JWK): JWK {
-  return Object.fromEntries(Object.entries(jwk).filter(([member]) => !PRIVATE_JWK_MEMBERS.has(member))) as JWK
 }

@@ -1,0 +1,60 @@
+import {Flags, ux} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+
+/** A free port is the default of the library; a person wants an issuer that stays the same across restarts. */
+const DEFAULT_PORT = 8400
+
+export default class DevIdp extends BaseCommand {
+  static override description = `Runs a local authorization server (oidc-provider) to try every flow on, without a cloud tenant.
+Client credentials, on-behalf-of (jwt-bearer and RFC 8693 token exchange), refresh tokens with rotation and reuse detection, the device flow, authorization code with PKCE through a loopback redirect (any user name signs in), revocation, JWT access tokens and a JWKS.
+It listens on 127.0.0.1 only, keeps everything in memory, and prints its issuer, its clients with their fixed development secrets, its resources and commands to try; --json prints the same as one JSON line once it listens.
+Ctrl-C stops it.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --port 9000',
+    '<%= config.bin %> <%= command.id %> --port 0 --json > idp.json &   # then: jq -r .issuer idp.json',
+  ]
+
+  static override flags = {
+    port: Flags.integer({default: DEFAULT_PORT, description: 'port on 127.0.0.1 (0: a free one)', max: 65_535, min: 0}),
+  }
+
+  static override summary = 'Run a local authorization server for development'
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(DevIdp)
+    // Listening from the start: a Ctrl-C while the server starts stops it as soon as it is up.
+    const signalled = untilSignal()
+    // Loaded here, not at the top: oclif reads every command's module for its manifest and help.
+    const {startDevIdp} = await import('../../lib/devidp/server.js')
+    const {devIdpSummary, summaryText} = await import('../../lib/devidp/summary.js')
+    const idp = await startDevIdp({
+      onError: (error) => process.stderr.write(`dev idp: server error: ${error.message}\n`),
+      port: flags.port,
+    })
+    const summary = devIdpSummary(idp, this.config.bin)
+    // One line, now: the command keeps running, so oclif's own --json output (at the end) is no use,
+    // and this.log() is silent under --json.
+    ux.stdout(this.jsonEnabled() ? JSON.stringify(summary) : summaryText(summary))
+    process.stderr.write(`Listening on ${idp.issuer}. Ctrl-C stops it.\n`)
+    await signalled
+    await idp.stop()
+    process.stderr.write('Stopped.\n')
+  }
+}
+
+/** Ctrl-C or a service manager's SIGTERM: the normal way to stop, so exit 0. */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve(signal)
+    }
+
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+}

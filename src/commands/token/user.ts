@@ -1,0 +1,75 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {resolveConnection} from '../../lib/config/connection.js'
+import {connectionFlags, formatFlag} from '../../lib/flags.js'
+import {signIn, type SignInPrompt} from '../../lib/oauth/sign-in.js'
+import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+
+export default class TokenUser extends BaseCommand {
+  static override args = {
+    name: Args.string({description: 'named client: usually a public client (no secret)', ignoreStdin: true}),
+  }
+
+  static override description = `Signs a user in and prints the access token a web API would receive (the on-behalf-of assertion).
+--device: the device authorization grant (RFC 8628); the code and the URL to visit on stderr.
+--browser (the default when stderr is a terminal): authorization code with S256 PKCE through a loopback redirect on 127.0.0.1.
+--session-key keeps the refresh token as a session, so that tokenctl session refresh serves the user's own token too.
+Ctrl-C cancels (exit 130); a refused or expired sign-in is exit 5.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> cli --scope access_as_user --device',
+    '<%= config.bin %> <%= command.id %> web --scope api://api/access_as_user --device | <%= config.bin %> token obo api --assertion-stdin --scope downstream.read',
+    '<%= config.bin %> <%= command.id %> cli --scope access_as_user --session-key me',
+  ]
+
+  static override flags = {
+    ...connectionFlags,
+    ...formatFlag,
+    browser: Flags.boolean({description: 'sign in through the browser (authorization code + PKCE)', exclusive: ['device']}),
+    device: Flags.boolean({description: 'sign in with a code on another device (RFC 8628)', exclusive: ['browser']}),
+    open: Flags.boolean({allowNo: true, default: true, description: 'open the system browser (--no-open: only print the URL)'}),
+    replace: Flags.boolean({description: 'replace an existing session with this --session-key'}),
+    'session-key': Flags.string({description: 'keep the refresh token as a session under this key'}),
+    wait: Flags.integer({default: 300, description: 'seconds to wait for the person to sign in', min: 1}),
+  }
+
+  static override summary = 'Sign a user in and get their access token'
+
+  async run(): Promise<TokenJson> {
+    const {args, flags} = await this.parse(TokenUser)
+    const connection = resolveConnection(args.name, flags, process.env, {publicByDefault: true})
+    const method = flags.device ? 'device' : flags.browser || process.stderr.isTTY ? 'browser' : 'device'
+    const cancel = new AbortController()
+    const onInterrupt = () => cancel.abort()
+    process.once('SIGINT', onInterrupt)
+    try {
+      const options = {
+        method,
+        open: flags.open,
+        // Always on stderr, --json or not: without it nobody can sign in.
+        prompt: (prompt: SignInPrompt) => process.stderr.write(`${promptText(prompt)}\n`),
+        replace: flags.replace,
+        sessionKey: flags['session-key'],
+        signal: cancel.signal,
+        waitSeconds: flags.wait,
+      } as const
+      const {result, sessionKey} = await signIn(connection, options, this.runtime())
+      this.log(formatToken(result.token, flags.format as TokenFormat))
+      return tokenJson(result, {client: args.name ?? null, ...(sessionKey ? {session_key: sessionKey} : {})})
+    } finally {
+      process.off('SIGINT', onInterrupt)
+    }
+  }
+}
+
+function promptText(prompt: SignInPrompt): string {
+  if (prompt.kind === 'device') {
+    const complete = prompt.verificationUriComplete ? `\n(or open ${prompt.verificationUriComplete})` : ''
+    return `To sign in, open ${prompt.verificationUri} and enter the code ${prompt.userCode}${complete}\nThe code expires in ${Math.round(prompt.expiresIn / 60)} min.`
+  }
+
+  return prompt.opened
+    ? `Opened the browser to sign in. If it did not open, visit:\n${prompt.url}`
+    : `To sign in, open this URL in a browser:\n${prompt.url}`
+}

@@ -1,0 +1,103 @@
+/**
+ * The clients the dev authorization server knows, described in plain OAuth terms, and their
+ * registration in oidc-provider's (RFC 7591) metadata format.
+ *
+ * `dev idp` registers three, the roles of the seeds: a worker (client credentials), a web API that
+ * exchanges its users' tokens (OBO) and a public command-line client that signs users in. Their
+ * secrets are fixed, well-known values: the server lives on 127.0.0.1 with its state in memory and a
+ * fresh signing key per start, so a secret protects nothing a developer could lose, while stable
+ * values keep `client add` and scripts valid across restarts and make the printed examples stable.
+ */
+import type {JWK} from 'jose'
+
+import type {ClientMetadata} from './oidc.js'
+import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from './obo-grants.js'
+
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+
+/**
+ * The redirect URI of the public client. Registered as a native client's loopback redirect, it
+ * accepts any port (RFC 8252 §7.3, oidc-provider's `redirectUriAllowed`): `http://127.0.0.1:PORT/callback`.
+ */
+export const LOOPBACK_REDIRECT_URI = 'http://127.0.0.1/callback'
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
+
+export interface DevIdpClient {
+  clientId: string
+  clientSecret?: string
+  authMethod: ClientAuthMethod
+  /** Grant types the client may use; registering one the server does not support fails the start. */
+  grantTypes?: string[]
+  /** Loopback redirect URIs (any port); the client is then registered as a native application. */
+  redirectUris?: string[]
+  /** Lifetime in seconds of this client's access tokens, whatever the resource. */
+  accessTokenTTL?: number
+  /** Public key of a `private_key_jwt` client. */
+  publicJwk?: JWK
+}
+
+/** A type, not an interface: it is then a Record<string, DevIdpClient> as well. */
+export type DevClients = {
+  /** A daemon or CI job: client credentials only. */
+  worker: DevIdpClient
+  /**
+   * A web API (client_secret_basic): the audience of user tokens for `access_as_user`, and the client
+   * that exchanges them on behalf of the user (jwt-bearer OBO; token exchange unless disabled).
+   */
+  api: DevIdpClient
+  /** A public command-line client: device flow and authorization code with PKCE (loopback redirect). */
+  cli: DevIdpClient
+}
+
+export interface ClientOptions {
+  /** Whether RFC 8693 token exchange is registered, and so may be listed for the web API (default true). */
+  tokenExchange?: boolean
+}
+
+export function devClients(options: ClientOptions = {}): DevClients {
+  return {
+    worker: {clientId: 'worker', clientSecret: 'worker-secret', authMethod: 'client_secret_basic', grantTypes: ['client_credentials']},
+    api: webApiClient(options),
+    cli: {
+      clientId: 'cli',
+      authMethod: 'none',
+      grantTypes: ['authorization_code', DEVICE_CODE_GRANT, 'refresh_token'],
+      redirectUris: [LOOPBACK_REDIRECT_URI],
+    },
+  }
+}
+
+export function webApiClient(options: ClientOptions = {}): DevIdpClient {
+  // A client may only list registered grant types, so token exchange only when it is registered.
+  const exchange = options.tokenExchange ?? true ? [TOKEN_EXCHANGE_GRANT] : []
+  return {
+    clientId: 'api',
+    clientSecret: 'api-secret',
+    authMethod: 'client_secret_basic',
+    grantTypes: ['client_credentials', 'refresh_token', JWT_BEARER_GRANT, ...exchange],
+  }
+}
+
+/** The grant types of a client that names none: client credentials and refresh for a confidential one. */
+export function grantTypesOf(client: DevIdpClient): string[] {
+  // oidc-provider would mint client-credentials tokens for anyone naming a public client; real
+  // servers refuse that grant without client authentication, and so does this one.
+  return client.grantTypes ?? (client.authMethod === 'none' ? ['refresh_token'] : ['client_credentials', 'refresh_token'])
+}
+
+export function clientMetadata(client: DevIdpClient): ClientMetadata {
+  const grantTypes = grantTypesOf(client)
+  const redirectUris = client.redirectUris ?? []
+  return {
+    client_id: client.clientId,
+    ...(client.clientSecret === undefined ? {} : {client_secret: client.clientSecret}),
+    token_endpoint_auth_method: client.authMethod,
+    ...(client.publicJwk === undefined ? {} : {jwks: {keys: [client.publicJwk]}}),
+    grant_types: grantTypes,
+    response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+    redirect_uris: redirectUris,
+    // Only a native client's loopback redirect URIs match on any port.
+    ...(redirectUris.length > 0 ? {application_type: 'native'} : {}),
+  }
+}

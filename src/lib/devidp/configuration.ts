@@ -1,0 +1,160 @@
+/**
+ * The whole oidc-provider configuration of the dev authorization server, in one place. The OBO
+ * grants and the device polling rules are not configuration but registrations on the provider
+ * (./obo-grants.ts, ./device-polling.ts): `startDevIdp` (./server.ts) makes them.
+ *
+ * Resources (RFC 8707), each issued as a JWT whose `aud` is its audience:
+ * - `urn:tokenctl:api` (scopes `api read write`): the downstream API, the default for client
+ *   credentials and for OBO results; `urn:tokenctl:other` the same, a second one.
+ * - `api://api` (scope `access_as_user`, audience `api`): the web API as its users' tokens name it.
+ *   A sign-in asking for `access_as_user` (or Entra's spelling `api://api/access_as_user`) gets a
+ *   token addressed to the client `api`, which is what the jwt-bearer OBO grant accepts as assertion.
+ */
+import {clientMetadata, type DevIdpClient} from './clients.js'
+import {interactionUrl, deviceFlowPages} from './interactions.js'
+import type {SigningKeys} from './keys.js'
+import {createMemoryAdapter, type ClientMetadata, type ProviderConfiguration, providerErrors} from './oidc.js'
+
+export const API_RESOURCE = 'urn:tokenctl:api'
+export const OTHER_RESOURCE = 'urn:tokenctl:other'
+export const API_SCOPES = 'api read write'
+export const WEB_API_RESOURCE = 'api://api'
+export const WEB_API_AUDIENCE = 'api'
+export const WEB_API_SCOPE = 'access_as_user'
+
+const DEFAULT_ACCESS_TOKEN_TTL = 3600
+const DEFAULT_USER_TOKEN_TTL = 3600
+const DEFAULT_REFRESH_TOKEN_TTL = 14 * 24 * 3600
+const DEFAULT_DEVICE_CODE_TTL = 600
+
+export interface ConfigurationOptions {
+  /** Lifetime in seconds of access tokens for the API resources (default 3600). */
+  accessTokenTTL?: number
+  /** Lifetime in seconds of user access tokens for the web API, `api://api` (default 3600). */
+  userTokenTTL?: number
+  /** Lifetime in seconds of refresh tokens (default 14 days). */
+  refreshTokenTTL?: number
+  /** Lifetime in seconds of a device code, the time a person has to approve it (default 600). */
+  deviceCodeTTL?: number
+  /** More clients, in oidc-provider's client metadata format. */
+  extraClients?: ClientMetadata[]
+  /** More resource servers: identifier → space-separated scopes; the audience is the identifier. */
+  extraResources?: Record<string, string>
+  /** Last word on the provider configuration (features, ttl, …); may mutate or return a new one. */
+  configure?: (configuration: ProviderConfiguration) => ProviderConfiguration | void
+}
+
+interface ResourceServer {
+  scope: string
+  audience: string
+  ttl: number
+}
+
+export function providerConfiguration(
+  jwks: SigningKeys,
+  clients: DevIdpClient[],
+  options: ConfigurationOptions = {},
+): ProviderConfiguration {
+  const accessTokenTTL = options.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL
+  const resources = resourceServers(options)
+  const ttlByClient = new Map(clients.flatMap((client) => (client.accessTokenTTL === undefined ? [] : [[client.clientId, client.accessTokenTTL]])))
+  const tokenTTL = (_ctx: unknown, token: {resourceServer?: {accessTokenTTL?: number}}) =>
+    token.resourceServer?.accessTokenTTL ?? accessTokenTTL
+
+  const configuration: ProviderConfiguration = {
+    adapter: createMemoryAdapter(),
+    jwks,
+    clients: [...clients.map(clientMetadata), ...(options.extraClients ?? [])],
+    scopes: ['openid', 'offline_access'],
+    interactions: {url: interactionUrl},
+    features: {
+      clientCredentials: {enabled: true},
+      deviceFlow: {enabled: true, ...deviceFlowPages},
+      devInteractions: {enabled: false},
+      introspection: {enabled: true, allowedPolicy: introspectionAllowedPolicy},
+      revocation: {enabled: true, allowedPolicy: revocationAllowedPolicy},
+      resourceIndicators: {
+        enabled: true,
+        defaultResource,
+        // A refresh without `resource` keeps the resource the grant was issued for.
+        useGrantedResource: () => true,
+        getResourceServerInfo(_ctx: unknown, resource: string, client: {clientId: string}) {
+          const server = resources.get(resource)
+          if (server === undefined) throw new providerErrors.InvalidTarget()
+          return {
+            scope: server.scope,
+            audience: server.audience,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: ttlByClient.get(client.clientId) ?? server.ttl,
+          }
+        },
+      },
+    },
+    // Explicit values everywhere oidc-provider would otherwise print a "you SHOULD change" notice
+    // (on stdout, where `dev idp --json` writes its one line).
+    ttl: {
+      AccessToken: tokenTTL,
+      AuthorizationCode: 60,
+      ClientCredentials: tokenTTL,
+      RefreshToken: options.refreshTokenTTL ?? DEFAULT_REFRESH_TOKEN_TTL,
+      IdToken: 3600,
+      DeviceCode: options.deviceCodeTTL ?? DEFAULT_DEVICE_CODE_TTL,
+      Grant: 14 * 24 * 3600,
+      Session: 14 * 24 * 3600,
+      Interaction: 3600,
+    },
+    // Every refresh returns a new refresh token; presenting a used one revokes the whole grant
+    // (lib/actions/grants/refresh_token.js), as Entra, Okta and Keycloak do with rotation on.
+    rotateRefreshToken: true,
+    clientBasedCORS: () => true,
+    // Any user name signs in: an account is whatever the login form was given.
+    findAccount: (_ctx: unknown, sub: string) => ({accountId: sub, claims: () => ({sub})}),
+    renderError(ctx: {type: string; body: unknown}, out: Record<string, string>) {
+      ctx.type = 'text'
+      ctx.body = Object.entries(out).map(([key, value]) => `${key}: ${value}`).join('\n')
+    },
+  }
+  return options.configure?.(configuration) ?? configuration
+}
+
+function resourceServers(options: ConfigurationOptions): Map<string, ResourceServer> {
+  const ttl = options.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL
+  const api = (scope: string, identifier: string) => [identifier, {scope, audience: identifier, ttl}] as const
+  return new Map<string, ResourceServer>([
+    api(API_SCOPES, API_RESOURCE),
+    api(API_SCOPES, OTHER_RESOURCE),
+    ...Object.entries(options.extraResources ?? {}).map(([identifier, scope]) => api(scope, identifier)),
+    [
+      WEB_API_RESOURCE,
+      {
+        scope: `${WEB_API_SCOPE} ${WEB_API_RESOURCE}/${WEB_API_SCOPE}`,
+        audience: WEB_API_AUDIENCE,
+        ttl: options.userTokenTTL ?? DEFAULT_USER_TOKEN_TTL,
+      },
+    ],
+  ])
+}
+
+/**
+ * Without a `resource`, a request still gets a JWT for an API, as most real servers do: the web API
+ * when a scope of its own is asked for (as Entra infers the resource from `api://api/access_as_user`),
+ * else the downstream API.
+ */
+function defaultResource(ctx: {oidc?: {params?: {scope?: unknown}}}, _client: unknown, oneOf?: string | string[]) {
+  if (oneOf !== undefined) return oneOf
+  const scope = ctx.oidc?.params?.scope
+  const scopes = typeof scope === 'string' ? scope.split(' ') : []
+  const forWebApi = scopes.some((value) => value === WEB_API_SCOPE || value.startsWith(`${WEB_API_RESOURCE}/`))
+  return forWebApi ? WEB_API_RESOURCE : API_RESOURCE
+}
+
+/** oidc-provider's default policies, spelled out so that they print no "you SHOULD change" notice. */
+function introspectionAllowedPolicy(ctx: {oidc: {client: {clientId: string}}}, client: {clientAuthMethod: string}, token: {clientId: string}) {
+  return !(client.clientAuthMethod === 'none' && token.clientId !== ctx.oidc.client.clientId)
+}
+
+function revocationAllowedPolicy(_ctx: unknown, client: {clientId: string; clientAuthMethod: string}, token: {clientId: string}) {
+  if (token.clientId === client.clientId) return true
+  if (client.clientAuthMethod === 'none') return false
+  throw new providerErrors.InvalidRequest('client is not authorized to revoke the presented token')
+}

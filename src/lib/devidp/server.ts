@@ -1,0 +1,188 @@
+/**
+ * The dev authorization server: oidc-provider on 127.0.0.1, state in memory. `tokenctl dev idp`
+ * runs it, and the test suite's authorization server (test/helpers/auth-server.ts) is this one with
+ * request recording and fault injection in front.
+ *
+ * It speaks client credentials, both OBO flavors (jwt-bearer, RFC 8693 token exchange), refresh
+ * tokens with rotation and reuse detection, the device flow, authorization code with PKCE through a
+ * loopback redirect (sign-in with any user name, then consent), revocation and introspection; its
+ * access tokens are JWTs verifiable with its JWKS.
+ *
+ * What `startDevIdp` returns speaks plain OAuth (URLs, client credentials); only `provider` is the
+ * oidc-provider instance, for the tests that reach inside.
+ */
+import {createServer} from 'node:http'
+import type {RequestListener, Server} from 'node:http'
+import type {AddressInfo} from 'node:net'
+
+import {ConfigError} from '../errors.js'
+import {devClients, type DevClients, type DevIdpClient} from './clients.js'
+import {API_RESOURCE, type ConfigurationOptions, OTHER_RESOURCE, providerConfiguration, WEB_API_RESOURCE} from './configuration.js'
+import {enforceDevicePolling} from './device-polling.js'
+import {handleInteraction, isInteractionRequest} from './interactions.js'
+import {generateSigningKeys, type SigningKeys} from './keys.js'
+import {registerOboGrants} from './obo-grants.js'
+import {consentForOfflineAccess} from './offline-access.js'
+import {createProvider, type OidcProvider} from './oidc.js'
+
+/** The provider's default routes (oidc-provider `routes`), which the returned URLs name. */
+const ROUTES = {
+  authorization: '/auth',
+  deviceAuthorization: '/device/auth',
+  token: '/token',
+  revocation: '/token/revocation',
+  introspection: '/token/introspection',
+  jwks: '/jwks',
+} as const
+
+/** Any object of clients, interfaces included (which a Record<string, …> constraint would refuse). */
+export type ClientSet<C> = {[K in keyof C]: DevIdpClient}
+
+/** RFC 8628's default polling interval, announced in the device authorization response. */
+const DEFAULT_DEVICE_INTERVAL = 5
+
+export interface DevIdpOptions<C extends ClientSet<C> = DevClients> extends ConfigurationOptions {
+  /** Port on 127.0.0.1; 0 (the default) picks a free one. A port in use is a ConfigError `port_in_use`. */
+  port?: number
+  /** The registered clients; default the three of `devClients()` (worker, api, cli). */
+  clients?: C
+  /** The provider's private signing keys; default fresh ones. */
+  signingKeys?: SigningKeys
+  /**
+   * Register RFC 8693 token exchange, and so list it in discovery's `grant_types_supported` (default
+   * true). tokenctl picks the rfc8693 OBO flavor when the metadata lists it; false makes this server
+   * look like one that only speaks Entra's jwt-bearer OBO, which is always registered. Pass the same
+   * value to `devClients()` when giving `clients`.
+   */
+  tokenExchange?: boolean
+  /** Seconds between device-flow polls, announced as `interval`; faster polls get `slow_down` (default 5). */
+  deviceInterval?: number
+  /** Wraps the server's request handler: the tests record requests and inject faults in front of it. */
+  wrapHandler?: (handler: RequestListener) => RequestListener
+  /** Called with every server-side error (provider `server_error`s, failed interactions); also kept in `errors`. */
+  onError?: (error: Error) => void
+}
+
+export interface DevIdp<C extends ClientSet<C> = DevClients> {
+  issuer: string
+  authorizationEndpoint: string
+  deviceAuthorizationEndpoint: string
+  tokenEndpoint: string
+  revocationEndpoint: string
+  introspectionEndpoint: string
+  jwksUri: string
+  clients: C
+  /** `api`, `other`: downstream APIs (scopes `api read write`); `webApi`: the web API for user tokens (scope `access_as_user`). */
+  resources: {api: string; other: string; webApi: string}
+  /** The device-flow polling interval announced, in seconds. */
+  deviceInterval: number
+  /** Server-side errors so far. */
+  errors: Error[]
+  provider: OidcProvider
+  /** The listening server; `stop()` closes it. */
+  server: Server
+  /** Closes the server and every open connection; safe to call twice or after the server was closed. */
+  stop(): Promise<void>
+}
+
+export async function startDevIdp<C extends ClientSet<C> = DevClients>(
+  options: DevIdpOptions<C> = {},
+): Promise<DevIdp<C>> {
+  const signingKeys = options.signingKeys ?? (await generateSigningKeys())
+  const clients = options.clients ?? (devClients({tokenExchange: options.tokenExchange}) as unknown as C)
+  const deviceInterval = options.deviceInterval ?? DEFAULT_DEVICE_INTERVAL
+  const server = createServer()
+  const issuer = await listenOnLoopback(server, options.port ?? 0)
+  const errors: Error[] = []
+  const reportError = (error: Error) => {
+    errors.push(error)
+    options.onError?.(error)
+  }
+
+  let provider: OidcProvider
+  try {
+    provider = createProvider(issuer, providerConfiguration(signingKeys, Object.values<DevIdpClient>(clients), options))
+    // Before the first request: the `api` client's metadata names these grants, and oidc-provider
+    // validates client metadata against the registered grant types when it first loads the client.
+    registerOboGrants(provider, {userTokenKeys: signingKeys, tokenExchange: options.tokenExchange})
+    enforceDevicePolling(provider, deviceInterval)
+    consentForOfflineAccess(provider, ROUTES.authorization)
+  } catch (error) {
+    server.close()
+    throw error
+  }
+
+  provider.on('server_error', (_ctx: unknown, error: Error) => reportError(error))
+  // Koa logs uncaught errors to the console unless someone listens.
+  provider.on('error', (error: Error) => reportError(error))
+
+  const providerCallback = provider.callback()
+  const handler: RequestListener = (req, res) => {
+    const {pathname} = new URL(req.url ?? '/', issuer)
+    if (isInteractionRequest(pathname)) {
+      handleInteraction(provider, req, res).catch((error: unknown) => {
+        reportError(error instanceof Error ? error : new Error(String(error)))
+        res.destroy()
+      })
+    } else {
+      providerCallback(req, res)
+    }
+  }
+  server.on('request', options.wrapHandler ? options.wrapHandler(handler) : handler)
+
+  let stopped = false
+  return {
+    issuer,
+    authorizationEndpoint: `${issuer}${ROUTES.authorization}`,
+    deviceAuthorizationEndpoint: `${issuer}${ROUTES.deviceAuthorization}`,
+    tokenEndpoint: `${issuer}${ROUTES.token}`,
+    revocationEndpoint: `${issuer}${ROUTES.revocation}`,
+    introspectionEndpoint: `${issuer}${ROUTES.introspection}`,
+    jwksUri: `${issuer}${ROUTES.jwks}`,
+    clients,
+    resources: {api: API_RESOURCE, other: OTHER_RESOURCE, webApi: WEB_API_RESOURCE},
+    deviceInterval,
+    errors,
+    provider,
+    server,
+    async stop() {
+      if (stopped) return
+      stopped = true
+      if (server.listening) await closeServer(server)
+    },
+  }
+}
+
+/** Listens on 127.0.0.1 only and returns the issuer URL, which must be known before the provider exists. */
+async function listenOnLoopback(server: Server, port: number): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, port)))
+    server.listen(port, '127.0.0.1', () => resolve())
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+function listenError(error: NodeJS.ErrnoException, port: number): Error {
+  if (error.code === 'EADDRINUSE') {
+    return new ConfigError(`port ${port} on 127.0.0.1 is already in use`, 'port_in_use', {
+      cause: error,
+      suggestions: ['stop what listens there, or pick another --port (0 picks a free one)'],
+    })
+  }
+
+  if (error.code === 'EACCES') {
+    return new ConfigError(`not allowed to listen on port ${port} of 127.0.0.1`, 'config_error', {
+      cause: error,
+      suggestions: ['pick a port above 1023, or --port 0 for a free one'],
+    })
+  }
+
+  return error
+}
+
+/** Closes the server; open connections (keep-alive, a hanging request) are cut rather than awaited. */
+export async function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeAllConnections()
+  await closed
+}

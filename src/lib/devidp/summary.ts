@@ -1,0 +1,108 @@
+/**
+ * What `tokenctl dev idp` prints once it listens: the issuer, the endpoints, the clients with their
+ * secrets, the resources and commands to try, as JSON (`--json`) or as text for a person.
+ */
+import {DEVICE_CODE_GRANT, type DevClients, type DevIdpClient, grantTypesOf, LOOPBACK_REDIRECT_URI} from './clients.js'
+import {API_RESOURCE, API_SCOPES, OTHER_RESOURCE, WEB_API_AUDIENCE, WEB_API_RESOURCE, WEB_API_SCOPE} from './configuration.js'
+import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from './obo-grants.js'
+import type {DevIdp} from './server.js'
+
+export interface DevIdpSummary {
+  issuer: string
+  authorization_endpoint: string
+  device_authorization_endpoint: string
+  token_endpoint: string
+  revocation_endpoint: string
+  jwks_uri: string
+  /** Seconds between device-flow polls; faster ones get slow_down. */
+  device_interval: number
+  clients: Array<{
+    client_id: string
+    auth_method: string
+    client_secret?: string
+    grant_types: string[]
+    redirect_uris?: string[]
+  }>
+  resources: Array<{resource: string; audience: string; scopes: string[]; use: string}>
+  /** Shell commands to try, one per line. */
+  examples: string[]
+}
+
+export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl'): DevIdpSummary {
+  return {
+    issuer: idp.issuer,
+    authorization_endpoint: idp.authorizationEndpoint,
+    device_authorization_endpoint: idp.deviceAuthorizationEndpoint,
+    token_endpoint: idp.tokenEndpoint,
+    revocation_endpoint: idp.revocationEndpoint,
+    jwks_uri: idp.jwksUri,
+    device_interval: idp.deviceInterval,
+    clients: Object.values<DevIdpClient>(idp.clients).map((client) => ({
+      client_id: client.clientId,
+      auth_method: client.authMethod,
+      ...(client.clientSecret === undefined ? {} : {client_secret: client.clientSecret}),
+      grant_types: grantTypesOf(client),
+      ...(client.redirectUris === undefined ? {} : {redirect_uris: client.redirectUris}),
+    })),
+    resources: [
+      {resource: API_RESOURCE, audience: API_RESOURCE, scopes: API_SCOPES.split(' '), use: 'downstream API: client credentials, OBO results (the default)'},
+      {resource: OTHER_RESOURCE, audience: OTHER_RESOURCE, scopes: API_SCOPES.split(' '), use: 'a second downstream API'},
+      {resource: WEB_API_RESOURCE, audience: WEB_API_AUDIENCE, scopes: [WEB_API_SCOPE], use: `user tokens for the web API "${WEB_API_AUDIENCE}": the OBO assertion`},
+    ],
+    examples: examples(idp, bin),
+  }
+}
+
+function examples(idp: DevIdp<DevClients>, bin: string): string[] {
+  const {worker, api, cli} = idp.clients
+  const issuer = `--issuer ${idp.issuer}`
+  const userToken = `${bin} token user ${issuer} --client-id ${cli.clientId} --scope ${WEB_API_SCOPE} --device`
+  return [
+    `export WORKER_SECRET=${worker.clientSecret} API_SECRET=${api.clientSecret}`,
+    `${bin} token client ${issuer} --client-id ${worker.clientId} --client-secret-env WORKER_SECRET`,
+    userToken,
+    `${userToken} | ${bin} token obo ${issuer} --client-id ${api.clientId} --client-secret-env API_SECRET --assertion-stdin --scope read`,
+  ]
+}
+
+const GRANT_NAMES: Record<string, string> = {
+  [JWT_BEARER_GRANT]: 'jwt-bearer (OBO)',
+  [TOKEN_EXCHANGE_GRANT]: 'token-exchange (OBO, RFC 8693)',
+  [DEVICE_CODE_GRANT]: 'device_code',
+  authorization_code: 'authorization_code + PKCE',
+}
+
+export function summaryText(summary: DevIdpSummary): string {
+  const pad = (text: string, width: number) => text.padEnd(width)
+  const idWidth = Math.max(...summary.clients.map((client) => client.client_id.length)) + 2
+  const resourceWidth = Math.max(...summary.resources.map((resource) => resource.resource.length)) + 2
+  const clients = summary.clients.flatMap((client) => {
+    const auth = client.auth_method === 'none' ? 'none (public client)' : client.auth_method
+    const secret = client.client_secret === undefined ? '' : `   secret ${client.client_secret}`
+    const indent = ' '.repeat(2 + idWidth)
+    const redirect = (client.redirect_uris ?? []).map((uri) => `${indent}redirect ${uri}${uri === LOOPBACK_REDIRECT_URI ? ' (any port)' : ''}`)
+    return [
+      `  ${pad(client.client_id, idWidth)}${auth}${secret}`,
+      `${indent}${client.grant_types.map((grant) => GRANT_NAMES[grant] ?? grant).join(', ')}`,
+      ...redirect,
+    ]
+  })
+  const resources = summary.resources.map(
+    (resource) => `  ${pad(resource.resource, resourceWidth)}${pad(resource.scopes.join(' '), 16)}${resource.use}`,
+  )
+  return [
+    'A local authorization server for development: state in memory, 127.0.0.1 only, any user name signs in.',
+    '',
+    `issuer     ${summary.issuer}`,
+    `discovery  ${summary.issuer}/.well-known/openid-configuration`,
+    '',
+    'clients',
+    ...clients,
+    '',
+    'resources (scopes; a token\'s aud is the resource, api://api\'s is "api")',
+    ...resources,
+    '',
+    'try',
+    ...summary.examples.map((line) => `  ${line}`),
+  ].join('\n')
+}

@@ -1,0 +1,320 @@
+import {strict as assert} from 'node:assert'
+import {createHash, randomBytes} from 'node:crypto'
+import {createServer} from 'node:net'
+import type {AddressInfo} from 'node:net'
+
+import {createRemoteJWKSet, decodeJwt, jwtVerify} from 'jose'
+
+import {approveDevice, completeAuthorization} from '../../src/lib/devidp/robot.js'
+import type {DevIdpSummary} from '../../src/lib/devidp/summary.js'
+import {expectExit, stdoutJson} from '../helpers/assertions.js'
+import {startAuthServer} from '../helpers/auth-server.js'
+import {cliWithHome, runCli, startCli, type StartedCli} from '../helpers/cli.js'
+
+// The server side with plain HTTP and the sign-in robot on purpose: `token user` has its own tests.
+
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'dev idp test passphrase'}
+
+interface TokenResponse {
+  access_token?: string
+  refresh_token?: string
+  scope?: string
+  error?: string
+  error_description?: string
+}
+
+interface DeviceAuthorization {
+  device_code: string
+  user_code: string
+  verification_uri: string
+  verification_uri_complete: string
+  expires_in: number
+  interval: number
+}
+
+/** The first line the child writes on stdout: `dev idp --json` writes its summary there once it listens. */
+async function firstLine(child: StartedCli, timeoutMs = 15_000): Promise<string> {
+  let text = ''
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no line on stdout within ${timeoutMs} ms`)), timeoutMs)
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8')
+      if (text.includes('\n')) {
+        clearTimeout(timer)
+        resolve(text.slice(0, text.indexOf('\n')))
+      }
+    })
+    child.once('close', () => reject(new Error(`dev idp exited before listening; stdout: ${text}`)))
+  })
+}
+
+function basic(clientId: string, secret: string): string {
+  return `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`
+}
+
+async function post(url: string, form: Record<string, string>, authorization?: string) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {'content-type': 'application/x-www-form-urlencoded', ...(authorization ? {authorization} : {})},
+    body: new URLSearchParams(form).toString(),
+  })
+  return {status: response.status, body: (await response.json()) as TokenResponse & Partial<DeviceAuthorization>}
+}
+
+function pkce(): {verifier: string; challenge: string} {
+  const verifier = randomBytes(32).toString('base64url')
+  return {verifier, challenge: createHash('sha256').update(verifier).digest('base64url')}
+}
+
+/** A port nothing listens on (the loopback redirect is never called: the robot stops before it). */
+async function unusedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const {port} = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+describe('tokenctl dev idp (end to end)', function () {
+  this.timeout(60_000)
+  let idp: StartedCli
+  let summary: DevIdpSummary
+  const client = (id: string) => {
+    const found = summary.clients.find((candidate) => candidate.client_id === id)
+    assert.ok(found, `client ${id} is listed`)
+    return found
+  }
+
+  const poll = (deviceCode: string) =>
+    post(summary.token_endpoint, {grant_type: DEVICE_CODE_GRANT, device_code: deviceCode, client_id: 'cli'})
+
+  const startDeviceFlow = async (scope = 'access_as_user offline_access') => {
+    const {status, body} = await post(summary.device_authorization_endpoint, {client_id: 'cli', scope})
+    assert.equal(status, 200)
+    return body as DeviceAuthorization
+  }
+
+  before(async () => {
+    idp = startCli(['dev', 'idp', '--port', '0', '--json'], {timeoutMs: 120_000})
+    summary = JSON.parse(await firstLine(idp)) as DevIdpSummary
+  })
+
+  after(() => {
+    if (idp.exitCode === null && idp.signalCode === null) idp.kill('SIGKILL')
+  })
+
+  it('prints its issuer, endpoints and the three clients, and serves discovery on 127.0.0.1', async () => {
+    assert.match(summary.issuer, /^http:\/\/127\.0\.0\.1:\d+$/)
+    assert.deepEqual(summary.clients.map((entry) => entry.client_id), ['worker', 'api', 'cli'])
+    assert.deepEqual(client('worker'), {client_id: 'worker', auth_method: 'client_secret_basic', client_secret: 'worker-secret', grant_types: ['client_credentials']})
+    assert.equal(client('api').client_secret, 'api-secret')
+    assert.ok(client('api').grant_types.includes(JWT_BEARER_GRANT))
+    assert.deepEqual(client('cli').redirect_uris, ['http://127.0.0.1/callback'])
+    assert.equal(client('cli').client_secret, undefined)
+    assert.ok(summary.examples.some((line) => line.includes('token client') && line.includes(summary.issuer)))
+
+    const metadata = (await (await fetch(`${summary.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>
+    assert.equal(metadata.issuer, summary.issuer)
+    assert.equal(metadata.device_authorization_endpoint, summary.device_authorization_endpoint)
+    assert.equal(metadata.authorization_endpoint, summary.authorization_endpoint)
+    for (const grant of ['client_credentials', 'authorization_code', 'refresh_token', DEVICE_CODE_GRANT, JWT_BEARER_GRANT]) {
+      assert.ok((metadata.grant_types_supported as string[]).includes(grant), grant)
+    }
+  })
+
+  it('gives the worker a client-credentials JWT for the downstream API', async () => {
+    const {status, body} = await post(summary.token_endpoint, {grant_type: 'client_credentials'}, basic('worker', 'worker-secret'))
+    assert.equal(status, 200)
+    const {payload} = await jwtVerify(body.access_token ?? '', createRemoteJWKSet(new URL(summary.jwks_uri)), {
+      issuer: summary.issuer,
+      audience: 'urn:tokenctl:api',
+    })
+    assert.equal(payload.client_id, 'worker')
+  })
+
+  describe('device flow', () => {
+    it('announces the interval, answers authorization_pending, and issues the user token for the web API once the robot approved', async () => {
+      const authorization = await startDeviceFlow()
+      assert.equal(authorization.interval, 5)
+      assert.match(authorization.verification_uri_complete, /\/device\?user_code=/)
+      assert.equal((await poll(authorization.device_code)).body.error, 'authorization_pending')
+
+      await approveDevice(authorization.verification_uri_complete, {login: 'alice'})
+      const {status, body} = await poll(authorization.device_code)
+      assert.equal(status, 200, JSON.stringify(body))
+      const claims = decodeJwt(body.access_token ?? '')
+      assert.equal(claims.aud, 'api')
+      assert.equal(claims.sub, 'alice')
+      assert.equal(claims.client_id, 'cli')
+      assert.equal(claims.scope, 'access_as_user')
+      assert.ok(body.refresh_token, 'offline_access gives a refresh token')
+    })
+
+    it('takes the user code typed in at the verification URI', async () => {
+      const authorization = await startDeviceFlow(`api://api/access_as_user`)
+      await approveDevice(authorization.verification_uri, {login: 'carol', userCode: authorization.user_code})
+      const {status, body} = await poll(authorization.device_code)
+      assert.equal(status, 200)
+      assert.equal(decodeJwt(body.access_token ?? '').aud, 'api')
+      assert.equal(body.refresh_token, undefined)
+    })
+
+    it('answers slow_down to a poll sooner than the interval, and keeps answering it while the client does not slow down', async () => {
+      const authorization = await startDeviceFlow()
+      assert.equal((await poll(authorization.device_code)).body.error, 'authorization_pending')
+      const second = await poll(authorization.device_code)
+      assert.equal(second.status, 400)
+      assert.equal(second.body.error, 'slow_down')
+      assert.match(second.body.error_description ?? '', /10 s/)
+      assert.equal((await poll(authorization.device_code)).body.error, 'slow_down')
+      // Only waiting is slowed down: a fast poll after the approval still gets the tokens.
+      await approveDevice(authorization.verification_uri_complete, {login: 'alice'})
+      assert.equal((await poll(authorization.device_code)).status, 200)
+    })
+
+    it('ends in access_denied when the person denies', async () => {
+      const authorization = await startDeviceFlow()
+      await approveDevice(authorization.verification_uri_complete, {login: 'mallory', deny: true})
+      const {status, body} = await poll(authorization.device_code)
+      assert.equal(status, 400)
+      assert.equal(body.error, 'access_denied')
+    })
+
+    it('refuses an unknown user code', async () => {
+      const authorization = await startDeviceFlow()
+      await assert.rejects(approveDevice(authorization.verification_uri, {login: 'alice', userCode: 'BCDF-GHJK'}), /code was not found/)
+    })
+  })
+
+  describe('authorization code with PKCE through a loopback redirect', () => {
+    async function authorize(options: {scope?: string; redirectUri: string; state: string; deny?: boolean}) {
+      const {verifier, challenge} = pkce()
+      const url = new URL(summary.authorization_endpoint)
+      url.search = new URLSearchParams({
+        client_id: 'cli',
+        response_type: 'code',
+        redirect_uri: options.redirectUri,
+        scope: options.scope ?? 'access_as_user offline_access',
+        state: options.state,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      }).toString()
+      const callback = await completeAuthorization(url, {login: 'bob', deny: options.deny})
+      return {callback, verifier}
+    }
+
+    it('signs in through the login and consent pages, and the code gives a user token that works as an OBO assertion for api', async () => {
+      const redirectUri = `http://127.0.0.1:${await unusedPort()}/callback`
+      const {callback, verifier} = await authorize({redirectUri, state: 'state-1'})
+      assert.equal(`${callback.origin}${callback.pathname}`, redirectUri)
+      assert.equal(callback.searchParams.get('state'), 'state-1')
+      assert.equal(callback.searchParams.get('iss'), summary.issuer)
+      const code = callback.searchParams.get('code')
+      assert.ok(code)
+
+      const redeemed = await post(summary.token_endpoint, {
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: redirectUri,
+        code_verifier: verifier,
+        client_id: 'cli',
+      })
+      assert.equal(redeemed.status, 200, JSON.stringify(redeemed.body))
+      const userToken = redeemed.body.access_token ?? ''
+      assert.equal(decodeJwt(userToken).aud, 'api')
+      assert.equal(decodeJwt(userToken).sub, 'bob')
+      assert.ok(redeemed.body.refresh_token, 'offline_access gives a refresh token without prompt=consent')
+
+      // The web API exchanges it on behalf of bob (Entra's jwt-bearer flavor)…
+      const obo = await post(
+        summary.token_endpoint,
+        {grant_type: JWT_BEARER_GRANT, assertion: userToken, requested_token_use: 'on_behalf_of', scope: 'read'},
+        basic('api', 'api-secret'),
+      )
+      assert.equal(obo.status, 200, JSON.stringify(obo.body))
+      assert.equal(decodeJwt(obo.body.access_token ?? '').sub, 'bob')
+      assert.equal(decodeJwt(obo.body.access_token ?? '').aud, 'urn:tokenctl:api')
+
+      // …and so does tokenctl, with the dev idp's printed settings.
+      const cli = cliWithHome({env: {...FILE_STORE, API_SECRET: 'api-secret', USER_TOKEN: userToken}})
+      const exchanged = await cli.run([
+        'token', 'obo', '--issuer', summary.issuer, '--client-id', 'api', '--client-secret-env', 'API_SECRET',
+        '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--flavor', 'entra', '--json',
+      ])
+      expectExit(exchanged, 0)
+      assert.equal(decodeJwt(stdoutJson(exchanged).access_token).sub, 'bob')
+
+      // The user's refresh token rotates.
+      const refreshed = await post(summary.token_endpoint, {grant_type: 'refresh_token', refresh_token: redeemed.body.refresh_token ?? '', client_id: 'cli'})
+      assert.equal(refreshed.status, 200)
+      assert.notEqual(refreshed.body.refresh_token, redeemed.body.refresh_token)
+    })
+
+    it('redirects access_denied with the state when the person cancels', async () => {
+      const redirectUri = `http://127.0.0.1:${await unusedPort()}/callback`
+      const {callback} = await authorize({redirectUri, state: 'state-2', deny: true})
+      assert.equal(callback.searchParams.get('error'), 'access_denied')
+      assert.equal(callback.searchParams.get('state'), 'state-2')
+    })
+
+    it('refuses a redirect URI that is not the loopback one', async () => {
+      await assert.rejects(authorize({redirectUri: 'http://attacker.example/callback', state: 's'}), /redirect_uri/)
+    })
+  })
+
+  it('refuses a port in use with exit 3 and one clear line', async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const {port} = blocker.address() as AddressInfo
+    try {
+      const result = await runCli(['dev', 'idp', '--port', String(port)])
+      expectExit(result, 3)
+      assert.equal(result.stdout, '')
+      const lines = result.stderr.trim().split('\n')
+      assert.equal(lines.length, 1, result.stderr)
+      assert.match(lines[0], new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`))
+
+      const json = await runCli(['dev', 'idp', '--port', String(port), '--json'])
+      expectExit(json, 3)
+      assert.equal(stdoutJson(json).error.code, 'port_in_use')
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve))
+    }
+  })
+
+  // Last: mocha runs a suite's own tests before its nested suites, so this one is a suite too.
+  describe('Ctrl-C', () => {
+    it('stops on SIGINT with exit 0, having written nothing on stdout but its one JSON line', async () => {
+      idp.kill('SIGINT')
+      const result = await idp.result
+      expectExit(result, 0)
+      assert.equal(result.stdout.trim().split('\n').length, 1, result.stdout)
+      assert.doesNotMatch(result.stderr, /oidc-provider|server error/, result.stderr)
+    })
+  })
+})
+
+describe('the test authorization server has the same flows', () => {
+  it('runs the device flow with the robot, and a scripted slow_down answers the next poll', async () => {
+    const server = await startAuthServer({deviceInterval: 1})
+    try {
+      const {status, body} = await post(server.deviceAuthorizationEndpoint, {client_id: server.clients.cli.clientId, scope: 'access_as_user'})
+      assert.equal(status, 200)
+      const authorization = body as DeviceAuthorization
+      assert.equal(authorization.interval, 1)
+      // What a `token user --device` test does to see the client slow down.
+      server.injectTokenFaults({status: 400, body: {error: 'slow_down'}})
+      const form = {grant_type: DEVICE_CODE_GRANT, device_code: authorization.device_code, client_id: 'cli'}
+      assert.equal((await post(server.tokenEndpoint, form)).body.error, 'slow_down')
+      await approveDevice(authorization.verification_uri_complete, {login: 'dave'})
+      const issued = await post(server.tokenEndpoint, form)
+      assert.equal(issued.status, 200)
+      assert.equal(decodeJwt(issued.body.access_token ?? '').aud, server.clients.api.clientId)
+      assert.deepEqual(server.tokenRequests.map((request) => request.fault), [{status: 400, body: {error: 'slow_down'}}, undefined])
+    } finally {
+      await server.stop()
+    }
+  })
+})
