@@ -21,7 +21,7 @@ Cached like token client, under a key holding the assertion's SHA-256 (never the
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> api --assertion-env USER_TOKEN --scope https://graph.microsoft.com/.default',
-    '<%= config.bin %> <%= command.id %> api --assertion-file user-token.jwt --scope downstream.read --json | jq .flavor',
+    '<%= config.bin %> token user cli --scope access_as_user --device | <%= config.bin %> <%= command.id %> api --assertion-stdin --scope read',
   ]
 
   static override flags = {
