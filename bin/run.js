@@ -1,4 +1,8 @@
 #!/usr/bin/env node
 import {execute} from '@oclif/core'
 
+// oclif's own folders (the autocomplete cache…) follow TOKENCTL_HOME, like all of tokenctl's state.
+const home = process.env.TOKENCTL_HOME
+if (home) for (const kind of ['CACHE', 'CONFIG', 'DATA']) process.env[`TOKENCTL_${kind}_DIR`] ??= `${home}/oclif/${kind.toLowerCase()}`
+
 await execute({dir: import.meta.url})
