@@ -10,6 +10,14 @@
  *    added over the server's own response time;
  *  - `curl | jq -r .access_token` against the same server;
  *  - 10 concurrent cold-cache runs: token requests made and total wall time.
+ *
+ * And (issue 6, the Redis store, where `redis-server` is installed):
+ *  - cache-hit and refresh (`--force`) wall time on redis side by side with the keychain and the file store;
+ *  - what loading the Redis client costs (`import('ioredis')` against `node -e 0`);
+ *  - fleet throughput: three homes × 5 processes refreshing one session in a loop for 30 s, every run
+ *    redeeming the refresh token (`--force --min-ttl` beyond the token's life, so that no run can
+ *    reuse a token a concurrent run just fetched): refreshes per second, token requests,
+ *    refresh-token reuse events (goal: 0).
  */
 import {spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -20,6 +28,7 @@ import {fileURLToPath} from 'node:url'
 import {type ApiServer, expectedLargeBodySha256, startApiServer} from '../test/helpers/api-server.js'
 import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
 import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
+import {type RedisServer, startRedis} from '../test/helpers/redis.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const BIN = join(ROOT, 'bin', 'run.js')
@@ -107,11 +116,11 @@ function line(label: string, ms: number, floors: {node: number; version: number}
   return `${label.padEnd(44)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / floors.version).toFixed(2)}× --version   ${(ms / floors.node).toFixed(2)}× node -e 0`
 }
 
-async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, store: string, command = ['token', 'client', 'ci']): Promise<void> {
+async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, store: string, command = ['token', 'client', 'ci'], runs = Math.max(5, Math.floor(RUNS / 2))): Promise<void> {
   const added: number[] = []
   const walls: number[] = []
   const requestCounts: number[] = []
-  for (let i = 0; i < Math.max(5, Math.floor(RUNS / 2)); i++) {
+  for (let i = 0; i < runs; i++) {
     server.resetCounters()
     const result = await run([process.execPath, BIN, ...command, '--force', '--verbose'], env)
     const trace = /POST \S+ → 200 in (\d+) ms/.exec(result.stderr)
@@ -152,6 +161,38 @@ async function startSession(server: AuthServer, env: NodeJS.ProcessEnv): Promise
   await run([process.execPath, BIN, 'session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'nightly'], env, userToken)
 }
 
+/**
+ * Three homes (hosts) × 5 processes, each refreshing one shared session in a loop for `seconds`,
+ * every run redeeming the (rotating) refresh token under the fleet-wide lock: the rate, the token
+ * requests it took, and reuse events.
+ */
+async function fleetFigures(server: AuthServer, envs: NodeJS.ProcessEnv[], seconds = Number(process.env.BENCH_FLEET_SECONDS ?? 30)): Promise<void> {
+  const perHome = 5
+  server.resetCounters()
+  const deadline = Date.now() + seconds * 1000
+  let runs = 0
+  let failures = 0
+  const started = Date.now()
+  const loop = async (env: NodeJS.ProcessEnv) => {
+    while (Date.now() < deadline) {
+      const code = await new Promise<null | number>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'session', 'refresh', '--key', 'fleet', '--force', '--min-ttl', '86400'], {env, stdio: 'ignore'})
+        child.on('exit', resolve)
+      })
+      if (code === 0) runs++
+      else failures++
+    }
+  }
+
+  await Promise.all(envs.flatMap((env) => Array.from({length: perHome}, () => loop(env))))
+  const elapsed = (Date.now() - started) / 1000
+  const grants = server.refreshTokenUses.length
+  console.log(`\nfleet on redis: ${envs.length} homes × ${perHome} processes refreshing one session in a loop for ${seconds} s (session refresh --force --min-ttl 86400: every run redeems)`)
+  console.log(`  refreshes:         ${runs} ok, ${failures} failed, ${(runs / elapsed).toFixed(1)} per second fleet-wide`)
+  console.log(`  token requests:    ${server.tokenRequests.length} (refresh-token grants: ${grants}, each refresh token presented once: ${new Set(server.refreshTokenUses.map((use) => use.sha256)).size === grants})`)
+  console.log(`  reuse events:      ${server.reuseDetected} (goal: 0); every grant answered 200: ${server.refreshTokenUses.every((use) => use.status === 200)}`)
+}
+
 async function concurrentRefreshFigures(server: AuthServer, env: NodeJS.ProcessEnv): Promise<void> {
   server.resetCounters()
   const wall = await concurrently(20, ['session', 'refresh', '--key', 'nightly', '--force'], env)
@@ -179,6 +220,7 @@ async function main(): Promise<void> {
   const server = await startAuthServer()
   const api = await startApiServer({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri})
   const keyring = await startKeyring()
+  const redis = await startRedis()
   const homes: string[] = []
   const home = () => {
     const directory = mkdtempSync(join(tmpdir(), 'tokenctl-bench-'))
@@ -205,7 +247,20 @@ async function main(): Promise<void> {
       const keychainHome = home()
       keychainEnv = baseEnv(keychainHome, {...(keyring as KeyringSession).env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-${process.pid}`})
       await addClient(keychainEnv, server)
+      await startSession(server, keychainEnv)
       cases.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: keychainEnv, name: 'token client ci (cache hit, keychain)'})
+    }
+
+    let redisEnv: NodeJS.ProcessEnv | undefined
+    const redisHome = (): NodeJS.ProcessEnv => baseEnv(home(), {...(redis as RedisServer).env, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE})
+    if ('skip' in redis) {
+      console.log(`redis figures skipped: ${redis.skip}`)
+    } else {
+      redisEnv = redisHome()
+      await addClient(redisEnv, server)
+      await startSession(server, redisEnv)
+      // A session refresh cache hit costs what a token client cache hit costs (within 1 ms on every store): one row each.
+      cases.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: redisEnv, name: 'token client ci (cache hit, redis)'})
     }
 
     const curl = findExecutable('curl')
@@ -228,12 +283,22 @@ async function main(): Promise<void> {
 
     console.log(`tokenctl bench: ${RUNS} runs of each, round-robin; medians. Node ${process.version}, ${process.platform}-${process.arch}`)
     const tables: Array<[string, Case[]]> = [['this machine\'s environment', cases]]
-    if (process.env.NODE_EXTRA_CA_CERTS) tables.push(['without NODE_EXTRA_CA_CERTS', withoutExtraCas(cases)])
+    // The second table only for the cases of the first figures: the bench stays within about two minutes.
+    const firstFigures = cases.filter((c) => !/redis/.test(c.name))
+    if (process.env.NODE_EXTRA_CA_CERTS) tables.push(['without NODE_EXTRA_CA_CERTS', withoutExtraCas(firstFigures)])
     for (const [title, variant] of tables) {
       console.log(`\n${title}`)
       const medians = await timeSideBySide(variant)
       const floors = {node: medians.get('node -e 0')!, version: medians.get('tokenctl --version')!}
       for (const c of variant) console.log(line(c.name, medians.get(c.name)!, floors))
+    }
+
+    if (redisEnv) {
+      const importIoredis = `await import(${JSON.stringify(join(ROOT, 'node_modules', 'ioredis', 'built', 'index.js'))})`
+      const floor: Case = {argv: [process.execPath, '-e', '0'], env: redisEnv, name: 'node -e 0'}
+      const loading: Case = {argv: [process.execPath, '--input-type=module', '-e', importIoredis], env: redisEnv, name: 'ioredis'}
+      const medians = await timeSideBySide([floor, loading], Math.max(5, Math.floor(RUNS / 3)))
+      console.log(`\nloading the Redis client: node -e "await import('ioredis')" ${medians.get('ioredis')!.toFixed(1)} ms against node -e 0 ${medians.get('node -e 0')!.toFixed(1)} ms: ${(medians.get('ioredis')! - medians.get('node -e 0')!).toFixed(1)} ms`)
     }
 
     console.log('\npeak RSS (one run each)')
@@ -251,13 +316,28 @@ async function main(): Promise<void> {
     await cacheMissFigures(server, fileEnv, 'file store')
     if (keychainEnv) await cacheMissFigures(server, keychainEnv, 'keychain')
     await cacheMissFigures(server, fileEnv, 'file store', ['session', 'refresh', '--key', 'nightly'])
+    const fewer = Math.max(5, Math.floor(RUNS / 3))
+    if (keychainEnv) await cacheMissFigures(server, keychainEnv, 'keychain', ['session', 'refresh', '--key', 'nightly'], fewer)
+    if (redisEnv) {
+      await cacheMissFigures(server, redisEnv, 'redis', ['token', 'client', 'ci'], fewer)
+      await cacheMissFigures(server, redisEnv, 'redis', ['session', 'refresh', '--key', 'nightly'], fewer)
+    }
     await concurrentColdFigures(server, fileEnv)
     await concurrentRefreshFigures(server, fileEnv)
     if (curl) await downloadFigures(api, fileEnv, token)
+    if (redisEnv) {
+      // A session of its own, started on the first home; the other two share only Redis.
+      const fleet = [redisHome(), redisHome(), redisHome()].map((env) => ({...env, TOKENCTL_REDIS_PREFIX: 'tokenctl-fleet:'}))
+      await run([process.execPath, BIN, 'client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], fleet[0], server.clients.api.clientSecret)
+      const userToken = await server.mintUserToken({aud: 'api', sub: 'fleet'})
+      await run([process.execPath, BIN, 'session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'fleet'], fleet[0], userToken)
+      await fleetFigures(server, fleet)
+    }
   } finally {
     await api.stop()
     await server.stop()
     if (!('skip' in keyring)) await (keyring as KeyringSession).stop()
+    if (!('skip' in redis)) await (redis as RedisServer).dispose()
     for (const directory of homes) rmSync(directory, {force: true, recursive: true})
   }
 }

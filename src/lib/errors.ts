@@ -37,6 +37,7 @@ export type StoreCode =
   | 'store_corrupt'
   | 'store_wrong_passphrase'
   | 'store_lock_timeout'
+  | 'store_lock_lost'
   | 'store_error'
   | 'no_store'
 

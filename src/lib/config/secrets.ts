@@ -1,6 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
 import {ConfigError, messageOf, UsageError} from '../errors.js'
+import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
 import type {Connection, SecretSource} from './connection.js'
 
@@ -78,7 +79,9 @@ export async function resolveCredential(connection: Connection, openStore: () =>
   }
 
   if (connection.secretSource) return {kind: 'secret', secret: await readSecret(connection.secretSource, 'client secret')}
-  if (connection.clientName && connection.hasStoredSecret) {
+  // A shared store (Redis) may hold the secret of a client whose local entry was added without one,
+  // on a host where another host stored it.
+  if (connection.clientName && (connection.hasStoredSecret || isSharedStore())) {
     const stored = await (await openStore()).get(clientSecretEntry(connection.clientName))
     if (stored) return {kind: 'secret', secret: stored}
   }

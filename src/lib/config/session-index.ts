@@ -5,10 +5,17 @@ import {rename, writeFile} from 'node:fs/promises'
 import {ConfigError} from '../errors.js'
 import {homePath, tokenctlHome} from '../paths.js'
 import {withFileLock} from '../store/file-lock.js'
+import {isSharedStore} from '../store/index.js'
+import type {SecretStore} from '../store/types.js'
 
 /**
- * The non-secret index of sessions, TOKENCTL_HOME/sessions.json: what `session list` shows without
- * opening the secure store. The session records themselves (refresh tokens) live in the store.
+ * The index of sessions: what `session list` shows, kept as sessions are written. The session
+ * records themselves (refresh tokens) live in the secure store.
+ *
+ * With a local store (keychain, file) the index is the non-secret file TOKENCTL_HOME/sessions.json,
+ * read without opening the store. With a store shared by several machines (Redis), sessions
+ * started on one host are refreshed and listed on others, so the index lives in the store itself:
+ * one sealed summary per session, found through the store's own list (never a scan).
  */
 export interface SessionSummary {
   access_token_expires_at: null | string
@@ -63,4 +70,56 @@ export function removeSessionSummary(key: string): Promise<void> {
   return changeIndex((index) => {
     delete index[key]
   })
+}
+
+export interface SessionIndex {
+  /** Every session, by key. */
+  list(): Promise<SessionSummary[]>
+  put(summary: SessionSummary): Promise<void>
+  remove(key: string): Promise<void>
+}
+
+const bySessionKey = (a: SessionSummary, b: SessionSummary) => a.session_key.localeCompare(b.session_key)
+
+/** The index file under TOKENCTL_HOME, for the local stores. */
+export const fileSessionIndex: SessionIndex = {
+  async list() {
+    return Object.values(readSessionIndex()).sort(bySessionKey)
+  },
+  put: putSessionSummary,
+  remove: removeSessionSummary,
+}
+
+const summaryEntry = (key: string): string => `session-index:${key}`
+
+/** The index inside a shared store: a summary entry per session, listed by the store's maintained entry index. */
+export function storeSessionIndex(openStore: () => Promise<SecretStore>): SessionIndex {
+  return {
+    async list() {
+      const store = await openStore()
+      const summaries: SessionSummary[] = []
+      for (const name of await store.list(summaryEntry(''))) {
+        const text = await store.get(name)
+        if (text === undefined) continue // ended meanwhile
+        try {
+          summaries.push(JSON.parse(text) as SessionSummary)
+        } catch {
+          // An unreadable summary is rewritten by the next refresh of its session; list the others.
+        }
+      }
+
+      return summaries.sort(bySessionKey)
+    },
+    async put(summary) {
+      await (await openStore()).set(summaryEntry(summary.session_key), JSON.stringify(summary))
+    },
+    async remove(key) {
+      await (await openStore()).delete(summaryEntry(key))
+    },
+  }
+}
+
+/** The index that goes with the store TOKENCTL_STORE names: decided before any store is opened. */
+export function sessionIndex(openStore: () => Promise<SecretStore>, env: NodeJS.ProcessEnv = process.env): SessionIndex {
+  return isSharedStore(env) ? storeSessionIndex(openStore) : fileSessionIndex
 }

@@ -14,11 +14,13 @@
  *            failure leaves the stored session exactly as it was (exit 6).
  *   end      RFC 7009 revocation where the server has an endpoint, then the local session is gone.
  *
- * A non-secret index under TOKENCTL_HOME (config/session-index.ts) serves `session list`.
+ * The session index (config/session-index.ts) serves `session list`: a non-secret file under
+ * TOKENCTL_HOME with a local store, or entries of the store itself when it is shared (Redis), so
+ * that every host of a fleet lists the same sessions. It is written with each record.
  */
 import type {ClientSettings} from '../config/clients.js'
 import {type Connection, type SecretSource, toConnection} from '../config/connection.js'
-import {putSessionSummary, readSessionIndex, removeSessionSummary, type SessionSummary} from '../config/session-index.js'
+import {sessionIndex, type SessionIndex, type SessionSummary} from '../config/session-index.js'
 import {AuthorizationError, ConfigError, messageOf, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import type {SecretStore} from '../store/types.js'
@@ -100,9 +102,9 @@ async function readRecord(store: SecretStore, key: string): Promise<SessionRecor
   }
 }
 
-async function writeRecord(store: SecretStore, record: SessionRecord): Promise<void> {
+async function writeRecord(store: SecretStore, index: SessionIndex, record: SessionRecord): Promise<void> {
   await store.set(sessionEntry(record.key), JSON.stringify(record))
-  await putSessionSummary(summaryOf(record))
+  await index.put(summaryOf(record))
 }
 
 function reauthenticationError(record: SessionRecord): ReauthenticationRequiredError {
@@ -210,7 +212,7 @@ export async function keepSession(connection: Connection, granted: GrantResult, 
   const store = await runtime.openStore()
   await store.withLock(sessionEntry(session.key), async () => {
     await assertSessionKeyFree(store, session.key, session.mayReplace) // someone may have taken the key meanwhile
-    await writeRecord(store, record)
+    await writeRecord(store, sessionIndex(runtime.openStore), record)
   })
   return {result: {source: 'identity_provider', token: granted.token}, summary: summaryOf(record)}
 }
@@ -268,7 +270,7 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
       try {
         granted = await requestRefresh(sessionConnection(record, options), record.refresh_token, record.scopes, runtime)
       } catch (error) {
-        if (error instanceof ReauthenticationRequiredError) await markNeedsReauthentication(store, record, error)
+        if (error instanceof ReauthenticationRequiredError) await markNeedsReauthentication(store, sessionIndex(runtime.openStore), record, error)
         throw error // anything else (network, 5xx, timeout, refused) leaves the stored session untouched
       }
 
@@ -279,15 +281,15 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
         refresh_count: record.refresh_count + 1,
         refresh_token: granted.refreshToken ?? record.refresh_token,
       }
-      await writeRecord(store, refreshed)
+      await writeRecord(store, sessionIndex(runtime.openStore), refreshed)
       return {result: {source: 'identity_provider', token: granted.token}, summary: summaryOf(refreshed)}
     },
     {onWait: () => runtime.hooks.progress?.({message: `waiting for another tokenctl refreshing session ${key}`, state: 'waiting'})},
   )
 }
 
-async function markNeedsReauthentication(store: SecretStore, record: SessionRecord, error: TokenctlError): Promise<void> {
-  await writeRecord(store, {
+async function markNeedsReauthentication(store: SecretStore, index: SessionIndex, record: SessionRecord, error: TokenctlError): Promise<void> {
+  await writeRecord(store, index, {
     ...record,
     reauthentication: {
       at: new Date().toISOString(),
@@ -299,9 +301,9 @@ async function markNeedsReauthentication(store: SecretStore, record: SessionReco
   })
 }
 
-/** `session list`: from the non-secret index; the store is not opened. */
-export function listSessions(): SessionSummary[] {
-  return Object.values(readSessionIndex()).sort((a, b) => a.session_key.localeCompare(b.session_key))
+/** `session list`: from the session index; a local store is not opened (a shared one holds the index). */
+export function listSessions(runtime: Runtime): Promise<SessionSummary[]> {
+  return sessionIndex(runtime.openStore).list()
 }
 
 /** `session show`: from the stored record itself, which is authoritative. */
@@ -338,7 +340,7 @@ export async function endSession(key: string, options: SessionOverrides & {revok
     }
 
     await store.delete(sessionEntry(key))
-    await removeSessionSummary(key)
+    await sessionIndex(runtime.openStore).remove(key)
     return result
   })
 }

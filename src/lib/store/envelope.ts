@@ -3,7 +3,7 @@ import {createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, s
 /**
  * The sealed envelope of the encrypted stores: AES-256-GCM under a key derived with scrypt from a
  * passphrase and a fresh salt, a fresh nonce per seal. Any backend that keeps secrets under a
- * passphrase (the file store, later Redis) seals with these functions so that one passphrase opens
+ * passphrase (the file store, the Redis store) seals with these functions so that one passphrase opens
  * them all.
  *
  * Layout (integers big-endian); the header is the GCM additional authenticated data:
@@ -107,11 +107,42 @@ function encodeHeader(params: KdfParams, salt: Buffer, nonce: Buffer, check: Buf
   return header
 }
 
-/** Seals plaintext under passphrase with a fresh salt and nonce: one scrypt derivation. */
-export async function sealEnvelope(plaintext: Buffer, passphrase: string, params: KdfParams = DEFAULT_KDF_PARAMS): Promise<Buffer> {
-  const salt = randomBytes(SALT_BYTES)
+/** deriveKey for one passphrase: how a backend may remember derived keys (see memoisedDerive). */
+export type Derive = (salt: Buffer, params: KdfParams) => Promise<Buffer>
+
+/**
+ * deriveKey for passphrase, remembering each derived key (by salt and parameters) for the life of
+ * the process: a backend whose entries are separate envelopes under one salt (Redis) derives once
+ * per salt, not once per entry. The derivation itself is exactly deriveKey's.
+ */
+export function memoisedDerive(passphrase: string): Derive {
+  const keys = new Map<string, Promise<Buffer>>()
+  return (salt, params) => {
+    const id = `${salt.toString('hex')}:${params.N}:${params.r}:${params.p}`
+    let key = keys.get(id)
+    if (!key) {
+      key = deriveKey(passphrase, salt, params)
+      key.catch(() => keys.delete(id))
+      keys.set(id, key)
+    }
+
+    return key
+  }
+}
+
+export interface SealOptions {
+  /** How to derive the key (default: deriveKey with passphrase, no memory). */
+  derive?: Derive
+  /** The salt to seal under (default: a fresh one). The nonce is always fresh. */
+  salt?: Buffer
+}
+
+/** Seals plaintext under passphrase with a fresh salt (unless given) and a fresh nonce: one scrypt derivation. */
+export async function sealEnvelope(plaintext: Buffer, passphrase: string, params: KdfParams = DEFAULT_KDF_PARAMS, options: SealOptions = {}): Promise<Buffer> {
+  const salt = options.salt ?? randomBytes(SALT_BYTES)
+  if (salt.length !== SALT_BYTES) throw new RangeError(`a salt is ${SALT_BYTES} bytes`)
   const nonce = randomBytes(NONCE_BYTES)
-  const key = await deriveKey(passphrase, salt, params)
+  const key = await (options.derive ?? ((s: Buffer, p: KdfParams) => deriveKey(passphrase, s, p)))(salt, params)
   const header = encodeHeader(params, salt, nonce, keyCheck(key), plaintext.length)
   const cipher = createCipheriv('aes-256-gcm', key, nonce, {authTagLength: TAG_BYTES})
   cipher.setAAD(header)
@@ -159,10 +190,11 @@ export function parseEnvelope(data: Buffer): ParsedEnvelope {
 }
 
 /**
- * Opens an envelope with one scrypt derivation. Failures are results, not exceptions, so that each
- * backend can name its own location in the message; reasons never contain secret material.
+ * Opens an envelope with one scrypt derivation (none when derive remembers the salt's key).
+ * Failures are results, not exceptions, so that each backend can name its own location in the
+ * message; reasons never contain secret material.
  */
-export async function openEnvelope(data: Buffer, passphrase: string): Promise<OpenResult> {
+export async function openEnvelope(data: Buffer, passphrase: string, derive?: Derive): Promise<OpenResult> {
   let parsed: ParsedEnvelope
   try {
     parsed = parseEnvelope(data)
@@ -170,7 +202,7 @@ export async function openEnvelope(data: Buffer, passphrase: string): Promise<Op
     return {failure: 'corrupt', ok: false, reason: (error as Error).message}
   }
 
-  const key = await deriveKey(passphrase, parsed.salt, parsed.params)
+  const key = await (derive ? derive(parsed.salt, parsed.params) : deriveKey(passphrase, parsed.salt, parsed.params))
   if (!timingSafeEqual(keyCheck(key), parsed.check)) return {failure: 'wrong_passphrase', ok: false, reason: 'wrong passphrase'}
 
   const decipher = createDecipheriv('aes-256-gcm', key, parsed.nonce, {authTagLength: TAG_BYTES})

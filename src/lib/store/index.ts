@@ -2,7 +2,7 @@ import {ConfigError, StoreError} from '../errors.js'
 import {passphraseSource, resolvePassphrase} from './passphrase.js'
 import type {SecretStore} from './types.js'
 
-export type StoreMode = 'auto' | 'file' | 'keychain'
+export type StoreMode = 'auto' | 'file' | 'keychain' | 'redis'
 
 /** The store in use and why it was chosen: `store status` says it, nothing is downgraded silently. */
 export interface StoreChoice {
@@ -10,10 +10,16 @@ export interface StoreChoice {
   store: SecretStore
 }
 
+/** The backend TOKENCTL_STORE asks for, known before any store is opened (or any server reached). */
 export function storeMode(env: NodeJS.ProcessEnv = process.env): StoreMode {
   const mode = (env.TOKENCTL_STORE ?? '').trim() || 'auto'
-  if (mode === 'auto' || mode === 'file' || mode === 'keychain') return mode
-  throw new ConfigError(`TOKENCTL_STORE must be auto, keychain or file, not "${mode}"`)
+  if (mode === 'auto' || mode === 'file' || mode === 'keychain' || mode === 'redis') return mode
+  throw new ConfigError(`TOKENCTL_STORE must be auto, keychain, file or redis, not "${mode}"`)
+}
+
+/** Whether the store is shared by several machines (Redis): state that other homes must see lives in it. */
+export function isSharedStore(env: NodeJS.ProcessEnv = process.env): boolean {
+  return storeMode(env) === 'redis'
 }
 
 async function fileStore(env: NodeJS.ProcessEnv, reason: string): Promise<StoreChoice | undefined> {
@@ -25,11 +31,31 @@ async function fileStore(env: NodeJS.ProcessEnv, reason: string): Promise<StoreC
 }
 
 /**
+ * The Redis store shared by a fleet: TOKENCTL_REDIS_URL and a passphrase (the values are sealed
+ * on this side). Its module, and the Redis client library, are loaded only here.
+ */
+async function redisStore(env: NodeJS.ProcessEnv): Promise<StoreChoice> {
+  const passphrase = resolvePassphrase(env)
+  if (passphrase === undefined) {
+    throw new StoreError('TOKENCTL_STORE=redis needs a passphrase: every value is encrypted before it is sent to Redis', 'no_store', {
+      suggestions: ['set TOKENCTL_STORE_PASSPHRASE, or TOKENCTL_STORE_PASSPHRASE_FILE to a file holding it (the same on every host)'],
+    })
+  }
+
+  const {RedisStore, redisSettings} = await import('./redis-store.js')
+  const settings = redisSettings(env)
+  const source = passphraseSource(env)
+  return {reason: `TOKENCTL_STORE=redis (server from TOKENCTL_REDIS_URL, passphrase from ${source?.variable})`, store: new RedisStore({passphrase, settings})}
+}
+
+/**
  * TOKENCTL_STORE picks the backend; `auto` takes the OS keychain when one answers, else the
  * encrypted file store when a passphrase is set, else fails naming both ways out (exit 7).
+ * `auto` never picks Redis: a shared store is chosen explicitly.
  */
 export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<StoreChoice> {
   const mode = storeMode(env)
+  if (mode === 'redis') return redisStore(env)
   if (mode === 'file') {
     const choice = await fileStore(env, 'TOKENCTL_STORE=file')
     if (choice) return choice

@@ -5,7 +5,7 @@
  * by several machines (a remote store) can make them hold across machines.
  */
 
-export type StoreBackendName = 'file' | 'keychain'
+export type StoreBackendName = 'file' | 'keychain' | 'redis'
 
 export interface LockOptions {
   /** Called once if the lock is held by someone else and we start waiting for it. */
@@ -23,7 +23,7 @@ export interface LockHolder {
 
 export interface SecretStore {
   readonly backend: StoreBackendName
-  /** Human-readable location: a file path, or the keychain service name. */
+  /** Human-readable location: a file path, the keychain service name, or the Redis server (never its password). */
   readonly location: string
 
   /** Throws StoreError when the backend does not answer now; used by `store status`. */

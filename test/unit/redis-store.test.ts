@@ -1,0 +1,285 @@
+import {strict as assert} from 'node:assert'
+import {createHash} from 'node:crypto'
+import net from 'node:net'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {ConfigError, ExitCode, StoreError} from '../../src/lib/errors.js'
+import {openEnvelope} from '../../src/lib/store/envelope.js'
+import {openStore} from '../../src/lib/store/index.js'
+import {entryKind, RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
+import {tempHome} from '../helpers/cli.js'
+import {redisOrSkip, type RedisServer} from '../helpers/redis.js'
+
+const PASSPHRASE = 'correct horse battery staple'
+const SECRET = 'S3CRET-recognisable-f00dcafe'
+const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
+  try {
+    await promise
+  } catch (error) {
+    // By name: a module imported dynamically (openStore's backends) is another instance under mocha's tsx.
+    assert.ok(error instanceof Error && error.name === 'StoreError', `expected a StoreError, got ${String(error)}`)
+    const storeError = error as StoreError
+    assert.equal(storeError.code, code, storeError.message)
+    assert.equal(storeError.exitCode, ExitCode.store)
+    return storeError
+  }
+
+  assert.fail(`expected a StoreError ${code}`)
+}
+
+describe('the Redis store backend', () => {
+  // Stores remember things under TOKENCTL_HOME (the Redis store its salt): a home of these tests' own.
+  let previousHome: string | undefined
+  before(() => {
+    previousHome = process.env.TOKENCTL_HOME
+    process.env.TOKENCTL_HOME = tempHome()
+  })
+  after(() => {
+    if (previousHome === undefined) delete process.env.TOKENCTL_HOME
+    else process.env.TOKENCTL_HOME = previousHome
+  })
+
+  describe('settings of the Redis store (no server)', () => {
+    it('reads the URL, the password from TOKENCTL_REDIS_PASSWORD or the URL, and never shows the password', () => {
+      const settings = redisSettings({TOKENCTL_REDIS_URL: 'rediss://ops:p%40ss@cache.example.com:6380/2'})
+      assert.equal(settings.host, 'cache.example.com')
+      assert.equal(settings.port, 6380)
+      assert.equal(settings.db, 2)
+      assert.equal(settings.tls, true)
+      assert.equal(settings.username, 'ops')
+      assert.equal(settings.password, 'p@ss')
+      assert.equal(settings.display, 'rediss://ops@cache.example.com:6380/2')
+      assert.equal(settings.prefix, 'tokenctl:')
+      assert.equal(settings.leaseMs, 60_000)
+      assert.equal(settings.timeoutMs, 5000)
+
+      const overridden = redisSettings({
+        TOKENCTL_REDIS_LOCK_LEASE: '2.5',
+        TOKENCTL_REDIS_PASSWORD: 'from-env',
+        TOKENCTL_REDIS_PREFIX: 'fleet-a:',
+        TOKENCTL_REDIS_TIMEOUT: '1',
+        TOKENCTL_REDIS_URL: 'redis://:in-url@[::1]',
+      })
+      assert.equal(overridden.password, 'from-env')
+      assert.equal(overridden.host, '::1')
+      assert.equal(overridden.display, 'redis://[::1]:6379')
+      assert.equal(overridden.prefix, 'fleet-a:')
+      assert.equal(overridden.leaseMs, 2500)
+      assert.equal(overridden.timeoutMs, 1000)
+      const store = new RedisStore({passphrase: PASSPHRASE, settings: overridden})
+      assert.ok(!store.location.includes('in-url') && !store.location.includes('from-env'))
+    })
+
+    it('a missing URL is exit 7 (no store); a malformed one exit 3 without repeating it; auto never picks Redis', async () => {
+      await rejectsWith(openStore({TOKENCTL_STORE: 'redis', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}), 'no_store')
+      await rejectsWith(openStore({TOKENCTL_REDIS_URL: 'redis://127.0.0.1:1', TOKENCTL_STORE: 'redis'}), 'no_store')
+      for (const url of ['http://127.0.0.1:6379', 'not a url :secret@']) {
+        assert.throws(
+          () => redisSettings({TOKENCTL_REDIS_URL: url}),
+          (error: unknown) => error instanceof ConfigError && error.exitCode === ExitCode.config && !error.message.includes('secret'),
+        )
+      }
+
+      assert.throws(() => redisSettings({TOKENCTL_REDIS_LOCK_LEASE: '0', TOKENCTL_REDIS_URL: 'redis://h'}), ConfigError)
+      const {store} = await openStore({TOKENCTL_REDIS_URL: 'redis://127.0.0.1:1', TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE})
+      assert.equal(store.backend, 'file')
+    })
+
+    it('kinds are the known prefixes of entry names; anything else is "-"', () => {
+      assert.equal(entryKind('session:nightly'), 'session')
+      assert.equal(entryKind('client-secret:ci'), 'client-secret')
+      assert.equal(entryKind('token:abc'), 'token')
+      assert.equal(entryKind('no-colon'), '-')
+      assert.equal(entryKind('Weird Kind:x'), '-')
+    })
+  })
+
+  describe('the Redis store (a real redis-server, an ACL user limited to its commands and keys)', function () {
+    this.timeout(30_000)
+    let redis: RedisServer
+    const stores: RedisStore[] = []
+
+    before(async function () {
+      redis = await redisOrSkip(this, {acl: true})
+    })
+    after(async () => {
+      await redis?.dispose()
+    })
+    beforeEach(async () => {
+      if (!redis.running) await redis.start()
+      await redis.cli('FLUSHALL')
+    })
+    afterEach(async () => {
+      for (const store of stores.splice(0)) await store.close()
+    })
+
+    function open(env: Record<string, string> = {}, passphrase = PASSPHRASE): RedisStore {
+      const store = new RedisStore({passphrase, settings: redisSettings({...redis.env, ...env})})
+      stores.push(store)
+      return store
+    }
+
+    it('keeps entries sealed under hashed key names, listed from its own index (the ACL allows no SCAN)', async () => {
+      const store = open()
+      await store.set('session:nightly', `{"refresh_token":"${SECRET}"}`)
+      await store.set('client-secret:ci', SECRET)
+      await store.set('token:abc', 'token-value')
+      assert.equal(await store.get('session:nightly'), `{"refresh_token":"${SECRET}"}`)
+      assert.equal(await store.get('session:other'), undefined)
+      assert.deepEqual(await store.list('session:'), ['session:nightly'])
+      assert.deepEqual(await store.list('client-secret:'), ['client-secret:ci'])
+      assert.deepEqual(await store.list(''), ['client-secret:ci', 'session:nightly', 'token:abc'])
+
+      const dump = await redis.dump()
+      for (const clear of [SECRET, 'nightly', 'client-secret:ci', 'token-value', 'refresh_token']) assert.ok(!dump.includes(clear), `${clear} is not in Redis in clear`)
+      const keys = await redis.keys()
+      assert.ok(keys.includes(`tokenctl:e:${sha256hex('session:nightly')}`), keys.join('\n'))
+      assert.ok(keys.every((key) => key.startsWith('tokenctl:')))
+
+      // The envelope is the file store's, opened with the passphrase alone.
+      const raw = await redis.cli('--no-raw', 'GET', `tokenctl:e:${sha256hex('client-secret:ci')}`)
+      assert.ok(raw.startsWith('"TKSE'), raw.slice(0, 20))
+
+      assert.equal(await store.delete('session:nightly'), true)
+      assert.equal(await store.delete('session:nightly'), false)
+      assert.deepEqual(await store.list('session:'), [])
+      assert.equal(await open().get('client-secret:ci'), SECRET, 'another connection reads it')
+    })
+
+    it('seals with the envelope of the file store: the stored bytes open with the passphrase alone', async () => {
+      const store = open()
+      await store.set('client-secret:ci', SECRET)
+      // Read the raw bytes through a second store's connection, as a Buffer.
+      const {Redis} = await import('ioredis')
+      const raw = new Redis({enableReadyCheck: false, host: '127.0.0.1', password: redis.password, port: redis.port, username: redis.username})
+      try {
+        const data = await raw.getBuffer(`tokenctl:e:${sha256hex('client-secret:ci')}`)
+        assert.ok(data)
+        const opened = await openEnvelope(data, PASSPHRASE)
+        assert.ok(opened.ok)
+        assert.deepEqual(JSON.parse(opened.plaintext.toString('utf8')), {n: 'client-secret:ci', v: SECRET})
+        assert.equal((await openEnvelope(data, 'another passphrase')).ok, false)
+
+        // An envelope moved to another entry's key does not pass for that entry.
+        await raw.set(`tokenctl:e:${sha256hex('client-secret:other')}`, data)
+        await rejectsWith(store.get('client-secret:other'), 'store_corrupt')
+      } finally {
+        raw.disconnect()
+      }
+    })
+
+    it('a wrong passphrase: exit 7 store_wrong_passphrase on read, write and delete, and nothing in Redis changes', async () => {
+      await open().set('session:nightly', 'v1')
+      const before = await redis.dump()
+      const wrong = open({}, 'not the passphrase')
+      await rejectsWith(wrong.get('session:nightly'), 'store_wrong_passphrase')
+      await rejectsWith(wrong.set('session:nightly', 'v2'), 'store_wrong_passphrase')
+      await rejectsWith(wrong.set('token:new', 'v2'), 'store_wrong_passphrase')
+      await rejectsWith(wrong.delete('session:nightly'), 'store_wrong_passphrase')
+      await rejectsWith(wrong.check(), 'store_wrong_passphrase')
+      assert.equal(await redis.dump(), before, 'Redis is byte for byte as it was')
+
+      // Even with the passphrase check deleted, the entries already there refuse a stranger.
+      await redis.cli('DEL', 'tokenctl:keycheck')
+      const stranger = open({}, 'not the passphrase')
+      await rejectsWith(stranger.set('token:new', 'v2'), 'store_wrong_passphrase')
+      assert.equal(await open().get('session:nightly'), 'v1')
+    })
+
+    it('update is a read-modify-write under the lock: 30 concurrent increments over 3 connections lose none', async () => {
+      const connections = [open(), open(), open()]
+      await Promise.all(
+        Array.from({length: 30}, (_, i) => connections[i % 3].update('counter:n', (current) => String(Number(current ?? '0') + 1))),
+      )
+      assert.equal(await open().get('counter:n'), '30')
+      assert.deepEqual(await redis.keys('tokenctl:l:*'), [], 'every lock released')
+    })
+
+    it('a held lock is renewed past its lease; a waiter times out with store_lock_timeout (exit 7) and gets it once released', async () => {
+      const holder = open({TOKENCTL_REDIS_LOCK_LEASE: '1'})
+      const waiter = open({TOKENCTL_REDIS_LOCK_LEASE: '1'})
+      const lockKey = `tokenctl:l:${sha256hex('session:k')}`
+      let waited: unknown
+      let release!: () => void
+      const released = new Promise<void>((resolve) => (release = resolve))
+      const holding = holder.withLock('session:k', () => released)
+      await sleep(100)
+      const timedOut = await rejectsWith(waiter.withLock('session:k', async () => 'never', {onWait: (who) => (waited = who), waitMs: 2500}), 'store_lock_timeout')
+      assert.match(timedOut.message, new RegExp(`held by process ${process.pid}`))
+      assert.ok(timedOut.message.includes(redis.display), timedOut.message)
+      assert.equal((waited as {pid: number}).pid, process.pid)
+      const ttl = Number(await redis.cli('PTTL', lockKey))
+      assert.ok(ttl > 0 && ttl <= 1000, `held 2.6 s on a 1 s lease, still alive: PTTL ${ttl}`)
+
+      release()
+      await holding
+      assert.equal(await redis.cli('EXISTS', lockKey), '0\n')
+      assert.equal(await waiter.withLock('session:k', async () => 'mine', {waitMs: 100}), 'mine')
+    })
+
+    it('only the owner releases (compare-and-delete), and a holder that lost its lock writes nothing (fenced)', async () => {
+      const store = open()
+      await store.set('session:k', 'before')
+      const lockKey = `tokenctl:l:${sha256hex('session:k')}`
+      await rejectsWith(
+        store.withLock('session:k', async () => {
+          // As if the lease had run out and another host had taken the lock.
+          await redis.cli('SET', lockKey, 'someone-else', 'PX', '60000')
+          await store.set('session:k', 'after')
+        }),
+        'store_lock_lost',
+      )
+      assert.equal(await store.get('session:k'), 'before', 'the fenced write did not happen')
+      assert.equal(await redis.cli('GET', lockKey), 'someone-else\n', 'their lock survives our release')
+      await rejectsWith(store.withLock('session:k', async () => store.delete('session:k'), {waitMs: 200}), 'store_lock_timeout')
+      await redis.cli('DEL', lockKey)
+      assert.equal(await store.withLock('session:k', async () => store.delete('session:k')), true)
+    })
+
+    it('Redis down: exit 7 store_unavailable naming the server, at once; back up: the same store works again', async () => {
+      const store = open()
+      await store.set('token:a', 'v')
+      await redis.stop()
+      const started = Date.now()
+      const error = await rejectsWith(store.get('token:a'), 'store_unavailable')
+      assert.ok(Date.now() - started < 1000, `${Date.now() - started} ms`)
+      assert.ok(error.message.includes(redis.display), error.message)
+      assert.ok(!error.message.includes(redis.password))
+      await rejectsWith(store.withLock('token:a', async () => 1), 'store_unavailable')
+      await redis.start()
+      await store.set('token:a', 'v2') // appendonly off: the data is gone, the store is not
+      assert.equal(await store.get('token:a'), 'v2')
+    })
+
+    it('a server that accepts and never answers: store_unavailable after TOKENCTL_REDIS_TIMEOUT, not a hang', async () => {
+      const sockets: net.Socket[] = []
+      const silent = net.createServer((socket) => sockets.push(socket))
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+      const {port} = silent.address() as net.AddressInfo
+      try {
+        const store = new RedisStore({
+          passphrase: PASSPHRASE,
+          settings: redisSettings({TOKENCTL_REDIS_PASSWORD: 'x', TOKENCTL_REDIS_TIMEOUT: '0.5', TOKENCTL_REDIS_URL: `redis://127.0.0.1:${port}`}),
+        })
+        stores.push(store)
+        const started = Date.now()
+        const error = await rejectsWith(store.get('token:a'), 'store_unavailable')
+        const elapsed = Date.now() - started
+        assert.ok(elapsed >= 400 && elapsed < 1500, `${elapsed} ms`)
+        assert.ok(error.message.includes(`127.0.0.1:${port}`), error.message)
+      } finally {
+        for (const socket of sockets) socket.destroy()
+        silent.close()
+      }
+    })
+
+    it('wrong credentials are exit 7 naming the server, never the password', async () => {
+      const store = open({TOKENCTL_REDIS_PASSWORD: 'not-the-password'})
+      const error = await rejectsWith(store.check(), 'store_unavailable')
+      assert.match(error.message, /refused tokenctl's credentials/)
+      assert.ok(!error.message.includes('not-the-password'))
+    })
+  })
+})
