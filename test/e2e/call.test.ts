@@ -7,7 +7,7 @@ import {type ApiServer, CHALLENGE_CLAIMS, expectedLargeBodySha256, SESSION_COOKI
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, runCli} from '../helpers/cli.js'
-import {startProxy, type TestProxy} from '../helpers/proxy.js'
+import {type TestProxy, useProxy} from '../helpers/proxy.js'
 
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'call tests'}
 const LARGE = 50 * 1024 * 1024
@@ -226,13 +226,9 @@ describe('call (end to end: a real authorization server and an API that verifies
 
   describe('through a proxy', () => {
     let proxy: TestProxy
-    before(async () => {
-      proxy = await startProxy()
+    useProxy((started) => {
+      proxy = started
     })
-    after(async () => {
-      await proxy?.stop()
-    })
-    beforeEach(() => proxy.reset())
 
     it('HTTP_PROXY carries both the token request and the call; NO_PROXY hosts go around it', async () => {
       const cli = await worker()

@@ -13,7 +13,7 @@ import {expectExit, stdoutJson} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, runCli, type CliResult} from '../helpers/cli.js'
 import {type HttpsFront, startHttpsFront} from '../helpers/https-front.js'
-import {deadProxyUrl, startProxy, type TestProxy} from '../helpers/proxy.js'
+import {deadProxyUrl, type TestProxy, useProxy} from '../helpers/proxy.js'
 import {createTestPki, isPkiSkip, type TestPki} from '../helpers/tls.js'
 
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]+\n$/
@@ -143,16 +143,9 @@ describe('transport (end to end: TLS trust, proxies, discovery)', function () {
 
     describe('through an HTTPS_PROXY tunnel', () => {
       let proxy: TestProxy
-
-      before(async () => {
-        proxy = await startProxy()
+      useProxy((started) => {
+        proxy = started
       })
-
-      after(async () => {
-        await proxy?.stop()
-      })
-
-      beforeEach(() => proxy.reset())
 
       it('CONNECTs to the front, and --ca-file is honoured inside the tunnel', async () => {
         const result = await runCli(tokenClient(['--token-endpoint', tokenEndpoint(), '--ca-file', pki!.caCertPath]), {
@@ -194,16 +187,9 @@ describe('transport (end to end: TLS trust, proxies, discovery)', function () {
 
   describe('HTTP_PROXY / NO_PROXY (plain http to the loopback authorization server)', () => {
     let proxy: TestProxy
-
-    before(async () => {
-      proxy = await startProxy()
+    useProxy((started) => {
+      proxy = started
     })
-
-    after(async () => {
-      await proxy?.stop()
-    })
-
-    beforeEach(() => proxy.reset())
 
     const tokenAt = () => tokenClient(['--token-endpoint', server.tokenEndpoint])
 

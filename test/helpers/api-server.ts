@@ -20,11 +20,12 @@
  * - `/public/…`             the echo without any token check (`claims: null`)
  */
 import {createServer} from 'node:http'
-import type {IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse} from 'node:http'
-import type {AddressInfo} from 'node:net'
+import type {IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse} from 'node:http'
 import {createCipheriv, createHash} from 'node:crypto'
 import {createRemoteJWKSet, errors as joseErrors, jwtVerify} from 'jose'
 import type {JWTPayload} from 'jose'
+
+import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
 
 /** The claims of Entra's claims challenge, and the header `/claims-challenge` answers with. */
 export const CHALLENGE_CLAIMS = '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}'
@@ -175,7 +176,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       else res.writeHead(500, {'content-type': 'text/plain'}).end('internal error in the test API server')
     })
   })
-  const url = await listenOnLoopback(server)
+  const url = `http://127.0.0.1:${await listenOnLoopback(server)}`
   let stopped = false
 
   return {
@@ -193,10 +194,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     async stop() {
       if (stopped) return
       stopped = true
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      // close() alone waits for keep-alive, slow and streaming connections to end by themselves.
-      server.closeAllConnections()
-      await closed
+      await closeServer(server)
     },
   }
 }
@@ -490,14 +488,7 @@ function answerEcho(exchange: Exchange, headers: OutgoingHttpHeaders = {}): void
   answerJson(exchange, 200, echo(exchange), headers)
 }
 
-async function listenOnLoopback(server: Server): Promise<string> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const {port} = server.address() as AddressInfo
-  return `http://127.0.0.1:${port}`
-}
+
 
 /**
  * The mocha hooks of a suite that shares one API server. `options` is a function because the

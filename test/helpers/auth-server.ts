@@ -19,7 +19,8 @@ import {providerConfiguration} from '../../src/lib/devidp/configuration.js'
 import {generateSigningKeys, userTokenSigner} from '../../src/lib/devidp/keys.js'
 import type {UserTokenClaims} from '../../src/lib/devidp/keys.js'
 import type {ClientMetadata, OidcProvider, ProviderConfiguration} from '../../src/lib/devidp/oidc.js'
-import {closeServer, startDevIdp} from '../../src/lib/devidp/server.js'
+import {startDevIdp} from '../../src/lib/devidp/server.js'
+import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
 import type {DevIdpOptions} from '../../src/lib/devidp/server.js'
 
 export {API_RESOURCE, API_SCOPES, OTHER_RESOURCE, WEB_API_RESOURCE} from '../../src/lib/devidp/configuration.js'
@@ -327,11 +328,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       await closeServer(server)
     },
     async comeBack() {
-      const {port} = new URL(issuer)
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(Number(port), '127.0.0.1', () => resolve())
-      })
+      await listenOnLoopback(server, Number(new URL(issuer).port))
     },
     async stop() {
       // Delayed token requests still waiting must not reach the provider afterwards.

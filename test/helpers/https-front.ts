@@ -6,7 +6,9 @@
 import {request as httpRequest} from 'node:http'
 import type {IncomingHttpHeaders, IncomingMessage, ServerResponse} from 'node:http'
 import {createServer} from 'node:https'
-import type {AddressInfo, Socket} from 'node:net'
+import type {Socket} from 'node:net'
+
+import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
 
 export interface FrontRequest {
   method: string
@@ -85,11 +87,7 @@ export async function startHttpsFront(options: HttpsFrontOptions): Promise<Https
   // A client that rejects our certificate just hangs up: nothing to report.
   server.on('tlsClientError', () => {})
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const {port} = server.address() as AddressInfo
+  const port = await listenOnLoopback(server)
 
   return {
     url: `https://127.0.0.1:${port}`,
@@ -100,10 +98,8 @@ export async function startHttpsFront(options: HttpsFrontOptions): Promise<Https
     },
     async stop() {
       if (!server.listening) return
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       for (const socket of sockets) socket.destroy()
-      server.closeAllConnections()
-      await closed
+      await closeServer(server)
     },
   }
 }

@@ -9,6 +9,7 @@
  *   assert.deepEqual(proxy.handled(), [`POST ${server.tokenEndpoint}`])
  *   await proxy.stop()
  */
+import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
 import {createServer, request as httpRequest} from 'node:http'
 import type {IncomingHttpHeaders, IncomingMessage, ServerResponse} from 'node:http'
 import {connect, createServer as createNetServer} from 'node:net'
@@ -157,11 +158,7 @@ export async function startProxy(): Promise<TestProxy> {
   server.on('connection', track)
   server.on('clientError', (_error, socket) => socket.destroy())
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const {port} = server.address() as AddressInfo
+  const port = await listenOnLoopback(server)
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -173,10 +170,8 @@ export async function startProxy(): Promise<TestProxy> {
     },
     async stop() {
       if (!server.listening) return
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       for (const socket of sockets) socket.destroy()
-      server.closeAllConnections()
-      await closed
+      await closeServer(server)
     },
   }
 }
@@ -196,4 +191,17 @@ export async function closedLoopbackPort(): Promise<number> {
 /** The URL of a proxy that is down: `http://127.0.0.1:PORT` with nothing listening. */
 export async function deadProxyUrl(): Promise<string> {
   return `http://127.0.0.1:${await closedLoopbackPort()}`
+}
+
+/** The mocha hooks of a suite that shares one proxy: started before it, stopped after, its log reset before each test. */
+export function useProxy(onStarted: (proxy: TestProxy) => void): void {
+  let proxy: TestProxy | undefined
+  before(async () => {
+    proxy = await startProxy()
+    onStarted(proxy)
+  })
+  after(async () => {
+    await proxy?.stop()
+  })
+  beforeEach(() => proxy?.reset())
 }

@@ -4,7 +4,7 @@
  * What a resource server does with the tokens tokenctl attaches, on 127.0.0.1 only.
  */
 import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
-import type {AddressInfo} from 'node:net'
+import {closeServer, listenOnLoopback} from '../http/loopback.js'
 
 export interface DemoApi {
   stop(): Promise<void>
@@ -49,17 +49,9 @@ export async function startDemoApi(options: {audience: string; issuer: string; j
   const server = createServer((request, response) => {
     handle(request, response).catch(() => send(response, 500, {error: 'server_error'}))
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const {port} = server.address() as AddressInfo
+  const port = await listenOnLoopback(server)
   return {
-    async stop() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      server.closeAllConnections()
-      await closed
-    },
+    stop: () => closeServer(server),
     url: `http://127.0.0.1:${port}`,
   }
 }

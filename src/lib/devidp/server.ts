@@ -13,9 +13,9 @@
  */
 import {createServer} from 'node:http'
 import type {RequestListener, Server} from 'node:http'
-import type {AddressInfo} from 'node:net'
 
 import {ConfigError} from '../errors.js'
+import {closeServer, listenOnLoopback} from '../http/loopback.js'
 import {devClients, type DevClients, type DevIdpClient} from './clients.js'
 import {API_RESOURCE, type ConfigurationOptions, OTHER_RESOURCE, providerConfiguration, WEB_API_RESOURCE} from './configuration.js'
 import {enforceDevicePolling} from './device-polling.js'
@@ -92,7 +92,7 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
   const clients = options.clients ?? (devClients({tokenExchange: options.tokenExchange}) as unknown as C)
   const deviceInterval = options.deviceInterval ?? DEFAULT_DEVICE_INTERVAL
   const server = createServer()
-  const issuer = await listenOnLoopback(server, options.port ?? 0)
+  const issuer = await listenForIssuer(server, options.port ?? 0)
   const errors: Error[] = []
   const reportError = (error: Error) => {
     errors.push(error)
@@ -154,12 +154,12 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
 }
 
 /** Listens on 127.0.0.1 only and returns the issuer URL, which must be known before the provider exists. */
-async function listenOnLoopback(server: Server, port: number): Promise<string> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, port)))
-    server.listen(port, '127.0.0.1', () => resolve())
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+async function listenForIssuer(server: Server, port: number): Promise<string> {
+  try {
+    return `http://127.0.0.1:${await listenOnLoopback(server, port)}`
+  } catch (error) {
+    throw listenError(error as NodeJS.ErrnoException, port)
+  }
 }
 
 function listenError(error: NodeJS.ErrnoException, port: number): Error {
@@ -178,11 +178,4 @@ function listenError(error: NodeJS.ErrnoException, port: number): Error {
   }
 
   return error
-}
-
-/** Closes the server; open connections (keep-alive, a hanging request) are cut rather than awaited. */
-export async function closeServer(server: Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-  server.closeAllConnections()
-  await closed
 }

@@ -6,10 +6,10 @@
  */
 import {spawn} from 'node:child_process'
 import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
-import type {AddressInfo} from 'node:net'
 
 import type {Connection} from '../config/connection.js'
 import {CancelledError, ReauthenticationRequiredError} from '../errors.js'
+import {closeServer, listenOnLoopback} from '../http/loopback.js'
 import type {Runtime} from '../runtime.js'
 import type {AuthorizationRequest, GrantResult, OpenedClient} from './grants.js'
 import {assertSessionKey, assertSessionKeyFree, keepSession} from './sessions.js'
@@ -143,12 +143,8 @@ async function browserSignIn(opened: OpenedClient, scopes: string[], options: Si
   const {authorizationRequest, redeemAuthorizationCode} = await import('./grants.js')
   let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => answer(res, 503, 'Not ready', 'Try again in a moment.')
   const server = createServer((req, res) => handle(req, res))
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
+  const port = await listenOnLoopback(server)
   try {
-    const {port} = server.address() as AddressInfo
     const request = await authorizationRequest(opened, scopes, `http://127.0.0.1:${port}/callback`)
     const callback = awaitCallback(request, (handler) => {
       handle = handler
@@ -172,7 +168,6 @@ async function browserSignIn(opened: OpenedClient, scopes: string[], options: Si
     return await redeemAuthorizationCode(opened, request, url)
   } finally {
     runtime.hooks.progress?.({state: 'done'})
-    server.closeAllConnections()
-    server.close()
+    await closeServer(server)
   }
 }
