@@ -21,7 +21,7 @@ import type {UserTokenClaims} from '../../src/lib/devidp/keys.js'
 import type {ClientMetadata, OidcProvider, ProviderConfiguration} from '../../src/lib/devidp/oidc.js'
 import {startDevIdp} from '../../src/lib/devidp/server.js'
 import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
-import type {DevIdpOptions} from '../../src/lib/devidp/server.js'
+import type {DevIdp, DevIdpOptions} from '../../src/lib/devidp/server.js'
 
 export {API_RESOURCE, API_SCOPES, OTHER_RESOURCE, WEB_API_RESOURCE} from '../../src/lib/devidp/configuration.js'
 export type {ClientAuthMethod} from '../../src/lib/devidp/clients.js'
@@ -141,19 +141,20 @@ export interface AuthServerOptions {
   deviceCodeTTL?: number
 }
 
-export interface AuthServer {
-  issuer: string
-  /** Authorization code flow (with PKCE for `cli`); sign-in at its login page, any user name. */
-  authorizationEndpoint: string
-  /** Device flow (RFC 8628) for `cli`. */
-  deviceAuthorizationEndpoint: string
-  tokenEndpoint: string
-  revocationEndpoint: string
-  introspectionEndpoint: string
-  jwksUri: string
-  clients: TestClients
-  /** `webApi` (`api://api`, scope `access_as_user`): what sign-ins get user tokens for, `aud` = `api`. */
-  resources: {api: string; other: string; webApi: string}
+/** The dev server's URLs, clients and resources, plus what only tests need. */
+export interface AuthServer
+  extends Pick<
+    DevIdp<TestClients>,
+    | 'authorizationEndpoint'
+    | 'clients'
+    | 'deviceAuthorizationEndpoint'
+    | 'introspectionEndpoint'
+    | 'issuer'
+    | 'jwksUri'
+    | 'resources'
+    | 'revocationEndpoint'
+    | 'tokenEndpoint'
+  > {
   tokenRequests: TokenRequestRecord[]
   requests: RequestRecord[]
   /** Every `refresh_token` grant request the provider received, in order. */
