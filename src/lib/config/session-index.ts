@@ -38,7 +38,7 @@ function indexPath(): string {
   return `${tokenctlHome()}/sessions.json`
 }
 
-export function readSessionIndex(): Index {
+function readSessionIndex(): Index {
   try {
     return JSON.parse(readFileSync(indexPath(), 'utf8')) as Index
   } catch (error) {
@@ -60,13 +60,13 @@ async function changeIndex(change: (index: Index) => void): Promise<void> {
   })
 }
 
-export function putSessionSummary(summary: SessionSummary): Promise<void> {
+function putSessionSummary(summary: SessionSummary): Promise<void> {
   return changeIndex((index) => {
     index[summary.session_key] = summary
   })
 }
 
-export function removeSessionSummary(key: string): Promise<void> {
+function removeSessionSummary(key: string): Promise<void> {
   return changeIndex((index) => {
     delete index[key]
   })

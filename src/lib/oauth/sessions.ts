@@ -20,7 +20,7 @@
  */
 import type {ClientSettings} from '../config/clients.js'
 import {type Connection, type SecretSource, toConnection} from '../config/connection.js'
-import {sessionIndex, type SessionIndex, type SessionSummary} from '../config/session-index.js'
+import {sessionIndex, type SessionSummary} from '../config/session-index.js'
 import {AuthorizationError, ConfigError, messageOf, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import type {SecretStore} from '../store/types.js'
@@ -102,9 +102,10 @@ async function readRecord(store: SecretStore, key: string): Promise<SessionRecor
   }
 }
 
-async function writeRecord(store: SecretStore, index: SessionIndex, record: SessionRecord): Promise<void> {
+/** The record in the store, then its summary in the index that goes with that store. */
+async function writeRecord(store: SecretStore, record: SessionRecord): Promise<void> {
   await store.set(sessionEntry(record.key), JSON.stringify(record))
-  await index.put(summaryOf(record))
+  await sessionIndex(async () => store).put(summaryOf(record))
 }
 
 function reauthenticationError(record: SessionRecord): ReauthenticationRequiredError {
@@ -212,7 +213,7 @@ export async function keepSession(connection: Connection, granted: GrantResult, 
   const store = await runtime.openStore()
   await store.withLock(sessionEntry(session.key), async () => {
     await assertSessionKeyFree(store, session.key, session.mayReplace) // someone may have taken the key meanwhile
-    await writeRecord(store, sessionIndex(runtime.openStore), record)
+    await writeRecord(store, record)
   })
   return {result: {source: 'identity_provider', token: granted.token}, summary: summaryOf(record)}
 }
@@ -270,7 +271,7 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
       try {
         granted = await requestRefresh(sessionConnection(record, options), record.refresh_token, record.scopes, runtime)
       } catch (error) {
-        if (error instanceof ReauthenticationRequiredError) await markNeedsReauthentication(store, sessionIndex(runtime.openStore), record, error)
+        if (error instanceof ReauthenticationRequiredError) await markNeedsReauthentication(store, record, error)
         throw error // anything else (network, 5xx, timeout, refused) leaves the stored session untouched
       }
 
@@ -281,15 +282,15 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
         refresh_count: record.refresh_count + 1,
         refresh_token: granted.refreshToken ?? record.refresh_token,
       }
-      await writeRecord(store, sessionIndex(runtime.openStore), refreshed)
+      await writeRecord(store, refreshed)
       return {result: {source: 'identity_provider', token: granted.token}, summary: summaryOf(refreshed)}
     },
     {onWait: () => runtime.hooks.progress?.({message: `waiting for another tokenctl refreshing session ${key}`, state: 'waiting'})},
   )
 }
 
-async function markNeedsReauthentication(store: SecretStore, index: SessionIndex, record: SessionRecord, error: TokenctlError): Promise<void> {
-  await writeRecord(store, index, {
+async function markNeedsReauthentication(store: SecretStore, record: SessionRecord, error: TokenctlError): Promise<void> {
+  await writeRecord(store, {
     ...record,
     reauthentication: {
       at: new Date().toISOString(),
@@ -340,7 +341,7 @@ export async function endSession(key: string, options: SessionOverrides & {revok
     }
 
     await store.delete(sessionEntry(key))
-    await sessionIndex(runtime.openStore).remove(key)
+    await sessionIndex(async () => store).remove(key)
     return result
   })
 }
