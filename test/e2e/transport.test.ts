@@ -306,10 +306,10 @@ describe('transport (end to end: TLS trust, proxies, discovery)', function () {
       assert.doesNotMatch(String(error.message), /no discovery document/)
     })
 
-    it('an issuer with neither document: exit 3 with a hint about --issuer and --token-endpoint', async () => {
+    it('an issuer with neither document: exit 3 no_discovery_document with a hint about --issuer and --token-endpoint', async () => {
       const discovery = await discoveryServer({})
       const result = await runCli(tokenClient(['--issuer', discovery.issuer], ['--json']), {env: secretEnv()})
-      const error = expectJsonError(result, 3, 'config_error')
+      const error = expectJsonError(result, 3, 'no_discovery_document')
       assert.match(String(error.hint), /--issuer/)
       assert.match(String(error.hint), /--token-endpoint/)
       assert.deepEqual(discovery.requested, [`GET ${OIDC}`, `GET ${RFC8414}`])

@@ -139,6 +139,13 @@ export interface AuthServerOptions {
   deviceInterval?: number
   /** Device flow: seconds a person has to approve a device code (default 600). */
   deviceCodeTTL?: number
+  /** The issuer's path, e.g. `/tenant1`: the provider is mounted under it (default none). */
+  issuerPath?: string
+  /**
+   * Wraps everything, in front of the recording: what a server that differs from oidc-provider at its
+   * edges answers itself (discovery locations, say) never reaches the records or the provider.
+   */
+  outerHandler?: (handler: RequestListener) => RequestListener
 }
 
 /** The dev server's URLs, clients and resources, plus what only tests need. */
@@ -273,16 +280,18 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
 
   function front(devIdpHandler: RequestListener): RequestListener {
     providerCallback = devIdpHandler
-    return (req, res) => {
+    const recording: RequestListener = (req, res) => {
       const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
       requests.push({method: req.method ?? 'GET', path, time: Date.now()})
-      if (req.method === 'POST' && path === TOKEN_PATH) intercept(handleTokenRequest, req, res)
-      else if (req.method === 'POST' && path === REVOCATION_PATH) intercept(handleRevocationRequest, req, res)
+      if (req.method === 'POST' && path === `${issuerPath}${TOKEN_PATH}`) intercept(handleTokenRequest, req, res)
+      else if (req.method === 'POST' && path === `${issuerPath}${REVOCATION_PATH}`) intercept(handleRevocationRequest, req, res)
       else providerCallback(req, res)
     }
+    return options.outerHandler ? options.outerHandler(recording) : recording
   }
 
-  const {shortTokenTTL: _short, ...devIdpOptions} = options
+  const issuerPath = options.issuerPath?.replace(/\/$/, '') ?? ''
+  const {shortTokenTTL: _short, outerHandler: _outer, ...devIdpOptions} = options
   const idp = await startDevIdp({
     ...devIdpOptions,
     port: 0,

@@ -17,7 +17,7 @@ export default class TokenObo extends BaseCommand {
 entra: grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer, requested_token_use=on_behalf_of;
 rfc8693: grant_type=urn:ietf:params:oauth:grant-type:token-exchange, subject_token_type=…:access_token.
 Default flavor: entra on Microsoft's login hosts, rfc8693 when the server's metadata lists token exchange, else entra.
-Cached like token client, under a key holding the assertion's SHA-256 (never the assertion).`
+Cached like token client, under a key holding the assertion's SHA-256 (never the assertion) and the flavor.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> api --assertion-env USER_TOKEN --scope https://graph.microsoft.com/.default',

@@ -12,7 +12,7 @@
  * oidc-provider instance, for the tests that reach inside.
  */
 import {createServer} from 'node:http'
-import type {RequestListener, Server} from 'node:http'
+import type {IncomingMessage, RequestListener, Server, ServerResponse} from 'node:http'
 
 import {ConfigError} from '../errors.js'
 import {closeServer, listenOnLoopback} from '../http/loopback.js'
@@ -61,6 +61,11 @@ export interface DevIdpOptions<C extends ClientSet<C> = DevClients> extends Conf
   wrapHandler?: (handler: RequestListener) => RequestListener
   /** Called with every server-side error (provider `server_error`s, failed interactions); also kept in `errors`. */
   onError?: (error: Error) => void
+  /**
+   * A path for the issuer, e.g. `/tenant1` (default none): the provider is mounted under it, as
+   * servers with one issuer per tenant or realm are, and anything outside it answers 404.
+   */
+  issuerPath?: string
 }
 
 export interface DevIdp<C extends ClientSet<C> = DevClients> {
@@ -92,7 +97,8 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
   const clients = options.clients ?? (devClients({tokenExchange: options.tokenExchange}) as unknown as C)
   const deviceInterval = options.deviceInterval ?? DEFAULT_DEVICE_INTERVAL
   const server = createServer()
-  const issuer = await listenForIssuer(server, options.port ?? 0)
+  const issuerPath = options.issuerPath?.replace(/\/$/, '') ?? ''
+  const issuer = `${await listenForIssuer(server, options.port ?? 0)}${issuerPath}`
   const errors: Error[] = []
   const reportError = (error: Error) => {
     errors.push(error)
@@ -124,6 +130,8 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
         reportError(error instanceof Error ? error : new Error(String(error)))
         res.destroy()
       })
+    } else if (issuerPath) {
+      mounted(issuerPath, providerCallback, req, res)
     } else {
       providerCallback(req, res)
     }
@@ -151,6 +159,22 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
       if (server.listening) await closeServer(server)
     },
   }
+}
+
+/**
+ * The provider under a path prefix, mounted the way Express mounts it (what oidc-provider expects):
+ * `url` without the prefix, `originalUrl` with it, from which the provider's URLs keep the prefix.
+ */
+function mounted(prefix: string, providerCallback: RequestListener, req: IncomingMessage, res: ServerResponse): void {
+  const url = req.url ?? '/'
+  if (url !== prefix && !url.startsWith(`${prefix}/`) && !url.startsWith(`${prefix}?`)) {
+    res.writeHead(404, {'content-type': 'text/plain'}).end('Not Found')
+    return
+  }
+
+  const rest = url.slice(prefix.length)
+  Object.assign(req, {originalUrl: url, url: rest.startsWith('/') ? rest : `/${rest}`})
+  providerCallback(req, res)
 }
 
 /** Listens on 127.0.0.1 only and returns the issuer URL, which must be known before the provider exists. */

@@ -11,23 +11,13 @@ import type {Runtime} from '../runtime.js'
 import {connectionMetadata, openConfiguration} from './configuration.js'
 import {ConfigError} from '../errors.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
+import {detectFlavor, TOKEN_EXCHANGE_GRANT} from './flavor.js'
 import type {ServerMetadata} from './metadata.js'
 import {type AccessToken, accessTokenFrom, type Flavor, type TokenEndpointResponse} from './token.js'
 
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+export {TOKEN_EXCHANGE_GRANT} from './flavor.js'
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
-
-/** Entra's sign-in hosts, public and national clouds: OBO there is always the jwt-bearer flavor. */
-const MICROSOFT_LOGIN_HOSTS = new Set([
-  'login.chinacloudapi.cn',
-  'login.microsoftonline.com',
-  'login.microsoftonline.de',
-  'login.microsoftonline.us',
-  'login.partner.microsoftonline.cn',
-  'login.windows.net',
-  'sts.windows.net',
-])
 
 /** A token response's access token, plus the refresh token when the server sent one. */
 export interface GrantResult {
@@ -104,17 +94,6 @@ export async function requestClientCredentials(connection: Connection, runtime: 
   const parameters = requestParameters(connection)
   const response = await tokenRequest(config, 'client_credentials', (c) => clientCredentialsGrant(c, parameters), http)
   return accessTokenFrom(response)
-}
-
-/**
- * The contract's flavor detection: Entra's hosts speak jwt-bearer OBO; a server whose metadata lists
- * the token-exchange grant speaks RFC 8693; anything else is tried as Entra.
- */
-export function detectFlavor(connection: Connection, metadata: ServerMetadata): Flavor {
-  const hosts = [connection.issuer?.hostname, connection.tokenEndpoint?.hostname, new URL(metadata.issuer).hostname]
-  if (hosts.some((host) => host !== undefined && MICROSOFT_LOGIN_HOSTS.has(host.toLowerCase()))) return 'entra'
-  if (metadata.grant_types_supported?.includes(TOKEN_EXCHANGE_GRANT)) return 'rfc8693'
-  return 'entra'
 }
 
 export interface OboRequest {

@@ -3,6 +3,7 @@ import {createHash} from 'node:crypto'
 import type {Connection} from '../config/connection.js'
 import type {Runtime} from '../runtime.js'
 import {serverKey} from './client-credentials.js'
+import {oboFlavor} from './flavor.js'
 import type {OboRequest} from './grants.js'
 import type {TokenResult} from './token.js'
 import {cachedOrFetched, cacheKey, type CacheOptions} from './token-cache.js'
@@ -13,7 +14,8 @@ export function sha256(text: string): Buffer {
 
 /**
  * The first seed's GetAccessTokenForUserAsync from a terminal: a downstream token for the user
- * behind the assertion, cached under a key that holds the assertion's SHA-256, never the assertion.
+ * behind the assertion, cached under a key that holds the assertion's SHA-256, never the assertion,
+ * and the flavor (asked for or detected), which the request then uses.
  */
 export async function oboToken(
   connection: Connection,
@@ -21,9 +23,11 @@ export async function oboToken(
   options: CacheOptions,
   runtime: Runtime,
 ): Promise<TokenResult> {
+  const flavor = await oboFlavor(connection, request.flavor, runtime)
   const key = cacheKey({
     audience: connection.audience,
     clientId: connection.clientId,
+    flavor,
     grant: 'on_behalf_of',
     params: request.requestedTokenType ? [...connection.params, ['requested_token_type', request.requestedTokenType]] : connection.params,
     resources: connection.resources,
@@ -31,6 +35,6 @@ export async function oboToken(
     server: serverKey(connection),
     subject: sha256(request.assertion).toString('hex'),
   })
-  const fetch = async () => (await (await import('./grants.js')).requestObo(connection, request, runtime)).token
+  const fetch = async () => (await (await import('./grants.js')).requestObo(connection, {...request, flavor}, runtime)).token
   return cachedOrFetched(runtime.openStore, key, options, fetch, runtime.hooks)
 }

@@ -12,6 +12,8 @@ import {type AccessToken, isUsable, type TokenResult} from './token.js'
 export interface CacheKeyParts {
   audience?: string
   clientId: string
+  /** On-behalf-of only: the two flavors answer the same request differently. */
+  flavor?: string
   grant: string
   params: Array<[string, string]>
   resources: string[]
@@ -40,6 +42,8 @@ export function cacheKey(parts: CacheKeyParts): string {
     parts.audience ?? null,
     [...parts.params].sort(([a], [b]) => a.localeCompare(b)),
     parts.subject ?? null,
+    // Appended only when present, so that keys without a flavor stay what they were.
+    ...(parts.flavor === undefined ? [] : [parts.flavor]),
   ])
   return createHash('sha256').update(canonical).digest('hex')
 }

@@ -1,0 +1,47 @@
+/**
+ * Which on-behalf-of dialect a server speaks: Entra's jwt-bearer grant or RFC 8693 token exchange.
+ * Light on purpose: the OBO cache key holds the flavor, so it is decided before the cache is read,
+ * and a cache hit must neither load the grant code nor send a request.
+ */
+import type {Connection} from '../config/connection.js'
+import {httpContext} from '../http/context.js'
+import type {Runtime} from '../runtime.js'
+import {lastKnownMetadata, type ServerMetadata, serverMetadata} from './metadata.js'
+import type {Flavor} from './token.js'
+
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+
+/** Entra's sign-in hosts, public and national clouds: OBO there is always the jwt-bearer flavor. */
+const MICROSOFT_LOGIN_HOSTS = new Set([
+  'login.chinacloudapi.cn',
+  'login.microsoftonline.com',
+  'login.microsoftonline.de',
+  'login.microsoftonline.us',
+  'login.partner.microsoftonline.cn',
+  'login.windows.net',
+  'sts.windows.net',
+])
+
+/**
+ * The contract's flavor detection: Entra's hosts speak jwt-bearer OBO; a server whose metadata lists
+ * the token-exchange grant speaks RFC 8693; anything else is tried as Entra.
+ */
+export function detectFlavor(connection: Connection, metadata: ServerMetadata): Flavor {
+  const hosts = [connection.issuer?.hostname, connection.tokenEndpoint?.hostname, new URL(metadata.issuer).hostname]
+  if (hosts.some((host) => host !== undefined && MICROSOFT_LOGIN_HOSTS.has(host.toLowerCase()))) return 'entra'
+  if (metadata.grant_types_supported?.includes(TOKEN_EXCHANGE_GRANT)) return 'rfc8693'
+  return 'entra'
+}
+
+/**
+ * The flavor an OBO request will use, known before the token cache is read: the one asked for, else
+ * the one detected — from the metadata cached in TOKENCTL_HOME whatever its age (a hit sends no
+ * request), discovering only when none was ever cached. --token-endpoint has no metadata to read.
+ */
+export async function oboFlavor(connection: Connection, requested: Flavor | undefined, runtime: Runtime): Promise<Flavor> {
+  if (requested) return requested
+  const {issuer, tokenEndpoint} = connection
+  if (tokenEndpoint || !issuer) return detectFlavor(connection, {issuer: (issuer ?? tokenEndpoint!).href})
+  const http = httpContext({caFile: connection.caFile, timeoutSeconds: connection.timeoutSeconds}, runtime.hooks)
+  return detectFlavor(connection, (await lastKnownMetadata(issuer)) ?? (await serverMetadata(issuer, http)))
+}
