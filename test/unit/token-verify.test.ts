@@ -6,6 +6,7 @@ import {explainIssuerMismatch, issuerShape, otherAppName} from '../../src/lib/ve
 import {checkTokenSyntax, readTokenFromStdin, tokenArguments} from '../../src/lib/verify/input.js'
 import {printable, verifyJson} from '../../src/lib/verify/report.js'
 import {refusedByHeader} from '../../src/lib/verify/signature.js'
+import {verifyJwt} from '../../src/lib/verify/verify.js'
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
 
@@ -73,6 +74,13 @@ describe('token verify building blocks', () => {
     assert.deepEqual(tokenArguments({token: '-', name: 'web'}, isClient), {clientName: 'web', token: undefined})
     assert.deepEqual(tokenArguments({token: 'a.b.c'}, isClient), {clientName: undefined, token: 'a.b.c'})
     assert.deepEqual(tokenArguments({token: 'web', name: 'other'}, isClient), {clientName: 'other', token: 'web'})
+  })
+
+  it('refuses what is not a signed JWT before any request: a JWE, three segments that are not JSON', async () => {
+    const issuer = {issuer: new URL('http://127.0.0.1:1/'), timeoutSeconds: 1}
+    const options = {audiences: [], clockSkewSeconds: 300, roles: [], scopes: []}
+    await assert.rejects(verifyJwt('a.b.c.d.e', issuer, options, {}), {exitCode: 2, message: /^an encrypted token \(JWE/})
+    await assert.rejects(verifyJwt('a.b.c', issuer, options, {}), {exitCode: 2, code: 'invalid_jwt', message: /^not a JWT/})
   })
 
   it('reads stdin up to the bound and no further', async () => {

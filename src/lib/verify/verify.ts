@@ -62,6 +62,10 @@ function keySource(metadata: ServerMetadata, http: HttpContext): KeySource {
 
 export async function verifyJwt(token: string, issuer: IssuerConnection, options: VerifyOptions, hooks: Hooks): Promise<VerifyResult> {
   const jwt = decodeJwt(token)
+  if (!jwt && token.split('.').length === 5) {
+    throw new UsageError('an encrypted token (JWE, five segments): only the API holding its decryption key can read it', 'invalid_jwt')
+  }
+
   if (!jwt) {
     throw new UsageError('not a JWT (three base64url segments with a JSON header and payload)', 'invalid_jwt', {
       suggestions: ['for an opaque token, add --introspect: the issuer is asked about it (RFC 7662)'],
