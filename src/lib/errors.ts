@@ -16,6 +16,8 @@ export const ExitCode = {
   httpStatus: 8,
   /** Interrupted by the user (Ctrl-C), as shells report SIGINT. */
   cancelled: 130,
+  /** `token verify`: the token fails a check (signature, issuer, audience, time, scope, role). */
+  tokenInvalid: 9,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
@@ -154,4 +156,11 @@ export function isTokenctlError(error: unknown): error is TokenctlError {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message
   return String(error)
+}
+
+/** `token verify`: the token fails at least one check (exit 9); the message names each failed check. */
+export class TokenInvalidError extends TokenctlError {
+  constructor(message: string, options?: TokenctlErrorOptions) {
+    super(message, 'token_invalid', ExitCode.tokenInvalid, options)
+  }
 }

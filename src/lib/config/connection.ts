@@ -196,3 +196,36 @@ export function resolveConnection(
   if (options.publicByDefault && settings.authMethod === undefined && !hasSecret) settings.authMethod = 'none'
   return toConnection(settings, {clientName, secretSource})
 }
+
+/** What `token verify` needs to fetch an issuer's keys: no client, no credential. */
+export interface IssuerConnection {
+  caFile?: string
+  issuer: URL
+  timeoutSeconds: number
+}
+
+/**
+ * The issuer of `token verify`: --issuer over a named client's issuer over TOKENCTL_ISSUER, with the
+ * client's --ca-file and --timeout. Unlike resolveConnection it needs no client id.
+ */
+export function resolveIssuer(
+  clientName: string | undefined,
+  flags: Pick<ConnectionFlags, 'ca-file' | 'issuer' | 'timeout'>,
+  env: NodeJS.ProcessEnv = process.env,
+): IssuerConnection {
+  const base = clientName ? getClient(clientName) : settingsFromEnvironment(env)
+  const settings = {...base, ...settingsFromFlags(flags)}
+  if (!settings.issuer) {
+    const where = clientName ? `client "${clientName}" has no issuer` : 'no issuer'
+    throw new ConfigError(`${where}: the issuer's discovery document names the keys that sign its tokens`, 'missing_configuration', {
+      suggestions: [clientName ? 'pass --issuer URL' : 'pass --issuer URL or the name of a client added with tokenctl client add (or set TOKENCTL_ISSUER)'],
+    })
+  }
+
+  if (settings.timeout !== undefined && !(settings.timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds')
+  return {
+    caFile: settings.caFile,
+    issuer: secureUrl(settings.issuer, '--issuer'),
+    timeoutSeconds: settings.timeout ?? DEFAULT_TIMEOUT_SECONDS,
+  }
+}

@@ -12,7 +12,7 @@ import {describeFetchFailure} from '../http/fetch.js'
 import {parseRetryAfter} from '../http/retry.js'
 
 /** Which request failed: the same `invalid_grant` means "refused" for OBO and "sign in again" for a refresh. */
-export type GrantKind = 'client_credentials' | 'discovery' | 'obo' | 'refresh_token' | 'revocation' | 'sign_in'
+export type GrantKind = 'client_credentials' | 'discovery' | 'obo' | 'refresh_token' | 'revocation' | 'sign_in' | 'introspection'
 
 interface ErrorBody {
   claims?: unknown

@@ -1,0 +1,49 @@
+/**
+ * How `token verify` shows its result: one line per check for people, the contract's JSON for
+ * scripts. Details quote claims and server text, which are untrusted: control characters are
+ * escaped before they reach a terminal.
+ */
+import type {Check} from './checks.js'
+import type {VerifyResult} from './verify.js'
+
+export interface CheckJson {
+  detail: string
+  name: string
+  /** true: passed; false: failed; null: skipped (nothing to compare, or not asked for). */
+  ok: boolean | null
+  status: Check['status']
+}
+
+export interface VerifyJson {
+  checks: CheckJson[]
+  claims: Record<string, unknown>
+  valid: boolean
+}
+
+export function verifyJson(result: VerifyResult): VerifyJson {
+  return {
+    valid: result.valid,
+    checks: result.checks.map(({detail, name, status}) => ({name, ok: status === 'skipped' ? null : status === 'passed', status, detail})),
+    claims: result.claims,
+  }
+}
+
+/** C0 and C1 controls and DEL as \xNN / \uNNNN: text from a token or a server cannot steer a terminal. */
+export function printable(text: string): string {
+  return text.replaceAll(/[\u0000-\u001F\u007F-\u009F\u2028\u2029]/g, (char) => {
+    const code = char.codePointAt(0)!
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
+  })
+}
+
+const NAME_WIDTH = 'signature'.length
+const STATUS_WIDTH = 'skipped'.length
+
+export function checkLines(result: VerifyResult): string[] {
+  return result.checks.map((check) => `${check.name.padEnd(NAME_WIDTH)}  ${check.status.padEnd(STATUS_WIDTH)}  ${printable(check.detail)}`)
+}
+
+/** The failed checks' names, for the one line on stderr. */
+export function failedNames(result: VerifyResult): string[] {
+  return result.checks.filter((check) => check.status === 'failed').map((check) => check.name)
+}
