@@ -7,7 +7,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {secureUrl} from '../lib/config/urls.js'
 import {HttpStatusError, NetworkError, UsageError} from '../lib/errors.js'
-import {type CallBody, callApi, type CallResponse, parseHeaders} from '../lib/http/call.js'
+import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod} from '../lib/http/call.js'
 import {connectionFlags, environmentVariableFlag} from '../lib/flags.js'
 import {tokenSourceOf} from '../lib/oauth/token-sources.js'
 
@@ -70,7 +70,8 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
       throw new UsageError('the token source sets Authorization: drop the -H \'Authorization: …\' header')
     }
 
-    const request = {body, headers, method: (flags.request ?? (body ? 'POST' : 'GET')).toUpperCase(), url: secureUrl(args.url, 'the URL')}
+    if (!URL.canParse(args.url)) throw new UsageError(`not a URL: "${args.url}"`, 'usage_error', {suggestions: ['pass an absolute URL such as https://api.example.com/things']})
+    const request = {body, headers, method: parseMethod(flags.request ?? (body ? 'POST' : 'GET')), url: secureUrl(args.url, 'the URL')}
     const source = tokenSourceOf(flags, this.runtime())
     const options = {caFile: flags['ca-file'], retries: flags.retries, retryAll: flags['retry-all'], timeoutSeconds: flags.timeout}
     const response = await callApi(request, source, options, this.hooks())

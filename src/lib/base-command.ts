@@ -3,9 +3,11 @@ import type {ChalkInstance} from 'chalk'
 
 import {InternalError, isTokenctlError, type TokenctlError, UsageError} from './errors.js'
 import type {Hooks, Progress} from './http/context.js'
+import {stripUrlCredentials} from './http/trace.js'
 import type {Runtime} from './runtime.js'
 import {errorJson, errorLine, traceLines} from './output.js'
 import {openStore} from './store/index.js'
+import {escapeControls, escapeJsonText, escapeLines} from './terminal-text.js'
 import type {SecretStore} from './store/types.js'
 
 /** Flags that would carry a secret on the command line if they existed. */
@@ -91,8 +93,19 @@ export abstract class BaseCommand extends Command {
 
     if (this.verbose && failure.exitCode !== 2) {
       const cause = failure.cause instanceof Error ? failure.cause : failure
-      process.stderr.write(`${cause.stack ?? cause.message}\n`)
+      process.stderr.write(`${escapeLines(stripUrlCredentials(cause.stack ?? cause.message))}\n`)
     }
+  }
+
+  /** --json output with what JSON.stringify leaves raw (C1, DEL, bidi controls) escaped too: the same JSON, terminal-safe. */
+  protected override logJson(json: unknown): void {
+    ux.stdout(escapeJsonText(ux.colorizeJson(json, {pretty: true, theme: this.config.theme?.json})))
+  }
+
+  /** Lines for people on stderr may quote a server (a failed revocation's reason): escaped. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override logToStderr(message = '', ...args: any[]): void {
+    super.logToStderr(escapeControls(message), ...args)
   }
 
   /** Hooks for the library: traces with --verbose, a spinner only when stderr is a terminal. */

@@ -21,7 +21,7 @@ export const ExitCode = {
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
-export type UsageCode = 'usage_error' | 'invalid_jwt' | 'invalid_session_key' | 'secret_on_command_line'
+export type UsageCode = 'usage_error' | 'invalid_jwt' | 'invalid_session_key' | 'secret_on_command_line' | 'input_too_large'
 export type ConfigCode =
   | 'config_error'
   | 'unknown_client'
@@ -33,6 +33,8 @@ export type ConfigCode =
   | 'session_exists'
   | 'port_in_use'
   | 'no_discovery_document'
+  | 'credential_in_params'
+  | 'invalid_client_entry'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'

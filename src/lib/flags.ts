@@ -46,7 +46,7 @@ export const connectionFlags = {
     helpValue: 'URL',
   }),
   'key-id': Flags.string({description: 'kid of the private key (private_key_jwt)', helpGroup: CONNECTION}),
-  param: Flags.string({description: 'extra token request parameter (repeatable)', helpGroup: CONNECTION, helpValue: 'k=v', multiple: true}),
+  param: Flags.string({description: 'extra token request parameter (repeatable); never a credential (client_secret, assertion, …)', helpGroup: CONNECTION, helpValue: 'k=v', multiple: true}),
   'private-key-file': Flags.string({description: 'private key for private_key_jwt: PEM (PKCS#8) or JWK', helpGroup: CONNECTION, helpValue: 'PATH'}),
   resource: Flags.string({description: 'resource indicator, RFC 8707 (repeatable)', helpGroup: CONNECTION, helpValue: 'URI', multiple: true}),
   scope: Flags.string({description: 'scope (repeatable, or space separated)', helpGroup: CONNECTION, multiple: true}),

@@ -3,8 +3,9 @@
  * (data on stdout, everything for people on stderr).
  */
 import type {TokenctlError} from './errors.js'
-import type {HttpExchange} from './http/trace.js'
+import {type HttpExchange, stripUrlCredentials} from './http/trace.js'
 import {type AccessToken, secondsLeft, type TokenResult} from './oauth/token.js'
+import {escapeControls} from './terminal-text.js'
 
 export const TOKEN_FORMATS = ['token', 'header', 'env'] as const
 export type TokenFormat = (typeof TOKEN_FORMATS)[number]
@@ -49,18 +50,22 @@ export function tokenJson(result: TokenResult, extra: Record<string, unknown> = 
   }
 }
 
+/** An error's message and hint never repeat a URL's user name or password (fetch's errors quote the URL). */
 export function errorJson(error: TokenctlError): Record<string, unknown> {
-  const json: Record<string, unknown> = {code: error.code, exit_code: error.exitCode, message: error.message}
+  const json: Record<string, unknown> = {code: error.code, exit_code: error.exitCode, message: stripUrlCredentials(error.message)}
   for (const [name, value] of Object.entries(error.details)) if (value !== undefined) json[name] = value
-  if (error.suggestions.length > 0) json.hint = error.suggestions.join('; ')
+  if (error.suggestions.length > 0) json.hint = stripUrlCredentials(error.suggestions.join('; '))
   return json
 }
 
-/** One line: what happened and, where one exists, what to do next. */
+/**
+ * One line: what happened and, where one exists, what to do next. Messages quote servers (their
+ * `error`, `error_description`, a claims challenge): everything but our own line break is escaped.
+ */
 export function errorLine(error: TokenctlError): string {
   const hint = error.suggestions.length > 0 ? ` — ${error.suggestions.join('; ')}` : ''
-  const claims = error.details.claims ? `\nclaims challenge: ${error.details.claims}` : ''
-  return `${error.message}${hint}${claims}`
+  const claims = error.details.claims ? `\nclaims challenge: ${escapeControls(error.details.claims)}` : ''
+  return `${escapeControls(stripUrlCredentials(error.message + hint))}${claims}`
 }
 
 export function traceLines(exchange: HttpExchange): string[] {
@@ -74,7 +79,8 @@ export function traceLines(exchange: HttpExchange): string[] {
   if (exchange.request && Object.keys(exchange.request).length > 0) lines.push(`  request:  ${fields(exchange.request)}`)
   for (const [name, value] of Object.entries(exchange.responseHeaders ?? {})) lines.push(`  < ${name}: ${value}`)
   if (exchange.response) lines.push(`  response: ${fields(exchange.response)}`)
-  return lines
+  // URLs, headers and JSON fields are the server's words: each line escaped as a whole.
+  return lines.map((line) => escapeControls(stripUrlCredentials(line)))
 }
 
 /** "in 53m", "2h ago": the human side of a timestamp. */
@@ -93,6 +99,6 @@ export function relativeTime(epochMs: number, now = Date.now()): string {
 export function fieldLines(record: object): string[] {
   return Object.entries(record).map(([field, value]) => {
     const shown = Array.isArray(value) ? value.join(' ') : value !== null && typeof value === 'object' ? JSON.stringify(value) : value
-    return `${field}: ${shown === null || shown === undefined || shown === '' || shown === '{}' ? '-' : shown}`
+    return escapeControls(`${field}: ${shown === null || shown === undefined || shown === '' || shown === '{}' ? '-' : shown}`)
   })
 }

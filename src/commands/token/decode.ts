@@ -4,7 +4,9 @@ import {BaseCommand} from '../../lib/base-command.js'
 import {readStdin} from '../../lib/config/secrets.js'
 import {UsageError} from '../../lib/errors.js'
 import {decodeJwt} from '../../lib/jwt.js'
+import {isTimeInRange} from '../../lib/oauth/token.js'
 import {relativeTime} from '../../lib/output.js'
+import {escapeJsonText} from '../../lib/terminal-text.js'
 
 const TIME_CLAIMS = ['exp', 'iat', 'nbf', 'auth_time']
 
@@ -28,11 +30,15 @@ The signature is NOT verified: whoever accepts the token must verify it.`
     const input = args.token === undefined || args.token === '-' ? await readStdin('token decode') : args.token
     const jwt = decodeJwt(input)
     if (!jwt) throw new UsageError('not a JWT: expected three base64url segments with a JSON header and payload', 'invalid_jwt')
-    this.log(`header: ${JSON.stringify(jwt.header, undefined, 2)}`)
-    this.log(`claims: ${JSON.stringify(jwt.payload, undefined, 2)}`)
+    // Whoever made the token chose its strings: JSON-escaped, C1 and bidi controls included.
+    this.log(`header: ${escapeJsonText(JSON.stringify(jwt.header, undefined, 2))}`)
+    this.log(`claims: ${escapeJsonText(JSON.stringify(jwt.payload, undefined, 2))}`)
     for (const claim of TIME_CLAIMS) {
       const value = jwt.payload[claim]
-      if (typeof value === 'number') this.log(`${claim}: ${new Date(value * 1000).toISOString()} (${describeTime(claim, value * 1000)})`)
+      if (typeof value !== 'number') continue
+      // A time no date can state (1e20, negative) is shown as it is, not as a crash.
+      if (isTimeInRange(value * 1000)) this.log(`${claim}: ${new Date(value * 1000).toISOString()} (${describeTime(claim, value * 1000)})`)
+      else this.log(`${claim}: ${value} (out of range)`)
     }
 
     this.log('signature not verified')

@@ -5,6 +5,7 @@ import {resolveConnection} from '../../lib/config/connection.js'
 import {connectionFlags, formatFlag} from '../../lib/flags.js'
 import {signIn, type SignInPrompt} from '../../lib/oauth/sign-in.js'
 import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+import {escapeControls} from '../../lib/terminal-text.js'
 
 export default class TokenUser extends BaseCommand {
   static override args = {
@@ -63,13 +64,14 @@ Ctrl-C cancels (exit 130); a refused or expired sign-in is exit 5.`
   }
 }
 
+/** The prompt's URLs and code come from the server: escaped, the line breaks are ours. */
 function promptText(prompt: SignInPrompt): string {
   if (prompt.kind === 'device') {
-    const complete = prompt.verificationUriComplete ? `\n(or open ${prompt.verificationUriComplete})` : ''
-    return `To sign in, open ${prompt.verificationUri} and enter the code ${prompt.userCode}${complete}\nThe code expires in ${Math.round(prompt.expiresIn / 60)} min.`
+    const complete = prompt.verificationUriComplete ? `\n(or open ${escapeControls(prompt.verificationUriComplete)})` : ''
+    const open = `To sign in, open ${escapeControls(prompt.verificationUri)} and enter the code ${escapeControls(prompt.userCode)}`
+    return `${open}${complete}\nThe code expires in ${Math.round(prompt.expiresIn / 60)} min.`
   }
 
-  return prompt.opened
-    ? `Opened the browser to sign in. If it did not open, visit:\n${prompt.url}`
-    : `To sign in, open this URL in a browser:\n${prompt.url}`
+  const url = escapeControls(prompt.url)
+  return prompt.opened ? `Opened the browser to sign in. If it did not open, visit:\n${url}` : `To sign in, open this URL in a browser:\n${url}`
 }

@@ -55,18 +55,38 @@ function readConfig(): ConfigFile {
     throw new ConfigError(`cannot read ${configFilePath()}: ${(error as Error).message}`)
   }
 
+  let config: unknown
   try {
-    return JSON.parse(text) as ConfigFile
+    config = JSON.parse(text)
   } catch {
-    throw new ConfigError(`${configFilePath()} is not valid JSON`, 'config_error', {
+    config = undefined
+  }
+
+  if (!isPlainObject(config) || (config.clients !== undefined && config.clients !== null && !isPlainObject(config.clients))) {
+    const what = config === undefined ? 'is not valid JSON' : 'is not a tokenctl configuration (a JSON object whose "clients" is an object)'
+    throw new ConfigError(`${configFilePath()} ${what}`, 'config_error', {
       suggestions: ['fix or remove the file, then add the clients again'],
     })
   }
+
+  return config as ConfigFile
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** An entry of the clients map as tokenctl wrote it: an object (a hand edit may leave `null`). */
+function checkedClient(name: string, entry: unknown): ClientSettings {
+  if (isPlainObject(entry)) return entry as unknown as ClientSettings
+  throw new ConfigError(`client "${name}" in ${configFilePath()} is not a client's settings (${entry === null ? 'null' : typeof entry})`, 'invalid_client_entry', {
+    suggestions: [`remove it with tokenctl client remove ${name} and add it again, or fix the file`],
+  })
 }
 
 export function findClient(name: string): ClientSettings | undefined {
   const clients = readConfig().clients ?? {}
-  return Object.hasOwn(clients, name) ? clients[name] : undefined
+  return Object.hasOwn(clients, name) ? checkedClient(name, clients[name]) : undefined
 }
 
 export function getClient(name: string): ClientSettings {
@@ -81,7 +101,9 @@ export function getClient(name: string): ClientSettings {
 }
 
 export function listClients(): Array<[string, ClientSettings]> {
-  return Object.entries(readConfig().clients ?? {}).sort(([a], [b]) => a.localeCompare(b))
+  return Object.entries(readConfig().clients ?? {})
+    .map(([name, entry]): [string, ClientSettings] => [name, checkedClient(name, entry)])
+    .sort(([a], [b]) => a.localeCompare(b))
 }
 
 /** Read-modify-write of the clients map, serialized across processes. */

@@ -55,15 +55,59 @@ export function splitScopes(values: string[] | undefined): string[] | undefined 
   return [...new Set(values.flatMap((value) => value.split(/\s+/)).filter(Boolean))]
 }
 
+/**
+ * Token request parameters that carry a credential: never taken from --param (a flag value leaks
+ * through ps, shell history and CI logs, and would be saved in config.json). Compared without case:
+ * some servers read form fields case-insensitively (.NET's NameValueCollection).
+ */
+const CREDENTIAL_PARAMS: Record<string, string> = {
+  actor_token: 'tokenctl does not send an actor token',
+  assertion: 'pass the user\'s token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH',
+  client_assertion: 'pass --private-key-file PATH: tokenctl signs a fresh client assertion for every request',
+  client_secret: 'use --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH (or TOKENCTL_CLIENT_SECRET)',
+  code: 'sign in with tokenctl token user (authorization code with PKCE)',
+  code_verifier: 'sign in with tokenctl token user (authorization code with PKCE)',
+  device_code: 'sign in with tokenctl token user --device',
+  password: 'tokenctl does not send passwords (the password grant): sign in with tokenctl token user',
+  refresh_token: 'keep the refresh token as a session (tokenctl session start, token user --session-key) and use tokenctl session refresh',
+  subject_token: 'pass the user\'s token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH',
+}
+
+/** The credential-carrying parameter among these names, if any. */
+export function credentialParam(names: Iterable<string>): string | undefined {
+  for (const name of names) if (Object.hasOwn(CREDENTIAL_PARAMS, name.toLowerCase())) return name
+  return undefined
+}
+
 export function parseParams(values: string[] | undefined): Array<[string, string]> | undefined {
   if (!values) return undefined
   return values
-    .map((value): [string, string] => {
+    .map((value, index): [string, string] => {
       const at = value.indexOf('=')
-      if (at < 1) throw new UsageError(`--param wants name=value, got "${value}"`)
-      return [value.slice(0, at), value.slice(at + 1)]
+      // Never repeated: what was typed may be a secret pasted in the wrong place.
+      if (at < 1) throw new UsageError(`--param #${index + 1} wants name=value`)
+      const name = value.slice(0, at)
+      if (credentialParam([name])) {
+        throw new UsageError(`--param ${name} carries a credential, and secrets are never taken as flag values`, 'secret_on_command_line', {
+          suggestions: [CREDENTIAL_PARAMS[name.toLowerCase()]],
+        })
+      }
+
+      return [name, value.slice(at + 1)]
     })
     .sort(([a], [b]) => a.localeCompare(b))
+}
+
+/**
+ * A credential among the params a named client (or a session) keeps, written by an older tokenctl
+ * that took them from --param: refused before anything is sent (exit 3), never repeated.
+ */
+export function assertNoCredentialParams(params: Array<[string, string]> | undefined, owner: string, fix: string): void {
+  const name = credentialParam((params ?? []).map(([param]) => param))
+  if (name === undefined) return
+  throw new ConfigError(`${owner} keeps a credential in its extra parameters (${name}), which tokenctl no longer sends`, 'credential_in_params', {
+    suggestions: [fix],
+  })
 }
 
 function parseAuthMethod(value: string | undefined): AuthMethod | undefined {
@@ -190,6 +234,10 @@ export function resolveConnection(
   options: {publicByDefault?: boolean} = {},
 ): Connection {
   const base = clientName ? getClient(clientName) : settingsFromEnvironment(env)
+  if (clientName) {
+    assertNoCredentialParams(base.params, `client "${clientName}" in config.json`, `add it again without that --param: tokenctl client add ${clientName} --replace … (the secret from --client-secret-env, --client-secret-stdin or --client-secret-file)`)
+  }
+
   const settings = {...base, ...settingsFromFlags(flags)}
   const secretSource = secretSourceOf(flags)
   const hasSecret = secretSource !== undefined || settings.hasStoredSecret || settings.privateKeyFile !== undefined || Boolean(env.TOKENCTL_CLIENT_SECRET)

@@ -1,7 +1,7 @@
 import {ConfigError} from '../errors.js'
 import type {SecretStore} from '../store/types.js'
 import {assertClientName, type ClientSettings, deleteClient, findClient, getClient, listClients, saveClient} from './clients.js'
-import {type ConnectionFlags, secretSourceOf, settingsFromFlags, toConnection} from './connection.js'
+import {type ConnectionFlags, credentialParam, secretSourceOf, settingsFromFlags, toConnection} from './connection.js'
 import {clientSecretEntry, readSecret} from './secrets.js'
 
 /** A named client as list/show print it: every setting, and whether a secret is stored — never the secret. */
@@ -33,7 +33,8 @@ export function clientView(name: string, settings: ClientSettings): ClientView {
     issuer: settings.issuer ?? null,
     key_id: settings.keyId ?? null,
     name,
-    params: Object.fromEntries(settings.params ?? []),
+    // An older tokenctl took credentials from --param: shown by name only.
+    params: Object.fromEntries((settings.params ?? []).map(([param, value]) => [param, credentialParam([param]) ? '<redacted>' : value])),
     private_key_file: settings.privateKeyFile ?? null,
     resources: settings.resources ?? [],
     scopes: settings.scopes ?? [],
@@ -84,8 +85,15 @@ export function listClientViews(): ClientView[] {
 
 /** Removes the settings and the stored secret. */
 export async function removeClient(name: string, store: () => Promise<SecretStore>): Promise<{name: string; secret_removed: boolean}> {
-  const settings = getClient(name)
-  const secretRemoved = settings.hasStoredSecret ? await (await store()).delete(clientSecretEntry(name)) : false
+  let settings: ClientSettings | undefined
+  try {
+    settings = getClient(name)
+  } catch (error) {
+    // A damaged entry (null) is what remove is for: its secret, if any, goes too.
+    if (!(error instanceof ConfigError && error.code === 'invalid_client_entry')) throw error
+  }
+
+  const secretRemoved = settings === undefined || settings.hasStoredSecret ? await (await store()).delete(clientSecretEntry(name)) : false
   await deleteClient(name)
   return {name, secret_removed: secretRemoved}
 }

@@ -1,4 +1,4 @@
-import {readFile} from 'node:fs/promises'
+import {open} from 'node:fs/promises'
 
 import {ConfigError, messageOf, UsageError} from '../errors.js'
 import {isSharedStore} from '../store/index.js'
@@ -18,25 +18,66 @@ function chompLineEnding(text: string): string {
   return text.replace(/\r?\n$/, '')
 }
 
+/**
+ * The most tokenctl reads of a secret, a key or a token (stdin, a file, a variable). A token is a few
+ * KB, an Entra token with many groups ~10 KB, a PEM key ~3 KB: anything larger is the wrong input,
+ * and reading it whole (10 MB of "assertion") would cost hundreds of MB on its way to a request.
+ */
+export const MAX_SECRET_BYTES = 64 * 1024
+
+function tooLarge(what: string, where: string): UsageError {
+  return new UsageError(`${what}: ${where} holds more than 64 KiB, the most tokenctl reads for a secret or a token (a few KB)`, 'input_too_large', {
+    suggestions: ['check that the right file or command feeds it'],
+  })
+}
+
 export async function readStdin(what: string): Promise<string> {
   if (process.stdin.isTTY) {
     throw new UsageError(`${what}: stdin is a terminal; pipe the value in (for example: printf %s "$SECRET" | tokenctl …)`)
   }
 
   const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  let size = 0
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length
+    // Leaving the loop destroys stdin: the rest is never read.
+    if (size > MAX_SECRET_BYTES) throw tooLarge(what, 'stdin')
+    chunks.push(chunk as Buffer)
+  }
+
   const text = chompLineEnding(Buffer.concat(chunks).toString('utf8'))
   if (text === '') throw new UsageError(`${what}: stdin was empty`)
   return text
 }
 
-async function readSecretFile(path: string, what: string): Promise<string> {
-  let text: string
+/** At most MAX_SECRET_BYTES + 1 bytes of a file (a FIFO or /dev/stdin too): enough to tell it is too large. */
+async function readBounded(path: string): Promise<Buffer | undefined> {
+  const handle = await open(path, 'r')
   try {
-    text = chompLineEnding(await readFile(path, 'utf8'))
+    const buffer = Buffer.alloc(MAX_SECRET_BYTES + 1)
+    let length = 0
+    while (length < buffer.length) {
+      const {bytesRead} = await handle.read(buffer, length, buffer.length - length, null)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+
+    return length > MAX_SECRET_BYTES ? undefined : buffer.subarray(0, length)
+  } finally {
+    await handle.close()
+  }
+}
+
+async function readSecretFile(path: string, what: string): Promise<string> {
+  let bytes: Buffer | undefined
+  try {
+    bytes = await readBounded(path)
   } catch (error) {
     throw new ConfigError(`cannot read ${what} ${path}: ${messageOf(error)}`)
   }
+
+  if (bytes === undefined) throw tooLarge(what, path)
+  const text = chompLineEnding(bytes.toString('utf8'))
 
   if (text === '') throw new ConfigError(`${what} ${path} is empty`, 'no_secret')
   return text
@@ -48,6 +89,7 @@ export async function readSecret(source: SecretSource, what: string): Promise<st
     case 'env': {
       const value = process.env[source.variable]
       if (!value) throw new ConfigError(`${what}: the environment variable ${source.variable} is not set`, 'no_secret')
+      if (Buffer.byteLength(value) > MAX_SECRET_BYTES) throw tooLarge(what, `the environment variable ${source.variable}`)
       return value
     }
 

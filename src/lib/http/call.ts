@@ -59,6 +59,9 @@ const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
 const DEFAULT_MAX_TOTAL_WAIT_MS = 60_000
 const TOKEN_NAME = /^[!#$%&'*+.^`|~\w-]+$/
 
+/** What Node (and RFC 9110 §5.5) lets a header value carry: no CR, LF, NUL or other control but HTAB. */
+const FIELD_VALUE = /^[\t\u0020-\u007E\u0080-\u00FF]*$/
+
 /** `-H 'Name: value'` pairs; a malformed one is named by its position and its start, never its value. */
 export function parseHeaders(values: string[] = []): Array<[string, string]> {
   return values.map((header, index): [string, string] => {
@@ -69,8 +72,26 @@ export function parseHeaders(values: string[] = []): Array<[string, string]> {
       throw new UsageError(`malformed header #${index + 1} ("${start}…"): expected -H 'Name: value'`)
     }
 
-    return [name, header.slice(colon + 1).trim()]
+    const value = header.slice(colon + 1).trim()
+    if (!FIELD_VALUE.test(value)) {
+      throw new UsageError(`header #${index + 1} (${name}) has a character no header can carry (CR, LF or another control character, or beyond Latin-1)`, 'usage_error', {
+        suggestions: ['one -H per header; encode the value (base64, percent-encoding) if it is binary'],
+      })
+    }
+
+    return [name, value]
   })
+}
+
+/** `-X`: an HTTP method is a token (RFC 9110 §9.1), so never a request line. */
+export function parseMethod(value: string): string {
+  if (!TOKEN_NAME.test(value)) {
+    throw new UsageError(`-X takes an HTTP method such as GET, POST or PATCH, not "${value.slice(0, 40)}"`, 'usage_error', {
+      suggestions: ['put the path in the URL: tokenctl call https://host/path -X METHOD'],
+    })
+  }
+
+  return value.toUpperCase()
 }
 
 /** curl's choice for -d (a form, unless the data is JSON), and octet-stream for a file. */

@@ -76,10 +76,21 @@ export function maskHeaders(headers: Iterable<[string, string]>): Record<string,
   return masked
 }
 
+/**
+ * The userinfo (`user:password@`) of every URL in a text, as a URL parser reads it: from `//` to the
+ * last `@` before the path. Error messages and traces are made of such texts (fetch's own errors
+ * repeat the URL it was given).
+ */
+const URL_USERINFO = /\b([a-z][\d+.a-z-]*:\/\/)[^\s/?#]*@/gi
+
+export function stripUrlCredentials(text: string): string {
+  return text.replace(URL_USERINFO, '$1')
+}
+
 /** The URL without userinfo and with a masked query string (tokens sometimes travel there). */
 export function maskUrl(url: string): string {
   try {
-    const parsed = new URL(url)
+    const parsed = new URL(stripUrlCredentials(url))
     parsed.username = ''
     parsed.password = ''
     for (const [name, value] of [...parsed.searchParams]) parsed.searchParams.set(name, maskValue(name, value))

@@ -227,7 +227,18 @@ export async function translateOAuthError(
 
         case 'OAUTH_PARSE_ERROR':
         case 'OAUTH_INVALID_RESPONSE': {
-          return new NetworkError(`${host} sent a malformed ${grant === 'discovery' ? 'discovery document' : 'token response'} (${err.message})`, 'invalid_response')
+          // The cause says which field ("expires_in" property must be a number); the wrapper only "invalid response".
+          const reason = err.cause instanceof Error ? err.cause.message : err.message
+          return new NetworkError(`${host} sent a malformed ${grant === 'discovery' ? 'discovery document' : 'token response'} (${reason})`, 'invalid_response')
+        }
+
+        case 'OAUTH_UNSUPPORTED_OPERATION': {
+          const type = (err.cause as {cause?: {body?: {token_type?: unknown}}} | undefined)?.cause?.body?.token_type
+          if (typeof type === 'string') {
+            return new NetworkError(`${host} answered with token_type "${type}", which tokenctl cannot use (Bearer, DPoP or N_A)`, 'invalid_response')
+          }
+
+          break
         }
 
         case 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED': {

@@ -47,6 +47,17 @@ function grantResult(response: TokenEndpointResponse, flavor?: Flavor): GrantRes
 }
 
 /**
+ * RFC 8693's `N_A` (the token is not an access token) is a token type tokenctl keeps. openid-client
+ * knows it only for token exchange and refuses it for every other grant, after checking every other
+ * field of the response: that checked response is taken from its error.
+ */
+function nonAccessTokenResponse(error: unknown): TokenEndpointResponse | undefined {
+  const {code, cause} = (error ?? {}) as {cause?: {cause?: {body?: TokenEndpointResponse}}; code?: string}
+  const body = cause?.cause?.body
+  return code === 'OAUTH_UNSUPPORTED_OPERATION' && body?.token_type === 'n_a' ? body : undefined
+}
+
+/**
  * One token request through openid-client: retried on connection errors, 429 and 5xx (the grant
  * is re-run each time, so a client assertion is fresh on every attempt), never on 4xx; every
  * failure translated into the contract's errors.
@@ -64,6 +75,8 @@ export async function tokenRequest(
       try {
         return await run(config)
       } catch (error) {
+        const kept = nonAccessTokenResponse(error)
+        if (kept) return kept
         throw await translateOAuthError(error, {grant, host, timeoutSeconds: http.timeoutSeconds})
       }
     })
@@ -198,11 +211,16 @@ export async function requestDeviceAuthorization(opened: OpenedClient, scopes: s
 export async function pollDeviceToken(opened: OpenedClient, authorization: DeviceAuthorization, signal: AbortSignal): Promise<GrantResult> {
   const {pollDeviceAuthorizationGrant} = await import('openid-client')
   const host = new URL(opened.metadata.token_endpoint!).host
+  let response: TokenEndpointResponse
   try {
-    return grantResult(await pollDeviceAuthorizationGrant(opened.config, authorization as never, undefined, {signal}))
+    response = await pollDeviceAuthorizationGrant(opened.config, authorization as never, undefined, {signal})
   } catch (error) {
-    throw await translateOAuthError(error, {grant: 'sign_in', host, timeoutSeconds: opened.http.timeoutSeconds})
+    const kept = nonAccessTokenResponse(error)
+    if (!kept) throw await translateOAuthError(error, {grant: 'sign_in', host, timeoutSeconds: opened.http.timeoutSeconds})
+    response = kept
   }
+
+  return grantResult(response)
 }
 
 export interface AuthorizationRequest {

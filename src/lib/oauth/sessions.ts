@@ -19,14 +19,14 @@
  * that every host of a fleet lists the same sessions. It is written with each record.
  */
 import type {ClientSettings} from '../config/clients.js'
-import {type Connection, type SecretSource, toConnection} from '../config/connection.js'
+import {assertNoCredentialParams, type Connection, type SecretSource, toConnection} from '../config/connection.js'
 import {sessionIndex, type SessionSummary} from '../config/session-index.js'
 import {AuthorizationError, ConfigError, messageOf, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import type {SecretStore} from '../store/types.js'
 import type {GrantResult} from './grants.js'
 import {sha256} from './obo.js'
-import {type AccessToken, type Flavor, isUsable, type TokenResult} from './token.js'
+import {type AccessToken, type Flavor, isUsable, isWellFormed, type TokenResult} from './token.js'
 
 /** How the session began: on-behalf-of (either flavor), or a user's own sign-in (`token user --session-key`). */
 export type SessionFlavor = 'sign-in' | Flavor
@@ -94,7 +94,10 @@ async function readRecord(store: SecretStore, key: string): Promise<SessionRecor
   const text = await store.get(sessionEntry(key))
   if (text === undefined) return undefined
   try {
-    return JSON.parse(text) as SessionRecord
+    const record = JSON.parse(text) as SessionRecord
+    // An access token an older tokenctl kept unchecked is dropped: the next refresh replaces it.
+    if (!isWellFormed(record.access_token)) record.access_token = {access_token: '', token_type: 'Bearer'}
+    return record
   } catch {
     throw new ConfigError(`the stored session "${key}" is unreadable`, 'config_error', {
       suggestions: [`end it (tokenctl session end --key ${key} --no-revoke) and start it again`],
@@ -127,6 +130,7 @@ function sessionConnection(record: SessionRecord, overrides: SessionOverrides): 
   if (overrides.caFile) changed.caFile = overrides.caFile
   if (overrides.privateKeyFile) Object.assign(changed, {authMethod: 'private_key_jwt', privateKeyFile: overrides.privateKeyFile})
   if (overrides.timeout) changed.timeout = overrides.timeout
+  assertNoCredentialParams(settings.params, `session "${record.key}"`, `end it (tokenctl session end --key ${record.key} --no-revoke) and start it again`)
   return toConnection({...settings, ...changed}, {clientName: name, secretSource: overrides.secretSource})
 }
 

@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 
 import type {Hooks} from '../http/context.js'
 import type {SecretStore} from '../store/types.js'
-import {type AccessToken, isUsable, type TokenResult} from './token.js'
+import {type AccessToken, isUsable, isWellFormed, type TokenResult} from './token.js'
 
 /**
  * Tokens are secrets, so the cache lives in the secure store, one entry per key. The key is a hash
@@ -55,7 +55,8 @@ async function readCached(store: SecretStore, name: string): Promise<AccessToken
   if (!text) return undefined
   try {
     const token = JSON.parse(text) as AccessToken
-    return typeof token.access_token === 'string' ? token : undefined
+    // What an older tokenctl cached unchecked (an expiry out of range, a token with CR/LF) is a miss too.
+    return token !== null && typeof token === 'object' && isWellFormed(token) ? token : undefined
   } catch {
     return undefined // an unreadable entry is a miss; the next write replaces it
   }

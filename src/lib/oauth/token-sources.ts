@@ -5,6 +5,7 @@ import type {TokenSource} from '../http/call.js'
 import type {Runtime} from '../runtime.js'
 import {clientCredentialsToken} from './client-credentials.js'
 import {refreshSession} from './sessions.js'
+import {isB64Token} from './token.js'
 
 export interface TokenSourceFlags {
   client?: string
@@ -38,5 +39,17 @@ export function tokenSourceOf(flags: TokenSourceFlags, runtime: Runtime): TokenS
   }
 
   const source = flags['token-env'] ? ({kind: 'env', variable: flags['token-env']} as const) : ({kind: 'stdin'} as const)
-  return {token: async () => (await readSecret(source, 'the token')).trim()}
+  const flag = flags['token-env'] ? '--token-env' : '--token-stdin'
+  return {
+    async token() {
+      const token = (await readSecret(source, 'the token')).trim()
+      if (!isB64Token(token)) {
+        throw new UsageError(`the token from ${flag} has characters outside RFC 6750's token syntax (a space, a line break, a control character)`, 'usage_error', {
+          suggestions: ['pass the access token alone, without "Bearer " or anything around it'],
+        })
+      }
+
+      return token
+    },
+  }
 }

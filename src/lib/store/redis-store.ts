@@ -107,8 +107,18 @@ export function redisSettings(env: NodeJS.ProcessEnv = process.env): RedisSettin
   const dbText = url.pathname.replace(/^\//, '')
   const db = dbText === '' ? 0 : Number(dbText)
   if (!Number.isInteger(db) || db < 0) throw new ConfigError(`TOKENCTL_REDIS_URL: the database must be a number, not "${dbText}"`, 'config_error')
-  const username = url.username ? decodeURIComponent(url.username) : undefined
-  const password = env.TOKENCTL_REDIS_PASSWORD || (url.password ? decodeURIComponent(url.password) : undefined)
+  let username: string | undefined
+  let password: string | undefined
+  try {
+    username = url.username ? decodeURIComponent(url.username) : undefined
+    password = env.TOKENCTL_REDIS_PASSWORD || (url.password ? decodeURIComponent(url.password) : undefined)
+  } catch {
+    // Never repeated: it is the password.
+    throw new ConfigError('TOKENCTL_REDIS_URL: the user name or password has a malformed %-escape', 'config_error', {
+      suggestions: ['write % as %25 in the URL, or put the password in TOKENCTL_REDIS_PASSWORD'],
+    })
+  }
+
   const prefix = env.TOKENCTL_REDIS_PREFIX ?? DEFAULT_REDIS_PREFIX
   if (prefix === '') throw new ConfigError('TOKENCTL_REDIS_PREFIX must not be empty', 'config_error')
 
