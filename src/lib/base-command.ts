@@ -2,6 +2,7 @@ import {Command, Flags, type Interfaces, ux} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
 import {InternalError, isTokenctlError, type TokenctlError, UsageError} from './errors.js'
+import {closeConnections} from './http/connections.js'
 import type {Hooks, Progress} from './http/context.js'
 import type {Runtime} from './runtime.js'
 import {errorJson, errorLine, traceLines} from './output.js'
@@ -93,6 +94,12 @@ export abstract class BaseCommand extends Command {
       const cause = failure.cause instanceof Error ? failure.cause : failure
       process.stderr.write(`${cause.stack ?? cause.message}\n`)
     }
+  }
+
+  /** Open connections (a proxy that never answered, a request given up on) must not keep the process alive. */
+  override async finally(error: Error | undefined): Promise<void> {
+    await closeConnections()
+    return super.finally(error)
   }
 
   /** Hooks for the library: traces with --verbose, a spinner only when stderr is a terminal. */

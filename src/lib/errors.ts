@@ -30,6 +30,8 @@ export type ConfigCode =
   | 'unknown_session'
   | 'session_exists'
   | 'port_in_use'
+  | 'not_loopback'
+  | 'unsafe_permissions'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'
