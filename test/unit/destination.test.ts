@@ -3,6 +3,7 @@ import type {LookupAddress, LookupAllOptions} from 'node:dns'
 
 import {ConfigError} from '../../src/lib/errors.js'
 import {isLoopbackAddress, isLoopbackHost, isLoopbackName, pinnedLookup, type Resolve} from '../../src/lib/http/destination.js'
+import {isAbandonedTemporary} from '../../src/lib/private-files.js'
 
 /** A resolver that answers from a table and counts its lookups. */
 function fakeResolver(table: Record<string, string[]>): Resolve & {calls: string[]} {
@@ -77,5 +78,23 @@ describe('loopback destinations', () => {
       assert.equal(address, '127.0.0.1')
       assert.deepEqual(resolve.calls, [])
     })
+  })
+})
+
+describe('temporary files of killed writers', () => {
+  const now = Date.parse('2026-11-25T10:00:00Z')
+  const deadPid = 2 ** 22 + 12_345 // above Linux's pid_max: never a running process
+
+  it('are abandoned once their writer is gone for a while, or after an hour whatever their pid, or dated in the future', () => {
+    assert.ok(isAbandonedTemporary(`store.enc.${deadPid}.0123456789ab.tmp`, now - 60_000, now))
+    assert.ok(!isAbandonedTemporary(`store.enc.${deadPid}.0123456789ab.tmp`, now - 5000, now), 'a writer that may be on another host, still writing')
+    assert.ok(!isAbandonedTemporary(`store.enc.${process.pid}.0123456789ab.tmp`, now - 60_000, now), 'our own, live')
+    assert.ok(isAbandonedTemporary(`store.enc.${process.pid}.0123456789ab.tmp`, now - 2 * 60 * 60_000, now))
+    assert.ok(isAbandonedTemporary('sessions.json.0123456789ab.tmp', now - 60_000, now), 'the names earlier versions used')
+    assert.ok(isAbandonedTemporary(`config.json.${deadPid}.0123456789ab.tmp`, now + 2 * 60 * 60_000, now), 'a future date is no proof of a fresh write')
+  })
+
+  it('are only files that look like ours', () => {
+    for (const name of ['store.enc', 'config.json', 'notes.tmp', 'store.enc.lock', 'x.1234.tmp']) assert.ok(!isAbandonedTemporary(name, 0, now), name)
   })
 })

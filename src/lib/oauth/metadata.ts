@@ -1,9 +1,10 @@
-import {createHash, randomBytes} from 'node:crypto'
-import {readFile, rename, writeFile} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {readFile} from 'node:fs/promises'
 
 import {secureUrl} from '../config/urls.js'
 import {ConfigError, NetworkError} from '../errors.js'
 import {homePath} from '../paths.js'
+import {writePrivateFile} from '../private-files.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
 import type {HttpContext} from '../http/context.js'
 
@@ -41,10 +42,7 @@ async function readCached(issuer: URL): Promise<ServerMetadata | undefined> {
 }
 
 async function writeCached(issuer: URL, metadata: ServerMetadata): Promise<void> {
-  const file = cachePath(issuer)
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-  await writeFile(temp, JSON.stringify({fetchedAt: Date.now(), metadata} satisfies CachedMetadata), {mode: 0o600})
-  await rename(temp, file)
+  await writePrivateFile(cachePath(issuer), JSON.stringify({fetchedAt: Date.now(), metadata} satisfies CachedMetadata))
 }
 
 /** Every endpoint we may call must pass the same https-or-loopback rule as the issuer. */
