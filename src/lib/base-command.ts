@@ -2,6 +2,7 @@ import {Command, Flags, type Interfaces, ux} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
 import {InternalError, isTokenctlError, type TokenctlError, UsageError} from './errors.js'
+import {closeConnections} from './http/connections.js'
 import type {Hooks, Progress} from './http/context.js'
 import {stripUrlCredentials} from './http/trace.js'
 import type {Runtime} from './runtime.js'
@@ -106,6 +107,12 @@ export abstract class BaseCommand extends Command {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   override logToStderr(message = '', ...args: any[]): void {
     super.logToStderr(escapeControls(message), ...args)
+  }
+
+  /** Open connections (a proxy that never answered, a request given up on) must not keep the process alive. */
+  override async finally(error: Error | undefined): Promise<void> {
+    await closeConnections()
+    return super.finally(error)
   }
 
   /** Hooks for the library: traces with --verbose, a spinner only when stderr is a terminal. */

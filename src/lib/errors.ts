@@ -35,6 +35,8 @@ export type ConfigCode =
   | 'no_discovery_document'
   | 'credential_in_params'
   | 'invalid_client_entry'
+  | 'not_loopback'
+  | 'unsafe_permissions'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'

@@ -6,6 +6,7 @@
 import {Flags} from '@oclif/core'
 
 import {AUTH_METHODS} from './config/clients.js'
+import {noteSecretVariable} from './secret-variables.js'
 import {TOKEN_FORMATS} from './output.js'
 
 const CONNECTION = 'CONNECTION'
@@ -22,6 +23,7 @@ export function environmentVariableFlag(name: string, description: string, exclu
     helpValue: 'VAR',
     async parse(input) {
       if (!ENV_NAME.test(input)) throw new Error(`takes the NAME of an environment variable, not a secret`)
+      noteSecretVariable(input)
       return input
     },
   })

@@ -36,6 +36,8 @@ export interface CliOptions {
   /** The child is killed (SIGKILL) after this long, started ones too; default 20 s, `Infinity` for never. */
   timeoutMs?: number
   cwd?: string
+  /** Run under this umask (through `sh -c 'umask …; exec node …'`), e.g. 0 to prove modes do not depend on it. */
+  umask?: number
 }
 
 export interface CliResult {
@@ -110,7 +112,11 @@ export async function runNode(nodeArgs: string[], options: CliOptions = {}): Pro
 export function startNode(nodeArgs: string[], options: CliOptions = {}): StartedCli {
   const home = options.home ?? options.env?.TOKENCTL_HOME ?? tempHome()
   // stdio stays at its default, three pipes: nothing is inherited from the test process.
-  const child = spawn(process.execPath, nodeArgs, {cwd: options.cwd ?? ROOT, env: cleanEnvironment(home, options.env)})
+  const [command, args] =
+    options.umask === undefined
+      ? [process.execPath, nodeArgs]
+      : ['/bin/sh', ['-c', `umask ${options.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, ...nodeArgs]]
+  const child = spawn(command, args, {cwd: options.cwd ?? ROOT, env: cleanEnvironment(home, options.env)})
   // A child that exits without reading its stdin must not fail the test with EPIPE.
   child.stdin.on('error', () => {})
   child.stdin.end(options.input)

@@ -8,6 +8,10 @@
  *   await runCli([...], {env: {HTTP_PROXY: proxy.url}})
  *   assert.deepEqual(proxy.handled(), [`POST ${server.tokenEndpoint}`])
  *   await proxy.stop()
+ *
+ * Since tokenctl never sends loopback traffic through a proxy, a test that wants to go through one
+ * names a destination that is not loopback, which only the proxy resolves:
+ * `startProxy({hosts: {'auth.tokenctl.test': '127.0.0.1'}})` and `https://auth.tokenctl.test:PORT/`.
  */
 import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
 import {createServer, request as httpRequest} from 'node:http'
@@ -63,7 +67,14 @@ function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return kept
 }
 
-export async function startProxy(): Promise<TestProxy> {
+export interface ProxyOptions {
+  /** Names the proxy resolves itself (name → address), as a proxy on another network would. */
+  hosts?: Record<string, string>
+}
+
+export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy> {
+  const hosts = new Map(Object.entries(options.hosts ?? {}).map(([name, address]) => [name.toLowerCase(), address]))
+  const resolve = (host: string) => hosts.get(host.toLowerCase()) ?? host
   const requests: ProxiedRequest[] = []
   const sockets = new Set<Socket>()
   const track = (socket: Socket) => {
@@ -100,7 +111,7 @@ export async function startProxy(): Promise<TestProxy> {
 
     const upstream = httpRequest(
       {
-        host: target.hostname.replace(/^\[|\]$/g, ''),
+        host: resolve(target.hostname.replace(/^\[|\]$/g, '')),
         port: target.port || 80,
         method: entry.method,
         path: `${target.pathname}${target.search}`,
@@ -133,7 +144,7 @@ export async function startProxy(): Promise<TestProxy> {
       return
     }
 
-    const upstream = connect({host, port})
+    const upstream = connect({host: resolve(host), port})
     track(upstream)
     upstream.once('connect', () => {
       entry.status = 200
@@ -194,14 +205,52 @@ export async function deadProxyUrl(): Promise<string> {
 }
 
 /** The mocha hooks of a suite that shares one proxy: started before it, stopped after, its log reset before each test. */
-export function useProxy(onStarted: (proxy: TestProxy) => void): void {
+export function useProxy(onStarted: (proxy: TestProxy) => void, options?: ProxyOptions): void {
   let proxy: TestProxy | undefined
   before(async () => {
-    proxy = await startProxy()
+    proxy = await startProxy(options)
     onStarted(proxy)
   })
   after(async () => {
     await proxy?.stop()
   })
   beforeEach(() => proxy?.reset())
+}
+
+export interface SilentProxy {
+  /** `http://127.0.0.1:PORT`: the value for HTTPS_PROXY / HTTP_PROXY. */
+  url: string
+  /** The first line of every request received (`CONNECT host:port HTTP/1.1`), in order. */
+  requestLines: string[]
+  /** Closes the listener and every connection it is sitting on. */
+  stop(): Promise<void>
+}
+
+/**
+ * A hostile proxy: accepts every connection, reads what the client sends, and never answers (not
+ * even to CONNECT), never closes. What a dead proxy process behind a live load balancer looks like.
+ */
+export async function startSilentProxy(): Promise<SilentProxy> {
+  const requestLines: string[] = []
+  const sockets = new Set<Socket>()
+  const server = createNetServer((socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    let head = ''
+    socket.on('data', (chunk: Buffer) => {
+      if (head.includes('\r\n')) return
+      head += chunk.toString('latin1')
+      if (head.includes('\r\n')) requestLines.push(head.slice(0, head.indexOf('\r\n')))
+    })
+  })
+  const port = await listenOnLoopback(server)
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requestLines,
+    async stop() {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
 }

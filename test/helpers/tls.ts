@@ -37,10 +37,12 @@ export interface PkiSkip {
 export interface TestPkiOptions {
   /** The CA's common name, to tell several CAs apart in error messages. */
   caName?: string
+  /** More DNS names for the server certificate, e.g. a name only a test proxy resolves. */
+  dnsNames?: string[]
 }
 
 /** An openssl configuration of our own, so the system's openssl.cnf changes nothing. */
-function opensslConfig(caName: string): string {
+function opensslConfig(caName: string, dnsNames: string[] = []): string {
   return `[req]
 distinguished_name = dn
 prompt = no
@@ -60,7 +62,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = IP:127.0.0.1,DNS:localhost${dnsNames.map((name) => `,DNS:${name}`).join('')}
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 `
@@ -88,7 +90,7 @@ export async function createTestPki(options: TestPkiOptions = {}): Promise<TestP
   const file = (name: string) => join(directory, name)
   const remove = () => rmSync(directory, {recursive: true, force: true})
   const config = file('openssl.cnf')
-  writeFileSync(config, opensslConfig(options.caName ?? 'tokenctl test CA'))
+  writeFileSync(config, opensslConfig(options.caName ?? 'tokenctl test CA', options.dnsNames))
   try {
     await run('openssl', ['req', '-x509', '-new', '-config', config, '-extensions', 'v3_ca', ...EC_KEY, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-sha256'])
     await run('openssl', ['req', '-new', '-config', config, '-subj', '/CN=127.0.0.1', ...EC_KEY, '-keyout', file('server.key'), '-out', file('server.csr')])

@@ -1,7 +1,8 @@
-import {readFileSync} from 'node:fs'
+import {closeSync, openSync, readFileSync} from 'node:fs'
 
 import {ConfigError, UsageError} from '../errors.js'
 import {homePath, tokenctlHome} from '../paths.js'
+import {assertPrivateDescriptor, writePrivateFile} from '../private-files.js'
 import {withFileLock} from '../store/file-lock.js'
 
 /** The non-secret settings of a named client, as kept in TOKENCTL_HOME/config.json. */
@@ -31,11 +32,19 @@ interface ConfigFile {
 }
 
 const NAME_PATTERN = /^[\w.:-]{1,64}$/
+/**
+ * Names of JavaScript's object machinery: as a key of a plain object (config.json's clients, a
+ * script reading `client list --json`) `__proto__` is not a property at all, and the others collide
+ * with inherited ones. Refused rather than half-working.
+ */
+const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype'])
 
 export function assertClientName(name: string): void {
   if (!NAME_PATTERN.test(name)) {
     throw new UsageError(`invalid client name "${name}": use 1–64 characters of A-Z a-z 0-9 . _ : -`)
   }
+
+  if (RESERVED_NAMES.has(name)) throw new UsageError(`invalid client name "${name}": the name is reserved, choose another`)
 }
 
 export function configFilePath(): string {
@@ -43,16 +52,25 @@ export function configFilePath(): string {
 }
 
 /**
- * Reads config.json directly: conf's import alone costs ~70 ms, more than the whole budget of a
- * cached `token client`, so only the commands that change the file load it.
+ * Reads config.json directly (conf's import alone costs ~70 ms, more than the whole budget of a
+ * cached `token client`; and conf writes through a symbolic link and honours the umask). The file
+ * is refused when other users can change it: it says where a client's secret is sent.
  */
 function readConfig(): ConfigFile {
+  const file = configFilePath()
   let text: string
   try {
-    text = readFileSync(configFilePath(), 'utf8')
+    const fd = openSync(file, 'r')
+    try {
+      assertPrivateDescriptor(fd, file, 'the configuration file')
+      text = readFileSync(fd, 'utf8')
+    } finally {
+      closeSync(fd)
+    }
   } catch (error) {
+    if (error instanceof ConfigError) throw error
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw new ConfigError(`cannot read ${configFilePath()}: ${(error as Error).message}`)
+    throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`)
   }
 
   let config: unknown
@@ -64,7 +82,7 @@ function readConfig(): ConfigFile {
 
   if (!isPlainObject(config) || (config.clients !== undefined && config.clients !== null && !isPlainObject(config.clients))) {
     const what = config === undefined ? 'is not valid JSON' : 'is not a tokenctl configuration (a JSON object whose "clients" is an object)'
-    throw new ConfigError(`${configFilePath()} ${what}`, 'config_error', {
+    throw new ConfigError(`${file} ${what}`, 'config_error', {
       suggestions: ['fix or remove the file, then add the clients again'],
     })
   }
@@ -106,14 +124,16 @@ export function listClients(): Array<[string, ClientSettings]> {
     .sort(([a], [b]) => a.localeCompare(b))
 }
 
-/** Read-modify-write of the clients map, serialized across processes. */
+/**
+ * Read-modify-write of the clients map, serialized across processes. The file is replaced whole
+ * (private-files.ts): 0600, and a symbolic link at its name is replaced, its target never written.
+ */
 async function changeClients(change: (clients: Record<string, ClientSettings>) => void): Promise<void> {
-  const {default: Conf} = await import('conf')
   await withFileLock(homePath('locks', 'config.lock'), async () => {
-    const conf = new Conf<ConfigFile>({configName: 'config', cwd: tokenctlHome(), projectName: 'tokenctl', projectSuffix: ''})
-    const clients = {...conf.get('clients', {})}
+    const config = readConfig()
+    const clients = {...config.clients}
     change(clients)
-    conf.set('clients', clients)
+    await writePrivateFile(configFilePath(), `${JSON.stringify({...config, clients}, undefined, '\t')}\n`)
   })
 }
 

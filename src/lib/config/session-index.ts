@@ -1,9 +1,8 @@
-import {randomBytes} from 'node:crypto'
 import {readFileSync} from 'node:fs'
-import {rename, writeFile} from 'node:fs/promises'
 
 import {ConfigError} from '../errors.js'
 import {homePath, tokenctlHome} from '../paths.js'
+import {writePrivateFile} from '../private-files.js'
 import {withFileLock} from '../store/file-lock.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
@@ -53,16 +52,14 @@ async function changeIndex(change: (index: Index) => void): Promise<void> {
   await withFileLock(homePath('locks', 'sessions-index.lock'), async () => {
     const index = readSessionIndex()
     change(index)
-    const file = indexPath()
-    const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-    await writeFile(temp, `${JSON.stringify(index, undefined, 2)}\n`, {mode: 0o600})
-    await rename(temp, file)
+    await writePrivateFile(indexPath(), `${JSON.stringify(index, undefined, 2)}\n`)
   })
 }
 
 function putSessionSummary(summary: SessionSummary): Promise<void> {
   return changeIndex((index) => {
-    index[summary.session_key] = summary
+    // defineProperty: a key named __proto__ is a property like any other, not the prototype.
+    Object.defineProperty(index, summary.session_key, {configurable: true, enumerable: true, value: summary, writable: true})
   })
 }
 

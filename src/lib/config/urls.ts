@@ -1,15 +1,8 @@
-import {isIP} from 'node:net'
-
 import {ConfigError} from '../errors.js'
+import {isLoopbackHost} from '../http/destination.js'
 
-/** localhost, 127.0.0.0/8 and ::1: the only hosts that may be reached over plain http. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase()
-  if (host === 'localhost' || host.endsWith('.localhost')) return true
-  if (isIP(host) === 4) return host.startsWith('127.')
-  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1'
-  return false
-}
+/** localhost names, 127.0.0.0/8 and ::1: the only hosts that may be reached over plain http (a name is checked again when connecting). */
+export {isLoopbackHost} from '../http/destination.js'
 
 /** Parses an endpoint URL and refuses http:// to anything but loopback (exit 3). */
 export function secureUrl(value: string, what: string): URL {

@@ -8,13 +8,14 @@
  * here: its web streams and undici's WebAssembly parser cost 50–80 MB on a large body.
  */
 import {createReadStream} from 'node:fs'
-import {type IncomingHttpHeaders, type OutgoingHttpHeaders, request as httpRequest, STATUS_CODES} from 'node:http'
+import {type IncomingHttpHeaders, type OutgoingHttpHeaders, request as httpRequest, type RequestOptions, STATUS_CODES} from 'node:http'
 import {request as httpsRequest} from 'node:https'
 import {Readable} from 'node:stream'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {NetworkError, ReauthenticationRequiredError, UsageError} from '../errors.js'
+import {NetworkError, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
 import type {Hooks} from './context.js'
+import {isLoopbackHost, loopbackCheckedLookup} from './destination.js'
 import {createDispatcher, proxyVariable, trustedCas} from './dispatcher.js'
 import {backoffDelay, parseRetryAfter} from './retry.js'
 import {maskHeaders, maskUrl} from './trace.js'
@@ -139,10 +140,10 @@ function timeoutError(url: URL, seconds: number): NetworkError {
   return new NetworkError(`no answer from ${url.host} within ${seconds} s`, 'timeout', {suggestions: ['raise --timeout if the API is just slow']})
 }
 
-function connectionError(url: URL, error: unknown): NetworkError {
-  if (error instanceof NetworkError) return error
+function connectionError(url: URL, error: unknown, timeoutMs: number): TokenctlError {
+  if (error instanceof TokenctlError) return error
   const {code, message} = error as NodeJS.ErrnoException
-  if (code && /TIMEOUT/.test(code)) return new NetworkError(`no answer from ${url.host} in time (${code})`, 'timeout')
+  if (code && /TIMEOUT/.test(code)) return timeoutError(url, timeoutMs / 1000)
   const reason = code ? `${code}: ${message}` : message
   if (code && TLS_FAILURE.test(code)) {
     return new NetworkError(`TLS failure talking to ${url.host}: ${reason}`, 'tls_error', {
@@ -171,36 +172,49 @@ interface Outgoing {
   url: URL
 }
 
-/** node:http(s): the socket's idle timeout bounds both the wait for headers and every pause in the body. */
+/**
+ * node:http(s): the socket's idle timeout bounds DNS, connect, TLS, the wait for headers and every
+ * pause in the body. A localhost name is resolved once and held to loopback (destination.ts); a
+ * loopback destination gets an agent of its own, never one a proxy setting could reach.
+ */
 async function sendDirect(outgoing: Outgoing, timeoutMs: number, caFile: string | undefined): Promise<CallResponse> {
   const ca = outgoing.url.protocol === 'https:' ? await trustedCas(caFile) : undefined
   return new Promise((resolve, reject) => {
     const send = outgoing.url.protocol === 'https:' ? httpsRequest : httpRequest
-    const request = send(outgoing.url, {ca, headers: outgoing.headers, method: outgoing.method, timeout: timeoutMs}, (response) => {
+    const agent = isLoopbackHost(outgoing.url.hostname) ? false : undefined
+    const options = {agent, ca, headers: outgoing.headers, lookup: loopbackCheckedLookup, method: outgoing.method, timeout: timeoutMs}
+    const request = send(outgoing.url, options as RequestOptions, (response) => {
       resolve({body: response, headers: headerPairs(response.rawHeaders), status: response.statusCode ?? 0, statusText: response.statusMessage ?? ''})
     })
     request.on('timeout', () => request.destroy(timeoutError(outgoing.url, timeoutMs / 1000)))
-    request.on('error', (error) => reject(connectionError(outgoing.url, error)))
+    request.on('error', (error) => reject(connectionError(outgoing.url, error, timeoutMs)))
     if (outgoing.body instanceof Readable) outgoing.body.pipe(request)
     else request.end(outgoing.body)
   })
 }
 
-/** undici's request() on the EnvHttpProxyAgent: HTTPS_PROXY / HTTP_PROXY / NO_PROXY as for token requests. */
-async function sendProxied(outgoing: Outgoing, timeoutMs: number, caFile: string | undefined): Promise<CallResponse> {
-  const [{request}, dispatcher] = await Promise.all([import('undici'), createDispatcher({caFile})])
-  try {
-    const response = await request(outgoing.url, {
-      body: outgoing.body,
-      bodyTimeout: timeoutMs,
-      dispatcher,
-      headers: outgoing.headers as Record<string, string>,
-      headersTimeout: timeoutMs,
-      method: outgoing.method as 'GET',
-    })
-    return {body: response.body, headers: headerPairs(response.headers), status: response.statusCode, statusText: STATUS_CODES[response.statusCode] ?? ''}
-  } catch (error) {
-    throw connectionError(outgoing.url, error)
+/**
+ * undici's request() on the command's dispatcher: HTTPS_PROXY / HTTP_PROXY / NO_PROXY as for token
+ * requests, --timeout on connect, the proxy's CONNECT answer, headers and each pause in the body.
+ */
+function proxiedSender(caFile: string | undefined, timeoutMs: number) {
+  let dispatcher: ReturnType<typeof createDispatcher> | undefined
+  return async (outgoing: Outgoing): Promise<CallResponse> => {
+    dispatcher ??= createDispatcher({caFile, timeoutSeconds: timeoutMs / 1000})
+    const [{request}, opened] = await Promise.all([import('undici'), dispatcher])
+    try {
+      const response = await request(outgoing.url, {
+        body: outgoing.body,
+        bodyTimeout: timeoutMs,
+        dispatcher: opened,
+        headers: outgoing.headers as Record<string, string>,
+        headersTimeout: timeoutMs,
+        method: outgoing.method as 'GET',
+      })
+      return {body: response.body, headers: headerPairs(response.headers), status: response.statusCode, statusText: STATUS_CODES[response.statusCode] ?? ''}
+    } catch (error) {
+      throw connectionError(outgoing.url, error, timeoutMs)
+    }
   }
 }
 
@@ -218,8 +232,10 @@ function outgoingRequest(request: CallRequest, token: string): Outgoing {
  * token renewal and one more try on a 401 when the source can renew. A claims challenge is exit 5.
  */
 export async function callApi(request: CallRequest, source: TokenSource, options: CallOptions, hooks: Hooks = {}): Promise<CallResponse> {
-  const send = proxyVariable() ? sendProxied : sendDirect
   const timeoutMs = options.timeoutSeconds * 1000
+  // Loopback never goes through a proxy, whatever NO_PROXY says.
+  const proxied = proxyVariable() && !isLoopbackHost(request.url.hostname) ? proxiedSender(options.caFile, timeoutMs) : undefined
+  const send = (outgoing: Outgoing) => (proxied ? proxied(outgoing) : sendDirect(outgoing, timeoutMs, options.caFile))
   const maxTotalWaitMs = options.maxTotalWaitMs ?? DEFAULT_MAX_TOTAL_WAIT_MS
   // A body read from stdin cannot be sent twice.
   const replayable = request.body?.kind !== 'stdin'
@@ -240,7 +256,7 @@ export async function callApi(request: CallRequest, source: TokenSource, options
     let response: CallResponse
     try {
       hooks.progress?.({message: `calling ${request.url.host}`, state: 'request'})
-      response = await send(outgoing, timeoutMs, options.caFile)
+      response = await send(outgoing)
       trace(hooks, outgoing, started, response)
     } catch (error) {
       trace(hooks, outgoing, started, undefined, error)

@@ -36,7 +36,7 @@ export function httpContext(options: HttpContextOptions, hooks: Hooks = {}): Htt
   return {
     fetch() {
       // Loaded only when a request is really made: a cache hit never pays for undici or TLS.
-      fetchPromise ??= import('./fetch.js').then(({createFetch}) => createFetch({caFile: options.caFile, trace: hooks.trace, traceBodies: true}))
+      fetchPromise ??= import('./fetch.js').then(({createFetch}) => createFetch({caFile: options.caFile, timeoutSeconds: options.timeoutSeconds, trace: hooks.trace, traceBodies: true}))
       return fetchPromise
     },
     hooks,

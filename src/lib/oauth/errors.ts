@@ -153,6 +153,14 @@ function fromFetchFailure(error: Error, host: string): TokenctlError {
     })
   }
 
+  if (/TIMEOUT/.test(code)) {
+    return new NetworkError(`no answer from ${host} in time (${reason})`, 'timeout', {
+      cause: error,
+      retryable: RETRYABLE_CONNECTION_FAILURE.has(code),
+      suggestions: ['raise --timeout if the server (or the proxy) is just slow'],
+    })
+  }
+
   const proxy = proxyVariable()
   const suggestions = code === 'ENOTFOUND' ? ['check the host name in --issuer / --token-endpoint'] : []
   if (proxy) suggestions.push(`requests go through the proxy in ${proxy} unless NO_PROXY lists the host: check that the proxy is up`)
@@ -183,6 +191,12 @@ export async function translateOAuthError(
   context: {grant: GrantKind; host: string; timeoutSeconds: number},
 ): Promise<TokenctlError> {
   if (error instanceof TokenctlError) return error
+  // A refusal of ours made inside the connection (a localhost name that resolves elsewhere) arrives
+  // wrapped by fetch and openid-client: it is reported as it is, not as a network failure.
+  for (let cause = (error as Error)?.cause, depth = 0; cause && depth < 4; cause = (cause as Error).cause, depth++) {
+    if (cause instanceof TokenctlError) return cause
+  }
+
   const err = error as LibraryError
   const {grant, host} = context
   switch (err?.name) {

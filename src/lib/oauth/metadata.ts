@@ -1,7 +1,8 @@
-import {createHash, randomBytes} from 'node:crypto'
-import {readFile, rename, writeFile} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {readFile} from 'node:fs/promises'
 
 import {homePath} from '../paths.js'
+import {writePrivateFile} from '../private-files.js'
 import type {HttpContext} from '../http/context.js'
 
 /** The parts of RFC 8414 / OIDC discovery metadata tokenctl uses (the whole document is cached). */
@@ -43,10 +44,7 @@ async function readCached(issuer: URL): Promise<ServerMetadata | undefined> {
 }
 
 async function writeCached(issuer: URL, metadata: ServerMetadata): Promise<void> {
-  const file = cachePath(issuer)
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-  await writeFile(temp, JSON.stringify({fetchedAt: Date.now(), metadata} satisfies CachedMetadata), {mode: 0o600})
-  await rename(temp, file)
+  await writePrivateFile(cachePath(issuer), JSON.stringify({fetchedAt: Date.now(), metadata} satisfies CachedMetadata))
 }
 
 /** Discovery metadata, from TOKENCTL_HOME's cache while it is younger than 24 h. */

@@ -11,6 +11,8 @@ import type {Connection} from '../config/connection.js'
 import {CancelledError, ReauthenticationRequiredError} from '../errors.js'
 import {closeServer, listenOnLoopback} from '../http/loopback.js'
 import type {Runtime} from '../runtime.js'
+import {environmentWithoutSecrets} from '../secret-variables.js'
+import {withUserUmask} from '../umask.js'
 import type {AuthorizationRequest, GrantResult, OpenedClient} from './grants.js'
 import {assertSessionKey, assertSessionKeyFree, keepSession} from './sessions.js'
 import type {TokenResult} from './token.js'
@@ -125,12 +127,15 @@ function awaitCallback(request: AuthorizationRequest, onRequest: (handler: (req:
   })
 }
 
-/** xdg-open, open or start; false when nothing could be started (then the URL on stderr is the way). */
+/**
+ * xdg-open, open or start; false when nothing could be started (then the URL on stderr is the way).
+ * The browser gets neither the secrets in our environment nor our private umask.
+ */
 function openBrowser(url: URL): Promise<boolean> {
   const [command, args] =
     process.platform === 'darwin' ? ['open', [url.href]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url.href]] : ['xdg-open', [url.href]]
   return new Promise((resolve) => {
-    const child = spawn(command, args as string[], {detached: true, stdio: 'ignore'})
+    const child = withUserUmask(() => spawn(command, args as string[], {detached: true, env: environmentWithoutSecrets(), stdio: 'ignore'}))
     child.once('error', () => resolve(false))
     child.once('spawn', () => {
       child.unref()

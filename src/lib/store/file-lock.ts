@@ -77,7 +77,26 @@ async function observe(lockPath: string): Promise<Observed | undefined> {
   }
 }
 
-function isStale(seen: Observed, staleMs: number): boolean {
+/**
+ * How long the lock has gone untouched. Its mtime is the holder's heartbeat, but only a time in the
+ * past is evidence: a time in the future (a shared home written by a host whose clock is ahead, or a
+ * forged file) would keep a lock alive forever. So the age is never less than how long this waiter
+ * has itself watched the same lock with the same mtime, by its own clock.
+ */
+function untouchedFor(seen: Observed, watched: Watched | undefined, now: number): number {
+  const sinceHeartbeat = now - seen.mtimeMs
+  const sameAsWatched = watched !== undefined && watched.identity === seen.identity && watched.mtimeMs === seen.mtimeMs
+  return Math.max(sinceHeartbeat, sameAsWatched ? now - watched.since : 0)
+}
+
+interface Watched {
+  identity: string
+  mtimeMs: number
+  /** When this waiter first saw the lock with this identity and mtime (its own clock). */
+  since: number
+}
+
+function isStale(seen: Observed, staleMs: number, watched: Watched | undefined): boolean {
   const {record} = seen
   const sameProcessSpace =
     record !== undefined &&
@@ -85,7 +104,7 @@ function isStale(seen: Observed, staleMs: number): boolean {
     record.host === hostname() &&
     record.pidns === pidNamespace()
   if (sameProcessSpace && !isProcessAlive(record.pid!)) return true
-  return Date.now() - seen.mtimeMs > staleMs
+  return untouchedFor(seen, watched, Date.now()) > staleMs
 }
 
 async function unlinkIfPresent(file: string): Promise<void> {
@@ -110,7 +129,8 @@ async function breakStaleLock(lockPath: string, judged: Observed): Promise<boole
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     const info = await stat(breakerPath).catch(() => undefined)
-    if (info && Date.now() - info.mtimeMs > BREAKER_STALE_MS) await unlinkIfPresent(breakerPath)
+    // A breaker lives for milliseconds: one older than that, or dated in the future, was left behind.
+    if (info && Math.abs(Date.now() - info.mtimeMs) > BREAKER_STALE_MS) await unlinkIfPresent(breakerPath)
     return false
   }
 
@@ -132,13 +152,15 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   const deadline = Date.now() + waitMs
   let pollMs = MIN_POLL_MS
   let waiting = false
+  let watched: Watched | undefined
 
   for (;;) {
     const nonce = await tryCreate(lockPath)
     if (nonce) return holdLock(lockPath, nonce, staleMs)
     const seen = await observe(lockPath)
     if (seen === undefined) continue // released between our attempt and our look
-    if (isStale(seen, staleMs) && (await breakStaleLock(lockPath, seen))) continue
+    if (watched?.identity !== seen.identity || watched.mtimeMs !== seen.mtimeMs) watched = {identity: seen.identity, mtimeMs: seen.mtimeMs, since: Date.now()}
+    if (isStale(seen, staleMs, watched) && (await breakStaleLock(lockPath, seen))) continue
 
     if (!waiting) {
       waiting = true

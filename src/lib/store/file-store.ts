@@ -1,9 +1,8 @@
-import {randomBytes} from 'node:crypto'
-import {open, readFile, rename, unlink} from 'node:fs/promises'
-import path from 'node:path'
+import {readFile} from 'node:fs/promises'
 
 import {messageOf, StoreError} from '../errors.js'
 import {homePath} from '../paths.js'
+import {writePrivateFile} from '../private-files.js'
 import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, sealEnvelope} from './envelope.js'
 import {withFileLock} from './file-lock.js'
 import {updateUnderLock, withLocalLock} from './local-lock.js'
@@ -148,36 +147,11 @@ function encodeEntries(entries: Entries): Buffer {
 
 /** Temp file in the same directory, fsync, rename over, fsync the directory: all or nothing, even on power loss. */
 async function writeAtomically(file: string, data: Buffer): Promise<void> {
-  const directory = path.dirname(file)
-  // Unique per writer: should a hung writer's lock be broken, two writers still never share a temp file.
-  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   try {
-    const handle = await open(temp, 'wx', 0o600)
-    try {
-      await handle.chmod(0o600) // exactly 0600 whatever the umask
-      await handle.writeFile(data)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-
-    await rename(temp, file)
+    // Each temporary file is unique per writer: should a hung writer's lock be broken, two writers
+    // still never share one; those a killed writer left behind are removed (private-files.ts).
+    await writePrivateFile(file, data, {durable: true})
   } catch (error) {
-    await unlink(temp).catch(() => {})
     throw new StoreError(`cannot write the secure store ${file}: ${messageOf(error)}`, 'store_error', {cause: error})
-  }
-
-  await syncDirectory(directory).catch((error: unknown) => {
-    throw new StoreError(`cannot flush the directory of the secure store ${file}: ${messageOf(error)}`, 'store_error', {cause: error})
-  })
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  if (process.platform === 'win32') return // directories cannot be opened for fsync there; rename is durable enough
-  const handle = await open(directory, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
   }
 }
