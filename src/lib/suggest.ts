@@ -32,8 +32,8 @@ export function closestCommands(typed: string[], commands: string[], limit = 3):
   })
   const close = scored
     .filter(({command, distance}) => distance <= Math.max(2, Math.floor(command.length / 3)))
-    // On a tie the command that explains more of what was typed wins: `client list` over `client`.
-    .sort((a, b) => a.distance - b.distance || b.words - a.words || a.command.localeCompare(b.command))
+    // The command that explains more of what was typed wins: `token client` over `token` for `token cliet`.
+    .sort((a, b) => b.words - a.words || a.distance - b.distance || a.command.localeCompare(b.command))
   if (close.length > 0) {
     const [best] = close
     return close
