@@ -1,5 +1,3 @@
-import {createWriteStream} from 'node:fs'
-import type {Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
 import {Args, Flags} from '@oclif/core'
@@ -42,7 +40,11 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
     header: Flags.string({char: 'H', description: 'request header (repeatable)', helpValue: "'Name: value'", multiple: true}),
     include: Flags.boolean({char: 'i', description: 'print the status line and the response headers first'}),
     'no-fail': Flags.boolean({description: 'exit 0 even when the API answers with a status >= 400'}),
-    output: Flags.string({char: 'o', description: 'write the body to this file instead of stdout', helpValue: 'PATH'}),
+    output: Flags.string({
+      char: 'o',
+      description: 'write the body (and with -i the headers) to PATH instead of stdout: a temporary file renamed over PATH only on success (a status >= 400 leaves PATH as it was, unless --no-fail); - is stdout',
+      helpValue: 'PATH',
+    }),
     request: Flags.string({char: 'X', description: 'HTTP method (default GET, or POST with a body)', helpValue: 'METHOD'}),
     retries: Flags.integer({default: 3, description: 'attempts after the first; 0 turns retries off', min: 0}),
     'retry-all': Flags.boolean({description: 'retry non-idempotent methods (POST, PATCH) too'}),
@@ -80,16 +82,17 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
       return {body: parseBody(await readText(response)), headers: headerObject(response), status: response.status}
     }
 
-    await this.writeResponse(response, flags.include, flags.output)
+    await this.writeResponse(response, flags.include)
     if (failed) throw new HttpStatusError(`the API answered ${response.status} ${response.statusText}`.trim(), response.status)
     return undefined
   }
 
-  private async writeResponse(response: CallResponse, include: boolean, output: string | undefined): Promise<void> {
-    const out: Writable = output ? createWriteStream(output) : process.stdout
+  /** Streams the answer to stdout or into the --output file, which the base command commits only on success. */
+  private async writeResponse(response: CallResponse, include: boolean): Promise<void> {
+    const out = this.dataStream()
     if (include) out.write(statusAndHeaders(response))
     try {
-      await pipeline(response.body, out, {end: output !== undefined})
+      await pipeline(response.body, out, {end: false})
     } catch (error) {
       if (error instanceof NetworkError) throw error
       throw new NetworkError(`the response body broke off: ${(error as Error).message}`, 'network_error', {cause: error})

@@ -30,6 +30,7 @@ export type ConfigCode =
   | 'unknown_session'
   | 'session_exists'
   | 'port_in_use'
+  | 'output_error'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'

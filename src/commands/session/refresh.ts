@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {sessionOverridesOf} from '../../lib/config/connection.js'
-import {cacheFlags, formatFlag, sessionClientFlags} from '../../lib/flags.js'
+import {cacheFlags, formatFlag, outputFlag, sessionClientFlags} from '../../lib/flags.js'
 import {refreshSession} from '../../lib/oauth/sessions.js'
 import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
 
@@ -22,6 +22,7 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
     format: formatFlag.format,
     key: Flags.string({description: 'session key', required: true}),
     'min-ttl': cacheFlags['min-ttl'],
+    ...outputFlag,
   }
 
   static override summary = 'Get an access token for a session'
