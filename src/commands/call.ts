@@ -20,7 +20,7 @@ interface CallJson {
 export default class Call extends BaseCommand {
   static override args = {url: Args.string({description: 'the API URL (https, or http to a loopback host)', ignoreStdin: true, required: true})}
 
-  static override description = `Calls an HTTP API with a managed token attached, as the seeds' ClientAccessTokenHandler does.
+  static override description = `Calls an HTTP API with a managed token attached, as IdentityModel's ClientAccessTokenHandler does.
 The body streams to stdout (or -o PATH), binary-safe. Retries (default 3): connection errors, 429, 502, 503, 504, for idempotent methods (all with --retry-all), exponential backoff with jitter, Retry-After honoured.
 A 401 with --client or --session renews the token once and retries once. Status >= 400 after retries: exit 8, the body still printed (unless --no-fail).
 A body without -H 'Content-Type: …' is sent as application/json when -d is JSON, application/x-www-form-urlencoded for other -d data, application/octet-stream for --data-file.`

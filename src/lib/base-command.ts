@@ -115,6 +115,12 @@ async function stderrColors(): Promise<ChalkInstance> {
   return process.env.NO_COLOR && !process.env.FORCE_COLOR ? new Chalk({level: 0}) : chalkStderr
 }
 
+/** chalk for stdout, honouring NO_COLOR; colour only on a terminal (chalk's own detection). */
+export async function stdoutColors(): Promise<ChalkInstance> {
+  const {Chalk, default: chalk} = await import('chalk')
+  return process.env.NO_COLOR && !process.env.FORCE_COLOR ? new Chalk({level: 0}) : chalk
+}
+
 export function toTokenctlError(error: unknown): TokenctlError {
   if (isTokenctlError(error)) return error
   return new InternalError(`internal error: ${(error as Error)?.message ?? String(error)}`, {cause: error})
