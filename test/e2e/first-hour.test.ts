@@ -261,6 +261,21 @@ describe('the first hour: against an authorization server', function () {
       assert.equal(readFileSync(file, 'utf8'), 'status 404')
       assert.deepEqual(leftovers(run.home), [])
     })
+
+    it('Ctrl-C while call -o waits leaves PATH as it was and no temporary file', async () => {
+      const run = cli()
+      expectExit(await run.run(['client', 'add', 'worker', ...worker()]), 0)
+      const file = join(run.home, 'slow.json')
+      writeFileSync(file, 'before\n')
+      const child = run.start(['call', `${api.url}/slow-headers`, '--client', 'worker', '-o', file])
+      while (!api.requests.some((request) => request.path === '/slow-headers')) await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.equal(leftovers(run.home).length, 1, 'the temporary file exists while the answer is awaited')
+      child.kill('SIGINT')
+      const result = await child.result
+      assert.equal(result.signal ?? result.code, result.signal ? 'SIGINT' : 130)
+      assert.equal(readFileSync(file, 'utf8'), 'before\n')
+      assert.deepEqual(leftovers(run.home), [])
+    })
   })
 
   describe('advice that fits', () => {

@@ -13,7 +13,7 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --key nightly-report',
-    '*/10 * * * * TOKENCTL_STORE=file TOKENCTL_STORE_PASSPHRASE_FILE=/etc/tokenctl/pass <%= config.bin %> <%= command.id %> --key nightly-report --format header > /run/report/auth',
+    '*/10 * * * * TOKENCTL_STORE=file TOKENCTL_STORE_PASSPHRASE_FILE=/etc/tokenctl/pass <%= config.bin %> <%= command.id %> --key nightly-report --format header --output /run/report/auth-header',
   ]
 
   static override flags = {
