@@ -1,5 +1,3 @@
-import {createWriteStream} from 'node:fs'
-import type {Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
 import {Args, Flags} from '@oclif/core'
@@ -22,7 +20,7 @@ interface CallJson {
 export default class Call extends BaseCommand {
   static override args = {url: Args.string({description: 'the API URL (https, or http to a loopback host)', ignoreStdin: true, required: true})}
 
-  static override description = `Calls an HTTP API with a managed token attached, as the seeds' ClientAccessTokenHandler does.
+  static override description = `Calls an HTTP API with a managed token attached, as IdentityModel's ClientAccessTokenHandler does.
 The body streams to stdout (or -o PATH), binary-safe. Retries (default 3): connection errors, 429, 502, 503, 504, for idempotent methods (all with --retry-all), exponential backoff with jitter, Retry-After honoured.
 A 401 with --client or --session renews the token once and retries once. Status >= 400 after retries: exit 8, the body still printed (unless --no-fail).
 A body without -H 'Content-Type: …' is sent as application/json when -d is JSON, application/x-www-form-urlencoded for other -d data, application/octet-stream for --data-file.`
@@ -42,7 +40,11 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
     header: Flags.string({char: 'H', description: 'request header (repeatable)', helpValue: "'Name: value'", multiple: true}),
     include: Flags.boolean({char: 'i', description: 'print the status line and the response headers first'}),
     'no-fail': Flags.boolean({description: 'exit 0 even when the API answers with a status >= 400'}),
-    output: Flags.string({char: 'o', description: 'write the body to this file instead of stdout', helpValue: 'PATH'}),
+    output: Flags.string({
+      char: 'o',
+      description: 'write the body (and with -i the headers) to PATH instead of stdout: a temporary file renamed over PATH only on success (a status >= 400 leaves PATH as it was, unless --no-fail); - is stdout',
+      helpValue: 'PATH',
+    }),
     request: Flags.string({char: 'X', description: 'HTTP method (default GET, or POST with a body)', helpValue: 'METHOD'}),
     retries: Flags.integer({default: 3, description: 'attempts after the first; 0 turns retries off', min: 0}),
     'retry-all': Flags.boolean({description: 'retry non-idempotent methods (POST, PATCH) too'}),
@@ -81,16 +83,17 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
       return {body: parseBody(await readText(response)), headers: headerObject(response), status: response.status}
     }
 
-    await this.writeResponse(response, flags.include, flags.output)
+    await this.writeResponse(response, flags.include)
     if (failed) throw new HttpStatusError(`the API answered ${response.status} ${response.statusText}`.trim(), response.status)
     return undefined
   }
 
-  private async writeResponse(response: CallResponse, include: boolean, output: string | undefined): Promise<void> {
-    const out: Writable = output ? createWriteStream(output) : process.stdout
+  /** Streams the answer to stdout or into the --output file, which the base command commits only on success. */
+  private async writeResponse(response: CallResponse, include: boolean): Promise<void> {
+    const out = this.dataStream()
     if (include) out.write(statusAndHeaders(response))
     try {
-      await pipeline(response.body, out, {end: output !== undefined})
+      await pipeline(response.body, out, {end: false})
     } catch (error) {
       if (error instanceof NetworkError) throw error
       throw new NetworkError(`the response body broke off: ${(error as Error).message}`, 'network_error', {cause: error})

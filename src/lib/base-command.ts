@@ -7,6 +7,7 @@ import type {Hooks, Progress} from './http/context.js'
 import {stripUrlCredentials} from './http/trace.js'
 import type {Runtime} from './runtime.js'
 import {errorJson, errorLine, traceLines} from './output.js'
+import {OutputFile} from './output-file.js'
 import {openStore} from './store/index.js'
 import {escapeControls, escapeJsonText, escapeLines} from './terminal-text.js'
 import type {SecretStore} from './store/types.js'
@@ -32,13 +33,70 @@ function oneLine(message: string): string {
     .trim()
 }
 
+/** What the command at hand offers instead of a secret flag, so that the advice fits the flag the user gave. */
+function secretAdvice(flag: string, command: CommandShape): string {
+  const name = flag.replace(/^-+/, '')
+  // `--secret` and `--password` are spelled longer here: --client-secret-env, --certificate-password-env.
+  const family = ({password: 'certificate-password', secret: 'client-secret'} as Record<string, string>)[name] ?? name
+  const sources = ['env', 'stdin', 'file'].map((source) => `${family}-${source}`).filter((source) => source in command.flags)
+  const values = {env: ' VAR', file: ' PATH', stdin: ''} as Record<string, string>
+  const listed = sources.map((source) => `--${source}${values[source.split('-').at(-1)!]}`)
+  if (listed.length > 0) {
+    const joined = listed.length === 1 ? listed[0] : `${listed.slice(0, -1).join(', ')} or ${listed.at(-1)}`
+    return `use ${joined}${family === 'client-secret' ? ' (or TOKENCTL_CLIENT_SECRET)' : ''}`
+  }
+
+  if (name === 'passphrase') return 'set TOKENCTL_STORE_PASSPHRASE, or TOKENCTL_STORE_PASSPHRASE_FILE to a file holding it'
+  if (name === 'refresh-token') return 'refresh tokens stay in the secure store: tokenctl session start or tokenctl token user --session-key keeps one'
+  return 'secrets come from an environment variable named by a flag, from stdin or from a file: see --help'
+}
+
+/** The parts of a command class the messages below read. */
+interface CommandShape {
+  examples?: Array<string | {command: string}>
+  flags: Record<string, unknown>
+  id?: string
+}
+
+/** The first of the command's examples that uses `word`, as a user would type it. */
+function exampleWith(word: string, command: CommandShape, bin: string): string | undefined {
+  const id = (command.id ?? '').replaceAll(':', ' ')
+  for (const example of command.examples ?? []) {
+    const text = (typeof example === 'string' ? example : example.command).replaceAll('<%= config.bin %>', bin).replaceAll('<%= command.id %>', id)
+    if (text.includes(word)) return text
+  }
+
+  return undefined
+}
+
+/** oclif's "The following error occurred: Missing required flag key" as one line with an example. */
+function missingFlagError(error: OclifError, command: CommandShape, bin: string): UsageError | undefined {
+  const missing = [...error.message.matchAll(/Missing required flag ([\w-]+)/g)].map((match) => `--${match[1]}`)
+  if (missing.length === 0) return undefined
+  const example = exampleWith(`${missing[0]} `, command, bin)
+  return new UsageError(`missing required flag${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, 'usage_error', {
+    suggestions: [example ? `e.g. ${example}` : 'see --help'],
+  })
+}
+
+/** oclif's "Missing 1 required arg: name  client name" as one line with an example. */
+function missingArgumentError(error: OclifError, command: CommandShape, bin: string): UsageError | undefined {
+  const match = /^Missing \d+ required args?:\s*\n\s*(\w+)/.exec(error.message)
+  if (!match) return undefined
+  const example = exampleWith(`${(command.id ?? '').replaceAll(':', ' ')} `, command, bin)
+  return new UsageError(`missing the argument ${match[1].toUpperCase()}`, 'usage_error', {
+    suggestions: [example ? `e.g. ${example}` : 'see --help'],
+  })
+}
+
 /** A command-line mistake as a usage error (exit 2) that never repeats a secret the user typed. */
-function usageErrorFrom(error: OclifError): UsageError {
+function usageErrorFrom(error: OclifError, command: CommandShape, bin: string): UsageError {
   if (error.constructor.name === 'NonExistentFlagsError' && Array.isArray(error.flags)) {
     const names = error.flags.map((flag) => flag.split('=', 1)[0])
-    if (names.some((name) => SECRET_FLAG.test(name))) {
-      return new UsageError('secrets are never taken as flag values', 'secret_on_command_line', {
-        suggestions: ['use --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH (or TOKENCTL_CLIENT_SECRET)'],
+    const secret = names.find((name) => SECRET_FLAG.test(name))
+    if (secret) {
+      return new UsageError(`secrets are never taken as flag values: ${secret} does not exist`, 'secret_on_command_line', {
+        suggestions: [secretAdvice(secret, command)],
       })
     }
 
@@ -47,13 +105,23 @@ function usageErrorFrom(error: OclifError): UsageError {
     })
   }
 
-  return new UsageError(oneLine(error.message), 'usage_error', {suggestions: ['see --help']})
+  return (
+    missingFlagError(error, command, bin) ??
+    missingArgumentError(error, command, bin) ??
+    new UsageError(oneLine(error.message), 'usage_error', {suggestions: ['see --help']})
+  )
 }
 
 /** chalk for stderr, honouring NO_COLOR (chalk itself only knows FORCE_COLOR); loaded only when needed. */
 async function stderrColors(): Promise<ChalkInstance> {
   const {Chalk, chalkStderr} = await import('chalk')
   return process.env.NO_COLOR && !process.env.FORCE_COLOR ? new Chalk({level: 0}) : chalkStderr
+}
+
+/** chalk for stdout, honouring NO_COLOR; colour only on a terminal (chalk's own detection). */
+export async function stdoutColors(): Promise<ChalkInstance> {
+  const {Chalk, default: chalk} = await import('chalk')
+  return process.env.NO_COLOR && !process.env.FORCE_COLOR ? new Chalk({level: 0}) : chalk
 }
 
 export function toTokenctlError(error: unknown): TokenctlError {
@@ -74,6 +142,9 @@ export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
 
   private colors: ChalkInstance | undefined
+  private failed = false
+  /** `--output PATH` of the commands that have it: stdout goes there, committed only on success. */
+  private outputFile: OutputFile | undefined
   private storePromise: Promise<SecretStore> | undefined
 
   protected get verbose(): boolean {
@@ -81,6 +152,7 @@ export abstract class BaseCommand extends Command {
   }
 
   override async catch(error: Error): Promise<void> {
+    this.failed = true
     if (error.name === 'ExitError') throw error
     this.stopProgress()
     const failure = toTokenctlError(error)
@@ -127,6 +199,35 @@ export abstract class BaseCommand extends Command {
     return hooks
   }
 
+  /** Data for stdout, or for the `--output` file when the command was given one. */
+  override log(message = '', ...args: unknown[]): void {
+    if (this.outputFile && !this.jsonEnabled()) this.outputFile.stream.write(`${message}\n`)
+    else super.log(message, ...args)
+  }
+
+  /** A success's JSON goes where stdout goes; an error's JSON always to stdout (the output file is left alone). */
+  protected override logJson(json: unknown): void {
+    if (this.outputFile && !this.failed) this.outputFile.stream.write(`${JSON.stringify(json, undefined, 2)}\n`)
+    else super.logJson(json)
+  }
+
+  /** Where a command streams its data (`call`'s body): the `--output` file, or stdout. */
+  protected dataStream(): NodeJS.WritableStream {
+    return this.outputFile?.stream ?? process.stdout
+  }
+
+  /** The `--output` file replaces its target only once the whole command has succeeded, JSON included. */
+  protected override async _run<T>(): Promise<T> {
+    try {
+      return await super._run<T>()
+    } catch (error) {
+      this.failed = true
+      throw error
+    } finally {
+      if (this.outputFile) await this.finishOutput()
+    }
+  }
+
   override async init(): Promise<void> {
     await super.init()
     if (this.verbose) this.colors = await stderrColors()
@@ -136,11 +237,33 @@ export abstract class BaseCommand extends Command {
     options?: Interfaces.Input<F, B, A>,
     argv?: string[],
   ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    let parsed: Interfaces.ParserOutput<F, B, A>
     try {
-      return await super.parse(options, argv)
+      parsed = await super.parse(options, argv)
     } catch (error) {
       if (isTokenctlError(error)) throw error
-      throw usageErrorFrom(error as OclifError)
+      throw usageErrorFrom(error as OclifError, this.ctor as unknown as CommandShape, this.config.bin)
+    }
+
+    const output: unknown = parsed.flags.output
+    // `-o -` is stdout, as for curl.
+    if (typeof output === 'string' && output !== '-' && this.outputFile === undefined) this.outputFile = await OutputFile.open(output)
+    return parsed
+  }
+
+  /** Commits, or on any failure (the commit's own included) leaves the target as it was. */
+  private async finishOutput(): Promise<void> {
+    const file = this.outputFile!
+    this.outputFile = undefined
+    if (this.failed || (process.exitCode !== undefined && process.exitCode !== 0)) {
+      await file.abort()
+      return
+    }
+
+    try {
+      await file.commit()
+    } catch (error) {
+      await this.catch(error as Error)
     }
   }
 

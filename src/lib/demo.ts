@@ -1,5 +1,5 @@
 /**
- * `tokenctl demo`: both seed flows, end to end, against the embedded authorization server — each
+ * `tokenctl demo`: both reference flows (IdentityModel's worker, Microsoft.Identity.Web's long-running OBO), end to end, against the embedded authorization server — each
  * step a real tokenctl command in a child process, in a temporary TOKENCTL_HOME with its own
  * encrypted file store (never the user's). The scenario reports through a DemoReporter; the command
  * prints. Any step that does not do what it should ends the demo with that step's failure.
@@ -20,7 +20,7 @@ export interface DemoReporter {
   command(line: string): void
   /** What came back, for people. */
   outcome(text: string): void
-  /** A numbered step begins; section names the seed flow it belongs to. */
+  /** A numbered step begins; section names the reference flow it belongs to. */
   step(number: number, title: string, section: string): void
 }
 
@@ -49,6 +49,8 @@ function demoEnvironment(home: string): NodeJS.ProcessEnv {
 }
 
 const json = (ran: Ran): Record<string, unknown> => JSON.parse(ran.stdout) as Record<string, unknown>
+/** The caller's claims, as dev idp's protected API echoes them. */
+const claimsOf = (ran: Ran): Record<string, unknown> => json(ran).claims as Record<string, unknown>
 
 function describeToken(token: unknown): string {
   const claims = decodeJwtClaims(String(token)) ?? {}
@@ -62,15 +64,10 @@ export interface DemoOptions {
 }
 
 export async function runDemo(reporter: DemoReporter, options: DemoOptions): Promise<void> {
-  const [{startDevIdp}, {startDemoApi}, {approveDevice}] = await Promise.all([
-    import('./devidp/server.js'),
-    import('./devidp/demo-api.js'),
-    import('./devidp/robot.js'),
-  ])
+  const [{startDevIdp}, {approveDevice}] = await Promise.all([import('./devidp/server.js'), import('./devidp/robot.js')])
   const home = mkdtempSync(path.join(tmpdir(), 'tokenctl-demo-'))
   // Downstream tokens live 65 s: with the 60 s buffer, "expired" arrives after a few seconds, not an hour.
   const idp = await startDevIdp({accessTokenTTL: 65, deviceInterval: 1, port: 0})
-  const api = await startDemoApi({audience: idp.resources.api, issuer: idp.issuer, jwksUri: idp.jwksUri})
   const env = demoEnvironment(home)
   let number = 0
   let section = ''
@@ -114,7 +111,7 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
   const iss = idp.issuer
   const {api: web, cli, worker} = idp.clients
   try {
-    section = 'the worker (client credentials, the second seed)'
+    section = "the worker (client credentials, as IdentityModel's worker token management does)"
     step('name the worker client; its secret goes to the encrypted store')
     await succeed(['client', 'add', 'worker', '--issuer', iss, '--client-id', worker.clientId, '--scope', 'api', '--client-secret-stdin'], `client add worker --issuer ${iss} --client-id ${worker.clientId} --scope api --client-secret-stdin   # secret on stdin`, worker.clientSecret)
     reporter.outcome('added client worker')
@@ -130,10 +127,10 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
     reporter.outcome('token_source: cache (the same token)')
 
     step('call an API with it')
-    const called = json(await succeed(['call', `${api.url}/echo`, '--client', 'worker'], `call ${api.url}/echo --client worker`))
+    const called = claimsOf(await succeed(['call', `${idp.apiUrl}/echo`, '--client', 'worker'], `call ${idp.apiUrl}/echo --client worker`))
     reporter.outcome(`200 — the API verified the token: client_id ${called.client_id}, scope ${called.scope}`)
 
-    section = 'the web API (on-behalf-of and a long-running session, the first seed)'
+    section = "the web API (on-behalf-of and a long-running session, as Microsoft.Identity.Web's long-running OBO does)"
     step('a user signs in with the device flow (the demo approves as "alice")')
     let approving: Promise<void> | undefined
     const signedIn = await tokenctl(
@@ -179,7 +176,7 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
     reporter.outcome(`token_source: identity_provider; session ${shown.status}, refreshed ${shown.refresh_count}× — ${describeToken(refreshed.access_token)}`)
 
     step('call the API for the user, with the session')
-    const forUser = json(await succeed(['call', `${api.url}/echo`, '--session', key], `call ${api.url}/echo --session ${key}`))
+    const forUser = claimsOf(await succeed(['call', `${idp.apiUrl}/echo`, '--session', key], `call ${idp.apiUrl}/echo --session ${key}`))
     reporter.outcome(`200 — on behalf of user ${forUser.sub}, by client ${forUser.client_id}`)
 
     step('end the session: the refresh token is revoked at the server')
@@ -187,7 +184,6 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
     if (ended.revocation !== 'revoked') fail(`revocation ${ended.revocation}`)
     reporter.outcome('session removed, refresh token revoked')
   } finally {
-    await api.stop()
     await idp.stop()
     rmSync(home, {force: true, recursive: true})
   }

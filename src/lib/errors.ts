@@ -37,6 +37,7 @@ export type ConfigCode =
   | 'invalid_client_entry'
   | 'not_loopback'
   | 'unsafe_permissions'
+  | 'output_error'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'

@@ -116,3 +116,12 @@ export const formatFlag = {
     options: [...TOKEN_FORMATS],
   }),
 }
+
+/** The contract's `--output PATH` / `-o`: stdout's data into PATH, atomically, only on success (see output-file.ts). */
+export const outputFlag = {
+  output: Flags.string({
+    char: 'o',
+    description: 'write what would go to stdout into PATH instead: a temporary file (0600) renamed over PATH only on success; - is stdout',
+    helpValue: 'PATH',
+  }),
+}

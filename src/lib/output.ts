@@ -102,3 +102,37 @@ export function fieldLines(record: object): string[] {
     return escapeControls(`${field}: ${shown === null || shown === undefined || shown === '' || shown === '{}' ? '-' : shown}`)
   })
 }
+
+export interface TableOptions {
+  /** On a terminal: aligned columns under a header. Else (piped): tab-separated rows, no header, for cut and awk. */
+  terminal: boolean
+  /** Colours the header on a terminal (bold); the cells come coloured or not from the caller. */
+  header?: (text: string) => string
+}
+
+/** Characters that would break a row or a column apart: a cell is always one field of one line. */
+const CELL_BREAKS = /[\t\n\r\v\f]/g
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001B\[[\d;]*m/g
+
+/** Rows as a table: `gh`'s convention, a header and aligned columns for people, plain rows for scripts. */
+export function formatTable(headers: string[], rows: string[][], options: TableOptions): string[] {
+  const cleaned = rows.map((row) => row.map((cell) => cell.replaceAll(CELL_BREAKS, ' ')))
+  if (!options.terminal) return cleaned.map((row) => row.map((cell) => cell.replaceAll(ANSI, '')).join('\t'))
+  const width = (text: string) => text.replaceAll(ANSI, '').length
+  const widths = headers.map((header, column) => Math.max(header.length, ...cleaned.map((row) => width(row[column] ?? ''))))
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell + ' '.repeat(widths[column] - width(cell))))
+      .join('  ')
+      .trimEnd()
+  const header = line(headers)
+  return [options.header ? options.header(header) : header, ...cleaned.map((row) => line(row))]
+}
+
+/** An ISO time and, beside it, how far it is from now: "2025-06-01T10:00:00.000Z (in 54m)". */
+export function timeCell(iso: null | string | undefined, now = Date.now()): string {
+  if (!iso) return '-'
+  const epochMs = Date.parse(iso)
+  return Number.isNaN(epochMs) ? iso : `${iso} (${relativeTime(epochMs, now)})`
+}

@@ -113,7 +113,12 @@ describe('tokenctl dev idp (end to end)', function () {
     assert.ok(client('api').grant_types.includes(JWT_BEARER_GRANT))
     assert.deepEqual(client('cli').redirect_uris, ['http://127.0.0.1/callback'])
     assert.equal(client('cli').client_secret, undefined)
-    assert.ok(summary.examples.some((line) => line.includes('token client') && line.includes(summary.issuer)))
+    // What to paste: the named clients first (the OBO pipeline needs `api` and `cli`), then the flows with them.
+    for (const name of ['worker', 'api', 'cli']) {
+      assert.ok(summary.examples.some((line) => line.includes(`client add ${name} --issuer ${summary.issuer}`)), `a client add line for ${name}`)
+    }
+    assert.ok(summary.examples.some((line) => line.includes(`call ${summary.issuer}/api/echo`)))
+    assert.equal(summary.api_url, `${summary.issuer}/api`)
 
     const metadata = (await (await fetch(`${summary.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>
     assert.equal(metadata.issuer, summary.issuer)
@@ -132,6 +137,102 @@ describe('tokenctl dev idp (end to end)', function () {
       audience: 'urn:tokenctl:api',
     })
     assert.equal(payload.client_id, 'worker')
+  })
+
+  describe('the protected API beside it', () => {
+    const workerToken = async () => (await post(summary.token_endpoint, {grant_type: 'client_credentials'}, basic('worker', 'worker-secret'))).body.access_token ?? ''
+    const get = async (path: string, token?: string) => {
+      const response = await fetch(`${summary.api_url}${path}`, {headers: token ? {authorization: `Bearer ${token}`} : {}})
+      return {status: response.status, challenge: response.headers.get('www-authenticate'), body: (await response.json()) as Record<string, any>}
+    }
+
+    it('echoes the verified claims of a token for the downstream API, and refuses no token, a forged one and one for another audience (RFC 6750 §3)', async () => {
+      const token = await workerToken()
+      const echo = await get('/echo', token)
+      assert.equal(echo.status, 200)
+      assert.equal(echo.body.claims.client_id, 'worker')
+      assert.equal(echo.body.claims.aud, 'urn:tokenctl:api')
+      assert.equal(echo.body.path, '/api/echo')
+
+      const none = await get('/echo')
+      assert.equal(none.status, 401)
+      assert.match(none.challenge ?? '', /^Bearer/)
+      const [header, payload] = token.split('.')
+      assert.equal((await get('/echo', `${header}.${payload}.${'A'.repeat(86)}`)).body.error, 'invalid_token')
+      const authorization = await startDeviceFlow('access_as_user')
+      await approveDevice(authorization.verification_uri_complete, {login: 'alice'})
+      const userToken = (await poll(authorization.device_code)).body.access_token
+      const wrongAudience = await get('/echo', userToken)
+      assert.equal(wrongAudience.status, 401)
+      assert.match(String(wrongAudience.body.error_description), /aud/)
+    })
+
+    it('answers 401 to the first token per id on reject-first, and the echo to any other', async () => {
+      const first = await workerToken()
+      const second = await workerToken()
+      assert.equal((await get('/reject-first/a', first)).status, 401)
+      assert.equal((await get('/reject-first/a', second)).status, 200)
+      assert.equal((await get('/reject-first/a', first)).status, 401, 'still the revoked one')
+      assert.equal((await get('/reject-first/b', second)).status, 401, 'each id has its own first token')
+    })
+
+    it('lets tokenctl call renew the token once on a 401 and print the echo', async () => {
+      const cli = cliWithHome({env: FILE_STORE})
+      expectExit(await cli.run(['client', 'add', 'worker', '--issuer', summary.issuer, '--client-id', 'worker', '--client-secret-stdin'], {input: 'worker-secret'}), 0)
+      expectExit(await cli.run(['token', 'client', 'worker']), 0) // cached: the token the API will reject first
+      const called = await cli.run(['call', `${summary.api_url}/reject-first/renewal`, '--client', 'worker'])
+      expectExit(called, 0)
+      assert.equal(stdoutJson(called).claims.client_id, 'worker')
+    })
+  })
+
+  describe('unknown scopes: invalid_scope, as real servers answer (RFC 6749 §5.2)', () => {
+    it('refuses them for client credentials, and tokenctl exits 4 with the code; known scopes are granted', async () => {
+      const refused = await post(summary.token_endpoint, {grant_type: 'client_credentials', scope: 'read nonsense'}, basic('worker', 'worker-secret'))
+      assert.equal(refused.status, 400)
+      assert.equal(refused.body.error, 'invalid_scope')
+      assert.match(refused.body.error_description ?? '', /unknown scope: nonsense/)
+      assert.equal((await post(summary.token_endpoint, {grant_type: 'client_credentials', scope: 'read'}, basic('worker', 'worker-secret'))).body.scope, 'read')
+
+      const cli = cliWithHome({env: {...FILE_STORE, WORKER_SECRET: 'worker-secret'}})
+      const result = await cli.run(['token', 'client', '--issuer', summary.issuer, '--client-id', 'worker', '--client-secret-env', 'WORKER_SECRET', '--scope', 'nonsense', '--json'])
+      expectExit(result, 4)
+      assert.equal(stdoutJson(result).error.code, 'invalid_scope')
+    })
+
+    it('refuses them at the device and authorization endpoints, for both OBO grants and for a refresh', async () => {
+      const device = await post(summary.device_authorization_endpoint, {client_id: 'cli', scope: 'access_as_user nonsense'})
+      assert.equal(device.status, 400)
+      assert.equal(device.body.error, 'invalid_scope')
+
+      const {challenge} = pkce()
+      const url = new URL(summary.authorization_endpoint)
+      const redirectUri = `http://127.0.0.1:${await unusedPort()}/callback`
+      url.search = new URLSearchParams({client_id: 'cli', response_type: 'code', redirect_uri: redirectUri, scope: 'nonsense', state: 's', code_challenge: challenge, code_challenge_method: 'S256'}).toString()
+      const redirect = await fetch(url, {redirect: 'manual'})
+      const location = new URL(redirect.headers.get('location') ?? '')
+      assert.equal(location.origin + location.pathname, redirectUri)
+      assert.equal(location.searchParams.get('error'), 'invalid_scope')
+
+      const authorization = await startDeviceFlow()
+      await approveDevice(authorization.verification_uri_complete, {login: 'alice'})
+      const signedIn = await poll(authorization.device_code)
+      const userToken = signedIn.body.access_token ?? ''
+      const api = basic('api', 'api-secret')
+      const jwtBearer = await post(summary.token_endpoint, {grant_type: JWT_BEARER_GRANT, assertion: userToken, requested_token_use: 'on_behalf_of', scope: 'read nonsense'}, api)
+      assert.equal(jwtBearer.body.error, 'invalid_scope', JSON.stringify(jwtBearer.body))
+      const exchange = await post(summary.token_endpoint, {
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: userToken,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        scope: 'nonsense',
+      }, api)
+      assert.equal(exchange.body.error, 'invalid_scope', JSON.stringify(exchange.body))
+      assert.equal((await post(summary.token_endpoint, {grant_type: JWT_BEARER_GRANT, assertion: userToken, requested_token_use: 'on_behalf_of', scope: 'read'}, api)).status, 200)
+
+      const refresh = await post(summary.token_endpoint, {grant_type: 'refresh_token', refresh_token: signedIn.body.refresh_token ?? '', client_id: 'cli', scope: 'nonsense'})
+      assert.equal(refresh.body.error, 'invalid_scope', JSON.stringify(refresh.body))
+    })
   })
 
   describe('device flow', () => {

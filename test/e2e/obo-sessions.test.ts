@@ -127,6 +127,13 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
       const literal = await cli.run(['token', 'obo', 'api', '--assertion', userToken, '--scope', 'read'])
       expectExit(literal, 2)
       assert.ok(!literal.stderr.includes(userToken))
+      // The advice fits the flag given: the assertion's own sources, not the client secret's.
+      assert.match(literal.stderr, /secrets are never taken as flag values: --assertion .*--assertion-env VAR, --assertion-stdin or --assertion-file PATH/)
+      assert.doesNotMatch(literal.stderr, /client-secret/)
+      const literalJson = await cli.run(['token', 'obo', 'api', '--assertion', userToken, '--scope', 'read', '--json'])
+      expectExit(literalJson, 2)
+      assert.equal(json(literalJson).error.code, 'secret_on_command_line')
+      assert.ok(!literalJson.stdout.includes(userToken))
       expectExit(await cli.run(['token', 'obo', 'api', '--assertion-stdin', '--scope', 'read'], {input: ''}), 2)
       const traced = await cli.run(['token', 'obo', 'api', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--verbose', '--no-cache'])
       expectExit(traced, 0)

@@ -22,9 +22,9 @@
 import {createServer} from 'node:http'
 import type {IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse} from 'node:http'
 import {createCipheriv, createHash} from 'node:crypto'
-import {createRemoteJWKSet, errors as joseErrors, jwtVerify} from 'jose'
 import type {JWTPayload} from 'jose'
 
+import {bearerToken, bearerVerifier, firstTokenRejecter} from '../../src/lib/devidp/protected-api.js'
 import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
 
 /** The claims of Entra's claims challenge, and the header `/claims-challenge` answers with. */
@@ -120,24 +120,22 @@ interface ReceivedBody {
   length: number
 }
 
-type Verification = {claims: JWTPayload} | {problem: string}
-
 /** Per-id memory of the endpoints that behave differently the first times. */
 interface EndpointState {
   flakyCounts: Map<string, number>
   throttled: Set<string>
-  /** id → the first token it saw, the one treated as revoked. */
-  rejectedTokens: Map<string, string>
+  /** The first token seen per id, the one treated as revoked (dev idp's protected API does the same). */
+  rejectedTokens: ReturnType<typeof firstTokenRejecter>
 }
 
 type Route = [pattern: RegExp, handler: (exchange: Exchange, match: RegExpExecArray) => void | Promise<void>]
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
-  const verifier = bearerVerifier(options)
+  const verifier = await bearerVerifier({issuer: options.issuer, audience: options.audience, keys: options.jwksUri})
   const requests: ApiRequestRecord[] = []
   const tokensSeen = new Set<string>()
   const errors: Error[] = []
-  const state: EndpointState = {flakyCounts: new Map(), throttled: new Set(), rejectedTokens: new Map()}
+  const state: EndpointState = {flakyCounts: new Map(), throttled: new Set(), rejectedTokens: firstTokenRejecter()}
   const routes = apiRoutes(state)
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -189,7 +187,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       tokensSeen.clear()
       state.flakyCounts.clear()
       state.throttled.clear()
-      state.rejectedTokens.clear()
+      state.rejectedTokens.reset()
     },
     async stop() {
       if (stopped) return
@@ -222,37 +220,7 @@ function isPublic(path: string): boolean {
 
 // ---- token verification ----------------------------------------------------------------------
 
-/** RFC 6750 §2.1; the scheme is case-insensitive (RFC 9110 §11.1). */
-function bearerToken(authorization: string | undefined): string | undefined {
-  return /^Bearer +([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(authorization ?? '')?.[1]
-}
-
-function bearerVerifier({issuer, jwksUri, audience}: ApiServerOptions): (token: string | undefined) => Promise<Verification> {
-  // One key set per server: jose caches the fetched keys, as a real API's middleware does.
-  const jwks = createRemoteJWKSet(new URL(jwksUri))
-  return async (token) => {
-    if (token === undefined) return {problem: 'no bearer token'}
-    try {
-      const {payload} = await jwtVerify(token, jwks, {issuer, audience})
-      return {claims: payload}
-    } catch (error) {
-      if (isTokenProblem(error)) return {problem: (error as Error).message}
-      throw error
-    }
-  }
-}
-
-/**
- * Whether verification failed because of the token (signature, claims, format, unknown key) rather
- * than because the key set could not be had: the latter is the server's failure, a 500.
- */
-function isTokenProblem(error: unknown): boolean {
-  return (
-    error instanceof joseErrors.JOSEError &&
-    !(error instanceof joseErrors.JWKSTimeout) &&
-    !(error instanceof joseErrors.JWKSInvalid)
-  )
-}
+// bearerToken and bearerVerifier: src/lib/devidp/protected-api.ts, shared with dev idp's protected API.
 
 function rejectToken(exchange: Exchange, description: string): void {
   answerJson(exchange, 401, {error: 'invalid_token', error_description: description}, {
@@ -294,9 +262,7 @@ function answerStatus(exchange: Exchange, status: number): void {
 
 function rejectFirst(exchange: Exchange, id: string, state: EndpointState): void {
   const token = bearerToken(exchange.req.headers.authorization) ?? ''
-  const rejected = state.rejectedTokens.get(id) ?? token
-  state.rejectedTokens.set(id, rejected)
-  if (token === rejected) rejectToken(exchange, 'the token has been revoked')
+  if (state.rejectedTokens.rejects(id, token)) rejectToken(exchange, 'the token has been revoked')
   else answerEcho(exchange)
 }
 

@@ -9,7 +9,7 @@ export default class ClientAdd extends BaseCommand {
     name: Args.string({ignoreStdin: true, description: 'name to give the client (A-Z a-z 0-9 . _ : -)', required: true}),
   }
 
-  static override description = `Like the seeds' options.Client.Clients.Add("identityserver", …): the non-secret settings go to TOKENCTL_HOME/config.json, the secret (if one is given) to the secure store.`
+  static override description = `Like IdentityModel's options.Client.Clients.Add("identityserver", …): the non-secret settings go to TOKENCTL_HOME/config.json, the secret (if one is given) to the secure store.`
 
   static override examples = [
     'printf %s "$CI_SECRET" | <%= config.bin %> <%= command.id %> ci --issuer https://idp.example.com --client-id ci --scope api --client-secret-stdin',

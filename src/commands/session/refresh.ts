@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {sessionOverridesOf} from '../../lib/config/connection.js'
-import {cacheFlags, formatFlag, sessionClientFlags} from '../../lib/flags.js'
+import {cacheFlags, formatFlag, outputFlag, sessionClientFlags} from '../../lib/flags.js'
 import {refreshSession} from '../../lib/oauth/sessions.js'
 import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
 
@@ -13,7 +13,7 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --key nightly-report',
-    '*/10 * * * * TOKENCTL_STORE=file TOKENCTL_STORE_PASSPHRASE_FILE=/etc/tokenctl/pass <%= config.bin %> <%= command.id %> --key nightly-report --format header > /run/report/auth',
+    '*/10 * * * * TOKENCTL_STORE=file TOKENCTL_STORE_PASSPHRASE_FILE=/etc/tokenctl/pass <%= config.bin %> <%= command.id %> --key nightly-report --format header --output /run/report/auth-header',
   ]
 
   static override flags = {
@@ -22,6 +22,7 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
     format: formatFlag.format,
     key: Flags.string({description: 'session key', required: true}),
     'min-ttl': cacheFlags['min-ttl'],
+    ...outputFlag,
   }
 
   static override summary = 'Get an access token for a session'

@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/base-command.js'
 import {assertionSourceOf, resolveConnection} from '../../lib/config/connection.js'
 import {readSecret} from '../../lib/config/secrets.js'
-import {assertionFlags, connectionFlags} from '../../lib/flags.js'
+import {assertionFlags, connectionFlags, outputFlag} from '../../lib/flags.js'
 import {startSession} from '../../lib/oauth/sessions.js'
 import type {Flavor} from '../../lib/oauth/token.js'
 import {tokenJson, type TokenJson} from '../../lib/output.js'
@@ -26,6 +26,7 @@ Prints the session key on stdout.`
   static override flags = {
     ...connectionFlags,
     ...assertionFlags,
+    ...outputFlag,
     key: Flags.string({description: 'session key: 1–128 characters of A-Z a-z 0-9 . _ : - (default: from the assertion)'}),
     replace: Flags.boolean({description: 'replace an existing session with this --key'}),
   }

@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {resolveConnection} from '../../lib/config/connection.js'
-import {cacheFlags, connectionFlags, formatFlag} from '../../lib/flags.js'
+import {cacheFlags, connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {clientCredentialsToken} from '../../lib/oauth/client-credentials.js'
 import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
 
@@ -20,7 +20,7 @@ A cached token is returned while it has more than max(--min-ttl, 60) seconds lef
     '<%= config.bin %> <%= command.id %> --token-endpoint https://idp.example.com/token --client-id worker --client-secret-env WORKER_SECRET --no-cache',
   ]
 
-  static override flags = {...connectionFlags, ...cacheFlags, ...formatFlag}
+  static override flags = {...connectionFlags, ...cacheFlags, ...formatFlag, ...outputFlag}
 
   static override summary = 'Get a client-credentials access token'
 

@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/base-command.js'
 import {assertionSourceOf, resolveConnection} from '../../lib/config/connection.js'
 import {readSecret} from '../../lib/config/secrets.js'
-import {assertionFlags, cacheFlags, connectionFlags, formatFlag} from '../../lib/flags.js'
+import {assertionFlags, cacheFlags, connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {oboToken} from '../../lib/oauth/obo.js'
 import type {Flavor} from '../../lib/oauth/token.js'
 import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
@@ -29,6 +29,7 @@ Cached like token client, under a key holding the assertion's SHA-256 (never the
     ...assertionFlags,
     ...cacheFlags,
     ...formatFlag,
+    ...outputFlag,
     'requested-token-type': Flags.string({description: 'rfc8693: requested_token_type (default: the server\'s choice)', helpValue: 'URI'}),
   }
 

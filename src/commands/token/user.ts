@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {resolveConnection} from '../../lib/config/connection.js'
-import {connectionFlags, formatFlag} from '../../lib/flags.js'
+import {connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {signIn, type SignInPrompt} from '../../lib/oauth/sign-in.js'
 import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
 import {escapeControls} from '../../lib/terminal-text.js'
@@ -27,6 +27,7 @@ Ctrl-C cancels (exit 130); a refused or expired sign-in is exit 5.`
   static override flags = {
     ...connectionFlags,
     ...formatFlag,
+    ...outputFlag,
     browser: Flags.boolean({description: 'sign in through the browser (authorization code + PKCE)', exclusive: ['device']}),
     device: Flags.boolean({description: 'sign in with a code on another device (RFC 8628)', exclusive: ['browser']}),
     open: Flags.boolean({allowNo: true, default: true, description: 'open the system browser (--no-open: only print the URL)'}),

@@ -2,7 +2,8 @@
  * The clients the dev authorization server knows, described in plain OAuth terms, and their
  * registration in oidc-provider's (RFC 7591) metadata format.
  *
- * `dev idp` registers three, the roles of the seeds: a worker (client credentials), a web API that
+ * `dev idp` registers three, the roles of the reference flows (IdentityModel's worker,
+ * Microsoft.Identity.Web's long-running OBO): a worker (client credentials), a web API that
  * exchanges its users' tokens (OBO) and a public command-line client that signs users in. Their
  * secrets are fixed, well-known values: the server lives on 127.0.0.1 with its state in memory and a
  * fresh signing key per start, so a secret protects nothing a developer could lose, while stable

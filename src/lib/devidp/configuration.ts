@@ -61,11 +61,14 @@ export function providerConfiguration(
   const tokenTTL = (_ctx: unknown, token: {resourceServer?: {accessTokenTTL?: number}}) =>
     token.resourceServer?.accessTokenTTL ?? accessTokenTTL
 
+  const oidcScopes = ['openid', 'offline_access']
+  const knownScopes = new Set([...oidcScopes, ...[...resources.values()].flatMap((server) => server.scope.split(' '))])
+
   const configuration: ProviderConfiguration = {
     adapter: createMemoryAdapter(),
     jwks,
     clients: [...clients.map(clientMetadata), ...(options.extraClients ?? [])],
-    scopes: ['openid', 'offline_access'],
+    scopes: oidcScopes,
     interactions: {url: interactionUrl},
     features: {
       clientCredentials: {enabled: true},
@@ -78,7 +81,10 @@ export function providerConfiguration(
         defaultResource,
         // A refresh without `resource` keeps the resource the grant was issued for.
         useGrantedResource: () => true,
-        getResourceServerInfo(_ctx: unknown, resource: string, client: {clientId: string}) {
+        getResourceServerInfo(ctx: ScopeContext, resource: string, client: {clientId: string}) {
+          // Called for every request that names scopes: client credentials, both OBO grants, refresh,
+          // authorization and device authorization. oidc-provider would drop unknown scopes silently.
+          refuseUnknownScopes(ctx, knownScopes)
           const server = resources.get(resource)
           if (server === undefined) throw new providerErrors.InvalidTarget()
           return {
@@ -146,6 +152,24 @@ function defaultResource(ctx: {oidc?: {params?: {scope?: unknown}}}, _client: un
   const scopes = typeof scope === 'string' ? scope.split(' ') : []
   const forWebApi = scopes.some((value) => value === WEB_API_SCOPE || value.startsWith(`${WEB_API_RESOURCE}/`))
   return forWebApi ? WEB_API_RESOURCE : API_RESOURCE
+}
+
+interface ScopeContext {
+  oidc?: {params?: {scope?: unknown}}
+}
+
+/**
+ * `invalid_scope` for a scope no resource and no OpenID Connect rule knows, as Entra (AADSTS70011),
+ * Keycloak and Okta answer (RFC 6749 §5.2: "the requested scope is invalid, unknown, or malformed"),
+ * so that exit 4 can be tried locally.
+ */
+function refuseUnknownScopes(ctx: ScopeContext, known: Set<string>): void {
+  const scope = ctx.oidc?.params?.scope
+  if (typeof scope !== 'string') return
+  const unknown = scope.split(' ').filter((value) => value !== '' && !known.has(value))
+  if (unknown.length > 0) {
+    throw new providerErrors.InvalidScope(`unknown scope${unknown.length > 1 ? 's' : ''}: ${unknown.join(' ')} (known: ${[...known].join(' ')})`, unknown.join(' '))
+  }
 }
 
 /** oidc-provider's default policies, spelled out so that they print no "you SHOULD change" notice. */

@@ -20,10 +20,11 @@ import {devClients, type DevClients, type DevIdpClient} from './clients.js'
 import {API_RESOURCE, type ConfigurationOptions, OTHER_RESOURCE, providerConfiguration, WEB_API_RESOURCE} from './configuration.js'
 import {enforceDevicePolling} from './device-polling.js'
 import {handleInteraction, isInteractionRequest} from './interactions.js'
-import {generateSigningKeys, type SigningKeys} from './keys.js'
+import {generateSigningKeys, publicJwk, type SigningKeys} from './keys.js'
 import {registerOboGrants} from './obo-grants.js'
 import {consentForOfflineAccess} from './offline-access.js'
 import {createProvider, type OidcProvider} from './oidc.js'
+import {PROTECTED_API_PATH, protectedApiHandler} from './protected-api.js'
 
 /** The provider's default routes (oidc-provider `routes`), which the returned URLs name. */
 const ROUTES = {
@@ -76,6 +77,8 @@ export interface DevIdp<C extends ClientSet<C> = DevClients> {
   revocationEndpoint: string
   introspectionEndpoint: string
   jwksUri: string
+  /** The protected API beside the server (`/echo`, `/reject-first/ID`): tokens for `resources.api` or `resources.other`. */
+  apiUrl: string
   clients: C
   /** `api`, `other`: downstream APIs (scopes `api read write`); `webApi`: the web API for user tokens (scope `access_as_user`). */
   resources: {api: string; other: string; webApi: string}
@@ -123,9 +126,16 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
   provider.on('error', (error: Error) => reportError(error))
 
   const providerCallback = provider.callback()
+  const api = await protectedApiHandler({
+    audience: [API_RESOURCE, OTHER_RESOURCE],
+    issuer,
+    keys: {keys: signingKeys.keys.map((key) => publicJwk(key))},
+  })
   const handler: RequestListener = (req, res) => {
     const {pathname} = new URL(req.url ?? '/', issuer)
-    if (isInteractionRequest(pathname)) {
+    if (pathname === PROTECTED_API_PATH || pathname.startsWith(`${PROTECTED_API_PATH}/`)) {
+      api(req, res)
+    } else if (isInteractionRequest(pathname)) {
       handleInteraction(provider, req, res).catch((error: unknown) => {
         reportError(error instanceof Error ? error : new Error(String(error)))
         res.destroy()
@@ -147,6 +157,7 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
     revocationEndpoint: `${issuer}${ROUTES.revocation}`,
     introspectionEndpoint: `${issuer}${ROUTES.introspection}`,
     jwksUri: `${issuer}${ROUTES.jwks}`,
+    apiUrl: `${issuer}${PROTECTED_API_PATH}`,
     clients,
     resources: {api: API_RESOURCE, other: OTHER_RESOURCE, webApi: WEB_API_RESOURCE},
     deviceInterval,

@@ -14,6 +14,8 @@ export interface DevIdpSummary {
   token_endpoint: string
   revocation_endpoint: string
   jwks_uri: string
+  /** The protected API beside the server: GET `${api_url}/echo` with a token for a downstream API. */
+  api_url: string
   /** Seconds between device-flow polls; faster ones get slow_down. */
   device_interval: number
   clients: Array<{
@@ -36,6 +38,7 @@ export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl'): DevIdp
     token_endpoint: idp.tokenEndpoint,
     revocation_endpoint: idp.revocationEndpoint,
     jwks_uri: idp.jwksUri,
+    api_url: idp.apiUrl,
     device_interval: idp.deviceInterval,
     clients: Object.values<DevIdpClient>(idp.clients).map((client) => ({
       client_id: client.clientId,
@@ -53,15 +56,17 @@ export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl'): DevIdp
   }
 }
 
+/** Lines to paste, in order: name the three clients, then try each flow with them. */
 function examples(idp: DevIdp<DevClients>, bin: string): string[] {
   const {worker, api, cli} = idp.clients
   const issuer = `--issuer ${idp.issuer}`
-  const userToken = `${bin} token user ${issuer} --client-id ${cli.clientId} --scope ${WEB_API_SCOPE} --device`
   return [
-    `export WORKER_SECRET=${worker.clientSecret} API_SECRET=${api.clientSecret}`,
-    `${bin} token client ${issuer} --client-id ${worker.clientId} --client-secret-env WORKER_SECRET`,
-    userToken,
-    `${userToken} | ${bin} token obo ${issuer} --client-id ${api.clientId} --client-secret-env API_SECRET --assertion-stdin --scope read`,
+    `printf %s ${worker.clientSecret} | ${bin} client add worker ${issuer} --client-id ${worker.clientId} --client-secret-stdin`,
+    `printf %s ${api.clientSecret} | ${bin} client add api ${issuer} --client-id ${api.clientId} --client-secret-stdin`,
+    `${bin} client add cli ${issuer} --client-id ${cli.clientId} --auth-method none`,
+    `${bin} token client worker --scope read`,
+    `${bin} call ${idp.apiUrl}/echo --client worker`,
+    `${bin} token user cli --scope ${WEB_API_SCOPE} --device | ${bin} token obo api --assertion-stdin --scope read | ${bin} token decode`,
   ]
 }
 
@@ -95,6 +100,7 @@ export function summaryText(summary: DevIdpSummary): string {
     '',
     `issuer     ${summary.issuer}`,
     `discovery  ${summary.issuer}/.well-known/openid-configuration`,
+    `api        ${summary.api_url}/echo (any token for ${API_RESOURCE}: echoes its claims), ${summary.api_url}/reject-first/ID (401 for the first token per ID)`,
     '',
     'clients',
     ...clients,
@@ -102,7 +108,7 @@ export function summaryText(summary: DevIdpSummary): string {
     'resources (scopes; a token\'s aud is the resource, api://api\'s is "api")',
     ...resources,
     '',
-    'try',
+    'try (the first three lines name the clients; the secret goes to your secure store)',
     ...summary.examples.map((line) => `  ${line}`),
   ].join('\n')
 }

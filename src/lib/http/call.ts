@@ -1,5 +1,5 @@
 /**
- * The call client: the seeds' ClientAccessTokenHandler from a terminal. Sends one API request with
+ * The call client: IdentityModel's ClientAccessTokenHandler from a terminal. Sends one API request with
  * the token attached, retries what is worth retrying, renews the token once on a 401, and hands the
  * response back with its body still streaming (the command writes it out, in constant memory).
  *
@@ -14,6 +14,7 @@ import {Readable} from 'node:stream'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {NetworkError, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
+import {unreachableAdvice} from './advice.js'
 import type {Hooks} from './context.js'
 import {isLoopbackHost, loopbackCheckedLookup} from './destination.js'
 import {createDispatcher, proxyVariable, trustedCas} from './dispatcher.js'
@@ -152,7 +153,11 @@ function connectionError(url: URL, error: unknown, timeoutMs: number): TokenctlE
     })
   }
 
-  return new NetworkError(`cannot reach ${url.host}: ${reason}`, 'network_error', {cause: error, retryable: code !== 'ENOTFOUND'})
+  return new NetworkError(`cannot reach ${url.host}: ${reason}`, 'network_error', {
+    cause: error,
+    retryable: code !== 'ENOTFOUND',
+    suggestions: unreachableAdvice(code ?? '', 'the URL'),
+  })
 }
 
 function headerPairs(raw: IncomingHttpHeaders | string[]): Array<[string, string]> {

@@ -7,7 +7,7 @@ export function serverKey(connection: Connection): string {
   return (connection.tokenEndpoint ?? connection.issuer!).href
 }
 
-/** The seed's GetClientAccessTokenAsync: a cached client-credentials token, or a new one (RFC 6749 §4.4). */
+/** IdentityModel's GetClientAccessTokenAsync (its worker token management): a cached client-credentials token, or a new one (RFC 6749 §4.4). */
 export async function clientCredentialsToken(connection: Connection, options: CacheOptions, runtime: Runtime): Promise<TokenResult> {
   const key = cacheKey({
     audience: connection.audience,

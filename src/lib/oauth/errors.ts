@@ -7,7 +7,7 @@ import {
   ReauthenticationRequiredError,
   TokenctlError,
 } from '../errors.js'
-import {proxyVariable} from '../http/dispatcher.js'
+import {unreachableAdvice} from '../http/advice.js'
 import {describeFetchFailure} from '../http/fetch.js'
 import {parseRetryAfter} from '../http/retry.js'
 
@@ -161,9 +161,7 @@ function fromFetchFailure(error: Error, host: string): TokenctlError {
     })
   }
 
-  const proxy = proxyVariable()
-  const suggestions = code === 'ENOTFOUND' ? ['check the host name in --issuer / --token-endpoint'] : []
-  if (proxy) suggestions.push(`requests go through the proxy in ${proxy} unless NO_PROXY lists the host: check that the proxy is up`)
+  const suggestions = unreachableAdvice(code, "the --issuer / --token-endpoint URL (or the named client's)")
   return new NetworkError(`cannot reach ${host}: ${reason}`, 'network_error', {
     cause: error,
     retryable: RETRYABLE_CONNECTION_FAILURE.has(code),

@@ -13,7 +13,7 @@ export function sha256(text: string): Buffer {
 }
 
 /**
- * The first seed's GetAccessTokenForUserAsync from a terminal: a downstream token for the user
+ * Microsoft.Identity.Web's GetAccessTokenForUserAsync from a terminal: a downstream token for the user
  * behind the assertion, cached under a key that holds the assertion's SHA-256, never the assertion,
  * and the flavor (asked for or detected), which the request then uses.
  */

@@ -118,9 +118,16 @@ function reauthenticationError(record: SessionRecord): ReauthenticationRequiredE
     reauthentication?.error ?? 'invalid_grant',
     {
       details: {description: reauthentication?.description, error_codes: reauthentication?.error_codes},
-      suggestions: [`start it again with a fresh user token: tokenctl session start … --key ${record.key} --replace`],
+      suggestions: [restartAdvice(record)],
     },
   )
+}
+
+/** How a session that needs the user again is started anew: as it began, a sign-in or an on-behalf-of exchange. */
+function restartAdvice(record: SessionRecord): string {
+  return record.flavor === 'sign-in'
+    ? `sign the user in again: tokenctl token user … --session-key ${record.key} --replace`
+    : `start it again with a fresh user token: tokenctl session start … --key ${record.key} --replace`
 }
 
 /** The connection of a session's client, with what this run adds (a secret source, a timeout…). */
@@ -275,8 +282,13 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
       try {
         granted = await requestRefresh(sessionConnection(record, options), record.refresh_token, record.scopes, runtime)
       } catch (error) {
-        if (error instanceof ReauthenticationRequiredError) await markNeedsReauthentication(store, record, error)
-        throw error // anything else (network, 5xx, timeout, refused) leaves the stored session untouched
+        if (!(error instanceof ReauthenticationRequiredError)) throw error
+        await markNeedsReauthentication(store, record, error)
+        throw new ReauthenticationRequiredError(error.message, error.code, {
+          cause: error.cause,
+          details: error.details,
+          suggestions: [...error.suggestions, restartAdvice(record)],
+        }) // anything else (network, 5xx, timeout, refused) leaves the stored session untouched
       }
 
       const refreshed: SessionRecord = {

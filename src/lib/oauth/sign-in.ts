@@ -76,9 +76,19 @@ async function deviceSignIn(opened: OpenedClient, scopes: string[], options: Sig
   } catch (error) {
     if (options.signal.aborted) throw new CancelledError('sign-in cancelled')
     if (expiry.aborted) {
-      throw new ReauthenticationRequiredError('nobody approved the sign-in in time', 'expired_token', {
-        suggestions: ['start the sign-in again and approve it within the time the server allows'],
-      })
+      // Whichever ran out first: our --wait, or the lifetime the server gave the device code.
+      const waited = options.waitSeconds <= authorization.expires_in
+      throw new ReauthenticationRequiredError(
+        waited ? `nobody approved the sign-in within ${options.waitSeconds} s (--wait)` : `the device code expired after ${authorization.expires_in} s without an approval`,
+        'expired_token',
+        {
+          suggestions: [
+            waited
+              ? 'run it again and approve it sooner, or give the person more time with --wait SECONDS'
+              : 'run it again and approve it within the time the server allows',
+          ],
+        },
+      )
     }
 
     throw error
@@ -163,7 +173,9 @@ async function browserSignIn(opened: OpenedClient, scopes: string[], options: Si
         reject(
           options.signal.aborted
             ? new CancelledError('sign-in cancelled')
-            : new ReauthenticationRequiredError(`nobody signed in within ${options.waitSeconds} s`, 'expired_token', {suggestions: ['run the sign-in again']}),
+            : new ReauthenticationRequiredError(`nobody signed in within ${options.waitSeconds} s (--wait)`, 'expired_token', {
+                suggestions: ['run it again and sign in sooner, or give the person more time with --wait SECONDS'],
+              }),
         )
       options.signal.addEventListener('abort', stop, {once: true})
       expiry.addEventListener('abort', stop, {once: true})

@@ -4,6 +4,10 @@ import type {SecretStore} from './types.js'
 
 export type StoreMode = 'auto' | 'file' | 'keychain' | 'redis'
 
+/** Both ways to give the file store its passphrase, in words a CI author can paste. */
+const PASSPHRASE_WAYS =
+  'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/file-holding-it, or export TOKENCTL_STORE_PASSPHRASE="$SECRET" from a CI secret variable (the same passphrase every run, or the stored secrets are unreadable)'
+
 /** The store in use and why it was chosen: `store status` says it, nothing is downgraded silently. */
 export interface StoreChoice {
   reason: string
@@ -59,9 +63,7 @@ export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<S
   if (mode === 'file') {
     const choice = await fileStore(env, 'TOKENCTL_STORE=file')
     if (choice) return choice
-    throw new StoreError('TOKENCTL_STORE=file needs a passphrase', 'no_store', {
-      suggestions: ['set TOKENCTL_STORE_PASSPHRASE, or TOKENCTL_STORE_PASSPHRASE_FILE to a file holding it'],
-    })
+    throw new StoreError('TOKENCTL_STORE=file needs a passphrase', 'no_store', {suggestions: [PASSPHRASE_WAYS]})
   }
 
   const keychain = await import('./keychain-store.js')
@@ -72,7 +74,9 @@ export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<S
   if (choice) return choice
   throw new StoreError(`no secure store: no keychain answers (${probe.reason}) and no passphrase is set for the encrypted file store`, 'no_store', {
     suggestions: [
-      'start or unlock the OS keychain, or set TOKENCTL_STORE_PASSPHRASE (or TOKENCTL_STORE_PASSPHRASE_FILE) to use the encrypted file store; --no-cache needs no store',
+      `on a server, container or CI runner, give the encrypted file store a passphrase: ${PASSPHRASE_WAYS}`,
+      'on a desktop, start or unlock the OS keychain (the Secret Service: gnome-keyring, KWallet)',
+      'token client --no-cache needs no store',
     ],
   })
 }

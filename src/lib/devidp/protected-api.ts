@@ -1,0 +1,105 @@
+/**
+ * The protected API that `dev idp` serves beside its authorization server, under `/api` on the same
+ * port (so one URL, one port to forward): what a resource server does with the tokens tokenctl
+ * attaches. Every route needs a bearer JWT that verifies (signature, `iss`, `exp`, `aud` one of the
+ * downstream APIs); a missing or bad one gets 401 with `WWW-Authenticate`, as RFC 6750 §3 says.
+ *
+ *   /api/echo               any method: 200 with the caller's verified claims
+ *   /api/reject-first/ID    401 invalid_token for the first token seen for ID (as if it had been
+ *                           revoked), the echo for any other: shows `call` renewing a token once
+ *
+ * The test suite's API server (test/helpers/api-server.ts) is built from the same pieces.
+ */
+import type {IncomingMessage, RequestListener, ServerResponse} from 'node:http'
+
+import type {JSONWebKeySet, JWTPayload, JWTVerifyGetKey} from 'jose'
+
+export const PROTECTED_API_PATH = '/api'
+
+/** RFC 6750 §2.1's token syntax; the scheme is case-insensitive (RFC 9110 §11.1). */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return /^Bearer +([\w\-.~+/]+=*)\s*$/i.exec(authorization ?? '')?.[1]
+}
+
+export type Verification = {claims: JWTPayload} | {problem: string}
+
+export interface VerifierOptions {
+  issuer: string
+  /** Tokens must carry one of these in `aud`. */
+  audience: string | string[]
+  /** The authorization server's JWKS URI (fetched and cached), or its public keys themselves. */
+  keys: JSONWebKeySet | string
+}
+
+/**
+ * Checks a bearer token as a resource server does. A problem with the token is `{problem}`; keys that
+ * cannot be had (the JWKS URI down or broken) throw, which is the server's failure, not the token's.
+ */
+export async function bearerVerifier(options: VerifierOptions): Promise<(token: string | undefined) => Promise<Verification>> {
+  const {createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify} = await import('jose')
+  // One key set per server: jose caches fetched keys, as a real API's middleware does.
+  const keys: JWTVerifyGetKey = typeof options.keys === 'string' ? createRemoteJWKSet(new URL(options.keys)) : createLocalJWKSet(options.keys)
+  return async (token) => {
+    if (token === undefined) return {problem: 'no bearer token'}
+    try {
+      const {payload} = await jwtVerify(token, keys, {audience: options.audience, issuer: options.issuer})
+      return {claims: payload}
+    } catch (error) {
+      const keysUnavailable = error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid
+      if (error instanceof errors.JOSEError && !keysUnavailable) return {problem: (error as Error).message}
+      throw error
+    }
+  }
+}
+
+/** The memory of `reject-first`: true for the first token seen for an id (and that token again). */
+export function firstTokenRejecter(): {rejects(id: string, token: string): boolean; reset(): void} {
+  const rejected = new Map<string, string>()
+  return {
+    rejects(id, token) {
+      const first = rejected.get(id) ?? token
+      rejected.set(id, first)
+      return token === first
+    },
+    reset: () => rejected.clear(),
+  }
+}
+
+function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  response.writeHead(status, {'cache-control': 'no-store', 'content-type': 'application/json', ...headers})
+  response.end(`${JSON.stringify(body, undefined, 2)}\n`)
+}
+
+function refuse(response: ServerResponse, description: string): void {
+  send(response, 401, {error: 'invalid_token', error_description: description}, {'www-authenticate': 'Bearer error="invalid_token"'})
+}
+
+/** The handler of everything under PROTECTED_API_PATH. */
+export async function protectedApiHandler(options: VerifierOptions): Promise<RequestListener> {
+  const verify = await bearerVerifier(options)
+  const firstTokens = firstTokenRejecter()
+  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    const url = new URL(request.url ?? '/', 'http://127.0.0.1')
+    const path = url.pathname.slice(PROTECTED_API_PATH.length)
+    const token = bearerToken(request.headers.authorization)
+    const verification = await verify(token)
+    if ('problem' in verification) return refuse(response, verification.problem)
+    const echo = {method: request.method, path: url.pathname, claims: verification.claims}
+    if (path === '/echo') return send(response, 200, echo)
+    const rejectFirst = /^\/reject-first\/([^/]+)$/.exec(path)
+    if (rejectFirst) {
+      if (firstTokens.rejects(rejectFirst[1], token!)) return refuse(response, 'the token has been revoked')
+      return send(response, 200, echo)
+    }
+
+    send(response, 404, {error: 'not_found', routes: [`${PROTECTED_API_PATH}/echo`, `${PROTECTED_API_PATH}/reject-first/ID`]})
+  }
+
+  return (request, response) => {
+    // Drained first: an answer to a client still sending would make its failures depend on timing.
+    request.resume()
+    request.once('end', () => {
+      handle(request, response).catch(() => send(response, 500, {error: 'server_error'}))
+    })
+  }
+}

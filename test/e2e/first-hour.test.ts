@@ -1,0 +1,331 @@
+/**
+ * What a newcomer meets in the first hour: help, unknown commands, missing flags, advice that fits
+ * the flag given, `--output` files a script can trust, the store set-up message, list tables.
+ */
+import {strict as assert} from 'node:assert'
+import {spawn} from 'node:child_process'
+import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
+import type {AddressInfo} from 'node:net'
+import {join} from 'node:path'
+
+import {approveDevice} from '../../src/lib/devidp/robot.js'
+import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
+import {type ApiServer, useApiServer} from '../helpers/api-server.js'
+import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
+import {cleanEnvironment, cliWithHome, runCli, type StartedCli, tempHome} from '../helpers/cli.js'
+
+const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'first hour tests'}
+const BIN = join(process.cwd(), 'bin', 'run.js')
+const DEVICE_PROMPT = /open (\S+) and enter the code (\S+)/
+
+/** One line on stderr (a trailing newline), the way every failure is reported. */
+function oneLine(stderr: string): string {
+  const lines = stderr.trimEnd().split('\n')
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${stderr}`)
+  return lines[0]
+}
+
+/** Runs tokenctl on a pseudo-terminal (util-linux `script`), as a person at a terminal would. */
+function onTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<{code: null | number; output: string}> {
+  const command = [process.execPath, BIN, ...args].map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ')
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], {env, stdio: ['pipe', 'pipe', 'pipe']})
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
+    // A prompt would wait for an answer on the terminal: nobody gives one, so a prompt is a timeout.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    child.once('error', reject)
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolve({code, output: output.replaceAll('\r', '')})
+    })
+  })
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const {port} = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Resolves with the match once the running command has written it on stderr. */
+function stderrMatch(child: StartedCli, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} on stderr:\n${text}`)), 15_000)
+    child.stderr.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8')
+      const match = pattern.exec(text)
+      if (match) {
+        clearTimeout(timer)
+        resolve(match)
+      }
+    })
+  })
+}
+
+describe('the first hour: help, suggestions and advice', function () {
+  this.timeout(60_000)
+
+  it('tokenctl help lists the commands, and tokenctl help token client is token client --help', async () => {
+    const help = await runCli(['help'])
+    expectExit(help, 0)
+    for (const command of ['token client', 'token obo', 'session refresh', 'dev idp', 'call']) assert.match(help.stdout, new RegExp(command))
+    const one = await runCli(['help', 'token', 'client'])
+    expectExit(one, 0)
+    const flag = await runCli(['token', 'client', '--help'])
+    assert.equal(one.stdout, flag.stdout)
+    assert.match(one.stdout, /--output/)
+  })
+
+  it('an unknown command names the closest ones on stderr and exits 127 without waiting for input (stdin a pipe left open)', async () => {
+    const child = cliWithHome().start(['tokn', 'client'])
+    // stdin is closed by the helper; keep a second run with stdin never closed to be sure no prompt waits.
+    const result = await child.result
+    expectExit(result, 127)
+    assert.equal(result.stdout, '')
+    assert.equal(oneLine(result.stderr), 'Error: tokn client is not a tokenctl command — did you mean `token client`? (`tokenctl help` lists every command)')
+
+    const open = spawn(process.execPath, [BIN, 'sesion', 'refrsh'], {env: cleanEnvironment(tempHome()), stdio: ['pipe', 'pipe', 'pipe']})
+    let stderr = ''
+    open.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+    const code = await new Promise((resolve) => open.once('close', resolve))
+    assert.equal(code, 127)
+    assert.match(stderr, /did you mean `session refresh`\?/)
+  })
+
+  it('on a terminal too: the suggestion, exit 127, no "Did you mean …? (Y/n)" prompt', async () => {
+    const result = await onTerminal(['token', 'clinet'], cleanEnvironment(tempHome()))
+    assert.equal(result.code, 127, result.output)
+    assert.match(result.output, /did you mean `token client`\?/)
+    assert.doesNotMatch(result.output, /\(Y\/n\)/)
+  })
+
+  it('a missing required flag or argument is one line naming it, with an example', async () => {
+    const flag = await runCli(['session', 'show'])
+    expectExit(flag, 2)
+    assert.equal(oneLine(flag.stderr), 'Error: missing required flag --key — e.g. tokenctl session show --key nightly-report')
+    const argument = await runCli(['client', 'show'])
+    expectExit(argument, 2)
+    assert.equal(oneLine(argument.stderr), 'Error: missing the argument NAME — e.g. tokenctl client show ci')
+  })
+
+  it('--assertion VALUE is refused (exit 2, secret_on_command_line) with advice naming --assertion-env|-stdin|-file, never the value', async () => {
+    const secret = 'eyJhbGciOi.secret-user-token.sig'
+    const human = await runCli(['token', 'obo', 'api', '--assertion', secret, '--scope', 'read'])
+    expectExit(human, 2)
+    const line = oneLine(human.stderr)
+    assert.equal(line, 'Error: secrets are never taken as flag values: --assertion does not exist — use --assertion-env VAR, --assertion-stdin or --assertion-file PATH')
+    assert.ok(!human.stderr.includes(secret))
+    const machine = await runCli(['token', 'obo', 'api', `--assertion=${secret}`, '--scope', 'read', '--json'])
+    expectExit(machine, 2)
+    assert.equal(json(machine).error.code, 'secret_on_command_line')
+    assert.ok(!machine.stdout.includes(secret))
+  })
+
+  it('call --token VALUE names --token-env and --token-stdin; --client-secret VALUE the client secret sources', async () => {
+    const call = await runCli(['call', 'http://127.0.0.1:9/api/echo', '--token', 'abc.def.ghi'])
+    expectExit(call, 2)
+    assert.match(oneLine(call.stderr), /--token does not exist — use --token-env VAR or --token-stdin$/)
+    const client = await runCli(['token', 'client', '--client-secret', 'hunter2'])
+    expectExit(client, 2)
+    assert.match(oneLine(client.stderr), /use --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH \(or TOKENCTL_CLIENT_SECRET\)$/)
+    assert.ok(!client.stderr.includes('hunter2'))
+  })
+
+  it('exit 6 "cannot reach" says what to check next: the URL, the server, a proxy', async () => {
+    const port = await closedPort()
+    const env = {...FILE_STORE, SECRET: 's'}
+    const token = await runCli(['token', 'client', '--token-endpoint', `http://127.0.0.1:${port}/token`, '--client-id', 'x', '--client-secret-env', 'SECRET', '--no-cache'], {env})
+    expectExit(token, 6)
+    assert.match(
+      oneLine(token.stderr),
+      new RegExp(`cannot reach 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.* — nothing listens there: check the --issuer / --token-endpoint URL \\(or the named client's\\) and its port, and that the server is running`),
+    )
+    const call = await runCli(['call', `http://127.0.0.1:${port}/x`, '--token-env', 'SECRET', '--retries', '0'], {env: {SECRET: 'abc'}})
+    expectExit(call, 6)
+    assert.match(oneLine(call.stderr), /ECONNREFUSED.* — nothing listens there: check the URL and its port, and that the server is running/)
+    const proxied = await runCli(['call', 'https://203.0.113.1/x', '--token-env', 'SECRET', '--retries', '0'], {env: {SECRET: 'abc', HTTPS_PROXY: `http://127.0.0.1:${port}`}})
+    expectExit(proxied, 6)
+    assert.match(oneLine(proxied.stderr), /the proxy in HTTPS_PROXY/)
+  })
+
+  it('with no keychain and no passphrase, exit 7 gives both ways out in words to paste', async () => {
+    const result = await runCli(['client', 'add', 'ci', '--token-endpoint', 'http://127.0.0.1:9/token', '--client-id', 'ci', '--client-secret-stdin'], {input: 's'})
+    expectExit(result, 7)
+    const line = oneLine(result.stderr)
+    assert.match(line, /export TOKENCTL_STORE_PASSPHRASE_FILE=\S+/)
+    assert.match(line, /export TOKENCTL_STORE_PASSPHRASE="\$SECRET"/)
+    assert.match(line, /unlock the OS keychain/)
+  })
+})
+
+describe('the first hour: against an authorization server', function () {
+  this.timeout(90_000)
+  let server: AuthServer
+  let api: ApiServer
+  useAuthServer(
+    (started) => {
+      server = started
+    },
+    {deviceInterval: 1},
+  )
+  useApiServer(
+    () => ({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri}),
+    (started) => {
+      api = started
+    },
+  )
+
+  const worker = () => ['--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'WORKER_SECRET']
+  const cli = () => cliWithHome({env: {...FILE_STORE, WORKER_SECRET: server.clients.worker.clientSecret!}})
+  const leftovers = (folder: string) => readdirSync(folder).filter((name) => name.endsWith('.tmp'))
+
+  describe('--output PATH', () => {
+    it('writes what stdout would get into PATH, 0600, through a temporary file that does not stay', async () => {
+      const run = cli()
+      const folder = join(run.home, 'out')
+      mkdirSync(folder)
+      const file = join(folder, 'token')
+      writeFileSync(file, 'the previous token\n', {mode: 0o644})
+      const written = await run.run(['token', 'client', ...worker(), '-o', file])
+      expectExit(written, 0)
+      assert.equal(written.stdout, '')
+      assert.match(readFileSync(file, 'utf8'), /^[\w-]+\.[\w-]+\.[\w-]+\n$/)
+      assert.equal(statSync(file).mode & 0o777, 0o600)
+      assert.deepEqual(leftovers(folder), [])
+
+      const jsonFile = join(folder, 'token.json')
+      const asJson = await run.run(['token', 'client', ...worker(), '--json', '--output', jsonFile])
+      expectExit(asJson, 0)
+      assert.equal(asJson.stdout, '')
+      assert.equal(JSON.parse(readFileSync(jsonFile, 'utf8')).token_source, 'cache')
+    })
+
+    it('leaves PATH exactly as it was when the command fails, and the error JSON on stdout', async () => {
+      const run = cli()
+      const file = join(run.home, 'header')
+      writeFileSync(file, 'Authorization: Bearer the-last-good-one\n')
+      const refused = await run.run(['token', 'client', ...worker(), '--scope', 'nonsense', '--format', 'header', '-o', file, '--json'])
+      expectExit(refused, 4)
+      assert.equal(json(refused).error.code, 'invalid_scope')
+      assert.equal(readFileSync(file, 'utf8'), 'Authorization: Bearer the-last-good-one\n')
+      const unknown = await run.run(['session', 'refresh', '--key', 'nightly-report', '--format', 'header', '-o', file])
+      expectExit(unknown, 3)
+      assert.equal(readFileSync(file, 'utf8'), 'Authorization: Bearer the-last-good-one\n')
+      assert.deepEqual(leftovers(run.home), [])
+    })
+
+    it('refuses a folder that does not exist before any request is made (exit 3)', async () => {
+      const run = cli()
+      server.resetCounters()
+      const result = await run.run(['token', 'client', ...worker(), '-o', join(run.home, 'missing', 'token')])
+      expectExit(result, 3)
+      assert.match(oneLine(result.stderr), /cannot write --output .*missing\/token: no such folder/)
+      assert.equal(server.tokenRequests.length, 0, 'nothing was asked of the server')
+    })
+
+    it('session start and token user --session-key write the key and the token into PATH', async () => {
+      const run = cli()
+      const token = join(run.home, 'user-token')
+      const child = run.start(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device', '-o', token])
+      const [, uri, code] = await stderrMatch(child, DEVICE_PROMPT)
+      await approveDevice(uri, {login: 'alice', userCode: code})
+      expectExit(await child.result, 0)
+      const key = join(run.home, 'key')
+      const add = await run.run(['client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret})
+      expectExit(add, 0)
+      const started = await run.run(['session', 'start', 'api', '--assertion-file', token, '--scope', 'read', '--key', 'k1', '-o', key])
+      expectExit(started, 0)
+      assert.equal(readFileSync(key, 'utf8'), 'k1\n')
+    })
+
+    it('call -o: the body on success; a status >= 400 leaves PATH as it was (exit 8) unless --no-fail', async () => {
+      const run = cli()
+      expectExit(await run.run(['client', 'add', 'worker', ...worker()]), 0)
+      const file = join(run.home, 'answer.json')
+      const ok = await run.run(['call', `${api.url}/echo`, '--client', 'worker', '-o', file])
+      expectExit(ok, 0)
+      assert.equal(ok.stdout, '')
+      assert.equal(JSON.parse(readFileSync(file, 'utf8')).claims.client_id, 'worker')
+      const before = readFileSync(file, 'utf8')
+      const failed = await run.run(['call', `${api.url}/status/503`, '--client', 'worker', '--retries', '0', '-o', file])
+      expectExit(failed, 8)
+      assert.equal(readFileSync(file, 'utf8'), before, 'the last good answer stays')
+      const kept = await run.run(['call', `${api.url}/status/404`, '--client', 'worker', '--no-fail', '-o', file])
+      expectExit(kept, 0)
+      assert.equal(readFileSync(file, 'utf8'), 'status 404')
+      assert.deepEqual(leftovers(run.home), [])
+    })
+
+    it('Ctrl-C while call -o waits leaves PATH as it was and no temporary file', async () => {
+      const run = cli()
+      expectExit(await run.run(['client', 'add', 'worker', ...worker()]), 0)
+      const file = join(run.home, 'slow.json')
+      writeFileSync(file, 'before\n')
+      const child = run.start(['call', `${api.url}/slow-headers`, '--client', 'worker', '-o', file])
+      while (!api.requests.some((request) => request.path === '/slow-headers')) await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.equal(leftovers(run.home).length, 1, 'the temporary file exists while the answer is awaited')
+      child.kill('SIGINT')
+      const result = await child.result
+      assert.equal(result.signal ?? result.code, result.signal ? 'SIGINT' : 130)
+      assert.equal(readFileSync(file, 'utf8'), 'before\n')
+      assert.deepEqual(leftovers(run.home), [])
+    })
+  })
+
+  describe('advice that fits', () => {
+    it('token user --wait: the wait running out names --wait', async () => {
+      const result = await cli().run(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device', '--wait', '2'])
+      expectExit(result, 5)
+      assert.match(result.stderr, /nobody approved the sign-in within 2 s \(--wait\) — .*--wait SECONDS/)
+    })
+
+    it('a session that token user --session-key began, needing the user again, suggests token user … --session-key K', async () => {
+      const run = cli()
+      const child = run.start(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device', '--session-key', 'mine'])
+      const [, uri, code] = await stderrMatch(child, DEVICE_PROMPT)
+      await approveDevice(uri, {login: 'alice', userCode: code})
+      expectExit(await child.result, 0)
+      server.injectTokenFaults({body: {error: 'invalid_grant', error_description: 'refresh token revoked'}, status: 400})
+      const first = await run.run(['session', 'refresh', '--key', 'mine', '--force'])
+      expectExit(first, 5)
+      assert.match(first.stderr, /sign the user in again: tokenctl token user … --session-key mine --replace/)
+      assert.doesNotMatch(first.stderr, /session start/)
+      const later = await run.run(['session', 'refresh', '--key', 'mine'])
+      expectExit(later, 5)
+      assert.match(oneLine(later.stderr), /tokenctl token user … --session-key mine --replace$/)
+    })
+  })
+
+  describe('client list and session list', () => {
+    it('piped: tab-separated rows without header or colour; on a terminal: a header, and times with "in …" beside them', async () => {
+      const run = cli()
+      expectExit(await run.run(['client', 'add', 'worker', ...worker()]), 0)
+      const piped = await run.run(['client', 'list'], {env: {FORCE_COLOR: '1', NO_COLOR: undefined}})
+      expectExit(piped, 0)
+      assert.equal(piped.stdout, `worker\tworker\t${server.issuer}\tclient_secret_basic\tstored\t-\n`)
+
+      const env = cleanEnvironment(run.home, FILE_STORE)
+      const terminal = await onTerminal(['client', 'list'], env)
+      assert.equal(terminal.code, 0, terminal.output)
+      assert.match(terminal.output, /^NAME +CLIENT ID +ISSUER \/ TOKEN ENDPOINT +AUTH +SECRET +SCOPES\nworker +worker +http/m)
+
+      const token = join(run.home, 'user-token')
+      const child = run.start(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device', '--session-key', 'me', '-o', token])
+      const [, uri, code] = await stderrMatch(child, DEVICE_PROMPT)
+      await approveDevice(uri, {login: 'alice', userCode: code})
+      expectExit(await child.result, 0)
+      const sessions = await onTerminal(['session', 'list'], env)
+      assert.equal(sessions.code, 0, sessions.output)
+      assert.match(sessions.output, /^KEY +STATUS +CLIENT +SCOPES +REFRESHED +TOKEN EXPIRES\nme +active +cli +access_as_user offline_access +0× +\d{4}-\d\d-\d\dT[\d:.]+Z \(in [\dhm ]+\)/m)
+      const rows = await run.run(['session', 'list'])
+      assert.match(rows.stdout, /^me\tactive\tcli\taccess_as_user offline_access\t0×\t\S+Z \(in [\dhm ]+\)\n$/)
+      assert.ok(existsSync(token))
+    })
+  })
+})
