@@ -170,11 +170,6 @@ export abstract class BaseCommand extends Command {
     }
   }
 
-  /** --json output with what JSON.stringify leaves raw (C1, DEL, bidi controls) escaped too: the same JSON, terminal-safe. */
-  protected override logJson(json: unknown): void {
-    ux.stdout(escapeJsonText(ux.colorizeJson(json, {pretty: true, theme: this.config.theme?.json})))
-  }
-
   /** Lines for people on stderr may quote a server (a failed revocation's reason): escaped. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   override logToStderr(message = '', ...args: any[]): void {
@@ -205,10 +200,13 @@ export abstract class BaseCommand extends Command {
     else super.log(message, ...args)
   }
 
-  /** A success's JSON goes where stdout goes; an error's JSON always to stdout (the output file is left alone). */
+  /**
+   * A success's JSON goes where stdout goes; an error's JSON always to stdout (the output file is left
+   * alone). What JSON.stringify leaves raw (C1, DEL, bidi controls) is escaped too: the same JSON, terminal-safe.
+   */
   protected override logJson(json: unknown): void {
-    if (this.outputFile && !this.failed) this.outputFile.stream.write(`${JSON.stringify(json, undefined, 2)}\n`)
-    else super.logJson(json)
+    if (this.outputFile && !this.failed) this.outputFile.stream.write(`${escapeJsonText(JSON.stringify(json, undefined, 2))}\n`)
+    else ux.stdout(escapeJsonText(ux.colorizeJson(json, {pretty: true, theme: this.config.theme?.json})))
   }
 
   /** Where a command streams its data (`call`'s body): the `--output` file, or stdout. */

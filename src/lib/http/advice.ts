@@ -1,11 +1,13 @@
+import {isLoopbackHost} from './destination.js'
 import {proxyVariable} from './dispatcher.js'
 
 /**
  * What to check when a server cannot be reached, by what went wrong: the URL (`url` says where it
- * came from), whether the server runs, a proxy, --ca-file for a proxy that intercepts TLS.
+ * came from), whether the server runs, a proxy, --ca-file for a proxy that intercepts TLS. A loopback
+ * `host` never goes through a proxy, so no proxy is blamed for it.
  */
-export function unreachableAdvice(code: string, url: string): string[] {
-  const proxy = proxyVariable()
+export function unreachableAdvice(code: string, url: string, host: string): string[] {
+  const proxy = isLoopbackHost(new URL(`http://${host}`).hostname) ? undefined : proxyVariable()
   const viaProxy = proxy ? `the request went through the proxy in ${proxy} (NO_PROXY lists hosts that bypass it): check that the proxy is up` : undefined
   switch (code) {
     case 'ENOTFOUND':

@@ -156,7 +156,7 @@ function connectionError(url: URL, error: unknown, timeoutMs: number): TokenctlE
   return new NetworkError(`cannot reach ${url.host}: ${reason}`, 'network_error', {
     cause: error,
     retryable: code !== 'ENOTFOUND',
-    suggestions: unreachableAdvice(code ?? '', 'the URL'),
+    suggestions: unreachableAdvice(code ?? '', 'the URL', url.host),
   })
 }
 

@@ -161,7 +161,7 @@ function fromFetchFailure(error: Error, host: string): TokenctlError {
     })
   }
 
-  const suggestions = unreachableAdvice(code, "the --issuer / --token-endpoint URL (or the named client's)")
+  const suggestions = unreachableAdvice(code, "the --issuer / --token-endpoint URL (or the named client's)", host)
   return new NetworkError(`cannot reach ${host}: ${reason}`, 'network_error', {
     cause: error,
     retryable: RETRYABLE_CONNECTION_FAILURE.has(code),
