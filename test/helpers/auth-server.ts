@@ -139,6 +139,13 @@ export interface AuthServerOptions {
   deviceInterval?: number
   /** Device flow: seconds a person has to approve a device code (default 600). */
   deviceCodeTTL?: number
+  /** The token endpoint's path (default `/token`), e.g. Entra's `/{tenant}/oauth2/v2.0/token`. */
+  tokenPath?: string
+  /**
+   * A stricter server's own check of each token request, before the provider sees it: an answer to
+   * send instead (a refusal), or undefined to let the provider answer. See entra-strict.ts.
+   */
+  inspectTokenRequest?: (record: TokenRequestRecord) => {status: number; body: Record<string, unknown>} | undefined
 }
 
 /** The dev server's URLs, clients and resources, plus what only tests need. */
@@ -228,6 +235,12 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     // the request had been lost on the way, so the server consumed nothing.
     if (stopped || clientGone) return
     if (fault && answerWithFault(fault, res)) return
+    const refusal = options.inspectTokenRequest?.(record)
+    if (refusal) {
+      send(res, refusal.status, 'application/json', JSON.stringify(refusal.body))
+      return
+    }
+
     if (record.grant_type === 'refresh_token') recordRefreshTokenUse(record, res)
     providerCallback(replayRequest(req, body), res)
   }
@@ -276,15 +289,20 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     return (req, res) => {
       const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
       requests.push({method: req.method ?? 'GET', path, time: Date.now()})
-      if (req.method === 'POST' && path === TOKEN_PATH) intercept(handleTokenRequest, req, res)
+      if (req.method === 'POST' && path === tokenPath) intercept(handleTokenRequest, req, res)
       else if (req.method === 'POST' && path === REVOCATION_PATH) intercept(handleRevocationRequest, req, res)
       else providerCallback(req, res)
     }
   }
 
-  const {shortTokenTTL: _short, ...devIdpOptions} = options
+  const tokenPath = options.tokenPath ?? TOKEN_PATH
+  const {shortTokenTTL: _short, inspectTokenRequest: _inspect, tokenPath: _path, ...devIdpOptions} = options
   const idp = await startDevIdp({
     ...devIdpOptions,
+    configure: (configuration) => {
+      if (options.tokenPath) configuration.routes = {...configuration.routes, token: options.tokenPath}
+      return options.configure?.(configuration) ?? configuration
+    },
     port: 0,
     clients,
     signingKeys: keys.jwks,
@@ -299,7 +317,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     issuer,
     authorizationEndpoint: idp.authorizationEndpoint,
     deviceAuthorizationEndpoint: idp.deviceAuthorizationEndpoint,
-    tokenEndpoint: idp.tokenEndpoint,
+    tokenEndpoint: options.tokenPath ? `${issuer}${options.tokenPath}` : idp.tokenEndpoint,
     revocationEndpoint: idp.revocationEndpoint,
     introspectionEndpoint: idp.introspectionEndpoint,
     jwksUri: idp.jwksUri,
