@@ -118,7 +118,8 @@ function certificateFlags() {
 /** What `session refresh` and `session end` may add to the client a session remembers: a credential for this run. */
 export const sessionClientFlags = {
   ...clientSecretFlags(),
-  ...certificateFlags(),
+  'certificate-file': certificateFlags()['certificate-file'],
+  'certificate-password-env': certificateFlags()['certificate-password-env'],
   'ca-file': connectionFlags['ca-file'],
   'private-key-file': privateKeyFileFlag(),
   timeout: connectionFlags.timeout,

@@ -271,7 +271,8 @@ export function resolveConnection(
     delete settings.authMethod
   }
 
-  const hasSecret = given !== undefined || credential.kind === 'named_client' && (credential.stored !== undefined || credential.keyFile !== undefined) || Boolean(env.TOKENCTL_CLIENT_SECRET)
+  const hasSecret =
+    given !== undefined || (credential.kind === 'named_client' && (credential.stored !== undefined || credential.keyFile !== undefined)) || Boolean(env.TOKENCTL_CLIENT_SECRET)
   if (options.publicByDefault && settings.authMethod === undefined && !hasSecret) settings.authMethod = 'none'
   return toConnection(settings, {clientName, credential})
 }

@@ -20,7 +20,13 @@
  */
 import {type ClientSettings, findClient} from '../config/clients.js'
 import {type Connection, defaultCredential, methodFits, toConnection} from '../config/connection.js'
-import {credentialKind, type CredentialLocation, type CredentialMaterial, type CredentialSource} from '../config/credentials.js'
+import {
+  credentialKind,
+  type CredentialLocation,
+  type CredentialMaterial,
+  type CredentialSource,
+  type StoredCredentialKind,
+} from '../config/credentials.js'
 import {materialOf, resolveCredential} from '../config/secrets.js'
 import {sessionIndex, type SessionSummary} from '../config/session-index.js'
 import {isSharedStore} from '../store/index.js'
@@ -59,7 +65,10 @@ type SessionClient = ClientSettings & {name?: string}
  * TOKENCTL_CLIENT_SECRET at start; it goes when the session goes), or none (a public client).
  * A credential read fresh for every request (a federated token) would be kept as its source.
  */
-export type SessionCredential = {from: 'named_client'; name: string} | {from: 'none'} | {from: 'session'; material: CredentialMaterial}
+export type SessionCredential =
+  | {from: 'named_client'; name: string; stored?: StoredCredentialKind}
+  | {from: 'none'}
+  | {from: 'session'; material: CredentialMaterial}
 
 interface SessionRecord {
   access_token: AccessToken
@@ -160,9 +169,15 @@ function reauthenticationError(record: SessionRecord): ReauthenticationRequiredE
   )
 }
 
-/** The named client a session follows, as it is now: its credential and how it signs. */
-function followedClient(record: SessionRecord, name: string): {credential: CredentialLocation; settings: Partial<ClientSettings>} {
+/**
+ * The named client a session follows, as it is now: its credential and how it signs. On a fleet, a
+ * host that refreshes a session started elsewhere may not have the client in its config.json: the
+ * shared store still holds the client's credential, found under the client's name.
+ */
+function followedClient(record: SessionRecord, followed: Extract<SessionCredential, {from: 'named_client'}>): {credential: CredentialLocation; settings: Partial<ClientSettings>} {
+  const {name} = followed
   const client = findClient(name)
+  if (!client && isSharedStore()) return {credential: {kind: 'named_client', name, stored: followed.stored}, settings: {}}
   if (!client) {
     throw new ConfigError(`session "${record.key}" takes its credential from client "${name}", which no longer exists`, 'unknown_client', {
       suggestions: [`add the client again (tokenctl client add ${name} …), or give the credential to session refresh (--client-secret-env VAR, --private-key-file PATH, --certificate-file PATH)`],
@@ -181,7 +196,7 @@ function sessionConnection(record: SessionRecord, overrides: SessionOverrides): 
   if (overrides.credential) {
     credential = {kind: 'given', source: overrides.credential}
   } else if (record.credential?.from === 'named_client') {
-    ;({credential, settings: changed} = followedClient(record, record.credential.name))
+    ;({credential, settings: changed} = followedClient(record, record.credential))
   } else if (record.credential?.from === 'session') {
     credential = {kind: 'kept', material: record.credential.material, session: record.key}
   } else if (record.credential?.from === 'none') {
@@ -208,7 +223,7 @@ async function credentialToKeep(connection: Connection, runtime: Runtime): Promi
   if (location.kind === 'kept') return {from: 'session', material: location.material}
   // A named client's own credential is followed; one that only TOKENCTL_CLIENT_SECRET supplied is kept.
   if (location.kind === 'named_client' && (location.stored !== undefined || location.keyFile !== undefined || isSharedStore())) {
-    return {from: 'named_client', name: location.name}
+    return {from: 'named_client', name: location.name, stored: location.stored}
   }
 
   const credential = await resolveCredential(connection, runtime.openStore)
