@@ -93,7 +93,15 @@ export function certificateFactory() {
   let counter = 0
   const openssl = (...args: string[]) => run('openssl', args, {cwd: directory})
 
-  async function sign(name: string, subject: string, options: CertificateOptions, extensions: string): Promise<void> {
+  // `openssl ca` rewrites its serial and index files: one signature at a time.
+  let queue: Promise<unknown> = Promise.resolve()
+  function sign(name: string, subject: string, options: CertificateOptions, extensions: string): Promise<void> {
+    const next = queue.then(() => signNow(name, subject, options, extensions))
+    queue = next.catch(() => {})
+    return next
+  }
+
+  async function signNow(name: string, subject: string, options: CertificateOptions, extensions: string): Promise<void> {
     await openssl('req', '-new', '-config', 'ca.cnf', ...KEY_OPTIONS[options.type ?? 'rsa'], '-nodes', '-subj', `/CN=${subject}`, '-keyout', `${name}.key`, '-out', `${name}.csr`)
     const now = Date.now()
     const issuer = options.ca ? ['-cert', options.ca.certificatePath, '-keyfile', options.ca.keyPath] : ['-selfsign', '-keyfile', `${name}.key`]
