@@ -38,6 +38,11 @@ export type ConfigCode =
   | 'not_loopback'
   | 'unsafe_permissions'
   | 'output_error'
+  | 'certificate_unreadable'
+  | 'certificate_password'
+  | 'certificate_expired'
+  | 'certificate_not_yet_valid'
+  | 'certificate_key_mismatch'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'

@@ -6,11 +6,14 @@
 import {Flags} from '@oclif/core'
 
 import {AUTH_METHODS} from './config/clients.js'
-import {noteSecretVariable} from './secret-variables.js'
+import {ASSERTION_AUDIENCES} from './config/credentials.js'
 import {TOKEN_FORMATS} from './output.js'
+import {noteSecretVariable} from './secret-variables.js'
 
 const CONNECTION = 'CONNECTION'
 const SECRET_SOURCES = ['client-secret-env', 'client-secret-stdin', 'client-secret-file']
+/** One credential per run: a secret, a private key or a certificate. */
+const CREDENTIAL_SOURCES = [...SECRET_SOURCES, 'private-key-file', 'certificate-file']
 const ASSERTION_SOURCES = ['assertion-env', 'assertion-stdin', 'assertion-file']
 const ENV_NAME = /^[A-Z_a-z]\w*$/
 
@@ -34,14 +37,20 @@ const others = (names: string[], name: string) => names.filter((other) => other 
 export const connectionFlags = {
   alg: Flags.string({description: 'JWS algorithm of the client assertion (default: from the key)', helpGroup: CONNECTION}),
   audience: Flags.string({description: 'audience parameter of the token request', helpGroup: CONNECTION}),
+  'assertion-audience': Flags.string({
+    description: 'aud of the client assertion (private_key_jwt) [default: token-endpoint for Microsoft Entra, issuer elsewhere]',
+    helpGroup: CONNECTION,
+    options: [...ASSERTION_AUDIENCES],
+  }),
   'auth-method': Flags.string({
-    description: 'client authentication (default client_secret_basic, or private_key_jwt with --private-key-file)',
+    description: 'client authentication (default client_secret_basic, or private_key_jwt with --private-key-file or --certificate-file)',
     helpGroup: CONNECTION,
     options: [...AUTH_METHODS],
   }),
   'ca-file': Flags.string({description: 'extra trusted CA certificates (PEM)', helpGroup: CONNECTION, helpValue: 'PATH'}),
   'client-id': Flags.string({description: 'client identifier (env: TOKENCTL_CLIENT_ID)', helpGroup: CONNECTION}),
   ...clientSecretFlags(),
+  ...certificateFlags(),
   issuer: Flags.string({
     description: 'issuer URL: discovery from /.well-known/openid-configuration or oauth-authorization-server (env: TOKENCTL_ISSUER)',
     helpGroup: CONNECTION,
@@ -49,7 +58,7 @@ export const connectionFlags = {
   }),
   'key-id': Flags.string({description: 'kid of the private key (private_key_jwt)', helpGroup: CONNECTION}),
   param: Flags.string({description: 'extra token request parameter (repeatable); never a credential (client_secret, assertion, …)', helpGroup: CONNECTION, helpValue: 'k=v', multiple: true}),
-  'private-key-file': Flags.string({description: 'private key for private_key_jwt: PEM (PKCS#8) or JWK', helpGroup: CONNECTION, helpValue: 'PATH'}),
+  'private-key-file': privateKeyFileFlag(),
   resource: Flags.string({description: 'resource indicator, RFC 8707 (repeatable)', helpGroup: CONNECTION, helpValue: 'URI', multiple: true}),
   scope: Flags.string({description: 'scope (repeatable, or space separated)', helpGroup: CONNECTION, multiple: true}),
   timeout: Flags.integer({description: 'seconds to wait for each HTTP request [default: 30]', helpGroup: CONNECTION, min: 1}),
@@ -62,26 +71,59 @@ export const connectionFlags = {
 
 function clientSecretFlags() {
   return {
-    'client-secret-env': environmentVariableFlag('client-secret-env', 'read the client secret from this environment variable', SECRET_SOURCES, CONNECTION),
+    'client-secret-env': environmentVariableFlag('client-secret-env', 'read the client secret from this environment variable', CREDENTIAL_SOURCES, CONNECTION),
     'client-secret-file': Flags.string({
       description: 'read the client secret from this file',
-      exclusive: others(SECRET_SOURCES, 'client-secret-file'),
+      exclusive: others(CREDENTIAL_SOURCES, 'client-secret-file'),
       helpGroup: CONNECTION,
       helpValue: 'PATH',
     }),
     'client-secret-stdin': Flags.boolean({
       description: 'read the client secret from stdin',
-      exclusive: others(SECRET_SOURCES, 'client-secret-stdin'),
+      exclusive: others(CREDENTIAL_SOURCES, 'client-secret-stdin'),
       helpGroup: CONNECTION,
     }),
   }
 }
 
-/** What `session refresh` and `session end` may add to the client a session remembers. */
+function privateKeyFileFlag() {
+  return Flags.string({
+    description: 'private key for private_key_jwt: PEM (PKCS#8) or JWK',
+    exclusive: others(CREDENTIAL_SOURCES, 'private-key-file'),
+    helpGroup: CONNECTION,
+    helpValue: 'PATH',
+  })
+}
+
+/** A certificate credential, as Entra apps use them: PEM (certificate + key) or PKCS#12. */
+function certificateFlags() {
+  return {
+    'certificate-file': Flags.string({
+      description: 'private_key_jwt with a certificate: PEM holding the certificate and its private key, or PKCS#12 (.pfx, .p12)',
+      exclusive: others(CREDENTIAL_SOURCES, 'certificate-file'),
+      helpGroup: CONNECTION,
+      helpValue: 'PATH',
+    }),
+    'certificate-password-env': {
+      ...environmentVariableFlag('certificate-password-env', 'read the password of --certificate-file from this environment variable', [], CONNECTION),
+      dependsOn: ['certificate-file'],
+    },
+    'send-x5c': Flags.boolean({description: 'send the certificate chain (x5c) in the assertion, for subject name and issuer trust', helpGroup: CONNECTION}),
+    thumbprint: Flags.string({
+      description: 'how the assertion names the certificate: sha256 (x5t#S256, PS256 for RSA) or sha1 (x5t, RS256) [default: sha256]',
+      helpGroup: CONNECTION,
+      options: ['sha256', 'sha1'],
+    }),
+  }
+}
+
+/** What `session refresh` and `session end` may add to the client a session remembers: a credential for this run. */
 export const sessionClientFlags = {
   ...clientSecretFlags(),
+  'certificate-file': certificateFlags()['certificate-file'],
+  'certificate-password-env': certificateFlags()['certificate-password-env'],
   'ca-file': connectionFlags['ca-file'],
-  'private-key-file': connectionFlags['private-key-file'],
+  'private-key-file': privateKeyFileFlag(),
   timeout: connectionFlags.timeout,
 }
 

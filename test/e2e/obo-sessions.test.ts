@@ -245,7 +245,8 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
       const refreshed = await cli.run(['session', 'refresh', '--key', 'entra', '--force', '--json'])
       expectExit(refreshed, 0)
       assert.equal(server.tokenRequests.at(-1)!.grant_type, 'refresh_token')
-      assert.equal(server.tokenRequests.at(-1)!.params.scope, 'read offline_access')
+      // RFC 6749 §6: the scope the server granted (its response said `read`), not an offline_access it did not list.
+      assert.equal(server.tokenRequests.at(-1)!.params.scope, 'read')
       assert.equal(decodeJwt(json(refreshed).access_token).sub, 'erin')
     })
 

@@ -146,6 +146,13 @@ export interface AuthServerOptions {
    * edges answers itself (discovery locations, say) never reaches the records or the provider.
    */
   outerHandler?: (handler: RequestListener) => RequestListener
+  /** The token endpoint's path (default `/token`), e.g. Entra's `/{tenant}/oauth2/v2.0/token`. */
+  tokenPath?: string
+  /**
+   * A stricter server's own check of each token request, before the provider sees it: an answer to
+   * send instead (a refusal), or undefined to let the provider answer. See entra-strict.ts.
+   */
+  inspectTokenRequest?: (record: TokenRequestRecord) => {status: number; body: Record<string, unknown>} | undefined
 }
 
 /** The dev server's URLs, clients and resources, plus what only tests need. */
@@ -235,6 +242,12 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     // the request had been lost on the way, so the server consumed nothing.
     if (stopped || clientGone) return
     if (fault && answerWithFault(fault, res)) return
+    const refusal = options.inspectTokenRequest?.(record)
+    if (refusal) {
+      send(res, refusal.status, 'application/json', JSON.stringify(refusal.body))
+      return
+    }
+
     if (record.grant_type === 'refresh_token') recordRefreshTokenUse(record, res)
     providerCallback(replayRequest(req, body), res)
   }
@@ -283,7 +296,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     const recording: RequestListener = (req, res) => {
       const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
       requests.push({method: req.method ?? 'GET', path, time: Date.now()})
-      if (req.method === 'POST' && path === `${issuerPath}${TOKEN_PATH}`) intercept(handleTokenRequest, req, res)
+      if (req.method === 'POST' && path === `${issuerPath}${tokenPath}`) intercept(handleTokenRequest, req, res)
       else if (req.method === 'POST' && path === `${issuerPath}${REVOCATION_PATH}`) intercept(handleRevocationRequest, req, res)
       else providerCallback(req, res)
     }
@@ -291,9 +304,14 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
   }
 
   const issuerPath = options.issuerPath?.replace(/\/$/, '') ?? ''
-  const {shortTokenTTL: _short, outerHandler: _outer, ...devIdpOptions} = options
+  const tokenPath = options.tokenPath ?? TOKEN_PATH
+  const {shortTokenTTL: _short, outerHandler: _outer, inspectTokenRequest: _inspect, tokenPath: _path, ...devIdpOptions} = options
   const idp = await startDevIdp({
     ...devIdpOptions,
+    configure: (configuration) => {
+      if (options.tokenPath) configuration.routes = {...configuration.routes, token: options.tokenPath}
+      return options.configure?.(configuration) ?? configuration
+    },
     port: 0,
     clients,
     signingKeys: keys.jwks,
@@ -308,7 +326,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     issuer,
     authorizationEndpoint: idp.authorizationEndpoint,
     deviceAuthorizationEndpoint: idp.deviceAuthorizationEndpoint,
-    tokenEndpoint: idp.tokenEndpoint,
+    tokenEndpoint: options.tokenPath ? `${issuer}${options.tokenPath}` : idp.tokenEndpoint,
     revocationEndpoint: idp.revocationEndpoint,
     introspectionEndpoint: idp.introspectionEndpoint,
     jwksUri: idp.jwksUri,

@@ -9,11 +9,12 @@ export default class ClientAdd extends BaseCommand {
     name: Args.string({ignoreStdin: true, description: 'name to give the client (A-Z a-z 0-9 . _ : -)', required: true}),
   }
 
-  static override description = `Like IdentityModel's options.Client.Clients.Add("identityserver", …): the non-secret settings go to TOKENCTL_HOME/config.json, the secret (if one is given) to the secure store.`
+  static override description = `Like IdentityModel's options.Client.Clients.Add("identityserver", …): the non-secret settings go to TOKENCTL_HOME/config.json, the credential (a secret, a private key or a certificate, if one is given) to the secure store.`
 
   static override examples = [
     'printf %s "$CI_SECRET" | <%= config.bin %> <%= command.id %> ci --issuer https://idp.example.com --client-id ci --scope api --client-secret-stdin',
     '<%= config.bin %> <%= command.id %> signer --token-endpoint https://idp.example.com/token --client-id signer --private-key-file key.pem',
+    '<%= config.bin %> <%= command.id %> api --issuer https://login.microsoftonline.com/$TENANT/v2.0 --client-id $APP_ID --certificate-file api.pfx --certificate-password-env PFX_PASSWORD',
   ]
 
   static override flags = {
@@ -26,7 +27,7 @@ export default class ClientAdd extends BaseCommand {
   async run(): Promise<ClientView> {
     const {args, flags} = await this.parse(ClientAdd)
     const view = await addClient(args.name, flags, {replace: flags.replace, store: () => this.store()})
-    this.logToStderr(`added client ${args.name}${view.secret === 'stored' ? ' (secret in the secure store)' : ''}`)
+    this.logToStderr(`added client ${args.name} (credential: ${view.credential})`)
     return view
   }
 }

@@ -1,19 +1,22 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {type ClientView, showClient} from '../../lib/config/named-clients.js'
+import {type ClientView, expiryWarning, showClient} from '../../lib/config/named-clients.js'
 import {fieldLines} from '../../lib/output.js'
 
 export default class ClientShow extends BaseCommand {
   static override args = {name: Args.string({ignoreStdin: true, description: 'client name', required: true})}
-  static override description = 'Shows a named client\'s settings. The secret is never shown: only whether one is stored.'
+  static override description = `Shows a named client's settings and where its credential is kept (keychain, file store, shared store). The credential is never shown.
+For a certificate: its SHA-256 thumbprint (as openssl x509 -fingerprint -sha256 prints it) and expiry, with a warning on stderr within 30 days of it.`
   static override examples = ['<%= config.bin %> <%= command.id %> ci', '<%= config.bin %> <%= command.id %> ci --json']
   static override summary = 'Show a named client'
 
   async run(): Promise<ClientView> {
     const {args} = await this.parse(ClientShow)
-    const client = showClient(args.name)
+    const client = await showClient(args.name, () => this.store())
     for (const line of fieldLines(client)) this.log(line)
+    const warning = expiryWarning(client)
+    if (warning) this.logToStderr(`warning: ${warning}`)
 
     return client
   }

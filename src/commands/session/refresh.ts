@@ -9,6 +9,7 @@ import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../li
 export default class SessionRefresh extends BaseCommand {
   static override description = `The cron job's command: the session's access token while it is valid (token_source: cache), else a refresh-token grant (identity_provider).
 Overlapping runs serialize on the session's lock and never present one refresh token twice; a rotated refresh token is stored before the command returns.
+The session keeps its credential (or follows its named client's), so a cron line needs only --key; credential flags given here override it for this run.
 Exit 5: the user must sign in again (the session is kept, marked needs_reauthentication). Exit 6: network or server trouble; the session is unchanged.`
 
   static override examples = [

@@ -6,7 +6,7 @@ import {showSession} from '../../lib/oauth/sessions.js'
 import {fieldLines} from '../../lib/output.js'
 
 export default class SessionShow extends BaseCommand {
-  static override description = 'Shows a session: status (active or needs_reauthentication, with the server\'s error), client, scopes, created, last refreshed, refresh count, access-token expiry. Never a token.'
+  static override description = 'Shows a session: status (active or needs_reauthentication, with the server\'s error), client, the credential its refresh uses (named client, kept with the session), the token endpoint, scopes, created, last refreshed, refresh count, access-token expiry. Never a token.'
   static override examples = ['<%= config.bin %> <%= command.id %> --key nightly-report', '<%= config.bin %> <%= command.id %> --key nightly-report --json']
   static override flags = {key: Flags.string({description: 'session key', required: true})}
   static override summary = 'Show a session'

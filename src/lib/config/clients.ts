@@ -4,22 +4,27 @@ import {ConfigError, UsageError} from '../errors.js'
 import {homePath, tokenctlHome} from '../paths.js'
 import {assertPrivateDescriptor, writePrivateFile} from '../private-files.js'
 import {withFileLock} from '../store/file-lock.js'
+import type {CertificateFacts} from './certificates.js'
+import type {AssertionSettings, StoredCredentialKind} from './credentials.js'
 
 /** The non-secret settings of a named client, as kept in TOKENCTL_HOME/config.json. */
-export interface ClientSettings {
-  alg?: string
+export interface ClientSettings extends AssertionSettings {
   audience?: string
   authMethod?: AuthMethod
   caFile?: string
+  /** The public facts of a stored certificate (thumbprint, validity), for `client show`. */
+  certificate?: CertificateFacts
   clientId: string
   /** Whether `client add` put a secret into the secure store (the secret itself never lives here). */
   hasStoredSecret?: boolean
   issuer?: string
-  keyId?: string
   params?: Array<[string, string]>
+  /** A key file read on every request: clients added before keys went into the secure store. */
   privateKeyFile?: string
   resources?: string[]
   scopes?: string[]
+  /** What `client add` put into the secure store besides a secret: a private key or a certificate. */
+  storedCredential?: Exclude<StoredCredentialKind, 'secret'>
   timeout?: number
   tokenEndpoint?: string
 }

@@ -1,16 +1,29 @@
 import {ConfigError, UsageError} from '../errors.js'
+import type {ThumbprintAlgorithm} from './certificates.js'
 import {AUTH_METHODS, type AuthMethod, type ClientSettings, getClient} from './clients.js'
+import {
+  ASSERTION_AUDIENCES,
+  type AssertionAudience,
+  type AssertionSettings,
+  type CredentialKind,
+  credentialKind,
+  type CredentialLocation,
+  type CredentialSource,
+  type SecretSource,
+} from './credentials.js'
 import {secureUrl} from './urls.js'
 
-/** Where a secret given on the command line comes from: never the flag's own value. */
-export type SecretSource = {kind: 'env'; variable: string} | {kind: 'file'; path: string} | {kind: 'stdin'}
+export type {SecretSource} from './credentials.js'
 
 /** The connection flags of the contract, as parsed by oclif (see flags.ts). */
 export interface ConnectionFlags {
   alg?: string
+  'assertion-audience'?: string
   audience?: string
   'auth-method'?: string
   'ca-file'?: string
+  'certificate-file'?: string
+  'certificate-password-env'?: string
   'client-id'?: string
   'client-secret-env'?: string
   'client-secret-file'?: string
@@ -21,28 +34,27 @@ export interface ConnectionFlags {
   'private-key-file'?: string
   resource?: string[]
   scope?: string[]
+  'send-x5c'?: boolean
+  thumbprint?: string
   timeout?: number
   'token-endpoint'?: string
 }
 
 /** Everything needed to talk to one token endpoint as one client, flags over named client over environment. */
-export interface Connection {
-  alg?: string
+export interface Connection extends AssertionSettings {
   audience?: string
   authMethod: AuthMethod
   caFile?: string
   clientId: string
   /** The named client this came from, if any. */
   clientName?: string
-  hasStoredSecret: boolean
+  /** Where the credential is found when a request is made (config/credentials.ts). */
+  credential: CredentialLocation
   issuer?: URL
-  keyId?: string
   /** Extra token request parameters, sorted by name. */
   params: Array<[string, string]>
-  privateKeyFile?: string
   resources: string[]
   scopes: string[]
-  secretSource?: SecretSource
   timeoutSeconds: number
   tokenEndpoint?: URL
 }
@@ -131,8 +143,8 @@ export function assertionSourceOf(flags: AssertionFlags): SecretSource {
 }
 
 /** What `session refresh` / `session end` flags add to the client a session remembers. */
-export function sessionOverridesOf(flags: ConnectionFlags): {caFile?: string; privateKeyFile?: string; secretSource?: SecretSource; timeout?: number} {
-  return {caFile: flags['ca-file'], privateKeyFile: flags['private-key-file'], secretSource: secretSourceOf(flags), timeout: flags.timeout}
+export function sessionOverridesOf(flags: ConnectionFlags): {caFile?: string; credential?: CredentialSource; timeout?: number} {
+  return {caFile: flags['ca-file'], credential: credentialSourceOf(flags), timeout: flags.timeout}
 }
 
 export function secretSourceOf(flags: ConnectionFlags): SecretSource | undefined {
@@ -142,10 +154,30 @@ export function secretSourceOf(flags: ConnectionFlags): SecretSource | undefined
   return undefined
 }
 
+/** The credential the flags give, if any (oclif lets at most one of them through). */
+export function credentialSourceOf(flags: ConnectionFlags): CredentialSource | undefined {
+  if (flags['certificate-file']) return {file: flags['certificate-file'], kind: 'certificate', passwordVariable: flags['certificate-password-env']}
+  if (flags['private-key-file']) return {file: flags['private-key-file'], kind: 'private_key'}
+  const secret = secretSourceOf(flags)
+  return secret ? {from: secret, kind: 'secret'} : undefined
+}
+
+function parseAssertionAudience(value: string | undefined): AssertionAudience | undefined {
+  if (value === undefined) return undefined
+  if ((ASSERTION_AUDIENCES as readonly string[]).includes(value)) return value as AssertionAudience
+  throw new UsageError(`--assertion-audience must be one of ${ASSERTION_AUDIENCES.join(', ')}`)
+}
+
+function parseThumbprint(value: string | undefined): ThumbprintAlgorithm | undefined {
+  if (value === undefined || value === 'sha1' || value === 'sha256') return value
+  throw new UsageError('--thumbprint must be sha256 or sha1')
+}
+
 /** The settings that flags give, in the shape a named client keeps (used by `client add` too). */
 export function settingsFromFlags(flags: ConnectionFlags): Partial<ClientSettings> {
   const settings: Partial<ClientSettings> = {
     alg: flags.alg,
+    assertionAudience: parseAssertionAudience(flags['assertion-audience']),
     audience: flags.audience,
     authMethod: parseAuthMethod(flags['auth-method']),
     caFile: flags['ca-file'],
@@ -153,9 +185,10 @@ export function settingsFromFlags(flags: ConnectionFlags): Partial<ClientSetting
     issuer: flags.issuer,
     keyId: flags['key-id'],
     params: parseParams(flags.param),
-    privateKeyFile: flags['private-key-file'],
     resources: flags.resource,
     scopes: splitScopes(flags.scope),
+    sendX5c: flags['send-x5c'] || undefined,
+    thumbprint: parseThumbprint(flags.thumbprint),
     timeout: flags.timeout,
     tokenEndpoint: flags['token-endpoint'],
   }
@@ -174,14 +207,48 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): Partial<ClientSettings
   return settings
 }
 
-function defaultAuthMethod(settings: Partial<ClientSettings>): AuthMethod {
-  return settings.privateKeyFile ? 'private_key_jwt' : 'client_secret_basic'
+const SIGNING_KINDS = new Set<CredentialKind>(['certificate', 'private_key'])
+
+/** Whether an auth method can use a kind of credential: signing keys go with private_key_jwt only. */
+export function methodFits(method: AuthMethod, kind: CredentialKind): boolean {
+  return SIGNING_KINDS.has(kind) ? method === 'private_key_jwt' : method !== 'private_key_jwt'
+}
+
+/**
+ * The auth method: the one asked for, else what the credential implies. A key or certificate given on
+ * the command line with a method that cannot use it is a usage error (exit 2); private_key_jwt with
+ * no key at all is missing configuration (exit 3).
+ */
+function authMethodFor(location: CredentialLocation, requested: AuthMethod | undefined, where: string): AuthMethod {
+  const kind = credentialKind(location)
+  if (requested === undefined) return SIGNING_KINDS.has(kind) ? 'private_key_jwt' : kind === 'none' ? 'none' : 'client_secret_basic'
+  if (methodFits(requested, kind) && !(location.kind === 'given' && requested === 'none')) return requested
+  if (location.kind === 'given') {
+    const given = {certificate: '--certificate-file', private_key: '--private-key-file', secret: 'a client secret'}[location.source.kind]
+    throw new UsageError(`--auth-method ${requested} does not go with ${given}`, 'usage_error', {
+      suggestions: [
+        SIGNING_KINDS.has(kind)
+          ? 'a key or a certificate authenticates with private_key_jwt: drop --auth-method'
+          : requested === 'none'
+            ? 'a public client has no secret: drop the secret flag'
+            : 'private_key_jwt needs --private-key-file or --certificate-file',
+      ],
+    })
+  }
+
+  if (requested === 'private_key_jwt') {
+    throw new ConfigError(`private_key_jwt needs --private-key-file or --certificate-file${where}`, 'missing_configuration')
+  }
+
+  throw new ConfigError(`${requested} needs a client secret, but the client${where} authenticates with a ${kind === 'certificate' ? 'certificate' : 'private key'}`, 'missing_configuration', {
+    suggestions: ['drop --auth-method, or give the secret (--client-secret-env VAR, --client-secret-stdin, --client-secret-file PATH)'],
+  })
 }
 
 /** Validates merged settings into a Connection; every URL is checked before any request is made. */
 export function toConnection(
   settings: Partial<ClientSettings>,
-  extra: {clientName?: string; secretSource?: SecretSource} = {},
+  extra: {clientName?: string; credential?: CredentialLocation} = {},
 ): Connection {
   const where = extra.clientName ? ` for client "${extra.clientName}"` : ''
   if (!settings.clientId) {
@@ -196,31 +263,37 @@ export function toConnection(
     })
   }
 
-  const authMethod = settings.authMethod ?? defaultAuthMethod(settings)
-  if (authMethod === 'private_key_jwt' && !settings.privateKeyFile) {
-    throw new ConfigError(`private_key_jwt needs --private-key-file${where}`, 'missing_configuration')
-  }
-
+  const location = extra.credential ?? defaultCredential(settings, extra.clientName)
+  const authMethod = authMethodFor(location, settings.authMethod, where)
+  const credential: CredentialLocation = authMethod === 'none' ? {kind: 'none'} : location
   if (settings.timeout !== undefined && !(settings.timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds')
 
   return {
     alg: settings.alg,
+    assertionAudience: settings.assertionAudience,
     audience: settings.audience,
     authMethod,
     caFile: settings.caFile,
     clientId: settings.clientId,
     clientName: extra.clientName,
-    hasStoredSecret: settings.hasStoredSecret === true,
+    credential,
     issuer: settings.issuer ? secureUrl(settings.issuer, '--issuer') : undefined,
     keyId: settings.keyId,
     params: settings.params ?? [],
-    privateKeyFile: settings.privateKeyFile,
     resources: settings.resources ?? [],
     scopes: settings.scopes ?? [],
-    secretSource: extra.secretSource,
+    sendX5c: settings.sendX5c,
+    thumbprint: settings.thumbprint,
     timeoutSeconds: settings.timeout ?? DEFAULT_TIMEOUT_SECONDS,
     tokenEndpoint: settings.tokenEndpoint ? secureUrl(settings.tokenEndpoint, '--token-endpoint') : undefined,
   }
+}
+
+/** A named client's own credential (its store entry, or the key file of a client added before keys were stored), else TOKENCTL_CLIENT_SECRET. */
+export function defaultCredential(settings: Partial<ClientSettings>, clientName: string | undefined): CredentialLocation {
+  if (clientName === undefined) return settings.privateKeyFile ? {kind: 'given', source: {file: settings.privateKeyFile, kind: 'private_key'}} : {kind: 'environment'}
+  const stored = settings.storedCredential ?? (settings.hasStoredSecret ? 'secret' : undefined)
+  return {keyFile: settings.privateKeyFile, kind: 'named_client', name: clientName, stored}
 }
 
 /**
@@ -239,10 +312,17 @@ export function resolveConnection(
   }
 
   const settings = {...base, ...settingsFromFlags(flags)}
-  const secretSource = secretSourceOf(flags)
-  const hasSecret = secretSource !== undefined || settings.hasStoredSecret || settings.privateKeyFile !== undefined || Boolean(env.TOKENCTL_CLIENT_SECRET)
+  const given = credentialSourceOf(flags)
+  const credential: CredentialLocation = given ? {kind: 'given', source: given} : defaultCredential(settings, clientName)
+  // The named client's method was chosen for its own credential: one given here may need another.
+  if (flags['auth-method'] === undefined && settings.authMethod !== undefined && !methodFits(settings.authMethod, credentialKind(credential))) {
+    delete settings.authMethod
+  }
+
+  const hasSecret =
+    given !== undefined || (credential.kind === 'named_client' && (credential.stored !== undefined || credential.keyFile !== undefined)) || Boolean(env.TOKENCTL_CLIENT_SECRET)
   if (options.publicByDefault && settings.authMethod === undefined && !hasSecret) settings.authMethod = 'none'
-  return toConnection(settings, {clientName, secretSource})
+  return toConnection(settings, {clientName, credential})
 }
 
 /** What `token verify` needs to fetch an issuer's keys: no client, no credential. */

@@ -1,16 +1,24 @@
 import {ConfigError} from '../errors.js'
-import type {SecretStore} from '../store/types.js'
+import {isSharedStore} from '../store/index.js'
+import type {SecretStore, StoreBackendName} from '../store/types.js'
+import {type CertificateFacts, certificateFacts} from './certificates.js'
 import {assertClientName, type ClientSettings, deleteClient, findClient, getClient, listClients, saveClient} from './clients.js'
-import {type ConnectionFlags, credentialParam, secretSourceOf, settingsFromFlags, toConnection} from './connection.js'
-import {clientSecretEntry, readSecret} from './secrets.js'
+import {type ConnectionFlags, credentialParam, credentialSourceOf, settingsFromFlags, toConnection} from './connection.js'
+import {clientCredentialEntry, clientSecretEntry} from './credentials.js'
+import {materialOf, readCredentialSource} from './secrets.js'
 
-/** A named client as list/show print it: every setting, and whether a secret is stored — never the secret. */
+/** A named client as list/show print it: every setting, and where its credential is kept — never the credential. */
 export interface ClientView {
   alg: null | string
+  assertion_audience: null | string
   audience: null | string
   auth_method: string
   ca_file: null | string
+  /** A certificate credential's public facts: SHA-256 thumbprint, validity, subject. */
+  certificate: CertificateFacts | null
   client_id: string
+  /** Which credential and where it is kept: "client secret in the keychain", "certificate in the file store"… */
+  credential: string
   issuer: null | string
   key_id: null | string
   name: string
@@ -19,17 +27,46 @@ export interface ClientView {
   resources: string[]
   scopes: string[]
   secret: 'none' | 'stored'
+  send_x5c: boolean
+  thumbprint: null | string
   timeout: null | number
   token_endpoint: null | string
 }
 
-export function clientView(name: string, settings: ClientSettings): ClientView {
+const STORE_NAMES: Record<StoreBackendName, string> = {file: 'the file store', keychain: 'the keychain', redis: 'the shared store (Redis)'}
+
+/** Where the store is, as far as it is known: `show` opens it to say, `list` does not. */
+interface StoreFacts {
+  backend?: StoreBackendName
+  /** A shared store holds a secret for this client that this host's config.json does not know of. */
+  sharedSecret?: boolean
+}
+
+function credentialText(settings: ClientSettings, store: StoreFacts): string {
+  const where = store.backend ? STORE_NAMES[store.backend] : 'the secure store'
+  if (settings.storedCredential === 'certificate') return `certificate in ${where}`
+  if (settings.storedCredential === 'private_key') return `private key in ${where}`
+  if (settings.privateKeyFile) return `private key file ${settings.privateKeyFile}`
+  if (settings.hasStoredSecret) return `client secret in ${where}`
+  if (store.sharedSecret) return `client secret in ${STORE_NAMES.redis}`
+  if (settings.authMethod === 'none') return 'none (public client)'
+  return 'none stored (give one with the credential flags or TOKENCTL_CLIENT_SECRET)'
+}
+
+function defaultAuthMethod(settings: ClientSettings): string {
+  return settings.storedCredential || settings.privateKeyFile ? 'private_key_jwt' : 'client_secret_basic'
+}
+
+export function clientView(name: string, settings: ClientSettings, store: StoreFacts = {}): ClientView {
   return {
     alg: settings.alg ?? null,
+    assertion_audience: settings.assertionAudience ?? null,
     audience: settings.audience ?? null,
-    auth_method: settings.authMethod ?? (settings.privateKeyFile ? 'private_key_jwt' : 'client_secret_basic'),
+    auth_method: settings.authMethod ?? defaultAuthMethod(settings),
     ca_file: settings.caFile ?? null,
+    certificate: settings.certificate ?? null,
     client_id: settings.clientId,
+    credential: credentialText(settings, store),
     issuer: settings.issuer ?? null,
     key_id: settings.keyId ?? null,
     name,
@@ -38,15 +75,18 @@ export function clientView(name: string, settings: ClientSettings): ClientView {
     private_key_file: settings.privateKeyFile ?? null,
     resources: settings.resources ?? [],
     scopes: settings.scopes ?? [],
-    secret: settings.hasStoredSecret ? 'stored' : 'none',
+    secret: settings.hasStoredSecret || store.sharedSecret ? 'stored' : 'none',
+    send_x5c: settings.sendX5c === true,
+    thumbprint: settings.storedCredential === 'certificate' ? (settings.thumbprint ?? 'sha256') : null,
     timeout: settings.timeout ?? null,
     token_endpoint: settings.tokenEndpoint ?? null,
   }
 }
 
 /**
- * Validates the settings as a connection first, then stores the secret, then the settings: a
- * failure at any step leaves no client that points at a secret that is not there.
+ * Validates the settings and reads (and checks) the credential first, then stores the credential,
+ * then the settings: a failure at any step leaves no client that points at a credential that is not
+ * there, and a bad certificate is refused before anything is written.
  */
 export async function addClient(
   name: string,
@@ -60,40 +100,78 @@ export async function addClient(
   }
 
   const settings = settingsFromFlags(flags) as ClientSettings
-  toConnection(settings, {clientName: name})
-  const source = secretSourceOf(flags)
-  const secretEntry = clientSecretEntry(name)
-  if (source) {
-    const secret = await readSecret(source, 'client secret')
-    await (await options.store()).set(secretEntry, secret)
+  const source = credentialSourceOf(flags)
+  toConnection(settings, {clientName: name, credential: source ? {kind: 'given', source} : {kind: 'named_client', name}})
+  const credential = source ? await readCredentialSource(source) : undefined
+  if (credential?.kind === 'secret') {
+    await (await options.store()).set(clientSecretEntry(name), credential.secret)
     settings.hasStoredSecret = true
-  } else if (existing?.hasStoredSecret) {
-    await (await options.store()).delete(secretEntry) // the old secret belonged to the old definition
+  } else if (credential?.kind === 'certificate' || credential?.kind === 'private_key') {
+    await (await options.store()).set(clientCredentialEntry(name), JSON.stringify(materialOf(credential)))
+    settings.storedCredential = credential.kind
+    if (credential.kind === 'certificate') settings.certificate = certificateFacts(credential.certificate.chain[0])
   }
 
+  // What the old definition stored and this one does not belonged to the old definition.
+  if (existing?.hasStoredSecret && !settings.hasStoredSecret) await (await options.store()).delete(clientSecretEntry(name))
+  if (existing?.storedCredential && !settings.storedCredential) await (await options.store()).delete(clientCredentialEntry(name))
   await saveClient(name, settings)
   return clientView(name, settings)
 }
 
-export function showClient(name: string): ClientView {
-  return clientView(name, getClient(name))
+/**
+ * `client show`: the store is opened to say which one keeps the credential, and, on a fleet, whether
+ * the shared store holds a secret that another host stored. A store that does not answer changes
+ * only that: the settings are shown all the same.
+ */
+export async function showClient(name: string, openStore: () => Promise<SecretStore>): Promise<ClientView> {
+  const settings = getClient(name)
+  const store: StoreFacts = {}
+  const stored = settings.hasStoredSecret === true || settings.storedCredential !== undefined
+  if (stored || isSharedStore()) {
+    try {
+      const opened = await openStore()
+      store.backend = opened.backend
+      if (!stored) store.sharedSecret = (await opened.get(clientSecretEntry(name))) !== undefined
+    } catch {
+      // Where the credential is kept is still said, without naming the store.
+    }
+  }
+
+  return clientView(name, settings, store)
+}
+
+const EXPIRY_WARNING_DAYS = 30
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/** A certificate that expires within 30 days (or has expired): what to tell before requests start failing. */
+export function expiryWarning(view: ClientView, now = Date.now()): string | undefined {
+  if (!view.certificate) return undefined
+  const notAfter = Date.parse(view.certificate.not_after)
+  const renew = `register a new certificate for ${view.client_id} and run tokenctl client add ${view.name} --replace … --certificate-file NEW`
+  if (notAfter <= now) return `the certificate of client "${view.name}" expired on ${view.certificate.not_after}: ${renew}`
+  const days = Math.ceil((notAfter - now) / DAY_MS)
+  if (days > EXPIRY_WARNING_DAYS) return undefined
+  return `the certificate of client "${view.name}" expires on ${view.certificate.not_after} (in ${days} day${days === 1 ? '' : 's'}): ${renew}`
 }
 
 export function listClientViews(): ClientView[] {
   return listClients().map(([name, settings]) => clientView(name, settings))
 }
 
-/** Removes the settings and the stored secret. */
+/** Removes the settings and the stored credential. */
 export async function removeClient(name: string, store: () => Promise<SecretStore>): Promise<{name: string; secret_removed: boolean}> {
   let settings: ClientSettings | undefined
   try {
     settings = getClient(name)
   } catch (error) {
-    // A damaged entry (null) is what remove is for: its secret, if any, goes too.
+    // A damaged entry (null) is what remove is for: its credential, if any, goes too.
     if (!(error instanceof ConfigError && error.code === 'invalid_client_entry')) throw error
   }
 
-  const secretRemoved = settings === undefined || settings.hasStoredSecret ? await (await store()).delete(clientSecretEntry(name)) : false
+  let removed = false
+  if (settings === undefined || settings.hasStoredSecret) removed = await (await store()).delete(clientSecretEntry(name))
+  if (settings === undefined || settings.storedCredential) removed = (await (await store()).delete(clientCredentialEntry(name))) || removed
   await deleteClient(name)
-  return {name, secret_removed: secretRemoved}
+  return {name, secret_removed: removed}
 }

@@ -3,15 +3,18 @@ import {open} from 'node:fs/promises'
 import {ConfigError, messageOf, UsageError} from '../errors.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
-import type {Connection, SecretSource} from './connection.js'
+import {certificateMaterial, type LoadedCertificate, loadCertificateMaterial, readCertificateFile} from './certificates.js'
+import type {Connection} from './connection.js'
+import {clientCredentialEntry, clientSecretEntry, type CredentialMaterial, type CredentialSource, type SecretSource} from './credentials.js'
 
-/** How the client proves who it is at the token endpoint. Never logged, never written to config. */
+export {clientSecretEntry} from './credentials.js'
+
+/** How the client proves who it is at the token endpoint, ready to use. Never logged, never written to config. */
 export type ClientCredential =
-  | {alg?: string; keyFile: string; keyId?: string; keyText: string; kind: 'private_key'}
+  | {certificate: LoadedCertificate; kind: 'certificate'; label: string}
+  | {keyText: string; kind: 'private_key'; label: string}
   | {kind: 'none'}
   | {kind: 'secret'; secret: string}
-
-export const clientSecretEntry = (clientName: string): string => `client-secret:${clientName}`
 
 /** Strips the one line ending that `echo` or a text editor adds; a secret never ends in one. */
 function chompLineEnding(text: string): string {
@@ -103,29 +106,127 @@ export async function readSecret(source: SecretSource, what: string): Promise<st
   }
 }
 
-/**
- * The client's credential, from (in order) the flag's source, the secure store, TOKENCTL_CLIENT_SECRET.
- * Only called when a request is really about to be made: a cache hit needs no secret.
- */
-export async function resolveCredential(connection: Connection, openStore: () => Promise<SecretStore>): Promise<ClientCredential> {
-  if (connection.authMethod === 'none') return {kind: 'none'}
-  if (connection.authMethod === 'private_key_jwt') {
-    const keyFile = connection.privateKeyFile!
-    return {
-      alg: connection.alg,
-      keyFile,
-      keyId: connection.keyId,
-      keyText: await readSecretFile(keyFile, 'the private key file'),
-      kind: 'private_key',
+/** A credential given for this run, read (and, for a certificate, checked) now. */
+export async function readCredentialSource(source: CredentialSource): Promise<ClientCredential> {
+  switch (source.kind) {
+    case 'certificate': {
+      return {certificate: await readCertificateFile(source.file, source.passwordVariable), kind: 'certificate', label: source.file}
+    }
+
+    case 'private_key': {
+      return {keyText: await readSecretFile(source.file, 'the private key file'), kind: 'private_key', label: source.file}
+    }
+
+    case 'secret': {
+      return {kind: 'secret', secret: await readSecret(source.from, 'client secret')}
     }
   }
+}
 
-  if (connection.secretSource) return {kind: 'secret', secret: await readSecret(connection.secretSource, 'client secret')}
+/** The secret part of a credential, as the secure store keeps it. */
+export function materialOf(credential: Exclude<ClientCredential, {kind: 'none'}>): CredentialMaterial {
+  switch (credential.kind) {
+    case 'certificate': {
+      return {kind: 'certificate', ...certificateMaterial(credential.certificate)}
+    }
+
+    case 'private_key': {
+      return {key: credential.keyText, kind: 'private_key'}
+    }
+
+    case 'secret': {
+      return {kind: 'secret', secret: credential.secret}
+    }
+  }
+}
+
+/** A kept credential, ready to use; `owner` names it in messages ("client \"ci\"", "session \"nightly\""). */
+export function fromMaterial(material: CredentialMaterial, owner: string): ClientCredential {
+  switch (material.kind) {
+    case 'certificate': {
+      return {certificate: loadCertificateMaterial(material, `the certificate of ${owner}`), kind: 'certificate', label: `the certificate of ${owner}`}
+    }
+
+    case 'private_key': {
+      return {keyText: material.key, kind: 'private_key', label: `the private key of ${owner}`}
+    }
+
+    case 'secret': {
+      return {kind: 'secret', secret: material.secret}
+    }
+  }
+}
+
+function notInStore(clientName: string): ConfigError {
+  return new ConfigError(`the credential of client "${clientName}" is not in the secure store`, 'no_secret', {
+    suggestions: [`add the client again with its credential: tokenctl client add ${clientName} --replace …`],
+  })
+}
+
+/** A named client's stored credential; undefined when it has none stored (and no shared store holds one). */
+async function namedClientCredential(
+  location: Extract<Connection['credential'], {kind: 'named_client'}>,
+  openStore: () => Promise<SecretStore>,
+): Promise<ClientCredential | undefined> {
+  const {name, stored} = location
+  if (stored === 'certificate' || stored === 'private_key') {
+    const text = await (await openStore()).get(clientCredentialEntry(name))
+    if (text === undefined) throw notInStore(name)
+    return fromMaterial(JSON.parse(text) as CredentialMaterial, `client "${name}"`)
+  }
+
+  if (location.keyFile) return readCredentialSource({file: location.keyFile, kind: 'private_key'})
   // A shared store (Redis) may hold the secret of a client whose local entry was added without one,
   // on a host where another host stored it.
-  if (connection.clientName && (connection.hasStoredSecret || isSharedStore())) {
-    const stored = await (await openStore()).get(clientSecretEntry(connection.clientName))
-    if (stored) return {kind: 'secret', secret: stored}
+  if (stored === 'secret' || isSharedStore()) {
+    const secret = await (await openStore()).get(clientSecretEntry(name))
+    if (secret !== undefined) return {kind: 'secret', secret}
+  }
+
+  return undefined
+}
+
+const credentials = new WeakMap<Connection, Promise<ClientCredential>>()
+
+/**
+ * The client's credential, from where the connection says it is (see config/credentials.ts), read at
+ * most once per connection: a secret from stdin can be read only once, and a session keeps what its
+ * first request used. Only called when a request is really about to be made: a cache hit needs no secret.
+ */
+export function resolveCredential(connection: Connection, openStore: () => Promise<SecretStore>): Promise<ClientCredential> {
+  let credential = credentials.get(connection)
+  if (!credential) {
+    credential = readCredential(connection, openStore)
+    credentials.set(connection, credential)
+  }
+
+  return credential
+}
+
+async function readCredential(connection: Connection, openStore: () => Promise<SecretStore>): Promise<ClientCredential> {
+  const location = connection.credential
+  switch (location.kind) {
+    case 'given': {
+      return readCredentialSource(location.source)
+    }
+
+    case 'kept': {
+      return fromMaterial(location.material, `session "${location.session}"`)
+    }
+
+    case 'none': {
+      return {kind: 'none'}
+    }
+
+    case 'named_client': {
+      const stored = await namedClientCredential(location, openStore)
+      if (stored) return stored
+      break
+    }
+
+    case 'environment': {
+      break
+    }
   }
 
   const fromEnvironment = process.env.TOKENCTL_CLIENT_SECRET

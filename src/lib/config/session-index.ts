@@ -21,6 +21,8 @@ export interface SessionSummary {
   client: string
   client_id: string
   created_at: string
+  /** Where its refresh finds the client's credential: "named client ci", "kept with the session"… */
+  credential?: string
   flavor: string
   last_refreshed_at: null | string
   reauthentication?: {at: string; description?: string; error: string; error_codes?: number[]}

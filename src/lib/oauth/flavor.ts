@@ -6,21 +6,11 @@
 import type {Connection} from '../config/connection.js'
 import {httpContext} from '../http/context.js'
 import type {Runtime} from '../runtime.js'
+import {isMicrosoftLoginHost} from './entra.js'
 import {lastKnownMetadata, type ServerMetadata, serverMetadata} from './metadata.js'
 import type {Flavor} from './token.js'
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
-
-/** Entra's sign-in hosts, public and national clouds: OBO there is always the jwt-bearer flavor. */
-const MICROSOFT_LOGIN_HOSTS = new Set([
-  'login.chinacloudapi.cn',
-  'login.microsoftonline.com',
-  'login.microsoftonline.de',
-  'login.microsoftonline.us',
-  'login.partner.microsoftonline.cn',
-  'login.windows.net',
-  'sts.windows.net',
-])
 
 /**
  * The contract's flavor detection: Entra's hosts speak jwt-bearer OBO; a server whose metadata lists
@@ -28,7 +18,7 @@ const MICROSOFT_LOGIN_HOSTS = new Set([
  */
 export function detectFlavor(connection: Connection, metadata: ServerMetadata): Flavor {
   const hosts = [connection.issuer?.hostname, connection.tokenEndpoint?.hostname, new URL(metadata.issuer).hostname]
-  if (hosts.some((host) => host !== undefined && MICROSOFT_LOGIN_HOSTS.has(host.toLowerCase()))) return 'entra'
+  if (hosts.some((host) => isMicrosoftLoginHost(host))) return 'entra' // Entra's OBO is always the jwt-bearer flavor
   if (metadata.grant_types_supported?.includes(TOKEN_EXCHANGE_GRANT)) return 'rfc8693'
   return 'entra'
 }

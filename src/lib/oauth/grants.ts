@@ -9,7 +9,8 @@ import {resolveCredential} from '../config/secrets.js'
 import {type HttpContext, httpContext} from '../http/context.js'
 import type {Runtime} from '../runtime.js'
 import {connectionMetadata, openConfiguration} from './configuration.js'
-import {ConfigError} from '../errors.js'
+import {AuthorizationError, ConfigError, TokenctlError} from '../errors.js'
+import {assertionAdvice} from './client-auth.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
 import {detectFlavor, TOKEN_EXCHANGE_GRANT} from './flavor.js'
 import type {ServerMetadata} from './metadata.js'
@@ -23,10 +24,14 @@ const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 export interface GrantResult {
   refreshToken?: string
   token: AccessToken
+  /** The token endpoint that answered (discovered, or as given). */
+  tokenEndpoint?: string
 }
 
 /** The client as openid-client sees it, with the metadata and the HTTP side it was opened with. */
 export interface OpenedClient {
+  /** What to advise when the server answers invalid_client to this client's assertion. */
+  assertionAdvice?: string
   config: Configuration
   http: HttpContext
   metadata: ServerMetadata
@@ -37,13 +42,21 @@ export async function openClient(connection: Connection, runtime: Runtime): Prom
   const credential = await resolveCredential(connection, runtime.openStore)
   const metadata = await connectionMetadata(connection, http)
   const config = await openConfiguration(connection, metadata, credential, http)
-  return {config, http, metadata}
+  return {assertionAdvice: assertionAdvice(connection, credential, metadata), config, http, metadata}
 }
 
-function grantResult(response: TokenEndpointResponse, flavor?: Flavor): GrantResult {
+function grantResult(response: TokenEndpointResponse, config: Configuration, flavor?: Flavor): GrantResult {
   const token = accessTokenFrom(response)
   if (flavor) token.flavor = flavor
-  return response.refresh_token ? {refreshToken: response.refresh_token, token} : {token}
+  const result: GrantResult = {token, tokenEndpoint: config.serverMetadata().token_endpoint}
+  if (response.refresh_token) result.refreshToken = response.refresh_token
+  return result
+}
+
+/** A refused client assertion gets advice about the assertion (its audience, the registered key) instead of the generic one. */
+function withAssertionAdvice(error: TokenctlError, advice: string | undefined): TokenctlError {
+  if (advice === undefined || error.code !== 'invalid_client' || !(error instanceof AuthorizationError)) return error
+  return new AuthorizationError(error.message, error.code, {cause: error.cause, details: error.details, suggestions: [advice]})
 }
 
 /**
@@ -67,6 +80,7 @@ export async function tokenRequest(
   grant: GrantKind,
   run: (config: Configuration) => Promise<TokenEndpointResponse>,
   http: HttpContext,
+  assertionAdviceText?: string,
 ): Promise<TokenEndpointResponse> {
   const host = new URL(config.serverMetadata().token_endpoint!).host
   http.hooks.progress?.({message: `requesting a token from ${host}`, state: 'request'})
@@ -77,7 +91,7 @@ export async function tokenRequest(
       } catch (error) {
         const kept = nonAccessTokenResponse(error)
         if (kept) return kept
-        throw await translateOAuthError(error, {grant, host, timeoutSeconds: http.timeoutSeconds})
+        throw withAssertionAdvice(await translateOAuthError(error, {grant, host, timeoutSeconds: http.timeoutSeconds}), assertionAdviceText)
       }
     })
   } finally {
@@ -102,10 +116,10 @@ export function requestParameters(fields: {
 
 /** RFC 6749 §4.4: the client's own token. */
 export async function requestClientCredentials(connection: Connection, runtime: Runtime): Promise<AccessToken> {
-  const {config, http} = await openClient(connection, runtime)
+  const {assertionAdvice: advice, config, http} = await openClient(connection, runtime)
   const {clientCredentialsGrant} = await import('openid-client')
   const parameters = requestParameters(connection)
-  const response = await tokenRequest(config, 'client_credentials', (c) => clientCredentialsGrant(c, parameters), http)
+  const response = await tokenRequest(config, 'client_credentials', (c) => clientCredentialsGrant(c, parameters), http, advice)
   return accessTokenFrom(response)
 }
 
@@ -128,7 +142,7 @@ function withOfflineAccess(scopes: string[], offline: boolean | undefined): stri
  * token exchange (subject_token of type access_token, audience, resource, requested_token_type).
  */
 export async function requestObo(connection: Connection, request: OboRequest, runtime: Runtime): Promise<GrantResult> {
-  const {config, http, metadata} = await openClient(connection, runtime)
+  const {assertionAdvice: advice, config, http, metadata} = await openClient(connection, runtime)
   const flavor = request.flavor ?? detectFlavor(connection, metadata)
   const parameters = requestParameters({...connection, scopes: withOfflineAccess(connection.scopes, request.offline)})
   let grantType: string
@@ -144,17 +158,21 @@ export async function requestObo(connection: Connection, request: OboRequest, ru
   }
 
   const {genericGrantRequest} = await import('openid-client')
-  const response = await tokenRequest(config, 'obo', (c) => genericGrantRequest(c, grantType, parameters), http)
-  return grantResult(response, flavor)
+  const response = await tokenRequest(config, 'obo', (c) => genericGrantRequest(c, grantType, parameters), http, advice)
+  return grantResult(response, config, flavor)
 }
 
-/** RFC 6749 §6, with the scopes the session was started with (Entra's v2 endpoint wants them). */
+/**
+ * RFC 6749 §6 with `scope` = what the server granted (never more: a strict server refuses a scope it
+ * did not grant, such as an `offline_access` it did not list, with invalid_scope). Entra's v2
+ * endpoint wants the scopes on a refresh, so they are sent rather than left out.
+ */
 export async function requestRefresh(connection: Connection, refreshToken: string, scopes: string[], runtime: Runtime): Promise<GrantResult> {
-  const {config, http} = await openClient(connection, runtime)
+  const {assertionAdvice: advice, config, http} = await openClient(connection, runtime)
   const {refreshTokenGrant} = await import('openid-client')
   const parameters = scopes.length > 0 ? {scope: scopes.join(' ')} : undefined
-  const response = await tokenRequest(config, 'refresh_token', (c) => refreshTokenGrant(c, refreshToken, parameters), http)
-  return grantResult(response)
+  const response = await tokenRequest(config, 'refresh_token', (c) => refreshTokenGrant(c, refreshToken, parameters), http, advice)
+  return grantResult(response, config)
 }
 
 /**
@@ -220,7 +238,7 @@ export async function pollDeviceToken(opened: OpenedClient, authorization: Devic
     response = kept
   }
 
-  return grantResult(response)
+  return grantResult(response, opened.config)
 }
 
 export interface AuthorizationRequest {
@@ -252,5 +270,5 @@ export async function redeemAuthorizationCode(opened: OpenedClient, request: Aut
   const {authorizationCodeGrant} = await import('openid-client')
   const run = (config: Configuration) =>
     authorizationCodeGrant(config, callback, {expectedState: request.state, pkceCodeVerifier: request.codeVerifier})
-  return grantResult(await tokenRequest(opened.config, 'sign_in', run, opened.http))
+  return grantResult(await tokenRequest(opened.config, 'sign_in', run, opened.http, opened.assertionAdvice), opened.config)
 }

@@ -18,9 +18,18 @@
  * TOKENCTL_HOME with a local store, or entries of the store itself when it is shared (Redis), so
  * that every host of a fleet lists the same sessions. It is written with each record.
  */
-import type {ClientSettings} from '../config/clients.js'
-import {assertNoCredentialParams, type Connection, type SecretSource, toConnection} from '../config/connection.js'
+import {type ClientSettings, findClient} from '../config/clients.js'
+import {assertNoCredentialParams, type Connection, defaultCredential, methodFits, toConnection} from '../config/connection.js'
+import {
+  credentialKind,
+  type CredentialLocation,
+  type CredentialMaterial,
+  type CredentialSource,
+  type StoredCredentialKind,
+} from '../config/credentials.js'
+import {materialOf, resolveCredential} from '../config/secrets.js'
 import {sessionIndex, type SessionSummary} from '../config/session-index.js'
+import {isSharedStore} from '../store/index.js'
 import {AuthorizationError, ConfigError, messageOf, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import type {SecretStore} from '../store/types.js'
@@ -49,29 +58,69 @@ const sessionEntry = (key: string): string => `session:${key}`
 /** The client a session was started with, without its secret: a cron job needs nothing else. */
 type SessionClient = ClientSettings & {name?: string}
 
+/**
+ * Where the session's refreshes find the client's credential (see config/credentials.ts): the named
+ * client it was started from (its current credential, so rotating the client's rotates every
+ * session's), the material kept inside this record (given on the command line or in
+ * TOKENCTL_CLIENT_SECRET at start; it goes when the session goes), or none (a public client).
+ * A credential read fresh for every request (a federated token) would be kept as its source.
+ */
+export type SessionCredential =
+  | {from: 'named_client'; name: string; stored?: StoredCredentialKind}
+  | {from: 'none'}
+  | {from: 'session'; material: CredentialMaterial}
+
 interface SessionRecord {
   access_token: AccessToken
   client: SessionClient
   created_at: string
+  /** Absent in sessions started before credentials were kept: the named client's, else the command line's. */
+  credential?: SessionCredential
   flavor: SessionFlavor
+  /** The scopes the server last said it granted (a token response's `scope`): what a refresh asks for. */
+  granted_scopes?: string[]
   key: string
   last_refreshed_at: null | string
   reauthentication?: SessionSummary['reauthentication']
   refresh_count: number
   refresh_token: string
-  /** The scopes as requested, offline_access included: sent again with every refresh. */
+  /** The scopes as requested, offline_access included. */
   scopes: string[]
   status: SessionSummary['status']
   token_endpoint: string
   version: 1
 }
 
-function summaryOf(record: SessionRecord): SessionSummary {
+const GIVEN_ON_THE_COMMAND_LINE = 'given on the command line'
+
+/** What `session show` says about the credential a refresh uses. */
+function credentialDescription(record: SessionRecord): string {
+  switch (record.credential?.from) {
+    case 'named_client': {
+      return `named client ${record.credential.name}`
+    }
+
+    case 'none': {
+      return 'none (public client)'
+    }
+
+    case 'session': {
+      return 'kept with the session'
+    }
+
+    case undefined: {
+      return record.client.name ? `named client ${record.client.name}` : `${GIVEN_ON_THE_COMMAND_LINE} (or TOKENCTL_CLIENT_SECRET)`
+    }
+  }
+}
+
+function summaryOf(record: SessionRecord, credential = credentialDescription(record)): SessionSummary {
   const summary: SessionSummary = {
     access_token_expires_at: record.access_token.expires_at === undefined ? null : new Date(record.access_token.expires_at).toISOString(),
     client: record.client.name ?? record.client.clientId,
     client_id: record.client.clientId,
     created_at: record.created_at,
+    credential,
     flavor: record.flavor,
     last_refreshed_at: record.last_refreshed_at,
     refresh_count: record.refresh_count,
@@ -130,31 +179,83 @@ function restartAdvice(record: SessionRecord): string {
     : `start it again with a fresh user token: tokenctl session start … --key ${record.key} --replace`
 }
 
-/** The connection of a session's client, with what this run adds (a secret source, a timeout…). */
+/**
+ * The named client a session follows, as it is now: its credential and how it signs. On a fleet, a
+ * host that refreshes a session started elsewhere may not have the client in its config.json: the
+ * shared store still holds the client's credential, found under the client's name.
+ */
+function followedClient(record: SessionRecord, followed: Extract<SessionCredential, {from: 'named_client'}>): {credential: CredentialLocation; settings: Partial<ClientSettings>} {
+  const {name} = followed
+  const client = findClient(name)
+  if (!client && isSharedStore()) return {credential: {kind: 'named_client', name, stored: followed.stored}, settings: {}}
+  if (!client) {
+    throw new ConfigError(`session "${record.key}" takes its credential from client "${name}", which no longer exists`, 'unknown_client', {
+      suggestions: [`add the client again (tokenctl client add ${name} …), or give the credential to session refresh (--client-secret-env VAR, --private-key-file PATH, --certificate-file PATH)`],
+    })
+  }
+
+  const {alg, assertionAudience, authMethod, keyId, sendX5c, thumbprint} = client
+  return {credential: defaultCredential(client, name), settings: {alg, assertionAudience: assertionAudience ?? record.client.assertionAudience, authMethod, keyId, sendX5c, thumbprint}}
+}
+
+/** The connection of a session's client, with what this run adds (a credential, a timeout…). */
 function sessionConnection(record: SessionRecord, overrides: SessionOverrides): Connection {
   const {name, ...settings} = record.client
-  const changed: Partial<ClientSettings> = {}
+  let changed: Partial<ClientSettings> = {}
+  let credential: CredentialLocation
+  if (overrides.credential) {
+    credential = {kind: 'given', source: overrides.credential}
+  } else if (record.credential?.from === 'named_client') {
+    ;({credential, settings: changed} = followedClient(record, record.credential))
+  } else if (record.credential?.from === 'session') {
+    credential = {kind: 'kept', material: record.credential.material, session: record.key}
+  } else if (record.credential?.from === 'none') {
+    credential = {kind: 'none'}
+  } else {
+    credential = defaultCredential(settings, name)
+  }
+
   if (overrides.caFile) changed.caFile = overrides.caFile
-  if (overrides.privateKeyFile) Object.assign(changed, {authMethod: 'private_key_jwt', privateKeyFile: overrides.privateKeyFile})
   if (overrides.timeout) changed.timeout = overrides.timeout
   assertNoCredentialParams(settings.params, `session "${record.key}"`, `end it (tokenctl session end --key ${record.key} --no-revoke) and start it again`)
-  return toConnection({...settings, ...changed}, {clientName: name, secretSource: overrides.secretSource})
+  const merged = {...settings, ...changed}
+  // The method the session started with was chosen for that credential: another may need another.
+  if (merged.authMethod !== undefined && !methodFits(merged.authMethod, credentialKind(credential))) delete merged.authMethod
+  return toConnection(merged, {clientName: name, credential})
+}
+
+/**
+ * What a session keeps of the credential that started it: the named client to follow, or the
+ * credential itself (read once already for the start, never read again from stdin).
+ */
+async function credentialToKeep(connection: Connection, runtime: Runtime): Promise<SessionCredential> {
+  const location = connection.credential
+  if (location.kind === 'none') return {from: 'none'}
+  if (location.kind === 'kept') return {from: 'session', material: location.material}
+  // A named client's own credential is followed; one that only TOKENCTL_CLIENT_SECRET supplied is kept.
+  if (location.kind === 'named_client' && (location.stored !== undefined || location.keyFile !== undefined || isSharedStore())) {
+    return {from: 'named_client', name: location.name, stored: location.stored}
+  }
+
+  const credential = await resolveCredential(connection, runtime.openStore)
+  return credential.kind === 'none' ? {from: 'none'} : {from: 'session', material: materialOf(credential)}
 }
 
 function snapshotOf(connection: Connection): SessionClient {
   const client: SessionClient = {
     alg: connection.alg,
+    assertionAudience: connection.assertionAudience,
     audience: connection.audience,
     authMethod: connection.authMethod,
     caFile: connection.caFile,
     clientId: connection.clientId,
-    hasStoredSecret: connection.hasStoredSecret,
     issuer: connection.issuer?.href,
     keyId: connection.keyId,
     name: connection.clientName,
     params: connection.params,
-    privateKeyFile: connection.privateKeyFile,
     resources: connection.resources,
+    sendX5c: connection.sendX5c,
+    thumbprint: connection.thumbprint,
     timeout: connection.timeoutSeconds,
     tokenEndpoint: connection.tokenEndpoint?.href,
   }
@@ -207,18 +308,21 @@ export async function keepSession(connection: Connection, granted: GrantResult, 
     })
   }
 
+  const scopes = session.scopes.includes('offline_access') ? session.scopes : [...session.scopes, 'offline_access']
   const record: SessionRecord = {
     access_token: granted.token,
     client: snapshotOf(connection),
     created_at: new Date().toISOString(),
+    credential: await credentialToKeep(connection, runtime),
     flavor: session.flavor,
+    granted_scopes: grantedScopes(granted, scopes),
     key: session.key,
     last_refreshed_at: null,
     refresh_count: 0,
     refresh_token: granted.refreshToken,
-    scopes: session.scopes.includes('offline_access') ? session.scopes : [...session.scopes, 'offline_access'],
+    scopes,
     status: 'active',
-    token_endpoint: (connection.tokenEndpoint ?? connection.issuer!).href,
+    token_endpoint: granted.tokenEndpoint ?? (connection.tokenEndpoint ?? connection.issuer!).href,
     version: 1,
   }
   const store = await runtime.openStore()
@@ -241,11 +345,20 @@ export async function startSession(connection: Connection, options: StartOptions
   return keepSession(connection, granted, {flavor: granted.token.flavor ?? 'entra', key, mayReplace, scopes: connection.scopes}, runtime)
 }
 
+/**
+ * The scopes a token response granted (RFC 6749 §5.1: its `scope`, or, when it says none, what was
+ * asked for), or those granted before when a refresh response says none.
+ */
+function grantedScopes(granted: GrantResult, before: string[]): string[] {
+  const said = granted.token.scope?.split(' ').filter(Boolean)
+  return said && said.length > 0 ? said : before
+}
+
 /** What `session refresh` / `session end` may add to the stored client for this run. */
 export interface SessionOverrides {
   caFile?: string
-  privateKeyFile?: string
-  secretSource?: SecretSource
+  /** A credential given on the command line, instead of the session's for this run. */
+  credential?: CredentialSource
   timeout?: number
 }
 
@@ -260,7 +373,8 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
   const startedAt = Date.now()
   const store = await runtime.openStore()
   const usable = (record: SessionRecord) => isUsable(record.access_token, options.minTtlSeconds)
-  const cached = (record: SessionRecord): SessionResult => ({result: {source: 'cache', token: record.access_token}, summary: summaryOf(record)})
+  const described = (record: SessionRecord) => summaryOf(record, options.credential ? GIVEN_ON_THE_COMMAND_LINE : undefined)
+  const cached = (record: SessionRecord): SessionResult => ({result: {source: 'cache', token: record.access_token}, summary: described(record)})
   const current = async () => {
     const record = await readRecord(store, key)
     if (!record) throw unknownSession(key)
@@ -278,9 +392,11 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
       const refreshedMeanwhile = record.last_refreshed_at !== null && Date.parse(record.last_refreshed_at) >= startedAt
       if (usable(record) && (!options.force || refreshedMeanwhile)) return cached(record)
       const {requestRefresh} = await import('./grants.js')
+      // Sessions kept before granted_scopes: the stored token's scope says what was granted.
+      const scopes = record.granted_scopes ?? record.access_token.scope?.split(' ').filter(Boolean) ?? record.scopes
       let granted
       try {
-        granted = await requestRefresh(sessionConnection(record, options), record.refresh_token, record.scopes, runtime)
+        granted = await requestRefresh(sessionConnection(record, options), record.refresh_token, scopes, runtime)
       } catch (error) {
         if (!(error instanceof ReauthenticationRequiredError)) throw error
         await markNeedsReauthentication(store, record, error)
@@ -294,12 +410,14 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
       const refreshed: SessionRecord = {
         ...record,
         access_token: granted.token,
+        granted_scopes: grantedScopes(granted, scopes),
         last_refreshed_at: new Date().toISOString(),
         refresh_count: record.refresh_count + 1,
         refresh_token: granted.refreshToken ?? record.refresh_token,
+        token_endpoint: granted.tokenEndpoint ?? record.token_endpoint,
       }
       await writeRecord(store, refreshed)
-      return {result: {source: 'identity_provider', token: granted.token}, summary: summaryOf(refreshed)}
+      return {result: {source: 'identity_provider', token: granted.token}, summary: described(refreshed)}
     },
     {onWait: () => runtime.hooks.progress?.({message: `waiting for another tokenctl refreshing session ${key}`, state: 'waiting'})},
   )
