@@ -4,7 +4,7 @@ import {Readable} from 'node:stream'
 import {checkAudience, checkExpiry, checkIssuer, checkNotBefore, checkScopes, duration} from '../../src/lib/verify/checks.js'
 import {explainIssuerMismatch, issuerShape, otherAppName} from '../../src/lib/verify/entra.js'
 import {checkTokenSyntax, readTokenFromStdin, tokenArguments} from '../../src/lib/verify/input.js'
-import {printable, verifyJson} from '../../src/lib/verify/report.js'
+import {checkLines, verifyJson} from '../../src/lib/verify/report.js'
 import {refusedByHeader} from '../../src/lib/verify/signature.js'
 import {verifyJwt} from '../../src/lib/verify/verify.js'
 
@@ -91,13 +91,14 @@ describe('token verify building blocks', () => {
         this.push(Buffer.alloc(16 * 1024, 0x61))
       },
     }) as unknown as NodeJS.ReadStream
-    await assert.rejects(readTokenFromStdin(endless, 64 * 1024), {exitCode: 2, message: /stdin holds more than 64 KiB/})
+    await assert.rejects(readTokenFromStdin(endless), {exitCode: 2, message: /stdin holds more than 64 KiB/})
     assert.ok(pulled <= 6, `read ${pulled} chunks of an endless stream`)
     assert.equal(await readTokenFromStdin(Readable.from([Buffer.from(' tok.en \n')]) as unknown as NodeJS.ReadStream), 'tok.en')
   })
 
   it('escapes control characters in details; JSON marks skipped checks ok: null', () => {
-    assert.equal(printable('a\u001b[31mb\u0007\u009bc'), 'a\\x1b[31mb\\x07\\x9bc')
+    const lines = checkLines({checks: [{detail: 'a\u001b[31mb\u0007\u009bc', name: 'iss', status: 'failed'}], claims: {}, valid: false} as never)
+    assert.match(lines[0], /a\\x1b\[31mb\\x07\\u009bc$/)
     const json = verifyJson({
       checks: [
         {name: 'aud', status: 'skipped', detail: 'd'},

@@ -34,14 +34,16 @@ function tooLarge(what: string, where: string): UsageError {
   })
 }
 
-export async function readStdin(what: string): Promise<string> {
-  if (process.stdin.isTTY) {
-    throw new UsageError(`${what}: stdin is a terminal; pipe the value in (for example: printf %s "$SECRET" | tokenctl …)`)
-  }
-
+/** At most 64 KiB of stdin, one line ending chomped; `example` shows how to pipe the value in. */
+export async function readStdin(
+  what: string,
+  example = 'printf %s "$SECRET" | tokenctl …',
+  stdin: AsyncIterable<unknown> & {isTTY?: boolean} = process.stdin,
+): Promise<string> {
+  if (stdin.isTTY) throw new UsageError(`${what}: stdin is a terminal; pipe the value in (for example: ${example})`)
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of process.stdin) {
+  for await (const chunk of stdin) {
     size += (chunk as Buffer).length
     // Leaving the loop destroys stdin: the rest is never read.
     if (size > MAX_SECRET_BYTES) throw tooLarge(what, 'stdin')

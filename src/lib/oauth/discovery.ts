@@ -16,6 +16,7 @@ import type {Configuration, DiscoveryRequestOptions} from 'openid-client'
 
 import {secureUrl} from '../config/urls.js'
 import {ConfigError, NetworkError} from '../errors.js'
+import {escapeControls} from '../terminal-text.js'
 import type {HttpContext} from '../http/context.js'
 import {translateOAuthError} from './errors.js'
 import type {ServerMetadata} from './metadata.js'
@@ -53,7 +54,7 @@ export function discoveryLocations(issuer: URL): DiscoveryLocation[] {
 
 /** Control characters escaped (a terminal must not act on them), long text cut. */
 function quote(text: string): string {
-  const escaped = text.replaceAll(/[\u0000-\u001F\u007F-\u009F]/g, (char) => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`)
+  const escaped = escapeControls(text)
   return escaped.length > QUOTE_LENGTH ? `${escaped.slice(0, QUOTE_LENGTH - 1)}…` : escaped
 }
 

@@ -3,6 +3,7 @@
  * scripts. Details quote claims and server text, which are untrusted: control characters are
  * escaped before they reach a terminal.
  */
+import {escapeControls} from '../terminal-text.js'
 import type {Check} from './checks.js'
 import type {VerifyResult} from './verify.js'
 
@@ -28,19 +29,11 @@ export function verifyJson(result: VerifyResult): VerifyJson {
   }
 }
 
-/** C0 and C1 controls and DEL as \xNN / \uNNNN: text from a token or a server cannot steer a terminal. */
-export function printable(text: string): string {
-  return text.replaceAll(/[\u0000-\u001F\u007F-\u009F\u2028\u2029]/g, (char) => {
-    const code = char.codePointAt(0)!
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
-  })
-}
-
 const NAME_WIDTH = 'signature'.length
 const STATUS_WIDTH = 'skipped'.length
 
 export function checkLines(result: VerifyResult): string[] {
-  return result.checks.map((check) => `${check.name.padEnd(NAME_WIDTH)}  ${check.status.padEnd(STATUS_WIDTH)}  ${printable(check.detail)}`)
+  return result.checks.map((check) => `${check.name.padEnd(NAME_WIDTH)}  ${check.status.padEnd(STATUS_WIDTH)}  ${escapeControls(check.detail)}`)
 }
 
 /** The failed checks' names, for the one line on stderr. */
