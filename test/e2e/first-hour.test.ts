@@ -114,6 +114,20 @@ describe('the first hour: help, suggestions and advice', function () {
     assert.equal(oneLine(argument.stderr), 'Error: missing the argument NAME — e.g. tokenctl client show ci')
   })
 
+  it('a usage mistake is told before a missing configuration: a bad session key, no assertion (exit 2, not "no client id")', async () => {
+    const badKey = await runCli(['session', 'start', '--key', 'bad key!', '--assertion-env', 'USER_TOKEN', '--scope', 'read'])
+    expectExit(badKey, 2)
+    assert.match(oneLine(badKey.stderr), /a session key is 1–128 characters/)
+    const signInKey = await runCli(['token', 'user', '--session-key', 'x y', '--scope', 'read', '--device'])
+    expectExit(signInKey, 2)
+    assert.match(oneLine(signInKey.stderr), /a session key is 1–128 characters/)
+    for (const command of [['session', 'start'], ['token', 'obo']]) {
+      const noAssertion = await runCli([...command, '--scope', 'read'])
+      expectExit(noAssertion, 2)
+      assert.match(oneLine(noAssertion.stderr), /no assertion: pass the user's access token with --assertion-env VAR/)
+    }
+  })
+
   it('--assertion VALUE is refused (exit 2, secret_on_command_line) with advice naming --assertion-env|-stdin|-file, never the value', async () => {
     const secret = 'eyJhbGciOi.secret-user-token.sig'
     const human = await runCli(['token', 'obo', 'api', '--assertion', secret, '--scope', 'read'])

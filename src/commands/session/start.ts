@@ -4,7 +4,7 @@ import {BaseCommand} from '../../lib/base-command.js'
 import {assertionSourceOf, resolveConnection} from '../../lib/config/connection.js'
 import {readSecret} from '../../lib/config/secrets.js'
 import {assertionFlags, connectionFlags, outputFlag} from '../../lib/flags.js'
-import {startSession} from '../../lib/oauth/sessions.js'
+import {assertSessionKey, startSession} from '../../lib/oauth/sessions.js'
 import type {Flavor} from '../../lib/oauth/token.js'
 import {tokenJson, type TokenJson} from '../../lib/output.js'
 
@@ -35,8 +35,11 @@ Prints the session key on stdout.`
 
   async run(): Promise<TokenJson> {
     const {args, flags} = await this.parse(SessionStart)
+    // Usage errors before configuration errors: a bad key or a missing assertion is told first.
+    if (flags.key !== undefined) assertSessionKey(flags.key)
+    const assertionSource = assertionSourceOf(flags)
     const connection = resolveConnection(args.name, flags)
-    const assertion = (await readSecret(assertionSourceOf(flags), 'assertion')).trim()
+    const assertion = (await readSecret(assertionSource, 'assertion')).trim()
     const options = {assertion, flavor: flags.flavor as Flavor | undefined, key: flags.key, replace: flags.replace}
     const {result, summary} = await startSession(connection, options, this.runtime())
     this.log(summary.session_key)

@@ -37,8 +37,9 @@ Cached like token client, under a key holding the assertion's SHA-256 (never the
 
   async run(): Promise<TokenJson> {
     const {args, flags} = await this.parse(TokenObo)
+    const assertionSource = assertionSourceOf(flags) // a usage error is told before a configuration error
     const connection = resolveConnection(args.name, flags)
-    const assertion = (await readSecret(assertionSourceOf(flags), 'assertion')).trim()
+    const assertion = (await readSecret(assertionSource, 'assertion')).trim()
     const request = {assertion, flavor: flags.flavor as Flavor | undefined, requestedTokenType: flags['requested-token-type']}
     const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
     const result = await oboToken(connection, request, options, this.runtime())

@@ -4,6 +4,7 @@ import {BaseCommand} from '../../lib/base-command.js'
 import {resolveConnection} from '../../lib/config/connection.js'
 import {connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {signIn, type SignInPrompt} from '../../lib/oauth/sign-in.js'
+import {assertSessionKey} from '../../lib/oauth/sessions.js'
 import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
 import {escapeControls} from '../../lib/terminal-text.js'
 
@@ -40,6 +41,7 @@ Ctrl-C cancels (exit 130); a refused or expired sign-in is exit 5.`
 
   async run(): Promise<TokenJson> {
     const {args, flags} = await this.parse(TokenUser)
+    if (flags['session-key'] !== undefined) assertSessionKey(flags['session-key']) // before any configuration error
     const connection = resolveConnection(args.name, flags, process.env, {publicByDefault: true})
     const method = flags.device ? 'device' : flags.browser || process.stderr.isTTY ? 'browser' : 'device'
     const cancel = new AbortController()
