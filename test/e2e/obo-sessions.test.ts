@@ -9,7 +9,7 @@ import {FileStore} from '../../src/lib/store/file-store.js'
 import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome} from '../helpers/cli.js'
-import {keyringOrSkip, type KeyringSession} from '../helpers/keyring.js'
+import {requireKeyring, type KeyringSession} from '../helpers/keyring.js'
 
 const PASSPHRASE = 'correct horse battery staple'
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
@@ -382,8 +382,8 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
 
   describe('with the OS keychain', () => {
     let keyring: KeyringSession
-    before(async function () {
-      keyring = await keyringOrSkip(this)
+    before(async () => {
+      keyring = await requireKeyring()
     })
     after(async () => {
       await keyring?.stop()

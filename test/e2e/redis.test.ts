@@ -7,8 +7,8 @@ import {redisSettings, RedisStore} from '../../src/lib/store/redis-store.js'
 import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, tempHome} from '../helpers/cli.js'
-import {redisOrSkip, type RedisServer} from '../helpers/redis.js'
-import {createTestPki, isPkiSkip, type TestPki} from '../helpers/tls.js'
+import {requireRedis, type RedisServer} from '../helpers/redis.js'
+import {requireTestPki, type TestPki} from '../helpers/tls.js'
 
 const PASSPHRASE = 'fleet passphrase from a secret manager'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
@@ -24,9 +24,9 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
   useAuthServer((started) => {
     server = started
   })
-  before(async function () {
+  before(async () => {
     // An ACL user that may run tokenctl's commands on keys under tokenctl* and nothing else.
-    redis = await redisOrSkip(this, {acl: true})
+    redis = await requireRedis({acl: true})
   })
   after(async () => {
     await redis?.dispose()
@@ -257,15 +257,9 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
   describe('over TLS (rediss://)', () => {
     let pki: TestPki | undefined
     let secure: RedisServer
-    before(async function () {
-      const made = await createTestPki({caName: 'tokenctl redis test CA'})
-      if (isPkiSkip(made)) {
-        console.log(`  skipped: ${made.skipReason}`)
-        this.skip()
-      }
-
-      pki = made as TestPki
-      secure = await redisOrSkip(this, {tls: pki})
+    before(async () => {
+      pki = await requireTestPki({caName: 'tokenctl redis test CA'})
+      secure = await requireRedis({tls: pki})
     })
     after(async () => {
       await secure?.dispose()
@@ -293,8 +287,8 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
 
   describe('an outage (append-only Redis, stopped and restarted)', () => {
     let persistent: RedisServer
-    before(async function () {
-      persistent = await redisOrSkip(this, {appendOnly: true})
+    before(async () => {
+      persistent = await requireRedis({appendOnly: true})
     })
     after(async () => {
       await persistent?.dispose()

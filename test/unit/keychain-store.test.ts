@@ -17,7 +17,8 @@ import {
   parseBusAddress,
   probeSecretService,
 } from '../../src/lib/store/secret-service-probe.js'
-import {findExecutable, keyringOrSkip, type KeyringSession} from '../helpers/keyring.js'
+import {findExecutable, requireKeyring, type KeyringSession} from '../helpers/keyring.js'
+import {missingPrerequisite} from '../helpers/prerequisites.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const STORE_MODULE = path.join(ROOT, 'src/lib/store/keychain-store.ts')
@@ -66,7 +67,6 @@ async function rejectsWith(promise: Promise<unknown>, code: string): Promise<Sto
   assert.fail(`expected a StoreError ${code}`)
 }
 
-/** Starts a private session, or skips the calling hook's tests saying why. */
 interface ChildOutcome {
   elapsedMs?: number
   error?: {code: string; message: string}
@@ -151,8 +151,8 @@ describe('secret service probe', function () {
 
   describe('against a private session', () => {
     let session: KeyringSession
-    before(async function () {
-      session = await keyringOrSkip(this)
+    before(async () => {
+      session = await requireKeyring()
     })
     after(() => session?.stop())
 
@@ -182,8 +182,8 @@ describe('secret service probe', function () {
     })
   })
 
-  it('speaks to a bus on an abstract socket, or says why this Node.js cannot', async function () {
-    const session = await keyringOrSkip(this, {abstract: true, secrets: false})
+  it('speaks to a bus on an abstract socket, or says why this Node.js cannot', async () => {
+    const session = await requireKeyring({abstract: true, secrets: false})
     try {
       assert.match(session.env.DBUS_SESSION_BUS_ADDRESS!, /^unix:abstract=/)
       const state = await probeSecretService({env: session.env})
@@ -196,8 +196,8 @@ describe('secret service probe', function () {
     }
   })
 
-  it('says when the bus has no Secret Service', async function () {
-    const session = await keyringOrSkip(this, {secrets: false})
+  it('says when the bus has no Secret Service', async () => {
+    const session = await requireKeyring({secrets: false})
     try {
       const state = await probeSecretService({env: session.env})
       assert.equal(state.state, 'unavailable')
@@ -207,8 +207,8 @@ describe('secret service probe', function () {
     }
   })
 
-  it('says when the Secret Service has no default keyring', async function () {
-    const session = await keyringOrSkip(this, {unlock: false})
+  it('says when the Secret Service has no default keyring', async () => {
+    const session = await requireKeyring({unlock: false})
     try {
       const state = await probeSecretService({env: session.env})
       assert.equal(state.state, 'unavailable')
@@ -266,8 +266,8 @@ describe('KeychainStore (Secret Service)', function () {
   let restoreEnv: () => void
   let service: string
 
-  before(async function () {
-    session = await keyringOrSkip(this)
+  before(async () => {
+    session = await requireKeyring()
   })
   after(() => session?.stop())
 
@@ -318,11 +318,8 @@ describe('KeychainStore (Secret Service)', function () {
     assert.equal(await store.get('counter'), undefined, 'undefined deletes')
   })
 
-  it('stores items that secret-tool finds by service and username', async function () {
-    if (!findExecutable('secret-tool')) {
-      console.log('  skipped: secret-tool is not installed')
-      this.skip()
-    }
+  it('stores items that secret-tool finds by service and username', async () => {
+    if (!findExecutable('secret-tool')) missingPrerequisite('secret-tool is not installed', 'apt-get install libsecret-tools')
 
     await new KeychainStore().set('session/k1', SECRET)
     const items = await session.secretToolSearch({service})
@@ -359,9 +356,9 @@ describe('KeychainStore (Secret Service)', function () {
     assert.deepEqual(await probeKeychain(), {code: 'store_unavailable', ok: false, reason: error.message.replace('the keychain is not available: ', '')})
   })
 
-  it('refuses to follow a process to another session bus', async function () {
+  it('refuses to follow a process to another session bus', async () => {
     await new KeychainStore().set('a', 'on the first bus') // binds libdbus to this bus, if not yet
-    const other = await keyringOrSkip(this)
+    const other = await requireKeyring()
     try {
       setEnv({DBUS_SESSION_BUS_ADDRESS: other.env.DBUS_SESSION_BUS_ADDRESS})
       const error = await rejectsWith(new KeychainStore().get('a'), 'store_error')
@@ -373,8 +370,8 @@ describe('KeychainStore (Secret Service)', function () {
 
   describe('with a stopped daemon (in a child process, which must not hang)', () => {
     let own: KeyringSession
-    beforeEach(async function () {
-      own = await keyringOrSkip(this)
+    beforeEach(async () => {
+      own = await requireKeyring()
     })
     afterEach(() => own?.stop())
 

@@ -8,7 +8,7 @@ import {openEnvelope} from '../../src/lib/store/envelope.js'
 import {openStore} from '../../src/lib/store/index.js'
 import {entryKind, RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
 import {tempHome} from '../helpers/cli.js'
-import {redisOrSkip, type RedisServer} from '../helpers/redis.js'
+import {requireRedis, type RedisServer} from '../helpers/redis.js'
 
 const PASSPHRASE = 'correct horse battery staple'
 const SECRET = 'S3CRET-recognisable-f00dcafe'
@@ -101,8 +101,8 @@ describe('the Redis store backend', () => {
     let redis: RedisServer
     const stores: RedisStore[] = []
 
-    before(async function () {
-      redis = await redisOrSkip(this, {acl: true})
+    before(async () => {
+      redis = await requireRedis({acl: true})
     })
     after(async () => {
       await redis?.dispose()
