@@ -20,7 +20,7 @@ const SETS = {
   // The modules least likely to change now: retries, the token cache, the cross-process file lock.
   core: {
     mutate: ['src/lib/http/retry.ts', 'src/lib/oauth/token-cache.ts', 'src/lib/store/file-lock.ts'],
-    spec: ['test/unit/retry.test.ts', 'test/unit/token-cache.test.ts', 'test/unit/file-store.test.ts'],
+    spec: ['test/unit/retry.test.ts', 'test/unit/token-cache.test.ts', 'test/unit/file-lock.test.ts', 'test/unit/file-store.test.ts'],
   },
   // Ready to extend (not yet run to a score, see the README): the stores and locks, sessions, the trace, the secret-flag refusal.
   stores: {

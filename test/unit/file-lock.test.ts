@@ -111,6 +111,16 @@ describe('file lock', function () {
       assert.equal(record(lock).nonce, 'the new holder')
     })
 
+    it('release is quiet when its lock is gone or has no record any more', async () => {
+      const gone = await acquireFileLock(lock)
+      rmSync(lock)
+      await gone()
+      const blank = await acquireFileLock(lock)
+      writeFileSync(lock, '')
+      await blank()
+      assert.equal(readFileSync(lock, 'utf8'), '', 'not ours to remove')
+    })
+
     it('keeps its lock fresh: a heartbeat touches it every third of staleMs, at least a second apart, without keeping the process alive', async () => {
       const realSetInterval = globalThis.setInterval
       const timers: Array<{fn: () => void; ms: number; timer: NodeJS.Timeout}> = []
@@ -172,8 +182,10 @@ describe('file lock', function () {
       assert.equal(error.message, `timed out after 0 s waiting for the lock ${lock}`)
       for (const text of ['42', 'null', '"text"']) {
         writeFileSync(lock, text)
-        const shown = await rejectsWith(acquireFileLock(lock, {waitMs: 100}), 'store_lock_timeout')
+        const told: unknown[] = []
+        const shown = await rejectsWith(acquireFileLock(lock, {onWait: (who) => told.push(who), waitMs: 100}), 'store_lock_timeout')
         assert.doesNotMatch(shown.message, /held by/, text)
+        assert.deepEqual(told, [undefined], text)
       }
     })
   })

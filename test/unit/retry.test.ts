@@ -80,6 +80,12 @@ describe('retries of token requests (schedule, not time)', () => {
       assert.equal(parseRetryAfter('3', now), 3000)
       assert.equal(parseRetryAfter(' 7 ', now), 7000)
       assert.equal(parseRetryAfter('0', now), 0)
+      assert.equal(parseRetryAfter('120', now), 120_000)
+    })
+
+    it('takes only whole seconds: "5 seconds" and "-5" are no delays (the date parser makes a past date of "-5")', () => {
+      assert.equal(parseRetryAfter('5 seconds', now), undefined)
+      assert.equal(parseRetryAfter('-5', now), 0)
     })
 
     it('reads an HTTP date as the time from now, never negative', () => {

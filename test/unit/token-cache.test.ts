@@ -171,7 +171,8 @@ describe('token cache', () => {
     })
 
     it('an unreadable or foreign entry is a miss, replaced by the next write', async () => {
-      for (const garbage of ['{not json', '{"token_type":"Bearer"}', '{"access_token":42}', 'null']) {
+      const later = inSeconds(3600)
+      for (const garbage of ['{not json', `{"token_type":"Bearer","expires_at":${later}}`, `{"access_token":42,"expires_at":${later}}`, 'null', '']) {
         store.entries.set(ENTRY, garbage)
         const result = await cachedOrFetched(openStore, KEY, {}, fetchGiving(token('fresh', 3600)))
         assert.equal(result.source, 'identity_provider', garbage)
