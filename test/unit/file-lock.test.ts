@@ -6,15 +6,56 @@
  */
 import {strict as assert} from 'node:assert'
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {ExitCode, StoreError} from '../../src/lib/errors.js'
 import {acquireFileLock, withFileLock} from '../../src/lib/store/file-lock.js'
 import type {LockHolder} from '../../src/lib/store/types.js'
 
 const PID_NAMESPACE = readlinkSync('/proc/self/ns/pid')
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const FILE_LOCK = path.join(ROOT, 'src/lib/store/file-lock.ts')
+
+/**
+ * acquireFileLock(lock) in a fresh Node process (as `uid`, when given): prints "acquired" and holds
+ * until killed, or prints the error code. A fresh process: module state (the memoized pid namespace)
+ * is its own.
+ */
+function lockInChild(lock: string, options: {holdMs?: number; uid?: number; waitMs?: number} = {}) {
+  const script = `
+    const {acquireFileLock} = await import(${JSON.stringify(FILE_LOCK)})
+    try {
+      await acquireFileLock(${JSON.stringify(lock)}, {waitMs: ${options.waitMs ?? 300}})
+      console.log('acquired')
+      setTimeout(() => {}, ${options.holdMs ?? 0})
+    } catch (error) {
+      console.log(error.code ?? String(error))
+    }`
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    env: process.env,
+    ...(options.uid === undefined ? {} : {gid: options.uid, uid: options.uid}),
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  return {
+    child,
+    /** The first line the child printed. */
+    async said(): Promise<string> {
+      while (!stdout.includes('\n')) {
+        if (child.exitCode !== null) throw new Error(`child exited (${child.exitCode}): ${stderr}`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+
+      return stdout.split('\n')[0]
+    },
+  }
+}
 
 /** The pid of a process that has exited (and been reaped). */
 async function deadPid(): Promise<number> {
@@ -63,6 +104,21 @@ describe('file lock', function () {
   }
 
   describe('holding', () => {
+    // First: it runs the pid namespace lookup that the module then memoizes (and a child process its own).
+    it('a holder in another process writes the same record: its pid, this host, this pid namespace', async () => {
+      const release = await acquireFileLock(lock)
+      assert.equal(record(lock).pidns, PID_NAMESPACE)
+      await release()
+      const other = lockInChild(lock, {holdMs: 60_000})
+      try {
+        assert.equal(await other.said(), 'acquired')
+        const held = record(lock)
+        assert.deepEqual({host: held.host, pid: held.pid, pidns: held.pidns}, {host: hostname(), pid: other.child.pid, pidns: PID_NAMESPACE})
+      } finally {
+        other.child.kill('SIGKILL')
+      }
+    })
+
     it('writes the holder\'s record (0600) and removes it on release, once', async () => {
       const release = await acquireFileLock(lock)
       assert.equal(statSync(lock).mode & 0o777, 0o600)
@@ -201,6 +257,23 @@ describe('file lock', function () {
       assert.deepEqual((await Promise.all([existsSync(lock), existsSync(`${lock}.break`)])), [false, false], 'no lock and no side lock left')
     })
 
+    it('a holder this process may not signal (EPERM) is alive: waited for, never broken', async () => {
+      foreignLock({pid: await deadPid()})
+      await (await acquireFileLock(lock))() // (a dead one is broken: the same check, answered ESRCH)
+      foreignLock({pid: process.pid})
+      chmodSync(directory, 0o777)
+      chmodSync(lock, 0o644)
+      if (process.getuid?.() === 0) {
+        // As nobody, this (root) test process cannot be signalled.
+        assert.equal(await lockInChild(lock, {uid: 65_534}).said(), 'store_lock_timeout')
+      } else {
+        foreignLock({pid: 1}) // init: another user's process
+        await rejectsWith(acquireFileLock(lock, {waitMs: 300}), 'store_lock_timeout')
+      }
+
+      assert.equal(record(lock).nonce, 'theirs')
+    })
+
     it('not by its pid alone when the holder is on another host or in another pid namespace (the pid means nothing here)', async () => {
       const dead = await deadPid()
       for (const elsewhere of [{host: 'another-host'}, {pidns: `${PID_NAMESPACE}-other`}, {pidns: undefined}, {pid: 'not a number'}]) {
@@ -256,12 +329,30 @@ describe('file lock', function () {
       const nowhere = path.join(directory, 'missing', 'entry.lock')
       const error = await rejectsWith(acquireFileLock(nowhere), 'store_error')
       assert.match(error.message, new RegExp(`^cannot create the lock file ${nowhere.replaceAll('/', '\\/')}: .*ENOENT`))
+      assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENOENT')
     })
 
     it('a lock that cannot be read is store_error naming it', async () => {
       mkdirSync(lock)
       const error = await rejectsWith(acquireFileLock(lock, {waitMs: 300}), 'store_error')
       assert.match(error.message, new RegExp(`^cannot read the lock file ${lock.replaceAll('/', '\\/')}: .*EISDIR`))
+      assert.equal((error.cause as NodeJS.ErrnoException).code, 'EISDIR')
+    })
+
+    it('a side lock that cannot be removed is store_error naming it', async () => {
+      foreignLock({pid: await deadPid()})
+      mkdirSync(`${lock}.break`)
+      age(`${lock}.break`, 6000)
+      const error = await rejectsWith(acquireFileLock(lock, {waitMs: 1000}), 'store_error')
+      assert.match(error.message, new RegExp(`^cannot remove the lock file ${lock.replaceAll('/', '\\/')}\\.break: `))
+      assert.ok(error.cause, 'the cause is kept')
+    })
+
+    it('a side lock that cannot be created is an error, not a wait', async () => {
+      // A name the file system takes, whose ".break" is one byte too long for it.
+      const long = path.join(directory, `${'x'.repeat(255 - '.break'.length + 1)}`)
+      writeFileSync(long, JSON.stringify({host: hostname(), nonce: 'theirs', pid: await deadPid(), pidns: PID_NAMESPACE}))
+      await assert.rejects(acquireFileLock(long, {waitMs: 2000}), (error: NodeJS.ErrnoException) => error.code === 'ENAMETOOLONG' || /ENAMETOOLONG/.test(error.message))
     })
   })
 })
