@@ -6,7 +6,7 @@
  */
 import {strict as assert} from 'node:assert'
 import {spawn} from 'node:child_process'
-import {chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -20,11 +20,11 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const FILE_LOCK = path.join(ROOT, 'src/lib/store/file-lock.ts')
 
 /**
- * acquireFileLock(lock) in a fresh Node process (as `uid`, when given): prints "acquired" and holds
- * until killed, or prints the error code. A fresh process: module state (the memoized pid namespace)
- * is its own.
+ * acquireFileLock(lock) in a fresh Node process: prints "acquired" and holds until killed, or prints
+ * the error code. A fresh process: module state (the memoized pid namespace) is its own.
+ * `withoutKill`: root without CAP_KILL (util-linux setpriv), which may signal only its own user's processes.
  */
-function lockInChild(lock: string, options: {holdMs?: number; uid?: number; waitMs?: number} = {}) {
+function lockInChild(lock: string, options: {holdMs?: number; waitMs?: number; withoutKill?: boolean} = {}) {
   const script = `
     const {acquireFileLock} = await import(${JSON.stringify(FILE_LOCK)})
     try {
@@ -34,11 +34,9 @@ function lockInChild(lock: string, options: {holdMs?: number; uid?: number; wait
     } catch (error) {
       console.log(error.code ?? String(error))
     }`
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: ROOT,
-    env: process.env,
-    ...(options.uid === undefined ? {} : {gid: options.uid, uid: options.uid}),
-  })
+  const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script]
+  const [command, ...args] = options.withoutKill ? ['setpriv', '--bounding-set=-kill', ...node] : node
+  const child = spawn(command, args, {cwd: ROOT, env: process.env})
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
@@ -260,12 +258,15 @@ describe('file lock', function () {
     it('a holder this process may not signal (EPERM) is alive: waited for, never broken', async () => {
       foreignLock({pid: await deadPid()})
       await (await acquireFileLock(lock))() // (a dead one is broken: the same check, answered ESRCH)
-      foreignLock({pid: process.pid})
-      chmodSync(directory, 0o777)
-      chmodSync(lock, 0o644)
       if (process.getuid?.() === 0) {
-        // As nobody, this (root) test process cannot be signalled.
-        assert.equal(await lockInChild(lock, {uid: 65_534}).said(), 'store_lock_timeout')
+        // Root may signal anyone: the holder is nobody's process, the waiter root without CAP_KILL.
+        const holder = spawn('sleep', ['60'], {gid: 65_534, uid: 65_534})
+        try {
+          foreignLock({pid: holder.pid})
+          assert.equal(await lockInChild(lock, {withoutKill: true}).said(), 'store_lock_timeout')
+        } finally {
+          holder.kill('SIGKILL')
+        }
       } else {
         foreignLock({pid: 1}) // init: another user's process
         await rejectsWith(acquireFileLock(lock, {waitMs: 300}), 'store_lock_timeout')
