@@ -208,7 +208,8 @@ describe('file lock', function () {
       const release = await acquireFileLock(lock)
       const holder = record(lock)
       const waits: Array<LockHolder | undefined> = []
-      const waiting = acquireFileLock(lock, {onWait: (who) => waits.push(who), waitMs: 10_000})
+      // waitMs far beyond the test's timeout: the waiter must notice the release by polling, not at its deadline.
+      const waiting = acquireFileLock(lock, {onWait: (who) => waits.push(who), waitMs: 120_000})
       await new Promise((resolve) => setTimeout(resolve, 300))
       assert.deepEqual(waits, [{acquiredAt: holder.acquiredAt, host: holder.host, pid: holder.pid}])
       await release()
