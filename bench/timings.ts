@@ -36,7 +36,7 @@ const RUNS = Number(process.env.BENCH_TIMING_RUNS ?? 3)
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 function row(what: string, value: string, bound: string): void {
-  console.log(`  ${what.padEnd(78)} ${value.padStart(10)}   (the test's bound: ${bound})`)
+  console.log(`  ${what.padEnd(100)} ${value.padStart(10)}   (the test's bound: ${bound})`)
 }
 
 /** Median milliseconds of `runs` runs of measure (which returns the milliseconds it measured). */
