@@ -18,6 +18,10 @@
  *    redeeming the refresh token (`--force --min-ttl` beyond the token's life, so that no run can
  *    reuse a token a concurrent run just fetched): refreshes per second, token requests,
  *    refresh-token reuse events (goal: 0).
+ *
+ * And (issue 10): the timings that used to be upper bounds in the tests (bench/timings.ts), and the
+ * scores of the last `npm run mutation` (reports/mutation/*.json; the run itself is too slow for the
+ * bench: run it on its own). `BENCH_ONLY=timings` or `BENCH_ONLY=mutation` prints only those.
  */
 import {spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -29,6 +33,8 @@ import {type ApiServer, expectedLargeBodySha256, startApiServer} from '../test/h
 import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
 import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
 import {type RedisServer, startRedis} from '../test/helpers/redis.js'
+import {mutationScores} from './mutation-scores.js'
+import {timingFigures} from './timings.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const BIN = join(ROOT, 'bin', 'run.js')
@@ -342,4 +348,7 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+const only = process.env.BENCH_ONLY
+if (!only) await main()
+if (!only || only === 'timings') await timingFigures()
+if (!only || only === 'mutation') mutationScores()

@@ -18,8 +18,8 @@ import {type AuthServer, startAuthServer} from '../helpers/auth-server.js'
 import {certificateFactory, opensslDate, type TestCa, type TestCertificate} from '../helpers/certificates.js'
 import {cliWithHome, tempHome} from '../helpers/cli.js'
 import {type EntraStrictServer, startEntraStrictServer} from '../helpers/entra-strict.js'
-import {keyringOrSkip, type KeyringSession} from '../helpers/keyring.js'
-import {redisOrSkip} from '../helpers/redis.js'
+import {type KeyringSession, requireKeyring} from '../helpers/keyring.js'
+import {requireRedis} from '../helpers/redis.js'
 
 const PASSPHRASE = 'correct horse battery staple'
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
@@ -358,8 +358,8 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
   after(async () => {
     await keyring?.stop()
   })
-  inStore('keychain', async (context) => {
-    keyring = await keyringOrSkip(context)
+  inStore('keychain', async () => {
+    keyring = await requireKeyring()
     const service = `tokenctl-e2e-strict-${process.pid}`
     return {
       async contents() {
@@ -371,7 +371,7 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
 
   describe('a fleet (Redis store)', () => {
     it('client show on a host that did not store the secret says it is in the shared store', async function () {
-      const redis = await redisOrSkip(this)
+      const redis = await requireRedis()
       try {
         const env = {...redis.env, TOKENCTL_REDIS_PREFIX: `tokenctl-e2e-strict-${process.pid}:`, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
         const a = cliWithHome({env})

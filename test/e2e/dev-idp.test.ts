@@ -8,7 +8,6 @@ import {createRemoteJWKSet, decodeJwt, jwtVerify} from 'jose'
 import {approveDevice, completeAuthorization} from '../../src/lib/devidp/robot.js'
 import type {DevIdpSummary} from '../../src/lib/devidp/summary.js'
 import {expectExit, stdoutJson} from '../helpers/assertions.js'
-import {startAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, runCli, startCli, type StartedCli} from '../helpers/cli.js'
 
 // The server side with plain HTTP and the sign-in robot on purpose: `token user` has its own tests.
@@ -394,28 +393,5 @@ describe('tokenctl dev idp (end to end)', function () {
       assert.equal(result.stdout.trim().split('\n').length, 1, result.stdout)
       assert.doesNotMatch(result.stderr, /oidc-provider|server error/, result.stderr)
     })
-  })
-})
-
-describe('the test authorization server has the same flows', () => {
-  it('runs the device flow with the robot, and a scripted slow_down answers the next poll', async () => {
-    const server = await startAuthServer({deviceInterval: 1})
-    try {
-      const {status, body} = await post(server.deviceAuthorizationEndpoint, {client_id: server.clients.cli.clientId, scope: 'access_as_user'})
-      assert.equal(status, 200)
-      const authorization = body as DeviceAuthorization
-      assert.equal(authorization.interval, 1)
-      // What a `token user --device` test does to see the client slow down.
-      server.injectTokenFaults({status: 400, body: {error: 'slow_down'}})
-      const form = {grant_type: DEVICE_CODE_GRANT, device_code: authorization.device_code, client_id: 'cli'}
-      assert.equal((await post(server.tokenEndpoint, form)).body.error, 'slow_down')
-      await approveDevice(authorization.verification_uri_complete, {login: 'dave'})
-      const issued = await post(server.tokenEndpoint, form)
-      assert.equal(issued.status, 200)
-      assert.equal(decodeJwt(issued.body.access_token ?? '').aud, server.clients.api.clientId)
-      assert.deepEqual(server.tokenRequests.map((request) => request.fault), [{status: 400, body: {error: 'slow_down'}}, undefined])
-    } finally {
-      await server.stop()
-    }
   })
 })

@@ -4,7 +4,7 @@ import {readdirSync} from 'node:fs'
 import {allFileContents, expectExit} from '../helpers/assertions.js'
 import {type AuthServer, startAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome} from '../helpers/cli.js'
-import {keyringOrSkip, type KeyringSession} from '../helpers/keyring.js'
+import {requireKeyring, type KeyringSession} from '../helpers/keyring.js'
 
 describe('the OS keychain through the CLI (a real Secret Service)', function () {
   this.timeout(60_000)
@@ -12,8 +12,8 @@ describe('the OS keychain through the CLI (a real Secret Service)', function () 
   let server: AuthServer
   let service: string
 
-  before(async function () {
-    keyring = await keyringOrSkip(this)
+  before(async () => {
+    keyring = await requireKeyring()
     server = await startAuthServer()
   })
 

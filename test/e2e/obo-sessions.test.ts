@@ -5,17 +5,31 @@ import {join} from 'node:path'
 
 import {decodeJwt} from 'jose'
 
+import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/devidp/obo-grants.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome} from '../helpers/cli.js'
-import {keyringOrSkip, type KeyringSession} from '../helpers/keyring.js'
+import {requireKeyring, type KeyringSession} from '../helpers/keyring.js'
 
 const PASSPHRASE = 'correct horse battery staple'
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
 const CLAIMS = '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}'
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest()
+
+/**
+ * A web API registered without the refresh_token grant: the server then answers its OBO exchanges,
+ * offline_access included, with no refresh token (as a server does for a client not allowed one).
+ */
+const NO_REFRESH_CLIENT = {
+  client_id: 'api-no-refresh',
+  client_secret: 'api-no-refresh-secret',
+  grant_types: ['client_credentials', JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT],
+  redirect_uris: [],
+  response_types: [],
+  token_endpoint_auth_method: 'client_secret_basic',
+}
 
 /** The session record as the file store keeps it, decrypted the way tokenctl does. */
 async function storedSession(home: string, key: string): Promise<{refresh_token: string; status: string}> {
@@ -34,9 +48,24 @@ async function storedSession(home: string, key: string): Promise<{refresh_token:
 describe('on-behalf-of and long-running sessions (end to end, real authorization server)', function () {
   this.timeout(90_000)
   let server: AuthServer
-  useAuthServer((started) => {
-    server = started
-  })
+  useAuthServer(
+    (started) => {
+      server = started
+    },
+    {extraClients: [NO_REFRESH_CLIENT]},
+  )
+
+  /** The refresh token redeemed at the server by the web API itself: dead once revoked (RFC 7009 answers 200 either way). */
+  async function redeemAtServer(refreshToken: string): Promise<{error?: string; status: number}> {
+    const {clientId, clientSecret} = server.clients.api
+    const response = await fetch(server.tokenEndpoint, {
+      body: new URLSearchParams({grant_type: 'refresh_token', refresh_token: refreshToken}),
+      headers: {authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`},
+      method: 'POST',
+    })
+    const body = (await response.json()) as {error?: string}
+    return {status: response.status, ...(body.error === undefined ? {} : {error: body.error})}
+  }
 
   /** A home with the web API's client "api" added, and the user's token in USER_TOKEN. */
   async function webApi(options: {env?: Record<string, string>; sub?: string} = {}) {
@@ -181,15 +210,22 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
     })
 
     it('without a refresh token in the response there is no session: exit 4 no_refresh_token', async () => {
-      const {cli} = await webApi()
-      const userToken = await server.mintUserToken({aud: 'api', sub: 'carol'})
-      // The exchange is answered by the real server, minus the refresh token.
-      server.injectTokenFaults({body: {access_token: userToken, expires_in: 3600, token_type: 'Bearer'}, status: 200})
-      const result = await cli.run(['session', 'start', 'api', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--key', 'k', '--json'])
+      // The real server answers, 200 with an access token and no refresh token: this client may not have one.
+      const userToken = await server.mintUserToken({aud: NO_REFRESH_CLIENT.client_id, sub: 'carol'})
+      const cli = cliWithHome({env: {...FILE_STORE, USER_TOKEN: userToken}})
+      const add = await cli.run(['client', 'add', 'noref', '--issuer', server.issuer, '--client-id', NO_REFRESH_CLIENT.client_id, '--client-secret-stdin'], {
+        input: NO_REFRESH_CLIENT.client_secret,
+      })
+      expectExit(add, 0)
+      const result = await cli.run(['session', 'start', 'noref', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--key', 'k', '--json'])
       expectExit(result, 4)
       assert.equal(json(result).error.code, 'no_refresh_token')
       assert.match(json(result).error.hint, /offline_access/)
+      const exchange = server.tokenRequests.at(-1)!
+      assert.equal(exchange.fault, undefined, 'answered by the server itself')
+      assert.match(String(exchange.params.scope), /\boffline_access\b/, 'a refresh token was asked for')
       expectExit(await cli.run(['session', 'show', '--key', 'k']), 3)
+      assert.deepEqual(json(await cli.run(['session', 'list', '--json'])), [])
     })
   })
 
@@ -230,7 +266,7 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
       const show = json(await cli.run(['session', 'show', '--key', 'nightly-report', '--json']))
       assert.equal(show.status, 'active')
       assert.equal(show.refresh_count, 3)
-      assert.ok(show.last_refreshed_at)
+      assert.ok(Date.now() - Date.parse(show.last_refreshed_at) < 60_000, `last_refreshed_at ${show.last_refreshed_at} is the last refresh's time`)
       assert.ok(!JSON.stringify(show).includes(json(cached).access_token))
     })
 
@@ -297,12 +333,16 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
       assert.equal(server.revocations.length, 1)
       assert.equal(server.revocations[0].sha256, sha256(stored.refresh_token).toString('hex'))
       assert.equal(server.revocations[0].token_type_hint, 'refresh_token')
+      assert.equal(server.revocations[0].status, 200)
       assert.match(ended.stderr, /revoked/)
+      assert.deepEqual(await redeemAtServer(stored.refresh_token), {error: 'invalid_grant', status: 400}, 'the refresh token is dead at the server')
       expectExit(await cli.run(['session', 'end', '--key', 'nightly-report']), 3)
 
       const second = await startedSession('other', 'dave')
+      const kept = await storedSession(second.cli.home, 'other')
       expectExit(await second.cli.run(['session', 'end', '--key', 'other', '--no-revoke']), 0)
       assert.equal(server.revocations.length, 0)
+      assert.equal((await redeemAtServer(kept.refresh_token)).status, 200, '--no-revoke left it alive at the server')
     })
 
     it('a failed revocation is a warning: the local session is removed all the same', async () => {
@@ -390,8 +430,8 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
 
   describe('with the OS keychain', () => {
     let keyring: KeyringSession
-    before(async function () {
-      keyring = await keyringOrSkip(this)
+    before(async () => {
+      keyring = await requireKeyring()
     })
     after(async () => {
       await keyring?.stop()

@@ -7,8 +7,8 @@ import {redisSettings, RedisStore} from '../../src/lib/store/redis-store.js'
 import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, tempHome} from '../helpers/cli.js'
-import {redisOrSkip, type RedisServer} from '../helpers/redis.js'
-import {createTestPki, isPkiSkip, type TestPki} from '../helpers/tls.js'
+import {requireRedis, type RedisServer} from '../helpers/redis.js'
+import {requireTestPki, type TestPki} from '../helpers/tls.js'
 
 const PASSPHRASE = 'fleet passphrase from a secret manager'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
@@ -24,9 +24,9 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
   useAuthServer((started) => {
     server = started
   })
-  before(async function () {
+  before(async () => {
     // An ACL user that may run tokenctl's commands on keys under tokenctl* and nothing else.
-    redis = await redisOrSkip(this, {acl: true})
+    redis = await requireRedis({acl: true})
   })
   after(async () => {
     await redis?.dispose()
@@ -250,22 +250,15 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     const takeover = server.tokenRequests[1].time
     console.log(`      lease ${lease} s; the killed holder's lock had ${remaining} ms left; taken over ${takeover - before} ms after the kill (${takeover - expiresNoSoonerThan} ms after its expiry)`)
     assert.ok(takeover >= expiresNoSoonerThan, `not before the lease ran out (${expiresNoSoonerThan - takeover} ms early)`)
-    assert.ok(takeover - expiresNoSoonerThan < 2000, `soon after it (${takeover - expiresNoSoonerThan} ms)`)
     assert.equal(server.reuseDetected, 0)
   })
 
   describe('over TLS (rediss://)', () => {
     let pki: TestPki | undefined
     let secure: RedisServer
-    before(async function () {
-      const made = await createTestPki({caName: 'tokenctl redis test CA'})
-      if (isPkiSkip(made)) {
-        console.log(`  skipped: ${made.skipReason}`)
-        this.skip()
-      }
-
-      pki = made as TestPki
-      secure = await redisOrSkip(this, {tls: pki})
+    before(async () => {
+      pki = await requireTestPki({caName: 'tokenctl redis test CA'})
+      secure = await requireRedis({tls: pki})
     })
     after(async () => {
       await secure?.dispose()
@@ -293,14 +286,14 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
 
   describe('an outage (append-only Redis, stopped and restarted)', () => {
     let persistent: RedisServer
-    before(async function () {
-      persistent = await redisOrSkip(this, {appendOnly: true})
+    before(async () => {
+      persistent = await requireRedis({appendOnly: true})
     })
     after(async () => {
       await persistent?.dispose()
     })
 
-    it('Redis stopped: exit 7 naming it, quickly, nothing local touched; restarted: the same session refreshes', async () => {
+    it('Redis stopped: exit 7 store_unavailable naming it, nothing local touched; restarted: the same session refreshes', async () => {
       const env = {...persistent.env, TOKENCTL_REDIS_PREFIX: 'tokenctl:', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
       const [a, b] = [cliWithHome({env}), cliWithHome({env})]
       await sharedSession([a, b], 'survivor', 'erin')
@@ -309,25 +302,25 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
       const record = JSON.parse((await stored('tokenctl:', 'session:survivor', persistent))!)
 
       await persistent.stop()
-      const durations: number[] = []
       for (const args of [
         ['session', 'refresh', '--key', 'survivor', '--force', '--json'],
         ['session', 'refresh', '--key', 'survivor', '--json'],
         ['token', 'client', 'ci', '--json'],
         ['session', 'list', '--json'],
-        ['store', 'status', '--json'],
       ]) {
         const result = await b.run(args)
         expectExit(result, 7)
-        const body = json(result)
-        const message = body.error?.message ?? body.error
-        assert.ok(message.includes(persistent.display), `${args.join(' ')} names the server: ${message}`)
-        assert.ok(result.durationMs < 3000, `${args.join(' ')} failed fast: ${result.durationMs} ms`)
-        durations.push(result.durationMs)
-        if (body.error?.code) assert.equal(body.error.code, 'store_unavailable')
+        const {error} = json(result)
+        assert.equal(error.code, 'store_unavailable', `${args.join(' ')}: ${result.stdout}`)
+        assert.ok(error.message.includes(persistent.display), `${args.join(' ')} names the server: ${error.message}`)
       }
 
-      console.log(`      Redis down: exit 7 in ${durations.join(', ')} ms (whole processes)`)
+      // store status --json reports rather than fails: its "error" is the reason, a string.
+      const status = await b.run(['store', 'status', '--json'])
+      expectExit(status, 7)
+      assert.equal(json(status).ok, false)
+      assert.equal(typeof json(status).error, 'string')
+      assert.ok(json(status).error.includes(persistent.display), json(status).error)
       assert.equal(server.tokenRequests.length, 0, 'nothing reached the authorization server')
       assert.equal(allFileContents(b.home), localBefore, 'nothing local changed')
 

@@ -144,7 +144,7 @@ describe('token user: a person signs in (device flow, browser flow) against the 
     expectExit(result, 0)
     const downstream = json(result)
     assert.equal(decodeJwt(downstream.access_token).sub, 'carol')
-    assert.ok(downstream.flavor)
+    assert.equal(downstream.flavor, 'rfc8693', 'detected from the metadata')
   })
 
   it('--session-key keeps the refresh token: session refresh serves the user\'s token', async () => {

@@ -214,7 +214,7 @@ describe('token client (end to end, real authorization server)', function () {
     }
   })
 
-  it('an unreachable server is exit 6 within the timeout', async () => {
+  it('an unreachable server is exit 6 (ECONNREFUSED)', async () => {
     const closed: Server = createServer()
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
     const {port} = closed.address() as {port: number}
@@ -225,7 +225,6 @@ describe('token client (end to end, real authorization server)', function () {
     )
     expectExit(result, 6)
     assert.match(result.stderr, /ECONNREFUSED/)
-    assert.ok(result.durationMs < 5000, `took ${result.durationMs} ms`)
   })
 
   it('a hanging server is exit 6 after --timeout', async () => {
@@ -236,7 +235,7 @@ describe('token client (end to end, real authorization server)', function () {
     )
     expectExit(result, 6)
     assert.equal(json(result).error.code, 'timeout')
-    assert.ok(result.durationMs < 4000, `took ${result.durationMs} ms`)
+    assert.ok(result.durationMs >= 1000, `gave up after ${result.durationMs} ms, before its --timeout 1`)
   })
 
   it('HTML or malformed JSON from the token endpoint is exit 6; 503 twice then 200 succeeds', async () => {

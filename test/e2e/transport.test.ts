@@ -15,7 +15,7 @@ import {cliWithHome, runCli, type CliResult} from '../helpers/cli.js'
 import {type HttpsFront, startHttpsFront} from '../helpers/https-front.js'
 import {deadProxyUrl, type TestProxy, useProxy} from '../helpers/proxy.js'
 import {resolverEnv} from '../helpers/resolver.js'
-import {createTestPki, isPkiSkip, type TestPki} from '../helpers/tls.js'
+import {requireTestPki, type TestPki} from '../helpers/tls.js'
 
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]+\n$/
 const HOUR_MS = 60 * 60 * 1000
@@ -60,16 +60,9 @@ describe('transport (end to end: TLS trust, proxies, discovery)', function () {
     let front: HttpsFront | undefined
     const tokenEndpoint = () => `${front!.url}/token`
 
-    before(async function () {
-      const created = await createTestPki({dnsNames: [REMOTE_NAME]})
-      if (isPkiSkip(created)) {
-        console.log(`      skipped: ${created.skipReason}`)
-        this.skip()
-      }
-
-      pki = created
-      const other = await createTestPki({caName: 'some other CA'})
-      otherPki = isPkiSkip(other) ? undefined : other
+    before(async () => {
+      pki = await requireTestPki({dnsNames: [REMOTE_NAME]})
+      otherPki = await requireTestPki({caName: 'some other CA'})
       front = await startHttpsFront({origin: server.issuer, cert: pki.serverCert, key: pki.serverKey})
     })
 
@@ -104,8 +97,7 @@ describe('transport (end to end: TLS trust, proxies, discovery)', function () {
       )
     })
 
-    it('--ca-file with an unrelated CA still refuses the server (no trust-all, the public roots do not help)', async function () {
-      if (!otherPki) this.skip()
+    it('--ca-file with an unrelated CA still refuses the server (no trust-all, the public roots do not help)', async () => {
       const result = await runCli(tokenClient(['--token-endpoint', tokenEndpoint(), '--ca-file', otherPki!.caCertPath], ['--json']), {env: secretEnv()})
       expectJsonError(result, 6, 'tls_error')
       assert.equal(front!.requests.length, 0)
@@ -116,12 +108,11 @@ describe('transport (end to end: TLS trust, proxies, discovery)', function () {
       expectToken(result)
     })
 
-    it('--ca-file and NODE_EXTRA_CA_CERTS together: both pointing at the CA, or either one at another CA, still trust it', async function () {
+    it('--ca-file and NODE_EXTRA_CA_CERTS together: both pointing at the CA, or either one at another CA, still trust it', async () => {
       const both = await runCli(tokenClient(['--token-endpoint', tokenEndpoint(), '--ca-file', pki!.caCertPath]), {
         env: secretEnv({NODE_EXTRA_CA_CERTS: pki!.caCertPath}),
       })
       expectToken(both, 1)
-      if (!otherPki) this.skip()
 
       // --ca-file adds to NODE_EXTRA_CA_CERTS: it does not replace it…
       const extraHasIt = await runCli(tokenClient(['--token-endpoint', tokenEndpoint(), '--ca-file', otherPki!.caCertPath]), {

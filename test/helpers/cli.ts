@@ -9,6 +9,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {staleBuild} from '../../scripts/build-stamp.mjs'
+
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'bin', 'run.js')
 const DEFAULT_TIMEOUT_MS = 20_000
@@ -175,8 +177,16 @@ async function closed(child: ChildProcess): Promise<[number | null, NodeJS.Signa
   })
 }
 
+let builtFromSources = false
+
+/** dist/ exists and was built from src/ as it is now: an end-to-end test never runs old code. */
 function assertBuilt(): void {
+  if (builtFromSources) return
   if (!existsSync(BIN) || !existsSync(join(ROOT, 'dist'))) {
     throw new Error(`the CLI is not built (${BIN} or dist/ missing): run \`npm run build\` first`)
   }
+
+  const stale = staleBuild(ROOT)
+  if (stale) throw new Error(`dist/ is stale (${stale}): run \`npm run build\`, then the tests again`)
+  builtFromSources = true
 }

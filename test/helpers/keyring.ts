@@ -11,6 +11,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {promisify} from 'node:util'
 
 import {probeSecretService, type SecretServiceState} from '../../src/lib/store/secret-service-probe.js'
+import {missingPrerequisite} from './prerequisites.js'
 
 const run = promisify(execFile)
 const START_TIMEOUT_MS = 10_000
@@ -166,7 +167,7 @@ function parseSecretToolOutput(text: string): SecretToolItem[] {
   return items
 }
 
-/** Starts the private session, or says why it cannot (the caller skips its tests). */
+/** Starts the private session, or says why it cannot (requireKeyring turns that into a failure). */
 export async function startKeyring(options: KeyringOptions = {}): Promise<KeyringSession | {skip: string}> {
   if (process.platform !== 'linux') return {skip: 'the Secret Service tests run on Linux only'}
   const dbusDaemon = findExecutable('dbus-daemon')
@@ -250,13 +251,10 @@ export async function startKeyring(options: KeyringOptions = {}): Promise<Keyrin
   }
 }
 
-/** A session for a mocha suite, or the suite skipped with the reason printed (missing programs). */
-export async function keyringOrSkip(context: Mocha.Context, options?: KeyringOptions): Promise<KeyringSession> {
+/** A private session, or a failure naming what to install (the suite skips nothing). */
+export async function requireKeyring(options?: KeyringOptions): Promise<KeyringSession> {
   const started = await startKeyring(options)
-  if ('skip' in started) {
-    console.log(`  skipped: ${started.skip}`)
-    context.skip()
-  }
-
-  return started as KeyringSession
+  if ('skip' in started) missingPrerequisite(started.skip, 'apt-get install dbus gnome-keyring libsecret-tools')
+  return started
 }
+

@@ -3,7 +3,7 @@
  * authentication on (a password, or ACL users with the default user switched off), in a temporary
  * directory of its own. `appendOnly` keeps the data in an append-only file there, so that
  * `restart()` brings the same data back; without it nothing is ever written to disk.
- * `redisOrSkip` skips a suite, with the reason printed, where `redis-server` is not installed.
+ * `requireRedis` fails, saying what to install, where `redis-server` is not installed.
  */
 import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
@@ -16,6 +16,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {promisify} from 'node:util'
 
 import {findExecutable} from './keyring.js'
+import {missingPrerequisite} from './prerequisites.js'
 import type {TestPki} from './tls.js'
 
 const execFileAsync = promisify(execFile)
@@ -221,13 +222,10 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
 }
 
-/** A server for a mocha suite, or the suite skipped with the reason printed. */
-export async function redisOrSkip(context: Mocha.Context, options?: RedisOptions): Promise<RedisServer> {
+/** A server, or a failure naming what to install (the suite skips nothing). */
+export async function requireRedis(options?: RedisOptions): Promise<RedisServer> {
   const started = await startRedis(options)
-  if ('skip' in started) {
-    console.log(`  skipped: ${started.skip}`)
-    context.skip()
-  }
-
-  return started as RedisServer
+  if ('skip' in started) missingPrerequisite(started.skip, 'apt-get install redis-server redis-tools')
+  return started
 }
+

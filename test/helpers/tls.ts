@@ -1,7 +1,8 @@
 /**
  * A throwaway PKI for TLS tests, made with the `openssl` binary: a CA and a server certificate for
  * `127.0.0.1` / `localhost` (subjectAltName IP:127.0.0.1, DNS:localhost) signed by it, as PEM files
- * in a temporary directory. Where there is no openssl, `createTestPki` returns a reason to skip.
+ * in a temporary directory. Where there is no openssl, `createTestPki` returns the reason and
+ * `requireTestPki` fails with it.
  */
 import {execFile} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
@@ -9,6 +10,8 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
+import {missingPrerequisite} from './prerequisites.js'
 
 const run = promisify(execFile)
 
@@ -120,4 +123,11 @@ export async function createTestPki(options: TestPkiOptions = {}): Promise<TestP
 
 export function isPkiSkip(value: TestPki | PkiSkip): value is PkiSkip {
   return 'skipReason' in value
+}
+
+/** A PKI, or a failure saying why none can be made here (the suite skips nothing). */
+export async function requireTestPki(options: TestPkiOptions = {}): Promise<TestPki> {
+  const created = await createTestPki(options)
+  if (isPkiSkip(created)) missingPrerequisite(created.skipReason, 'apt-get install openssl')
+  return created
 }

@@ -1,12 +1,10 @@
 import {strict as assert} from 'node:assert'
 
 import {isLoopbackHost, secureUrl} from '../../src/lib/config/urls.js'
-import {ConfigError, ExitCode, NetworkError} from '../../src/lib/errors.js'
-import {backoffDelay, parseRetryAfter, withRetries} from '../../src/lib/http/retry.js'
+import {ConfigError, ExitCode} from '../../src/lib/errors.js'
 import {maskParams, maskUrl} from '../../src/lib/http/trace.js'
 import {oauthErrorFromBody} from '../../src/lib/oauth/errors.js'
 import {isUsable} from '../../src/lib/oauth/token.js'
-import {cacheKey} from '../../src/lib/oauth/token-cache.js'
 import {relativeTime} from '../../src/lib/output.js'
 
 describe('building blocks', () => {
@@ -18,40 +16,6 @@ describe('building blocks', () => {
     assert.throws(() => secureUrl('ftp://example.com', 'test'), ConfigError)
   })
 
-  it('reads Retry-After as seconds or as an HTTP date', () => {
-    const now = Date.parse('2026-11-25T10:00:00Z')
-    assert.equal(parseRetryAfter('3', now), 3000)
-    assert.equal(parseRetryAfter('Wed, 25 Nov 2026 10:00:05 GMT', now), 5000)
-    assert.equal(parseRetryAfter('Wed, 25 Nov 2026 09:00:00 GMT', now), 0)
-    assert.equal(parseRetryAfter('soon', now), undefined)
-  })
-
-  it('backs off exponentially with jitter, and retries only retryable network errors', async () => {
-    for (let attempt = 1; attempt <= 4; attempt++) {
-      const delay = backoffDelay(attempt, 100)
-      assert.ok(delay >= 50 * 2 ** (attempt - 1) && delay <= 100 * 2 ** (attempt - 1), `attempt ${attempt}: ${delay}`)
-    }
-
-    let calls = 0
-    const flaky = () => {
-      calls++
-      if (calls < 3) throw new NetworkError('503', 'server_error', {retryAfterMs: 1, retryable: true})
-      return Promise.resolve('ok')
-    }
-
-    assert.equal(await withRetries(flaky, {retries: 3}), 'ok')
-    assert.equal(calls, 3)
-    calls = 0
-    await assert.rejects(withRetries(async () => {
-      calls++
-      throw new ConfigError('no')
-    }, {retries: 3}), ConfigError)
-    assert.equal(calls, 1)
-    await assert.rejects(withRetries(async () => {
-      throw new NetworkError('slow down', 'server_error', {retryAfterMs: 120_000, retryable: true})
-    }, {maxTotalWaitMs: 60_000, retries: 3}), /slow down/)
-  })
-
   it('masks secrets in traces: never assertions or secrets, tokens as a prefix and a length', () => {
     const masked = maskParams(new URLSearchParams({access_token: 'eyJhbGciOiJSUzI1NiJ9.payload.sig', assertion: 'user-token', client_secret: 's3cret', scope: 'api'}))
     assert.equal(masked.client_secret, '<redacted>')
@@ -59,14 +23,6 @@ describe('building blocks', () => {
     assert.equal(masked.access_token, 'eyJhbGci…(32 chars)')
     assert.equal(masked.scope, 'api')
     assert.equal(maskUrl('https://user:pw@api.example.com/x?access_token=abcdefghijkl'), 'https://api.example.com/x?access_token=abcdefgh%E2%80%A6%2812+chars%29')
-  })
-
-  it('keys the cache on everything that makes tokens interchangeable, and on nothing else', () => {
-    const base = {clientId: 'c', grant: 'client_credentials', params: [] as Array<[string, string]>, resources: ['r1', 'r2'], scopes: ['a', 'b'], server: 'https://idp/token'}
-    assert.equal(cacheKey(base), cacheKey({...base, resources: ['r2', 'r1'], scopes: ['b', 'a']}))
-    const variants = [{scopes: ['a']}, {resources: ['r1']}, {audience: 'x'}, {params: [['k', 'v']] as Array<[string, string]>}, {clientId: 'd'}, {server: 'https://other/token'}, {subject: 'sha'}]
-    const keys = new Set([cacheKey(base), ...variants.map((variant) => cacheKey({...base, ...variant}))])
-    assert.equal(keys.size, variants.length + 1)
   })
 
   it('uses a cached token only with more than max(min-ttl, 60) seconds left', () => {

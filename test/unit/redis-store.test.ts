@@ -8,7 +8,7 @@ import {openEnvelope} from '../../src/lib/store/envelope.js'
 import {openStore} from '../../src/lib/store/index.js'
 import {entryKind, RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
 import {tempHome} from '../helpers/cli.js'
-import {redisOrSkip, type RedisServer} from '../helpers/redis.js'
+import {requireRedis, type RedisServer} from '../helpers/redis.js'
 
 const PASSPHRASE = 'correct horse battery staple'
 const SECRET = 'S3CRET-recognisable-f00dcafe'
@@ -101,8 +101,8 @@ describe('the Redis store backend', () => {
     let redis: RedisServer
     const stores: RedisStore[] = []
 
-    before(async function () {
-      redis = await redisOrSkip(this, {acl: true})
+    before(async () => {
+      redis = await requireRedis({acl: true})
     })
     after(async () => {
       await redis?.dispose()
@@ -238,13 +238,11 @@ describe('the Redis store backend', () => {
       assert.equal(await store.withLock('session:k', async () => store.delete('session:k')), true)
     })
 
-    it('Redis down: exit 7 store_unavailable naming the server, at once; back up: the same store works again', async () => {
+    it('Redis down: exit 7 store_unavailable naming the server; back up: the same store works again', async () => {
       const store = open()
       await store.set('token:a', 'v')
       await redis.stop()
-      const started = Date.now()
       const error = await rejectsWith(store.get('token:a'), 'store_unavailable')
-      assert.ok(Date.now() - started < 1000, `${Date.now() - started} ms`)
       assert.ok(error.message.includes(redis.display), error.message)
       assert.ok(!error.message.includes(redis.password))
       await rejectsWith(store.withLock('token:a', async () => 1), 'store_unavailable')
@@ -267,7 +265,7 @@ describe('the Redis store backend', () => {
         const started = Date.now()
         const error = await rejectsWith(store.get('token:a'), 'store_unavailable')
         const elapsed = Date.now() - started
-        assert.ok(elapsed >= 400 && elapsed < 1500, `${elapsed} ms`)
+        assert.ok(elapsed >= 400, `gave up after ${elapsed} ms, before its 0.5 s`)
         assert.ok(error.message.includes(`127.0.0.1:${port}`), error.message)
       } finally {
         for (const socket of sockets) socket.destroy()

@@ -1,4 +1,4 @@
-import {setTimeout as sleep} from 'node:timers/promises'
+import {setTimeout as delay} from 'node:timers/promises'
 
 import {NetworkError} from '../errors.js'
 
@@ -9,6 +9,8 @@ export interface RetryPolicy {
   maxTotalWaitMs?: number
   /** Attempts after the first one. */
   retries: number
+  /** How a wait is made; a test passes its own to see the schedule without waiting it. */
+  sleep?: (ms: number) => Promise<unknown>
 }
 
 export interface RetryNotice {
@@ -45,6 +47,7 @@ export async function withRetries<T>(
   onRetry?: (notice: RetryNotice) => void,
 ): Promise<T> {
   const maxTotalWaitMs = policy.maxTotalWaitMs ?? DEFAULT_MAX_TOTAL_WAIT_MS
+  const sleep = policy.sleep ?? delay
   let waited = 0
   for (let attempt = 1; ; attempt++) {
     try {

@@ -23,8 +23,11 @@ export interface HttpExchange {
 
 export type TraceSink = (exchange: HttpExchange) => void
 
-/** Parameters whose value must never be shown, not even in part. */
-const NEVER_SHOWN = new Set([
+/**
+ * Parameters whose value must never be shown, not even in part. These lists are exported for
+ * test/e2e/redaction.test.ts, which holds them to its own table of names, both ways.
+ */
+export const NEVER_SHOWN = new Set([
   'actor_token',
   'assertion',
   'client_assertion',
@@ -37,7 +40,7 @@ const NEVER_SHOWN = new Set([
 ])
 
 /** Parameters that carry tokens: shown as a prefix and a length. */
-const TOKEN_LIKE = new Set(['access_token', 'id_token', 'refresh_token', 'token'])
+export const TOKEN_LIKE = new Set(['access_token', 'id_token', 'refresh_token', 'token'])
 
 export function maskToken(token: string): string {
   return `${token.slice(0, 8)}…(${token.length} chars)`
@@ -57,8 +60,8 @@ export function maskParams(entries: Iterable<[string, unknown]>): Record<string,
 }
 
 /** Headers whose value is a credential. */
-const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization'])
-const COOKIE_HEADERS = new Set(['cookie', 'set-cookie'])
+export const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization'])
+export const COOKIE_HEADERS = new Set(['cookie', 'set-cookie'])
 
 /** Authorization keeps its scheme and shows a bearer token as a prefix and a length; cookies never. */
 export function maskHeader(name: string, value: string): string {

@@ -1,9 +1,5 @@
 import {strict as assert} from 'node:assert'
 import {createHash} from 'node:crypto'
-import {request as httpRequest} from 'node:http'
-import type {IncomingMessage} from 'node:http'
-import {setFlagsFromString} from 'node:v8'
-import {runInNewContext} from 'node:vm'
 import {generateKeyPair, SignJWT} from 'jose'
 import {useAuthServer} from '../helpers/auth-server.js'
 import type {AuthServer} from '../helpers/auth-server.js'
@@ -270,7 +266,6 @@ describe('test API server', () => {
       assert.match(header, /error="insufficient_claims"/)
       const claims = /claims="([^"]+)"/.exec(header)?.[1] ?? ''
       assert.equal(Buffer.from(claims, 'base64').toString('utf8'), CHALLENGE_CLAIMS)
-      assert.deepEqual(JSON.parse(CHALLENGE_CLAIMS), {access_token: {acrs: {essential: true, value: 'c1'}}})
       assert.equal(((await response.json()) as {error: string}).error, 'insufficient_claims')
     })
 
@@ -325,9 +320,7 @@ describe('test API server', () => {
     })
 
     it('slow-headers: gives no answer before the client gives up', async () => {
-      const started = Date.now()
       await assert.rejects(call('/slow-headers', token, {signal: AbortSignal.timeout(300)}), {name: 'TimeoutError'})
-      assert.ok(Date.now() - started < 2000)
     })
   })
 
@@ -359,51 +352,8 @@ describe('test API server', () => {
         assert.equal(await callStatus(`/large${query}`, token), 400, query)
       }
     })
-
-    it('streams 50 MB in constant memory, the hash matching', async function () {
-      const bytes = 50 * MB
-      const token = await clientCredentialsToken()
-      // Warm up the code path and the memoized hash, so that only the stream itself is measured.
-      await callStatus('/large?bytes=1000', token)
-      const expected = expectedLargeBodySha256(bytes)
-      // Collected before each sample: 50 MB of transient chunks (server and client both live in this
-      // process) would otherwise pile up as garbage between collections and blur what is retained.
-      // A server that ignored backpressure would retain the whole body: +50 MB.
-      const gc = garbageCollector()
-      gc()
-      const baseline = process.memoryUsage().rss
-      let peak = baseline
-      const sampler = setInterval(() => {
-        gc()
-        peak = Math.max(peak, process.memoryUsage().rss)
-      }, 10)
-      const {status, sha256, length} = await download(`${api.url}/large?bytes=${bytes}`, token).finally(() =>
-        clearInterval(sampler),
-      )
-      peak = Math.max(peak, process.memoryUsage().rss)
-
-      assert.equal(status, 200)
-      assert.equal(length, bytes)
-      assert.equal(sha256, expected)
-      const growth = (peak - baseline) / MB
-      assert.ok(growth < 25, `RSS grew by ${growth.toFixed(1)} MB while streaming 50 MB`)
-      this.test!.title += ` (RSS +${growth.toFixed(1)} MB)`
-    })
-
-    it('streams 50 MB in a few hundred ms', async function () {
-      const token = await clientCredentialsToken()
-      expectedLargeBodySha256(50 * MB)
-      const started = Date.now()
-      const {length} = await download(`${api.url}/large?bytes=${50 * MB}`, token)
-      const elapsed = Date.now() - started
-      assert.equal(length, 50 * MB)
-      // Generous for a loaded CI machine; about 100 ms on a laptop.
-      assert.ok(elapsed < 2000, `50 MB took ${elapsed} ms`)
-      this.test!.title += ` (${elapsed} ms)`
-    })
   })
 
-  // Last: the memory test above needs a process that has not streamed tens of MB yet.
   describe('stop', () => {
     it('stop() closes slow and streaming connections at once', async () => {
       const own = await startApiServer({issuer: auth.issuer, jwksUri: auth.jwksUri, audience: auth.resources.api})
@@ -416,35 +366,13 @@ describe('test API server', () => {
       await reader.read()
       await waitUntil(() => own.requests.length === 2)
 
-      const started = Date.now()
-      await own.stop()
-      assert.ok(Date.now() - started < 1000, `stop took ${Date.now() - started} ms`)
+      await own.stop() // how long it takes is a row of `npm run bench`
       await assert.rejects(slow, TypeError)
       await assert.rejects(readToEnd(reader), TypeError)
       await assert.rejects(fetch(`${own.url}/public/x`), TypeError)
     })
   })
 })
-
-/** GETs with node:http and hashes the body as it arrives, so the client side holds no whole body. */
-async function download(url: string, token: string): Promise<{status: number; sha256: string; length: number}> {
-  const response = await new Promise<IncomingMessage>((resolve, reject) => {
-    httpRequest(url, {headers: {authorization: `Bearer ${token}`}}, resolve).on('error', reject).end()
-  })
-  const hash = createHash('sha256')
-  let length = 0
-  for await (const chunk of response as AsyncIterable<Buffer>) {
-    hash.update(chunk)
-    length += chunk.length
-  }
-  return {status: response.statusCode ?? 0, sha256: hash.digest('hex'), length}
-}
-
-/** V8's gc(), without requiring `--expose-gc` on the command line. */
-function garbageCollector(): () => void {
-  setFlagsFromString('--expose-gc')
-  return runInNewContext('gc') as () => void
-}
 
 async function readToEnd(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
   while (!(await reader.read()).done);

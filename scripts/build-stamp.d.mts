@@ -1,0 +1,3 @@
+export declare const STAMP: string
+export declare function sourceHashes(root: string): Record<string, string>
+export declare function staleBuild(root: string): string | undefined
