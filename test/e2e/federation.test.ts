@@ -223,6 +223,17 @@ describe('secretless CI: federated client authentication (end to end)', function
       assert.match(unset.stderr, /the environment variable AZURE_TOKEN is not set/)
     })
 
+    it('token verify --introspect authenticates with the federated token at the introspection endpoint', async () => {
+      const cli = cliWithHome({env: FILE_STORE})
+      const introspect = ['token', 'verify', 'an-opaque-token', '--issuer', server.issuer, '--introspect', '--client-id', 'ci-app', '--federated-token-env', 'T', '--json']
+      const answered = await cli.run(introspect, {env: {T: await podToken()}})
+      expectExit(answered, 9)
+      assert.equal(json(answered).claims.active, false, 'the issuer answered about the token: the client was authenticated')
+      const refused = await cli.run(introspect, {env: {T: await podToken({sub: 'system:serviceaccount:reports:intruder'})}})
+      expectExit(refused, 4)
+      assert.equal(json(refused).error.code, 'invalid_client')
+    })
+
     it('one credential per run: two sources, or a contradicting --auth-method, are usage errors (exit 2)', async () => {
       const cli = cliWithHome({env: {...FILE_STORE, S: 'x'}})
       const base = ['token', 'client', '--issuer', server.issuer, '--client-id', 'ci-app', '--no-cache']
