@@ -6,6 +6,7 @@ import {federatedSourceText} from '../../src/lib/config/credentials.js'
 import type {FederatedCredential} from '../../src/lib/config/secrets.js'
 import {UsageError} from '../../src/lib/errors.js'
 import {maskParams} from '../../src/lib/http/trace.js'
+import {environmentWithoutSecrets} from '../../src/lib/secret-variables.js'
 import {federatedRefusalAdvice} from '../../src/lib/oauth/federated.js'
 
 describe('federated client authentication: building blocks', () => {
@@ -55,5 +56,10 @@ describe('federated client authentication: building blocks', () => {
 
   it('the trace never shows the runner\'s answer (value) nor a client assertion', () => {
     assert.deepEqual(maskParams([['value', 'eyJ.eyJ.sig'], ['client_assertion', 'eyJ.eyJ.sig'], ['count', '1']]), {client_assertion: '<redacted>', count: '1', value: '<redacted>'})
+  })
+
+  it('a started program (a browser) never inherits the runner\'s request token', () => {
+    const kept = environmentWithoutSecrets({ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runner-secret', ACTIONS_ID_TOKEN_REQUEST_URL: 'https://runner/x', PATH: '/bin'})
+    assert.deepEqual(kept, {ACTIONS_ID_TOKEN_REQUEST_URL: 'https://runner/x', PATH: '/bin'})
   })
 })
