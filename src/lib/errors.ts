@@ -43,6 +43,8 @@ export type ConfigCode =
   | 'certificate_expired'
   | 'certificate_not_yet_valid'
   | 'certificate_key_mismatch'
+  | 'no_federated_token'
+  | 'federated_token_invalid'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'
@@ -64,6 +66,8 @@ export interface ErrorDetails {
   suberror?: string
   timestamp?: string
   trace_id?: string
+  /** A refused federated token's iss, sub, aud (and exp), decoded locally: what the federated credential must match. */
+  presented_claims?: Record<string, unknown>
 }
 
 export interface TokenctlErrorOptions {

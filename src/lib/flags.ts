@@ -6,14 +6,15 @@
 import {Flags} from '@oclif/core'
 
 import {AUTH_METHODS} from './config/clients.js'
-import {ASSERTION_AUDIENCES} from './config/credentials.js'
+import {ASSERTION_AUDIENCES, DEFAULT_FEDERATED_AUDIENCE} from './config/credentials.js'
 import {TOKEN_FORMATS} from './output.js'
 import {noteSecretVariable} from './secret-variables.js'
 
 const CONNECTION = 'CONNECTION'
 const SECRET_SOURCES = ['client-secret-env', 'client-secret-stdin', 'client-secret-file']
-/** One credential per run: a secret, a private key or a certificate. */
-const CREDENTIAL_SOURCES = [...SECRET_SOURCES, 'private-key-file', 'certificate-file']
+const FEDERATED_SOURCES = ['federated-token-file', 'federated-token-env', 'federated-token-github']
+/** One credential per run: a secret, a private key, a certificate or a federated token. */
+const CREDENTIAL_SOURCES = [...SECRET_SOURCES, 'private-key-file', 'certificate-file', ...FEDERATED_SOURCES]
 const ASSERTION_SOURCES = ['assertion-env', 'assertion-stdin', 'assertion-file']
 const ENV_NAME = /^[A-Z_a-z]\w*$/
 
@@ -43,7 +44,7 @@ export const connectionFlags = {
     options: [...ASSERTION_AUDIENCES],
   }),
   'auth-method': Flags.string({
-    description: 'client authentication (default client_secret_basic, or private_key_jwt with --private-key-file or --certificate-file)',
+    description: 'client authentication (default client_secret_basic, or private_key_jwt with --private-key-file or --certificate-file, federated with a --federated-token-… flag)',
     helpGroup: CONNECTION,
     options: [...AUTH_METHODS],
   }),
@@ -51,6 +52,7 @@ export const connectionFlags = {
   'client-id': Flags.string({description: 'client identifier (env: TOKENCTL_CLIENT_ID)', helpGroup: CONNECTION}),
   ...clientSecretFlags(),
   ...certificateFlags(),
+  ...federatedTokenFlags(),
   issuer: Flags.string({
     description: 'issuer URL: discovery from /.well-known/openid-configuration or oauth-authorization-server (env: TOKENCTL_ISSUER)',
     helpGroup: CONNECTION,
@@ -117,9 +119,41 @@ function certificateFlags() {
   }
 }
 
+/**
+ * Workload identity federation: a JWT another identity provider issued to this workload, read for
+ * every request from a file, a variable or the GitHub Actions runner; never a flag's value.
+ */
+function federatedTokenFlags() {
+  return {
+    'federated-audience': Flags.string({
+      description: `audience of the GitHub Actions runner's token (--federated-token-github) [default: ${DEFAULT_FEDERATED_AUDIENCE}]`,
+      helpGroup: CONNECTION,
+      helpValue: 'AUD',
+    }),
+    'federated-token-env': environmentVariableFlag(
+      'federated-token-env',
+      'federated client authentication with the JWT in this environment variable (GitLab id_tokens, any CI)',
+      CREDENTIAL_SOURCES,
+      CONNECTION,
+    ),
+    'federated-token-file': Flags.string({
+      description: 'federated client authentication with the JWT in this file, read for every request (a Kubernetes projected service-account token)',
+      exclusive: others(CREDENTIAL_SOURCES, 'federated-token-file'),
+      helpGroup: CONNECTION,
+      helpValue: 'PATH',
+    }),
+    'federated-token-github': Flags.boolean({
+      description: "federated client authentication with the GitHub Actions runner's OIDC token, fetched for every request (the job needs permissions: id-token: write)",
+      exclusive: others(CREDENTIAL_SOURCES, 'federated-token-github'),
+      helpGroup: CONNECTION,
+    }),
+  }
+}
+
 /** What `session refresh` and `session end` may add to the client a session remembers: a credential for this run. */
 export const sessionClientFlags = {
   ...clientSecretFlags(),
+  ...federatedTokenFlags(),
   'certificate-file': certificateFlags()['certificate-file'],
   'certificate-password-env': certificateFlags()['certificate-password-env'],
   'ca-file': connectionFlags['ca-file'],

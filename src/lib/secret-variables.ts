@@ -1,9 +1,13 @@
 /**
  * Environment variables that carry secrets, so that no program tokenctl starts (a browser) inherits
  * them: tokenctl's own TOKENCTL_* variables (the store passphrase, the client secret, the Redis
- * password…) and every variable a `--*-env VAR` flag of this command named.
+ * password…), every variable a `--*-env VAR` flag of this command named, and the GitHub Actions
+ * runner's OIDC request token.
  */
 const named = new Set<string>()
+
+/** Well-known variables that hold a credential: the GitHub Actions runner's OIDC request token. */
+const WELL_KNOWN = new Set(['ACTIONS_ID_TOKEN_REQUEST_TOKEN'])
 
 /** Called by every `--*-env VAR` flag as it is parsed. */
 export function noteSecretVariable(name: string): void {
@@ -14,7 +18,7 @@ export function noteSecretVariable(name: string): void {
 export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const kept: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(env)) {
-    if (!/^TOKENCTL_/i.test(name) && !named.has(name)) kept[name] = value
+    if (!/^TOKENCTL_/i.test(name) && !named.has(name) && !WELL_KNOWN.has(name)) kept[name] = value
   }
 
   return kept

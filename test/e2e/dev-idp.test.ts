@@ -104,9 +104,15 @@ describe('tokenctl dev idp (end to end)', function () {
     if (idp.exitCode === null && idp.signalCode === null) idp.kill('SIGKILL')
   })
 
-  it('prints its issuer, endpoints and the three clients, and serves discovery on 127.0.0.1', async () => {
+  it('prints its issuer, endpoints and the four clients, and serves discovery on 127.0.0.1', async () => {
     assert.match(summary.issuer, /^http:\/\/127\.0\.0\.1:\d+$/)
-    assert.deepEqual(summary.clients.map((entry) => entry.client_id), ['worker', 'api', 'cli'])
+    assert.deepEqual(summary.clients.map((entry) => entry.client_id), ['worker', 'api', 'cli', 'workload'])
+    assert.equal(client('workload').auth_method, 'federated')
+    assert.deepEqual(client('workload').federated_credentials, [
+      {issuer: `${summary.issuer}/github-actions`, subject: summary.github_actions.subject, audience: 'api://AzureADTokenExchange'},
+    ])
+    assert.equal(summary.github_actions.request_url, `${summary.issuer}/github-actions/idtoken?api-version=2.0`)
+    assert.ok(summary.examples.some((line) => line.includes('--federated-token-github')))
     assert.deepEqual(client('worker'), {client_id: 'worker', auth_method: 'client_secret_basic', client_secret: 'worker-secret', grant_types: ['client_credentials']})
     assert.equal(client('api').client_secret, 'api-secret')
     assert.ok(client('api').grant_types.includes(JWT_BEARER_GRANT))

@@ -60,6 +60,8 @@ export interface TestClients {
   worker: TestClient
   /** `dev idp`'s public command-line client: device flow, authorization code + PKCE (loopback redirect), refresh. */
   cli: TestClient
+  /** `dev idp`'s federated client: client credentials with a token of its GitHub Actions runner imitation. */
+  workload: TestClient
 }
 
 /**
@@ -153,6 +155,11 @@ export interface AuthServerOptions {
    * send instead (a refusal), or undefined to let the provider answer. See entra-strict.ts.
    */
   inspectTokenRequest?: (record: TokenRequestRecord) => {status: number; body: Record<string, unknown>} | undefined
+  /**
+   * More clients in dev idp's own terms, registered as `dev idp` registers its own: federated ones
+   * (`federatedCredentials`) authenticate with an external issuer's token (src/lib/devidp/federation.ts).
+   */
+  devClients?: TestClient[]
 }
 
 /** The dev server's URLs, clients and resources, plus what only tests need. */
@@ -305,7 +312,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
 
   const issuerPath = options.issuerPath?.replace(/\/$/, '') ?? ''
   const tokenPath = options.tokenPath ?? TOKEN_PATH
-  const {shortTokenTTL: _short, outerHandler: _outer, inspectTokenRequest: _inspect, tokenPath: _path, ...devIdpOptions} = options
+  const {shortTokenTTL: _short, outerHandler: _outer, inspectTokenRequest: _inspect, tokenPath: _path, devClients: extra = [], ...devIdpOptions} = options
   const idp = await startDevIdp({
     ...devIdpOptions,
     configure: (configuration) => {
@@ -313,7 +320,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       return options.configure?.(configuration) ?? configuration
     },
     port: 0,
-    clients,
+    clients: {...clients, ...Object.fromEntries(extra.map((client) => [client.clientId, client]))},
     signingKeys: keys.jwks,
     wrapHandler: front,
     onError: (error) => errors.push(error),

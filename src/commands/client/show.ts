@@ -6,7 +6,7 @@ import {fieldLines} from '../../lib/output.js'
 
 export default class ClientShow extends BaseCommand {
   static override args = {name: Args.string({ignoreStdin: true, description: 'client name', required: true})}
-  static override description = `Shows a named client's settings and where its credential is kept (keychain, file store, shared store). The credential is never shown.
+  static override description = `Shows a named client's settings and where its credential is kept (keychain, file store, shared store, a federated token's file, variable or runner). The credential is never shown.
 For a certificate: its SHA-256 thumbprint (as openssl x509 -fingerprint -sha256 prints it) and expiry, with a warning on stderr within 30 days of it.`
   static override examples = ['<%= config.bin %> <%= command.id %> ci', '<%= config.bin %> <%= command.id %> ci --json']
   static override summary = 'Show a named client'

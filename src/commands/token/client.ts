@@ -18,6 +18,7 @@ A cached token is returned while it has more than max(--min-ttl, 60) seconds lef
     'TOKEN=$(<%= config.bin %> <%= command.id %> ci)',
     '<%= config.bin %> <%= command.id %> ci --scope api --format header',
     '<%= config.bin %> <%= command.id %> --token-endpoint https://idp.example.com/token --client-id worker --client-secret-env WORKER_SECRET --no-cache',
+    '<%= config.bin %> <%= command.id %> --issuer https://login.microsoftonline.com/$TENANT_ID/v2.0 --client-id $CLIENT_ID --federated-token-github --scope api://my-api/.default --no-cache   # GitHub Actions, permissions: id-token: write',
   ]
 
   static override flags = {...connectionFlags, ...cacheFlags, ...formatFlag, ...outputFlag}

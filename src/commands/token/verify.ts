@@ -46,6 +46,10 @@ A lone NAME that is a configured client reads the token from stdin. --introspect
     'client-secret-file': forIntrospection(connectionFlags['client-secret-file']),
     'client-secret-stdin': forIntrospection(connectionFlags['client-secret-stdin']),
     'private-key-file': forIntrospection(connectionFlags['private-key-file']),
+    'federated-token-file': forIntrospection(connectionFlags['federated-token-file']),
+    'federated-token-env': forIntrospection(connectionFlags['federated-token-env']),
+    'federated-token-github': forIntrospection(connectionFlags['federated-token-github']),
+    'federated-audience': forIntrospection(connectionFlags['federated-audience']),
     'key-id': forIntrospection(connectionFlags['key-id']),
     alg: forIntrospection(connectionFlags.alg),
   }

@@ -5,7 +5,7 @@ import {homePath, tokenctlHome} from '../paths.js'
 import {assertPrivateDescriptor, writePrivateFile} from '../private-files.js'
 import {withFileLock} from '../store/file-lock.js'
 import type {CertificateFacts} from './certificates.js'
-import type {AssertionSettings, StoredCredentialKind} from './credentials.js'
+import type {AssertionSettings, FederatedTokenSource, StoredCredentialKind} from './credentials.js'
 
 /** The non-secret settings of a named client, as kept in TOKENCTL_HOME/config.json. */
 export interface ClientSettings extends AssertionSettings {
@@ -15,6 +15,8 @@ export interface ClientSettings extends AssertionSettings {
   /** The public facts of a stored certificate (thumbprint, validity), for `client show`. */
   certificate?: CertificateFacts
   clientId: string
+  /** Where a federated token is read for every request (never the token): a file, a variable, the GitHub Actions runner. */
+  federatedToken?: FederatedTokenSource
   /** Whether `client add` put a secret into the secure store (the secret itself never lives here). */
   hasStoredSecret?: boolean
   issuer?: string
@@ -29,7 +31,7 @@ export interface ClientSettings extends AssertionSettings {
   tokenEndpoint?: string
 }
 
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none', 'federated'] as const
 export type AuthMethod = (typeof AUTH_METHODS)[number]
 
 interface ConfigFile {

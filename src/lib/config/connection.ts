@@ -1,3 +1,5 @@
+import {resolve} from 'node:path'
+
 import {ConfigError, UsageError} from '../errors.js'
 import type {ThumbprintAlgorithm} from './certificates.js'
 import {AUTH_METHODS, type AuthMethod, type ClientSettings, getClient} from './clients.js'
@@ -9,6 +11,8 @@ import {
   credentialKind,
   type CredentialLocation,
   type CredentialSource,
+  DEFAULT_FEDERATED_AUDIENCE,
+  type FederatedTokenSource,
   type SecretSource,
 } from './credentials.js'
 import {secureUrl} from './urls.js'
@@ -28,6 +32,10 @@ export interface ConnectionFlags {
   'client-secret-env'?: string
   'client-secret-file'?: string
   'client-secret-stdin'?: boolean
+  'federated-audience'?: string
+  'federated-token-env'?: string
+  'federated-token-file'?: string
+  'federated-token-github'?: boolean
   issuer?: string
   'key-id'?: string
   param?: string[]
@@ -75,7 +83,8 @@ export function splitScopes(values: string[] | undefined): string[] | undefined 
 const CREDENTIAL_PARAMS: Record<string, string> = {
   actor_token: 'tokenctl does not send an actor token',
   assertion: 'pass the user\'s token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH',
-  client_assertion: 'pass --private-key-file PATH: tokenctl signs a fresh client assertion for every request',
+  client_assertion:
+    'pass --private-key-file PATH (tokenctl signs a fresh client assertion for every request), or a federated token with --federated-token-file PATH, --federated-token-env VAR or --federated-token-github',
   client_secret: 'use --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH (or TOKENCTL_CLIENT_SECRET)',
   code: 'sign in with tokenctl token user (authorization code with PKCE)',
   code_verifier: 'sign in with tokenctl token user (authorization code with PKCE)',
@@ -154,8 +163,33 @@ export function secretSourceOf(flags: ConnectionFlags): SecretSource | undefined
   return undefined
 }
 
+/**
+ * A federated token's source from the flags. --federated-audience is the audience the GitHub Actions
+ * runner is asked for; a token from a file or a variable already carries the audience it was issued
+ * for (the pod's projected volume, GitLab's `aud:`), which tokenctl cannot change: refused there.
+ * A file's path is made absolute: a named client or a session keeps it for runs from other folders.
+ */
+export function federatedSourceOf(flags: ConnectionFlags): FederatedTokenSource | undefined {
+  const audience = flags['federated-audience']
+  if (audience !== undefined && !flags['federated-token-github']) {
+    throw new UsageError('--federated-audience goes with --federated-token-github (the audience the runner is asked for)', 'usage_error', {
+      suggestions: [
+        'a token from --federated-token-file or --federated-token-env carries the audience it was issued for: set it where it is issued (the pod\'s projected volume audience, GitLab\'s id_tokens aud:)',
+      ],
+    })
+  }
+
+  if (audience === '') throw new UsageError('--federated-audience is empty', 'usage_error', {suggestions: [`omit it for ${DEFAULT_FEDERATED_AUDIENCE} (Microsoft Entra's)`]})
+  if (flags['federated-token-github']) return {audience: audience ?? DEFAULT_FEDERATED_AUDIENCE, kind: 'github'}
+  if (flags['federated-token-env']) return {kind: 'env', variable: flags['federated-token-env']}
+  if (flags['federated-token-file']) return {kind: 'file', path: resolve(flags['federated-token-file'])}
+  return undefined
+}
+
 /** The credential the flags give, if any (oclif lets at most one of them through). */
 export function credentialSourceOf(flags: ConnectionFlags): CredentialSource | undefined {
+  const federated = federatedSourceOf(flags)
+  if (federated) return {from: federated, kind: 'federated'}
   if (flags['certificate-file']) return {file: flags['certificate-file'], kind: 'certificate', passwordVariable: flags['certificate-password-env']}
   if (flags['private-key-file']) return {file: flags['private-key-file'], kind: 'private_key'}
   const secret = secretSourceOf(flags)
@@ -209,29 +243,54 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): Partial<ClientSettings
 
 const SIGNING_KINDS = new Set<CredentialKind>(['certificate', 'private_key'])
 
-/** Whether an auth method can use a kind of credential: signing keys go with private_key_jwt only. */
+/** Whether an auth method can use a kind of credential: signing keys go with private_key_jwt only, a federated token with federated only. */
 export function methodFits(method: AuthMethod, kind: CredentialKind): boolean {
+  if (method === 'federated' || kind === 'federated') return method === 'federated' && kind === 'federated'
   return SIGNING_KINDS.has(kind) ? method === 'private_key_jwt' : method !== 'private_key_jwt'
 }
 
+const FEDERATED_FLAGS = '--federated-token-file PATH, --federated-token-env VAR or --federated-token-github'
+
+/** The flag that gave a credential, as the user typed it. */
+function givenFlag(source: CredentialSource): string {
+  if (source.kind !== 'federated') return {certificate: '--certificate-file', private_key: '--private-key-file', secret: 'a client secret'}[source.kind]
+  return {env: '--federated-token-env', file: '--federated-token-file', github: '--federated-token-github'}[source.from.kind]
+}
+
+/** What a credential that does not fit the requested method is, in the words of a message. */
+const KIND_TEXT: Record<CredentialKind, string> = {
+  certificate: 'a certificate',
+  federated: 'a federated token',
+  none: 'no credential',
+  private_key: 'a private key',
+  secret: 'a client secret',
+}
+
 /**
- * The auth method: the one asked for, else what the credential implies. A key or certificate given on
- * the command line with a method that cannot use it is a usage error (exit 2); private_key_jwt with
- * no key at all is missing configuration (exit 3).
+ * The auth method: the one asked for, else what the credential implies. A key, certificate or
+ * federated token given on the command line with a method that cannot use it is a usage error
+ * (exit 2); a method whose credential is missing altogether is missing configuration (exit 3).
  */
 function authMethodFor(location: CredentialLocation, requested: AuthMethod | undefined, where: string): AuthMethod {
   const kind = credentialKind(location)
-  if (requested === undefined) return SIGNING_KINDS.has(kind) ? 'private_key_jwt' : kind === 'none' ? 'none' : 'client_secret_basic'
+  if (requested === undefined) {
+    if (kind === 'federated') return 'federated'
+    return SIGNING_KINDS.has(kind) ? 'private_key_jwt' : kind === 'none' ? 'none' : 'client_secret_basic'
+  }
+
   if (methodFits(requested, kind) && !(location.kind === 'given' && requested === 'none')) return requested
   if (location.kind === 'given') {
-    const given = {certificate: '--certificate-file', private_key: '--private-key-file', secret: 'a client secret'}[location.source.kind]
-    throw new UsageError(`--auth-method ${requested} does not go with ${given}`, 'usage_error', {
+    throw new UsageError(`--auth-method ${requested} does not go with ${givenFlag(location.source)}`, 'usage_error', {
       suggestions: [
-        SIGNING_KINDS.has(kind)
-          ? 'a key or a certificate authenticates with private_key_jwt: drop --auth-method'
-          : requested === 'none'
-            ? 'a public client has no secret: drop the secret flag'
-            : 'private_key_jwt needs --private-key-file or --certificate-file',
+        kind === 'federated'
+          ? 'a federated token authenticates with federated: drop --auth-method'
+          : SIGNING_KINDS.has(kind)
+            ? 'a key or a certificate authenticates with private_key_jwt: drop --auth-method'
+            : requested === 'none'
+              ? 'a public client has no secret: drop the secret flag'
+              : requested === 'federated'
+                ? `federated needs a federated token: ${FEDERATED_FLAGS}`
+                : 'private_key_jwt needs --private-key-file or --certificate-file',
       ],
     })
   }
@@ -240,7 +299,11 @@ function authMethodFor(location: CredentialLocation, requested: AuthMethod | und
     throw new ConfigError(`private_key_jwt needs --private-key-file or --certificate-file${where}`, 'missing_configuration')
   }
 
-  throw new ConfigError(`${requested} needs a client secret, but the client${where} authenticates with a ${kind === 'certificate' ? 'certificate' : 'private key'}`, 'missing_configuration', {
+  if (requested === 'federated') {
+    throw new ConfigError(`federated needs a federated token: ${FEDERATED_FLAGS}${where}`, 'missing_configuration')
+  }
+
+  throw new ConfigError(`${requested} needs a client secret, but the credential${where} is ${KIND_TEXT[kind]}`, 'missing_configuration', {
     suggestions: ['drop --auth-method, or give the secret (--client-secret-env VAR, --client-secret-stdin, --client-secret-file PATH)'],
   })
 }
@@ -289,11 +352,14 @@ export function toConnection(
   }
 }
 
-/** A named client's own credential (its store entry, or the key file of a client added before keys were stored), else TOKENCTL_CLIENT_SECRET. */
+/** A named client's own credential (its store entry, its federated source, or the key file of a client added before keys were stored), else TOKENCTL_CLIENT_SECRET. */
 export function defaultCredential(settings: Partial<ClientSettings>, clientName: string | undefined): CredentialLocation {
   if (clientName === undefined) return settings.privateKeyFile ? {kind: 'given', source: {file: settings.privateKeyFile, kind: 'private_key'}} : {kind: 'environment'}
   const stored = settings.storedCredential ?? (settings.hasStoredSecret ? 'secret' : undefined)
-  return {keyFile: settings.privateKeyFile, kind: 'named_client', name: clientName, stored}
+  const location: Extract<CredentialLocation, {kind: 'named_client'}> = {keyFile: settings.privateKeyFile, kind: 'named_client', name: clientName, stored}
+  // A federated source is kept in config.json, as its location: the token is read for every request.
+  if (settings.federatedToken) location.source = {from: settings.federatedToken, kind: 'federated'}
+  return location
 }
 
 /**
@@ -320,7 +386,9 @@ export function resolveConnection(
   }
 
   const hasSecret =
-    given !== undefined || (credential.kind === 'named_client' && (credential.stored !== undefined || credential.keyFile !== undefined)) || Boolean(env.TOKENCTL_CLIENT_SECRET)
+    given !== undefined ||
+    (credential.kind === 'named_client' && (credential.stored !== undefined || credential.keyFile !== undefined || credential.source !== undefined)) ||
+    Boolean(env.TOKENCTL_CLIENT_SECRET)
   if (options.publicByDefault && settings.authMethod === undefined && !hasSecret) settings.authMethod = 'none'
   return toConnection(settings, {clientName, credential})
 }

@@ -12,17 +12,67 @@
  *
  * A credential that must be read fresh for every request and never stored (a federated token from
  * a file the kubelet rewrites, a CI variable, the GitHub Actions runner) is a source whose location
- * is kept instead of its material: a named client or a session records the source itself.
+ * is kept instead of its material: a named client or a session records the source itself, and a
+ * connection finds it as `given` (a source), whoever gave it.
  */
 import type {CertificateMaterial, ThumbprintAlgorithm} from './certificates.js'
 
 /** Where a secret given on the command line comes from: never the flag's own value. */
 export type SecretSource = {kind: 'env'; variable: string} | {kind: 'file'; path: string} | {kind: 'stdin'}
 
+/**
+ * Where a federated token (workload identity federation) is read, for every request: a file (a
+ * Kubernetes projected service-account token, which the kubelet rewrites before it expires), an
+ * environment variable (GitLab's `id_tokens`, any CI), or the GitHub Actions runner, asked for a
+ * token with this audience. Never the token itself: this is what a named client and a session keep.
+ */
+export type FederatedTokenSource = {audience: string; kind: 'github'} | {kind: 'env'; variable: string} | {kind: 'file'; path: string}
+
+/** The audience Microsoft Entra expects in a federated token (its federated credentials' default). */
+export const DEFAULT_FEDERATED_AUDIENCE = 'api://AzureADTokenExchange'
+
 export type CredentialSource =
   | {file: string; kind: 'certificate'; passwordVariable?: string}
   | {file: string; kind: 'private_key'}
   | {from: SecretSource; kind: 'secret'}
+  | {from: FederatedTokenSource; kind: 'federated'}
+
+export type FederatedCredentialSource = Extract<CredentialSource, {kind: 'federated'}>
+
+/**
+ * The GitHub Actions runner's OIDC token service: the URL to ask and the bearer token to ask with.
+ * The runner sets both only for a job (or workflow) with `permissions: id-token: write`.
+ */
+export const GITHUB_TOKEN_REQUEST_URL = 'ACTIONS_ID_TOKEN_REQUEST_URL'
+export const GITHUB_TOKEN_REQUEST_TOKEN = 'ACTIONS_ID_TOKEN_REQUEST_TOKEN'
+
+/**
+ * What a federated token presented, decoded locally (never verified, never the token): the claims a
+ * federated credential must match (Entra: issuer, subject and audience, exactly), and its expiry.
+ */
+export interface PresentedClaims {
+  aud?: unknown
+  exp?: unknown
+  iss?: unknown
+  sub?: unknown
+}
+
+/** Where a federated token comes from, as `client show` and `session show` say it. */
+export function federatedSourceText(source: FederatedTokenSource): string {
+  switch (source.kind) {
+    case 'env': {
+      return `federated token from $${source.variable}`
+    }
+
+    case 'file': {
+      return `federated token from file ${source.path}`
+    }
+
+    case 'github': {
+      return `federated token from the GitHub Actions runner (audience ${source.audience})`
+    }
+  }
+}
 
 export type CredentialMaterial = ({kind: 'certificate'} & CertificateMaterial) | {key: string; kind: 'private_key'} | {kind: 'secret'; secret: string}
 
@@ -33,10 +83,10 @@ export type CredentialLocation =
   | {kind: 'environment'}
   | {kind: 'given'; source: CredentialSource}
   | {kind: 'kept'; material: CredentialMaterial; session: string}
-  | {kind: 'named_client'; name: string; stored?: StoredCredentialKind; keyFile?: string}
+  | {kind: 'named_client'; name: string; stored?: StoredCredentialKind; keyFile?: string; source?: FederatedCredentialSource}
   | {kind: 'none'}
 
-export type CredentialKind = 'none' | StoredCredentialKind
+export type CredentialKind = 'federated' | 'none' | StoredCredentialKind
 
 export function credentialKind(location: CredentialLocation): CredentialKind {
   switch (location.kind) {
@@ -53,7 +103,7 @@ export function credentialKind(location: CredentialLocation): CredentialKind {
     }
 
     case 'named_client': {
-      return location.stored ?? (location.keyFile ? 'private_key' : 'secret')
+      return location.source?.kind ?? location.stored ?? (location.keyFile ? 'private_key' : 'secret')
     }
 
     case 'none': {

@@ -4,7 +4,7 @@ import type {SecretStore, StoreBackendName} from '../store/types.js'
 import {type CertificateFacts, certificateFacts} from './certificates.js'
 import {assertClientName, type ClientSettings, deleteClient, findClient, getClient, listClients, saveClient} from './clients.js'
 import {type ConnectionFlags, credentialParam, credentialSourceOf, settingsFromFlags, toConnection} from './connection.js'
-import {clientCredentialEntry, clientSecretEntry} from './credentials.js'
+import {clientCredentialEntry, clientSecretEntry, type FederatedTokenSource, federatedSourceText} from './credentials.js'
 import {materialOf, readCredentialSource} from './secrets.js'
 
 /** A named client as list/show print it: every setting, and where its credential is kept — never the credential. */
@@ -19,6 +19,8 @@ export interface ClientView {
   client_id: string
   /** Which credential and where it is kept: "client secret in the keychain", "certificate in the file store"… */
   credential: string
+  /** Where a federated token is read for every request (file, variable, GitHub Actions runner and audience); never the token. */
+  federated_token: FederatedTokenSource | null
   issuer: null | string
   key_id: null | string
   name: string
@@ -44,6 +46,7 @@ interface StoreFacts {
 
 function credentialText(settings: ClientSettings, store: StoreFacts): string {
   const where = store.backend ? STORE_NAMES[store.backend] : 'the secure store'
+  if (settings.federatedToken) return `${federatedSourceText(settings.federatedToken)}, read for every request`
   if (settings.storedCredential === 'certificate') return `certificate in ${where}`
   if (settings.storedCredential === 'private_key') return `private key in ${where}`
   if (settings.privateKeyFile) return `private key file ${settings.privateKeyFile}`
@@ -54,6 +57,7 @@ function credentialText(settings: ClientSettings, store: StoreFacts): string {
 }
 
 function defaultAuthMethod(settings: ClientSettings): string {
+  if (settings.federatedToken) return 'federated'
   return settings.storedCredential || settings.privateKeyFile ? 'private_key_jwt' : 'client_secret_basic'
 }
 
@@ -67,6 +71,7 @@ export function clientView(name: string, settings: ClientSettings, store: StoreF
     certificate: settings.certificate ?? null,
     client_id: settings.clientId,
     credential: credentialText(settings, store),
+    federated_token: settings.federatedToken ?? null,
     issuer: settings.issuer ?? null,
     key_id: settings.keyId ?? null,
     name,
@@ -102,8 +107,12 @@ export async function addClient(
   const settings = settingsFromFlags(flags) as ClientSettings
   const source = credentialSourceOf(flags)
   toConnection(settings, {clientName: name, credential: source ? {kind: 'given', source} : {kind: 'named_client', name}})
-  const credential = source ? await readCredentialSource(source) : undefined
-  if (credential?.kind === 'secret') {
+  // A federated source is kept as its location, in config.json: its token is read for every request,
+  // and need not exist yet (a pod's projected token, a CI job's variable appear where the client is used).
+  const credential = source && source.kind !== 'federated' ? await readCredentialSource(source) : undefined
+  if (source?.kind === 'federated') {
+    settings.federatedToken = source.from
+  } else if (credential?.kind === 'secret') {
     await (await options.store()).set(clientSecretEntry(name), credential.secret)
     settings.hasStoredSecret = true
   } else if (credential?.kind === 'certificate' || credential?.kind === 'private_key') {

@@ -1,11 +1,22 @@
-import {open} from 'node:fs/promises'
+import {access, constants, open} from 'node:fs/promises'
 
 import {ConfigError, messageOf, UsageError} from '../errors.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
 import {certificateMaterial, type LoadedCertificate, loadCertificateMaterial, readCertificateFile} from './certificates.js'
 import type {Connection} from './connection.js'
-import {clientCredentialEntry, clientSecretEntry, type CredentialMaterial, type CredentialSource, type SecretSource} from './credentials.js'
+import {
+  clientCredentialEntry,
+  clientSecretEntry,
+  type CredentialMaterial,
+  type CredentialSource,
+  type FederatedTokenSource,
+  federatedSourceText,
+  GITHUB_TOKEN_REQUEST_TOKEN,
+  GITHUB_TOKEN_REQUEST_URL,
+  type PresentedClaims,
+  type SecretSource,
+} from './credentials.js'
 
 export {clientSecretEntry} from './credentials.js'
 
@@ -15,6 +26,18 @@ export type ClientCredential =
   | {keyText: string; kind: 'private_key'; label: string}
   | {kind: 'none'}
   | {kind: 'secret'; secret: string}
+  | FederatedCredential
+
+/**
+ * A federated token's source: the token is read for every request (oauth/federated.ts), never held
+ * here. `presented` is what the token last sent presented, for the advice when the server refuses it.
+ */
+export interface FederatedCredential {
+  kind: 'federated'
+  label: string
+  presented?: PresentedClaims
+  source: FederatedTokenSource
+}
 
 /** Strips the one line ending that `echo` or a text editor adds; a secret never ends in one. */
 function chompLineEnding(text: string): string {
@@ -73,7 +96,7 @@ async function readBounded(path: string): Promise<Buffer | undefined> {
   }
 }
 
-async function readSecretFile(path: string, what: string): Promise<string> {
+export async function readSecretFile(path: string, what: string): Promise<string> {
   let bytes: Buffer | undefined
   try {
     bytes = await readBounded(path)
@@ -122,11 +145,52 @@ export async function readCredentialSource(source: CredentialSource): Promise<Cl
     case 'secret': {
       return {kind: 'secret', secret: await readSecret(source.from, 'client secret')}
     }
+
+    case 'federated': {
+      // The token itself is read for every request, never now: only that it can be is checked.
+      await assertFederatedSourceAvailable(source.from)
+      return {kind: 'federated', label: federatedSourceText(source.from), source: source.from}
+    }
   }
 }
 
-/** The secret part of a credential, as the secure store keeps it. */
-export function materialOf(credential: Exclude<ClientCredential, {kind: 'none'}>): CredentialMaterial {
+/**
+ * A federated source that cannot give a token is missing configuration (exit 3), said before any
+ * request is made: an unset variable, a file that is not there, a GitHub job without the runner's
+ * OIDC variables (which it has only with `permissions: id-token: write`).
+ */
+export async function assertFederatedSourceAvailable(source: FederatedTokenSource): Promise<void> {
+  switch (source.kind) {
+    case 'env': {
+      if (process.env[source.variable]) return
+      throw new ConfigError(`no federated token: the environment variable ${source.variable} is not set`, 'no_federated_token', {
+        suggestions: [`set ${source.variable} to the JWT your CI issues to the job (GitLab: an id_tokens: entry of that name)`],
+      })
+    }
+
+    case 'file': {
+      try {
+        await access(source.path, constants.R_OK)
+        return
+      } catch (error) {
+        throw new ConfigError(`no federated token: cannot read ${source.path} (${messageOf(error)})`, 'no_federated_token', {
+          suggestions: ['point --federated-token-file at the projected service-account token (AKS: $AZURE_FEDERATED_TOKEN_FILE), as the pod mounts it'],
+        })
+      }
+    }
+
+    case 'github': {
+      const missing = [GITHUB_TOKEN_REQUEST_URL, GITHUB_TOKEN_REQUEST_TOKEN].filter((name) => !process.env[name])
+      if (missing.length === 0) return
+      throw new ConfigError(`no federated token from the GitHub Actions runner: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set`, 'no_federated_token', {
+        suggestions: ['add `permissions: id-token: write` to the workflow or the job: the runner sets these variables only then'],
+      })
+    }
+  }
+}
+
+/** The secret part of a credential, as the secure store keeps it; a federated source has none (its location is kept). */
+export function materialOf(credential: Exclude<ClientCredential, FederatedCredential | {kind: 'none'}>): CredentialMaterial {
   switch (credential.kind) {
     case 'certificate': {
       return {kind: 'certificate', ...certificateMaterial(credential.certificate)}
@@ -171,6 +235,7 @@ async function namedClientCredential(
   openStore: () => Promise<SecretStore>,
 ): Promise<ClientCredential | undefined> {
   const {name, stored} = location
+  if (location.source) return readCredentialSource(location.source)
   if (stored === 'certificate' || stored === 'private_key') {
     const text = await (await openStore()).get(clientCredentialEntry(name))
     if (text === undefined) throw notInStore(name)

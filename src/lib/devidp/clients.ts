@@ -4,15 +4,20 @@
  *
  * `dev idp` registers three, the roles of the reference flows (IdentityModel's worker,
  * Microsoft.Identity.Web's long-running OBO): a worker (client credentials), a web API that
- * exchanges its users' tokens (OBO) and a public command-line client that signs users in. Their
+ * exchanges its users' tokens (OBO) and a public command-line client that signs users in; and a
+ * fourth for secretless CI, a workload that authenticates with a federated token (workload identity
+ * federation) from the GitHub Actions runner that `dev idp` imitates beside itself. Their
  * secrets are fixed, well-known values: the server lives on 127.0.0.1 with its state in memory and a
  * fresh signing key per start, so a secret protects nothing a developer could lose, while stable
  * values keep `client add` and scripts valid across restarts and make the printed examples stable.
  */
 import type {JWK} from 'jose'
 
+import {DEFAULT_FEDERATED_AUDIENCE} from '../config/credentials.js'
+import type {FederatedIdentityCredential} from './federation.js'
 import type {ClientMetadata} from './oidc.js'
 import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from './obo-grants.js'
+import {DEFAULT_WORKLOAD_SUBJECT} from './workload-issuer.js'
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
 
@@ -22,7 +27,12 @@ export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
  */
 export const LOOPBACK_REDIRECT_URI = 'http://127.0.0.1/callback'
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none' | 'federated'
+
+/** Where `dev idp` serves its imitation of the GitHub Actions runner's token service (an issuer of its own). */
+export const GITHUB_ACTIONS_PATH = '/github-actions'
+/** The runner's request token (ACTIONS_ID_TOKEN_REQUEST_TOKEN): fixed and well known, as the secrets here are. */
+export const DEV_RUNNER_REQUEST_TOKEN = 'dev-runner-request-token'
 
 export interface DevIdpClient {
   clientId: string
@@ -36,6 +46,8 @@ export interface DevIdpClient {
   accessTokenTTL?: number
   /** Public key of a `private_key_jwt` client. */
   publicJwk?: JWK
+  /** A `federated` client: the external tokens it accepts as its credential (issuer, subject, audience). */
+  federatedCredentials?: FederatedIdentityCredential[]
 }
 
 /** A type, not an interface: it is then a Record<string, DevIdpClient> as well. */
@@ -49,6 +61,8 @@ export type DevClients = {
   api: DevIdpClient
   /** A public command-line client: device flow and authorization code with PKCE (loopback redirect). */
   cli: DevIdpClient
+  /** A CI job without a secret: client credentials with a federated token from dev idp's GitHub Actions runner. */
+  workload: DevIdpClient
 }
 
 export interface ClientOptions {
@@ -65,6 +79,12 @@ export function devClients(options: ClientOptions = {}): DevClients {
       authMethod: 'none',
       grantTypes: ['authorization_code', DEVICE_CODE_GRANT, 'refresh_token'],
       redirectUris: [LOOPBACK_REDIRECT_URI],
+    },
+    workload: {
+      clientId: 'workload',
+      authMethod: 'federated',
+      grantTypes: ['client_credentials'],
+      federatedCredentials: [{issuer: GITHUB_ACTIONS_PATH, subject: DEFAULT_WORKLOAD_SUBJECT, audience: DEFAULT_FEDERATED_AUDIENCE}],
     },
   }
 }
@@ -88,6 +108,8 @@ export function grantTypesOf(client: DevIdpClient): string[] {
 }
 
 export function clientMetadata(client: DevIdpClient): ClientMetadata {
+  // oidc-provider has no federated client authentication: federation.ts registers such a client its own way.
+  if (client.authMethod === 'federated') throw new Error(`client ${client.clientId} is federated: register it through federationFront()`)
   const grantTypes = grantTypesOf(client)
   const redirectUris = client.redirectUris ?? []
   return {

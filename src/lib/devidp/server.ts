@@ -6,7 +6,9 @@
  * It speaks client credentials, both OBO flavors (jwt-bearer, RFC 8693 token exchange), refresh
  * tokens with rotation and reuse detection, the device flow, authorization code with PKCE through a
  * loopback redirect (sign-in with any user name, then consent), revocation and introspection; its
- * access tokens are JWTs verifiable with its JWKS.
+ * access tokens are JWTs verifiable with its JWKS. Federated clients authenticate with an external
+ * issuer's token (workload identity federation, ./federation.ts), and beside the server, under
+ * /github-actions, an imitation of the GitHub Actions runner's token service issues such tokens.
  *
  * What `startDevIdp` returns speaks plain OAuth (URLs, client credentials); only `provider` is the
  * oidc-provider instance, for the tests that reach inside.
@@ -16,15 +18,17 @@ import type {IncomingMessage, RequestListener, Server, ServerResponse} from 'nod
 
 import {ConfigError} from '../errors.js'
 import {closeServer, listenOnLoopback} from '../http/loopback.js'
-import {devClients, type DevClients, type DevIdpClient} from './clients.js'
+import {DEV_RUNNER_REQUEST_TOKEN, devClients, type DevClients, type DevIdpClient, GITHUB_ACTIONS_PATH} from './clients.js'
 import {API_RESOURCE, type ConfigurationOptions, OTHER_RESOURCE, providerConfiguration, WEB_API_RESOURCE} from './configuration.js'
 import {enforceDevicePolling} from './device-polling.js'
+import {federationFront} from './federation.js'
 import {handleInteraction, isInteractionRequest} from './interactions.js'
 import {generateSigningKeys, publicJwk, type SigningKeys} from './keys.js'
 import {registerOboGrants} from './obo-grants.js'
 import {consentForOfflineAccess} from './offline-access.js'
 import {createProvider, type OidcProvider} from './oidc.js'
 import {PROTECTED_API_PATH, protectedApiHandler} from './protected-api.js'
+import {createWorkloadIssuer, type WorkloadIssuer} from './workload-issuer.js'
 
 /** The provider's default routes (oidc-provider `routes`), which the returned URLs name. */
 const ROUTES = {
@@ -45,7 +49,7 @@ const DEFAULT_DEVICE_INTERVAL = 5
 export interface DevIdpOptions<C extends ClientSet<C> = DevClients> extends ConfigurationOptions {
   /** Port on 127.0.0.1; 0 (the default) picks a free one. A port in use is a ConfigError `port_in_use`. */
   port?: number
-  /** The registered clients; default the three of `devClients()` (worker, api, cli). */
+  /** The registered clients; default those of `devClients()` (worker, api, cli, workload). */
   clients?: C
   /** The provider's private signing keys; default fresh ones. */
   signingKeys?: SigningKeys
@@ -84,6 +88,12 @@ export interface DevIdp<C extends ClientSet<C> = DevClients> {
   resources: {api: string; other: string; webApi: string}
   /** The device-flow polling interval announced, in seconds. */
   deviceInterval: number
+  /**
+   * The imitation of the GitHub Actions runner's token service beside the server (/github-actions):
+   * its issuer, and the ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN a job would have. The `workload`
+   * client trusts its tokens for its default subject and the audience api://AzureADTokenExchange.
+   */
+  githubActions: Pick<WorkloadIssuer, 'issuer' | 'requestToken' | 'requestUrl' | 'subject'>
   /** Server-side errors so far. */
   errors: Error[]
   provider: OidcProvider
@@ -108,9 +118,12 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
     options.onError?.(error)
   }
 
+  const origin = new URL(issuer).origin
+  const githubActions = await createWorkloadIssuer({issuer: `${origin}${GITHUB_ACTIONS_PATH}`, requestToken: DEV_RUNNER_REQUEST_TOKEN})
+  const federation = federationFront(Object.values<DevIdpClient>(clients), origin)
   let provider: OidcProvider
   try {
-    provider = createProvider(issuer, providerConfiguration(signingKeys, Object.values<DevIdpClient>(clients), options))
+    provider = createProvider(issuer, providerConfiguration(signingKeys, federation.registered, options))
     // Before the first request: the `api` client's metadata names these grants, and oidc-provider
     // validates client metadata against the registered grant types when it first loads the client.
     registerOboGrants(provider, {userTokenKeys: signingKeys, tokenExchange: options.tokenExchange})
@@ -125,7 +138,7 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
   // Koa logs uncaught errors to the console unless someone listens.
   provider.on('error', (error: Error) => reportError(error))
 
-  const providerCallback = provider.callback()
+  const providerCallback = federation.wrap(provider.callback())
   const api = await protectedApiHandler({
     audience: [API_RESOURCE, OTHER_RESOURCE],
     issuer,
@@ -135,6 +148,8 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
     const {pathname} = new URL(req.url ?? '/', issuer)
     if (pathname === PROTECTED_API_PATH || pathname.startsWith(`${PROTECTED_API_PATH}/`)) {
       api(req, res)
+    } else if (githubActions.handle(req, res)) {
+      // the runner's token service, discovery and keys
     } else if (isInteractionRequest(pathname)) {
       handleInteraction(provider, req, res).catch((error: unknown) => {
         reportError(error instanceof Error ? error : new Error(String(error)))
@@ -161,6 +176,7 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
     clients,
     resources: {api: API_RESOURCE, other: OTHER_RESOURCE, webApi: WEB_API_RESOURCE},
     deviceInterval,
+    githubActions: {issuer: githubActions.issuer, requestToken: githubActions.requestToken, requestUrl: githubActions.requestUrl, subject: githubActions.subject},
     errors,
     provider,
     server,

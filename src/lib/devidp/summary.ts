@@ -5,6 +5,7 @@
 import {DEVICE_CODE_GRANT, type DevClients, type DevIdpClient, grantTypesOf, LOOPBACK_REDIRECT_URI} from './clients.js'
 import {API_RESOURCE, API_SCOPES, OTHER_RESOURCE, WEB_API_AUDIENCE, WEB_API_RESOURCE, WEB_API_SCOPE} from './configuration.js'
 import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from './obo-grants.js'
+import type {FederatedIdentityCredential} from './federation.js'
 import type {DevIdp} from './server.js'
 
 export interface DevIdpSummary {
@@ -24,7 +25,11 @@ export interface DevIdpSummary {
     client_secret?: string
     grant_types: string[]
     redirect_uris?: string[]
+    /** A federated client: the external tokens it accepts (issuer, subject, audience, exactly). */
+    federated_credentials?: Array<{issuer: string; subject: string; audience: string}>
   }>
+  /** The imitation of the GitHub Actions runner's token service: what a job's environment would hold. */
+  github_actions: {issuer: string; request_url: string; request_token: string; subject: string}
   resources: Array<{resource: string; audience: string; scopes: string[]; use: string}>
   /** Shell commands to try, one per line. */
   examples: string[]
@@ -46,7 +51,14 @@ export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl'): DevIdp
       ...(client.clientSecret === undefined ? {} : {client_secret: client.clientSecret}),
       grant_types: grantTypesOf(client),
       ...(client.redirectUris === undefined ? {} : {redirect_uris: client.redirectUris}),
+      ...(client.federatedCredentials === undefined ? {} : {federated_credentials: client.federatedCredentials.map((credential) => federatedCredential(idp, credential))}),
     })),
+    github_actions: {
+      issuer: idp.githubActions.issuer,
+      request_url: idp.githubActions.requestUrl,
+      request_token: idp.githubActions.requestToken,
+      subject: idp.githubActions.subject,
+    },
     resources: [
       {resource: API_RESOURCE, audience: API_RESOURCE, scopes: API_SCOPES.split(' '), use: 'downstream API: client credentials, OBO results (the default)'},
       {resource: OTHER_RESOURCE, audience: OTHER_RESOURCE, scopes: API_SCOPES.split(' '), use: 'a second downstream API'},
@@ -56,9 +68,15 @@ export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl'): DevIdp
   }
 }
 
-/** Lines to paste, in order: name the three clients, then try each flow with them. */
+/** A federated credential's issuer as tokens name it (one on this server is given as a path). */
+function federatedCredential(idp: DevIdp<DevClients>, credential: FederatedIdentityCredential): FederatedIdentityCredential {
+  return {...credential, issuer: credential.issuer.startsWith('/') ? `${new URL(idp.issuer).origin}${credential.issuer}` : credential.issuer}
+}
+
+/** Lines to paste, in order: name the three clients, then try each flow with them, then a secretless CI job. */
 function examples(idp: DevIdp<DevClients>, bin: string): string[] {
-  const {worker, api, cli} = idp.clients
+  const {worker, api, cli, workload} = idp.clients
+  const runner = idp.githubActions
   const issuer = `--issuer ${idp.issuer}`
   return [
     `printf %s ${worker.clientSecret} | ${bin} client add worker ${issuer} --client-id ${worker.clientId} --client-secret-stdin`,
@@ -67,6 +85,7 @@ function examples(idp: DevIdp<DevClients>, bin: string): string[] {
     `${bin} token client worker --scope read`,
     `${bin} call ${idp.apiUrl}/echo --client worker`,
     `${bin} token user cli --scope ${WEB_API_SCOPE} --device | ${bin} token obo api --assertion-stdin --scope read | ${bin} token decode`,
+    `ACTIONS_ID_TOKEN_REQUEST_URL='${runner.requestUrl}' ACTIONS_ID_TOKEN_REQUEST_TOKEN=${runner.requestToken} ${bin} token client ${issuer} --client-id ${workload.clientId} --federated-token-github --scope read`,
   ]
 }
 
@@ -86,10 +105,12 @@ export function summaryText(summary: DevIdpSummary): string {
     const secret = client.client_secret === undefined ? '' : `   secret ${client.client_secret}`
     const indent = ' '.repeat(2 + idWidth)
     const redirect = (client.redirect_uris ?? []).map((uri) => `${indent}redirect ${uri}${uri === LOOPBACK_REDIRECT_URI ? ' (any port)' : ''}`)
+    const trusts = (client.federated_credentials ?? []).map((trust) => `${indent}trusts iss ${trust.issuer}, sub ${trust.subject}, aud ${trust.audience}`)
     return [
       `  ${pad(client.client_id, idWidth)}${auth}${secret}`,
       `${indent}${client.grant_types.map((grant) => GRANT_NAMES[grant] ?? grant).join(', ')}`,
       ...redirect,
+      ...trusts,
     ]
   })
   const resources = summary.resources.map(
@@ -104,6 +125,11 @@ export function summaryText(summary: DevIdpSummary): string {
     '',
     'clients',
     ...clients,
+    '',
+    `github actions runner (its OIDC token service, for --federated-token-github)`,
+    `  ACTIONS_ID_TOKEN_REQUEST_URL=${summary.github_actions.request_url}`,
+    `  ACTIONS_ID_TOKEN_REQUEST_TOKEN=${summary.github_actions.request_token}`,
+    `  issuer ${summary.github_actions.issuer}, sub ${summary.github_actions.subject}`,
     '',
     'resources (scopes; a token\'s aud is the resource, api://api\'s is "api")',
     ...resources,

@@ -37,6 +37,8 @@ export const NEVER_SHOWN = new Set([
   'device_code',
   'password',
   'subject_token',
+  // The GitHub Actions runner's answer: {"value": "<the federated token>"}.
+  'value',
 ])
 
 /** Parameters that carry tokens: shown as a prefix and a length. */

@@ -5,7 +5,8 @@ import {thumbprint, type ThumbprintAlgorithm} from '../config/certificates.js'
 import type {Connection} from '../config/connection.js'
 import type {AssertionAudience} from '../config/credentials.js'
 import type {ClientCredential} from '../config/secrets.js'
-import {ConfigError} from '../errors.js'
+import {ConfigError, type ErrorDetails} from '../errors.js'
+import type {HttpContext} from '../http/context.js'
 import {tokenEndpointOf} from './configuration.js'
 import {isEntraTokenEndpoint, isMicrosoftLoginHost} from './entra.js'
 import type {ServerMetadata} from './metadata.js'
@@ -140,8 +141,8 @@ async function privateKeyJwt(connection: Connection, credential: SigningCredenti
 
 type SigningCredential = Extract<ClientCredential, {kind: 'certificate' | 'private_key'}>
 
-/** openid-client's client authentication for a connection and the credential that goes with it. */
-export async function clientAuthentication(connection: Connection, credential: ClientCredential, metadata: ServerMetadata): Promise<ClientAuth> {
+/** openid-client's client authentication for a connection and the credential that goes with it (`http` fetches a federated token). */
+export async function clientAuthentication(connection: Connection, credential: ClientCredential, metadata: ServerMetadata, http: HttpContext): Promise<ClientAuth> {
   const client = await import('openid-client')
   switch (credential.kind) {
     case 'none': {
@@ -156,6 +157,29 @@ export async function clientAuthentication(connection: Connection, credential: C
     case 'private_key': {
       return privateKeyJwt(connection, credential, assertionAudience(connection, metadata).audience)
     }
+
+    case 'federated': {
+      const {federatedClientAuth} = await import('./federated.js')
+      return federatedClientAuth(credential, http)
+    }
+  }
+}
+
+/** What to add to the server's invalid_client refusal of this client's authentication. */
+export interface RefusalAdvice {
+  details?: Partial<ErrorDetails>
+  suggestion: string
+}
+
+/**
+ * The advice for a refusal, computed when it happens: a federated token is read for every request,
+ * and the advice names what the refused one presented.
+ */
+export function refusalAdvice(connection: Connection, credential: ClientCredential, metadata: ServerMetadata): () => Promise<RefusalAdvice | undefined> {
+  return async () => {
+    if (credential.kind === 'federated') return (await import('./federated.js')).federatedRefusalAdvice(credential)
+    const suggestion = assertionAdvice(connection, credential, metadata)
+    return suggestion === undefined ? undefined : {suggestion}
   }
 }
 

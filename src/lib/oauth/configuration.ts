@@ -38,7 +38,7 @@ export async function openConfiguration(
   http: HttpContext,
 ): Promise<Configuration> {
   const client = await import('openid-client')
-  const auth = await clientAuthentication(connection, credential, metadata)
+  const auth = await clientAuthentication(connection, credential, metadata, http)
   const config = new client.Configuration(metadata as OpenIdServerMetadata, connection.clientId, undefined, auth)
   config[client.customFetch] = await http.fetch()
   config.timeout = http.timeoutSeconds

@@ -10,7 +10,7 @@ import {type HttpContext, httpContext} from '../http/context.js'
 import type {Runtime} from '../runtime.js'
 import {connectionMetadata, openConfiguration} from './configuration.js'
 import {AuthorizationError, ConfigError, TokenctlError} from '../errors.js'
-import {assertionAdvice} from './client-auth.js'
+import {type RefusalAdvice, refusalAdvice} from './client-auth.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
 import {detectFlavor, TOKEN_EXCHANGE_GRANT} from './flavor.js'
 import type {ServerMetadata} from './metadata.js'
@@ -30,8 +30,8 @@ export interface GrantResult {
 
 /** The client as openid-client sees it, with the metadata and the HTTP side it was opened with. */
 export interface OpenedClient {
-  /** What to advise when the server answers invalid_client to this client's assertion. */
-  assertionAdvice?: string
+  /** What to advise when the server answers invalid_client to this client's assertion or federated token. */
+  assertionAdvice?: () => Promise<RefusalAdvice | undefined>
   config: Configuration
   http: HttpContext
   metadata: ServerMetadata
@@ -42,7 +42,7 @@ export async function openClient(connection: Connection, runtime: Runtime): Prom
   const credential = await resolveCredential(connection, runtime.openStore)
   const metadata = await connectionMetadata(connection, http)
   const config = await openConfiguration(connection, metadata, credential, http)
-  return {assertionAdvice: assertionAdvice(connection, credential, metadata), config, http, metadata}
+  return {assertionAdvice: refusalAdvice(connection, credential, metadata), config, http, metadata}
 }
 
 function grantResult(response: TokenEndpointResponse, config: Configuration, flavor?: Flavor): GrantResult {
@@ -53,10 +53,15 @@ function grantResult(response: TokenEndpointResponse, config: Configuration, fla
   return result
 }
 
-/** A refused client assertion gets advice about the assertion (its audience, the registered key) instead of the generic one. */
-function withAssertionAdvice(error: TokenctlError, advice: string | undefined): TokenctlError {
-  if (advice === undefined || error.code !== 'invalid_client' || !(error instanceof AuthorizationError)) return error
-  return new AuthorizationError(error.message, error.code, {cause: error.cause, details: error.details, suggestions: [advice]})
+/**
+ * A refused client assertion gets advice about the assertion (its audience, the registered key, or
+ * the claims a federated token presented) instead of the generic one.
+ */
+async function withAssertionAdvice(error: TokenctlError, adviceFor: (() => Promise<RefusalAdvice | undefined>) | undefined): Promise<TokenctlError> {
+  if (adviceFor === undefined || error.code !== 'invalid_client' || !(error instanceof AuthorizationError)) return error
+  const advice = await adviceFor()
+  if (advice === undefined) return error
+  return new AuthorizationError(error.message, error.code, {cause: error.cause, details: {...error.details, ...advice.details}, suggestions: [advice.suggestion]})
 }
 
 /**
@@ -80,7 +85,7 @@ export async function tokenRequest(
   grant: GrantKind,
   run: (config: Configuration) => Promise<TokenEndpointResponse>,
   http: HttpContext,
-  assertionAdviceText?: string,
+  assertionAdvice?: () => Promise<RefusalAdvice | undefined>,
 ): Promise<TokenEndpointResponse> {
   const host = new URL(config.serverMetadata().token_endpoint!).host
   http.hooks.progress?.({message: `requesting a token from ${host}`, state: 'request'})
@@ -91,7 +96,7 @@ export async function tokenRequest(
       } catch (error) {
         const kept = nonAccessTokenResponse(error)
         if (kept) return kept
-        throw withAssertionAdvice(await translateOAuthError(error, {grant, host, timeoutSeconds: http.timeoutSeconds}), assertionAdviceText)
+        throw await withAssertionAdvice(await translateOAuthError(error, {grant, host, timeoutSeconds: http.timeoutSeconds}), assertionAdvice)
       }
     })
   } finally {

@@ -25,6 +25,8 @@ import {
   type CredentialLocation,
   type CredentialMaterial,
   type CredentialSource,
+  type FederatedCredentialSource,
+  federatedSourceText,
   type StoredCredentialKind,
 } from '../config/credentials.js'
 import {materialOf, resolveCredential} from '../config/secrets.js'
@@ -62,13 +64,15 @@ type SessionClient = ClientSettings & {name?: string}
  * Where the session's refreshes find the client's credential (see config/credentials.ts): the named
  * client it was started from (its current credential, so rotating the client's rotates every
  * session's), the material kept inside this record (given on the command line or in
- * TOKENCTL_CLIENT_SECRET at start; it goes when the session goes), or none (a public client).
- * A credential read fresh for every request (a federated token) would be kept as its source.
+ * TOKENCTL_CLIENT_SECRET at start; it goes when the session goes), the source of a credential read
+ * fresh for every request (a federated token: its file, its variable, the GitHub Actions runner —
+ * never the token), or none (a public client).
  */
 export type SessionCredential =
   | {from: 'named_client'; name: string; stored?: StoredCredentialKind}
   | {from: 'none'}
   | {from: 'session'; material: CredentialMaterial}
+  | {from: 'source'; source: FederatedCredentialSource}
 
 interface SessionRecord {
   access_token: AccessToken
@@ -106,6 +110,10 @@ function credentialDescription(record: SessionRecord): string {
 
     case 'session': {
       return 'kept with the session'
+    }
+
+    case 'source': {
+      return `${federatedSourceText(record.credential.source.from)}, read for every request`
     }
 
     case undefined: {
@@ -209,6 +217,8 @@ function sessionConnection(record: SessionRecord, overrides: SessionOverrides): 
     ;({credential, settings: changed} = followedClient(record, record.credential))
   } else if (record.credential?.from === 'session') {
     credential = {kind: 'kept', material: record.credential.material, session: record.key}
+  } else if (record.credential?.from === 'source') {
+    credential = {kind: 'given', source: record.credential.source}
   } else if (record.credential?.from === 'none') {
     credential = {kind: 'none'}
   } else {
@@ -225,20 +235,23 @@ function sessionConnection(record: SessionRecord, overrides: SessionOverrides): 
 }
 
 /**
- * What a session keeps of the credential that started it: the named client to follow, or the
- * credential itself (read once already for the start, never read again from stdin).
+ * What a session keeps of the credential that started it: the named client to follow, a federated
+ * token's source (never the token), or the credential itself (read once already for the start,
+ * never read again from stdin).
  */
 async function credentialToKeep(connection: Connection, runtime: Runtime): Promise<SessionCredential> {
   const location = connection.credential
   if (location.kind === 'none') return {from: 'none'}
   if (location.kind === 'kept') return {from: 'session', material: location.material}
   // A named client's own credential is followed; one that only TOKENCTL_CLIENT_SECRET supplied is kept.
-  if (location.kind === 'named_client' && (location.stored !== undefined || location.keyFile !== undefined || isSharedStore())) {
+  if (location.kind === 'named_client' && (location.stored !== undefined || location.keyFile !== undefined || location.source !== undefined || isSharedStore())) {
     return {from: 'named_client', name: location.name, stored: location.stored}
   }
 
   const credential = await resolveCredential(connection, runtime.openStore)
-  return credential.kind === 'none' ? {from: 'none'} : {from: 'session', material: materialOf(credential)}
+  if (credential.kind === 'none') return {from: 'none'}
+  if (credential.kind === 'federated') return {from: 'source', source: {from: credential.source, kind: 'federated'}}
+  return {from: 'session', material: materialOf(credential)}
 }
 
 function snapshotOf(connection: Connection): SessionClient {

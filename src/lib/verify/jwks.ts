@@ -10,6 +10,7 @@ import {readFile, rename, rm, writeFile} from 'node:fs/promises'
 import type {JSONWebKeySet} from 'jose'
 
 import {NetworkError} from '../errors.js'
+import {boundedText} from '../http/bounded-body.js'
 import type {HttpContext} from '../http/context.js'
 import {parseRetryAfter} from '../http/retry.js'
 import {translateOAuthError} from '../oauth/errors.js'
@@ -71,20 +72,9 @@ async function writeCached(uri: URL, jwks: JSONWebKeySet): Promise<void> {
   }
 }
 
-/** The body as text, refusing more than `limit` bytes without reading them all. */
-async function boundedText(response: Response, uri: URL): Promise<string> {
-  const tooLarge = () => new NetworkError(`the JWKS at ${uri.href} is larger than ${MAX_JWKS_BYTES / 1024} KiB: not a key set`, 'invalid_response')
-  if (Number(response.headers.get('content-length') ?? 0) > MAX_JWKS_BYTES) throw tooLarge()
-  if (!response.body) return ''
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of response.body) {
-    size += chunk.byteLength
-    if (size > MAX_JWKS_BYTES) throw tooLarge()
-    chunks.push(chunk)
-  }
-
-  return Buffer.concat(chunks).toString('utf8')
+/** The body as text, refusing more than MAX_JWKS_BYTES without reading them all. */
+async function jwksText(response: Response, uri: URL): Promise<string> {
+  return boundedText(response, MAX_JWKS_BYTES, () => new NetworkError(`the JWKS at ${uri.href} is larger than ${MAX_JWKS_BYTES / 1024} KiB: not a key set`, 'invalid_response'))
 }
 
 function isAbort(error: unknown): boolean {
@@ -119,7 +109,7 @@ async function download(uri: URL, http: HttpContext): Promise<JSONWebKeySet> {
         })
       }
 
-      text = await boundedText(response, uri)
+      text = await jwksText(response, uri)
     } catch (error) {
       if (error instanceof NetworkError) throw error
       if (isAbort(error)) throw timeout()
