@@ -18,7 +18,7 @@ import {allFileContents, expectExit, stdoutJson as json} from '../helpers/assert
 import {type AuthServer, startAuthServer, type TokenRequestRecord} from '../helpers/auth-server.js'
 import {cliWithHome} from '../helpers/cli.js'
 import {type FakeGithubActions, REQUEST_TOKEN, startFakeGithubActions} from '../helpers/github-actions.js'
-import {keyringOrSkip, type KeyringSession} from '../helpers/keyring.js'
+import {type KeyringSession, requireKeyring} from '../helpers/keyring.js'
 import {rotatingTokenFile} from '../helpers/token-file.js'
 
 const PASSPHRASE = 'correct horse battery staple'
@@ -330,8 +330,8 @@ describe('secretless CI: federated client authentication (end to end)', function
   after(async () => {
     await keyring?.stop()
   })
-  inStore('keychain', async (context) => {
-    keyring = await keyringOrSkip(context)
+  inStore('keychain', async () => {
+    keyring = await requireKeyring()
     const service = `tokenctl-e2e-federated-${process.pid}`
     return {
       async contents() {
