@@ -6,7 +6,7 @@
  */
 import {strict as assert} from 'node:assert'
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
+import {existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -323,6 +323,29 @@ describe('file lock', function () {
       assert.equal(record(lock).pid, process.pid)
       assert.equal(existsSync(`${lock}.break`), false)
       await release()
+    })
+  })
+
+  describe('a symbolic link at the lock path (a neighbour\'s trap or damage)', () => {
+    it('dangling: broken at once, never followed, and the wait still ends (no busy loop past waitMs)', async () => {
+      const target = path.join(directory, 'target-of-the-link')
+      symlinkSync(target, lock)
+      const release = await acquireFileLock(lock, {waitMs: 500})
+      assert.equal(lstatSync(lock).isSymbolicLink(), false)
+      assert.equal(record(lock).pid, process.pid)
+      assert.equal(existsSync(target), false, 'nothing written through the link')
+      await release()
+    })
+
+    it('to a file of someone else\'s: the link is removed, the file it points to is never read as a lock nor changed', async () => {
+      const victim = path.join(directory, 'victim')
+      writeFileSync(victim, JSON.stringify({host: hostname(), nonce: 'victim', pid: process.pid, pidns: PID_NAMESPACE}))
+      symlinkSync(victim, lock)
+      const release = await acquireFileLock(lock, {waitMs: 500})
+      assert.equal(record(lock).pid, process.pid)
+      assert.equal(JSON.parse(readFileSync(victim, 'utf8')).nonce, 'victim')
+      await release()
+      assert.equal(existsSync(victim), true)
     })
   })
 

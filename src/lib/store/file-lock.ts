@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
-import {readlinkSync} from 'node:fs'
-import {open, readFile, stat, unlink, utimes} from 'node:fs/promises'
+import {constants, readlinkSync} from 'node:fs'
+import {lstat, open, unlink, utimes} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -54,14 +54,28 @@ function isProcessAlive(pid: number): boolean {
 }
 
 interface Observed {
+  /** A symbolic link: no tokenctl makes one, so it is damage or a trap, never a held lock. */
+  foreign?: boolean
   identity: string
   mtimeMs: number
   record: LockRecord | undefined
 }
 
 async function observe(lockPath: string): Promise<Observed | undefined> {
+  let handle
   try {
-    const [info, text] = await Promise.all([stat(lockPath), readFile(lockPath, 'utf8')])
+    // Never through a symbolic link: a link at the lock path (dangling or not) is judged as itself.
+    handle = await open(lockPath, constants.O_RDONLY | constants.O_NOFOLLOW)
+  } catch (error) {
+    const {code} = error as NodeJS.ErrnoException
+    if (code === 'ENOENT') return undefined
+    if (code === 'ELOOP') return {foreign: true, identity: 'symbolic link', mtimeMs: 0, record: undefined}
+    throw new StoreError(`cannot read the lock file ${lockPath}: ${(error as Error).message}`, 'store_error', {cause: error})
+  }
+
+  try {
+    const info = await handle.stat()
+    const text = await handle.readFile('utf8')
     let record: LockRecord | undefined
     try {
       const parsed = JSON.parse(text) as unknown
@@ -72,8 +86,9 @@ async function observe(lockPath: string): Promise<Observed | undefined> {
 
     return {identity: record?.nonce ?? `${info.ino}:${info.size}:${info.mtimeMs}`, mtimeMs: info.mtimeMs, record}
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new StoreError(`cannot read the lock file ${lockPath}: ${(error as Error).message}`, 'store_error', {cause: error})
+  } finally {
+    await handle.close()
   }
 }
 
@@ -97,6 +112,7 @@ interface Watched {
 }
 
 function isStale(seen: Observed, staleMs: number, watched: Watched | undefined): boolean {
+  if (seen.foreign) return true
   const {record} = seen
   const sameProcessSpace =
     record !== undefined &&
@@ -128,7 +144,7 @@ async function breakStaleLock(lockPath: string, judged: Observed): Promise<boole
     breaker = await open(breakerPath, 'wx', 0o600)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    const info = await stat(breakerPath).catch(() => undefined)
+    const info = await lstat(breakerPath).catch(() => undefined) // a link there is judged as itself
     // A breaker lives for milliseconds: one older than that, or dated in the future, was left behind.
     if (info && Math.abs(Date.now() - info.mtimeMs) > BREAKER_STALE_MS) await unlinkIfPresent(breakerPath)
     return false
@@ -146,6 +162,13 @@ async function breakStaleLock(lockPath: string, judged: Observed): Promise<boole
 
 export type ReleaseLock = () => Promise<void>
 
+function lockTimeout(lockPath: string, waitMs: number, seen?: Observed): StoreError {
+  const who = seen?.record?.pid ? `, held by process ${seen.record.pid} on ${seen.record.host}` : ''
+  return new StoreError(`timed out after ${Math.round(waitMs / 1000)} s waiting for the lock ${lockPath}${who}`, 'store_lock_timeout', {
+    suggestions: ['another tokenctl is still working on the same entry; try again later'],
+  })
+}
+
 export async function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<ReleaseLock> {
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS
@@ -158,7 +181,11 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
     const nonce = await tryCreate(lockPath)
     if (nonce) return holdLock(lockPath, nonce, staleMs)
     const seen = await observe(lockPath)
-    if (seen === undefined) continue // released between our attempt and our look
+    if (seen === undefined) {
+      if (Date.now() < deadline) continue // released between our attempt and our look
+      throw lockTimeout(lockPath, waitMs)
+    }
+
     if (watched?.identity !== seen.identity || watched.mtimeMs !== seen.mtimeMs) watched = {identity: seen.identity, mtimeMs: seen.mtimeMs, since: Date.now()}
     if (isStale(seen, staleMs, watched) && (await breakStaleLock(lockPath, seen))) continue
 
@@ -167,12 +194,7 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
       options.onWait?.(seen.record && {acquiredAt: seen.record.acquiredAt, host: seen.record.host, pid: seen.record.pid})
     }
 
-    if (Date.now() >= deadline) {
-      const who = seen.record?.pid ? `, held by process ${seen.record.pid} on ${seen.record.host}` : ''
-      throw new StoreError(`timed out after ${Math.round(waitMs / 1000)} s waiting for the lock ${lockPath}${who}`, 'store_lock_timeout', {
-        suggestions: ['another tokenctl is still working on the same entry; try again later'],
-      })
-    }
+    if (Date.now() >= deadline) throw lockTimeout(lockPath, waitMs, seen)
 
     await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())))
     pollMs = Math.min(pollMs * 2, MAX_POLL_MS)
