@@ -20,8 +20,9 @@ import {COOKIE_HEADERS, CREDENTIAL_HEADERS, NEVER_SHOWN, TOKEN_LIKE} from '../..
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {type ApiServer, SESSION_COOKIE, useApiServer} from '../helpers/api-server.js'
 import {expectExit} from '../helpers/assertions.js'
-import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
+import {type AuthServer, type AuthServerOptions, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, type CliResult, type StartedCli} from '../helpers/cli.js'
+import {type FakeGithubActions, REQUEST_TOKEN, startFakeGithubActions} from '../helpers/github-actions.js'
 
 const PASSPHRASE = 'redaction tests'
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
@@ -43,6 +44,7 @@ const PARAMETERS: Record<string, {in: string; shown: Shown}> = {
   refresh_token: {in: 'session start and session refresh (request and rotated response)', shown: 'token'},
   subject_token: {in: 'token obo --flavor rfc8693 (token exchange)', shown: 'never'},
   token: {in: 'session end (RFC 7009 revocation)', shown: 'token'},
+  value: {in: 'token client --federated-token-github (the GitHub Actions runner\'s answer)', shown: 'never'},
 }
 
 /** Headers: a credential keeps its scheme (a bearer token as a prefix and a length); a cookie never shows. */
@@ -93,11 +95,23 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
   this.timeout(180_000)
   let server: AuthServer
   let api: ApiServer
+  let github: FakeGithubActions
+  // The federated client trusts the fake runner, which must be up before the server is made.
+  const serverOptions: AuthServerOptions = {deviceInterval: 1}
+  before(async () => {
+    github = await startFakeGithubActions()
+    serverOptions.devClients = [
+      {authMethod: 'federated', clientId: 'ci-app', federatedCredentials: [{audience: 'api://AzureADTokenExchange', issuer: github.issuer, subject: github.subject}], grantTypes: ['client_credentials']},
+    ]
+  })
+  after(async () => {
+    await github?.stop()
+  })
   useAuthServer(
     (started) => {
       server = started
     },
-    {deviceInterval: 1},
+    serverOptions,
   )
   useApiServer(
     () => ({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri}),
@@ -162,6 +176,13 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
     writeFileSync(key, jwt.privateKeyPem)
     result = traced(run, await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'jwt', '--private-key-file', key, '--key-id', jwt.kid, '--no-cache', '--verbose']))
     saw(run, 'client_assertion', lastRequest('client_credentials').params.client_assertion)
+
+    // Federated: the runner's answer carries the external JWT as `value`, and its request token goes in a header.
+    run = 'token client (federated, GitHub Actions runner)'
+    traced(run, await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'ci-app', '--federated-token-github', '--scope', 'read', '--no-cache', '--verbose'], {env: github.env}))
+    saw(run, 'value', github.calls.at(-1)?.token)
+    saw(run, 'client_assertion', lastRequest('client_credentials').params.client_assertion)
+    sawHeader(run, 'authorization', REQUEST_TOKEN, new RegExp(`> authorization: bearer ${escape(prefixAndLength(REQUEST_TOKEN))}$`, 'm'))
 
     // Both OBO flavors, with the user's token as the assertion.
     const userToken = await server.mintUserToken({aud: webApi.clientId, sub: 'alice'})
@@ -263,7 +284,7 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
       for (const {run, secret, shown: pattern} of mine) {
         const stderr = traces.get(run)!
         assert.ok(!stderr.includes(secret), `${run}: ${name} in clear on stderr:\n${stderr}`)
-        assert.match(stderr, pattern, `${run}: ${name} not shown masked`)
+        assert.match(stderr, pattern, `${run}: ${name} not shown masked:\n${stderr}`)
       }
     })
   }

@@ -194,7 +194,7 @@ describe('token cache', () => {
     })
 
     it('whoever waited for the lock takes the token the holder wrote meanwhile, without a fetch, and says it waited', async () => {
-      const written = token('written meanwhile', 3600)
+      const written = token('written-meanwhile', 3600)
       store.contended = true
       store.meanwhile = () => store.entries.set(ENTRY, JSON.stringify(written))
       const result = await cachedOrFetched(openStore, KEY, {}, fetchGiving(token('fresh', 3600)), hooks())
@@ -204,7 +204,7 @@ describe('token cache', () => {
     })
 
     it('with --force, what the holder wrote meanwhile is not taken either', async () => {
-      store.meanwhile = () => store.entries.set(ENTRY, JSON.stringify(token('written meanwhile', 3600)))
+      store.meanwhile = () => store.entries.set(ENTRY, JSON.stringify(token('written-meanwhile', 3600)))
       const result = await cachedOrFetched(openStore, KEY, {force: true}, fetchGiving(token('forced', 3600)))
       assert.deepEqual([result.source, result.token.access_token], ['identity_provider', 'forced'])
     })
