@@ -1,9 +1,10 @@
 import {readFile} from 'node:fs/promises'
+import path from 'node:path'
 
 import {messageOf, StoreError} from '../errors.js'
-import {homePath} from '../paths.js'
+import {homePath, tokenctlHome} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
-import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, sealEnvelope} from './envelope.js'
+import {DEFAULT_KDF_PARAMS, type Derive, type KdfParams, memoisedDerive, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
 import {withFileLock} from './file-lock.js'
 import {updateUnderLock, withLocalLock} from './local-lock.js'
 import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE} from './passphrase.js'
@@ -15,7 +16,51 @@ import type {LockOptions, SecretStore} from './types.js'
  * serialize on the file's own lock (store.enc.lock) and re-read under it, so concurrent processes
  * writing different entries never lose each other's writes. A file that does not open is never
  * written over: every write decrypts the current file first.
+ *
+ * One scrypt derivation per process: the key is derived from the passphrase and the file's salt once
+ * (warmUpFileStore may start it before the command has even loaded), and a write seals under the same
+ * salt and key with a fresh nonce, as the Redis store does. The salt still defeats precomputed
+ * passphrase guesses, which is what it is for; a new salt is drawn when there is no file yet and when
+ * the KDF parameters change. AES-GCM's limit for random nonces under one key (2^32 messages, NIST
+ * SP 800-38D §8.3) is beyond any store's lifetime of writes.
  */
+
+const STORE_FILE = 'store.enc'
+
+/** Derived keys by passphrase, then by salt and parameters: shared by the warm-up and every FileStore of the process. */
+const derivations = new Map<string, Derive>()
+
+function deriveFor(passphrase: string): Derive {
+  let derive = derivations.get(passphrase)
+  if (!derive) {
+    derive = memoisedDerive(passphrase)
+    derivations.set(passphrase, derive)
+  }
+
+  return derive
+}
+
+/**
+ * Starts reading the store file and deriving its key, for a FileStore about to be opened: the scrypt
+ * runs on libuv's thread pool while the main thread loads the command's modules. Reports nothing
+ * (the real read reports every failure) and creates nothing (not even TOKENCTL_HOME).
+ */
+export function warmUpFileStore(passphrase: string): void {
+  let file: string
+  try {
+    file = path.join(tokenctlHome(), STORE_FILE)
+  } catch {
+    return // an unsafe home: the command says so when it gets there
+  }
+
+  readStoreFile(file)
+    .then((data) => {
+      if (data === undefined) return
+      const {params, salt} = parseEnvelope(data)
+      return deriveFor(passphrase)(salt, params)
+    })
+    .catch(() => {})
+}
 
 export interface FileStoreOptions {
   /** Default: store.enc under TOKENCTL_HOME. */
@@ -33,10 +78,10 @@ export class FileStore implements SecretStore {
   readonly #kdfParams: KdfParams
   readonly #passphrase: string
   /** The envelope this process last opened or sealed: the same bytes again need no second scrypt. */
-  #last: undefined | {data: Buffer; entries: Entries}
+  #last: undefined | {data: Buffer; entries: Entries; params: KdfParams; salt: Buffer}
 
   constructor(options: FileStoreOptions) {
-    this.location = options.file ?? homePath('store.enc')
+    this.location = options.file ?? homePath(STORE_FILE)
     this.#kdfParams = options.kdfParams ?? DEFAULT_KDF_PARAMS
     this.#passphrase = options.passphrase
   }
@@ -76,10 +121,11 @@ export class FileStore implements SecretStore {
     const data = await readStoreFile(this.location)
     if (data === undefined) return new Map()
     if (this.#last?.data.equals(data)) return new Map(this.#last.entries)
-    const opened = await openEnvelope(data, this.#passphrase)
+    const opened = await openEnvelope(data, this.#passphrase, deriveFor(this.#passphrase))
     if (!opened.ok) throw openFailure(this.location, opened.failure, opened.reason)
     const entries = decodeEntries(this.location, opened.plaintext)
-    this.#last = {data, entries: new Map(entries)}
+    const {params, salt} = parseEnvelope(data)
+    this.#last = {data, entries: new Map(entries), params, salt}
     return entries
   }
 
@@ -88,13 +134,19 @@ export class FileStore implements SecretStore {
     return withFileLock(`${this.location}.lock`, async () => {
       const entries = await this.#read()
       if (!change(entries)) return false
-      const sealed = await sealEnvelope(encodeEntries(entries), this.#passphrase, this.#kdfParams)
+      // The salt (and so the key) of the file just opened, unless there was none or the parameters change.
+      const last = this.#last
+      const salt = last && sameParams(last.params, this.#kdfParams) ? last.salt : undefined
+      const sealed = await sealEnvelope(encodeEntries(entries), this.#passphrase, this.#kdfParams, {derive: deriveFor(this.#passphrase), salt})
       await writeAtomically(this.location, sealed)
-      this.#last = {data: sealed, entries: new Map(entries)}
+      const {params, salt: sealedUnder} = parseEnvelope(sealed)
+      this.#last = {data: sealed, entries: new Map(entries), params, salt: sealedUnder}
       return true
     })
   }
 }
+
+const sameParams = (a: KdfParams, b: KdfParams): boolean => a.N === b.N && a.r === b.r && a.p === b.p
 
 async function readStoreFile(file: string): Promise<Buffer | undefined> {
   try {
