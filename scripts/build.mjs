@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run build`: compiles into a temporary folder and swaps it in for dist/ only once tsc has
 // succeeded, so that a tokenctl linked with `npm link` keeps working while the tests rebuild (and a
-// failed build leaves the last good one in place). Then the oclif manifest, without oclif's
+// failed build leaves the last good one in place), with the fast path's flag table. Then the oclif manifest, without oclif's
 // "update available" check (oclif 6 needs Node 22; tokenctl supports Node 20.19).
 import {spawnSync} from 'node:child_process'
 import {existsSync, renameSync, rmSync} from 'node:fs'
@@ -24,6 +24,8 @@ function run(script, args, env = {}) {
 }
 
 run(require.resolve('typescript/bin/tsc'), ['-p', 'tsconfig.json', '--outDir', next])
+// The fast path's flag table, read off the compiled commands (scripts/fast-path-table.mjs).
+run(join(root, 'scripts', 'fast-path-table.mjs'), [next])
 // Two renames: dist/ is missing for the microseconds between them, not for the whole build.
 if (existsSync(dist)) renameSync(dist, old)
 renameSync(next, dist)
