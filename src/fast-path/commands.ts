@@ -6,29 +6,40 @@
 import type {CommandShell} from '../lib/command-shell.js'
 import type {ParsedArgv} from './argv.js'
 
-export interface FastCommand {
-  /** Whether the run will read the secure store, so that opening it can start before the rest loads. */
-  readsStore(flags: ParsedArgv['flags']): boolean
-  run(parsed: ParsedArgv, shell: CommandShell): Promise<unknown>
+/** What a run will certainly or probably need, so that its slow part can start before the rest loads. */
+export interface WarmUp {
+  /** A token request (--no-cache, --force): openid-client and Node's fetch. */
+  request?: boolean
+  /** The secure store: its key derivation, or the keychain's probe. */
+  store?: boolean
 }
+
+export interface FastCommand {
+  run(parsed: ParsedArgv, shell: CommandShell): Promise<unknown>
+  warmUp(flags: ParsedArgv['flags']): WarmUp
+}
+
+/** A credential given on the command line: then a named client's stored secret is not read. */
+const CREDENTIAL_FLAGS = ['client-secret-env', 'client-secret-file', 'client-secret-stdin', 'private-key-file', 'certificate-file']
+const credentialGiven = (flags: ParsedArgv['flags']) => CREDENTIAL_FLAGS.some((name) => flags[name] !== undefined)
 
 export const FAST_COMMANDS: Record<string, FastCommand> = {
   call: {
-    readsStore: (flags) => Boolean(flags.client || flags.session),
+    warmUp: (flags) => ({store: Boolean(flags.client || flags.session)}),
     async run({args, flags}, shell) {
       const {call} = await import('../lib/operations/call.js')
       return call(args as {url: string}, flags as Parameters<typeof call>[1], shell)
     },
   },
   'session:refresh': {
-    readsStore: () => true,
+    warmUp: (flags) => ({request: flags.force === true, store: true}),
     async run({flags}, shell) {
       const {sessionRefresh} = await import('../lib/operations/session-refresh.js')
       return sessionRefresh(flags as Parameters<typeof sessionRefresh>[0], shell)
     },
   },
   'token:client': {
-    readsStore: (flags) => !flags['no-cache'],
+    warmUp: (flags) => ({request: Boolean(flags.force || flags['no-cache']), store: !flags['no-cache'] || !credentialGiven(flags)}),
     async run({args, flags}, shell) {
       const {tokenClient} = await import('../lib/operations/token-client.js')
       return tokenClient(args, flags as Parameters<typeof tokenClient>[1], shell)

@@ -70,8 +70,11 @@ export async function runFastPath(argv: string[]): Promise<boolean> {
   if (!chosen) return false
   const command = FAST_COMMANDS[chosen.id]
   const {flags} = chosen.parsed
-  // The store's slow part (a scrypt derivation, a D-Bus round trip) starts now and runs while the rest loads.
-  if (command.readsStore(flags)) void import('../lib/store/warm-up.js').then(({warmUpStore}) => warmUpStore())
+  // The slow parts start now and run while the rest loads: the store's (a scrypt derivation on the thread
+  // pool, a D-Bus round trip) first, then a certain token request's (loading openid-client and fetch).
+  const warm = command.warmUp(flags)
+  if (warm.store) (await import('../lib/store/warm-up.js')).warmUpStore()
+  if (warm.request) (await import('../lib/oauth/warm-up.js')).warmUpTokenRequest()
   const {CommandShell, ignoreClosedStdout, oclifSpinner} = await import('../lib/command-shell.js')
   ignoreClosedStdout()
   const shell = new CommandShell({json: flags.json === true, spinner: oclifSpinner, verbose: false})

@@ -13,7 +13,7 @@ import {closeConnections} from './http/connections.js'
 import type {Hooks, Progress} from './http/context.js'
 import {stripUrlCredentials} from './http/trace.js'
 import {errorJson, errorLine, traceLines} from './output.js'
-import {OutputFile} from './output-file.js'
+import type {OutputFile} from './output-file.js'
 import type {Runtime} from './runtime.js'
 import {openStore} from './store/index.js'
 import type {SecretStore} from './store/types.js'
@@ -104,7 +104,9 @@ export class CommandShell {
   /** After parsing, before any work: a folder that cannot take the output fails before a request is made. */
   async openOutput(output: unknown): Promise<void> {
     // `-o -` is stdout, as for curl.
-    if (typeof output === 'string' && output !== '-' && this.outputFile === undefined) this.outputFile = await OutputFile.open(output)
+    if (typeof output !== 'string' || output === '-' || this.outputFile !== undefined) return
+    const {OutputFile} = await import('./output-file.js') // loaded only for -o: a hit to stdout does without it
+    this.outputFile = await OutputFile.open(output)
   }
 
   /** Data for stdout, or for the `--output` file; silent under --json (the JSON is the output). */

@@ -21,6 +21,7 @@ import {type KeyringSession, startKeyring} from '../helpers/keyring.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'bin', 'run.js')
 const MODULE_TRACE = join(ROOT, 'bench', 'module-trace.mjs')
+const MODULE_TRACE_CJS = join(ROOT, 'bench', 'module-trace.cjs')
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'fast path tests'}
 const OCLIF_ONLY = {TOKENCTL_NO_FAST_PATH: '1'}
 
@@ -28,24 +29,29 @@ const OCLIF_ONLY = {TOKENCTL_NO_FAST_PATH: '1'}
 const NOT_ON_A_HIT = ['@oclif/core', 'openid-client', 'oauth4webapi', 'undici', 'jose', 'conf', 'ioredis', 'chalk']
 
 interface TracedResult extends CliResult {
-  /** The package names among the ES modules the run loaded. */
+  /** Every module the run loaded (URLs). */
+  modules: string[]
+  /** The packages among them. */
   packages: Set<string>
 }
 
-/** `tokenctl ARGS` with a loader hook that lists every ES module loaded (bench/module-trace.mjs). */
+/** `tokenctl ARGS` with a loader hook and a preload that list every module loaded (bench/module-trace.*). */
 async function runTraced(args: string[], options: CliOptions): Promise<TracedResult> {
   const trace = join(tempHome(), 'modules.txt')
-  const result = await runNode(['--no-warnings', '--loader', MODULE_TRACE, BIN, ...args], {...options, env: {...options.env, TOKENCTL_MODULE_TRACE: trace}})
-  const urls = existsSync(trace) ? readFileSync(trace, 'utf8').trim().split('\n').map((line) => line.split(' ')[1]) : []
-  const packages = new Set(urls.flatMap((url) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? []))
-  return {...result, packages}
+  const result = await runNode(['--no-warnings', '--require', MODULE_TRACE_CJS, '--loader', MODULE_TRACE, BIN, ...args], {...options, env: {...options.env, TOKENCTL_MODULE_TRACE: trace}})
+  const modules = existsSync(trace) ? readFileSync(trace, 'utf8').trim().split('\n').map((line) => line.split(' ')[1]) : []
+  const packages = new Set(modules.flatMap((url) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? []))
+  return {...result, modules, packages}
 }
 
 const servedFast = (result: TracedResult) => !result.packages.has('@oclif/core')
 
 /** What differs between two runs a second apart: seconds left, a response's Date. */
 function withoutClock(text: string): string {
-  return text.replaceAll(/"expires_in": \d+/g, '"expires_in": <seconds>').replaceAll(/^date: .*$/gim, 'date: <date>')
+  return text
+    .replaceAll(/"expires_in": \d+/g, '"expires_in": <seconds>')
+    .replaceAll(/^date: .*$/gim, 'date: <date>')
+    .replaceAll(/"date": "[^"]*"/g, '"date": <date>')
 }
 
 /** What differs between two fetches of a token too: the token and its times. */
@@ -53,6 +59,14 @@ function withoutFreshness(text: string): string {
   return withoutClock(text)
     .replaceAll(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, '<jwt>')
     .replaceAll(/"(expires_at|iat|exp|nbf|jti)": ("[^"]*"|\d+)/g, '"$1": <time>')
+}
+
+/** Where two outputs part: the first line that differs, both ways. */
+function firstDifference(fast: string, oclif: string): string {
+  const [a, b] = [fast.split('\n'), oclif.split('\n')]
+  const at = a.findIndex((line, index) => line !== b[index])
+  const line = at === -1 ? a.length : at
+  return `line ${line + 1}: ${JSON.stringify(a[line] ?? '(end)')} against oclif's ${JSON.stringify(b[line] ?? '(end)')}`
 }
 
 interface Case {
@@ -198,11 +212,11 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
       if (servedFast(fast) !== c.fast) differences.push(`${label}: served by ${servedFast(fast) ? 'the fast path' : 'oclif'}`)
       if (servedFast(oclif)) differences.push(`${label}: TOKENCTL_NO_FAST_PATH=1 did not reach oclif`)
       if (fast.code !== oclif.code) differences.push(`${label}: exit ${fast.code} against oclif's ${oclif.code}`)
-      if (normal(fast.stdout) !== normal(oclif.stdout)) differences.push(`${label}: stdout\n${fast.stdout}\nagainst oclif's\n${oclif.stdout}`)
-      if (normal(fast.stderr) !== normal(oclif.stderr)) differences.push(`${label}: stderr\n${fast.stderr}\nagainst oclif's\n${oclif.stderr}`)
+      if (normal(fast.stdout) !== normal(oclif.stdout)) differences.push(`${label}: stdout ${firstDifference(normal(fast.stdout), normal(oclif.stdout))}`)
+      if (normal(fast.stderr) !== normal(oclif.stderr)) differences.push(`${label}: stderr ${firstDifference(normal(fast.stderr), normal(oclif.stderr))}`)
       if (c.output) {
         const read = (home: string) => (existsSync(join(home, c.output!)) ? normal(readFileSync(join(home, c.output!), 'utf8')) : '(no file)')
-        if (read(fastHome) !== read(oclifHome)) differences.push(`${label}: --output file\n${read(fastHome)}\nagainst oclif's\n${read(oclifHome)}`)
+        if (read(fastHome) !== read(oclifHome)) differences.push(`${label}: --output file ${firstDifference(read(fastHome), read(oclifHome))}`)
       }
     }
 
@@ -221,7 +235,7 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     for (const [args, absent] of runs) {
       const result = await runTraced(args, {env: FILE_STORE, home})
       expectExit(result, 0)
-      assert.ok(result.packages.size > 0 || !absent.includes('@oclif/core'), 'the trace lists modules')
+      assert.ok(result.modules.some((url) => url.endsWith('/dist/fast-path/bundle.cjs')), 'the trace lists the modules loaded')
       assert.deepEqual(absent.filter((name) => result.packages.has(name)), [], `tokenctl ${args.join(' ')} loaded them`)
     }
 
@@ -250,7 +264,8 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
         expectExit(fast, 0)
         assert.deepEqual([fast.code, fast.stdout, fast.stderr], [oclif.code, oclif.stdout, oclif.stderr])
         assert.deepEqual(NOT_ON_A_HIT.filter((name) => fast.packages.has(name)), [])
-        assert.ok(oclif.packages.has('@oclif/core'))
+        // The trace sees what is required (CommonJS) as well as what is imported.
+        assert.ok(fast.packages.has('@napi-rs/keyring') && oclif.packages.has('@oclif/core'))
       }
     })
   })

@@ -1,3 +1,4 @@
+import {readFileSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -41,25 +42,18 @@ function deriveFor(passphrase: string): Derive {
 }
 
 /**
- * Starts reading the store file and deriving its key, for a FileStore about to be opened: the scrypt
- * runs on libuv's thread pool while the main thread loads the command's modules. Reports nothing
- * (the real read reports every failure) and creates nothing (not even TOKENCTL_HOME).
+ * Starts deriving the key of the store file, for a FileStore about to be opened: the scrypt runs on
+ * libuv's thread pool while the main thread loads the command's modules. Synchronous up to the start
+ * of the derivation (a read of one small file), so that nothing the caller does next comes first.
+ * Reports nothing (the real read reports every failure) and creates nothing (not even TOKENCTL_HOME).
  */
 export function warmUpFileStore(passphrase: string): void {
-  let file: string
   try {
-    file = path.join(tokenctlHome(), STORE_FILE)
+    const {params, salt} = parseEnvelope(readFileSync(path.join(tokenctlHome(), STORE_FILE)))
+    deriveFor(passphrase)(salt, params).catch(() => {})
   } catch {
-    return // an unsafe home: the command says so when it gets there
+    // no file yet, an unsafe home, a damaged file: the command says so when it gets there
   }
-
-  readStoreFile(file)
-    .then((data) => {
-      if (data === undefined) return
-      const {params, salt} = parseEnvelope(data)
-      return deriveFor(passphrase)(salt, params)
-    })
-    .catch(() => {})
 }
 
 export interface FileStoreOptions {
