@@ -73,7 +73,7 @@ export async function runFastPath(argv: string[]): Promise<boolean> {
   // The slow parts start now and run while the rest loads: the store's (a scrypt derivation on the thread
   // pool, a D-Bus round trip) first, then a certain token request's (loading openid-client and fetch).
   const warm = command.warmUp(flags)
-  if (warm.store) (await import('../lib/store/warm-up.js')).warmUpStore()
+  if (warm.store) await (await import('../lib/store/warm-up.js')).warmUpStore()
   if (warm.request) (await import('../lib/oauth/warm-up.js')).warmUpTokenRequest()
   const {CommandShell, ignoreClosedStdout, oclifSpinner} = await import('../lib/command-shell.js')
   ignoreClosedStdout()

@@ -153,6 +153,8 @@ export interface AuthServerOptions {
    * send instead (a refusal), or undefined to let the provider answer. See entra-strict.ts.
    */
   inspectTokenRequest?: (record: TokenRequestRecord) => {status: number; body: Record<string, unknown>} | undefined
+  /** Serve https with this certificate and key (PEM, e.g. from tls.ts); the issuer is then https://127.0.0.1:PORT. */
+  tls?: {cert: string; key: string}
 }
 
 /** The dev server's URLs, clients and resources, plus what only tests need. */

@@ -1,14 +1,13 @@
-import {readFileSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
-import path from 'node:path'
 
 import {messageOf, StoreError} from '../errors.js'
-import {homePath, tokenctlHome} from '../paths.js'
+import {homePath} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
-import {DEFAULT_KDF_PARAMS, type Derive, type KdfParams, memoisedDerive, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
+import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
 import {withFileLock} from './file-lock.js'
 import {updateUnderLock, withLocalLock} from './local-lock.js'
 import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE} from './passphrase.js'
+import {deriveFor, STORE_FILE} from './store-key.js'
 import type {LockOptions, SecretStore} from './types.js'
 
 /**
@@ -19,42 +18,12 @@ import type {LockOptions, SecretStore} from './types.js'
  * written over: every write decrypts the current file first.
  *
  * One scrypt derivation per process: the key is derived from the passphrase and the file's salt once
- * (warmUpFileStore may start it before the command has even loaded), and a write seals under the same
+ * (store-key.ts may start it before the command has even loaded), and a write seals under the same
  * salt and key with a fresh nonce, as the Redis store does. The salt still defeats precomputed
  * passphrase guesses, which is what it is for; a new salt is drawn when there is no file yet and when
  * the KDF parameters change. AES-GCM's limit for random nonces under one key (2^32 messages, NIST
  * SP 800-38D §8.3) is beyond any store's lifetime of writes.
  */
-
-const STORE_FILE = 'store.enc'
-
-/** Derived keys by passphrase, then by salt and parameters: shared by the warm-up and every FileStore of the process. */
-const derivations = new Map<string, Derive>()
-
-function deriveFor(passphrase: string): Derive {
-  let derive = derivations.get(passphrase)
-  if (!derive) {
-    derive = memoisedDerive(passphrase)
-    derivations.set(passphrase, derive)
-  }
-
-  return derive
-}
-
-/**
- * Starts deriving the key of the store file, for a FileStore about to be opened: the scrypt runs on
- * libuv's thread pool while the main thread loads the command's modules. Synchronous up to the start
- * of the derivation (a read of one small file), so that nothing the caller does next comes first.
- * Reports nothing (the real read reports every failure) and creates nothing (not even TOKENCTL_HOME).
- */
-export function warmUpFileStore(passphrase: string): void {
-  try {
-    const {params, salt} = parseEnvelope(readFileSync(path.join(tokenctlHome(), STORE_FILE)))
-    deriveFor(passphrase)(salt, params).catch(() => {})
-  } catch {
-    // no file yet, an unsafe home, a damaged file: the command says so when it gets there
-  }
-}
 
 export interface FileStoreOptions {
   /** Default: store.enc under TOKENCTL_HOME. */
