@@ -8,7 +8,7 @@
  * checked by the trace; the time it takes is for `npm run bench`).
  */
 import {strict as assert} from 'node:assert'
-import {cpSync, existsSync, readFileSync} from 'node:fs'
+import {chmodSync, cpSync, existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -79,6 +79,8 @@ interface Case {
   fresh?: boolean
   /** Before each of the two runs (a fault for the token endpoint). */
   before?: () => void
+  /** Changes each run's copy of the home before the run. */
+  prepare?: (home: string) => void
   /** An --output file to compare, relative to the home. */
   output?: string
   name: string
@@ -123,6 +125,7 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     const homes = [copyOfPrepared(), copyOfPrepared()]
     const results: TracedResult[] = []
     for (const [index, extra] of [{}, OCLIF_ONLY].entries()) {
+      c.prepare?.(homes[index])
       c.before?.()
       // A refresh token is redeemed once: each run of a case that redeems one has a session of its own.
       const args = c.args.map((arg) => arg.replaceAll('HOME', homes[index]).replace(/^SESSION$/, index === 0 ? 'nightly' : 'spare'))
@@ -169,6 +172,8 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     {args: ['token', 'client', 'ci'], env: {TOKENCTL_STORE_PASSPHRASE: undefined}, fast: true, name: 'no store passphrase'},
     {args: ['token', 'client', 'ci', '--json'], env: {TOKENCTL_STORE_PASSPHRASE: 'wrong'}, fast: true, name: 'a wrong store passphrase, --json'},
     {args: ['token', 'client', 'ci', '-o', 'HOME/no/such/folder/t'], fast: true, name: '-o into a folder that does not exist'},
+    {args: ['token', 'client', 'ci'], fast: true, name: 'a TOKENCTL_HOME others can write', prepare: (home) => chmodSync(home, 0o777)},
+    {args: ['session', 'refresh', '--key', 'nightly'], fast: true, name: 'a store file others can read', prepare: (home) => chmodSync(join(home, 'store.enc'), 0o644)},
     {args: ['token', 'client', 'ci', '--format', 'nope'], fast: false, name: 'a --format outside its options'},
     {args: ['token', 'client', 'ci', '--min-ttl', '-1'], fast: false, name: 'a negative --min-ttl'},
     {args: ['token', 'client', 'ci', '--min-ttl', 'soon'], fast: false, name: 'a --min-ttl that is not a number'},
