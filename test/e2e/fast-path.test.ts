@@ -167,6 +167,14 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
       name: 'a server error, --json -o PATH (left untouched)',
       output: 'never',
     },
+    {
+      args: ['token', 'client', '--token-endpoint', 'TOKEN_ENDPOINT', '--client-id', 'basic', '--client-secret-stdin', '--no-cache', '--json'],
+      fast: true,
+      fresh: true,
+      input: server.clients.basic.clientSecret,
+      name: 'one request, the secret from stdin',
+    },
+    {args: ['token', 'client'], fast: true, name: 'neither a name nor flags'},
     {args: ['token', 'client', 'nosuch'], fast: true, name: 'an unknown client'},
     {args: ['token', 'client', 'nosuch', '--json'], fast: true, name: 'an unknown client, --json'},
     {args: ['token', 'client', 'ci'], env: {TOKENCTL_STORE_PASSPHRASE: undefined}, fast: true, name: 'no store passphrase'},
@@ -195,6 +203,8 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     {args: ['session', 'refresh', '--key', 'SESSION', '--force', '--json'], fast: true, fresh: true, name: 'session refresh --force (a refresh grant)'},
     {args: ['session', 'refresh', '--key', 'nosuch'], fast: true, name: 'session refresh, an unknown session'},
     {args: ['session', 'refresh'], fast: false, name: 'session refresh without --key'},
+    {args: ['session', 'refresh', '--key'], fast: false, name: 'session refresh, --key without its value'},
+    {args: ['call'], fast: false, name: 'call without a URL'},
     {args: ['call', 'API/echo?x=1', '--client', 'ci'], fast: true, name: 'call, a cached token'},
     {args: ['call', 'API/echo', '--client', 'ci', '--json'], fast: true, name: 'call --json'},
     {args: ['call', 'API/echo', '--session', 'nightly', '-i', '-H', 'X-Test: 1', '-d', '{"a":1}'], fast: true, name: 'call -i -H -d with a session'},
@@ -209,7 +219,7 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
   it('every command line: the same stdout, stderr, exit code and --output file both ways, served by the path expected', async () => {
     const differences: string[] = []
     for (const c of cases()) {
-      c.args = c.args.map((arg) => arg.replace(/^ISSUER$/, server.issuer).replace(/^API/, api.url))
+      c.args = c.args.map((arg) => arg.replace(/^ISSUER$/, server.issuer).replace(/^TOKEN_ENDPOINT$/, server.tokenEndpoint).replace(/^API/, api.url))
       const [fast, oclif, fastHome, oclifHome] = await runBothWays(c)
       const normal = (text: string) =>
         (c.fresh ? withoutFreshness(text) : withoutClock(text)).replaceAll(fastHome, 'HOME').replaceAll(oclifHome, 'HOME').replaceAll('spare', 'SESSION').replaceAll('nightly', 'SESSION')
@@ -226,6 +236,12 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     }
 
     assert.deepEqual(differences, [])
+  })
+
+  it('the build describes every fast-path command: none was left to oclif for a flag the table cannot describe', async () => {
+    const {FAST_COMMANDS} = await import('../../src/fast-path/commands.js')
+    const table = JSON.parse(readFileSync(join(ROOT, 'dist', 'fast-path', 'table.json'), 'utf8')) as Record<string, unknown>
+    assert.deepEqual(Object.keys(table).sort(), Object.keys(FAST_COMMANDS).sort())
   })
 
   it('a cache hit loads none of oclif, openid-client, undici, jose, conf, ioredis or chalk; one request loads no oclif', async () => {
