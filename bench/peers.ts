@@ -212,14 +212,16 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
     console.log(`  ${runs} runs of each after 3 warm-ups; Node ${process.version}; load average ${loadBefore} before, ${load()} after`)
     const node = medians.get('node -e 0')!
     const msal = rows.some((row) => row.name.startsWith('MSAL')) ? medians.get(rows.find((row) => row.name.startsWith('MSAL'))!.name) : undefined
-    const width = Math.max(...rows.map((row) => row.name.length))
+    // A name is a table cell: its own | escaped.
+    const label = (row: Row) => row.name.replaceAll('|', '\\|')
+    const width = Math.max(...rows.map((row) => label(row).length))
     console.log(`\n| ${pad('', width)} | ms | × node -e 0 | × MSAL hit | peak RSS MiB |`)
     console.log(`|${'-'.repeat(width + 2)}|---:|---:|---:|---:|`)
     for (const row of rows) {
       const ms = medians.get(row.name)!
       const rss = await peakRssMiB(row)
       const ratio = msal === undefined ? '–' : (ms / msal).toFixed(2)
-      console.log(`| ${pad(row.name, width)} | ${ms.toFixed(1)} | ${(ms / node).toFixed(2)} | ${ratio} | ${rss === undefined ? '?' : rss.toFixed(1)} |`)
+      console.log(`| ${pad(label(row), width)} | ${ms.toFixed(1)} | ${(ms / node).toFixed(2)} | ${ratio} | ${rss === undefined ? '?' : rss.toFixed(1)} |`)
     }
   } finally {
     await api?.stop()

@@ -128,7 +128,7 @@ async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, stor
     if (trace) added.push(result.ms - Number(trace[1]))
   }
 
-  console.log(`\n${command.join(' ')} --force (${store}), discovery cached, ${walls.length} runs`)
+  console.log(`\n${command.join(' ')} --force --verbose (${store}), discovery cached, ${walls.length} runs (--verbose is served by oclif, not the fast path: see the peers table for --no-cache)`)
   console.log(`  HTTP requests per run:            ${[...new Set(requestCounts)].join(', ')} (expected: 1, the token request)`)
   console.log(`  median wall time:                 ${median(walls).toFixed(1)} ms`)
   console.log(`  median added over the response:   ${median(added).toFixed(1)} ms (wall time minus the exchange's own time in the --verbose trace)`)
