@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `npm run build`: compiles into a temporary folder and swaps it in for dist/ only once tsc has
-// succeeded, so that a tokenctl linked with `npm link` keeps working while the tests rebuild (and a
-// failed build leaves the last good one in place), with the fast path's flag table and bundle. Then the oclif manifest, without oclif's
-// "update available" check (oclif 6 needs Node 22; tokenctl supports Node 20.19).
+// `npm run build`: compiles into a temporary folder, adds the fast path's flag table and bundle, and
+// swaps it in for dist/ only once all of that has succeeded, so that a tokenctl linked with `npm link`
+// keeps working while the tests rebuild (and a failed build leaves the last good one in place). Then
+// the oclif manifest, without oclif's "update available" check (oclif 6 needs Node 22; tokenctl
+// supports Node 20.19).
 import {spawnSync} from 'node:child_process'
 import {existsSync, renameSync, rmSync} from 'node:fs'
 import {createRequire} from 'node:module'
