@@ -1,4 +1,5 @@
-// Node loader hook: appends every module URL the process loads to the file in TOKENCTL_MODULE_TRACE,
+// Node loader hook: appends every ES module URL the process loads to the file in TOKENCTL_MODULE_TRACE
+// (module-trace.cjs adds the CommonJS ones at exit),
 // so the bench can show what a cache hit really imports (and that openid-client, undici and
 // oidc-provider are not among them).
 import {appendFileSync} from 'node:fs'

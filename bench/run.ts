@@ -8,8 +8,10 @@
  *    peak RSS; the modules the hit path loads (no openid-client, undici or oidc-provider);
  *  - cache miss with discovery cached: HTTP requests made (expected: exactly one) and the wall time
  *    added over the server's own response time;
- *  - `curl | jq -r .access_token` against the same server;
  *  - 10 concurrent cold-cache runs: token requests made and total wall time.
+ *
+ * And the peers table (bench/peers.ts): the cache hit and one token request side by side with MSAL for
+ * Python's cache hit, curl | jq and `node -e 0`, over TLS, by hyperfine.
  *
  * And (issue 6, the Redis store, where `redis-server` is installed):
  *  - cache-hit and refresh (`--force`) wall time on redis side by side with the keychain and the file store;
@@ -23,7 +25,7 @@
  * scores of the last `npm run mutation` (reports/mutation/*.json; the run itself is too slow for the
  * bench: run it on its own). `BENCH_ONLY=timings` or `BENCH_ONLY=mutation` prints only those.
  */
-import {spawn, spawnSync} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -35,6 +37,7 @@ import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers
 import {type RedisServer, startRedis} from '../test/helpers/redis.js'
 import {mutationScores} from './mutation-scores.js'
 import {timingFigures} from './timings.js'
+import {peersTable} from './peers.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const BIN = join(ROOT, 'bin', 'run.js')
@@ -62,11 +65,6 @@ function baseEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv
   Object.assign(env, {NO_COLOR: '1', TOKENCTL_HOME: home}, extra)
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name]
   return env
-}
-
-/** The same cases without NODE_EXTRA_CA_CERTS, which costs every Node process ~30 ms at start-up. */
-function withoutExtraCas(cases: Case[]): Case[] {
-  return cases.map((c) => ({...c, env: {...c.env, NODE_EXTRA_CA_CERTS: undefined}}))
 }
 
 /** Asynchronous on purpose: the authorization server answers from this very process. */
@@ -101,11 +99,12 @@ async function peakRssKiB(c: Case): Promise<number | undefined> {
   return Number((await run([python, '-c', script, ...c.argv], c.env)).stdout.trim())
 }
 
-/** The module URLs the command loads, through a loader hook (ESM only: oclif's CommonJS is not listed). */
+/** The module URLs the command loads: ES modules through a loader hook, CommonJS ones (the fast path's bundle) at exit. */
 async function loadedModules(c: Case): Promise<string[]> {
   const trace = join(mkdtempSync(join(tmpdir(), 'tokenctl-bench-')), 'modules.txt')
   const hook = join(ROOT, 'bench', 'module-trace.mjs')
-  await run([process.execPath, '--no-warnings', '--loader', hook, ...c.argv.slice(1)], {...c.env, TOKENCTL_MODULE_TRACE: trace})
+  const preload = join(ROOT, 'bench', 'module-trace.cjs')
+  await run([process.execPath, '--no-warnings', '--require', preload, '--loader', hook, ...c.argv.slice(1)], {...c.env, TOKENCTL_MODULE_TRACE: trace})
   return readFileSync(trace, 'utf8').trim().split('\n').map((line) => line.split(' ')[1])
 }
 
@@ -135,7 +134,7 @@ async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, stor
     if (trace) added.push(result.ms - Number(trace[1]))
   }
 
-  console.log(`\n${command.join(' ')} --force (${store}), discovery cached, ${walls.length} runs`)
+  console.log(`\n${command.join(' ')} --force --verbose (${store}), discovery cached, ${walls.length} runs (--verbose is served by oclif, not the fast path: see the peers table for --no-cache)`)
   console.log(`  HTTP requests per run:            ${[...new Set(requestCounts)].join(', ')} (expected: 1, the token request)`)
   console.log(`  median wall time:                 ${median(walls).toFixed(1)} ms`)
   console.log(`  median added over the response:   ${median(added).toFixed(1)} ms (wall time minus the exchange's own time in the --verbose trace)`)
@@ -270,30 +269,19 @@ async function main(): Promise<void> {
     }
 
     const curl = findExecutable('curl')
-    const jq = findExecutable('jq')
     const token = JSON.parse((await run([process.execPath, BIN, 'token', 'client', 'ci', '--json'], fileEnv)).stdout).access_token as string
     if (curl) {
       const script = `curl -sf -H "Authorization: Bearer $TOKEN" ${api.url}/echo`
       cases.push({argv: ['/bin/sh', '-c', script], env: {...fileEnv, TOKEN: token}, name: 'curl -H "Authorization: Bearer …" /echo'})
     }
 
-    if (curl && jq) {
-      const secret = server.clients.basic.clientSecret
-      const script = `curl -s -u basic:${secret} -d grant_type=client_credentials ${server.tokenEndpoint} | jq -r .access_token`
-      cases.push({argv: ['/bin/sh', '-c', script], env: fileEnv, name: 'curl | jq -r .access_token (a request)'})
-    }
+    // The peers: MSAL for Python's hit, curl | jq, the fast path and oclif, over TLS (bench/peers.ts).
+    await peersTable({keyring: 'skip' in keyring ? undefined : (keyring as KeyringSession), runs: RUNS})
 
-    const python = findExecutable('python3')
-    const msal = python && spawnSync('/usr/bin/python3', ['-c', 'import msal'], {env: fileEnv}).status === 0
-    if (msal) cases.push({argv: ['/usr/bin/python3', '-c', 'import msal'], env: fileEnv, name: 'python3 -c "import msal" (MSAL\'s floor)'})
-
-    console.log(`tokenctl bench: ${RUNS} runs of each, round-robin; medians. Node ${process.version}, ${process.platform}-${process.arch}`)
-    const tables: Array<[string, Case[]]> = [['this machine\'s environment', cases]]
-    // The second table only for the cases of the first figures: the bench stays within about two minutes.
-    const firstFigures = cases.filter((c) => !/redis/.test(c.name))
-    if (process.env.NODE_EXTRA_CA_CERTS) tables.push(['without NODE_EXTRA_CA_CERTS', withoutExtraCas(firstFigures)])
+    console.log(`\nthe stores, in this machine's environment: ${RUNS} runs of each, round-robin; medians. Node ${process.version}, ${process.platform}-${process.arch}`)
+    const tables: Array<[string, Case[]]> = [['', cases]]
     for (const [title, variant] of tables) {
-      console.log(`\n${title}`)
+      if (title) console.log(`\n${title}`)
       const medians = await timeSideBySide(variant)
       const floors = {node: medians.get('node -e 0')!, version: medians.get('tokenctl --version')!}
       for (const c of variant) console.log(line(c.name, medians.get(c.name)!, floors))
@@ -315,8 +303,8 @@ async function main(): Promise<void> {
 
     for (const c of [cases[2], cases[3]]) {
       const modules = await loadedModules(c)
-      const heavy = modules.filter((url) => /openid-client|oauth4webapi|undici|oidc-provider|jose|conf\//.test(url))
-      console.log(`\n${c.name}: ${modules.length} ES modules loaded; openid-client, undici, oidc-provider, jose, conf among them: ${heavy.length === 0 ? 'none' : heavy.join(', ')}`)
+      const heavy = modules.filter((url) => /@oclif\/core|openid-client|oauth4webapi|undici|oidc-provider|jose|\/conf\/|ioredis|chalk/.test(url))
+      console.log(`\n${c.name}: ${modules.length} modules loaded; oclif, openid-client, undici, oidc-provider, jose, conf, ioredis, chalk among them: ${heavy.length === 0 ? 'none' : heavy.join(', ')}`)
     }
 
     await cacheMissFigures(server, fileEnv, 'file store')

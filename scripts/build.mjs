@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// `npm run build`: compiles into a temporary folder and swaps it in for dist/ only once tsc has
-// succeeded, so that a tokenctl linked with `npm link` keeps working while the tests rebuild (and a
-// failed build leaves the last good one in place). Then the oclif manifest, without oclif's
-// "update available" check (oclif 6 needs Node 22; tokenctl supports Node 20.19).
+// `npm run build`: compiles into a temporary folder, adds the fast path's flag table and bundle, and
+// swaps it in for dist/ only once all of that has succeeded, so that a tokenctl linked with `npm link`
+// keeps working while the tests rebuild (and a failed build leaves the last good one in place). Then
+// the oclif manifest, without oclif's "update available" check (oclif 6 needs Node 22; tokenctl
+// supports Node 20.19).
 import {spawnSync} from 'node:child_process'
 import {existsSync, renameSync, rmSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
+
+import {build, buildSync} from 'esbuild'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
@@ -23,7 +26,55 @@ function run(script, args, env = {}) {
   }
 }
 
+/**
+ * The fast path of bin/run.js as one CommonJS file: a cache hit then loads one script instead of some
+ * fifty ES modules, and Node's built-in modules without the ES module facades. Dependencies stay
+ * outside, loaded by the code that needs them when it runs (undici, chalk…), except two: env-paths, an
+ * ES module on the hit path, goes in; openid-client (with oauth4webapi and jose, some fifteen ES
+ * modules) becomes a CommonJS file of its own beside it, required only when a token request is made.
+ */
+function bundleFastPath(tree) {
+  const {dependencies} = require(join(root, 'package.json'))
+  const common = {bundle: true, format: 'cjs', logLevel: 'warning', platform: 'node', target: 'node20'}
+  // import('openid-client') in the bundle becomes a require of the file beside it.
+  const openidClientBeside = {
+    name: 'openid-client-beside',
+    setup(build) {
+      build.onResolve({filter: /^openid-client$/}, () => ({namespace: 'openid-client-beside', path: 'openid-client'}))
+      build.onLoad({filter: /.*/, namespace: 'openid-client-beside'}, () => ({contents: "module.exports = require('./openid-client.cjs')", loader: 'js'}))
+      build.onResolve({filter: /^\.\/openid-client\.cjs$/}, ({path}) => ({external: true, path}))
+    },
+  }
+  try {
+    buildSync({
+      ...common,
+      outfile: join(tree, 'fast-path', 'openid-client.cjs'),
+      stdin: {contents: "export * from 'openid-client'", resolveDir: root},
+    })
+    return build({
+      ...common,
+      banner: {js: "const __import_meta_url = require('node:url').pathToFileURL(__filename).href;"},
+      define: {'import.meta.url': '__import_meta_url'},
+      entryPoints: [join(tree, 'fast-path', 'index.js')],
+      external: Object.keys(dependencies).filter((name) => name !== 'env-paths' && name !== 'openid-client'),
+      outfile: join(tree, 'fast-path', 'bundle.cjs'),
+      plugins: [openidClientBeside],
+    }).catch(() => fail(tree))
+  } catch {
+    fail(tree)
+  }
+}
+
+/** esbuild has printed why. */
+function fail(tree) {
+  rmSync(tree, {force: true, recursive: true})
+  process.exit(1)
+}
+
 run(require.resolve('typescript/bin/tsc'), ['-p', 'tsconfig.json', '--outDir', next])
+// The fast path's flag table, read off the compiled commands (scripts/fast-path-table.mjs).
+run(join(root, 'scripts', 'fast-path-table.mjs'), [next])
+await bundleFastPath(next)
 // Two renames: dist/ is missing for the microseconds between them, not for the whole build.
 if (existsSync(dist)) renameSync(dist, old)
 renameSync(next, dist)

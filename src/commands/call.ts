@@ -1,21 +1,10 @@
-import {pipeline} from 'node:stream/promises'
-
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {secureUrl} from '../lib/config/urls.js'
-import {HttpStatusError, NetworkError, UsageError} from '../lib/errors.js'
-import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod} from '../lib/http/call.js'
 import {connectionFlags, environmentVariableFlag} from '../lib/flags.js'
-import {tokenSourceOf} from '../lib/oauth/token-sources.js'
+import {call, type CallJson} from '../lib/operations/call.js'
 
 const SOURCE = 'TOKEN SOURCE (exactly one)'
-
-interface CallJson {
-  body: unknown
-  headers: Record<string, string | string[]>
-  status: number
-}
 
 export default class Call extends BaseCommand {
   static override args = {url: Args.string({description: 'the API URL (https, or http to a loopback host)', ignoreStdin: true, required: true})}
@@ -58,80 +47,6 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
 
   async run(): Promise<CallJson | undefined> {
     const {args, flags} = await this.parse(Call)
-    const body: CallBody | undefined =
-      flags.data === undefined
-        ? flags['data-file'] === undefined
-          ? undefined
-          : flags['data-file'] === '-'
-            ? {kind: 'stdin'}
-            : {kind: 'file', path: flags['data-file']}
-        : {data: flags.data, kind: 'data'}
-    if (body?.kind === 'stdin' && flags['token-stdin']) throw new UsageError('stdin cannot carry both the token (--token-stdin) and the body (--data-file -)')
-    const headers = parseHeaders(flags.header)
-    if (headers.some(([name]) => name.toLowerCase() === 'authorization')) {
-      throw new UsageError('the token source sets Authorization: drop the -H \'Authorization: …\' header')
-    }
-
-    if (!URL.canParse(args.url)) throw new UsageError(`not a URL: "${args.url}"`, 'usage_error', {suggestions: ['pass an absolute URL such as https://api.example.com/things']})
-    const request = {body, headers, method: parseMethod(flags.request ?? (body ? 'POST' : 'GET')), url: secureUrl(args.url, 'the URL')}
-    const source = tokenSourceOf(flags, this.runtime())
-    const options = {caFile: flags['ca-file'], retries: flags.retries, retryAll: flags['retry-all'], timeoutSeconds: flags.timeout}
-    const response = await callApi(request, source, options, this.hooks())
-    const failed = response.status >= 400 && !flags['no-fail']
-    if (this.jsonEnabled()) {
-      if (failed) process.exitCode = 8
-      return {body: parseBody(await readText(response)), headers: headerObject(response), status: response.status}
-    }
-
-    await this.writeResponse(response, flags.include)
-    if (failed) throw new HttpStatusError(`the API answered ${response.status} ${response.statusText}`.trim(), response.status)
-    return undefined
-  }
-
-  /** Streams the answer to stdout or into the --output file, which the base command commits only on success. */
-  private async writeResponse(response: CallResponse, include: boolean): Promise<void> {
-    const out = this.dataStream()
-    if (include) out.write(statusAndHeaders(response))
-    try {
-      await pipeline(response.body, out, {end: false})
-    } catch (error) {
-      if (error instanceof NetworkError) throw error
-      throw new NetworkError(`the response body broke off: ${(error as Error).message}`, 'network_error', {cause: error})
-    }
-  }
-}
-
-/** undici speaks HTTP/1.1; fetch does not say, so the status line does. */
-function statusAndHeaders(response: CallResponse): string {
-  const lines = [`HTTP/1.1 ${response.status} ${response.statusText}`.trim()]
-  for (const [name, value] of response.headers) lines.push(`${name}: ${value}`)
-  return `${lines.join('\r\n')}\r\n\r\n`
-}
-
-async function readText(response: CallResponse): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of response.body) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-/** Headers as one object; a repeated header's values joined as fetch would (set-cookie kept apart). */
-function headerObject(response: CallResponse): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {}
-  for (const [name, value] of response.headers) {
-    const key = name.toLowerCase()
-    const previous = headers[key]
-    if (previous === undefined) headers[key] = value
-    else if (key === 'set-cookie') headers[key] = [...(Array.isArray(previous) ? previous : [previous]), value]
-    else headers[key] = `${previous}, ${value}`
-  }
-
-  return headers
-}
-
-function parseBody(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
+    return call(args, flags, this.shell)
   }
 }

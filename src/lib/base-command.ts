@@ -1,15 +1,9 @@
 import {Command, Flags, type Interfaces, ux} from '@oclif/core'
-import type {ChalkInstance} from 'chalk'
 
-import {InternalError, isTokenctlError, type TokenctlError, UsageError} from './errors.js'
-import {closeConnections} from './http/connections.js'
-import type {Hooks, Progress} from './http/context.js'
-import {stripUrlCredentials} from './http/trace.js'
+import {CommandShell, oclifSpinner} from './command-shell.js'
+import {isTokenctlError, UsageError} from './errors.js'
+import type {Hooks} from './http/context.js'
 import type {Runtime} from './runtime.js'
-import {errorJson, errorLine, traceLines} from './output.js'
-import {OutputFile} from './output-file.js'
-import {openStore} from './store/index.js'
-import {escapeControls, escapeJsonText, escapeLines} from './terminal-text.js'
 import type {SecretStore} from './store/types.js'
 
 /** Flags that would carry a secret on the command line if they existed. */
@@ -112,22 +106,7 @@ function usageErrorFrom(error: OclifError, command: CommandShape, bin: string): 
   )
 }
 
-/** chalk for stderr, honouring NO_COLOR (chalk itself only knows FORCE_COLOR); loaded only when needed. */
-async function stderrColors(): Promise<ChalkInstance> {
-  const {Chalk, chalkStderr} = await import('chalk')
-  return process.env.NO_COLOR && !process.env.FORCE_COLOR ? new Chalk({level: 0}) : chalkStderr
-}
-
-/** chalk for stdout, honouring NO_COLOR; colour only on a terminal (chalk's own detection). */
-export async function stdoutColors(): Promise<ChalkInstance> {
-  const {Chalk, default: chalk} = await import('chalk')
-  return process.env.NO_COLOR && !process.env.FORCE_COLOR ? new Chalk({level: 0}) : chalk
-}
-
-export function toTokenctlError(error: unknown): TokenctlError {
-  if (isTokenctlError(error)) return error
-  return new InternalError(`internal error: ${(error as Error)?.message ?? String(error)}`, {cause: error})
-}
+export {stdoutColors, toTokenctlError} from './command-shell.js'
 
 /**
  * The base of every tokenctl command: the global --verbose flag, --json, the stderr side of
@@ -141,77 +120,56 @@ export abstract class BaseCommand extends Command {
 
   static override enableJsonFlag = true
 
-  private colors: ChalkInstance | undefined
-  private failed = false
-  /** `--output PATH` of the commands that have it: stdout goes there, committed only on success. */
-  private outputFile: OutputFile | undefined
-  private storePromise: Promise<SecretStore> | undefined
+  #shell: CommandShell | undefined
 
   protected get verbose(): boolean {
     return this.argv.includes('--verbose')
   }
 
+  /** Everything around the work (output, JSON, errors, progress, the store), shared with the fast path of bin/run.js. */
+  protected get shell(): CommandShell {
+    this.#shell ??= new CommandShell({
+      json: this.jsonEnabled(),
+      renderJson: (json) => ux.colorizeJson(json, {pretty: true, theme: this.config.theme?.json}),
+      spinner: oclifSpinner,
+      verbose: this.verbose,
+    })
+    return this.#shell
+  }
+
   override async catch(error: Error): Promise<void> {
-    this.failed = true
-    if (error.name === 'ExitError') throw error
-    this.stopProgress()
-    const failure = toTokenctlError(error)
-    process.exitCode = failure.exitCode
-    if (this.jsonEnabled()) {
-      this.logJson({error: errorJson(failure)})
-    } else {
-      const colors = this.colors ?? (await stderrColors())
-      process.stderr.write(`${colors.red('Error:')} ${errorLine(failure)}\n`)
+    if (error.name === 'ExitError') {
+      this.shell.failed = true
+      throw error
     }
 
-    if (this.verbose && failure.exitCode !== 2) {
-      const cause = failure.cause instanceof Error ? failure.cause : failure
-      process.stderr.write(`${escapeLines(stripUrlCredentials(cause.stack ?? cause.message))}\n`)
-    }
+    await this.shell.fail(error)
   }
 
-  /** Lines for people on stderr may quote a server (a failed revocation's reason): escaped. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  override logToStderr(message = '', ...args: any[]): void {
-    super.logToStderr(escapeControls(message), ...args)
+  override logToStderr(message = '', ..._args: any[]): void {
+    this.shell.logToStderr(message)
   }
 
-  /** Open connections (a proxy that never answered, a request given up on) must not keep the process alive. */
   override async finally(error: Error | undefined): Promise<void> {
-    await closeConnections()
+    await this.shell.close()
     return super.finally(error)
   }
 
-  /** Hooks for the library: traces with --verbose, a spinner only when stderr is a terminal. */
   protected hooks(): Hooks {
-    const hooks: Hooks = {progress: (progress) => this.showProgress(progress)}
-    if (this.verbose) {
-      hooks.trace = (exchange) => {
-        for (const line of traceLines(exchange)) process.stderr.write(`${this.colors?.dim('*') ?? '*'} ${line}\n`)
-      }
-    }
-
-    return hooks
+    return this.shell.hooks()
   }
 
-  /** Data for stdout, or for the `--output` file when the command was given one. */
-  override log(message = '', ...args: unknown[]): void {
-    if (this.outputFile && !this.jsonEnabled()) this.outputFile.stream.write(`${message}\n`)
-    else super.log(message, ...args)
+  override log(message = ''): void {
+    this.shell.log(message)
   }
 
-  /**
-   * A success's JSON goes where stdout goes; an error's JSON always to stdout (the output file is left
-   * alone). What JSON.stringify leaves raw (C1, DEL, bidi controls) is escaped too: the same JSON, terminal-safe.
-   */
   protected override logJson(json: unknown): void {
-    if (this.outputFile && !this.failed) this.outputFile.stream.write(`${escapeJsonText(JSON.stringify(json, undefined, 2))}\n`)
-    else ux.stdout(escapeJsonText(ux.colorizeJson(json, {pretty: true, theme: this.config.theme?.json})))
+    this.shell.logJson(json)
   }
 
-  /** Where a command streams its data (`call`'s body): the `--output` file, or stdout. */
   protected dataStream(): NodeJS.WritableStream {
-    return this.outputFile?.stream ?? process.stdout
+    return this.shell.dataStream()
   }
 
   /** The `--output` file replaces its target only once the whole command has succeeded, JSON included. */
@@ -219,16 +177,16 @@ export abstract class BaseCommand extends Command {
     try {
       return await super._run<T>()
     } catch (error) {
-      this.failed = true
+      this.shell.failed = true
       throw error
     } finally {
-      if (this.outputFile) await this.finishOutput()
+      await this.shell.finishOutput()
     }
   }
 
   override async init(): Promise<void> {
     await super.init()
-    if (this.verbose) this.colors = await stderrColors()
+    await this.shell.init()
   }
 
   protected override async parse<F extends ParsedValues, B extends ParsedValues, A extends ParsedValues>(
@@ -243,50 +201,16 @@ export abstract class BaseCommand extends Command {
       throw usageErrorFrom(error as OclifError, this.ctor as unknown as CommandShape, this.config.bin)
     }
 
-    const output: unknown = parsed.flags.output
-    // `-o -` is stdout, as for curl.
-    if (typeof output === 'string' && output !== '-' && this.outputFile === undefined) this.outputFile = await OutputFile.open(output)
+    await this.shell.openOutput(parsed.flags.output)
     return parsed
   }
 
-  /** Commits, or on any failure (the commit's own included) leaves the target as it was. */
-  private async finishOutput(): Promise<void> {
-    const file = this.outputFile!
-    this.outputFile = undefined
-    if (this.failed || (process.exitCode !== undefined && process.exitCode !== 0)) {
-      await file.abort()
-      return
-    }
-
-    try {
-      await file.commit()
-    } catch (error) {
-      await this.catch(error as Error)
-    }
-  }
-
   protected runtime(): Runtime {
-    return {hooks: this.hooks(), openStore: () => this.store()}
+    return this.shell.runtime()
   }
 
   /** The secure store, chosen and opened on first use only: a command that needs no secret never touches it. */
   protected store(): Promise<SecretStore> {
-    this.storePromise ??= openStore().then((choice) => choice.store)
-    return this.storePromise
-  }
-
-  private showProgress(progress: Progress): void {
-    if (!process.stderr.isTTY || this.jsonEnabled()) return
-    if (progress.state === 'done') {
-      this.stopProgress()
-      return
-    }
-
-    if (ux.action.running) ux.action.status = progress.message
-    else ux.action.start(progress.message)
-  }
-
-  private stopProgress(): void {
-    if (ux.action.running) ux.action.stop()
+    return this.shell.store()
   }
 }

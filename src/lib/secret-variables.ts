@@ -23,3 +23,12 @@ export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env):
 
   return kept
 }
+
+const ENV_NAME = /^[A-Z_a-z]\w*$/
+
+/** The parser of every `--*-env VAR` flag: refuses anything that looks like the secret itself, notes the name. */
+export async function environmentVariableName(input: string): Promise<string> {
+  if (!ENV_NAME.test(input)) throw new Error(`takes the NAME of an environment variable, not a secret`)
+  noteSecretVariable(input)
+  return input
+}

@@ -22,7 +22,7 @@
 import {createServer} from 'node:http'
 import type {IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse} from 'node:http'
 import {createCipheriv, createHash} from 'node:crypto'
-import type {JWTPayload} from 'jose'
+import type {JSONWebKeySet, JWTPayload} from 'jose'
 
 import {bearerToken, bearerVerifier, firstTokenRejecter} from '../../src/lib/devidp/protected-api.js'
 import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
@@ -48,7 +48,8 @@ const ZEROS = Buffer.alloc(LARGE_CHUNK)
 export interface ApiServerOptions {
   /** The authorization server's issuer: tokens must carry it as `iss`. */
   issuer: string
-  jwksUri: string
+  /** Where its keys are (fetched and cached), or the keys themselves (an issuer whose TLS the test process does not trust). */
+  jwksUri: string | JSONWebKeySet
   /** The API's identifier, e.g. the auth server's `resources.api`: tokens must carry it in `aud`. */
   audience: string | string[]
 }

@@ -160,6 +160,8 @@ export interface AuthServerOptions {
    * (`federatedCredentials`) authenticate with an external issuer's token (src/lib/devidp/federation.ts).
    */
   devClients?: TestClient[]
+  /** Serve https with this certificate and key (PEM, e.g. from tls.ts); the issuer is then https://127.0.0.1:PORT. */
+  tls?: {cert: string; key: string}
 }
 
 /** The dev server's URLs, clients and resources, plus what only tests need. */

@@ -1,6 +1,7 @@
 import {strict as assert} from 'node:assert'
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
+import {createRequire, syncBuiltinESMExports} from 'node:module'
 import {existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
@@ -175,17 +176,50 @@ describe('file store', () => {
       assert.deepEqual(readdirSync(home).sort(), ['store.enc'])
     })
 
-    it('gets a fresh salt and nonce on every write and records its scrypt parameters', async () => {
+    it('keeps its salt across writes (one key per store), gets a fresh nonce on every write and records its scrypt parameters', async () => {
       const store = new FileStore({passphrase: PASSPHRASE})
       await store.set('a', '1')
       const first = parseEnvelope(readFileSync(storeFile()))
       await store.set('a', '1')
       const second = parseEnvelope(readFileSync(storeFile()))
+      await new FileStore({passphrase: PASSPHRASE}).set('b', '2') // as another process would
+      const third = parseEnvelope(readFileSync(storeFile()))
 
-      assert.equal(first.salt.equals(second.salt), false, 'salt reused')
-      assert.equal(first.nonce.equals(second.nonce), false, 'nonce reused')
+      assert.equal(first.salt.equals(second.salt) && first.salt.equals(third.salt), true, 'the salt of the file is kept')
+      assert.equal(new Set([first, second, third].map((envelope) => envelope.nonce.toString('hex'))).size, 3, 'a nonce reused')
       assert.deepEqual(first.params, {...DEFAULT_KDF_PARAMS})
       assert.deepEqual(first.params, {N: 2 ** 14, p: 1, r: 8})
+    })
+
+    it('draws a fresh salt for a new file: two stores under one passphrase do not share a key', async () => {
+      await new FileStore({passphrase: PASSPHRASE}).set('a', '1')
+      const other = path.join(mkdtempSync(path.join(tmpdir(), 'tokenctl-other-store-')), 'store.enc')
+      await new FileStore({file: other, passphrase: PASSPHRASE}).set('a', '1')
+      assert.equal(parseEnvelope(readFileSync(storeFile())).salt.equals(parseEnvelope(readFileSync(other)).salt), false)
+      rmSync(path.dirname(other), {force: true, recursive: true})
+    })
+
+    it('derives its key once per process: a read, then a write under the lock, cost one scrypt', async () => {
+      // The derivations of this process are remembered: a passphrase of the test's own starts from none.
+      const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')
+      const original = crypto.scrypt
+      let derivations = 0
+      crypto.scrypt = ((...args: Parameters<typeof original>) => {
+        derivations++
+        return (original as (...a: unknown[]) => void)(...args)
+      }) as typeof original
+      syncBuiltinESMExports()
+      try {
+        const store = new FileStore({passphrase: 'a passphrase of this test only'})
+        await store.set('b', '2') // a new file: its salt, one derivation
+        const reader = new FileStore({passphrase: 'a passphrase of this test only'})
+        assert.equal(await reader.get('b'), '2')
+        await reader.set('c', '3')
+        assert.equal(derivations, 1)
+      } finally {
+        crypto.scrypt = original
+        syncBuiltinESMExports()
+      }
     })
 
     it('opens a file written with other scrypt parameters, and rewrites it with the current ones', async () => {

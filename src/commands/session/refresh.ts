@@ -1,10 +1,9 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {sessionOverridesOf} from '../../lib/config/connection.js'
 import {cacheFlags, formatFlag, outputFlag, sessionClientFlags} from '../../lib/flags.js'
-import {refreshSession} from '../../lib/oauth/sessions.js'
-import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+import {sessionRefresh} from '../../lib/operations/session-refresh.js'
+import type {TokenJson} from '../../lib/output.js'
 
 export default class SessionRefresh extends BaseCommand {
   static override description = `The cron job's command: the session's access token while it is valid (token_source: cache), else a refresh-token grant (identity_provider).
@@ -30,9 +29,6 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
 
   async run(): Promise<TokenJson> {
     const {flags} = await this.parse(SessionRefresh)
-    const options = {...sessionOverridesOf(flags), force: flags.force, minTtlSeconds: flags['min-ttl']}
-    const {result, summary} = await refreshSession(flags.key, options, this.runtime())
-    this.log(formatToken(result.token, flags.format as TokenFormat))
-    return {session_key: summary.session_key, ...tokenJson(result, {client: summary.client})}
+    return sessionRefresh(flags, this.shell)
   }
 }

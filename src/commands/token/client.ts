@@ -1,10 +1,9 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {resolveConnection} from '../../lib/config/connection.js'
 import {cacheFlags, connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
-import {clientCredentialsToken} from '../../lib/oauth/client-credentials.js'
-import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+import {tokenClient} from '../../lib/operations/token-client.js'
+import type {TokenJson} from '../../lib/output.js'
 
 export default class TokenClient extends BaseCommand {
   static override args = {
@@ -27,10 +26,6 @@ A cached token is returned while it has more than max(--min-ttl, 60) seconds lef
 
   async run(): Promise<TokenJson> {
     const {args, flags} = await this.parse(TokenClient)
-    const connection = resolveConnection(args.name, flags)
-    const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
-    const result = await clientCredentialsToken(connection, options, this.runtime())
-    this.log(formatToken(result.token, flags.format as TokenFormat))
-    return tokenJson(result, {client: args.name ?? null})
+    return tokenClient(args, flags, this.shell)
   }
 }

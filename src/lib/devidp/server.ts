@@ -15,6 +15,7 @@
  */
 import {createServer} from 'node:http'
 import type {IncomingMessage, RequestListener, Server, ServerResponse} from 'node:http'
+import {createServer as createTlsServer} from 'node:https'
 
 import {ConfigError} from '../errors.js'
 import {closeServer, listenOnLoopback} from '../http/loopback.js'
@@ -71,6 +72,8 @@ export interface DevIdpOptions<C extends ClientSet<C> = DevClients> extends Conf
    * servers with one issuer per tenant or realm are, and anything outside it answers 404.
    */
   issuerPath?: string
+  /** Serve https with this certificate and key (PEM) instead of plain http; the issuer is then https://127.0.0.1:PORT. */
+  tls?: {cert: string; key: string}
 }
 
 export interface DevIdp<C extends ClientSet<C> = DevClients> {
@@ -109,9 +112,9 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
   const signingKeys = options.signingKeys ?? (await generateSigningKeys())
   const clients = options.clients ?? (devClients({tokenExchange: options.tokenExchange}) as unknown as C)
   const deviceInterval = options.deviceInterval ?? DEFAULT_DEVICE_INTERVAL
-  const server = createServer()
+  const server = options.tls ? (createTlsServer({cert: options.tls.cert, key: options.tls.key}) as unknown as Server) : createServer()
   const issuerPath = options.issuerPath?.replace(/\/$/, '') ?? ''
-  const issuer = `${await listenForIssuer(server, options.port ?? 0)}${issuerPath}`
+  const issuer = `${await listenForIssuer(server, options.port ?? 0, options.tls ? 'https' : 'http')}${issuerPath}`
   const errors: Error[] = []
   const reportError = (error: Error) => {
     errors.push(error)
@@ -205,9 +208,9 @@ function mounted(prefix: string, providerCallback: RequestListener, req: Incomin
 }
 
 /** Listens on 127.0.0.1 only and returns the issuer URL, which must be known before the provider exists. */
-async function listenForIssuer(server: Server, port: number): Promise<string> {
+async function listenForIssuer(server: Server, port: number, scheme: 'http' | 'https'): Promise<string> {
   try {
-    return `http://127.0.0.1:${await listenOnLoopback(server, port)}`
+    return `${scheme}://127.0.0.1:${await listenOnLoopback(server, port)}`
   } catch (error) {
     throw listenError(error as NodeJS.ErrnoException, port)
   }

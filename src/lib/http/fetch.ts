@@ -1,5 +1,6 @@
 import type {Dispatcher} from 'undici'
 
+import {baselineWasmOnly} from './baseline-wasm.js'
 import {isLoopbackName} from './destination.js'
 import {createDispatcher, type DispatcherOptions, proxyVariable} from './dispatcher.js'
 import {type HttpExchange, maskHeaders, maskParams, maskUrl, type TraceSink} from './trace.js'
@@ -35,6 +36,7 @@ async function jsonSummary(response: Response): Promise<Record<string, string> |
  * CAs), with each exchange reported, masked, to the trace sink.
  */
 export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
+  baselineWasmOnly()
   const send = await transport(options)
   const {trace, traceBodies} = options
   if (!trace) return send

@@ -3,10 +3,11 @@ import {readFile} from 'node:fs/promises'
 import {messageOf, StoreError} from '../errors.js'
 import {homePath} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
-import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, sealEnvelope} from './envelope.js'
+import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
 import {withFileLock} from './file-lock.js'
 import {updateUnderLock, withLocalLock} from './local-lock.js'
 import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE} from './passphrase.js'
+import {deriveFor, STORE_FILE} from './store-key.js'
 import type {LockOptions, SecretStore} from './types.js'
 
 /**
@@ -15,6 +16,13 @@ import type {LockOptions, SecretStore} from './types.js'
  * serialize on the file's own lock (store.enc.lock) and re-read under it, so concurrent processes
  * writing different entries never lose each other's writes. A file that does not open is never
  * written over: every write decrypts the current file first.
+ *
+ * One scrypt derivation per process: the key is derived from the passphrase and the file's salt once
+ * (store-key.ts may start it before the command has even loaded), and a write seals under the same
+ * salt and key with a fresh nonce, as the Redis store does. The salt still defeats precomputed
+ * passphrase guesses, which is what it is for; a new salt is drawn when there is no file yet and when
+ * the KDF parameters change. AES-GCM's limit for random nonces under one key (2^32 messages, NIST
+ * SP 800-38D §8.3) is beyond any store's lifetime of writes.
  */
 
 export interface FileStoreOptions {
@@ -33,10 +41,10 @@ export class FileStore implements SecretStore {
   readonly #kdfParams: KdfParams
   readonly #passphrase: string
   /** The envelope this process last opened or sealed: the same bytes again need no second scrypt. */
-  #last: undefined | {data: Buffer; entries: Entries}
+  #last: undefined | {data: Buffer; entries: Entries; params: KdfParams; salt: Buffer}
 
   constructor(options: FileStoreOptions) {
-    this.location = options.file ?? homePath('store.enc')
+    this.location = options.file ?? homePath(STORE_FILE)
     this.#kdfParams = options.kdfParams ?? DEFAULT_KDF_PARAMS
     this.#passphrase = options.passphrase
   }
@@ -76,10 +84,11 @@ export class FileStore implements SecretStore {
     const data = await readStoreFile(this.location)
     if (data === undefined) return new Map()
     if (this.#last?.data.equals(data)) return new Map(this.#last.entries)
-    const opened = await openEnvelope(data, this.#passphrase)
+    const opened = await openEnvelope(data, this.#passphrase, deriveFor(this.#passphrase))
     if (!opened.ok) throw openFailure(this.location, opened.failure, opened.reason)
     const entries = decodeEntries(this.location, opened.plaintext)
-    this.#last = {data, entries: new Map(entries)}
+    const {params, salt} = parseEnvelope(data)
+    this.#last = {data, entries: new Map(entries), params, salt}
     return entries
   }
 
@@ -88,13 +97,19 @@ export class FileStore implements SecretStore {
     return withFileLock(`${this.location}.lock`, async () => {
       const entries = await this.#read()
       if (!change(entries)) return false
-      const sealed = await sealEnvelope(encodeEntries(entries), this.#passphrase, this.#kdfParams)
+      // The salt (and so the key) of the file just opened, unless there was none or the parameters change.
+      const last = this.#last
+      const salt = last && sameParams(last.params, this.#kdfParams) ? last.salt : undefined
+      const sealed = await sealEnvelope(encodeEntries(entries), this.#passphrase, this.#kdfParams, {derive: deriveFor(this.#passphrase), salt})
       await writeAtomically(this.location, sealed)
-      this.#last = {data: sealed, entries: new Map(entries)}
+      const {params, salt: sealedUnder} = parseEnvelope(sealed)
+      this.#last = {data: sealed, entries: new Map(entries), params, salt: sealedUnder}
       return true
     })
   }
 }
+
+const sameParams = (a: KdfParams, b: KdfParams): boolean => a.N === b.N && a.r === b.r && a.p === b.p
 
 async function readStoreFile(file: string): Promise<Buffer | undefined> {
   try {

@@ -1,4 +1,5 @@
 import type {AsyncEntry} from '@napi-rs/keyring'
+import {createRequire} from 'node:module'
 
 import {StoreError, messageOf} from '../errors.js'
 import {updateUnderLock, withLocalLock} from './local-lock.js'
@@ -53,6 +54,28 @@ function freshProbe(): Promise<SecretServiceState> {
 
 function memoisedProbe(): Promise<SecretServiceState> {
   return probes.get(probeKey()) ?? freshProbe()
+}
+
+/**
+ * Starts the probe and, where there is a session bus to probe, loads the native module meanwhile (loading
+ * it talks to no one; only its calls do, and they still wait for the probe). True when there is a bus.
+ */
+export function warmUpKeychain(): boolean {
+  if (!('path' in sessionBusTarget())) return false
+  void memoisedProbe()
+  keyringModule ??= loadKeyring()
+  keyringModule.catch(() => {}) // a failure to load is reported by native(), if the command gets there
+  return true
+}
+
+/**
+ * The native module, by require: import() would first make Node scan its CommonJS loader for named
+ * exports (about 10 ms measured, on every keychain read).
+ */
+function loadKeyring(): Promise<KeyringModule> {
+  return new Promise((resolve) => {
+    resolve(createRequire(import.meta.url)('@napi-rs/keyring') as KeyringModule)
+  })
 }
 
 /** Forgets the memoised probe results; for tests that change a daemon's state within one process. */
@@ -197,7 +220,7 @@ export class KeychainStore implements SecretStore {
       })
     }
 
-    keyringModule ??= import('@napi-rs/keyring')
+    keyringModule ??= loadKeyring()
     try {
       return await keyringModule
     } catch (loadError) {

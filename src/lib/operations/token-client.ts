@@ -1,0 +1,23 @@
+/**
+ * `token client`: what the command does once its flags are parsed, shared by the oclif command and the
+ * fast path of bin/run.js (one implementation; see ../command-shell.ts).
+ */
+import type {CommandShell} from '../command-shell.js'
+import {type ConnectionFlags, resolveConnection} from '../config/connection.js'
+import {clientCredentialsToken} from '../oauth/client-credentials.js'
+import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+
+export interface TokenClientFlags extends ConnectionFlags {
+  force?: boolean
+  format: string
+  'min-ttl'?: number
+  'no-cache'?: boolean
+}
+
+export async function tokenClient(args: {name?: string}, flags: TokenClientFlags, shell: CommandShell): Promise<TokenJson> {
+  const connection = resolveConnection(args.name, flags)
+  const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
+  const result = await clientCredentialsToken(connection, options, shell.runtime())
+  shell.log(formatToken(result.token, flags.format as TokenFormat))
+  return tokenJson(result, {client: args.name ?? null})
+}

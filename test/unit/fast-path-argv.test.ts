@@ -1,0 +1,83 @@
+/**
+ * The fast path's recogniser of command lines (src/fast-path/argv.ts): what it reads must be what
+ * oclif reads, and everything else must come back undefined (then oclif parses it and reports any
+ * mistake). test/e2e/fast-path.test.ts compares whole runs both ways; these pin the rules one by one.
+ */
+import {strict as assert} from 'node:assert'
+
+import {type CommandSpec, parseArgv} from '../../src/fast-path/argv.js'
+import {environmentWithoutSecrets} from '../../src/lib/secret-variables.js'
+
+const SPEC: CommandSpec = {
+  args: [{name: 'name'}],
+  flags: {
+    'client-secret-env': {exclusive: ['client-secret-stdin'], type: 'option', value: 'environment-variable'},
+    'client-secret-stdin': {exclusive: ['client-secret-env'], type: 'boolean', value: 'boolean'},
+    custom: {type: 'option', value: 'custom'},
+    format: {default: 'token', options: ['token', 'header', 'env'], type: 'option', value: 'text'},
+    json: {type: 'boolean', value: 'boolean'},
+    'min-ttl': {min: 0, type: 'option', value: 'integer'},
+    output: {char: 'o', type: 'option', value: 'text'},
+    'password-env': {dependsOn: ['output'], type: 'option', value: 'environment-variable'},
+    scope: {multiple: true, type: 'option', value: 'text'},
+  },
+}
+
+describe('the fast path reads a command line as oclif does, or not at all', () => {
+  it('reads names, flags with a following or an = value, -o, defaults and repeated flags', async () => {
+    assert.deepEqual(await parseArgv(['ci', '--json', '--format=header', '-o', 'out', '--scope', 'a', '--scope', 'b', '--min-ttl', '120'], SPEC), {
+      args: {name: 'ci'},
+      flags: {format: 'header', json: true, 'min-ttl': 120, output: 'out', scope: ['a', 'b']},
+    })
+    assert.deepEqual(await parseArgv([], SPEC), {args: {}, flags: {format: 'token'}})
+    // `-o -` is stdout, and an empty value is a value.
+    assert.deepEqual((await parseArgv(['-o', '-', '--scope='], SPEC))?.flags, {format: 'token', output: '-', scope: ['']})
+  })
+
+  it('leaves to oclif a word after a repeatable flag, which oclif takes as one more value', async () => {
+    assert.equal(await parseArgv(['--scope', 'a', 'ci'], SPEC), undefined)
+    assert.equal(await parseArgv(['--scope', 'a', '--json', 'ci'], SPEC), undefined)
+    assert.deepEqual((await parseArgv(['ci', '--scope', 'a'], SPEC))?.args, {name: 'ci'})
+  })
+
+  it('leaves to oclif every mistake: unknown flags, missing values, values outside the rules, conflicts', async () => {
+    const refused: string[][] = [
+      ['--bogus'],
+      ['-x'],
+      ['--scope'],
+      ['--scope', '--json'],
+      ['--format', 'nope'],
+      ['--min-ttl', '-1'],
+      ['--min-ttl', '1.5'],
+      ['--min-ttl', 'soon'],
+      ['--client-secret-env', 'not a name'],
+      ['--client-secret-env', 'V', '--client-secret-stdin'],
+      ['--password-env', 'P'],
+      ['--format', 'env', '--format', 'env'],
+      ['--json=true'],
+      ['-ofile'],
+      ['--custom', 'x'],
+      ['ci', 'extra'],
+      ['--', 'ci'],
+      ['--scope', '-a'],
+    ]
+    for (const argv of refused) assert.equal(await parseArgv(argv, SPEC), undefined, argv.join(' '))
+  })
+
+  it('defaults never conflict (oclif exempts them), and a flag given with one that it depends on is read', async () => {
+    const exclusive: CommandSpec = {args: [], flags: {a: {default: 'x', exclusive: ['b'], type: 'option', value: 'text'}, b: {type: 'option', value: 'text'}}}
+    assert.deepEqual((await parseArgv(['--b', 'y'], exclusive))?.flags, {a: 'x', b: 'y'})
+    assert.equal(await parseArgv(['--a', 'z', '--b', 'y'], exclusive), undefined)
+    assert.deepEqual((await parseArgv(['-o', 'f', '--password-env', 'P'], SPEC))?.flags, {format: 'token', output: 'f', 'password-env': 'P'})
+  })
+
+  it('runs the flag\'s own parser for a variable name: the variable is noted as a secret, as oclif\'s parse notes it', async () => {
+    assert.deepEqual((await parseArgv(['--client-secret-env', 'FAST_PATH_TEST_SECRET'], SPEC))?.flags['client-secret-env'], 'FAST_PATH_TEST_SECRET')
+    assert.equal('FAST_PATH_TEST_SECRET' in environmentWithoutSecrets({FAST_PATH_TEST_SECRET: 'x'}), false)
+  })
+
+  it('a required argument missing goes to oclif', async () => {
+    assert.equal(await parseArgv([], {args: [{name: 'url', required: true}], flags: {}}), undefined)
+    assert.equal(await parseArgv(['x'], {args: [{name: 'url', options: ['y'], required: true}], flags: {}}), undefined)
+  })
+})
