@@ -13,7 +13,7 @@ import {approveDevice} from '../../src/lib/devidp/robot.js'
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
 import {type ApiServer, useApiServer} from '../helpers/api-server.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
-import {cleanEnvironment, cliWithHome, runCli, type StartedCli, tempHome} from '../helpers/cli.js'
+import {cleanEnvironment, cliWithHome, runCli, stderrMatch, tempHome} from '../helpers/cli.js'
 
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'first hour tests'}
 const BIN = join(process.cwd(), 'bin', 'run.js')
@@ -52,21 +52,6 @@ async function closedPort(): Promise<number> {
   return port
 }
 
-/** Resolves with the match once the running command has written it on stderr. */
-function stderrMatch(child: StartedCli, pattern: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let text = ''
-    const timer = setTimeout(() => reject(new Error(`no ${pattern} on stderr:\n${text}`)), 15_000)
-    child.stderr.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8')
-      const match = pattern.exec(text)
-      if (match) {
-        clearTimeout(timer)
-        resolve(match)
-      }
-    })
-  })
-}
 
 describe('the first hour: help, suggestions and advice', function () {
   this.timeout(60_000)

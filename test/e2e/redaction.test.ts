@@ -21,7 +21,7 @@ import {FileStore} from '../../src/lib/store/file-store.js'
 import {type ApiServer, SESSION_COOKIE, useApiServer} from '../helpers/api-server.js'
 import {expectExit} from '../helpers/assertions.js'
 import {type AuthServer, type AuthServerOptions, useAuthServer} from '../helpers/auth-server.js'
-import {cliWithHome, type CliResult, type StartedCli} from '../helpers/cli.js'
+import {cliWithHome, type CliResult, stderrMatch} from '../helpers/cli.js'
 import {type FakeGithubActions, REQUEST_TOKEN, startFakeGithubActions} from '../helpers/github-actions.js'
 
 const PASSPHRASE = 'redaction tests'
@@ -75,21 +75,6 @@ function maskedForm(sighting: Sighting): RegExp {
   return new RegExp(`(^|\\s)${escape(sighting.name)}=${escape(shown)}(\\s|$)`, 'm')
 }
 
-/** Resolves with the first match of pattern on the running command's stderr. */
-function stderrMatch(child: StartedCli, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let text = ''
-    const timer = setTimeout(() => reject(new Error(`no ${pattern} on stderr within ${timeoutMs} ms:\n${text}`)), timeoutMs)
-    child.stderr.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8')
-      const match = pattern.exec(text)
-      if (match) {
-        clearTimeout(timer)
-        resolve(match)
-      }
-    })
-  })
-}
 
 describe('--verbose never shows a secret (every masked name, through real runs)', function () {
   this.timeout(180_000)

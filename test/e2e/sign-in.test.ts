@@ -6,26 +6,11 @@ import {decodeJwt} from 'jose'
 import {approveDevice, completeAuthorization} from '../../src/lib/devidp/robot.js'
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
-import {cliWithHome, type StartedCli, startNode} from '../helpers/cli.js'
+import {cliWithHome, startNode, stderrMatch} from '../helpers/cli.js'
 
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'sign-in tests'}
 const BIN = join(process.cwd(), 'bin', 'run.js')
 
-/** Resolves with what the running command has written to stderr once it matches pattern. */
-function stderrMatch(child: StartedCli, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let text = ''
-    const timer = setTimeout(() => reject(new Error(`no ${pattern} on stderr within ${timeoutMs} ms:\n${text}`)), timeoutMs)
-    child.stderr!.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8')
-      const match = pattern.exec(text)
-      if (match) {
-        clearTimeout(timer)
-        resolve(match)
-      }
-    })
-  })
-}
 
 const DEVICE_PROMPT = /open (\S+) and enter the code (\S+)/
 const BROWSER_PROMPT = /open this URL in a browser:\n(\S+)/

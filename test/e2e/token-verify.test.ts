@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {approveDevice} from '../../src/lib/devidp/robot.js'
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
 import {type AuthServer, type ProviderConfiguration, useAuthServer} from '../helpers/auth-server.js'
-import {type CliResult, cliWithHome} from '../helpers/cli.js'
+import {type CliResult, cliWithHome, stderrMatch} from '../helpers/cli.js'
 import {startHttpsFront} from '../helpers/https-front.js'
 import {requireTestPki} from '../helpers/tls.js'
 import {startTestIssuer, TENANT, type TestIssuer} from '../helpers/jwt-issuer.js'
@@ -118,14 +118,7 @@ describe('token verify (end to end)', function () {
     it('a user token from a real device-flow sign-in passes the README recipe\'s checks (--audience api://api --scope access_as_user)', async () => {
       const cli = cliWithHome({env: FILE_STORE})
       const child = cli.start(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device'])
-      let prompt = ''
-      const [, verificationUri, userCode] = await new Promise<RegExpExecArray>((resolve) => {
-        child.stderr.on('data', (chunk: Buffer) => {
-          prompt += chunk.toString('utf8')
-          const match = /open (\S+) and enter the code (\S+)/.exec(prompt)
-          if (match) resolve(match)
-        })
-      })
+      const [, verificationUri, userCode] = await stderrMatch(child, /open (\S+) and enter the code (\S+)/)
       await approveDevice(verificationUri, {login: 'alice', userCode})
       const signedIn = await child.result
       expectExit(signedIn, 0)

@@ -159,6 +159,22 @@ async function collectResult(child: ChildProcess, home: string, timeoutMs: numbe
   }
 }
 
+/** Resolves with the first match of pattern on the running command's stderr (a prompt, a URL to open). */
+export function stderrMatch(child: StartedCli, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} on stderr within ${timeoutMs} ms:\n${text}`)), timeoutMs)
+    child.stderr.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8')
+      const match = pattern.exec(text)
+      if (match) {
+        clearTimeout(timer)
+        resolve(match)
+      }
+    })
+  })
+}
+
 export function cleanEnvironment(home: string, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(process.env)) {
