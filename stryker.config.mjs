@@ -22,6 +22,13 @@ const SETS = {
     mutate: ['src/lib/http/retry.ts', 'src/lib/oauth/token-cache.ts', 'src/lib/store/file-lock.ts'],
     spec: ['test/unit/retry.test.ts', 'test/unit/token-cache.test.ts', 'test/unit/file-lock.test.ts', 'test/unit/file-store.test.ts'],
   },
+  // The local stores: the envelope both encrypted stores seal with, the file store, its passphrase,
+  // the per-entry locks, private files under TOKENCTL_HOME. Focused unit tests first: a mutant they
+  // kill never reaches file-store.test.ts's multi-process tests.
+  stores: {
+    mutate: ['src/lib/store/envelope.ts', 'src/lib/store/passphrase.ts', 'src/lib/store/local-lock.ts', 'src/lib/private-files.ts', 'src/lib/store/file-store.ts'],
+    spec: ['test/unit/envelope.test.ts', 'test/unit/private-files.test.ts', 'test/unit/passphrase.test.ts', 'test/unit/local-lock.test.ts', 'test/unit/file-store.test.ts'],
+  },
   // What --verbose may show: pure functions, killed by unit tests (test/e2e/redaction.test.ts runs the same names through the CLI).
   trace: {
     mutate: ['src/lib/http/trace.ts'],
