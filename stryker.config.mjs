@@ -29,6 +29,17 @@ const SETS = {
     mutate: ['src/lib/store/envelope.ts', 'src/lib/store/passphrase.ts', 'src/lib/store/local-lock.ts', 'src/lib/private-files.ts', 'src/lib/store/file-store.ts'],
     spec: ['test/unit/envelope.test.ts', 'test/unit/private-files.test.ts', 'test/unit/passphrase.test.ts', 'test/unit/local-lock.test.ts', 'test/unit/file-store.test.ts'],
   },
+  // The Redis store, against a real redis-server (test/helpers/redis.ts) in the test process.
+  redis: {
+    mutate: ['src/lib/store/redis-store.ts'],
+    spec: ['test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts'],
+  },
+  // Long-running OBO sessions, in one process against the tests' real authorization server
+  // (test/e2e/obo-sessions.test.ts runs the same through the CLI, too slowly for every mutant).
+  sessions: {
+    mutate: ['src/lib/oauth/sessions.ts'],
+    spec: ['test/unit/sessions.test.ts'],
+  },
   // What --verbose may show: pure functions, killed by unit tests (test/e2e/redaction.test.ts runs the same names through the CLI).
   trace: {
     mutate: ['src/lib/http/trace.ts'],
