@@ -27,7 +27,7 @@ const SETS = {
   // kill never reaches file-store.test.ts's multi-process tests.
   stores: {
     mutate: ['src/lib/store/envelope.ts', 'src/lib/store/passphrase.ts', 'src/lib/store/local-lock.ts', 'src/lib/private-files.ts', 'src/lib/store/file-store.ts'],
-    spec: ['test/unit/envelope.test.ts', 'test/unit/private-files.test.ts', 'test/unit/passphrase.test.ts', 'test/unit/local-lock.test.ts', 'test/unit/file-store.test.ts'],
+    spec: ['test/unit/envelope.test.ts', 'test/unit/private-files.test.ts', 'test/unit/passphrase.test.ts', 'test/unit/local-lock.test.ts', 'test/unit/file-store-details.test.ts', 'test/unit/file-store.test.ts'],
   },
   // The Redis store, against a real redis-server (test/helpers/redis.ts) in the test process.
   redis: {
@@ -39,6 +39,19 @@ const SETS = {
   sessions: {
     mutate: ['src/lib/oauth/sessions.ts'],
     spec: ['test/unit/sessions.test.ts'],
+  },
+  // The refusal of a secret typed as a flag (moved out of base-command.ts so that it can be mutated alone).
+  'secret-flags': {
+    mutate: ['src/lib/secret-flags.ts'],
+    spec: ['test/unit/secret-flags.test.ts'],
+  },
+  // The OS keychain, against a private Secret Service (test/helpers/keyring.ts). libdbus binds a
+  // process to the first session bus it meets and each run of the suite starts a bus of its own, so
+  // every mutant gets a fresh test process (maxTestRunnerReuse 1).
+  keychain: {
+    mutate: ['src/lib/store/keychain-store.ts'],
+    spec: ['test/unit/keychain-store.test.ts'],
+    options: {maxTestRunnerReuse: 1},
   },
   // What --verbose may show: pure functions, killed by unit tests (test/e2e/redaction.test.ts runs the same names through the CLI).
   trace: {
@@ -70,4 +83,5 @@ export default {
   clearTextReporter: {allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true},
   thresholds: {high: 90, low: 80, break: null},
   tempDirName: '.stryker-tmp',
+  ...('options' in set ? set.options : {}),
 }

@@ -7,18 +7,20 @@
  */
 import {strict as assert} from 'node:assert'
 import {createHash} from 'node:crypto'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {saveClient} from '../../src/lib/config/clients.js'
 import {toConnection} from '../../src/lib/config/connection.js'
 import type {Connection} from '../../src/lib/config/connection.js'
-import {clientSecretEntry, type CredentialSource} from '../../src/lib/config/credentials.js'
+import {clientCredentialEntry, clientSecretEntry, type CredentialSource} from '../../src/lib/config/credentials.js'
 import type {TokenctlError} from '../../src/lib/errors.js'
 import type {Progress} from '../../src/lib/http/context.js'
 import type {GrantResult} from '../../src/lib/oauth/grants.js'
 import type {Runtime} from '../../src/lib/runtime.js'
+import {decodeJwt} from 'jose'
+
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 
@@ -58,6 +60,7 @@ async function failure(promise: Promise<unknown>, name: string, code: string): P
 interface StoredRecord {
   access_token: {access_token: string; expires_at?: number; scope?: string}
   client: Record<string, unknown>
+  created_at: string
   credential?: Record<string, unknown>
   flavor: string
   granted_scopes?: string[]
@@ -410,6 +413,53 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(await store.get('session:nightly'), before)
     })
 
+    it('a valid stored token is served while another process holds the session\'s lock (a cache hit takes no lock)', async () => {
+      const {result} = await started()
+      let release!: () => void
+      const holding = store.withLock('session:nightly', () => new Promise<void>((resolve) => (release = resolve)))
+      try {
+        // Were the lock taken, this would wait for the holder, which waits for it: the test would time out.
+        const served = await refreshSession('nightly', {}, runtime)
+        assert.equal(served.result.token.access_token, result.token.access_token)
+      } finally {
+        release()
+        await holding
+      }
+    })
+
+    it('a forced refresh waits for the holder of the lock, with or without a progress hook', async () => {
+      await started()
+      let release!: () => void
+      const holding = store.withLock('session:nightly', () => new Promise<void>((resolve) => (release = resolve)))
+      const quiet: Runtime = {hooks: {}, openStore: async () => store}
+      const waiting = refreshSession('nightly', {force: true}, quiet)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      assert.equal(server.refreshTokenUses.length, 0, 'not before the holder is done')
+      release()
+      await holding
+      assert.equal((await waiting).result.source, 'identity_provider')
+    })
+
+    it('records the token endpoint that answered the refresh', async () => {
+      await started()
+      const stored = await record('nightly')
+      await store.set('session:nightly', JSON.stringify({...stored, token_endpoint: 'https://old.example/token'}))
+      const refreshed = await refreshSession('nightly', {force: true}, runtime)
+      assert.equal(refreshed.summary.token_endpoint, server.tokenEndpoint)
+      assert.equal((await record('nightly')).token_endpoint, server.tokenEndpoint)
+    })
+
+    it('the scopes of an old stored token are split on any run of spaces', async () => {
+      await started()
+      const old = await record('nightly')
+      delete old.granted_scopes
+      old.access_token.scope = ' read  offline_access '
+      await store.set('session:nightly', JSON.stringify(old))
+      server.injectTokenFaults({body: {access_token: 'fresh-token', expires_in: 3600, token_type: 'Bearer'}, status: 200})
+      await refreshSession('nightly', {force: true}, runtime)
+      assert.equal(server.tokenRequests.at(-1)!.params.scope, 'read offline_access')
+    })
+
     it('an unknown session is exit 3 with the way to list or start one', async () => {
       const error = await failure(refreshSession('nobody', {}, runtime), 'ConfigError', 'unknown_session')
       assert.equal(error.message, 'unknown session "nobody"')
@@ -480,6 +530,88 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal((await refreshSession('kept', {force: true}, runtime)).result.source, 'identity_provider')
     })
 
+    it('a session kept before credentials were recorded refreshes with TOKENCTL_CLIENT_SECRET, or its named client', async () => {
+      await started()
+      const {credential, ...legacy} = await record('nightly')
+      assert.ok(credential)
+      await store.set('session:nightly', JSON.stringify(legacy))
+      process.env.TOKENCTL_CLIENT_SECRET = server.clients.api.clientSecret
+      assert.equal((await refreshSession('nightly', {force: true}, runtime)).result.source, 'identity_provider')
+      assert.equal(server.tokenRequests.at(-1)!.headers.authorization?.startsWith('Basic '), true)
+    })
+
+    it('a public client\'s session sends no secret, even with TOKENCTL_CLIENT_SECRET set', async () => {
+      const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
+      await keepSession(toConnection({clientId: 'cli', issuer: server.issuer}, {credential: {kind: 'none'}}), granted, {flavor: 'sign-in', key: 'public', mayReplace: false, scopes: []}, runtime)
+      process.env.TOKENCTL_CLIENT_SECRET = 'not for a public client'
+      server.injectTokenFaults({body: {access_token: 'public-token', expires_in: 3600, token_type: 'Bearer'}, status: 200})
+      await refreshSession('public', {force: true}, runtime)
+      const sent = server.tokenRequests.at(-1)!
+      assert.equal(sent.headers.authorization, undefined)
+      assert.equal(sent.params.client_secret, undefined)
+      assert.ok(!sent.body.includes('not for a public client'))
+    })
+
+    it('a named client\'s current way of signing is followed: client_secret_post once the client says so', async () => {
+      await saveClient('api', {authMethod: 'client_secret_basic', clientId: 'api', hasStoredSecret: true, issuer: server.issuer})
+      await store.set(clientSecretEntry('api'), server.clients.api.clientSecret!)
+      const connection = toConnection({authMethod: 'client_secret_basic', clientId: 'api', hasStoredSecret: true, issuer: server.issuer, scopes: ['read']}, {clientName: 'api'})
+      await startSession(connection, {assertion: await userToken(), key: 'named'}, runtime)
+      await saveClient('api', {authMethod: 'client_secret_post', clientId: 'api', hasStoredSecret: true, issuer: server.issuer})
+      server.injectTokenFaults({body: {access_token: 'fresh-token', expires_in: 3600, token_type: 'Bearer'}, status: 200})
+      await refreshSession('named', {force: true}, runtime)
+      const sent = server.tokenRequests.at(-1)!
+      assert.equal(sent.params.client_secret, server.clients.api.clientSecret)
+      assert.equal(sent.headers.authorization, undefined)
+    })
+
+    it('an assertion audience the session started with holds when its named client names none', async () => {
+      const {jwt} = server.clients
+      await saveClient('signer', {alg: 'ES256', authMethod: 'private_key_jwt', clientId: jwt.clientId, issuer: server.issuer, keyId: jwt.kid, storedCredential: 'private_key'})
+      await store.set(clientCredentialEntry('signer'), JSON.stringify({key: jwt.privateKeyPem, kind: 'private_key'}))
+      const connection = toConnection(
+        {alg: 'ES256', assertionAudience: 'token-endpoint', authMethod: 'private_key_jwt', clientId: jwt.clientId, issuer: server.issuer, keyId: jwt.kid, storedCredential: 'private_key'},
+        {clientName: 'signer'},
+      )
+      const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
+      await keepSession(connection, granted, {flavor: 'sign-in', key: 'signed', mayReplace: false, scopes: []}, runtime)
+      assert.deepEqual((await record('signed')).credential, {from: 'named_client', name: 'signer', stored: 'private_key'})
+      server.injectTokenFaults({body: {access_token: 'fresh-token', expires_in: 3600, token_type: 'Bearer'}, status: 200})
+      await refreshSession('signed', {force: true}, runtime)
+      const assertion = server.tokenRequests.at(-1)!.params.client_assertion as string
+      assert.equal(decodeJwt(assertion).aud, server.tokenEndpoint)
+    })
+
+    it('a credential given for one run picks the way of signing that fits it: a private key signs, a secret keeps the session\'s method', async () => {
+      const postConnection = toConnection({authMethod: 'client_secret_post', clientId: 'api', issuer: server.issuer, scopes: ['read']}, {credential: {kind: 'given', source: givenSecret}})
+      const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
+      await keepSession(postConnection, granted, {flavor: 'sign-in', key: 'post', mayReplace: false, scopes: []}, runtime)
+
+      server.injectTokenFaults({body: {access_token: 'fresh-token', expires_in: 3600, token_type: 'Bearer'}, status: 200})
+      await refreshSession('post', {credential: givenSecret, force: true}, runtime)
+      assert.equal(server.tokenRequests.at(-1)!.params.client_secret, server.clients.api.clientSecret, 'still client_secret_post')
+
+      const keyFile = path.join(home, 'key.pem')
+      writeFileSync(keyFile, server.clients.jwt.privateKeyPem)
+      server.injectTokenFaults({body: {access_token: 'fresh-token', expires_in: 3600, token_type: 'Bearer'}, status: 200})
+      await refreshSession('post', {credential: {file: keyFile, kind: 'private_key'}, force: true}, runtime)
+      const sent = server.tokenRequests.at(-1)!
+      assert.equal(sent.params.client_assertion_type, 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
+      assert.equal(sent.params.client_secret, undefined)
+    })
+
+    it('a named client whose key is a file, or whose token is read from a source, is followed, not copied', async () => {
+      const keyFile = path.join(home, 'key.pem')
+      writeFileSync(keyFile, server.clients.jwt.privateKeyPem)
+      const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
+      const session = {flavor: 'sign-in' as const, mayReplace: false, scopes: []}
+      await keepSession(toConnection({clientId: 'jwt', issuer: server.issuer, privateKeyFile: keyFile}, {clientName: 'keyed'}), granted, {...session, key: 'keyed'}, runtime)
+      assert.deepEqual((await record('keyed')).credential, {from: 'named_client', name: 'keyed'})
+      const federated = {federatedToken: {kind: 'env' as const, variable: 'FED'}}
+      await keepSession(toConnection({authMethod: 'federated', clientId: 'workload', issuer: server.issuer, ...federated}, {clientName: 'fed'}), granted, {...session, key: 'fed'}, runtime)
+      assert.deepEqual((await record('fed')).credential, {from: 'named_client', name: 'fed'})
+    })
+
     it('what session show says of each kind of credential, records from before credentials were kept included', async () => {
       await started()
       const stored = await record('nightly')
@@ -539,6 +671,15 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(server.revocations.length, 1)
       assert.equal(server.revocations[0].sha256, sha256hex(refreshToken))
       assert.equal(await store.get('session:nightly'), undefined)
+      assert.deepEqual(await listSessions(runtime), [])
+    })
+
+    it('with a store shared by hosts, the session\'s summary goes from the store\'s own index too', async () => {
+      process.env.TOKENCTL_STORE = 'redis' // the index follows TOKENCTL_STORE; the store itself is this test's file store
+      await started()
+      assert.deepEqual(await store.list('session-index:'), ['session-index:nightly'])
+      await endSession('nightly', {revoke: false}, runtime)
+      assert.deepEqual(await store.list('session-index:'), [])
       assert.deepEqual(await listSessions(runtime), [])
     })
 
