@@ -163,10 +163,8 @@ describe('private files', () => {
     it('a writer that runs as another user (kill says EPERM) is running: its file is kept', async () => {
       // pid 1 is root's. Only a process of another user is told EPERM, so as root the check runs as nobody.
       const name = 'store.enc.1.0123456789ab.tmp'
-      if (process.getuid!() !== 0) {
-        assert.equal(isAbandonedTemporary(name, now - 2 * MINUTE, now), false)
-        return
-      }
+      assert.equal(isAbandonedTemporary(name, now - 2 * MINUTE, now), false, 'running, whoever asks')
+      if (process.getuid!() !== 0) return
 
       const script = `import {isAbandonedTemporary} from ${JSON.stringify(MODULE)}; console.log(JSON.stringify([isAbandonedTemporary(${JSON.stringify(name)}, ${now - 2 * MINUTE}, ${now}), isAbandonedTemporary(${JSON.stringify(name)}, ${now - 2 * HOUR}, ${now})]))`
       const {stdout} = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {cwd: ROOT, gid: 65_534, uid: 65_534})

@@ -43,6 +43,7 @@ function configError(env: NodeJS.ProcessEnv, message: string, suggestions?: stri
     (error: unknown) => {
       assert.ok(error instanceof ConfigError, String(error))
       assert.equal(error.message, message)
+      assert.equal(error.code, 'config_error')
       assert.equal(error.exitCode, ExitCode.config)
       if (suggestions) assert.deepEqual(error.suggestions, suggestions)
       return true
@@ -358,6 +359,10 @@ describe('the Redis store in detail', () => {
         assert.match(error.message, /ECONNREFUSED/)
         assert.deepEqual(error.suggestions, [`check that Redis runs and is reachable at ${redis.display} (TOKENCTL_REDIS_URL); nothing was changed, the next run tries again`])
         await store.close() // after a failed connection, close has nothing to close
+        const connecting = open()
+        const pending = connecting.get('token:a').catch((error: Error) => error)
+        await connecting.close() // while the connection is being refused
+        assert.equal(((await pending) as StoreError).code, 'store_unavailable')
       })
 
       it('a server that never answers: no answer within TOKENCTL_REDIS_TIMEOUT, said in seconds', async () => {
@@ -456,9 +461,15 @@ describe('the Redis store in detail', () => {
       })
 
       it('a process that used the store ends by itself: no socket or timer keeps it alive', async () => {
+        // The same operations in this process first: they must work here too (and so mutation testing
+        // knows this test reaches the code the child runs).
+        const local = open()
+        await local.set('token:a', 'v')
+        assert.deepEqual(await local.withLock('token:a', async () => local.list('')), ['token:a'])
+        assert.equal(await local.get('token:a'), 'v')
         const script = `
           const {RedisStore, redisSettings} = await import(${JSON.stringify(MODULE)})
-          const store = new RedisStore({passphrase: 'p', settings: redisSettings(process.env)})
+          const store = new RedisStore({passphrase: ${JSON.stringify(PASSPHRASE)}, settings: redisSettings(process.env)})
           await store.set('token:a', 'v')
           await store.withLock('token:a', async () => store.list(''))
           console.log(await store.get('token:a'))

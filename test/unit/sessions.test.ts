@@ -582,6 +582,19 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(decodeJwt(assertion).aud, server.tokenEndpoint)
     })
 
+    it('the timeout the session was started with holds for its refreshes', async function () {
+      this.timeout(20_000)
+      await started()
+      const stored = await record('nightly')
+      await store.set('session:nightly', JSON.stringify({...stored, client: {...stored.client, timeout: 0.3}}))
+      server.injectTokenFaults({hang: true})
+      // With the default 30 s instead, the attempt alone would outlast this test. A timed-out token request is not sent again.
+      const error = await failure(refreshSession('nightly', {force: true}, runtime), 'NetworkError', 'timeout')
+      assert.equal(server.tokenRequests.length, 1)
+      assert.equal(error.exitCode, 6)
+      assert.equal(await store.get('session:nightly'), JSON.stringify({...stored, client: {...stored.client, timeout: 0.3}}))
+    })
+
     it('a credential given for one run picks the way of signing that fits it: a private key signs, a secret keeps the session\'s method', async () => {
       const postConnection = toConnection({authMethod: 'client_secret_post', clientId: 'api', issuer: server.issuer, scopes: ['read']}, {credential: {kind: 'given', source: givenSecret}})
       const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
