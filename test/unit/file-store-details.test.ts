@@ -94,6 +94,17 @@ describe('file store in detail', () => {
     mkdirSync(file)
     const error = await rejectsWith(store().get('a'), 'store_error')
     assert.match(error.message, new RegExp(`^cannot read the secure store ${file.replaceAll('.', '\\.')}: .*EISDIR`))
+    assert.equal((error.cause as NodeJS.ErrnoException).code, 'EISDIR', 'the system error is kept for --verbose')
+  })
+
+  it('a store file that cannot be written is a store error naming it, and the store is as it was', async () => {
+    // A name the lock file (+5 characters) still fits in, but not the temporary file written next to it.
+    const long = path.join(home, 's'.repeat(240))
+    const error = await rejectsWith(new FileStore({file: long, kdfParams: CHEAP, passphrase: PASSPHRASE}).set('a', '1'), 'store_error')
+    assert.match(error.message, /^cannot write the secure store .*: .*ENAMETOOLONG/)
+    assert.ok(error.message.includes(long))
+    assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENAMETOOLONG')
+    assert.equal(await new FileStore({file: long, kdfParams: CHEAP, passphrase: PASSPHRASE}).get('a'), undefined)
   })
 
   it('a delete of an entry that is not there writes nothing', async () => {
