@@ -4,10 +4,8 @@ import {CommandShell, oclifSpinner} from './command-shell.js'
 import {isTokenctlError, UsageError} from './errors.js'
 import type {Hooks} from './http/context.js'
 import type {Runtime} from './runtime.js'
+import {secretFlagRefusal} from './secret-flags.js'
 import type {SecretStore} from './store/types.js'
-
-/** Flags that would carry a secret on the command line if they existed. */
-const SECRET_FLAG = /^--?(client-secret|secret|assertion|token|password|refresh-token|passphrase)(=|$)/
 
 /** oclif's FlagOutput / ArgOutput, which its public interfaces do not export. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -25,24 +23,6 @@ function oneLine(message: string): string {
     .replace(/^Parsing (--[\w-]+)\s+(\1\s+)?/, '$1: ')
     .replaceAll(/\s*\n\s*/g, ' ')
     .trim()
-}
-
-/** What the command at hand offers instead of a secret flag, so that the advice fits the flag the user gave. */
-function secretAdvice(flag: string, command: CommandShape): string {
-  const name = flag.replace(/^-+/, '')
-  // `--secret` and `--password` are spelled longer here: --client-secret-env, --certificate-password-env.
-  const family = ({password: 'certificate-password', secret: 'client-secret'} as Record<string, string>)[name] ?? name
-  const sources = ['env', 'stdin', 'file'].map((source) => `${family}-${source}`).filter((source) => source in command.flags)
-  const values = {env: ' VAR', file: ' PATH', stdin: ''} as Record<string, string>
-  const listed = sources.map((source) => `--${source}${values[source.split('-').at(-1)!]}`)
-  if (listed.length > 0) {
-    const joined = listed.length === 1 ? listed[0] : `${listed.slice(0, -1).join(', ')} or ${listed.at(-1)}`
-    return `use ${joined}${family === 'client-secret' ? ' (or TOKENCTL_CLIENT_SECRET)' : ''}`
-  }
-
-  if (name === 'passphrase') return 'set TOKENCTL_STORE_PASSPHRASE, or TOKENCTL_STORE_PASSPHRASE_FILE to a file holding it'
-  if (name === 'refresh-token') return 'refresh tokens stay in the secure store: tokenctl session start or tokenctl token user --session-key keeps one'
-  return 'secrets come from an environment variable named by a flag, from stdin or from a file: see --help'
 }
 
 /** The parts of a command class the messages below read. */
@@ -87,12 +67,8 @@ function missingArgumentError(error: OclifError, command: CommandShape, bin: str
 function usageErrorFrom(error: OclifError, command: CommandShape, bin: string): UsageError {
   if (error.constructor.name === 'NonExistentFlagsError' && Array.isArray(error.flags)) {
     const names = error.flags.map((flag) => flag.split('=', 1)[0])
-    const secret = names.find((name) => SECRET_FLAG.test(name))
-    if (secret) {
-      return new UsageError(`secrets are never taken as flag values: ${secret} does not exist`, 'secret_on_command_line', {
-        suggestions: [secretAdvice(secret, command)],
-      })
-    }
+    const refusal = secretFlagRefusal(names, command)
+    if (refusal) return refusal
 
     return new UsageError(`unknown flag${names.length > 1 ? 's' : ''}: ${names.join(', ')}`, 'usage_error', {
       suggestions: ['see --help'],

@@ -7,7 +7,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {ExitCode, StoreError} from '../../src/lib/errors.js'
-import {forgetKeychainProbes, KeychainStore, nativeError, probeKeychain} from '../../src/lib/store/keychain-store.js'
+import {DEFAULT_KEYCHAIN_SERVICE, forgetKeychainProbes, KeychainStore, keychainService, nativeError, probeKeychain} from '../../src/lib/store/keychain-store.js'
 import {
   canReachAbstractSockets,
   decodeMessage,
@@ -259,6 +259,65 @@ describe('keychain native error mapping', () => {
   })
 })
 
+describe('keychain messages and settings (no daemon)', () => {
+  const FILE_STORE_WAY_OUT = 'or use the encrypted file store: TOKENCTL_STORE=file with TOKENCTL_STORE_PASSPHRASE or TOKENCTL_STORE_PASSPHRASE_FILE'
+
+  it('the service is TOKENCTL_KEYCHAIN_SERVICE unless blank, else "tokenctl"', () => {
+    assert.equal(DEFAULT_KEYCHAIN_SERVICE, 'tokenctl')
+    assert.equal(keychainService({}), 'tokenctl')
+    assert.equal(keychainService({TOKENCTL_KEYCHAIN_SERVICE: ''}), 'tokenctl')
+    assert.equal(keychainService({TOKENCTL_KEYCHAIN_SERVICE: '   '}), 'tokenctl')
+    assert.equal(keychainService({TOKENCTL_KEYCHAIN_SERVICE: 'ci-tokens'}), 'ci-tokens')
+    assert.equal(new KeychainStore({service: 'given'}).service, 'given', 'an explicit service wins')
+    assert.equal(new KeychainStore({service: 'given'}).location, 'Secret Service, service "given"')
+  })
+
+  it('a locked keychain: what to unlock, and the file store as the other way out', () => {
+    for (const text of ['Secret Service: the collection is Locked', 'org.freedesktop.Secret.Error.IsLocked', 'please unlock the keyring']) {
+      const error = nativeError(new Error(text), 'read "a"')
+      assert.equal(error.code, 'store_locked', text)
+      assert.equal(error.message, 'the keychain is locked (the Secret Service default collection)')
+      assert.deepEqual(error.suggestions, ['unlock the keyring (log in to the desktop session, or run `gnome-keyring-daemon --unlock`)', FILE_STORE_WAY_OUT])
+    }
+  })
+
+  it('a keychain that cannot be reached: the reason, a Secret Service to start, and the file store', () => {
+    for (const text of ['Platform failure: no reply', 'Platform secure storage failure: x', "Couldn't access platform secure storage", 'DBus error: gone', 'zbus error: gone']) {
+      const error = nativeError(new Error(text), 'read "a"')
+      assert.equal(error.code, 'store_unavailable', text)
+      assert.equal(error.message, `the keychain is not available: ${text}`)
+      assert.deepEqual(error.suggestions, ['start a Secret Service (gnome-keyring, KeePassXC) in this D-Bus session', FILE_STORE_WAY_OUT])
+    }
+  })
+
+  it('any other failure says what the keychain failed to do, with the value written masked wherever it appears', () => {
+    const error = nativeError(new Error(`bad attribute ${SECRET}, really ${SECRET}`), 'write "session:a"', SECRET)
+    assert.equal(error.code, 'store_error')
+    assert.equal(error.message, 'the keychain failed to write "session:a": bad attribute ***, really ***')
+    assert.equal(nativeError(new Error('no entry'), 'delete "a"').message, 'the keychain failed to delete "a": no entry')
+    assert.equal(nativeError('a string thrown', 'list its entries').message, 'the keychain failed to list its entries: a string thrown')
+  })
+
+  it('locks are per service and entry: two services never wait for each other', async () => {
+    const home = tempDir()
+    const saved = process.env.TOKENCTL_HOME
+    process.env.TOKENCTL_HOME = home
+    try {
+      let release!: () => void
+      const holding = new KeychainStore({service: 'one'}).withLock('session:a', () => new Promise<void>((resolve) => (release = resolve)))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.equal(await new KeychainStore({service: 'two'}).withLock('session:a', async () => 'other service', {waitMs: 100}), 'other service')
+      assert.equal(await new KeychainStore({service: 'one'}).withLock('session:b', async () => 'other entry', {waitMs: 100}), 'other entry')
+      await rejectsWith(new KeychainStore({service: 'one'}).withLock('session:a', async () => 'same', {waitMs: 100}), 'store_lock_timeout')
+      release()
+      await holding
+    } finally {
+      if (saved === undefined) delete process.env.TOKENCTL_HOME
+      else process.env.TOKENCTL_HOME = saved
+    }
+  })
+})
+
 describe('KeychainStore (Secret Service)', function () {
   this.timeout(20_000)
   // One session for every in-process native call: libdbus keeps the first bus it connects to.
@@ -337,6 +396,15 @@ describe('KeychainStore (Secret Service)', function () {
     assert.deepEqual(await new KeychainStore({service: `${service}-other`}).list(''), ['x'])
   })
 
+  it('lists by prefix only, each name once, sorted', async () => {
+    const store = new KeychainStore()
+    // Neither in order nor in reverse order: the list is sorted, whatever order the keychain answers in.
+    for (const name of ['token:c', 'token:a', 'token:d', 'token:b', 'session:a', 'xtoken:c']) await store.set(name, 'v')
+    assert.deepEqual(await store.list('token:'), ['token:a', 'token:b', 'token:c', 'token:d'])
+    assert.deepEqual(await store.list('session:'), ['session:a'])
+    assert.deepEqual(await store.list('nothing:'), [])
+  })
+
   it('answers check() and probeKeychain() while unlocked', async () => {
     await new KeychainStore().check()
     assert.deepEqual(await probeKeychain(), {ok: true})
@@ -360,7 +428,8 @@ describe('KeychainStore (Secret Service)', function () {
     try {
       setEnv({DBUS_SESSION_BUS_ADDRESS: other.env.DBUS_SESSION_BUS_ADDRESS})
       const error = await rejectsWith(new KeychainStore().get('a'), 'store_error')
-      assert.match(error.message, /session bus changed/)
+      assert.equal(error.message, 'the session bus changed since this process first used the keychain')
+      assert.deepEqual(error.suggestions, ['use one DBUS_SESSION_BUS_ADDRESS per process'])
     } finally {
       await other.stop()
     }
@@ -427,6 +496,8 @@ describe('KeychainStore (Secret Service)', function () {
       const error = await rejectsWith(probedBeforeLock.set('a', SECRET), 'store_locked')
       assert.ok(!error.message.includes(SECRET), 'no secret in the message')
       assert.ok(!JSON.stringify(error.suggestions).includes(SECRET), 'no secret in the suggestions')
+      await rejectsWith(probedBeforeLock.delete('a'), 'store_locked')
+      await rejectsWith(probedBeforeLock.list(''), 'store_locked')
     })
   })
 })

@@ -1,0 +1,137 @@
+/**
+ * The encrypted file store (src/lib/store/file-store.ts) in detail: what each kind of damage says
+ * and that nothing is written over it; test/unit/file-store.test.ts covers the main paths and
+ * several processes at once.
+ */
+import {strict as assert} from 'node:assert'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {ExitCode, type StoreError} from '../../src/lib/errors.js'
+import {parseEnvelope, sealEnvelope} from '../../src/lib/store/envelope.js'
+import {FileStore} from '../../src/lib/store/file-store.js'
+
+const PASSPHRASE = 'file store details'
+const CHEAP = {N: 1024, p: 1, r: 8}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(error instanceof Error && error.name === 'StoreError', `expected a StoreError, got ${String(error)}`)
+    assert.equal((error as StoreError).code, code, (error as Error).message)
+    assert.equal((error as StoreError).exitCode, ExitCode.store)
+    return error as StoreError
+  }
+
+  assert.fail(`expected a StoreError ${code}`)
+}
+
+describe('file store in detail', () => {
+  let home: string
+  let file: string
+  beforeEach(() => {
+    home = mkdtempSync(path.join(tmpdir(), 'tokenctl-file-store-details-'))
+    file = path.join(home, 'store.enc')
+  })
+  afterEach(() => rmSync(home, {force: true, recursive: true}))
+
+  const store = () => new FileStore({file, kdfParams: CHEAP, passphrase: PASSPHRASE})
+
+  it('names its file, TOKENCTL_HOME/store.enc unless given another', () => {
+    const saved = process.env.TOKENCTL_HOME
+    process.env.TOKENCTL_HOME = home
+    try {
+      assert.equal(new FileStore({passphrase: PASSPHRASE}).location, path.join(home, 'store.enc'))
+    } finally {
+      if (saved === undefined) delete process.env.TOKENCTL_HOME
+      else process.env.TOKENCTL_HOME = saved
+    }
+
+    assert.equal(store().location, file)
+    assert.equal(store().backend, 'file')
+  })
+
+  it('seals with the parameters it was given', async () => {
+    await store().set('a', '1')
+    assert.deepEqual(parseEnvelope(readFileSync(file)).params, CHEAP)
+  })
+
+  /** A store file whose envelope opens under the passphrase but holds plaintext. */
+  async function sealed(plaintext: string): Promise<void> {
+    writeFileSync(file, await sealEnvelope(Buffer.from(plaintext), PASSPHRASE, CHEAP), {mode: 0o600})
+  }
+
+  for (const [plaintext, reason] of [
+    ['not json', 'its contents are not JSON'],
+    ['null', 'its contents have no entries'],
+    ['{}', 'its contents have no entries'],
+    ['{"entries":null}', 'its contents have no entries'],
+    ['{"entries":"x"}', 'its contents have no entries'],
+    ['{"entries":["a"]}', 'its contents have no entries'],
+    ['{"entries":{"a":1}}', 'an entry is not a string'],
+  ]) {
+    it(`contents ${plaintext}: corrupt (${reason}), with the way out, and never written over`, async () => {
+      await sealed(plaintext)
+      const before = readFileSync(file)
+      const error = await rejectsWith(store().get('a'), 'store_corrupt')
+      assert.equal(error.message, `the secure store ${file} is corrupt: ${reason}`)
+      assert.deepEqual(error.suggestions, [`restore ${file} from a backup, or move it aside to start an empty store (its secrets are then lost)`])
+      await rejectsWith(store().set('a', 'b'), 'store_corrupt')
+      assert.ok(readFileSync(file).equals(before))
+    })
+  }
+
+  it('a wrong passphrase says which variables to check', async () => {
+    await store().set('a', '1')
+    const error = await rejectsWith(new FileStore({file, passphrase: 'wrong'}).get('a'), 'store_wrong_passphrase')
+    assert.equal(error.message, `cannot open the secure store ${file}: wrong passphrase`)
+    assert.deepEqual(error.suggestions, ['check TOKENCTL_STORE_PASSPHRASE / TOKENCTL_STORE_PASSPHRASE_FILE: it must be the passphrase the store was created with'])
+  })
+
+  it('a store file that cannot be read is a store error naming it', async () => {
+    mkdirSync(file)
+    const error = await rejectsWith(store().get('a'), 'store_error')
+    assert.match(error.message, new RegExp(`^cannot read the secure store ${file.replaceAll('.', '\\.')}: .*EISDIR`))
+    assert.equal((error.cause as NodeJS.ErrnoException).code, 'EISDIR', 'the system error is kept for --verbose')
+  })
+
+  it('a store file that cannot be written is a store error naming it, and the store is as it was', async () => {
+    // A name the lock file (+5 characters) still fits in, but not the temporary file written next to it.
+    const long = path.join(home, 's'.repeat(240))
+    const error = await rejectsWith(new FileStore({file: long, kdfParams: CHEAP, passphrase: PASSPHRASE}).set('a', '1'), 'store_error')
+    assert.match(error.message, /^cannot write the secure store .*: .*ENAMETOOLONG/)
+    assert.ok(error.message.includes(long))
+    assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENAMETOOLONG')
+    assert.equal(await new FileStore({file: long, kdfParams: CHEAP, passphrase: PASSPHRASE}).get('a'), undefined)
+  })
+
+  it('a delete of an entry that is not there writes nothing', async () => {
+    await store().set('a', '1')
+    const before = statSync(file)
+    assert.equal(await store().delete('missing'), false)
+    assert.equal(statSync(file).ino, before.ino, 'the file was not replaced')
+  })
+
+  it('every read sees what another instance wrote since', async () => {
+    const reader = store()
+    await store().set('a', '1')
+    assert.equal(await reader.get('a'), '1')
+    await store().set('a', '2')
+    assert.equal(await reader.get('a'), '2')
+    assert.deepEqual(await reader.list(''), ['a'])
+    await store().delete('a')
+    assert.equal(await reader.get('a'), undefined)
+  })
+
+  it('an entry read can be changed by the caller without changing the store', async () => {
+    const one = store()
+    await one.set('a', '1')
+    await one.set('b', '2')
+    assert.deepEqual(await one.list(''), ['a', 'b'])
+    assert.equal(await one.delete('a'), true)
+    assert.deepEqual(await one.list(''), ['b'])
+    assert.equal(await one.get('a'), undefined)
+  })
+})
