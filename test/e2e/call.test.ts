@@ -3,9 +3,9 @@ import {createHash, randomBytes} from 'node:crypto'
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {type ApiServer, CHALLENGE_CLAIMS, expectedLargeBodySha256, SESSION_COOKIE, useApiServer} from '../helpers/api-server.js'
+import {type ApiServer, CHALLENGE_CLAIMS, expectedLargeBodySha256, SESSION_COOKIE, useAuthServerWithApi} from '../helpers/api-server.js'
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
-import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
+import type {AuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, runCli} from '../helpers/cli.js'
 import {type TestProxy, useProxy} from '../helpers/proxy.js'
 
@@ -16,15 +16,10 @@ describe('call (end to end: a real authorization server and an API that verifies
   this.timeout(90_000)
   let server: AuthServer
   let api: ApiServer
-  useAuthServer((started) => {
+  useAuthServerWithApi((started, startedApi) => {
     server = started
+    api = startedApi
   })
-  useApiServer(
-    () => ({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri}),
-    (started) => {
-      api = started
-    },
-  )
   beforeEach(() => api.reset())
 
   /** A home with client "ci" (client credentials for the API). */

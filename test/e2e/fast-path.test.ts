@@ -12,9 +12,9 @@ import {chmodSync, cpSync, existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {type ApiServer, useApiServer} from '../helpers/api-server.js'
+import {type ApiServer, useAuthServerWithApi} from '../helpers/api-server.js'
 import {expectExit} from '../helpers/assertions.js'
-import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
+import type {AuthServer} from '../helpers/auth-server.js'
 import {type CliOptions, type CliResult, cliWithHome, runNode, tempHome} from '../helpers/cli.js'
 import {type KeyringSession, startKeyring} from '../helpers/keyring.js'
 
@@ -92,15 +92,10 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
   let api: ApiServer
   /** A home with client "ci" (its token cached), client "api" and sessions "nightly" and "spare": the state every case starts from. */
   let prepared: string
-  useAuthServer((started) => {
+  useAuthServerWithApi((started, startedApi) => {
     server = started
+    api = startedApi
   })
-  useApiServer(
-    () => ({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri}),
-    (started) => {
-      api = started
-    },
-  )
 
   before(async () => {
     const cli = cliWithHome({env: FILE_STORE})

@@ -11,8 +11,8 @@ import {join} from 'node:path'
 
 import {approveDevice} from '../../src/lib/devidp/robot.js'
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
-import {type ApiServer, useApiServer} from '../helpers/api-server.js'
-import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
+import {type ApiServer, useAuthServerWithApi} from '../helpers/api-server.js'
+import type {AuthServer} from '../helpers/auth-server.js'
 import {cleanEnvironment, cliWithHome, runCli, stderrMatch, tempHome} from '../helpers/cli.js'
 
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'first hour tests'}
@@ -167,18 +167,10 @@ describe('the first hour: against an authorization server', function () {
   this.timeout(90_000)
   let server: AuthServer
   let api: ApiServer
-  useAuthServer(
-    (started) => {
-      server = started
-    },
-    {deviceInterval: 1},
-  )
-  useApiServer(
-    () => ({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri}),
-    (started) => {
-      api = started
-    },
-  )
+  useAuthServerWithApi((started, startedApi) => {
+    server = started
+    api = startedApi
+  }, {deviceInterval: 1})
 
   const worker = () => ['--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'WORKER_SECRET']
   const cli = () => cliWithHome({env: {...FILE_STORE, WORKER_SECRET: server.clients.worker.clientSecret!}})

@@ -9,9 +9,9 @@ import {chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync} from 'n
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {type ApiServer, useApiServer} from '../helpers/api-server.js'
+import {type ApiServer, useAuthServerWithApi} from '../helpers/api-server.js'
 import {expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
-import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
+import type {AuthServer} from '../helpers/auth-server.js'
 import {type CliResult, runCli, startCli} from '../helpers/cli.js'
 import {type SilentProxy, startSilentProxy, type TestProxy, useProxy} from '../helpers/proxy.js'
 import {lookupsIn, resolverEnv} from '../helpers/resolver.js'
@@ -21,15 +21,10 @@ describe('hostile networks (end to end)', function () {
   this.timeout(90_000)
   let server: AuthServer
   let api: ApiServer
-  useAuthServer((started) => {
+  useAuthServerWithApi((started, startedApi) => {
     server = started
+    api = startedApi
   })
-  useApiServer(
-    () => ({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri}),
-    (started) => {
-      api = started
-    },
-  )
 
   const secret = () => server.clients.basic.clientSecret!
   const portOf = (url: string) => new URL(url).port

@@ -18,9 +18,9 @@ import {join} from 'node:path'
 import {completeAuthorization, approveDevice} from '../../src/lib/devidp/robot.js'
 import {COOKIE_HEADERS, CREDENTIAL_HEADERS, NEVER_SHOWN, TOKEN_LIKE} from '../../src/lib/http/trace.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
-import {type ApiServer, SESSION_COOKIE, useApiServer} from '../helpers/api-server.js'
+import {type ApiServer, SESSION_COOKIE, useAuthServerWithApi} from '../helpers/api-server.js'
 import {expectExit} from '../helpers/assertions.js'
-import {type AuthServer, type AuthServerOptions, useAuthServer} from '../helpers/auth-server.js'
+import type {AuthServer, AuthServerOptions} from '../helpers/auth-server.js'
 import {cliWithHome, type CliResult, stderrMatch} from '../helpers/cli.js'
 import {type FakeGithubActions, REQUEST_TOKEN, startFakeGithubActions} from '../helpers/github-actions.js'
 
@@ -92,18 +92,10 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
   after(async () => {
     await github?.stop()
   })
-  useAuthServer(
-    (started) => {
-      server = started
-    },
-    serverOptions,
-  )
-  useApiServer(
-    () => ({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri}),
-    (started) => {
-      api = started
-    },
-  )
+  useAuthServerWithApi((started, startedApi) => {
+    server = started
+    api = startedApi
+  }, serverOptions)
 
   /** stderr of every run, by name, and every secret that crossed the wire. */
   const traces = new Map<string, string>()

@@ -26,6 +26,7 @@ import type {JSONWebKeySet, JWTPayload} from 'jose'
 
 import {bearerToken, bearerVerifier, firstTokenRejecter} from '../../src/lib/devidp/protected-api.js'
 import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
+import {type AuthServer, type AuthServerOptions, useAuthServer} from './auth-server.js'
 
 /** The claims of Entra's claims challenge, and the header `/claims-challenge` answers with. */
 export const CHALLENGE_CLAIMS = '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}'
@@ -479,4 +480,16 @@ export function useApiServer(options: () => ApiServerOptions, onStarted: (server
       console.error('API server errors:', server.errors)
     }
   })
+}
+
+/** The tests' authorization server and an API that accepts its tokens for `resources.api`, started for a describe block. */
+export function useAuthServerWithApi(onStarted: (server: AuthServer, api: ApiServer) => void, options?: AuthServerOptions): void {
+  let server: AuthServer
+  useAuthServer((started) => {
+    server = started
+  }, options)
+  useApiServer(
+    () => ({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri}),
+    (api) => onStarted(server, api),
+  )
 }

@@ -2,6 +2,7 @@ import {strict as assert} from 'node:assert'
 import {readdirSync, readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {ExitCode, type StoreError} from '../../src/lib/errors.js'
 import type {CliResult} from './cli.js'
 
 export function expectExit(result: CliResult, code: number): void {
@@ -33,4 +34,22 @@ export async function waitFor(condition: () => boolean, timeoutMs = 10_000): Pro
   for (let waited = 0; !condition() && waited < timeoutMs; waited += 20) {
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
+}
+
+/**
+ * The StoreError `code` a promise rejects with (exit code 7), returned for further checks. Judged by
+ * name: a module imported dynamically (openStore's backends) is another instance under mocha's tsx.
+ */
+export async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(error instanceof Error && error.name === 'StoreError', `expected a StoreError, got ${String(error)}`)
+    const storeError = error as StoreError
+    assert.equal(storeError.code, code, storeError.message)
+    assert.equal(storeError.exitCode, ExitCode.store)
+    return storeError
+  }
+
+  assert.fail(`expected a StoreError ${code}`)
 }

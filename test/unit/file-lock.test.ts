@@ -11,9 +11,9 @@ import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {ExitCode, StoreError} from '../../src/lib/errors.js'
 import {acquireFileLock, withFileLock} from '../../src/lib/store/file-lock.js'
 import type {LockHolder} from '../../src/lib/store/types.js'
+import {rejectsWith} from '../helpers/assertions.js'
 
 const PID_NAMESPACE = readlinkSync('/proc/self/ns/pid')
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -69,19 +69,6 @@ function record(lock: string): Record<string, unknown> {
 function age(file: string, ms: number): void {
   const then = new Date(Date.now() - ms)
   utimesSync(file, then, then)
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof StoreError, `expected a StoreError, got ${String(error)}`)
-    assert.equal(error.code, code, error.message)
-    assert.equal(error.exitCode, ExitCode.store)
-    return error
-  }
-
-  assert.fail(`expected a StoreError ${code}`)
 }
 
 describe('file lock', function () {

@@ -8,25 +8,12 @@ import {mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} f
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {ExitCode, type StoreError} from '../../src/lib/errors.js'
 import {parseEnvelope, sealEnvelope} from '../../src/lib/store/envelope.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
+import {rejectsWith} from '../helpers/assertions.js'
 
 const PASSPHRASE = 'file store details'
 const CHEAP = {N: 1024, p: 1, r: 8}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof Error && error.name === 'StoreError', `expected a StoreError, got ${String(error)}`)
-    assert.equal((error as StoreError).code, code, (error as Error).message)
-    assert.equal((error as StoreError).exitCode, ExitCode.store)
-    return error as StoreError
-  }
-
-  assert.fail(`expected a StoreError ${code}`)
-}
 
 describe('file store in detail', () => {
   let home: string

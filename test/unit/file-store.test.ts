@@ -13,6 +13,7 @@ import {DEFAULT_KDF_PARAMS, parseEnvelope} from '../../src/lib/store/envelope.js
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {localLockPath} from '../../src/lib/store/local-lock.js'
 import {passphraseSource, resolvePassphrase} from '../../src/lib/store/passphrase.js'
+import {rejectsWith} from '../helpers/assertions.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const WORKER = path.join(ROOT, 'test/fixtures/file-store-worker.ts')
@@ -21,19 +22,6 @@ const SECRET = 'S3CRET-recognisable-f00dcafe'
 
 function storeFile(): string {
   return path.join(process.env.TOKENCTL_HOME!, 'store.enc')
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof StoreError, `expected a StoreError, got ${String(error)}`)
-    assert.equal(error.code, code)
-    assert.equal(error.exitCode, ExitCode.store)
-    return error
-  }
-
-  assert.fail(`expected a StoreError ${code}`)
 }
 
 function assertOneCleanLine(error: StoreError, ...secrets: string[]): void {

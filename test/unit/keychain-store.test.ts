@@ -6,7 +6,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {ExitCode, StoreError} from '../../src/lib/errors.js'
+import {ExitCode} from '../../src/lib/errors.js'
 import {DEFAULT_KEYCHAIN_SERVICE, forgetKeychainProbes, KeychainStore, keychainService, nativeError, probeKeychain} from '../../src/lib/store/keychain-store.js'
 import {
   canReachAbstractSockets,
@@ -19,6 +19,7 @@ import {
 } from '../../src/lib/store/secret-service-probe.js'
 import {findExecutable, requireKeyring, type KeyringSession} from '../helpers/keyring.js'
 import {missingPrerequisite} from '../helpers/prerequisites.js'
+import {rejectsWith} from '../helpers/assertions.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const STORE_MODULE = path.join(ROOT, 'src/lib/store/keychain-store.ts')
@@ -52,19 +53,6 @@ after(() => {
 
 function uniqueService(): string {
   return `tokenctl-test-${randomBytes(6).toString('hex')}`
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof StoreError, `expected a StoreError, got ${String(error)}`)
-    assert.equal(error.code, code, error.message)
-    assert.equal(error.exitCode, ExitCode.store)
-    return error
-  }
-
-  assert.fail(`expected a StoreError ${code}`)
 }
 
 interface ChildOutcome {

@@ -17,25 +17,12 @@ import {ConfigError, ExitCode, type StoreError} from '../../src/lib/errors.js'
 import {openEnvelope, parseEnvelope, sealEnvelope} from '../../src/lib/store/envelope.js'
 import {entryKind, RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
 import {requireRedis, type RedisServer} from '../helpers/redis.js'
+import {rejectsWith} from '../helpers/assertions.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MODULE = path.join(ROOT, 'src/lib/store/redis-store.ts')
 const PASSPHRASE = 'correct horse battery staple'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof Error && error.name === 'StoreError', `expected a StoreError, got ${String(error)}`)
-    const storeError = error as StoreError
-    assert.equal(storeError.code, code, storeError.message)
-    assert.equal(storeError.exitCode, ExitCode.store)
-    return storeError
-  }
-
-  assert.fail(`expected a StoreError ${code}`)
-}
 
 function configError(env: NodeJS.ProcessEnv, message: string, suggestions?: string[]): void {
   assert.throws(

@@ -3,31 +3,17 @@ import {createHash} from 'node:crypto'
 import net from 'node:net'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {ConfigError, ExitCode, StoreError} from '../../src/lib/errors.js'
+import {ConfigError, ExitCode} from '../../src/lib/errors.js'
 import {openEnvelope} from '../../src/lib/store/envelope.js'
 import {openStore} from '../../src/lib/store/index.js'
 import {entryKind, RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
 import {tempHome} from '../helpers/cli.js'
 import {requireRedis, type RedisServer} from '../helpers/redis.js'
+import {rejectsWith} from '../helpers/assertions.js'
 
 const PASSPHRASE = 'correct horse battery staple'
 const SECRET = 'S3CRET-recognisable-f00dcafe'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<StoreError> {
-  try {
-    await promise
-  } catch (error) {
-    // By name: a module imported dynamically (openStore's backends) is another instance under mocha's tsx.
-    assert.ok(error instanceof Error && error.name === 'StoreError', `expected a StoreError, got ${String(error)}`)
-    const storeError = error as StoreError
-    assert.equal(storeError.code, code, storeError.message)
-    assert.equal(storeError.exitCode, ExitCode.store)
-    return storeError
-  }
-
-  assert.fail(`expected a StoreError ${code}`)
-}
 
 describe('the Redis store backend', () => {
   // Stores remember things under TOKENCTL_HOME (the Redis store its salt): a home of these tests' own.
