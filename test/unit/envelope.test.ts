@@ -242,6 +242,8 @@ describe('store envelope', () => {
       assert.equal(kdfParamsProblem({N: 2 ** 18, p: 1, r: 8}), 'scrypt N=262144 r=8 needs more than 256 MiB')
       assert.equal(kdfParamsProblem({N: 2 ** 21, p: 1, r: 1}), 'scrypt N=2097152 r=1 needs more than 256 MiB')
       assert.equal(kdfParamsProblem({N: 2 ** 10, p: 16, r: 64}), undefined)
+      // 128·64·(2^15+2) is 16 KiB over 256 MiB, and B's 128·64·2 is added to it, not taken away.
+      assert.equal(kdfParamsProblem({N: 2 ** 15, p: 2, r: 64}), 'scrypt N=32768 r=64 needs more than 256 MiB')
     })
   })
 

@@ -45,6 +45,22 @@ describe('file store in detail', () => {
     assert.deepEqual(parseEnvelope(readFileSync(file)).params, CHEAP)
   })
 
+  it('draws a new salt when its scrypt parameters change (N, r or p alone), and keeps it otherwise', async () => {
+    const saltOf = () => parseEnvelope(readFileSync(file)).salt
+    await store().set('a', '1')
+    let salt = saltOf()
+    await store().set('a', '2')
+    assert.ok(saltOf().equals(salt), 'same parameters: same salt')
+    for (const params of [{...CHEAP, N: CHEAP.N * 2}, {...CHEAP, N: CHEAP.N * 2, r: CHEAP.r + 1}, {...CHEAP, N: CHEAP.N * 2, p: CHEAP.p + 1, r: CHEAP.r + 1}]) {
+      await new FileStore({file, kdfParams: params, passphrase: PASSPHRASE}).set('a', JSON.stringify(params))
+      assert.equal(saltOf().equals(salt), false, `new parameters ${JSON.stringify(params)}: a new salt`)
+      assert.deepEqual(parseEnvelope(readFileSync(file)).params, params)
+      salt = saltOf()
+    }
+
+    assert.equal(await store().get('a'), JSON.stringify({...CHEAP, N: CHEAP.N * 2, p: CHEAP.p + 1, r: CHEAP.r + 1}))
+  })
+
   /** A store file whose envelope opens under the passphrase but holds plaintext. */
   async function sealed(plaintext: string): Promise<void> {
     writeFileSync(file, await sealEnvelope(Buffer.from(plaintext), PASSPHRASE, CHEAP), {mode: 0o600})
