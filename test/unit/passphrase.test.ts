@@ -73,6 +73,18 @@ describe('store passphrase', () => {
     }
   })
 
+  it('a file of more than 64 KiB, or one that never ends (/dev/zero), is refused without being read whole', () => {
+    const file = path.join(directory, 'passphrase')
+    writeFileSync(file, 'p'.repeat(64 * 1024))
+    assert.equal(resolvePassphrase({TOKENCTL_STORE_PASSPHRASE_FILE: file}), 'p'.repeat(64 * 1024))
+    writeFileSync(file, 'p'.repeat(64 * 1024 + 1))
+    for (const large of [file, '/dev/zero']) {
+      const error = failure({TOKENCTL_STORE_PASSPHRASE_FILE: large})
+      assert.equal(error.message, `the store passphrase file ${large} (TOKENCTL_STORE_PASSPHRASE_FILE) holds more than 64 KiB: a passphrase is one line`)
+      assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at the file that holds the passphrase'])
+    }
+  })
+
   it('only the one line ending at the very end is dropped', () => {
     const file = path.join(directory, 'passphrase')
     for (const [content, expected] of [

@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {closeSync, openSync, readSync} from 'node:fs'
 
 import {StoreError} from '../errors.js'
 
@@ -28,14 +28,20 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string 
   if (source === undefined) return undefined
   if (source.variable === PASSPHRASE_VARIABLE) return env[PASSPHRASE_VARIABLE]
 
-  let text: string
+  let text: string | undefined
   try {
-    text = readFileSync(source.file, 'utf8')
+    text = readAtMost(source.file, MAX_FILE_BYTES)
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable'
     throw new StoreError(`cannot read the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}): ${reason}`, 'store_error', {
       cause: error,
       suggestions: [`point ${PASSPHRASE_FILE_VARIABLE} at a readable file, or set ${PASSPHRASE_VARIABLE}`],
+    })
+  }
+
+  if (text === undefined) {
+    throw new StoreError(`the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}) holds more than 64 KiB: a passphrase is one line`, 'store_error', {
+      suggestions: [`point ${PASSPHRASE_FILE_VARIABLE} at the file that holds the passphrase`],
     })
   }
 
@@ -48,4 +54,25 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string 
   }
 
   return passphrase
+}
+
+/** As for every secret tokenctl reads: a variable naming the wrong file (a log, /dev/zero) is not read whole. */
+const MAX_FILE_BYTES = 64 * 1024
+
+/** The file's text, or undefined when it holds more than `limit` bytes (one byte more is read, no further). */
+function readAtMost(file: string, limit: number): string | undefined {
+  const descriptor = openSync(file, 'r')
+  try {
+    const buffer = Buffer.alloc(limit + 1)
+    let length = 0
+    while (length < buffer.length) {
+      const read = readSync(descriptor, buffer, length, buffer.length - length, null)
+      if (read === 0) break
+      length += read
+    }
+
+    return length > limit ? undefined : buffer.toString('utf8', 0, length)
+  } finally {
+    closeSync(descriptor)
+  }
 }
