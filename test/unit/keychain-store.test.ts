@@ -7,7 +7,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {ExitCode} from '../../src/lib/errors.js'
-import {DEFAULT_KEYCHAIN_SERVICE, forgetKeychainProbes, KeychainStore, keychainService, nativeError, probeKeychain} from '../../src/lib/store/keychain-store.js'
+import {DEFAULT_KEYCHAIN_SERVICE, forgetKeychainProbes, KeychainStore, keychainService, nativeError, probeKeychain, warmUpKeychain} from '../../src/lib/store/keychain-store.js'
 import {
   canReachAbstractSockets,
   decodeMessage,
@@ -391,6 +391,15 @@ describe('KeychainStore (Secret Service)', function () {
     assert.deepEqual(await store.list('token:'), ['token:a', 'token:b', 'token:c', 'token:d'])
     assert.deepEqual(await store.list('session:'), ['session:a'])
     assert.deepEqual(await store.list('nothing:'), [])
+  })
+
+  it('warms up (the probe and the native module started early) only where there is a session bus to probe', async () => {
+    assert.equal(warmUpKeychain(), true)
+    const store = new KeychainStore()
+    await store.set('warm', 'up')
+    assert.equal(await store.get('warm'), 'up')
+    setEnv({DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: tempDir()})
+    assert.equal(warmUpKeychain(), false, 'no bus: nothing to warm up')
   })
 
   it('answers check() and probeKeychain() while unlocked', async () => {
