@@ -4,7 +4,7 @@
  * passphrase.
  */
 import {strict as assert} from 'node:assert'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -83,6 +83,21 @@ describe('store passphrase', () => {
       assert.equal(error.message, `the store passphrase file ${large} (TOKENCTL_STORE_PASSPHRASE_FILE) holds more than 64 KiB: a passphrase is one line`)
       assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at the file that holds the passphrase'])
     }
+  })
+
+  it('closes the file it reads, whatever it held', () => {
+    const file = path.join(directory, 'passphrase')
+    const large = path.join(directory, 'large')
+    writeFileSync(file, 'p\n')
+    writeFileSync(large, 'p'.repeat(64 * 1024 + 1))
+    const descriptors = () => readdirSync('/proc/self/fd').length
+    const before = descriptors()
+    for (let run = 0; run < 20; run++) {
+      assert.equal(resolvePassphrase({TOKENCTL_STORE_PASSPHRASE_FILE: file}), 'p')
+      failure({TOKENCTL_STORE_PASSPHRASE_FILE: large})
+    }
+
+    assert.equal(descriptors(), before)
   })
 
   it('only the one line ending at the very end is dropped', () => {
