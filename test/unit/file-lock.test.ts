@@ -6,12 +6,14 @@
  */
 import {strict as assert} from 'node:assert'
 import {spawn} from 'node:child_process'
-import {existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync} from 'node:fs'
+import {existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
 import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {acquireFileLock, withFileLock} from '../../src/lib/store/file-lock.js'
+import type {StoreError} from '../../src/lib/errors.js'
 import type {LockHolder} from '../../src/lib/store/types.js'
 import {rejectsWith} from '../helpers/assertions.js'
 
@@ -25,7 +27,8 @@ const FILE_LOCK = path.join(ROOT, 'src/lib/store/file-lock.ts')
  * `withoutKill`: root without CAP_KILL (util-linux setpriv), which may signal only its own user's processes.
  */
 function lockInChild(lock: string, options: {holdMs?: number; waitMs?: number; withoutKill?: boolean} = {}) {
-  const script = `
+  return nodeChild(
+    `
     const {acquireFileLock} = await import(${JSON.stringify(FILE_LOCK)})
     try {
       await acquireFileLock(${JSON.stringify(lock)}, {waitMs: ${options.waitMs ?? 300}})
@@ -33,7 +36,13 @@ function lockInChild(lock: string, options: {holdMs?: number; waitMs?: number; w
       setTimeout(() => {}, ${options.holdMs ?? 0})
     } catch (error) {
       console.log(error.code ?? String(error))
-    }`
+    }`,
+    options,
+  )
+}
+
+/** A script (an ES module, TypeScript imports allowed) in a fresh Node process, and what it prints. */
+function nodeChild(script: string, options: {withoutKill?: boolean} = {}) {
   const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script]
   const [command, ...args] = options.withoutKill ? ['setpriv', '--bounding-set=-kill', ...node] : node
   const child = spawn(command, args, {cwd: ROOT, env: process.env})
@@ -51,6 +60,12 @@ function lockInChild(lock: string, options: {holdMs?: number; waitMs?: number; w
       }
 
       return stdout.split('\n')[0]
+    },
+    /** Everything the child printed, once it has exited with status 0. */
+    async output(): Promise<string> {
+      const status = child.exitCode ?? (await new Promise((resolve) => child.on('exit', resolve)))
+      assert.equal(status, 0, stderr)
+      return stdout
     },
   }
 }
@@ -216,6 +231,50 @@ describe('file lock', function () {
       assert.equal(record(lock).nonce, 'theirs', 'a live holder\'s lock is never broken')
     })
 
+    it('closes every file it opens while it waits (a wait of minutes polls the lock thousands of times)', async () => {
+      foreignLock({pid: process.pid})
+      const open = () => readdirSync('/proc/self/fd').length
+      const before = open()
+      await rejectsWith(acquireFileLock(lock, {waitMs: 1000}), 'store_lock_timeout') // some twenty looks at the lock
+      assert.ok(open() - before < 5, `${open() - before} more files open than before the wait`)
+    })
+
+    it('a lock another process takes and releases as fast as it can: ours is had in turn, and one released between our attempt and our look is tried again, never an error', async () => {
+      const other = nodeChild(`
+        import {readlinkSync, unlinkSync, writeFileSync} from 'node:fs'
+        import {hostname} from 'node:os'
+        const holder = {acquiredAt: new Date().toISOString(), host: hostname(), pid: process.pid, pidns: readlinkSync('/proc/self/ns/pid')}
+        console.log('started')
+        for (let turn = 0, end = Date.now() + 1000; Date.now() < end; turn++) {
+          try {
+            writeFileSync(${JSON.stringify(lock)}, JSON.stringify({...holder, nonce: 'theirs-' + turn}), {flag: 'wx'})
+          } catch {
+            continue // ours meanwhile
+          }
+          unlinkSync(${JSON.stringify(lock)})
+        }`)
+      assert.equal(await other.said(), 'started')
+      let ours = 0
+      // Most attempts give up at once (waitMs 0): for them too a lock gone between attempt and look is no error.
+      for (let attempt = 0; other.child.exitCode === null; attempt++) {
+        const waitMs = attempt % 4 === 0 ? 10_000 : 0
+        let release
+        try {
+          release = await acquireFileLock(lock, {waitMs})
+        } catch (error) {
+          if (waitMs === 0 && (error as StoreError).code === 'store_lock_timeout') continue
+          throw error
+        }
+
+        assert.equal(record(lock).pid, process.pid, 'held by us alone')
+        await release()
+        ours++
+      }
+
+      await other.output()
+      assert.ok(ours > 0, 'never had the lock')
+    })
+
     it('a lock without a readable record (just created, or its writer died): waited for while fresh, and named by nobody', async () => {
       writeFileSync(lock, '')
       const waits: unknown[] = []
@@ -281,6 +340,53 @@ describe('file lock', function () {
       await release()
     })
 
+    it('a lock dated in the future (a clock ahead, or forged) is stale once this waiter has watched it unchanged for staleMs', async () => {
+      foreignLock({host: 'another-host'})
+      const ahead = new Date(Date.now() + 3_600_000)
+      utimesSync(lock, ahead, ahead)
+      const release = await acquireFileLock(lock, {staleMs: 300, waitMs: 5000})
+      assert.equal(record(lock).pid, process.pid)
+      await release()
+    })
+
+    it('a holder whose clock is ahead but whose heartbeat still moves is alive: never broken', async () => {
+      foreignLock({host: 'another-host'})
+      let ahead = Date.now() + 3_600_000
+      const heartbeat = () => {
+        ahead += 50
+        utimesSync(lock, new Date(ahead), new Date(ahead))
+      }
+
+      heartbeat()
+      const timer = setInterval(heartbeat, 50)
+      try {
+        await rejectsWith(acquireFileLock(lock, {staleMs: 1000, waitMs: 2500}), 'store_lock_timeout')
+      } finally {
+        clearInterval(timer)
+      }
+
+      assert.equal(record(lock).nonce, 'theirs')
+    })
+
+    it('a lock ahead of our clock handed to new holders within one second (a file system keeping whole seconds) is watched afresh for each: never broken', async () => {
+      const ahead = new Date(Math.floor(Date.now() / 1000) * 1000 + 3_600_000)
+      let turn = 0
+      const newHolder = () => {
+        foreignLock({host: 'another-host', nonce: `theirs-${turn++ % 10}`}) // same file, same size, same mtime: only the record tells
+        utimesSync(lock, ahead, ahead)
+      }
+
+      newHolder()
+      const timer = setInterval(newHolder, 50)
+      try {
+        await rejectsWith(acquireFileLock(lock, {staleMs: 1000, waitMs: 2500}), 'store_lock_timeout')
+      } finally {
+        clearInterval(timer)
+      }
+
+      assert.match(String(record(lock).nonce), /^theirs-/)
+    })
+
     it('30 s is stale by default', async () => {
       foreignLock({host: 'another-host'})
       age(lock, 25_000)
@@ -310,6 +416,17 @@ describe('file lock', function () {
       assert.equal(record(lock).pid, process.pid)
       assert.equal(existsSync(`${lock}.break`), false)
       await release()
+    })
+
+    it('waiters clearing the same abandoned side lock at once (as several processes would): neither fails, each gets the lock in turn', async () => {
+      foreignLock({pid: await deadPid()})
+      writeFileSync(`${lock}.break`, '')
+      age(`${lock}.break`, 6000)
+      const turns: string[] = []
+      const waiters = ['a', 'b', 'c', 'd']
+      await Promise.all(waiters.map((name) => withFileLock(lock, async () => turns.push(name), {waitMs: 5000})))
+      assert.deepEqual(turns.sort(), waiters)
+      assert.deepEqual([existsSync(lock), existsSync(`${lock}.break`)], [false, false])
     })
   })
 
@@ -349,6 +466,19 @@ describe('file lock', function () {
       const error = await rejectsWith(acquireFileLock(lock, {waitMs: 300}), 'store_error')
       assert.match(error.message, new RegExp(`^cannot read the lock file ${lock.replaceAll('/', '\\/')}: .*EISDIR`))
       assert.equal((error.cause as NodeJS.ErrnoException).code, 'EISDIR')
+    })
+
+    it('a lock path that cannot be opened (a socket there: ENXIO) is store_error naming it, and is left alone', async () => {
+      const server = createServer()
+      await new Promise<void>((resolve) => server.listen(lock, resolve))
+      try {
+        const error = await rejectsWith(acquireFileLock(lock, {waitMs: 300}), 'store_error')
+        assert.match(error.message, new RegExp(`^cannot read the lock file ${lock.replaceAll('/', '\\/')}: .*ENXIO`))
+        assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENXIO')
+        assert.equal(lstatSync(lock).isSocket(), true)
+      } finally {
+        server.close()
+      }
     })
 
     it('a side lock that cannot be removed is store_error naming it', async () => {

@@ -29,19 +29,22 @@ const BREAKER_STALE_MS = 5000
 const MIN_POLL_MS = 5
 const MAX_POLL_MS = 50
 
-let ownPidNamespace: null | string | undefined
+let ownPidNamespace: string | undefined
 
-/** Linux only: two containers sharing TOKENCTL_HOME see each other's pids as dead. */
+/**
+ * Linux only: two containers sharing TOKENCTL_HOME see each other's pids as dead. Only an answer is
+ * kept: a failed look (no /proc) is cheap to repeat, and nothing wrong is kept for the process's life.
+ */
 function pidNamespace(): string | undefined {
   if (ownPidNamespace === undefined) {
     try {
       ownPidNamespace = readlinkSync('/proc/self/ns/pid')
     } catch {
-      ownPidNamespace = null
+      return undefined
     }
   }
 
-  return ownPidNamespace ?? undefined
+  return ownPidNamespace
 }
 
 function isProcessAlive(pid: number): boolean {
@@ -96,12 +99,10 @@ async function observe(lockPath: string): Promise<Observed | undefined> {
  * How long the lock has gone untouched. Its mtime is the holder's heartbeat, but only a time in the
  * past is evidence: a time in the future (a shared home written by a host whose clock is ahead, or a
  * forged file) would keep a lock alive forever. So the age is never less than how long this waiter
- * has itself watched the same lock with the same mtime, by its own clock.
+ * has itself watched the same lock with the same mtime, by its own clock (watchedSince).
  */
-function untouchedFor(seen: Observed, watched: Watched | undefined, now: number): number {
-  const sinceHeartbeat = now - seen.mtimeMs
-  const sameAsWatched = watched !== undefined && watched.identity === seen.identity && watched.mtimeMs === seen.mtimeMs
-  return Math.max(sinceHeartbeat, sameAsWatched ? now - watched.since : 0)
+function untouchedFor(seen: Observed, watchedSince: number, now: number): number {
+  return Math.max(now - seen.mtimeMs, now - watchedSince)
 }
 
 interface Watched {
@@ -111,7 +112,7 @@ interface Watched {
   since: number
 }
 
-function isStale(seen: Observed, staleMs: number, watched: Watched | undefined): boolean {
+function isStale(seen: Observed, staleMs: number, watchedSince: number): boolean {
   if (seen.foreign) return true
   const {record} = seen
   const sameProcessSpace =
@@ -120,7 +121,7 @@ function isStale(seen: Observed, staleMs: number, watched: Watched | undefined):
     record.host === hostname() &&
     record.pidns === pidNamespace()
   if (sameProcessSpace && !isProcessAlive(record.pid!)) return true
-  return untouchedFor(seen, watched, Date.now()) > staleMs
+  return untouchedFor(seen, watchedSince, Date.now()) > staleMs
 }
 
 async function unlinkIfPresent(file: string): Promise<void> {
@@ -186,8 +187,8 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
       throw lockTimeout(lockPath, waitMs)
     }
 
-    if (watched?.identity !== seen.identity || watched.mtimeMs !== seen.mtimeMs) watched = {identity: seen.identity, mtimeMs: seen.mtimeMs, since: Date.now()}
-    if (isStale(seen, staleMs, watched) && (await breakStaleLock(lockPath, seen))) continue
+    if (watched === undefined || watched.identity !== seen.identity || watched.mtimeMs !== seen.mtimeMs) watched = {identity: seen.identity, mtimeMs: seen.mtimeMs, since: Date.now()}
+    if (isStale(seen, staleMs, watched.since) && (await breakStaleLock(lockPath, seen))) continue
 
     if (!waiting) {
       waiting = true
