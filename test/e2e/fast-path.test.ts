@@ -26,7 +26,7 @@ const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'fast pat
 const OCLIF_ONLY = {TOKENCTL_NO_FAST_PATH: '1'}
 
 /** What a cache hit never needs: the framework, the OAuth and HTTP clients, JWT, config and Redis libraries, colours. */
-const NOT_ON_A_HIT = ['@oclif/core', 'openid-client', 'oauth4webapi', 'undici', 'jose', 'conf', 'ioredis', 'chalk']
+const NOT_ON_A_HIT = ['@oclif/core', 'openid-client', 'oauth4webapi', 'undici', 'jose', 'ioredis', 'chalk']
 
 interface TracedResult extends CliResult {
   /** Every module the run loaded (URLs). */
@@ -246,7 +246,7 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
       [['token', 'client', 'ci', '--json', '-o', join(home, 'out.json')], NOT_ON_A_HIT],
       [['session', 'refresh', '--key', 'nightly'], NOT_ON_A_HIT],
       [['call', `${api.url}/echo`, '--client', 'ci'], NOT_ON_A_HIT],
-      [['token', 'client', 'ci', '--no-cache'], ['@oclif/core', 'conf', 'ioredis', 'chalk']],
+      [['token', 'client', 'ci', '--no-cache'], ['@oclif/core', 'ioredis', 'chalk']],
     ]
     for (const [args, absent] of runs) {
       const result = await runTraced(args, {env: FILE_STORE, home})
