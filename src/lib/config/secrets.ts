@@ -1,5 +1,6 @@
-import {access, constants, open} from 'node:fs/promises'
+import {access, constants} from 'node:fs/promises'
 
+import {MAX_INPUT_BYTES, readAtMost} from '../bounded-read.js'
 import {ConfigError, messageOf, UsageError} from '../errors.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
@@ -44,13 +45,6 @@ function chompLineEnding(text: string): string {
   return text.replace(/\r?\n$/, '')
 }
 
-/**
- * The most tokenctl reads of a secret, a key or a token (stdin, a file, a variable). A token is a few
- * KB, an Entra token with many groups ~10 KB, a PEM key ~3 KB: anything larger is the wrong input,
- * and reading it whole (10 MB of "assertion") would cost hundreds of MB on its way to a request.
- */
-export const MAX_SECRET_BYTES = 64 * 1024
-
 function tooLarge(what: string, where: string): UsageError {
   return new UsageError(`${what}: ${where} holds more than 64 KiB, the most tokenctl reads for a secret or a token (a few KB)`, 'input_too_large', {
     suggestions: ['check that the right file or command feeds it'],
@@ -69,7 +63,7 @@ export async function readStdin(
   for await (const chunk of stdin) {
     size += (chunk as Buffer).length
     // Leaving the loop destroys stdin: the rest is never read.
-    if (size > MAX_SECRET_BYTES) throw tooLarge(what, 'stdin')
+    if (size > MAX_INPUT_BYTES) throw tooLarge(what, 'stdin')
     chunks.push(chunk as Buffer)
   }
 
@@ -78,28 +72,10 @@ export async function readStdin(
   return text
 }
 
-/** At most MAX_SECRET_BYTES + 1 bytes of a file (a FIFO or /dev/stdin too): enough to tell it is too large. */
-async function readBounded(path: string): Promise<Buffer | undefined> {
-  const handle = await open(path, 'r')
-  try {
-    const buffer = Buffer.alloc(MAX_SECRET_BYTES + 1)
-    let length = 0
-    while (length < buffer.length) {
-      const {bytesRead} = await handle.read(buffer, length, buffer.length - length, null)
-      if (bytesRead === 0) break
-      length += bytesRead
-    }
-
-    return length > MAX_SECRET_BYTES ? undefined : buffer.subarray(0, length)
-  } finally {
-    await handle.close()
-  }
-}
-
 export async function readSecretFile(path: string, what: string): Promise<string> {
   let bytes: Buffer | undefined
   try {
-    bytes = await readBounded(path)
+    bytes = await readAtMost(path)
   } catch (error) {
     throw new ConfigError(`cannot read ${what} ${path}: ${messageOf(error)}`)
   }
@@ -117,7 +93,7 @@ export async function readSecret(source: SecretSource, what: string): Promise<st
     case 'env': {
       const value = process.env[source.variable]
       if (!value) throw new ConfigError(`${what}: the environment variable ${source.variable} is not set`, 'no_secret')
-      if (Buffer.byteLength(value) > MAX_SECRET_BYTES) throw tooLarge(what, `the environment variable ${source.variable}`)
+      if (Buffer.byteLength(value) > MAX_INPUT_BYTES) throw tooLarge(what, `the environment variable ${source.variable}`)
       return value
     }
 

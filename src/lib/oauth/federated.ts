@@ -16,13 +16,14 @@
  */
 import type {ClientAuth} from 'openid-client'
 
+import {MAX_INPUT_BYTES} from '../bounded-read.js'
 import {
   type FederatedTokenSource,
   GITHUB_TOKEN_REQUEST_TOKEN,
   GITHUB_TOKEN_REQUEST_URL,
   type PresentedClaims,
 } from '../config/credentials.js'
-import {assertFederatedSourceAvailable, type FederatedCredential, MAX_SECRET_BYTES, readSecret, readSecretFile} from '../config/secrets.js'
+import {assertFederatedSourceAvailable, type FederatedCredential, readSecret, readSecretFile} from '../config/secrets.js'
 import {secureUrl} from '../config/urls.js'
 import {ConfigError, type ErrorDetails, NetworkError, TokenctlError} from '../errors.js'
 import {unreachableAdvice} from '../http/advice.js'
@@ -89,7 +90,7 @@ async function fromSource(source: Exclude<FederatedTokenSource, {kind: 'github'}
 }
 
 /** The runner's answer is at most this; a GitHub token is about 1 KB. */
-const MAX_RUNNER_ANSWER_BYTES = MAX_SECRET_BYTES
+const MAX_RUNNER_ANSWER_BYTES = MAX_INPUT_BYTES
 
 /**
  * The GitHub Actions runner's OIDC token for `audience`: `GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=…`

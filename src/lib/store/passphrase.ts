@@ -1,5 +1,4 @@
-import {closeSync, openSync, readSync} from 'node:fs'
-
+import {readAtMostSync} from '../bounded-read.js'
 import {StoreError} from '../errors.js'
 
 /**
@@ -30,7 +29,7 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string 
 
   let text: string | undefined
   try {
-    text = readAtMost(source.file, MAX_FILE_BYTES)
+    text = readAtMostSync(source.file)?.toString('utf8')
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable'
     throw new StoreError(`cannot read the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}): ${reason}`, 'store_error', {
@@ -54,25 +53,4 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string 
   }
 
   return passphrase
-}
-
-/** As for every secret tokenctl reads: a variable naming the wrong file (a log, /dev/zero) is not read whole. */
-const MAX_FILE_BYTES = 64 * 1024
-
-/** The file's text, or undefined when it holds more than `limit` bytes (one byte more is read, no further). */
-function readAtMost(file: string, limit: number): string | undefined {
-  const descriptor = openSync(file, 'r')
-  try {
-    const buffer = Buffer.alloc(limit + 1)
-    let length = 0
-    while (length < buffer.length) {
-      const read = readSync(descriptor, buffer, length, buffer.length - length, null)
-      if (read === 0) break
-      length += read
-    }
-
-    return length > limit ? undefined : buffer.toString('utf8', 0, length)
-  } finally {
-    closeSync(descriptor)
-  }
 }

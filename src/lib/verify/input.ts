@@ -3,11 +3,10 @@
  * many groups ~10 KB), so stdin is read up to a bound and no further: a wrong pipe (a log file, a
  * binary) ends as a usage error, not as a process holding gigabytes.
  */
+import {MAX_INPUT_BYTES} from '../bounded-read.js'
 import {readStdin} from '../config/secrets.js'
 import {UsageError} from '../errors.js'
 import {isB64Token} from '../oauth/token.js'
-
-export const MAX_TOKEN_BYTES = 64 * 1024
 
 export async function readTokenFromStdin(stdin: AsyncIterable<unknown> & {isTTY?: boolean} = process.stdin): Promise<string> {
   return (await readStdin('token verify', 'tokenctl token user … | tokenctl token verify …, or pass the token as the argument', stdin)).trim()
@@ -17,7 +16,7 @@ export async function readTokenFromStdin(stdin: AsyncIterable<unknown> & {isTTY?
 export function checkTokenSyntax(token: string): string {
   const trimmed = token.trim()
   if (trimmed === '') throw new UsageError('token verify: the token is empty')
-  if (trimmed.length > MAX_TOKEN_BYTES) throw new UsageError(`token verify: more than ${MAX_TOKEN_BYTES / 1024} KiB is no token`)
+  if (trimmed.length > MAX_INPUT_BYTES) throw new UsageError(`token verify: more than ${MAX_INPUT_BYTES / 1024} KiB is no token`)
   if (!isB64Token(trimmed)) {
     throw new UsageError('token verify: not a token: it holds characters a bearer token cannot carry (RFC 6750: letters, digits, - . _ ~ + / and trailing =)', 'invalid_jwt')
   }

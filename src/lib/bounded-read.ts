@@ -1,0 +1,46 @@
+import {closeSync, openSync, readSync} from 'node:fs'
+import {open} from 'node:fs/promises'
+
+/**
+ * The most tokenctl reads of a secret, a key, a token or a passphrase (stdin, a file, a variable). A
+ * token is a few KB, an Entra token with many groups ~10 KB, a PEM key ~3 KB: anything larger is the
+ * wrong input, and reading it whole (10 MB of "assertion", /dev/zero named by mistake) would cost
+ * hundreds of MB on its way to a request, or never end.
+ */
+export const MAX_INPUT_BYTES = 64 * 1024
+
+/** At most `limit` + 1 bytes of a file (a FIFO or /dev/stdin too): its bytes, or undefined when it holds more than `limit`. */
+export async function readAtMost(file: string, limit = MAX_INPUT_BYTES): Promise<Buffer | undefined> {
+  const handle = await open(file, 'r')
+  try {
+    const buffer = Buffer.alloc(limit + 1)
+    let length = 0
+    while (length < buffer.length) {
+      const {bytesRead} = await handle.read(buffer, length, buffer.length - length, null)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+
+    return length > limit ? undefined : buffer.subarray(0, length)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** readAtMost, for the callers that must stay synchronous (the store passphrase, read before any await). */
+export function readAtMostSync(file: string, limit = MAX_INPUT_BYTES): Buffer | undefined {
+  const descriptor = openSync(file, 'r')
+  try {
+    const buffer = Buffer.alloc(limit + 1)
+    let length = 0
+    while (length < buffer.length) {
+      const bytesRead = readSync(descriptor, buffer, length, buffer.length - length, null)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+
+    return length > limit ? undefined : buffer.subarray(0, length)
+  } finally {
+    closeSync(descriptor)
+  }
+}
