@@ -17,9 +17,9 @@
  * To add a module: a set naming it and the tests that can kill its mutants (few: each mutant runs them).
  */
 const SETS = {
-  // The modules least likely to change now: retries, the token cache, the cross-process file lock.
+  // The modules least likely to change now: retries, the token cache, the cross-process file lock (and its liveness check).
   core: {
-    mutate: ['src/lib/http/retry.ts', 'src/lib/oauth/token-cache.ts', 'src/lib/store/file-lock.ts'],
+    mutate: ['src/lib/http/retry.ts', 'src/lib/oauth/token-cache.ts', 'src/lib/store/file-lock.ts', 'src/lib/process-alive.ts'],
     spec: ['test/unit/retry.test.ts', 'test/unit/token-cache.test.ts', 'test/unit/file-lock.test.ts', 'test/unit/file-store.test.ts'],
   },
   // The local stores: the envelope both encrypted stores seal with, the file store, its passphrase,

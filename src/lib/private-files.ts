@@ -8,6 +8,7 @@ import {open, readdir, rename, stat, unlink} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ConfigError} from './errors.js'
+import {isProcessAlive} from './process-alive.js'
 
 /** `<file>.<pid>.<random hex>.tmp`: the writer's pid tells whether it is still running. */
 export function temporaryPath(file: string): string {
@@ -66,15 +67,6 @@ const ABANDONED_AFTER_MS = 30_000
 /** Whatever the pid says (another host sharing the home, a reused pid): this old, it was abandoned. */
 const ABANDONED_ANYWAY_AFTER_MS = 60 * 60 * 1000
 
-function isRunningHere(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /**
  * Temporary files are encrypted copies of secrets that were later removed: one a killed writer left
  * behind must not stay forever. A time in the future (clock skew) is not taken as "just written".
@@ -86,7 +78,7 @@ export function isAbandonedTemporary(name: string, mtimeMs: number, now = Date.n
   if (age > ABANDONED_ANYWAY_AFTER_MS) return true
   const pid = match[1] === undefined ? undefined : Number(match[1])
   if (pid === process.pid) return false
-  return age > ABANDONED_AFTER_MS && (pid === undefined || !isRunningHere(pid))
+  return age > ABANDONED_AFTER_MS && (pid === undefined || !isProcessAlive(pid))
 }
 
 /** Best effort: a folder we cannot list or a file we cannot remove changes nothing for the write. */

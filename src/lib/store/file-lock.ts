@@ -5,6 +5,7 @@ import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {StoreError} from '../errors.js'
+import {isProcessAlive} from '../process-alive.js'
 import type {LockHolder, LockOptions} from './types.js'
 
 /**
@@ -45,15 +46,6 @@ function pidNamespace(): string | undefined {
   }
 
   return ownPidNamespace
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 interface Observed {
