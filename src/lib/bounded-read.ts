@@ -44,3 +44,8 @@ export function readAtMostSync(file: string, limit = MAX_INPUT_BYTES): Buffer | 
     closeSync(descriptor)
   }
 }
+
+/** Strips the one line ending that `echo` or a text editor adds; a secret never ends in one. */
+export function chompLineEnding(text: string): string {
+  return text.replace(/\r?\n$/, '')
+}

@@ -1,6 +1,6 @@
 import {access, constants} from 'node:fs/promises'
 
-import {MAX_INPUT_BYTES, readAtMost} from '../bounded-read.js'
+import {chompLineEnding, MAX_INPUT_BYTES, readAtMost} from '../bounded-read.js'
 import {ConfigError, messageOf, UsageError} from '../errors.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
@@ -38,11 +38,6 @@ export interface FederatedCredential {
   label: string
   presented?: PresentedClaims
   source: FederatedTokenSource
-}
-
-/** Strips the one line ending that `echo` or a text editor adds; a secret never ends in one. */
-function chompLineEnding(text: string): string {
-  return text.replace(/\r?\n$/, '')
 }
 
 function tooLarge(what: string, where: string): UsageError {

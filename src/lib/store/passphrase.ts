@@ -1,4 +1,4 @@
-import {readAtMostSync} from '../bounded-read.js'
+import {chompLineEnding, readAtMostSync} from '../bounded-read.js'
 import {StoreError} from '../errors.js'
 
 /**
@@ -44,8 +44,7 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string 
     })
   }
 
-  // Editors and `echo` end the file with a newline that is not part of the passphrase.
-  const passphrase = text.replace(/\r?\n$/, '')
+  const passphrase = chompLineEnding(text)
   if (passphrase === '') {
     throw new StoreError(`the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}) is empty`, 'store_error', {
       suggestions: [`write the passphrase into ${source.file}`],
