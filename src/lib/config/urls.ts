@@ -23,7 +23,3 @@ export function secureUrl(value: string, what: string): URL {
 
   throw new ConfigError(`${what} must be an https URL: ${value}`, 'insecure_url')
 }
-
-export function isInsecureLoopback(url: URL): boolean {
-  return url.protocol === 'http:'
-}
