@@ -20,6 +20,7 @@ import {
 import {findExecutable, requireKeyring, type KeyringSession} from '../helpers/keyring.js'
 import {missingPrerequisite} from '../helpers/prerequisites.js'
 import {rejectsWith} from '../helpers/assertions.js'
+import {holdLock} from '../helpers/locks.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const STORE_MODULE = path.join(ROOT, 'src/lib/store/keychain-store.ts')
@@ -291,14 +292,11 @@ describe('keychain messages and settings (no daemon)', () => {
     const saved = process.env.TOKENCTL_HOME
     process.env.TOKENCTL_HOME = home
     try {
-      let release!: () => void
-      const holding = new KeychainStore({service: 'one'}).withLock('session:a', () => new Promise<void>((resolve) => (release = resolve)))
-      await new Promise((resolve) => setTimeout(resolve, 20))
+      const release = await holdLock(new KeychainStore({service: 'one'}), 'session:a')
       assert.equal(await new KeychainStore({service: 'two'}).withLock('session:a', async () => 'other service', {waitMs: 100}), 'other service')
       assert.equal(await new KeychainStore({service: 'one'}).withLock('session:b', async () => 'other entry', {waitMs: 100}), 'other entry')
       await rejectsWith(new KeychainStore({service: 'one'}).withLock('session:a', async () => 'same', {waitMs: 100}), 'store_lock_timeout')
-      release()
-      await holding
+      await release()
     } finally {
       if (saved === undefined) delete process.env.TOKENCTL_HOME
       else process.env.TOKENCTL_HOME = saved

@@ -11,6 +11,7 @@ import path from 'node:path'
 
 import {localLockPath, updateUnderLock, withLocalLock} from '../../src/lib/store/local-lock.js'
 import type {SecretStore} from '../../src/lib/store/types.js'
+import {holdLock} from '../helpers/locks.js'
 
 /** A store of plain values whose get and set yield between them, as a real backend's do: lost updates show. */
 function slowStore(): Pick<SecretStore, 'delete' | 'get' | 'set' | 'withLock'> & {entries: Map<string, string>} {
@@ -65,14 +66,11 @@ describe('local locks', () => {
   })
 
   it('withLocalLock passes its options on: a held entry is waited for, then given up on', async () => {
-    let release!: () => void
-    const holding = withLocalLock('token:x', () => new Promise<void>((resolve) => (release = resolve)))
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    const release = await holdLock({withLock: withLocalLock}, 'token:x')
     let waited = false
     await assert.rejects(withLocalLock('token:x', async () => 'never', {onWait: () => (waited = true), waitMs: 200}), {code: 'store_lock_timeout'})
     assert.ok(waited, 'onWait was called')
-    release()
-    await holding
+    await release()
     assert.equal(await withLocalLock('token:x', async () => 'mine', {waitMs: 200}), 'mine')
   })
 

@@ -18,6 +18,7 @@ import {openEnvelope, parseEnvelope, sealEnvelope} from '../../src/lib/store/env
 import {entryKind, RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
 import {requireRedis, type RedisServer} from '../helpers/redis.js'
 import {rejectsWith} from '../helpers/assertions.js'
+import {holdLock} from '../helpers/locks.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MODULE = path.join(ROOT, 'src/lib/store/redis-store.ts')
@@ -405,17 +406,14 @@ describe('the Redis store in detail', () => {
       it('a waiter is told at once who holds the lock, not when it gives up', async () => {
         const holder = open()
         const waiter = open()
-        let release!: () => void
-        const holding = holder.withLock('session:k', () => new Promise<void>((resolve) => (release = resolve)))
-        await new Promise((resolve) => setTimeout(resolve, 50))
+        const release = await holdLock(holder, 'session:k')
         let told!: (holder: unknown) => void
         const waitedFor = new Promise((resolve) => (told = resolve))
         // A wait of a minute: were onWait called only at its end, this test would time out first.
         const waiting = waiter.withLock('session:k', async () => 'mine', {onWait: told, waitMs: 60_000})
         const who = (await waitedFor) as {host: string; pid: number}
         assert.equal(who.pid, process.pid)
-        release()
-        await holding
+        await release()
         assert.equal(await waiting, 'mine')
       })
 

@@ -1,7 +1,6 @@
 import {strict as assert} from 'node:assert'
 import {createHash} from 'node:crypto'
 import net from 'node:net'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ConfigError, ExitCode} from '../../src/lib/errors.js'
 import {openEnvelope} from '../../src/lib/store/envelope.js'
@@ -10,6 +9,7 @@ import {entryKind, RedisStore, redisSettings} from '../../src/lib/store/redis-st
 import {tempHome} from '../helpers/cli.js'
 import {requireRedis, type RedisServer} from '../helpers/redis.js'
 import {rejectsWith} from '../helpers/assertions.js'
+import {holdLock} from '../helpers/locks.js'
 
 const PASSPHRASE = 'correct horse battery staple'
 const SECRET = 'S3CRET-recognisable-f00dcafe'
@@ -188,10 +188,7 @@ describe('the Redis store backend', () => {
       const waiter = open({TOKENCTL_REDIS_LOCK_LEASE: '1'})
       const lockKey = `tokenctl:l:${sha256hex('session:k')}`
       let waited: unknown
-      let release!: () => void
-      const released = new Promise<void>((resolve) => (release = resolve))
-      const holding = holder.withLock('session:k', () => released)
-      await sleep(100)
+      const release = await holdLock(holder, 'session:k')
       const timedOut = await rejectsWith(waiter.withLock('session:k', async () => 'never', {onWait: (who) => (waited = who), waitMs: 2500}), 'store_lock_timeout')
       assert.match(timedOut.message, new RegExp(`held by process ${process.pid}`))
       assert.ok(timedOut.message.includes(redis.display), timedOut.message)
@@ -199,8 +196,7 @@ describe('the Redis store backend', () => {
       const ttl = Number(await redis.cli('PTTL', lockKey))
       assert.ok(ttl > 0 && ttl <= 1000, `held 2.6 s on a 1 s lease, still alive: PTTL ${ttl}`)
 
-      release()
-      await holding
+      await release()
       assert.equal(await redis.cli('EXISTS', lockKey), '0\n')
       assert.equal(await waiter.withLock('session:k', async () => 'mine', {waitMs: 100}), 'mine')
     })

@@ -23,6 +23,7 @@ import {decodeJwt} from 'jose'
 
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
+import {holdLock} from '../helpers/locks.js'
 
 /**
  * sessions.ts is loaded as grants.js is (a dynamic import): under mocha's tsx a static import would be
@@ -415,28 +416,24 @@ describe('long-running OBO sessions (in process, real authorization server, real
 
     it('a valid stored token is served while another process holds the session\'s lock (a cache hit takes no lock)', async () => {
       const {result} = await started()
-      let release!: () => void
-      const holding = store.withLock('session:nightly', () => new Promise<void>((resolve) => (release = resolve)))
+      const release = await holdLock(store, 'session:nightly')
       try {
         // Were the lock taken, this would wait for the holder, which waits for it: the test would time out.
         const served = await refreshSession('nightly', {}, runtime)
         assert.equal(served.result.token.access_token, result.token.access_token)
       } finally {
-        release()
-        await holding
+        await release()
       }
     })
 
     it('a forced refresh waits for the holder of the lock, with or without a progress hook', async () => {
       await started()
-      let release!: () => void
-      const holding = store.withLock('session:nightly', () => new Promise<void>((resolve) => (release = resolve)))
+      const release = await holdLock(store, 'session:nightly')
       const quiet: Runtime = {hooks: {}, openStore: async () => store}
       const waiting = refreshSession('nightly', {force: true}, quiet)
       await new Promise((resolve) => setTimeout(resolve, 100))
       assert.equal(server.refreshTokenUses.length, 0, 'not before the holder is done')
-      release()
-      await holding
+      await release()
       assert.equal((await waiting).result.source, 'identity_provider')
     })
 
