@@ -92,7 +92,7 @@ export {stdoutColors, toTokenctlError} from './command-shell.js'
  */
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
-    verbose: Flags.boolean({description: 'trace HTTP exchanges on stderr (secrets masked); stack traces on errors', helpGroup: 'GLOBAL'}),
+    verbose: Flags.boolean({description: 'trace HTTP exchanges on stderr (secrets masked); a stack trace on an internal error (a bug)', helpGroup: 'GLOBAL'}),
   }
 
   static override enableJsonFlag = true

@@ -337,6 +337,26 @@ describe('the first hour: against an authorization server', function () {
     })
   })
 
+  describe('--verbose: a stack trace for a bug (exit 1) only, never for an expected outcome', () => {
+    const stackLine = /^\s+at .+$/m
+    it('an unknown session (exit 3), a refusal (exit 4), a failed check (exit 9): the one error line, no stack', async () => {
+      const run = cli()
+      const unknown = await run.run(['session', 'show', '--key', 'nope', '--verbose'])
+      expectExit(unknown, 3)
+      assert.match(oneLine(unknown.stderr), /unknown session "nope"/)
+      const refused = await run.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'WRONG', '--no-cache', '--verbose'], {env: {WRONG: 'not-the-secret'}})
+      expectExit(refused, 4)
+      const token = await server.mintUserToken({aud: server.clients.api.clientId, sub: 'alice'})
+      const failed = await run.run(['token', 'verify', token, '--issuer', server.issuer, '--audience', 'someone-else', '--verbose'])
+      expectExit(failed, 9)
+      for (const result of [refused, failed]) {
+        assert.doesNotMatch(result.stderr, stackLine, result.stderr)
+        // The trace lines, then the one error line.
+        assert.equal(result.stderr.trimEnd().split('\n').filter((line) => !line.startsWith('* ')).length, 1, result.stderr)
+      }
+    })
+  })
+
   describe('advice that fits', () => {
     it('token user --wait: the wait running out names --wait', async () => {
       const result = await cli().run(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device', '--wait', '2'])
