@@ -1,6 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
+import {MAX_TIMEOUT_SECONDS} from '../lib/config/connection.js'
+import {emptyValueAllowed} from '../lib/empty-values.js'
 import {connectionFlags, environmentVariableFlag} from '../lib/flags.js'
 import {call, type CallJson} from '../lib/operations/call.js'
 
@@ -24,7 +26,7 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
   static override flags = {
     'ca-file': connectionFlags['ca-file'],
     client: Flags.string({description: 'named client: client credentials, cached', helpGroup: SOURCE, helpValue: 'NAME'}),
-    data: Flags.string({char: 'd', description: 'request body (default method POST)', exclusive: ['data-file']}),
+    data: emptyValueAllowed(Flags.string({char: 'd', description: 'request body (default method POST); -d \'\' sends an empty one', exclusive: ['data-file']})),
     'data-file': Flags.string({description: 'request body from a file, or - for stdin; streamed', helpValue: 'PATH|-'}),
     header: Flags.string({char: 'H', description: 'request header (repeatable)', helpValue: "'Name: value'", multiple: true}),
     include: Flags.boolean({char: 'i', description: 'print the status line and the response headers first'}),
@@ -38,7 +40,7 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
     retries: Flags.integer({default: 3, description: 'attempts after the first; 0 turns retries off', min: 0}),
     'retry-all': Flags.boolean({description: 'retry non-idempotent methods (POST, PATCH) too'}),
     session: Flags.string({description: 'session key: the session refresh rules', helpGroup: SOURCE, helpValue: 'KEY'}),
-    timeout: Flags.integer({default: 30, description: 'seconds to wait for the response headers, and for each chunk of the body', min: 1}),
+    timeout: Flags.integer({default: 30, description: `seconds to wait for the response headers, and for each chunk of the body, at most ${MAX_TIMEOUT_SECONDS}`, max: MAX_TIMEOUT_SECONDS, min: 1}),
     'token-env': environmentVariableFlag('token-env', 'a bearer token from this environment variable', [], SOURCE),
     'token-stdin': Flags.boolean({description: 'a bearer token from stdin', helpGroup: SOURCE}),
   }

@@ -69,8 +69,12 @@ async function flagValue(flag: FlagSpec, input: string): Promise<unknown> {
   }
 }
 
-/** A token oclif would take as a flag's value: anything but what starts with a dash (bar "-" itself, stdout for -o). */
-const plainValue = (value: string | undefined): value is string => value !== undefined && (value === '-' || !value.startsWith('-'))
+/**
+ * A token oclif would take as a flag's value: anything but what starts with a dash (bar "-" itself,
+ * stdout for -o). An empty value is not read here either: whether it is refused or is data is
+ * oclif's (BaseCommand's) to say, in one place (src/lib/empty-values.ts).
+ */
+const plainValue = (value: string | undefined): value is string => value !== undefined && value !== '' && (value === '-' || !value.startsWith('-'))
 
 export async function parseArgv(argv: string[], spec: CommandSpec): Promise<ParsedArgv | undefined> {
   const flagOf = (name: string | undefined) => (name !== undefined && Object.hasOwn(spec.flags, name) ? spec.flags[name] : undefined)
@@ -82,6 +86,8 @@ export async function parseArgv(argv: string[], spec: CommandSpec): Promise<Pars
   let current: FlagSpec | undefined
   for (let at = 0; at < argv.length; at++) {
     const token = argv[at]
+    // An empty argument is refused by oclif (src/lib/empty-values.ts), never read as "not given".
+    if (token === '') return undefined
     if (!token.startsWith('-') || token === '-') {
       if (current?.multiple) return undefined
       positional.push(token)

@@ -1,6 +1,7 @@
 import {Command, Flags, type Interfaces, ux} from '@oclif/core'
 
 import {CommandShell, oclifSpinner} from './command-shell.js'
+import {emptyValueError, type FlagShape} from './empty-values.js'
 import {isTokenctlError, UsageError} from './errors.js'
 import type {Hooks} from './http/context.js'
 import type {Runtime} from './runtime.js'
@@ -91,7 +92,7 @@ export {stdoutColors, toTokenctlError} from './command-shell.js'
  */
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
-    verbose: Flags.boolean({description: 'trace HTTP exchanges on stderr (secrets masked); stack traces on errors', helpGroup: 'GLOBAL'}),
+    verbose: Flags.boolean({description: 'trace HTTP exchanges on stderr (secrets masked); a stack trace on an internal error (a bug)', helpGroup: 'GLOBAL'}),
   }
 
   static override enableJsonFlag = true
@@ -177,6 +178,9 @@ export abstract class BaseCommand extends Command {
       throw usageErrorFrom(error as OclifError, this.ctor as unknown as CommandShape, this.config.bin)
     }
 
+    const flags = {...this.ctor.baseFlags, ...(options?.flags ?? this.ctor.flags)} as Record<string, FlagShape | undefined>
+    const empty = emptyValueError(parsed.raw, flags)
+    if (empty) throw empty
     await this.shell.openOutput(parsed.flags.output)
     return parsed
   }

@@ -8,7 +8,7 @@
  */
 import type {ChalkInstance} from 'chalk'
 
-import {InternalError, isTokenctlError, type TokenctlError} from './errors.js'
+import {ExitCode, InternalError, isTokenctlError, type TokenctlError} from './errors.js'
 import {closeConnections} from './http/connections.js'
 import type {Hooks, Progress} from './http/context.js'
 import {stripUrlCredentials} from './http/trace.js'
@@ -157,7 +157,11 @@ export class CommandShell {
     return this.storePromise
   }
 
-  /** Any failure as the contract's exit code, and a JSON error on stdout or one line on stderr (stack with --verbose). */
+  /**
+   * Any failure as the contract's exit code, and a JSON error on stdout or one line on stderr. With
+   * --verbose an internal error (exit 1, a bug) adds its stack trace; an expected outcome (a refusal,
+   * a failed check, an unknown session…) is said in its one line, never as a crash.
+   */
   async fail(error: unknown): Promise<void> {
     this.failed = true
     await this.stopProgress()
@@ -170,7 +174,7 @@ export class CommandShell {
       process.stderr.write(`${colors.red('Error:')} ${errorLine(failure)}\n`)
     }
 
-    if (this.verbose && failure.exitCode !== 2) {
+    if (this.verbose && failure.exitCode === ExitCode.internal) {
       const cause = failure.cause instanceof Error ? failure.cause : failure
       process.stderr.write(`${escapeLines(stripUrlCredentials(cause.stack ?? cause.message))}\n`)
     }

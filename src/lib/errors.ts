@@ -45,6 +45,7 @@ export type ConfigCode =
   | 'certificate_key_mismatch'
   | 'no_federated_token'
   | 'federated_token_invalid'
+  | 'not_regular_file'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'

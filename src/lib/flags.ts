@@ -6,6 +6,7 @@
 import {Flags} from '@oclif/core'
 
 import {AUTH_METHODS} from './config/clients.js'
+import {MAX_TIMEOUT_SECONDS} from './config/connection.js'
 import {ASSERTION_AUDIENCES, DEFAULT_FEDERATED_AUDIENCE} from './config/credentials.js'
 import {TOKEN_FORMATS} from './output.js'
 import {environmentVariableName} from './secret-variables.js'
@@ -59,7 +60,7 @@ export const connectionFlags = {
   'private-key-file': privateKeyFileFlag(),
   resource: Flags.string({description: 'resource indicator, RFC 8707 (repeatable)', helpGroup: CONNECTION, helpValue: 'URI', multiple: true}),
   scope: Flags.string({description: 'scope (repeatable, or space separated)', helpGroup: CONNECTION, multiple: true}),
-  timeout: Flags.integer({description: 'seconds to wait for each HTTP request [default: 30]', helpGroup: CONNECTION, min: 1}),
+  timeout: Flags.integer({description: `seconds to wait for each HTTP request, at most ${MAX_TIMEOUT_SECONDS} [default: 30]`, helpGroup: CONNECTION, max: MAX_TIMEOUT_SECONDS, min: 1}),
   'token-endpoint': Flags.string({
     description: 'token endpoint URL; no discovery (env: TOKENCTL_TOKEN_ENDPOINT)',
     helpGroup: CONNECTION,

@@ -269,6 +269,94 @@ describe('the first hour: against an authorization server', function () {
     })
   })
 
+  describe('an empty value is never "not given" (exit 2, nothing sent)', () => {
+    const secretEverywhere = () => cliWithHome({env: {...FILE_STORE, TOKENCTL_CLIENT_SECRET: server.clients.worker.clientSecret!, WORKER_SECRET: server.clients.worker.clientSecret!}})
+
+    for (const [way, extra] of [['the fast path', {}], ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}]] as const) {
+      it(`--client-secret-file= does not fall back to TOKENCTL_CLIENT_SECRET (${way})`, async () => {
+        const run = secretEverywhere()
+        for (const empty of [['--client-secret-file='], ['--client-secret-file', '']]) {
+          const result = await run.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'worker', ...empty, '--no-cache'], {env: extra})
+          expectExit(result, 2)
+          assert.match(oneLine(result.stderr), /^Error: --client-secret-file is empty — give it a value, or leave it out$/)
+        }
+
+        assert.equal(server.tokenRequests.length, 0)
+      })
+
+      it(`--ca-file=, --scope '' and an empty NAME are refused the same way (${way})`, async () => {
+        const run = secretEverywhere()
+        expectExit(await run.run(['client', 'add', 'ci', ...worker()]), 0)
+        const refusals: Array<[string[], RegExp]> = [
+          [['token', 'client', 'ci', '--ca-file=', '--no-cache'], /--ca-file is empty/],
+          [['token', 'client', 'ci', '--scope', '', '--no-cache'], /--scope is empty/],
+          // With TOKENCTL_ISSUER and TOKENCTL_CLIENT_ID set, "$CLIENT" unset must not run on the variables.
+          [['token', 'client', '', '--no-cache'], /the argument NAME is empty/],
+          [['session', 'refresh', '--key='], /--key is empty/],
+        ]
+        for (const [args, message] of refusals) {
+          const result = await run.run(args, {env: {...extra, TOKENCTL_CLIENT_ID: 'worker', TOKENCTL_ISSUER: server.issuer}})
+          expectExit(result, 2)
+          assert.match(oneLine(result.stderr), message, args.join(' '))
+        }
+
+        assert.equal(server.tokenRequests.length, 0)
+      })
+    }
+
+    it('call -d \'\' is an empty body, sent as curl sends it', async () => {
+      const run = cli()
+      expectExit(await run.run(['client', 'add', 'ci', ...worker(), '--scope', 'read']), 0)
+      const result = await run.run(['call', `${api.url}/echo`, '--client', 'ci', '-d', '', '--json'])
+      expectExit(result, 0)
+      assert.deepEqual([json(result).body.method, json(result).body.bodyLength], ['POST', 0])
+    })
+  })
+
+  describe('--timeout and --wait hold at most a day (Node\'s timers fire at once past 24.8 days)', () => {
+    for (const [way, extra] of [['the fast path', {}], ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}]] as const) {
+      it(`a larger value is exit 2 naming the bound, before anything is sent (${way})`, async () => {
+        const commands = [
+          ['token', 'client', ...worker(), '--no-cache', '--timeout', '2147484'],
+          ['call', `${api.url}/echo`, '--token-env', 'WORKER_SECRET', '--timeout', '86401'],
+          ['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device', '--wait', '2147484'],
+        ]
+        for (const args of commands) {
+          const result = await cli().run(args, {env: extra})
+          expectExit(result, 2)
+          assert.match(oneLine(result.stderr), /less than or equal to 86400/, args.join(' '))
+        }
+
+        assert.equal(server.requests.length, 0)
+        assert.equal(api.requests.length, 0)
+      })
+    }
+
+    it('a day itself is a timeout like any other', async () => {
+      expectExit(await cli().run(['token', 'client', ...worker(), '--no-cache', '--timeout', '86400']), 0)
+    })
+  })
+
+  describe('--verbose: a stack trace for a bug (exit 1) only, never for an expected outcome', () => {
+    const stackLine = /^\s+at .+$/m
+    it('an unknown session (exit 3), a refusal (exit 4), a failed check (exit 9): the one error line, no stack', async () => {
+      const run = cli()
+      const unknown = await run.run(['session', 'show', '--key', 'nope', '--verbose'])
+      expectExit(unknown, 3)
+      assert.match(oneLine(unknown.stderr), /unknown session "nope"/)
+      const refused = await run.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'WRONG', '--no-cache', '--verbose'], {env: {WRONG: 'not-the-secret'}})
+      expectExit(refused, 4)
+      const token = await server.mintUserToken({aud: server.clients.api.clientId, sub: 'alice'})
+      const failed = await run.run(['token', 'verify', token, '--issuer', server.issuer, '--audience', 'someone-else', '--verbose'])
+      expectExit(failed, 9)
+      for (const result of [refused, failed]) {
+        assert.doesNotMatch(result.stderr, stackLine, result.stderr)
+        // The trace lines, then the one error line.
+        assert.equal(result.stderr.trimEnd().split('\n').filter((line) => !line.startsWith('* ')).length, 1, result.stderr)
+      }
+    })
+  })
+
   describe('advice that fits', () => {
     it('token user --wait: the wait running out names --wait', async () => {
       const result = await cli().run(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device', '--wait', '2'])

@@ -7,7 +7,8 @@
  * The server is test/helpers/hostile-server.ts: it answers whatever each test tells it to.
  */
 import {strict as assert} from 'node:assert'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {existsSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
@@ -312,6 +313,56 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       }
 
       assert.deepEqual(server.requests, [])
+    })
+  })
+
+  describe('a FIFO or a device named as a file is refused at once, never waited on (--timeout bounds requests, not reads)', () => {
+    it('every file input, a link to a FIFO too: exit 3 (the passphrase file: exit 7), nothing sent', async () => {
+      const cli = fresh()
+      const fifo = join(cli.home, 'nobody-writes-here')
+      execFileSync('mkfifo', [fifo])
+      const link = join(cli.home, 'link-to-fifo')
+      symlinkSync(fifo, link)
+      const notRegular = /it is a FIFO or a pipe, not a regular file/
+      const obo = ['token', 'obo', '--token-endpoint', server.tokenEndpoint, '--client-id', 'api', '--scope', 'read', '--no-cache']
+      const bare = ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'worker', '--no-cache']
+      const cases: Array<[string[], Record<string, string | undefined>, number]> = [
+        [[...bare, '--client-secret-file', fifo], {}, 3],
+        [[...bare, '--client-secret-file', link], {}, 3],
+        [[...obo, '--client-secret-env', 'CLIENT_SECRET', '--assertion-file', fifo], {}, 3],
+        [[...bare, '--federated-token-file', fifo], {}, 3],
+        [[...bare, '--private-key-file', fifo], {}, 3],
+        [[...bare, '--certificate-file', fifo], {}, 3],
+        [['token', 'client', ...client(), '--no-cache', '--ca-file', fifo], {}, 3],
+        [['token', 'client', ...client()], {TOKENCTL_STORE_PASSPHRASE: undefined, TOKENCTL_STORE_PASSPHRASE_FILE: fifo}, 7],
+      ]
+      const results = await Promise.all(cases.map(([args, env]) => cli.run(args, {env, timeoutMs: 15_000})))
+      for (const [index, result] of results.entries()) {
+        const [args, , code] = cases[index]
+        assert.equal(result.timedOut, false, `${args.join(' ')}: still waiting on the FIFO`)
+        expectExit(result, code)
+        assert.match(result.stderr, notRegular, args.join(' '))
+      }
+
+      assert.deepEqual(server.requests, [])
+    })
+
+    it('a device (/dev/zero, /dev/null) and a directory are refused the same way; a link to a regular file is read', async () => {
+      const cli = fresh()
+      const secret = join(cli.home, 'secret')
+      writeFileSync(secret, 'client-secret-1\n')
+      const link = join(cli.home, 'link-to-secret')
+      symlinkSync(secret, link)
+      const bare = ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'worker', '--no-cache', '--json']
+      for (const [file, kind] of [['/dev/zero', 'a device'], ['/dev/null', 'a device'], [cli.home, 'a directory']]) {
+        const result = await cli.run([...bare, '--client-secret-file', file])
+        expectExit(result, 3)
+        assert.equal(json(result).error.code, 'not_regular_file')
+        assert.equal(json(result).error.message, `cannot read client secret ${file}: it is ${kind}, not a regular file`)
+      }
+
+      assert.deepEqual(server.requests, [])
+      expectExit(await cli.run([...bare, '--client-secret-file', link]), 0)
     })
   })
 

@@ -93,6 +93,46 @@ describe('hostile networks (end to end)', function () {
     })
   })
 
+  describe('the GitHub Actions runner\'s token service is https, or http to loopback only', () => {
+    let stranger: Stranger
+    let proxy: TestProxy
+    before(async () => {
+      stranger = await startStranger()
+    })
+    after(async () => {
+      await stranger?.stop()
+    })
+    useProxy((started) => {
+      proxy = started
+    })
+
+    it('ACTIONS_ID_TOKEN_REQUEST_URL over plain http to another machine: refused before anything is sent, the request token included (directly or through a proxy)', async () => {
+      const hosts = resolverEnv({'evil.localhost': [[stranger.address]], 'runner.tokenctl.test': [[stranger.address]]})
+      const requestToken = 'runner-request-token-never-sent'
+      const federated = ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'basic', '--federated-token-github', '--no-cache', '--json']
+      const refusals: Array<[string, string]> = [
+        [`http://${stranger.address}:${stranger.port}/idtoken?api-version=2.0`, 'insecure_url'],
+        [`http://runner.tokenctl.test:${stranger.port}/idtoken?api-version=2.0`, 'insecure_url'],
+        // A localhost name is loopback only when it resolves to loopback.
+        [`http://evil.localhost:${stranger.port}/idtoken?api-version=2.0`, 'not_loopback'],
+      ]
+      for (const proxied of [{}, {HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url}]) {
+        for (const [url, code] of refusals) {
+          const env = {...hosts, ...proxied, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken, ACTIONS_ID_TOKEN_REQUEST_URL: url}
+          const result = await runCli(federated, {env})
+          expectExit(result, 3)
+          assert.equal(json(result).error.code, code, url)
+          assert.match(json(result).error.message, /ACTIONS_ID_TOKEN_REQUEST_URL|evil\.localhost resolves to/)
+          assert.ok(!result.stdout.includes(requestToken) && !result.stderr.includes(requestToken), 'the request token is not repeated')
+        }
+      }
+
+      assert.deepEqual(stranger.requests, [], 'the other machine received nothing')
+      assert.deepEqual(proxy.handled(), [], 'the proxy saw nothing')
+      assert.deepEqual(server.tokenRequests, [], 'no token request was made without the runner\'s token')
+    })
+  })
+
   describe('loopback never goes through a proxy (as Go\'s net/http), localhost names included', () => {
     let proxy: TestProxy
     useProxy((started) => {

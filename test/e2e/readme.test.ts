@@ -32,6 +32,7 @@ import {fileURLToPath} from 'node:url'
 
 import {approveDevice} from '../../src/lib/devidp/robot.js'
 import {startCli, type StartedCli, tempHome} from '../helpers/cli.js'
+import {startStranger} from '../helpers/stranger.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const README = join(ROOT, 'README.md')
@@ -226,6 +227,30 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
   it('has recipes to run, fenced ```sh, and the dev idp port they use is 8400', () => {
     assert.ok(blocks.length >= 8, `only ${blocks.length} \`\`\`sh blocks found in README.md`)
     assert.ok(blocks.some((block) => block.text.includes('127.0.0.1:8400')), 'the recipes use dev idp at http://127.0.0.1:8400')
+  })
+
+  // What the command line names, it gets: the ephemeral runner's recipe leaves TOKENCTL_TOKEN_ENDPOINT,
+  // TOKENCTL_CLIENT_ID and TOKENCTL_CLIENT_SECRET exported, and a reader goes on in the same shell.
+  it('after the ephemeral runner\'s recipe, every later recipe in the same shell sends nothing to the server its variables name', async () => {
+    const at = blocks.findIndex((block) => block.text.includes('export TOKENCTL_TOKEN_ENDPOINT='))
+    assert.ok(at !== -1, 'the ephemeral runner\'s recipe (export TOKENCTL_TOKEN_ENDPOINT=…) is in README.md')
+    // The variables name a server of their own, which records what reaches it (and answers like a token endpoint).
+    const named = await startStranger()
+    try {
+      const runner = {...blocks[at], text: blocks[at].text.replaceAll('127.0.0.1:8400', `127.0.0.1:${named.port}`)}
+      const later = blocks.slice(at + 1).flatMap((block, index, rest) =>
+        // Each later section starts from a fresh home and folder, as in its own run; the variables stay.
+        index === 0 || rest[index - 1].section !== block.section
+          ? [{...block, text: 'export TOKENCTL_HOME="$(mktemp -d "$HOME/home-XXXXXX")"; cd "$(mktemp -d "$HOME/work-XXXXXX")"'}, block]
+          : [block],
+      )
+      const run = await runSection([runner, ...later], port, bin, tempHome())
+      const seen = named.requests.map((request) => `${request.method} ${request.path} ${request.body}`).join('\n')
+      assert.equal(named.requests.length, 1, `only the runner's own request reaches the server its variables name; it saw:\n${seen}`)
+      if (run.code !== 0 || run.timedOut) assert.fail(failure([runner, ...later], run, port))
+    } finally {
+      await named.stop()
+    }
   })
 
   for (const {section, blocks: sectionBlocks} of sections) {

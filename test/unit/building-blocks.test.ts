@@ -16,13 +16,13 @@ describe('building blocks', () => {
     assert.throws(() => secureUrl('ftp://example.com', 'test'), ConfigError)
   })
 
-  it('masks secrets in traces: never assertions or secrets, tokens as a prefix and a length', () => {
+  it('masks secrets in traces: never assertions or secrets, tokens as a length and a short hash', () => {
     const masked = maskParams(new URLSearchParams({access_token: 'eyJhbGciOiJSUzI1NiJ9.payload.sig', assertion: 'user-token', client_secret: 's3cret', scope: 'api'}))
     assert.equal(masked.client_secret, '<redacted>')
     assert.equal(masked.assertion, '<redacted>')
-    assert.equal(masked.access_token, 'eyJhbGci…(32 chars)')
+    assert.equal(masked.access_token, '<32 chars, sha256:2a7c8aab>')
     assert.equal(masked.scope, 'api')
-    assert.equal(maskUrl('https://user:pw@api.example.com/x?access_token=abcdefghijkl'), 'https://api.example.com/x?access_token=abcdefgh%E2%80%A6%2812+chars%29')
+    assert.equal(maskUrl('https://user:pw@api.example.com/x?access_token=abcdefghijkl'), 'https://api.example.com/x?access_token=%3C12+chars%2C+sha256%3Ad682ed4c%3E')
   })
 
   it('uses a cached token only with more than max(min-ttl, 60) seconds left', () => {

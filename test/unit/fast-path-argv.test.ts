@@ -30,8 +30,14 @@ describe('the fast path reads a command line as oclif does, or not at all', () =
       flags: {format: 'header', json: true, 'min-ttl': 120, output: 'out', scope: ['a', 'b']},
     })
     assert.deepEqual(await parseArgv([], SPEC), {args: {}, flags: {format: 'token'}})
-    // `-o -` is stdout, and an empty value is a value.
-    assert.deepEqual((await parseArgv(['-o', '-', '--scope='], SPEC))?.flags, {format: 'token', output: '-', scope: ['']})
+    // `-o -` is stdout.
+    assert.deepEqual((await parseArgv(['-o', '-'], SPEC))?.flags, {format: 'token', output: '-'})
+  })
+
+  it('leaves to oclif every empty value and empty argument, which it refuses (or, for a flag whose empty value is data, reads)', async () => {
+    for (const argv of [['--scope='], ['--scope', ''], ['-o', ''], ['--format='], ['--client-secret-env='], [''], ['ci', '--scope', 'a', ''], ['--json', '']]) {
+      assert.equal(await parseArgv(argv, SPEC), undefined, JSON.stringify(argv))
+    }
   })
 
   it('leaves to oclif a word after a repeatable flag, which oclif takes as one more value', async () => {

@@ -73,15 +73,21 @@ describe('store passphrase', () => {
     }
   })
 
-  it('a file of more than 64 KiB, or one that never ends (/dev/zero), is refused without being read whole', () => {
+  it('a file of more than 64 KiB is refused without being read whole', () => {
     const file = path.join(directory, 'passphrase')
     writeFileSync(file, 'p'.repeat(64 * 1024))
     assert.equal(resolvePassphrase({TOKENCTL_STORE_PASSPHRASE_FILE: file}), 'p'.repeat(64 * 1024))
     writeFileSync(file, 'p'.repeat(64 * 1024 + 1))
-    for (const large of [file, '/dev/zero']) {
-      const error = failure({TOKENCTL_STORE_PASSPHRASE_FILE: large})
-      assert.equal(error.message, `the store passphrase file ${large} (TOKENCTL_STORE_PASSPHRASE_FILE) holds more than 64 KiB: a passphrase is one line`)
-      assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at the file that holds the passphrase'])
+    const error = failure({TOKENCTL_STORE_PASSPHRASE_FILE: file})
+    assert.equal(error.message, `the store passphrase file ${file} (TOKENCTL_STORE_PASSPHRASE_FILE) holds more than 64 KiB: a passphrase is one line`)
+    assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at the file that holds the passphrase'])
+  })
+
+  it('a device that never ends (/dev/zero) or a directory is refused before any read, saying what it is', () => {
+    for (const [file, kind] of [['/dev/zero', 'a device'], [directory, 'a directory']]) {
+      const error = failure({TOKENCTL_STORE_PASSPHRASE_FILE: file})
+      assert.equal(error.message, `cannot read the store passphrase file ${file} (TOKENCTL_STORE_PASSPHRASE_FILE): it is ${kind}, not a regular file`)
+      assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at a readable file, or set TOKENCTL_STORE_PASSPHRASE'])
     }
   })
 

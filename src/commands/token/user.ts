@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {resolveConnection} from '../../lib/config/connection.js'
+import {MAX_TIMEOUT_SECONDS, resolveConnection} from '../../lib/config/connection.js'
 import {connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {signIn, type SignInPrompt} from '../../lib/oauth/sign-in.js'
 import {assertSessionKey} from '../../lib/oauth/sessions.js'
@@ -34,7 +34,7 @@ Ctrl-C cancels (exit 130); a refused or expired sign-in is exit 5.`
     open: Flags.boolean({allowNo: true, default: true, description: 'open the system browser (--no-open: only print the URL)'}),
     replace: Flags.boolean({description: 'replace an existing session with this --session-key'}),
     'session-key': Flags.string({description: 'keep the refresh token as a session under this key'}),
-    wait: Flags.integer({default: 300, description: 'seconds to wait for the person to sign in', min: 1}),
+    wait: Flags.integer({default: 300, description: `seconds to wait for the person to sign in, at most ${MAX_TIMEOUT_SECONDS}`, max: MAX_TIMEOUT_SECONDS, min: 1}),
   }
 
   static override summary = 'Sign a user in and get their access token'

@@ -69,6 +69,20 @@ export interface Connection extends AssertionSettings {
 
 export const DEFAULT_TIMEOUT_SECONDS = 30
 
+/**
+ * The longest wait any timeout of tokenctl may be given (--timeout, call's --timeout, token user's
+ * --wait): one day. Node's timers hold at most 2^31-1 ms (24.8 days); a longer delay fires at once,
+ * so a larger value would make every request time out immediately rather than never.
+ */
+export const MAX_TIMEOUT_SECONDS = 86_400
+
+/** A timeout from flags, a named client or a session: within 1 s to a day (a config.json edited by hand included). */
+function timeoutSecondsOf(timeout: number | undefined): number {
+  if (timeout === undefined) return DEFAULT_TIMEOUT_SECONDS
+  if (!(timeout > 0 && timeout <= MAX_TIMEOUT_SECONDS)) throw new UsageError(`--timeout must be a number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}`)
+  return timeout
+}
+
 /** `--scope a --scope "b c"` → [a, b, c], deduplicated, in the order given. */
 export function splitScopes(values: string[] | undefined): string[] | undefined {
   if (!values) return undefined
@@ -241,6 +255,54 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): Partial<ClientSettings
   return settings
 }
 
+/** One layer of settings, and whether it names the authorization server (a named client always does). */
+export interface SettingsLayer {
+  namesServer: boolean
+  settings: Partial<ClientSettings>
+}
+
+/**
+ * The fields that make up the server, one setting: where it is (issuer, token endpoint), the CA that
+ * vouches for it and the audience its client assertions want (both chosen for that server).
+ */
+const SERVER_FIELDS: ReadonlySet<keyof ClientSettings> = new Set(['assertionAudience', 'caFile', 'issuer', 'tokenEndpoint'])
+
+const namesServer = (settings: Partial<ClientSettings>) => settings.issuer !== undefined || settings.tokenEndpoint !== undefined
+
+export const flagLayer = (flags: ConnectionFlags): SettingsLayer => {
+  const settings = settingsFromFlags(flags)
+  return {namesServer: namesServer(settings), settings}
+}
+
+export const clientLayer = (settings: Partial<ClientSettings>): SettingsLayer => ({namesServer: true, settings})
+
+export const environmentLayer = (env: NodeJS.ProcessEnv): SettingsLayer => {
+  const settings = settingsFromEnvironment(env)
+  return {namesServer: namesServer(settings), settings}
+}
+
+/**
+ * Settings come in whole layers, first wins: the command line's flags, then the named client it
+ * names, then the TOKENCTL_* variables. Each setting is taken whole from the first layer that has it
+ * (a list — scopes, resources, params — replaces, never merges), and the server is one setting: the
+ * first layer that names a server gives all of SERVER_FIELDS that it and the layers above it give,
+ * and no layer below gives any. So a variable left exported by an earlier step never sends a
+ * credential to a server the command line did not name (README, "Environment").
+ */
+export function layered(layers: SettingsLayer[]): Partial<ClientSettings> {
+  const serverLayer = layers.findIndex((layer) => layer.namesServer)
+  const merged: Partial<ClientSettings> = {}
+  for (const [index, {settings}] of layers.entries()) {
+    for (const key of Object.keys(settings) as Array<keyof ClientSettings>) {
+      if (merged[key] !== undefined || settings[key] === undefined) continue
+      if (serverLayer !== -1 && index > serverLayer && SERVER_FIELDS.has(key)) continue
+      ;(merged as Record<string, unknown>)[key] = settings[key]
+    }
+  }
+
+  return merged
+}
+
 const SIGNING_KINDS = new Set<CredentialKind>(['certificate', 'private_key'])
 
 /** Whether an auth method can use a kind of credential: signing keys go with private_key_jwt only, a federated token with federated only. */
@@ -329,7 +391,7 @@ export function toConnection(
   const location = extra.credential ?? defaultCredential(settings, extra.clientName)
   const authMethod = authMethodFor(location, settings.authMethod, where)
   const credential: CredentialLocation = authMethod === 'none' ? {kind: 'none'} : location
-  if (settings.timeout !== undefined && !(settings.timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds')
+  const timeoutSeconds = timeoutSecondsOf(settings.timeout)
 
   return {
     alg: settings.alg,
@@ -347,7 +409,7 @@ export function toConnection(
     scopes: settings.scopes ?? [],
     sendX5c: settings.sendX5c,
     thumbprint: settings.thumbprint,
-    timeoutSeconds: settings.timeout ?? DEFAULT_TIMEOUT_SECONDS,
+    timeoutSeconds,
     tokenEndpoint: settings.tokenEndpoint ? secureUrl(settings.tokenEndpoint, '--token-endpoint') : undefined,
   }
 }
@@ -363,7 +425,7 @@ export function defaultCredential(settings: Partial<ClientSettings>, clientName:
 }
 
 /**
- * A named client's settings, overridden by the flags; with no name, flags over the environment.
+ * The flags over a named client's settings over the environment, in whole layers (see layered).
  * `publicByDefault` (sign-in): a client with no secret anywhere authenticates with `none`.
  */
 export function resolveConnection(
@@ -372,12 +434,12 @@ export function resolveConnection(
   env: NodeJS.ProcessEnv = process.env,
   options: {publicByDefault?: boolean} = {},
 ): Connection {
-  const base = clientName ? getClient(clientName) : settingsFromEnvironment(env)
-  if (clientName) {
-    assertNoCredentialParams(base.params, `client "${clientName}" in config.json`, `add it again without that --param: tokenctl client add ${clientName} --replace … (the secret from --client-secret-env, --client-secret-stdin or --client-secret-file)`)
+  const client = clientName ? getClient(clientName) : undefined
+  if (client) {
+    assertNoCredentialParams(client.params, `client "${clientName}" in config.json`, `add it again without that --param: tokenctl client add ${clientName} --replace … (the secret from --client-secret-env, --client-secret-stdin or --client-secret-file)`)
   }
 
-  const settings = {...base, ...settingsFromFlags(flags)}
+  const settings = layered([flagLayer(flags), ...(client ? [clientLayer(client)] : []), environmentLayer(env)])
   const given = credentialSourceOf(flags)
   const credential: CredentialLocation = given ? {kind: 'given', source: given} : defaultCredential(settings, clientName)
   // The named client's method was chosen for its own credential: one given here may need another.
@@ -401,16 +463,17 @@ export interface IssuerConnection {
 }
 
 /**
- * The issuer of `token verify`: --issuer over a named client's issuer over TOKENCTL_ISSUER, with the
- * client's --ca-file and --timeout. Unlike resolveConnection it needs no client id.
+ * The issuer of `token verify`: --issuer over a named client's issuer over TOKENCTL_ISSUER, layered
+ * as resolveConnection's (a client that names only a token endpoint has no issuer to give, and the
+ * variable does not give one in its place), with --ca-file and --timeout. Unlike resolveConnection it
+ * needs no client id.
  */
 export function resolveIssuer(
   clientName: string | undefined,
-  flags: Pick<ConnectionFlags, 'ca-file' | 'issuer' | 'timeout'>,
+  flags: Pick<ConnectionFlags, 'ca-file' | 'issuer' | 'timeout' | 'token-endpoint'>,
   env: NodeJS.ProcessEnv = process.env,
 ): IssuerConnection {
-  const base = clientName ? getClient(clientName) : settingsFromEnvironment(env)
-  const settings = {...base, ...settingsFromFlags(flags)}
+  const settings = layered([flagLayer(flags), ...(clientName ? [clientLayer(getClient(clientName))] : []), environmentLayer(env)])
   if (!settings.issuer) {
     const where = clientName ? `client "${clientName}" has no issuer` : 'no issuer'
     throw new ConfigError(`${where}: the issuer's discovery document names the keys that sign its tokens`, 'missing_configuration', {
@@ -418,10 +481,9 @@ export function resolveIssuer(
     })
   }
 
-  if (settings.timeout !== undefined && !(settings.timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds')
   return {
     caFile: settings.caFile,
     issuer: secureUrl(settings.issuer, '--issuer'),
-    timeoutSeconds: settings.timeout ?? DEFAULT_TIMEOUT_SECONDS,
+    timeoutSeconds: timeoutSecondsOf(settings.timeout),
   }
 }

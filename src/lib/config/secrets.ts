@@ -1,6 +1,6 @@
 import {access, constants} from 'node:fs/promises'
 
-import {chompLineEnding, MAX_INPUT_BYTES, readAtMost} from '../bounded-read.js'
+import {chompLineEnding, MAX_INPUT_BYTES, NotRegularFileError, readAtMost} from '../bounded-read.js'
 import {ConfigError, messageOf, UsageError} from '../errors.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
@@ -67,12 +67,21 @@ export async function readStdin(
   return text
 }
 
-export async function readSecretFile(path: string, what: string): Promise<string> {
+/**
+ * A file input that cannot be read (exit 3). A FIFO, a device or a directory is refused before any
+ * read (bounded-read.ts); `advice` says what to give instead.
+ */
+export function unreadableFile(what: string, path: string, error: unknown, advice = 'name a regular file'): ConfigError {
+  if (!(error instanceof NotRegularFileError)) return new ConfigError(`cannot read ${what} ${path}: ${messageOf(error)}`)
+  return new ConfigError(`cannot read ${what} ${path}: ${error.message}`, 'not_regular_file', {suggestions: [advice]})
+}
+
+export async function readSecretFile(path: string, what: string, advice?: string): Promise<string> {
   let bytes: Buffer | undefined
   try {
     bytes = await readAtMost(path)
   } catch (error) {
-    throw new ConfigError(`cannot read ${what} ${path}: ${messageOf(error)}`)
+    throw unreadableFile(what, path, error, advice)
   }
 
   if (bytes === undefined) throw tooLarge(what, path)
@@ -93,7 +102,8 @@ export async function readSecret(source: SecretSource, what: string): Promise<st
     }
 
     case 'file': {
-      return readSecretFile(source.path, what)
+      // What a command prints (`<(vault read …)`) is a pipe: stdin and a variable take it.
+      return readSecretFile(source.path, what, 'name a regular file, or pass the value on stdin or in an environment variable (the -stdin and -env flags)')
     }
 
     case 'stdin': {

@@ -1,4 +1,4 @@
-import {chompLineEnding, readAtMostSync} from '../bounded-read.js'
+import {chompLineEnding, NotRegularFileError, readAtMostSync} from '../bounded-read.js'
 import {StoreError} from '../errors.js'
 
 /**
@@ -31,7 +31,7 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string 
   try {
     text = readAtMostSync(source.file)?.toString('utf8')
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable'
+    const reason = error instanceof NotRegularFileError ? error.message : ((error as NodeJS.ErrnoException).code ?? 'unreadable')
     throw new StoreError(`cannot read the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}): ${reason}`, 'store_error', {
       cause: error,
       suggestions: [`point ${PASSPHRASE_FILE_VARIABLE} at a readable file, or set ${PASSPHRASE_VARIABLE}`],
