@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {cacheFlags, connectionFlags} from '../lib/flags.js'
-import {execWithToken} from '../lib/operations/exec.js'
+import {EXEC_EXAMPLE, execWithToken} from '../lib/operations/exec.js'
 import {environmentVariableName} from '../lib/secret-variables.js'
 
 const SOURCE = 'TOKEN SOURCE'
@@ -48,7 +48,7 @@ The token is not renewed while COMMAND runs: --min-ttl SECONDS asks for one that
     const command = dashes === -1 ? undefined : this.argv.slice(dashes + 1)
     const {args, flags} = await this.parse(Exec, own).catch((error: unknown) => {
       if (dashes === -1 && error instanceof UsageError && /^Unexpected arguments?:/.test(error.message)) {
-        throw new UsageError(`${error.message}: the command to run goes after --, as in tokenctl exec NAME -- COMMAND [ARG…]`)
+        throw new UsageError(`${error.message}: the command to run goes after --, as in ${EXEC_EXAMPLE}`)
       }
 
       throw error

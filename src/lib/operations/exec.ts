@@ -50,11 +50,12 @@ export const NOT_WITH_SESSION = [
 /** What tokenctl passes on to the command while it runs (Ctrl-C, `kill`, a closed terminal). */
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
-const EXAMPLE = 'tokenctl exec NAME -- COMMAND [ARG…]'
+/** How a command line of exec reads, for the messages about it. */
+export const EXEC_EXAMPLE = 'tokenctl exec NAME -- COMMAND [ARG…]'
 
 export async function execWithToken(args: {name?: string}, flags: ExecFlags, command: string[] | undefined, shell: CommandShell): Promise<number> {
   if (command === undefined || command.length === 0) {
-    throw new UsageError(`no command to run: it goes after --, as in ${EXAMPLE}`)
+    throw new UsageError(`no command to run: it goes after --, as in ${EXEC_EXAMPLE}`)
   }
 
   if (flags['client-secret-stdin']) {
@@ -64,7 +65,7 @@ export async function execWithToken(args: {name?: string}, flags: ExecFlags, com
   const runtime = shell.runtime()
   const token = await tokenOf(args, flags, runtime)
   runtime.hooks.progress?.({state: 'done'})
-  // Nothing of tokenctl's stays open while the command runs, for however long it runs.
+  // No connection to the identity provider stays open while the command runs, for however long it runs.
   await closeConnections()
   // The token and nothing else of tokenctl's secrets: no TOKENCTL_* variable, none a --…-env flag named.
   return runCommand(command, {...environmentWithoutSecrets(), [flags.env]: token})
@@ -98,7 +99,7 @@ async function tokenOf(args: {name?: string}, flags: ExecFlags, runtime: Runtime
 /** A command that cannot start, as a shell reports it: 127 when there is no such command, 126 when it cannot run. */
 function startFailure(name: string, error: NodeJS.ErrnoException): TokenctlError {
   if (error.code === 'ENOENT') {
-    return new TokenctlError(`${name}: command not found`, 'command_not_found', ExitCode.commandNotFound, {
+    return new TokenctlError(`${name === '' ? '""' : name}: command not found`, 'command_not_found', ExitCode.commandNotFound, {
       suggestions: [name.includes('/') ? 'check the path' : 'check its name, or give its path (it is looked up in PATH)'],
     })
   }
@@ -116,12 +117,10 @@ function startFailure(name: string, error: NodeJS.ErrnoException): TokenctlError
  */
 export function runCommand(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [name, ...args] = command
+  // An empty name is no command (spawn would throw); a shell says the same of "".
+  if (name === '') return Promise.reject(startFailure(name, Object.assign(new Error('empty'), {code: 'ENOENT'})))
   return new Promise((resolve, reject) => {
     let settled = false
-    // Listening first: from the moment the child exists, a signal is for it.
-    let child: ReturnType<typeof spawn> | undefined
-    const forward = (signal: NodeJS.Signals) => child?.kill(signal)
-    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward)
     const settle = (finish: () => void) => {
       if (settled) return
       settled = true
@@ -129,12 +128,14 @@ export function runCommand(command: string[], env: NodeJS.ProcessEnv): Promise<n
       finish()
     }
 
-    child = spawn(name, args, {env, stdio: 'inherit'})
+    // Listening before the child exists: a signal that comes meanwhile waits for it rather than ending tokenctl.
+    const forward = (signal: NodeJS.Signals) => child.kill(signal)
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward)
+    const child = spawn(name, args, {env, stdio: 'inherit'})
     // Only a child that never started has no pid; any other error (a signal that could not be sent) is not its end.
-    const started = child
-    started.on('error', (error: NodeJS.ErrnoException) => {
-      if (started.pid === undefined) settle(() => reject(startFailure(name, error)))
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) settle(() => reject(startFailure(name, error)))
     })
-    started.once('exit', (code, signal) => settle(() => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))))
+    child.once('exit', (code, signal) => settle(() => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))))
   })
 }
