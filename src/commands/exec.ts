@@ -22,7 +22,7 @@ The token is not renewed while COMMAND runs: --min-ttl SECONDS asks for one that
   static override enableJsonFlag = false
 
   static override examples = [
-    '<%= config.bin %> <%= command.id %> ci -- sh -c \'curl -sf -H "Authorization: Bearer $ACCESS_TOKEN" https://api.example.com/things\'',
+    '<%= config.bin %> <%= command.id %> ci -- sh -c \'printf "Authorization: Bearer %s\\n" "$ACCESS_TOKEN" | curl -sf -H @- https://api.example.com/things\'',
     '<%= config.bin %> <%= command.id %> --session nightly-report --env GRAPH_TOKEN -- ./report.py',
     '<%= config.bin %> <%= command.id %> ci --min-ttl 1800 -- ./deploy.sh production',
   ]

@@ -1,7 +1,7 @@
 /**
- * The fast path of bin/run.js: the commands CI jobs and cron run again and again (`token client`,
- * `session refresh`, `call`, `exec`), served without loading oclif, whose start-up alone costs more than a
- * whole cache hit. It is a dispatcher, not a second implementation:
+ * The fast path of bin/run.js: the commands CI jobs, cron and kubectl run again and again (`token
+ * client`, `session refresh`, `call`, `exec`), served without loading oclif, whose start-up alone
+ * costs more than a whole cache hit. It is a dispatcher, not a second implementation:
  *  - the command line is read from the commands' own flag definitions (the build's table), and any
  *    command line it does not read exactly as oclif would goes to oclif (argv.ts), as do --help,
  *    --verbose, and the oclif settings that change output (TOKENCTL_CONTENT_TYPE, DEBUG…);

@@ -1,8 +1,8 @@
 /**
- * kubectl's credential plugins (README.md, "kubectl: tokens for a cluster"): kubectl runs the command
- * of a kubeconfig `users[].user.exec` entry before it calls a cluster, tells it how in
- * KUBERNETES_EXEC_INFO (the apiVersion the kubeconfig names and, since kubectl 1.22, whether a person
- * can answer), and reads one ExecCredential from its stdout.
+ * kubectl's credential plugins (README.md, "kubectl: a cluster's credentials from tokenctl"):
+ * kubectl runs the command of a kubeconfig `users[].user.exec` entry before it calls a cluster, tells
+ * it how in KUBERNETES_EXEC_INFO (the apiVersion the kubeconfig names and, since kubectl 1.22,
+ * whether a person can answer), and reads one ExecCredential from its stdout.
  */
 import {isatty} from 'node:tty'
 
@@ -86,7 +86,7 @@ export function noSignInReason(env: NodeJS.ProcessEnv = process.env, stdinIsTerm
   const info = execInfo(env)
   if (info === undefined || info.interactive === true) return undefined
   if (info.interactive === false) return 'KUBERNETES_EXEC_INFO says it is not interactive'
-  return stdinIsTerminal() ? undefined : 'its stdin is not a terminal'
+  return stdinIsTerminal() ? undefined : 'KUBERNETES_EXEC_INFO does not say, and stdin is not a terminal'
 }
 
 /** A word as a POSIX shell reads it back: as is when it is plain, else in single quotes. */
