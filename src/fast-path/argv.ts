@@ -38,6 +38,8 @@ export interface CommandSpec {
 
 export interface ParsedArgv {
   args: Record<string, string>
+  /** What follows the first `--` of a command that runs another (`exec`), untouched. */
+  command?: string[]
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   flags: Record<string, any>
 }

@@ -15,6 +15,8 @@ export interface WarmUp {
 }
 
 export interface FastCommand {
+  /** The command runs another, whose command line follows the first `--` (`exec`). */
+  runsCommand?: boolean
   run(parsed: ParsedArgv, shell: CommandShell): Promise<unknown>
   warmUp(flags: ParsedArgv['flags']): WarmUp
 }
@@ -24,6 +26,15 @@ const CREDENTIAL_FLAGS = ['client-secret-env', 'client-secret-file', 'client-sec
 const credentialGiven = (flags: ParsedArgv['flags']) => CREDENTIAL_FLAGS.some((name) => flags[name] !== undefined)
 
 export const FAST_COMMANDS: Record<string, FastCommand> = {
+  exec: {
+    runsCommand: true,
+    warmUp: (flags) => ({request: Boolean(flags.force || flags['no-cache']), store: Boolean(flags.session) || !flags['no-cache'] || !credentialGiven(flags)}),
+    async run({args, command, flags}, shell) {
+      const {execWithToken} = await import('../lib/operations/exec.js')
+      // As the oclif command does: the library answers the exit code, the command sets it.
+      process.exitCode = await execWithToken(args, flags as Parameters<typeof execWithToken>[1], command, shell)
+    },
+  },
   call: {
     warmUp: (flags) => ({store: Boolean(flags.client || flags.session)}),
     async run({args, flags}, shell) {

@@ -1,7 +1,7 @@
 /**
- * The fast path of bin/run.js: the commands CI jobs and cron run again and again (`token client`,
- * `session refresh`, `call`), served without loading oclif, whose start-up alone costs more than a
- * whole cache hit. It is a dispatcher, not a second implementation:
+ * The fast path of bin/run.js: the commands CI jobs, cron and kubectl run again and again (`token
+ * client`, `session refresh`, `call`, `exec`), served without loading oclif, whose start-up alone
+ * costs more than a whole cache hit. It is a dispatcher, not a second implementation:
  *  - the command line is read from the commands' own flag definitions (the build's table), and any
  *    command line it does not read exactly as oclif would goes to oclif (argv.ts), as do --help,
  *    --verbose, and the oclif settings that change output (TOKENCTL_CONTENT_TYPE, DEBUG…);
@@ -51,13 +51,17 @@ function colourPossible(): boolean {
 export async function fastPathCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<undefined | {id: string; parsed: ParsedArgv}> {
   if (OCLIF_SETTINGS.some((name) => env[name])) return undefined
   const command = commandOf(argv)
-  if (!command || command.rest.includes('--help')) return undefined
+  if (!command) return undefined
+  // A command that runs another (exec): what follows the first -- is that command's, as the oclif command splits it.
+  const dashes = FAST_COMMANDS[command.id].runsCommand ? command.rest.indexOf('--') : -1
+  const own = dashes === -1 ? command.rest : command.rest.slice(0, dashes)
+  if (own.includes('--help')) return undefined
   const spec = commandTable()[command.id]
   if (!spec) return undefined
-  const parsed = await parseArgv(command.rest, spec)
+  const parsed = await parseArgv(own, spec)
   if (!parsed || parsed.flags.verbose) return undefined
   if (parsed.flags.json && colourPossible()) return undefined
-  return {id: command.id, parsed}
+  return {id: command.id, parsed: dashes === -1 ? parsed : {...parsed, command: command.rest.slice(dashes + 1)}}
 }
 
 /**

@@ -18,6 +18,10 @@ export const ExitCode = {
   cancelled: 130,
   /** `token verify`: the token fails a check (signature, issuer, audience, time, scope, role). */
   tokenInvalid: 9,
+  /** `exec`: the command to run is not executable, as a shell reports it. */
+  commandNotExecutable: 126,
+  /** `exec`: the command to run does not exist, as a shell reports it. */
+  commandNotFound: 127,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 

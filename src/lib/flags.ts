@@ -185,7 +185,7 @@ export const cacheFlags = {
 export const formatFlag = {
   format: Flags.string({
     default: 'token',
-    description: 'token: the token alone; header: an Authorization header; env: ACCESS_TOKEN=…',
+    description: "token: the token alone; header: an Authorization header; env: ACCESS_TOKEN=…; exec-credential: a Kubernetes ExecCredential, for a kubeconfig's exec entry",
     options: [...TOKEN_FORMATS],
   }),
 }

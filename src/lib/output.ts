@@ -3,17 +3,27 @@
  * (data on stdout, everything for people on stderr).
  */
 import type {TokenctlError} from './errors.js'
+import {execCredential, execCredentialVersion} from './exec-credential.js'
 import {type HttpExchange, stripUrlCredentials} from './http/trace.js'
 import {type AccessToken, secondsLeft, type TokenResult} from './oauth/token.js'
 import {escapeControls} from './terminal-text.js'
 
-export const TOKEN_FORMATS = ['token', 'header', 'env'] as const
+export const TOKEN_FORMATS = ['token', 'header', 'env', 'exec-credential'] as const
 export type TokenFormat = (typeof TOKEN_FORMATS)[number]
 
-export function formatToken(token: AccessToken, format: TokenFormat): string {
+/** What a --format needs from the environment, checked before any request: kubectl's KUBERNETES_EXEC_INFO for exec-credential. */
+export function checkTokenFormat(format: string, env: NodeJS.ProcessEnv = process.env): void {
+  if (format === 'exec-credential') execCredentialVersion(env)
+}
+
+export function formatToken(token: AccessToken, format: TokenFormat, env: NodeJS.ProcessEnv = process.env): string {
   switch (format) {
     case 'env': {
       return `ACCESS_TOKEN=${token.access_token}`
+    }
+
+    case 'exec-credential': {
+      return execCredential(token, execCredentialVersion(env))
     }
 
     case 'header': {

@@ -1,8 +1,9 @@
 /**
- * The fast path of bin/run.js (src/fast-path/) serves `token client`, `session refresh` and `call`
- * without loading oclif. These tests prove that it changes nothing a user can see: every command line
- * below runs twice from the same state — once as users run it, once with TOKENCTL_NO_FAST_PATH=1
- * (oclif for everything) — and stdout, stderr, exit code and any --output file must be the same.
+ * The fast path of bin/run.js (src/fast-path/) serves `token client`, `session refresh`, `call` and
+ * `exec` without loading oclif. These tests prove that it changes nothing a user can see: every
+ * command line below runs twice from the same state — once as users run it, once with
+ * TOKENCTL_NO_FAST_PATH=1 (oclif for everything) — and stdout, stderr, exit code and any --output
+ * file must be the same.
  * A module trace of each run says which path served it, so that a comparison of oclif with oclif
  * cannot pass for a proof. And the hit path must not load what a hit does not need (a behaviour,
  * checked by the trace; the time it takes is for `npm run bench`).
@@ -24,6 +25,7 @@ const MODULE_TRACE = join(ROOT, 'bench', 'module-trace.mjs')
 const MODULE_TRACE_CJS = join(ROOT, 'bench', 'module-trace.cjs')
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'fast path tests'}
 const OCLIF_ONLY = {TOKENCTL_NO_FAST_PATH: '1'}
+const EXEC_INFO_V1 = '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}'
 
 /** What a cache hit never needs: the framework, the OAuth and HTTP clients, JWT, config and Redis libraries, colours. */
 const NOT_ON_A_HIT = ['@oclif/core', 'openid-client', 'oauth4webapi', 'undici', 'jose', 'ioredis', 'chalk']
@@ -214,6 +216,19 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     {args: ['call', 'API/echo'], fast: true, name: 'call without a token source'},
     {args: ['call', 'not a url', '--client', 'ci'], fast: true, name: 'call, not a URL'},
     {args: ['call', 'API/echo', '--client', 'ci', '--retries', '-1'], fast: false, name: 'call, --retries below its minimum'},
+    {args: ['token', 'client', 'ci', '--format', 'exec-credential'], fast: true, name: 'a hit, --format exec-credential'},
+    {args: ['token', 'client', 'ci', '--format', 'exec-credential'], env: {KUBERNETES_EXEC_INFO: EXEC_INFO_V1}, fast: true, name: 'a hit for kubectl, v1'},
+    {args: ['token', 'client', 'ci', '--format', 'exec-credential'], env: {KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1alpha1"}'}, fast: true, name: 'kubectl asks for v1alpha1'},
+    {args: ['session', 'refresh', '--key', 'nightly', '--format', 'exec-credential'], env: {KUBERNETES_EXEC_INFO: EXEC_INFO_V1}, fast: true, name: 'session refresh, a hit for kubectl'},
+    {args: ['exec', 'ci', '--', 'sh', '-c', 'echo ${#ACCESS_TOKEN} "$@"; exit 3', 'sh', '--help', '-x'], fast: true, name: 'exec, a hit (--help after -- is the command\'s)'},
+    {args: ['exec', '--client', 'ci', '--env', 'T', '--', 'sh', '-c', 'test -n "$T" && cat'], fast: true, input: 'from stdin', name: 'exec --client --env, stdin'},
+    {args: ['exec', '--session', 'SESSION', '--', 'sh', '-c', 'test -n "$ACCESS_TOKEN"'], fast: true, name: 'exec --session, a hit'},
+    {args: ['exec', 'ci', '--', 'tokenctl-no-such-command'], fast: true, name: 'exec, no such command (127)'},
+    {args: ['exec', 'ci'], fast: true, name: 'exec without a command'},
+    {args: ['exec', 'nosuch', '--', 'true'], fast: true, name: 'exec, an unknown client'},
+    {args: ['exec', 'ci', 'true'], fast: false, name: 'exec, a command without --'},
+    {args: ['exec', 'ci', '--env', 'NOT A NAME', '--', 'true'], fast: false, name: 'exec --env that is not a name'},
+    {args: ['exec', 'ci', '--json', '--', 'true'], fast: false, name: 'exec --json (it has none)'},
   ]
 
   it('every command line: the same stdout, stderr, exit code and --output file both ways, served by the path expected', async () => {
@@ -251,6 +266,7 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
       [['token', 'client', 'ci', '--json', '-o', join(home, 'out.json')], NOT_ON_A_HIT],
       [['session', 'refresh', '--key', 'nightly'], NOT_ON_A_HIT],
       [['call', `${api.url}/echo`, '--client', 'ci'], NOT_ON_A_HIT],
+      [['exec', 'ci', '--', 'true'], NOT_ON_A_HIT],
       [['token', 'client', 'ci', '--no-cache'], ['@oclif/core', 'ioredis', 'chalk']],
     ]
     for (const [args, absent] of runs) {

@@ -17,6 +17,10 @@
  *   session bus: the encrypted file store is used, never a keyring of the person running the tests.
  * - `127.0.0.1:8400` (dev idp's default port, which the recipes use) is rewritten to the port of the
  *   test's dev idp, started on a free port: tests run in parallel on shared machines.
+ * - `127.0.0.1:6443` (a Kubernetes API server's usual port, which the kubectl recipes use) is rewritten
+ *   to a small Kubernetes API server of the test's (test/helpers/kube-api-server.ts), https, which
+ *   takes the tokens dev idp signs for its APIs; its CA is `cluster-ca.pem` in each section's folder.
+ *   kubectl is the one on the test's PATH, linked beside `tokenctl` (.ci/run fetches one where none is).
  * - A line that is just `tokenctl dev idp …` (the README says: in another terminal) is the server
  *   the test already runs, and is left out.
  * - stdin is /dev/null (not a terminal): `token user` uses the device flow, whose prompt
@@ -25,13 +29,15 @@
  */
 import {strict as assert} from 'node:assert'
 import {spawn} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readFileSync, symlinkSync} from 'node:fs'
+import {accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {dirname, join} from 'node:path'
+import {delimiter, dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {API_RESOURCE, WEB_API_AUDIENCE} from '../../src/lib/devidp/configuration.js'
 import {approveDevice} from '../../src/lib/devidp/robot.js'
 import {startCli, type StartedCli, tempHome} from '../helpers/cli.js'
+import {type KubeApiServer, startKubeApiServer} from '../helpers/kube-api-server.js'
 import {startStranger} from '../helpers/stranger.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -71,14 +77,15 @@ export function shellBlocks(markdown: string): ShellBlock[] {
   return blocks
 }
 
-/** A block as the test runs it: dev idp's port rewritten, `tokenctl dev idp` left to the test. */
-export function runnable(text: string, port: number): string {
+/** A block as the test runs it: dev idp's port (and the cluster's) rewritten, `tokenctl dev idp` left to the test. */
+export function runnable(text: string, port: number, clusterPort = 6443): string {
   return text
     .split('\n')
     // `tokenctl dev idp` in the foreground (a comment after it allowed); `… &` or in a pipeline is run.
     .filter((line) => !/^\s*tokenctl dev idp\b[^&|;]*$/.test(line.replace(/\s+#.*$/, '')))
     .join('\n')
     .replaceAll('127.0.0.1:8400', `127.0.0.1:${port}`)
+    .replaceAll('127.0.0.1:6443', `127.0.0.1:${clusterPort}`)
 }
 
 interface SectionRun {
@@ -92,11 +99,32 @@ interface SectionRun {
   approvals: string[]
 }
 
-/** A folder holding `tokenctl` → bin/run.js, as `npm link` would give. */
+/** The first program of that name on the test's own PATH. */
+function onPath(name: string): string | undefined {
+  for (const folder of (process.env.PATH ?? '').split(delimiter)) {
+    const path = join(folder, name)
+    try {
+      accessSync(path, constants.X_OK)
+      return path
+    } catch {}
+  }
+
+  return undefined
+}
+
+/** A folder holding `tokenctl` → bin/run.js, as `npm link` would give, and the kubectl of the test's PATH. */
 function binFolder(): string {
   const folder = mkdtempSync(join(tmpdir(), 'tokenctl-readme-bin-'))
   symlinkSync(join(ROOT, 'bin', 'run.js'), join(folder, 'tokenctl'))
+  const kubectl = onPath('kubectl')
+  if (kubectl) symlinkSync(kubectl, join(folder, 'kubectl'))
   return folder
+}
+
+/** The test's cluster: where the recipes say 127.0.0.1:6443. */
+interface Cluster {
+  caFile: string
+  port: number
 }
 
 function splitByBlock(text: string, count: number): string[] {
@@ -107,12 +135,13 @@ function splitByBlock(text: string, count: number): string[] {
   return outputs
 }
 
-async function runSection(blocks: ShellBlock[], port: number, bin: string, home: string): Promise<SectionRun> {
+async function runSection(blocks: ShellBlock[], port: number, cluster: Cluster, bin: string, home: string): Promise<SectionRun> {
   const script = [
     'set -eo pipefail',
-    ...blocks.flatMap((block, index) => [`printf '\\n${MARK} ${index}@@\\n'; printf '\\n${MARK} ${index}@@\\n' >&2`, runnable(block.text, port)]),
+    ...blocks.flatMap((block, index) => [`printf '\\n${MARK} ${index}@@\\n'; printf '\\n${MARK} ${index}@@\\n' >&2`, runnable(block.text, port, cluster.port)]),
   ].join('\n')
   const workdir = mkdtempSync(join(home, 'work-'))
+  copyFileSync(cluster.caFile, join(workdir, 'cluster-ca.pem'))
   const env = {
     HOME: home,
     LANG: 'C.UTF-8',
@@ -168,7 +197,7 @@ function indent(text: string): string {
 }
 
 /** The failure message: which block, where, its text as run, what it printed. */
-function failure(blocks: ShellBlock[], run: SectionRun, port: number): string {
+function failure(blocks: ShellBlock[], run: SectionRun, port: number, clusterPort: number): string {
   const block = blocks[run.last]
   const how = run.timedOut
     ? `did not finish within ${SECTION_TIMEOUT_MS / 1000} s (killed)`
@@ -178,7 +207,7 @@ function failure(blocks: ShellBlock[], run: SectionRun, port: number): string {
   return [
     `README.md:${block.line} (section "${block.section}", block ${run.last + 1} of ${blocks.length}) ${how}.`,
     `The block, as run (127.0.0.1:8400 → 127.0.0.1:${port}):`,
-    indent(runnable(block.text, port)),
+    indent(runnable(block.text, port, clusterPort)),
     'stdout:',
     indent(run.outputs[run.last].stdout),
     'stderr:',
@@ -196,6 +225,7 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
   let idp: StartedCli
   let port: number
   let bin: string
+  let cluster: KubeApiServer
 
   before(async function () {
     this.timeout(30_000)
@@ -209,11 +239,16 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
       })
       idp.once('close', () => reject(new Error(`dev idp exited before listening: ${text}`)))
     })
-    port = Number(new URL((JSON.parse(line) as {issuer: string}).issuer).port)
+    const {issuer} = JSON.parse(line) as {issuer: string}
+    port = Number(new URL(issuer).port)
+    const {jwks_uri: jwksUri} = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {jwks_uri: string}
+    // What the kubectl recipes call: tokens for dev idp's downstream API (a client) or its web API (a person).
+    cluster = await startKubeApiServer({audience: [API_RESOURCE, WEB_API_AUDIENCE], issuer, jwksUri})
   })
 
-  after(() => {
+  after(async () => {
     idp?.kill('SIGINT')
+    await cluster?.stop()
   })
 
   it('reads the fences and lines as the README says', () => {
@@ -221,6 +256,7 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
     const found = shellBlocks(markdown)
     assert.deepEqual(found.map(({line, section}) => [line, section]), [[2, 'A'], [12, 'B']])
     assert.equal(runnable(found[1].text, 4242), 'tokenctl call http://127.0.0.1:4242/api/echo')
+    assert.equal(runnable('    server: https://127.0.0.1:6443', 4242, 4243), '    server: https://127.0.0.1:4243')
     assert.equal(runnable('tokenctl dev idp --port 0 --json > idp.json &', 4242), 'tokenctl dev idp --port 0 --json > idp.json &')
   })
 
@@ -244,10 +280,10 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
           ? [{...block, text: 'export TOKENCTL_HOME="$(mktemp -d "$HOME/home-XXXXXX")"; cd "$(mktemp -d "$HOME/work-XXXXXX")"'}, block]
           : [block],
       )
-      const run = await runSection([runner, ...later], port, bin, tempHome())
+      const run = await runSection([runner, ...later], port, {caFile: cluster.caFile, port: Number(new URL(cluster.url).port)}, bin, tempHome())
       const seen = named.requests.map((request) => `${request.method} ${request.path} ${request.body}`).join('\n')
       assert.equal(named.requests.length, 1, `only the runner's own request reaches the server its variables name; it saw:\n${seen}`)
-      if (run.code !== 0 || run.timedOut) assert.fail(failure([runner, ...later], run, port))
+      if (run.code !== 0 || run.timedOut) assert.fail(failure([runner, ...later], run, port, Number(new URL(cluster.url).port)))
     } finally {
       await named.stop()
     }
@@ -255,8 +291,13 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
 
   for (const {section, blocks: sectionBlocks} of sections) {
     it(`runs "${section}" (${sectionBlocks.length} block${sectionBlocks.length > 1 ? 's' : ''}, README.md:${sectionBlocks[0].line})`, async () => {
-      const run = await runSection(sectionBlocks, port, bin, tempHome())
-      if (run.code !== 0 || run.timedOut) assert.fail(failure(sectionBlocks, run, port))
+      const clusterPort = Number(new URL(cluster.url).port)
+      if (sectionBlocks.some((block) => /^\s*kubectl\b/m.test(block.text)) && !onPath('kubectl')) {
+        assert.fail('missing prerequisite: kubectl is not on PATH; .ci/run extracts Debian\'s kubernetes-client where there is none (apt-get download kubernetes-client && dpkg -x …)')
+      }
+
+      const run = await runSection(sectionBlocks, port, {caFile: cluster.caFile, port: clusterPort}, bin, tempHome())
+      if (run.code !== 0 || run.timedOut) assert.fail(failure(sectionBlocks, run, port, clusterPort))
     })
   }
 })

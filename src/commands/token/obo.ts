@@ -6,7 +6,7 @@ import {readSecret} from '../../lib/config/secrets.js'
 import {assertionFlags, cacheFlags, connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {oboToken} from '../../lib/oauth/obo.js'
 import type {Flavor} from '../../lib/oauth/token.js'
-import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
 
 export default class TokenObo extends BaseCommand {
   static override args = {
@@ -38,6 +38,7 @@ Cached like token client, under a key holding the assertion's SHA-256 (never the
   async run(): Promise<TokenJson> {
     const {args, flags} = await this.parse(TokenObo)
     const assertionSource = assertionSourceOf(flags) // a usage error is told before a configuration error
+    checkTokenFormat(flags.format)
     const connection = resolveConnection(args.name, flags)
     const assertion = (await readSecret(assertionSource, 'assertion')).trim()
     const request = {assertion, flavor: flags.flavor as Flavor | undefined, requestedTokenType: flags['requested-token-type']}

@@ -2,10 +2,11 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {MAX_TIMEOUT_SECONDS, resolveConnection} from '../../lib/config/connection.js'
+import {noSignInReason, signInNeedsTerminal} from '../../lib/exec-credential.js'
 import {connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {signIn, type SignInPrompt} from '../../lib/oauth/sign-in.js'
 import {assertSessionKey} from '../../lib/oauth/sessions.js'
-import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
 import {escapeControls} from '../../lib/terminal-text.js'
 
 export default class TokenUser extends BaseCommand {
@@ -43,6 +44,10 @@ Ctrl-C cancels (exit 130); a refused or expired sign-in is exit 5.`
     const {args, flags} = await this.parse(TokenUser)
     if (flags['session-key'] !== undefined) assertSessionKey(flags['session-key']) // before any configuration error
     const connection = resolveConnection(args.name, flags, process.env, {publicByDefault: true})
+    checkTokenFormat(flags.format)
+    // Run by kubectl: a prompt only where someone can answer it (exit 5 at once otherwise).
+    const noSignIn = noSignInReason()
+    if (noSignIn !== undefined) throw signInNeedsTerminal(noSignIn, this.config.bin, this.argv)
     const method = flags.device ? 'device' : flags.browser || process.stderr.isTTY ? 'browser' : 'device'
     const cancel = new AbortController()
     const onInterrupt = () => cancel.abort()

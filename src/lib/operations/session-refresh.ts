@@ -5,7 +5,7 @@
 import type {CommandShell} from '../command-shell.js'
 import {type ConnectionFlags, sessionOverridesOf} from '../config/connection.js'
 import {refreshSession} from '../oauth/sessions.js'
-import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 
 export interface SessionRefreshFlags extends ConnectionFlags {
   force?: boolean
@@ -15,6 +15,7 @@ export interface SessionRefreshFlags extends ConnectionFlags {
 }
 
 export async function sessionRefresh(flags: SessionRefreshFlags, shell: CommandShell): Promise<TokenJson> {
+  checkTokenFormat(flags.format)
   const options = {...sessionOverridesOf(flags), force: flags.force, minTtlSeconds: flags['min-ttl']}
   const {result, summary} = await refreshSession(flags.key, options, shell.runtime())
   shell.log(formatToken(result.token, flags.format as TokenFormat))

@@ -5,7 +5,7 @@
 import type {CommandShell} from '../command-shell.js'
 import {type ConnectionFlags, resolveConnection} from '../config/connection.js'
 import {clientCredentialsToken} from '../oauth/client-credentials.js'
-import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 
 export interface TokenClientFlags extends ConnectionFlags {
   force?: boolean
@@ -15,6 +15,7 @@ export interface TokenClientFlags extends ConnectionFlags {
 }
 
 export async function tokenClient(args: {name?: string}, flags: TokenClientFlags, shell: CommandShell): Promise<TokenJson> {
+  checkTokenFormat(flags.format)
   const connection = resolveConnection(args.name, flags)
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
   const result = await clientCredentialsToken(connection, options, shell.runtime())
