@@ -277,7 +277,7 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
       const later = blocks.slice(at + 1).flatMap((block, index, rest) =>
         // Each later section starts from a fresh home and folder, as in its own run; the variables stay.
         index === 0 || rest[index - 1].section !== block.section
-          ? [{...block, text: 'export TOKENCTL_HOME="$(mktemp -d "$HOME/home-XXXXXX")"; cd "$(mktemp -d "$HOME/work-XXXXXX")"'}, block]
+          ? [{...block, text: 'export TOKENCTL_HOME="$(mktemp -d "$HOME/home-XXXXXX")"; cd "$(mktemp -d "$HOME/work-XXXXXX")"; cp "$OLDPWD/cluster-ca.pem" .'}, block]
           : [block],
       )
       const run = await runSection([runner, ...later], port, {caFile: cluster.caFile, port: Number(new URL(cluster.url).port)}, bin, tempHome())
