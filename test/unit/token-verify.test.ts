@@ -1,12 +1,18 @@
 import {strict as assert} from 'node:assert'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {Readable} from 'node:stream'
 
-import {checkAudience, checkExpiry, checkIssuer, checkNotBefore, checkScopes, duration} from '../../src/lib/verify/checks.js'
-import {explainIssuerMismatch, issuerShape, otherAppName} from '../../src/lib/verify/entra.js'
-import {checkTokenSyntax, readTokenFromStdin, tokenArguments} from '../../src/lib/verify/input.js'
-import {checkLines, verifyJson} from '../../src/lib/verify/report.js'
+import {AUDIENCE_NOT_CHECKED, checkAudience, checkExpiry, checkIssuer, checkNotBefore, checkScopes, duration, failed, passed} from '../../src/lib/verify/checks.js'
+import {embeddedKeyParameters, noteEmbeddedKeys} from '../../src/lib/verify/embedded-keys.js'
+import {explainIssuerMismatch, issuerShape, otherAppName, webApiAudiences} from '../../src/lib/verify/entra.js'
+import {audienceOptions, checkTokenSyntax, readTokenFromStdin, tokenArguments} from '../../src/lib/verify/input.js'
+import {checkLines, uncheckedAudienceWarning, verifyJson} from '../../src/lib/verify/report.js'
 import {refusedByHeader} from '../../src/lib/verify/signature.js'
-import {verifyJwt} from '../../src/lib/verify/verify.js'
+import {type VerifyOptions, verifyJwt} from '../../src/lib/verify/verify.js'
+import {startTestIssuer, type TestIssuer} from '../helpers/jwt-issuer.js'
+import {KEY_PARAMETERS, type KeyForger, startKeyForger} from '../helpers/key-forger.js'
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
 
@@ -111,5 +117,145 @@ describe('token verify building blocks', () => {
       {name: 'aud', ok: null, status: 'skipped', detail: 'd'},
       {name: 'exp', ok: false, status: 'failed', detail: 'e'},
     ])
+  })
+
+  it("a key in the header is named on the signature line, never counted: not used when it fails, ignored when the issuer's key verified", () => {
+    assert.deepEqual(embeddedKeyParameters({alg: 'RS256', x5u: 'u', kid: 'k', jwk: {}, x5c: [], jku: 'j', x5t: 't'}), ['jwk', 'jku', 'x5c', 'x5u'])
+    assert.deepEqual(embeddedKeyParameters({alg: 'RS256', kid: 'k', x5t: 't'}), [])
+    const bad = failed('signature', 'bad signature')
+    assert.equal(noteEmbeddedKeys(bad, {alg: 'RS256'}), bad)
+    assert.deepEqual(noteEmbeddedKeys(bad, {jwk: {}, x5u: 'u'}), {
+      name: 'signature',
+      status: 'failed',
+      detail: "bad signature; the header's own key (jwk, x5u) was not used: a token cannot vouch for itself, only the issuer's JWKS can",
+    })
+    assert.deepEqual(noteEmbeddedKeys(passed('signature', 'RS256, kid k'), {x5c: ['MII']}), {
+      name: 'signature',
+      status: 'passed',
+      detail: "RS256, kid k; the header's own key (x5c) was ignored: only the issuer's JWKS is trusted",
+    })
+  })
+
+  it('iss: a token without one fails the check (a web API refuses it), never skips it', () => {
+    assert.deepEqual(checkIssuer({}, 'https://x.example'), {name: 'iss', status: 'failed', detail: 'no iss claim; expected https://x.example'})
+    assert.deepEqual(checkIssuer({iss: 'https://x.example'}, 'https://x.example'), {name: 'iss', status: 'passed', detail: 'https://x.example'})
+    assert.deepEqual(checkIssuer({iss: 7}, 'https://x.example'), {name: 'iss', status: 'failed', detail: '7, expected https://x.example'})
+  })
+
+  it('aud without an audience to compare: not checked, and the line says so, whatever the token holds', () => {
+    const notChecked = (has: string) => ({name: 'aud', status: 'skipped', detail: `${AUDIENCE_NOT_CHECKED}: ${has}`})
+    assert.equal(AUDIENCE_NOT_CHECKED, "not checked, pass --audience (the web API's client id or app ID URI)")
+    assert.deepEqual(checkAudience({aud: 'api'}, []), notChecked("the token's aud is api"))
+    assert.deepEqual(checkAudience({aud: ['a', 'b']}, []), notChecked("the token's aud is a b"))
+    assert.deepEqual(checkAudience({}, []), notChecked('the token has no aud claim'))
+    assert.deepEqual(checkAudience({aud: 42}, []), notChecked("the token's aud 42 is not a string or a list of strings"))
+    assert.deepEqual(checkAudience({aud: ['a', 1]}, []), notChecked('the token\'s aud ["a",1] is not a string or a list of strings'))
+    assert.deepEqual(checkAudience({}, ['api']), {name: 'aud', status: 'failed', detail: 'no aud claim; expected api'})
+  })
+
+  it("a named client that authenticates defaults the audience to its client id and api://{client id}, as Microsoft.Identity.Web; a public client does not", () => {
+    assert.deepEqual(webApiAudiences('6e74172b'), ['6e74172b', 'api://6e74172b'])
+    const defaulted = {
+      audiences: ['api', 'api://api'],
+      audienceDefault: 'no --audience: client "web"\'s id and app ID URI, the audiences Microsoft.Identity.Web accepts by default',
+    }
+    const named = (settings: Record<string, unknown>) => ({name: 'web', settings: {clientId: 'api', ...settings}})
+    assert.deepEqual(audienceOptions(undefined, named({hasStoredSecret: true})), defaulted)
+    assert.deepEqual(audienceOptions([], named({storedCredential: 'certificate'})), defaulted)
+    assert.deepEqual(audienceOptions(undefined, named({federatedToken: {env: 'X'}})), defaulted)
+    assert.deepEqual(audienceOptions(undefined, named({privateKeyFile: '/k.pem'})), defaulted)
+    assert.deepEqual(audienceOptions(undefined, named({authMethod: 'client_secret_post'})), defaulted)
+    assert.deepEqual(audienceOptions(['x'], named({hasStoredSecret: true})), {audiences: ['x']})
+    assert.deepEqual(audienceOptions(undefined, named({authMethod: 'none', hasStoredSecret: true})), {audiences: []})
+    assert.deepEqual(audienceOptions(undefined, named({})), {audiences: []})
+    assert.deepEqual(audienceOptions(undefined), {audiences: []})
+    assert.deepEqual(audienceOptions(['x']), {audiences: ['x']})
+    const from = ` (${defaulted.audienceDefault})`
+    assert.deepEqual(checkAudience({aud: 'api://api'}, defaulted.audiences, defaulted.audienceDefault), {name: 'aud', status: 'passed', detail: `api://api${from}`})
+    assert.equal(checkAudience({aud: 'other'}, defaulted.audiences, defaulted.audienceDefault).detail, `other, expected one of api api://api${from}`)
+    assert.equal(checkAudience({}, defaulted.audiences, defaulted.audienceDefault).detail, `no aud claim; expected api api://api${from}`)
+    assert.equal(
+      checkAudience({aud: 'https://graph.microsoft.com'}, ['api'], 'd').detail,
+      'https://graph.microsoft.com, expected api (d): a token for Microsoft Graph, not for your API',
+    )
+  })
+
+  it('a verdict that passed without the audience checked warns; one that failed, or checked it, does not', () => {
+    const aud = (status: 'failed' | 'passed' | 'skipped', detail: string) => ({name: 'aud' as const, status, detail})
+    const notChecked = aud('skipped', `${AUDIENCE_NOT_CHECKED}: the token has no aud claim`)
+    assert.equal(
+      uncheckedAudienceWarning({checks: [notChecked], claims: {}, valid: true}),
+      "the audience was not checked: pass --audience with the web API's client id or app ID URI (or name its client), or a token for another API passes too",
+    )
+    assert.equal(uncheckedAudienceWarning({checks: [notChecked], claims: {}, valid: false}), undefined)
+    assert.equal(uncheckedAudienceWarning({checks: [aud('skipped', 'the token is not active')], claims: {}, valid: true}), undefined)
+    assert.equal(uncheckedAudienceWarning({checks: [aud('passed', 'api')], claims: {}, valid: true}), undefined)
+    assert.equal(uncheckedAudienceWarning({checks: [], claims: {}, valid: true}), undefined)
+  })
+
+  describe('verifyJwt against an issuer in this process (discovery, its JWKS)', () => {
+    let issuer: TestIssuer
+    let forger: KeyForger
+    let home: string
+    const savedHome = process.env.TOKENCTL_HOME
+    const options: VerifyOptions = {audiences: ['api'], clockSkewSeconds: 300, roles: [], scopes: []}
+    const verify = (token: string, more: Partial<VerifyOptions> = {}) => verifyJwt(token, {issuer: new URL(issuer.issuer), timeoutSeconds: 10}, {...options, ...more}, {})
+    const byName = <T extends {name: string}>(checks: T[], name: string) => checks.find((check) => check.name === name)
+
+    before(async () => {
+      home = mkdtempSync(join(tmpdir(), 'tokenctl-verify-'))
+      process.env.TOKENCTL_HOME = home
+      ;[issuer, forger] = await Promise.all([startTestIssuer(), startKeyForger()])
+    })
+    after(async () => {
+      await Promise.all([issuer?.stop(), forger?.stop()])
+      if (savedHome === undefined) delete process.env.TOKENCTL_HOME
+      else process.env.TOKENCTL_HOME = savedHome
+      rmSync(home, {force: true, recursive: true})
+    })
+
+    for (const parameter of KEY_PARAMETERS) {
+      it(`${parameter}: a token signed by the key its header carries fails the signature check; nothing is fetched from the header's URLs`, async () => {
+        forger.requests.length = 0
+        const result = await verify(await forger.forge({iss: issuer.issuer, aud: 'api'}, parameter))
+        assert.equal(result.valid, false)
+        const signature = result.checks[0]
+        assert.equal(signature.name, 'signature')
+        assert.equal(signature.status, 'failed')
+        assert.ok(signature.detail.endsWith(`; the header's own key (${parameter}) was not used: a token cannot vouch for itself, only the issuer's JWKS can`), signature.detail)
+        assert.deepEqual(
+          result.checks.filter((check) => check.status === 'failed').map((check) => check.name),
+          ['signature'],
+        )
+        assert.deepEqual(forger.requests, [])
+      })
+    }
+
+    it("a token the issuer signed passes even with a stranger's key in its header, which the line says was ignored", async () => {
+      const result = await verify(await issuer.sign({aud: 'api'}, {header: {jwk: forger.publicJwk}}))
+      assert.equal(result.valid, true)
+      assert.equal(result.checks[0].status, 'passed')
+      assert.match(result.checks[0].detail, /; the header's own key \(jwk\) was ignored: only the issuer's JWKS is trusted$/)
+    })
+
+    it('a token without iss fails the iss check alone', async () => {
+      const result = await verify(await issuer.sign({iss: undefined, aud: 'api'}))
+      assert.equal(result.valid, false)
+      assert.deepEqual(byName(result.checks, 'iss'), {name: 'iss', status: 'failed', detail: `no iss claim; expected ${issuer.issuer}`})
+      assert.deepEqual(
+        result.checks.filter((check) => check.status === 'failed').map((check) => check.name),
+        ['iss'],
+      )
+    })
+
+    it('no audience asked: a token with no aud passes with aud not checked; with audiences, where they came from is said', async () => {
+      const token = await issuer.sign()
+      const unchecked = await verify(token, {audiences: []})
+      assert.equal(unchecked.valid, true)
+      assert.deepEqual(byName(unchecked.checks, 'aud'), {name: 'aud', status: 'skipped', detail: `${AUDIENCE_NOT_CHECKED}: the token has no aud claim`})
+      const defaulted = await verify(await issuer.sign({aud: 'api://web'}), {audiences: ['web', 'api://web'], audienceDefault: 'the default'})
+      assert.equal(defaulted.valid, true)
+      assert.equal(byName(defaulted.checks, 'aud')?.detail, 'api://web (the default)')
+    })
   })
 })
