@@ -11,6 +11,7 @@ import {startHttpsFront} from '../helpers/https-front.js'
 import {requireTestPki} from '../helpers/tls.js'
 import {startTestIssuer, TENANT, type TestIssuer} from '../helpers/jwt-issuer.js'
 import {KEY_PARAMETERS, type KeyForger, startKeyForger} from '../helpers/key-forger.js'
+import {assertNoTerminalControl, HOSTILE_TEXT, HOSTILE_TEXT_ESCAPED} from '../helpers/terminal-control.js'
 
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'correct horse battery staple'}
 /** A resource whose access tokens oidc-provider issues opaque: only introspection can say anything about them. */
@@ -431,6 +432,21 @@ describe('token verify (end to end)', function () {
       const failing = await verify(cli, await issuer.sign({exp: Math.floor(Date.now() / 1000) - 3600}))
       expectExit(failing, 9)
       assert.doesNotMatch(failing.stderr, /warning/, 'a failed verdict has its own line only')
+    })
+
+    it("claims are the token's words: every control character in them is escaped on the check lines, JSON-escaped with --json", async () => {
+      const cli = cliWithHome()
+      const token = await issuer.sign({iss: `https://issuer.example/${HOSTILE_TEXT}`, aud: 'api', scp: HOSTILE_TEXT})
+      const result = await verify(cli, token, ['--audience', 'api', '--scope', 'read'])
+      expectExit(result, 9)
+      assertNoTerminalControl(result.stdout, 'stdout')
+      assertNoTerminalControl(result.stderr, 'stderr')
+      assert.equal(check(result, 'iss').detail, `https://issuer.example/${HOSTILE_TEXT_ESCAPED}, expected ${issuer.issuer}`)
+      assert.equal(check(result, 'scp').detail, `missing read (scp: ${HOSTILE_TEXT_ESCAPED})`)
+      const asJson = await verify(cli, token, ['--audience', 'api', '--json'])
+      expectExit(asJson, 9)
+      assertNoTerminalControl(asJson.stdout.replaceAll('\n', ''), '--json stdout')
+      assert.equal(json(asJson).claims.scp, HOSTILE_TEXT)
     })
 
     it('a v1.0 token checked against the v2.0 issuer: says so, and that the app manifest decides (accessTokenAcceptedVersion)', async () => {
