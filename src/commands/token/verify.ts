@@ -1,12 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {findClient} from '../../lib/config/clients.js'
+import {findClient, getClient} from '../../lib/config/clients.js'
 import {type ConnectionFlags, resolveConnection, resolveIssuer, splitScopes} from '../../lib/config/connection.js'
 import {ExitCode, TokenInvalidError, UsageError} from '../../lib/errors.js'
 import {connectionFlags} from '../../lib/flags.js'
-import {checkTokenSyntax, readTokenFromStdin, tokenArguments} from '../../lib/verify/input.js'
-import {checkLines, failedNames, verifyJson, type VerifyJson} from '../../lib/verify/report.js'
+import {audienceOptions, checkTokenSyntax, readTokenFromStdin, tokenArguments} from '../../lib/verify/input.js'
+import {checkLines, failedNames, uncheckedAudienceWarning, verifyJson, type VerifyJson} from '../../lib/verify/report.js'
 import {introspectToken, type VerifyOptions, verifyJwt} from '../../lib/verify/verify.js'
 
 /** Client credentials matter only to --introspect; anywhere else they would be silently ignored. */
@@ -30,7 +30,7 @@ A lone NAME that is a configured client reads the token from stdin. --introspect
 
   static override flags = {
     audience: Flags.string({
-      description: 'an audience the web API accepts (repeatable); an Entra app\'s client id X and app ID URI api://X count as one',
+      description: 'an audience the web API accepts (repeatable); an Entra app\'s client id X and app ID URI api://X count as one. Default with a named client that authenticates: its client id and api://{client id}, as Microsoft.Identity.Web; else aud is not checked (and the verdict says so)',
       multiple: true,
     }),
     'clock-skew': Flags.integer({default: 300, description: 'seconds of clock difference tolerated on exp and nbf (Microsoft.Identity.Web\'s default)', helpValue: 'SECONDS', max: 86_400, min: 0}),
@@ -64,8 +64,9 @@ A lone NAME that is a configured client reads the token from stdin. --introspect
     }
 
     const token = checkTokenSyntax(argument ?? (await readTokenFromStdin()))
+    const client = clientName === undefined ? undefined : {name: clientName, settings: getClient(clientName)}
     const options: VerifyOptions = {
-      audiences: flags.audience ?? [],
+      ...audienceOptions(flags.audience, client),
       clockSkewSeconds: flags['clock-skew'],
       roles: flags.role ?? [],
       scopes: splitScopes(flags.scope) ?? [],
@@ -82,6 +83,8 @@ A lone NAME that is a configured client reads the token from stdin. --introspect
     }
 
     for (const line of checkLines(result)) this.log(line)
+    const warning = uncheckedAudienceWarning(result)
+    if (warning) this.logToStderr(`warning: ${warning}`)
     const failures = failedNames(result)
     if (failures.length > 0) {
       throw new TokenInvalidError(`the token fails ${failures.length === 1 ? 'a check' : `${failures.length} checks`}: ${failures.join(', ')}`, {
