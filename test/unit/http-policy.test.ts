@@ -105,7 +105,6 @@ describe('the HTTP failure policy', () => {
       ['UND_ERR_BODY_TIMEOUT', '', 'no answer'],
       ['TimeoutError', '', 'no answer'],
       ['AbortError', '', 'no answer'],
-      ['OAUTH_TIMEOUT', '', 'no answer'],
       ['ERR_TLS_CERT_ALTNAME_INVALID', '', 'certificate for another name'],
       ['HOSTNAME_MISMATCH', '', 'certificate for another name'],
       ['CERT_HAS_EXPIRED', '', 'certificate expired'],
@@ -118,6 +117,8 @@ describe('the HTTP failure policy', () => {
       ['HPE_INVALID_CONSTANT', '', 'not http'],
       ['HPE_INVALID_HEADER_TOKEN', '', 'not http'],
       ['EACCES', '', 'unknown'],
+      ['X_ERR_TLS_Y', '', 'unknown'],
+      ['NOT_EPROTO', '', 'unknown'],
       ['SOMETHING_NEW', '', 'unknown'],
       ['', '', 'unknown'],
     ]
@@ -164,8 +165,10 @@ describe('the HTTP failure policy', () => {
     it('plain http through an https:// proxy: the proxy variable may be the one to fix', () => {
       process.env.HTTPS_PROXY = 'https://proxy.example.com:3128'
       assert.match(said(fetchFailed(systemError('ERR_SSL_WRONG_VERSION_NUMBER')), REMOTE).hint, /; or the proxy in HTTPS_PROXY speaks http: write it http:\/\/$/)
-      process.env.HTTPS_PROXY = 'http://proxy.example.com:3128'
-      assert.doesNotMatch(said(fetchFailed(systemError('ERR_SSL_WRONG_VERSION_NUMBER')), REMOTE).hint, /proxy/)
+      for (const value of ['http://proxy.example.com:3128', 'http://https.example.com:3128', 'http://proxy.example.com:3128/?via=https://x']) {
+        process.env.HTTPS_PROXY = value
+        assert.doesNotMatch(said(fetchFailed(systemError('ERR_SSL_WRONG_VERSION_NUMBER')), REMOTE).hint, /proxy/, value)
+      }
     })
 
     it('ECONNREFUSED: "nothing listens on host:port", retried (a server restarting)', () => {
@@ -181,6 +184,11 @@ describe('the HTTP failure policy', () => {
       const refused = systemError('ECONNREFUSED', 'connect ECONNREFUSED 203.0.113.5:443', {port: 443})
       assert.equal(said(refused, {...REMOTE, role: 'the API'}).hint, 'nothing listens on idp.example.com:443: check the --issuer URL and its port, and that the API is running')
       assert.equal(said(systemError('ECONNREFUSED'), REMOTE).hint, 'nothing listens on idp.example.com: check the --issuer URL and its port, and that the server is running')
+      // The URL's own port wins over the one reported (through a resolver, another address's); an IPv6 literal has colons of its own.
+      assert.match(said(systemError('ECONNREFUSED', 'x', {port: 9999})).hint, /^nothing listens on 127\.0\.0\.1:8443: check/)
+      assert.match(said(systemError('ECONNREFUSED', 'x', {port: 9999}), {...LOCAL, host: 'localhost:10443'}).hint, /^nothing listens on localhost:10443: check/)
+      assert.match(said(systemError('ECONNREFUSED', 'x', {port: 443}), {...LOCAL, host: '[::1]'}).hint, /^nothing listens on \[::1\]:443: check/)
+      assert.match(said(systemError('ECONNREFUSED', 'x', {port: 443}), {...LOCAL, host: '[::1]:8443'}).hint, /^nothing listens on \[::1\]:8443: check/)
     })
 
     it('ECONNREFUSED through a proxy: the proxy is what refused', () => {
@@ -198,7 +206,12 @@ describe('the HTTP failure policy', () => {
         message: 'cannot reach idp.example.com: ENOTFOUND: getaddrinfo ENOTFOUND idp.example.com',
         retryable: false,
       })
-      assert.equal(said(systemError('EAI_AGAIN'), REMOTE).retryable, true)
+      assert.deepEqual(said(systemError('EAI_AGAIN', 'getaddrinfo EAI_AGAIN idp.example.com'), REMOTE), {
+        code: 'network_error',
+        hint: 'check the host name idp.example.com in the --issuer URL, and whether this network needs a proxy (HTTPS_PROXY)',
+        message: 'cannot reach idp.example.com: EAI_AGAIN: getaddrinfo EAI_AGAIN idp.example.com',
+        retryable: true,
+      })
       process.env.http_proxy = 'http://proxy.example.com:3128'
       assert.equal(
         said(systemError('ENOTFOUND'), REMOTE).hint,
@@ -220,10 +233,19 @@ describe('the HTTP failure policy', () => {
       assert.equal(said(systemError('SELF_SIGNED_CERT_IN_CHAIN'), REMOTE).hint, "trust the server's CA with --ca-file PATH or NODE_EXTRA_CA_CERTS (or the CA of the proxy in HTTPS_PROXY, if it inspects TLS)")
     })
 
-    it('a certificate for another name, or out of its dates: what to check instead of a CA', () => {
-      assert.equal(said(systemError('ERR_TLS_CERT_ALTNAME_INVALID'), REMOTE).hint, "the server's certificate does not name idp.example.com: check the host name in the --issuer URL")
-      assert.equal(said(systemError('CERT_HAS_EXPIRED'), REMOTE).hint, "the server's certificate is expired or not valid yet: check this machine's clock, or have the certificate renewed")
-      for (const code of ['ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']) assert.equal(said(systemError(code), REMOTE).code, 'tls_error', code)
+    it('a certificate for another name, or out of its dates: what to check instead of a CA, never retried', () => {
+      assert.deepEqual(said(systemError('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames"), REMOTE), {
+        code: 'tls_error',
+        hint: "the server's certificate does not name idp.example.com: check the host name in the --issuer URL",
+        message: "TLS failure talking to idp.example.com: ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match certificate's altnames",
+        retryable: false,
+      })
+      assert.deepEqual(said(systemError('CERT_HAS_EXPIRED', 'certificate has expired'), REMOTE), {
+        code: 'tls_error',
+        hint: "the server's certificate is expired or not valid yet: check this machine's clock, or have the certificate renewed",
+        message: 'TLS failure talking to idp.example.com: CERT_HAS_EXPIRED: certificate has expired',
+        retryable: false,
+      })
     })
 
     it('another TLS failure: check that the port speaks https', () => {
@@ -271,7 +293,10 @@ describe('the HTTP failure policy', () => {
       }
 
       process.env.HTTPS_PROXY = 'http://proxy.example.com:3128'
-      assert.match(said(systemError('ECONNRESET'), REMOTE).hint, /, and that the request went through the proxy in HTTPS_PROXY \(NO_PROXY lists hosts that bypass it\): check that the proxy is up;/)
+      assert.equal(
+        said(systemError('ECONNRESET'), REMOTE).hint,
+        'check the --issuer URL, that the server is up, and the proxy in HTTPS_PROXY (the request went through it; NO_PROXY lists hosts that bypass it); a proxy that inspects TLS needs its CA in --ca-file',
+      )
     })
 
     it('an answer that is not HTTP: the port is what to check, not retried', () => {
@@ -291,6 +316,7 @@ describe('the HTTP failure policy', () => {
         retryable: false,
       })
       assert.equal(said(systemError('EACCES', 'permission denied')).message, 'cannot reach 127.0.0.1:8443: EACCES: permission denied')
+      assert.equal(said(systemError('ENOTFOUND')).retryable, false)
     })
 
     it('the code is found however deep it is: fetch\'s cause, an AggregateError of every address tried, openid-client\'s wrapper', () => {
@@ -298,6 +324,17 @@ describe('the HTTP failure policy', () => {
       assert.equal(said(fetchFailed(aggregate)).message, 'cannot reach 127.0.0.1:8443: ECONNREFUSED: connect ECONNREFUSED ::1:8443')
       const wrapped = Object.assign(new Error('something failed'), {code: 'OAUTH_RESPONSE_IS_NOT_CONFORM', cause: fetchFailed(systemError('ECONNRESET'))})
       assert.equal(said(wrapped).message, 'cannot reach 127.0.0.1:8443: ECONNRESET: ECONNRESET happened')
+      const openidTimeout = Object.assign(new Error('operation timed out'), {code: 'OAUTH_TIMEOUT', cause: new DOMException('signal timed out', 'TimeoutError')})
+      assert.equal(said(openidTimeout).message, 'no answer from 127.0.0.1:8443 within 7 s')
+      const emptyAggregate = new AggregateError([], 'all failed', {cause: systemError('ECONNRESET')})
+      assert.equal(said(emptyAggregate).message, 'cannot reach 127.0.0.1:8443: ECONNRESET: ECONNRESET happened')
+    })
+
+    it('a cycle of causes ends: the chain is followed a few links deep', () => {
+      const cyclic: Error & {cause?: unknown} = new Error('round and round')
+      cyclic.cause = cyclic
+      assert.equal(said(cyclic).message, 'cannot reach 127.0.0.1:8443: round and round')
+      assert.equal(failureReason(cyclic), 'round and round')
     })
 
     it('tokenctl\'s own refusal made inside the connection (a localhost name resolving elsewhere) is reported as it is', () => {
@@ -312,6 +349,9 @@ describe('the HTTP failure policy', () => {
       assert.equal(failureReason(systemError('EPROTO', 'write EPROTO 80:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../x.c:1:')), 'EPROTO: wrong version number')
       assert.equal(failureReason(systemError('UND_ERR_SOCKET', '')), 'UND_ERR_SOCKET')
       assert.equal(failureReason(new DOMException('aborted', 'AbortError')), 'timed out')
+      assert.equal(failureReason(new DOMException('signal timed out', 'TimeoutError')), 'timed out')
+      assert.equal(failureReason({code: 'ECONNRESET'}), 'ECONNRESET')
+      assert.equal(failureReason(systemError('ERR_SSL_X', '80:error:0A000126:SSL routines::unexpected eof while reading:', {reason: ''})), 'ERR_SSL_X: unexpected eof while reading')
       assert.equal(failureReason(new Error('plain')), 'plain')
       assert.equal(failureReason('a string'), 'a string')
     })
@@ -399,10 +439,38 @@ describe('the HTTP failure policy', () => {
       assert.equal(limitBody(empty, 1024, 'the answer'), empty)
     })
 
-    it('bodyStart: the first bytes of an error page, the rest never pulled', async () => {
-      const page = stream(1000, 1000)
-      assert.equal(await bodyStart(new Response(page.body), 2500), 'a'.repeat(2500))
-      assert.ok(page.pulled() <= 4, `pulled ${page.pulled()} chunks`)
+    it('limitBody: a status no Response can be made with (a server\'s 1xx or 999) is passed on as it came; 599 is held to the bound', async () => {
+      for (const status of [101, 199, 600, 999]) {
+        const odd = {body: stream(1, 10).body, headers: new Headers(), status, statusText: ''} as unknown as Response
+        assert.equal(limitBody(odd, 1024, 'the answer'), odd, String(status))
+      }
+
+      for (const status of [200, 599]) {
+        const limited = limitBody(new Response(stream(10, 256).body, {status}), 1024, 'the answer')
+        assert.equal(limited.status, status)
+        await assert.rejects(limited.text(), NetworkError, String(status))
+      }
+    })
+
+    it('bodyStart: the first bytes of an error page, the rest never pulled, the body cancelled', async () => {
+      let cancelled = false
+      let pulled = 0
+      const page = new ReadableStream<Uint8Array>(
+        {
+          cancel() {
+            cancelled = true
+          },
+          pull(controller) {
+            pulled++
+            controller.enqueue(new Uint8Array(1000).fill(0x61))
+          },
+        },
+        {highWaterMark: 0},
+      )
+      assert.equal(await bodyStart(new Response(page), 2000), 'a'.repeat(2000))
+      assert.equal(pulled, 2, 'exactly the chunks that hold the first 2000 bytes')
+      assert.equal(cancelled, true)
+      assert.equal(await bodyStart(new Response(stream(3, 1000).body), 2500), 'a'.repeat(2500))
       assert.equal(await bodyStart(new Response('short'), 2500), 'short')
       assert.equal(await bodyStart(new Response(null, {status: 204}), 10), '')
     })

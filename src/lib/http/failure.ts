@@ -65,13 +65,13 @@ const VERDICTS: Readonly<Record<Failure, {code: NetworkCode; retryable: boolean}
 const CUT = new Set(['ECONNABORTED', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'UND_ERR_SOCKET'])
 const UNREACHABLE = new Set(['EHOSTDOWN', 'EHOSTUNREACH', 'ENETDOWN', 'ENETUNREACH'])
 const CONNECT_TIMEOUT = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'])
-const NO_ANSWER = new Set(['AbortError', 'OAUTH_TIMEOUT', 'TimeoutError', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'])
+const NO_ANSWER = new Set(['AbortError', 'TimeoutError', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'])
 const CERTIFICATE_FOR_ANOTHER_NAME = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH'])
 const CERTIFICATE_EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID'])
 const CERTIFICATE_UNTRUSTED = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/
 
 /** Which failure a system code (and the message that came with it) is. */
-export function classify(code: string, message = ''): Failure {
+export function classify(code: string, message: string): Failure {
   // OpenSSL read an http answer where a TLS record should be (Node's http says EPROTO, undici ERR_SSL_…).
   if (/wrong version number/i.test(message) || code === 'ERR_SSL_WRONG_VERSION_NUMBER') return 'plain http'
   if (code === 'ECONNREFUSED') return 'refused'
@@ -108,14 +108,14 @@ function ownError(error: unknown): TokenctlError | undefined {
 
 /**
  * The error that says what happened: the first with a code along the chain of causes (fetch's
- * "fetch failed" holds undici's, whose cause may hold Node's), the first of an AggregateError's
- * (one per address tried), or an AbortSignal's timeout.
+ * "fetch failed" holds undici's, whose cause may hold Node's; openid-client's OAUTH_* codes are its
+ * own wrappers), the first of an AggregateError's (one per address tried), or an AbortSignal's
+ * timeout. The chain is followed a few links deep, never round a cycle.
  */
 function systemError(error: unknown): SystemError | undefined {
   let current = error as SystemError | undefined
   for (let depth = 0; current && depth < 5; depth++) {
     if (typeof current.code === 'string' && !current.code.startsWith('OAUTH_')) return current
-    if (current.code === 'OAUTH_TIMEOUT') return {code: current.code}
     // An AbortSignal's reason: a DOMException, whose numeric code says nothing.
     if (current.name === 'TimeoutError' || current.name === 'AbortError') return {code: current.name}
     if (Array.isArray(current.errors) && current.errors.length > 0) return systemError(current.errors[0])
@@ -128,7 +128,7 @@ function systemError(error: unknown): SystemError | undefined {
 /** OpenSSL's message is `<hex>:error:<hex>:<library>:<function>:<reason>:<file>:<line>:`; only the reason says anything. */
 function opensslReason(error: SystemError): string | undefined {
   if (typeof error.reason === 'string' && error.reason !== '') return error.reason
-  return /error:[\dA-F]+:[^:]*:[^:]*:([^:]+):/i.exec(String(error.message ?? ''))?.[1]
+  return /error:[\dA-F]+:[^:]*:[^:]*:([^:]+):/i.exec(String(error.message))?.[1]
 }
 
 /** The system's own words: `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:8443`, `ERR_SSL_WRONG_VERSION_NUMBER: wrong version number`. */
@@ -138,7 +138,7 @@ export function failureReason(error: unknown): string {
   const system = systemError(error)
   if (system === undefined) return error instanceof Error ? error.message : String(error)
   const code = String(system.code)
-  if (code === 'TimeoutError' || code === 'AbortError' || code === 'OAUTH_TIMEOUT') return 'timed out'
+  if (code === 'TimeoutError' || code === 'AbortError') return 'timed out'
   const said = opensslReason(system) ?? String(system.message ?? '')
   return said === '' ? code : `${code}: ${said}`
 }
@@ -164,6 +164,11 @@ function viaProxy(proxy: string): string {
   return `the request went through the proxy in ${proxy} (NO_PROXY lists hosts that bypass it): check that the proxy is up`
 }
 
+/** The one variable a proxy came from, as the user wrote it. */
+function proxyValue(proxy: string): string {
+  return String(process.env[proxy])
+}
+
 /** What to check next, for each failure: the advice fits the URL the user gave and the proxy in effect. */
 function advice(failure: Failure, destination: Destination, system: SystemError | undefined): string[] {
   const {source} = destination
@@ -174,7 +179,7 @@ function advice(failure: Failure, destination: Destination, system: SystemError 
       const hint = isLoopbackHost(hostname(destination))
         ? `that port speaks http, not https: use http:// for ${source}`
         : `that port speaks http, not https: check the port in ${source} (plain http is only for this machine's loopback addresses)`
-      const httpsProxy = proxy && /^https:/i.test(process.env[proxy] ?? '') ? [`or the proxy in ${proxy} speaks http: write it http://`] : []
+      const httpsProxy = proxy && /^https:/i.test(proxyValue(proxy)) ? [`or the proxy in ${proxy} speaks http: write it http://`] : []
       return [hint, ...httpsProxy]
     }
 
@@ -216,13 +221,15 @@ function advice(failure: Failure, destination: Destination, system: SystemError 
     }
 
     default: {
-      const through = proxy ? viaProxy(proxy).replace(/^the request/, 'that the request') : 'whether this network needs a proxy (HTTPS_PROXY)'
+      const through = proxy
+        ? `the proxy in ${proxy} (the request went through it; NO_PROXY lists hosts that bypass it)`
+        : 'whether this network needs a proxy (HTTPS_PROXY)'
       return [`check ${source}, that ${role} is up, and ${through}; a proxy that inspects TLS needs its CA in --ca-file`]
     }
   }
 }
 
-function message(failure: Failure, destination: Destination, reason: string): string {
+function message(failure: Failure, destination: Destination, reason?: string): string {
   const name = destination.name ?? destination.host
   switch (failure) {
     case 'no answer': {
@@ -256,14 +263,14 @@ export function connectionFailure(error: unknown, destination: Destination): Tok
   const own = ownError(error)
   if (own) return own
   const system = systemError(error)
-  const failure = system ? classify(String(system.code), String(system.message ?? '')) : 'unknown'
+  const failure = system ? classify(String(system.code), String(system.message)) : 'unknown'
   const {code, retryable} = VERDICTS[failure]
   return new NetworkError(message(failure, destination, failureReason(error)), code, {cause: error, retryable, suggestions: advice(failure, destination, system)})
 }
 
 /** The wait for an answer ran out (--timeout): never retried, the user's bound is spent. */
 export function noAnswer(destination: Destination): NetworkError {
-  return new NetworkError(message('no answer', destination, 'timed out'), VERDICTS['no answer'].code, {suggestions: advice('no answer', destination, undefined)})
+  return new NetworkError(message('no answer', destination), VERDICTS['no answer'].code, {suggestions: advice('no answer', destination, undefined)})
 }
 
 /**
