@@ -80,6 +80,12 @@ const SETS = {
     mutate: ['src/lib/terminal-text.ts'],
     spec: ['test/unit/untrusted-text.test.ts'],
   },
+  // The HTTP failure policy: which answers each kind of request retries, what a failure to reach a
+  // server means in a user's words, how much of an answer is read (the retry loop itself is in core).
+  http: {
+    mutate: ['src/lib/http/policy.ts', 'src/lib/http/failure.ts', 'src/lib/http/bodies.ts'],
+    spec: ['test/unit/http-policy.test.ts'],
+  },
   // What --verbose may show: pure functions, killed by unit tests (test/e2e/redaction.test.ts runs the same names through the CLI).
   trace: {
     mutate: ['src/lib/http/trace.ts'],

@@ -105,6 +105,24 @@ export function readRegularFileSync(file: string): Buffer {
   }
 }
 
+/**
+ * At most `limit` bytes of a stream (stdin, a request or response body): its bytes, or undefined when
+ * it holds more than `limit`. The rest is never read: leaving the loop destroys a Node stream and
+ * cancels a web one.
+ */
+export async function readStreamAtMost(stream: AsyncIterable<Uint8Array | string>, limit = MAX_INPUT_BYTES): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of stream) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    size += bytes.length
+    if (size > limit) return undefined
+    chunks.push(bytes)
+  }
+
+  return Buffer.concat(chunks)
+}
+
 /** Strips the one line ending that `echo` or a text editor adds; a secret never ends in one. */
 export function chompLineEnding(text: string): string {
   return text.replace(/\r?\n$/, '')

@@ -132,18 +132,34 @@ export class ReauthenticationRequiredError extends TokenctlError {
 export interface NetworkErrorOptions extends TokenctlErrorOptions {
   /** The server asked us to wait this long before trying again (Retry-After). */
   retryAfterMs?: number
-  /** Worth another attempt: connection failures, timeouts, 429 and 5xx. */
+  /** Worth another attempt, as the HTTP failure policy decides (src/lib/http/policy.ts). */
   retryable?: boolean
+  /**
+   * The OAuth `error` a server sent with its failure (`temporarily_unavailable` with a 503): it is
+   * then the error's code, as the README's Exit codes section says of every code a server sends.
+   */
+  serverError?: string
 }
 
 export class NetworkError extends TokenctlError {
+  /** tokenctl's own name for what went wrong, whatever code the server sent. */
+  readonly kind: NetworkCode
   readonly retryable: boolean
   readonly retryAfterMs: number | undefined
+  readonly serverError: string | undefined
 
-  constructor(message: string, code: NetworkCode | string = 'network_error', options: NetworkErrorOptions = {}) {
-    super(message, code, ExitCode.network, options)
+  constructor(message: string, kind: NetworkCode = 'network_error', options: NetworkErrorOptions = {}) {
+    super(message, options.serverError ?? kind, ExitCode.network, options)
+    this.kind = kind
     this.retryable = options.retryable ?? false
     this.retryAfterMs = options.retryAfterMs
+    this.serverError = options.serverError
+  }
+
+  /** The same failure, its message saying where it happened (`… (discovery: URL)`). */
+  at(where: string): NetworkError {
+    const {details, kind, retryable, retryAfterMs, serverError, suggestions} = this
+    return new NetworkError(`${this.message} (${where})`, kind, {cause: this, details, retryable, retryAfterMs, serverError, suggestions})
   }
 }
 

@@ -143,11 +143,11 @@ describe('the first hour: help, suggestions and advice', function () {
     expectExit(token, 6)
     assert.match(
       oneLine(token.stderr),
-      new RegExp(`cannot reach 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.* — nothing listens there: check the --issuer / --token-endpoint URL \\(or the named client's\\) and its port, and that the server is running`),
+      new RegExp(`cannot reach 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.* — nothing listens on 127\\.0\\.0\\.1:${port}: check the --issuer / --token-endpoint URL \\(or the named client's\\) and its port, and that the server is running`),
     )
     const call = await runCli(['call', `http://127.0.0.1:${port}/x`, '--token-env', 'SECRET', '--retries', '0'], {env: {SECRET: 'abc'}})
     expectExit(call, 6)
-    assert.match(oneLine(call.stderr), /ECONNREFUSED.* — nothing listens there: check the URL and its port, and that the server is running/)
+    assert.match(oneLine(call.stderr), new RegExp(`ECONNREFUSED.* — nothing listens on 127\\.0\\.0\\.1:${port}: check the URL and its port, and that the API is running`))
     const proxied = await runCli(['call', 'https://203.0.113.1/x', '--token-env', 'SECRET', '--retries', '0'], {env: {SECRET: 'abc', HTTPS_PROXY: `http://127.0.0.1:${port}`}})
     expectExit(proxied, 6)
     assert.match(oneLine(proxied.stderr), /the proxy in HTTPS_PROXY/)

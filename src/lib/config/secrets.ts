@@ -1,6 +1,6 @@
 import {access, constants} from 'node:fs/promises'
 
-import {chompLineEnding, MAX_INPUT_BYTES, NotRegularFileError, readAtMost} from '../bounded-read.js'
+import {chompLineEnding, MAX_INPUT_BYTES, NotRegularFileError, readAtMost, readStreamAtMost} from '../bounded-read.js'
 import {ConfigError, messageOf, UsageError} from '../errors.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
@@ -53,16 +53,9 @@ export async function readStdin(
   stdin: AsyncIterable<unknown> & {isTTY?: boolean} = process.stdin,
 ): Promise<string> {
   if (stdin.isTTY) throw new UsageError(`${what}: stdin is a terminal; pipe the value in (for example: ${example})`)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of stdin) {
-    size += (chunk as Buffer).length
-    // Leaving the loop destroys stdin: the rest is never read.
-    if (size > MAX_INPUT_BYTES) throw tooLarge(what, 'stdin')
-    chunks.push(chunk as Buffer)
-  }
-
-  const text = chompLineEnding(Buffer.concat(chunks).toString('utf8'))
+  const bytes = await readStreamAtMost(stdin as AsyncIterable<Uint8Array>)
+  if (bytes === undefined) throw tooLarge(what, 'stdin')
+  const text = chompLineEnding(bytes.toString('utf8'))
   if (text === '') throw new UsageError(`${what}: stdin was empty`)
   return text
 }

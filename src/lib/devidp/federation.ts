@@ -26,6 +26,7 @@ import {Readable} from 'node:stream'
 
 import {createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify} from 'jose'
 
+import {readStreamAtMost} from '../bounded-read.js'
 import type {DevIdpClient} from './clients.js'
 
 export const JWT_BEARER_CLIENT_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -135,7 +136,7 @@ export function federationFront(clients: DevIdpClient[], origin: string): Federa
   }
 
   async function authenticate(req: IncomingMessage, res: ServerResponse, next: RequestListener): Promise<void> {
-    const body = await readBody(req)
+    const body = await readStreamAtMost(req, MAX_BODY_BYTES)
     if (body === undefined) {
       res.writeHead(413, {'content-type': 'application/json'}).end(JSON.stringify({error: 'invalid_request', error_description: 'request body too large'}))
       return
@@ -177,17 +178,6 @@ export function federationFront(clients: DevIdpClient[], origin: string): Federa
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES) return undefined
-    chunks.push(chunk as Buffer)
-  }
-
-  return Buffer.concat(chunks)
-}
 
 /** The client id of a Basic header (RFC 6749 §2.3.1: form-urlencoded, then base64). */
 function basicUser(authorization: string | undefined): string | undefined {

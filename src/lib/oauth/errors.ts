@@ -7,9 +7,8 @@ import {
   ReauthenticationRequiredError,
   TokenctlError,
 } from '../errors.js'
-import {unreachableAdvice} from '../http/advice.js'
-import {describeFetchFailure} from '../http/fetch.js'
-import {parseRetryAfter} from '../http/retry.js'
+import {connectionFailure, type Destination, noAnswer, unavailable} from '../http/failure.js'
+import {type RequestKind, retriesStatus} from '../http/policy.js'
 
 /** Which request failed: the same `invalid_grant` means "refused" for OBO and "sign in again" for a refresh. */
 export type GrantKind = 'client_credentials' | 'discovery' | 'obo' | 'refresh_token' | 'revocation' | 'sign_in' | 'introspection'
@@ -88,19 +87,17 @@ function isErrorBody(value: unknown): value is ErrorBody {
   return typeof value === 'object' && value !== null && typeof (value as ErrorBody).error === 'string'
 }
 
-/** 5xx and 429 are worth another try (honouring Retry-After); they never mean the request was wrong. */
-function unavailable(status: number, statusText: string, headers: Headers, body: unknown): NetworkError {
-  const oauth = isErrorBody(body) ? body : undefined
-  const what = `${status}${statusText ? ` ${statusText}` : ''}${oauth ? `, ${oauth.error}` : ''}`
-  return new NetworkError(`the authorization server is unavailable (${what})`, oauth?.error ?? 'server_error', {
-    details: oauth ? detailsOf(oauth, status) : {status},
-    retryAfterMs: parseRetryAfter(headers.get('retry-after')),
-    retryable: true,
-  })
+/** Discovery fetches a document; every other request here is a token request (../http/policy.ts). */
+function kindOf(grant: GrantKind): RequestKind {
+  return grant === 'discovery' ? 'document' : 'token'
 }
 
-function isUnavailable(status: number): boolean {
-  return status >= 500 || status === 429
+/** An answer the policy retries (429, 5xx): never a sign that the request was wrong. */
+function serverUnavailable(response: {headers: Headers; status: number; statusText: string}, body: unknown): NetworkError {
+  const oauth = isErrorBody(body) ? body : undefined
+  const {status, statusText} = response
+  const what = `${status}${statusText ? ` ${statusText}` : ''}${oauth ? `, ${oauth.error}` : ''}`
+  return unavailable(`the authorization server is unavailable (${what})`, response, {details: oauth ? detailsOf(oauth, status) : {status}, serverError: oauth?.error})
 }
 
 /** An HTTP answer openid-client did not accept as a token response. */
@@ -113,7 +110,7 @@ async function fromUnexpectedResponse(response: Response, grant: GrantKind): Pro
     body = undefined
   }
 
-  if (isUnavailable(status)) return unavailable(status, response.statusText, response.headers, body)
+  if (retriesStatus(kindOf(grant), status)) return serverUnavailable(response, body)
   if (isErrorBody(body) && status >= 400) return oauthErrorFromBody(body, status, grant)
   if (status >= 200 && status < 300) {
     const type = response.headers.get('content-type') ?? 'no content type'
@@ -129,45 +126,8 @@ async function fromUnexpectedResponse(response: Response, grant: GrantKind): Pro
   )
 }
 
-const TLS_FAILURE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME_MISMATCH/
-
-const RETRYABLE_CONNECTION_FAILURE = new Set([
-  'EAI_AGAIN',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'ETIMEDOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-])
-
-function fromFetchFailure(error: Error, host: string): TokenctlError {
-  const code = (error.cause as {code?: string} | undefined)?.code ?? ''
-  const reason = describeFetchFailure(error)
-  if (TLS_FAILURE.test(code)) {
-    return new NetworkError(`TLS failure talking to ${host}: ${reason}`, 'tls_error', {
-      cause: error,
-      suggestions: ['trust the server\'s CA with --ca-file PATH or NODE_EXTRA_CA_CERTS'],
-    })
-  }
-
-  if (/TIMEOUT/.test(code)) {
-    return new NetworkError(`no answer from ${host} in time (${reason})`, 'timeout', {
-      cause: error,
-      retryable: RETRYABLE_CONNECTION_FAILURE.has(code),
-      suggestions: ['raise --timeout if the server (or the proxy) is just slow'],
-    })
-  }
-
-  const suggestions = unreachableAdvice(code, "the --issuer / --token-endpoint URL (or the named client's)", host)
-  return new NetworkError(`cannot reach ${host}: ${reason}`, 'network_error', {
-    cause: error,
-    retryable: RETRYABLE_CONNECTION_FAILURE.has(code),
-    suggestions,
-  })
-}
+/** Where the user gave the URL of an authorization server, for the advice when it cannot be reached. */
+const SERVER_URL_SOURCE = "the --issuer / --token-endpoint URL (or the named client's)"
 
 function isResponse(value: unknown): value is Response {
   return typeof value === 'object' && value !== null && 'status' in value && 'headers' in value
@@ -197,11 +157,10 @@ export async function translateOAuthError(
 
   const err = error as LibraryError
   const {grant, host} = context
+  const destination: Destination = {host, source: SERVER_URL_SOURCE, timeoutSeconds: context.timeoutSeconds}
   switch (err?.name) {
     case 'ResponseBodyError': {
-      if (err.status !== undefined && isUnavailable(err.status) && err.response) {
-        return unavailable(err.status, err.response.statusText, err.response.headers, err.cause)
-      }
+      if (err.status !== undefined && retriesStatus(kindOf(grant), err.status) && err.response) return serverUnavailable(err.response, err.cause)
 
       return oauthErrorFromBody(err.cause as ErrorBody, err.status, grant)
     }
@@ -219,16 +178,14 @@ export async function translateOAuthError(
     }
 
     case 'TypeError': {
-      if (err.message === 'fetch failed') return fromFetchFailure(err, host)
+      if (err.message === 'fetch failed') return connectionFailure(err, destination)
       break
     }
 
     case 'ClientError': {
       switch (err.code) {
         case 'OAUTH_TIMEOUT': {
-          return new NetworkError(`no answer from ${host} within ${context.timeoutSeconds} s`, 'timeout', {
-            suggestions: ['raise --timeout if the server is just slow'],
-          })
+          return noAnswer(destination)
         }
 
         case 'OAUTH_RESPONSE_IS_NOT_CONFORM':
@@ -269,7 +226,7 @@ export async function translateOAuthError(
       }
 
       const cause = err.cause as LibraryError | undefined
-      if (cause?.name === 'TypeError' && cause.message === 'fetch failed') return fromFetchFailure(cause, host)
+      if (cause?.name === 'TypeError' && cause.message === 'fetch failed') return connectionFailure(cause, destination)
       break
     }
   }
