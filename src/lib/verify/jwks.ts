@@ -143,11 +143,3 @@ async function remoteKeySet(uri: URL, http: HttpContext, cached: CachedJwks | un
 export async function loadJwks(uri: URL, http: HttpContext): Promise<LoadedJwks> {
   return remoteKeySet(uri, http, await readCached(uri))
 }
-
-/**
- * The key set from the network, whatever the cache holds. No longer needed by the signature check
- * (jose fetches again by itself); kept while verify.ts's KeySource still names it.
- */
-export async function fetchJwks(uri: URL, http: HttpContext, _origin?: JwksOrigin): Promise<LoadedJwks> {
-  return remoteKeySet(uri, http, undefined)
-}

@@ -20,8 +20,6 @@ export const ALLOWED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 
 export interface KeySource {
   /** The issuer's key set, from the cache while it is fresh; it fetches again by itself on an unknown kid. */
   load(): Promise<LoadedJwks>
-  /** No longer called: the key set from `load` fetches again by itself. */
-  refetch?(): Promise<LoadedJwks>
 }
 
 /** A token refused by its header alone, before any key is fetched. */

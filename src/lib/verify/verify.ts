@@ -19,7 +19,7 @@ import {type ServerMetadata, serverMetadata} from '../oauth/metadata.js'
 import type {Runtime} from '../runtime.js'
 import {type Check, type CheckName, checkIssuer, claimChecks, type Claims, failed, passed, skipped} from './checks.js'
 import {noteEmbeddedKeys} from './embedded-keys.js'
-import {fetchJwks, loadJwks} from './jwks.js'
+import {loadJwks} from './jwks.js'
 import {checkSignature, type KeySource} from './signature.js'
 
 export interface VerifyOptions {
@@ -57,10 +57,7 @@ function keySource(metadata: ServerMetadata, http: HttpContext): KeySource {
     return secureUrl(metadata.jwks_uri, 'the discovered jwks_uri')
   }
 
-  return {
-    load: () => loadJwks(uri(), http),
-    refetch: () => fetchJwks(uri(), http, 'fetched again'),
-  }
+  return {load: () => loadJwks(uri(), http)}
 }
 
 export async function verifyJwt(token: string, issuer: IssuerConnection, options: VerifyOptions, hooks: Hooks): Promise<VerifyResult> {
