@@ -112,6 +112,28 @@ describe('token user: a person signs in (device flow, browser flow) against the 
     assert.equal(server.tokenRequests.filter((request) => request.grant_type === 'authorization_code').length, 0, 'the code was never redeemed')
   })
 
+  it('browser flow: a person who refuses is exit 5 (access_denied); a sign-in the server refuses is exit 4', async () => {
+    const refusing = cli().start(signInArgs('--browser', '--no-open', '--json'))
+    const [, url] = await stderrMatch(refusing, BROWSER_PROMPT)
+    const denied = await completeAuthorization(url, {deny: true, login: 'erin'})
+    assert.equal(denied.searchParams.get('error'), 'access_denied')
+    assert.equal((await fetch(denied)).status, 400)
+    const refused = await refusing.result
+    expectExit(refused, 5)
+    assert.equal(json(refused).error.code, 'access_denied')
+    assert.match(json(refused).error.hint, /sign in again/)
+
+    // An unknown scope: the server itself redirects back with invalid_scope, before anyone is asked.
+    const unknown = cli().start(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'no-such-scope', '--browser', '--no-open', '--json'])
+    const [, unknownUrl] = await stderrMatch(unknown, BROWSER_PROMPT)
+    const back = await completeAuthorization(unknownUrl, {login: 'erin'})
+    assert.equal(back.searchParams.get('error'), 'invalid_scope')
+    await fetch(back)
+    const result = await unknown.result
+    expectExit(result, 4)
+    assert.equal(json(result).error.code, 'invalid_scope')
+  })
+
   it('pipes: token user --device | token obo --assertion-stdin', async () => {
     const run = cli()
     const add = await run.run(['client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {

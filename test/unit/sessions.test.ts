@@ -245,9 +245,29 @@ describe('long-running OBO sessions (in process, real authorization server, real
       const granted: GrantResult = {token: {access_token: 'abc', token_type: 'Bearer'}}
       const obo = await failure(keepSession(apiConnection(), granted, {flavor: 'rfc8693', key: 'k', mayReplace: false, scopes: ['read']}, runtime), 'AuthorizationError', 'no_refresh_token')
       assert.equal(obo.message, 'the authorization server returned no refresh token, so there is no session to keep')
-      assert.match(obo.suggestions[0], /^the web API must be allowed offline_access/)
+      assert.match(obo.suggestions[0], /^the client must be allowed refresh tokens in token exchange .*"Allow refresh token in Standard Token Exchange" to "Same session"/)
+      assert.equal(obo.details.description, undefined)
+      const entra = await failure(keepSession(apiConnection(), granted, {flavor: 'entra', key: 'k', mayReplace: false, scopes: ['read']}, runtime), 'AuthorizationError', 'no_refresh_token')
+      assert.match(entra.suggestions[0], /^the web API must be allowed offline_access at the authorization server/)
       const signIn = await failure(keepSession(apiConnection(), granted, {flavor: 'sign-in', key: 'k', mayReplace: false, scopes: ['read']}, runtime), 'AuthorizationError', 'no_refresh_token')
       assert.deepEqual(signIn.suggestions, ['the client must be allowed refresh tokens (offline_access) at the authorization server'])
+      assert.equal(await store.get('session:k'), undefined)
+    })
+
+    it('a server that refused to issue a refresh token when asked by type: its words in the no_refresh_token error', async () => {
+      const {oauthErrorFromBody} = await import('../../src/lib/oauth/errors.js')
+      const refusal = oauthErrorFromBody({error: 'invalid_request', error_description: 'requested_token_type unsupported\nsecond line'}, 400, 'obo')
+      const granted: GrantResult = {refreshTokenRefused: refusal, token: {access_token: 'abc', token_type: 'Bearer'}}
+      const error = await failure(keepSession(apiConnection(), granted, {flavor: 'rfc8693', key: 'k', mayReplace: false, scopes: ['read']}, runtime), 'AuthorizationError', 'no_refresh_token')
+      assert.equal(
+        error.message,
+        'the authorization server returned no refresh token (asked for one by requested_token_type, it answered invalid_request: requested_token_type unsupported), so there is no session to keep',
+      )
+      assert.equal(error.details.status, 400)
+      assert.equal(error.details.description, 'requested_token_type unsupported\nsecond line')
+      const silent = oauthErrorFromBody({error: 'unsupported_token_type'}, 400, 'obo')
+      const bare = await failure(keepSession(apiConnection(), {...granted, refreshTokenRefused: silent}, {flavor: 'rfc8693', key: 'k', mayReplace: false, scopes: []}, runtime), 'AuthorizationError', 'no_refresh_token')
+      assert.match(bare.message, /it answered unsupported_token_type\), so/)
       assert.equal(await store.get('session:k'), undefined)
     })
 

@@ -13,6 +13,7 @@ import {closeServer, listenOnLoopback} from '../http/loopback.js'
 import type {Runtime} from '../runtime.js'
 import {environmentWithoutSecrets} from '../secret-variables.js'
 import {withUserUmask} from '../umask.js'
+import {oauthErrorFromBody} from './errors.js'
 import type {AuthorizationRequest, GrantResult, OpenedClient} from './grants.js'
 import {assertSessionKey, assertSessionKeyFree, keepSession} from './sessions.js'
 import type {TokenResult} from './token.js'
@@ -72,7 +73,7 @@ async function deviceSignIn(opened: OpenedClient, scopes: string[], options: Sig
   const expiry = AbortSignal.timeout(Math.min(authorization.expires_in, options.waitSeconds) * 1000)
   runtime.hooks.progress?.({message: 'waiting for the sign-in to be approved', state: 'waiting'})
   try {
-    return await pollDeviceToken(opened, authorization, AbortSignal.any([options.signal, expiry]))
+    return await pollDeviceToken(opened, authorization, scopes, AbortSignal.any([options.signal, expiry]))
   } catch (error) {
     if (options.signal.aborted) throw new CancelledError('sign-in cancelled')
     if (expiry.aborted) {
@@ -126,8 +127,8 @@ function awaitCallback(request: AuthorizationRequest, onRequest: (handler: (req:
       const error = url.searchParams.get('error')
       if (error) {
         answer(res, 400, 'Sign-in failed', `The authorization server said: ${error.replaceAll(/[<>&"]/g, '')}. You can close this window.`)
-        const description = url.searchParams.get('error_description') ?? undefined
-        reject(new ReauthenticationRequiredError(`the sign-in failed (${error}${description ? `: ${description}` : ''})`, error, {details: {description}}))
+        // access_denied is the person's refusal (exit 5); anything else the server's (exit 4).
+        reject(oauthErrorFromBody({error, error_description: url.searchParams.get('error_description') ?? undefined}, undefined, 'authorization'))
         return
       }
 
