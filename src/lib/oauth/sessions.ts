@@ -28,6 +28,7 @@ import {
   type FederatedCredentialSource,
   federatedSourceText,
   type StoredCredentialKind,
+  variablesOf,
 } from '../config/credentials.js'
 import {materialOf, resolveCredential} from '../config/secrets.js'
 import {sessionIndex, type SessionSummary} from '../config/session-index.js'
@@ -138,6 +139,8 @@ function summaryOf(record: SessionRecord, credential = credentialDescription(rec
     token_endpoint: record.token_endpoint,
   }
   if (record.reauthentication) summary.reauthentication = record.reauthentication
+  // Listed so that the browser of a sign-in never inherits them (config/stored-variables.ts).
+  if (record.credential?.from === 'source') summary.credential_variables = variablesOf(record.credential.source)
   return summary
 }
 
