@@ -271,6 +271,23 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(await store.get('session:k'), undefined)
     })
 
+    it('keeps the audiences it was started with (--audience repeats), and no audience field without them', async () => {
+      const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
+      const audiences = toConnection({audience: ['reports', 'ledger'], clientId: 'api', issuer: server.issuer}, {credential: {kind: 'none'}})
+      await keepSession(audiences, granted, {flavor: 'rfc8693', key: 'narrowed', mayReplace: false, scopes: []}, runtime)
+      assert.deepEqual((await record('narrowed')).client.audience, ['reports', 'ledger'])
+      const legacy = toConnection({audience: 'reports', clientId: 'api', issuer: server.issuer}, {credential: {kind: 'none'}})
+      await keepSession(legacy, granted, {flavor: 'rfc8693', key: 'one', mayReplace: false, scopes: []}, runtime)
+      assert.deepEqual((await record('one')).client.audience, ['reports'], 'a named client\'s single audience from before it could repeat')
+    })
+
+    it('a credential kept with another session is kept as it is, inside this one', async () => {
+      const material = {kind: 'secret', secret: server.clients.api.clientSecret!} as const
+      const kept = toConnection({clientId: 'api', issuer: server.issuer}, {credential: {kind: 'kept', material, session: 'earlier'}})
+      await keepSession(kept, {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}, {flavor: 'rfc8693', key: 'copy', mayReplace: false, scopes: []}, runtime)
+      assert.deepEqual((await record('copy')).credential, {from: 'session', material})
+    })
+
     it('records the token endpoint that answered, else the one configured', async () => {
       const granted: GrantResult = {refreshToken: 'r1', token: {access_token: 'abc', token_type: 'Bearer'}}
       const viaIssuer = await keepSession(apiConnection(), granted, {flavor: 'sign-in', key: 'a', mayReplace: false, scopes: []}, runtime)

@@ -2,7 +2,7 @@
  * Opening the sign-in page in the person's browser: `$BROWSER` first, as Python's webbrowser, gh and
  * git read it (WSL sets `BROWSER=wslview`; containers and minimal desktops have no `xdg-open`), then
  * the system's opener (`xdg-open`, `open`, `start`). What the browser inherits: the user's umask and
- * environment, less every secret (see browserEnvironment).
+ * environment, less every secret (browserEnvironment in sign-in.ts).
  */
 import {spawn} from 'node:child_process'
 
@@ -28,9 +28,8 @@ export function browserCommands(url: string, env: NodeJS.ProcessEnv = process.en
     .map((entry) => entry.split(/\s+/).filter(Boolean))
     .filter((words) => words.length > 0)
     .map((words): BrowserCommand => {
-      const placed = words.some((word) => word.includes('%s'))
-      const args = placed ? words.slice(1).map((word) => word.replaceAll('%s', url)) : [...words.slice(1), url]
-      return [placed ? words[0].replaceAll('%s', url) : words[0], args]
+      const [program, ...args] = words.some((word) => word.includes('%s')) ? words.map((word) => word.replaceAll('%s', url)) : [...words, url]
+      return [program, args]
     })
   return [...fromVariable, systemOpener(url, platform)]
 }
