@@ -34,7 +34,7 @@ const others = (names: string[], name: string) => names.filter((other) => other 
 
 export const connectionFlags = {
   alg: Flags.string({description: 'JWS algorithm of the client assertion (default: from the key)', helpGroup: CONNECTION}),
-  audience: Flags.string({description: 'audience parameter of the token request', helpGroup: CONNECTION}),
+  audience: Flags.string({description: 'audience parameter of the token request (repeatable)', helpGroup: CONNECTION, multiple: true}),
   'assertion-audience': Flags.string({
     description: 'aud of the client assertion (private_key_jwt) [default: token-endpoint for Microsoft Entra, issuer elsewhere]',
     helpGroup: CONNECTION,

@@ -151,6 +151,7 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     {args: ['token', 'client', 'ci', '--force', '--json'], fast: true, fresh: true, name: 'a miss, --json'},
     {args: ['token', 'client', 'ci', '--no-cache', '--format', 'header'], fast: true, fresh: true, name: 'one request, --no-cache'},
     {args: ['token', 'client', 'ci', '--scope', 'read', '--force', '-o', 'HOME/t'], fast: true, fresh: true, name: 'a miss with --scope and -o', output: 't'},
+    {args: ['token', 'client', 'ci', '--audience', 'urn:a', '--audience', 'urn:b', '--force', '--json'], fast: true, fresh: true, name: 'a miss with --audience twice (it repeats)'},
     {
       args: ['token', 'client', 'ci', '--force'],
       before: () => server.injectTokenFaults({body: {error: 'invalid_client', error_description: 'client \u001B[31mdisabled\u001B[0m by policy'}, status: 401}),

@@ -12,7 +12,7 @@ import {join} from 'node:path'
 import {type ApiServer, useAuthServerWithApi} from '../helpers/api-server.js'
 import {expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import type {AuthServer} from '../helpers/auth-server.js'
-import {type CliResult, runCli, startCli} from '../helpers/cli.js'
+import {type CliResult, runCli, startCli, stderrMatch} from '../helpers/cli.js'
 import {type SilentProxy, startSilentProxy, type TestProxy, useProxy} from '../helpers/proxy.js'
 import {lookupsIn, resolverEnv} from '../helpers/resolver.js'
 import {type Stranger, startStranger} from '../helpers/stranger.js'
@@ -220,6 +220,24 @@ describe('hostile networks (end to end)', function () {
       assert.match(environment, /^KEEP_ME=an ordinary variable$/m)
       assert.match(environment, /^UMASK_SEEN=0?022$/m, 'the user\'s umask, not tokenctl\'s private one')
       expectExit(result, 130)
+    })
+
+    it('no browser at all when what stored clients read cannot be known (an unreadable config.json): the URL is printed instead', async () => {
+      const directory = mkdtempSync(join(tmpdir(), 'tokenctl-browser-'))
+      const record = join(directory, 'started')
+      const opener = join(directory, 'browser')
+      writeFileSync(opener, `#!/bin/sh\ntouch "${record}"\n`)
+      chmodSync(opener, 0o755)
+      const home = mkdtempSync(join(tmpdir(), 'tokenctl-home-'))
+      writeFileSync(join(home, 'config.json'), 'not json', {mode: 0o600})
+      const child = startCli(['token', 'user', '--browser', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user'], {
+        env: {BROWSER: opener, TOKENCTL_STORE: 'file'},
+        home,
+      })
+      await stderrMatch(child, /To sign in, open this URL in a browser:\n\S+/)
+      child.kill('SIGINT')
+      expectExit(await child.result, 130)
+      assert.ok(!existsSync(record), 'the browser was not started')
     })
   })
 })

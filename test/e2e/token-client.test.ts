@@ -188,6 +188,23 @@ describe('token client (end to end, real authorization server)', function () {
     assert.match(human.stderr, /invalid_client/)
   })
 
+  it('access_denied to client credentials is exit 4 with the server\'s words: the server refused the client, no one is to sign in again', async () => {
+    const cli = await homeWithClient()
+    // Auth0 answers so a client that has no grant to the API it asks for.
+    const denied = {error: 'access_denied', error_description: 'Client is not authorized to access "urn:tokenctl:api". You need to create a "client-grant" associated to this API.'}
+    server.injectTokenFaults({body: denied, status: 403}, {body: denied, status: 403})
+    const result = await cli.run(['token', 'client', 'ci', '--force', '--json'])
+    expectExit(result, 4)
+    const {error} = json(result)
+    assert.equal(error.code, 'access_denied')
+    assert.equal(error.status, 403)
+    assert.equal(error.message, `the authorization server refused the request (access_denied: ${denied.error_description})`)
+    assert.doesNotMatch(error.hint, /sign in again to continue/)
+    const human = await cli.run(['token', 'client', 'ci', '--force'])
+    expectExit(human, 4)
+    assert.doesNotMatch(human.stderr, /re-authentication required/)
+  })
+
   it('configuration errors are exit 3: unknown client, http:// to a non-loopback host, no secret', async () => {
     const cli = cliWithHome({env: FILE_STORE})
     const unknown = await cli.run(['token', 'client', 'nope'])

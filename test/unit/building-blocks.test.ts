@@ -46,6 +46,27 @@ describe('building blocks', () => {
     assert.equal(oauthErrorFromBody({error: 'invalid_client'}, 401, 'client_credentials').exitCode, ExitCode.refused)
   })
 
+  it('access_denied is a person\'s refusal (5) only where a person was asked; from a token, exchange or client-credentials request it is the server\'s (4)', () => {
+    const denied = {error: 'access_denied', error_description: 'Client is not within the token audience'}
+    for (const grant of ['obo', 'client_credentials', 'refresh_token', 'sign_in'] as const) {
+      const refused = oauthErrorFromBody(denied, 403, grant)
+      assert.equal(refused.exitCode, ExitCode.refused, grant)
+      assert.equal(refused.message, 'the authorization server refused the request (access_denied: Client is not within the token audience)')
+      assert.doesNotMatch(refused.suggestions.join(' '), /sign in again to continue/, grant)
+      assert.match(refused.suggestions.join(' '), /signing in again will not change that/, grant)
+    }
+
+    assert.match(oauthErrorFromBody(denied, 403, 'obo').suggestions[0], /must be in the user token's audience \(aud\)/)
+    assert.equal(oauthErrorFromBody({error: 'invalid_grant', suberror: 'access_denied'}, 400, 'obo').exitCode, ExitCode.refused, 'as a suberror too')
+    for (const grant of ['device_code', 'authorization'] as const) {
+      const refusal = oauthErrorFromBody({error: 'access_denied'}, 400, grant)
+      assert.equal(refusal.exitCode, ExitCode.reauthenticate, grant)
+      assert.deepEqual(refusal.suggestions, ['the sign-in was refused or cancelled: sign in again to continue'])
+    }
+
+    assert.equal(oauthErrorFromBody({error: 'invalid_scope'}, 400, 'authorization').exitCode, ExitCode.refused, 'a sign-in the server refused, not the person')
+  })
+
   it('says when a time is, for people', () => {
     const now = Date.parse('2026-11-25T10:00:00Z')
     assert.equal(relativeTime(now + 53 * 60_000 + 5000, now), 'in 53m')

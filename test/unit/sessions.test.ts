@@ -245,10 +245,47 @@ describe('long-running OBO sessions (in process, real authorization server, real
       const granted: GrantResult = {token: {access_token: 'abc', token_type: 'Bearer'}}
       const obo = await failure(keepSession(apiConnection(), granted, {flavor: 'rfc8693', key: 'k', mayReplace: false, scopes: ['read']}, runtime), 'AuthorizationError', 'no_refresh_token')
       assert.equal(obo.message, 'the authorization server returned no refresh token, so there is no session to keep')
-      assert.match(obo.suggestions[0], /^the web API must be allowed offline_access/)
+      assert.match(obo.suggestions[0], /^the client must be allowed refresh tokens in token exchange .*"Allow refresh token in Standard Token Exchange" to "Same session"/)
+      assert.equal(obo.details.description, undefined)
+      const entra = await failure(keepSession(apiConnection(), granted, {flavor: 'entra', key: 'k', mayReplace: false, scopes: ['read']}, runtime), 'AuthorizationError', 'no_refresh_token')
+      assert.match(entra.suggestions[0], /^the web API must be allowed offline_access at the authorization server/)
       const signIn = await failure(keepSession(apiConnection(), granted, {flavor: 'sign-in', key: 'k', mayReplace: false, scopes: ['read']}, runtime), 'AuthorizationError', 'no_refresh_token')
       assert.deepEqual(signIn.suggestions, ['the client must be allowed refresh tokens (offline_access) at the authorization server'])
       assert.equal(await store.get('session:k'), undefined)
+    })
+
+    it('a server that refused to issue a refresh token when asked by type: its words in the no_refresh_token error', async () => {
+      const {oauthErrorFromBody} = await import('../../src/lib/oauth/errors.js')
+      const refusal = oauthErrorFromBody({error: 'invalid_request', error_description: 'requested_token_type unsupported\nsecond line'}, 400, 'obo')
+      const granted: GrantResult = {refreshTokenRefused: refusal, token: {access_token: 'abc', token_type: 'Bearer'}}
+      const error = await failure(keepSession(apiConnection(), granted, {flavor: 'rfc8693', key: 'k', mayReplace: false, scopes: ['read']}, runtime), 'AuthorizationError', 'no_refresh_token')
+      assert.equal(
+        error.message,
+        'the authorization server returned no refresh token (asked for one by requested_token_type, it answered invalid_request: requested_token_type unsupported), so there is no session to keep',
+      )
+      assert.equal(error.details.status, 400)
+      assert.equal(error.details.description, 'requested_token_type unsupported\nsecond line')
+      const silent = oauthErrorFromBody({error: 'unsupported_token_type'}, 400, 'obo')
+      const bare = await failure(keepSession(apiConnection(), {...granted, refreshTokenRefused: silent}, {flavor: 'rfc8693', key: 'k', mayReplace: false, scopes: []}, runtime), 'AuthorizationError', 'no_refresh_token')
+      assert.match(bare.message, /it answered unsupported_token_type\), so/)
+      assert.equal(await store.get('session:k'), undefined)
+    })
+
+    it('keeps the audiences it was started with (--audience repeats), and no audience field without them', async () => {
+      const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
+      const audiences = toConnection({audience: ['reports', 'ledger'], clientId: 'api', issuer: server.issuer}, {credential: {kind: 'none'}})
+      await keepSession(audiences, granted, {flavor: 'rfc8693', key: 'narrowed', mayReplace: false, scopes: []}, runtime)
+      assert.deepEqual((await record('narrowed')).client.audience, ['reports', 'ledger'])
+      const legacy = toConnection({audience: 'reports', clientId: 'api', issuer: server.issuer}, {credential: {kind: 'none'}})
+      await keepSession(legacy, granted, {flavor: 'rfc8693', key: 'one', mayReplace: false, scopes: []}, runtime)
+      assert.deepEqual((await record('one')).client.audience, ['reports'], 'a named client\'s single audience from before it could repeat')
+    })
+
+    it('a credential kept with another session is kept as it is, inside this one', async () => {
+      const material = {kind: 'secret', secret: server.clients.api.clientSecret!} as const
+      const kept = toConnection({clientId: 'api', issuer: server.issuer}, {credential: {kind: 'kept', material, session: 'earlier'}})
+      await keepSession(kept, {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}, {flavor: 'rfc8693', key: 'copy', mayReplace: false, scopes: []}, runtime)
+      assert.deepEqual((await record('copy')).credential, {from: 'session', material})
     })
 
     it('records the token endpoint that answered, else the one configured', async () => {
@@ -633,6 +670,9 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(await described({from: 'none'}), 'none (public client)')
       assert.equal(await described({from: 'named_client', name: 'ci'}), 'named client ci')
       assert.equal(await described({from: 'source', source: {from: {kind: 'env', variable: 'FED'}, kind: 'federated'}}), 'federated token from $FED, read for every request')
+      assert.deepEqual((await showSession('nightly', runtime)).credential_variables, ['FED'])
+      assert.equal(await described({from: 'source', source: {from: {kind: 'file', path: '/var/run/token'}, kind: 'federated'}}), 'federated token from file /var/run/token, read for every request')
+      assert.deepEqual((await showSession('nightly', runtime)).credential_variables, [], 'a file is no variable')
       assert.equal(await described(undefined), 'given on the command line (or TOKENCTL_CLIENT_SECRET)')
       assert.equal(await described(undefined, {...stored.client, name: 'legacy'}), 'named client legacy')
     })
@@ -655,6 +695,9 @@ describe('long-running OBO sessions (in process, real authorization server, real
       await keepSession(connection, granted, {flavor: 'sign-in', key: 'fed', mayReplace: false, scopes: []}, runtime)
       assert.deepEqual((await record('fed')).credential, {from: 'source', source: {from: {kind: 'env', variable: 'FEDERATED_TOKEN'}, kind: 'federated'}})
       assert.ok(!JSON.stringify(await record('fed')).includes(process.env.FEDERATED_TOKEN))
+      const [indexed] = await listSessions(runtime)
+      assert.deepEqual(indexed.credential_variables, ['FEDERATED_TOKEN'], 'the index names the variable (never its value), so that no browser inherits it')
+      assert.deepEqual((await showSession('fed', runtime)).credential_variables, ['FEDERATED_TOKEN'])
       server.injectTokenFaults({body: {access_token: 'fed-token', expires_in: 3600, token_type: 'Bearer'}, status: 200})
       await refreshSession('fed', {force: true}, runtime)
       assert.equal(server.tokenRequests.at(-1)!.params.client_assertion, process.env.FEDERATED_TOKEN, 'read from its source for the refresh')

@@ -56,11 +56,12 @@ const token = (name: string, seconds?: number): AccessToken => ({access_token: n
 
 describe('token cache', () => {
   describe('cacheKey', () => {
-    const base: CacheKeyParts = {clientId: 'c', grant: 'client_credentials', params: [['b', '2'], ['a', '1']], resources: ['r1', 'r2'], scopes: ['a', 'b'], server: 'https://idp/token'}
+    const base: CacheKeyParts = {audience: [], clientId: 'c', grant: 'client_credentials', params: [['b', '2'], ['a', '1']], resources: ['r1', 'r2'], scopes: ['a', 'b'], server: 'https://idp/token'}
 
     it('is a SHA-256 in hex, the same whatever the order of scopes, resources and params', () => {
       assert.match(cacheKey(base), /^[\da-f]{64}$/)
       assert.equal(cacheKey(base), cacheKey({...base, params: [['a', '1'], ['b', '2']], resources: ['r2', 'r1'], scopes: ['b', 'a']}))
+      assert.equal(cacheKey({...base, audience: ['x', 'y']}), cacheKey({...base, audience: ['y', 'x']}), 'audiences in any order (--audience repeats)')
     })
 
     it('differs in each part that makes two tokens not interchangeable', () => {
@@ -68,8 +69,9 @@ describe('token cache', () => {
         {scopes: ['a']},
         {scopes: ['a', 'c']},
         {resources: ['r1']},
-        {audience: 'x'},
-        {audience: ''},
+        {audience: ['x']},
+        {audience: ['x', 'y']},
+        {audience: ['']},
         {params: [['a', '1']]},
         {params: [['a', '1'], ['b', '3']]},
         {clientId: 'd'},
@@ -90,9 +92,9 @@ describe('token cache', () => {
     })
 
     it('does not sort the caller\'s arrays in place', () => {
-      const parts: CacheKeyParts = {...base, params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']}
+      const parts: CacheKeyParts = {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']}
       cacheKey(parts)
-      assert.deepEqual(parts, {...base, params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']})
+      assert.deepEqual(parts, {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']})
     })
 
     it('names the store entry token:KEY', () => {

@@ -14,7 +14,8 @@ export default class SessionStart extends BaseCommand {
   }
 
   static override description = `Starts a long-running on-behalf-of session, as Microsoft.Identity.Web's LongRunningWebApiSessionKey does:
-an OBO request with offline_access whose refresh token is kept in the secure store under the session key.
+an OBO request with offline_access whose refresh token is kept in the secure store under the session key
+(token exchange: an answer without one is asked once more with requested_token_type refresh_token, as Keycloak needs).
 Without --key the key is base64url(SHA-256(assertion)), as MSAL allocates it, and starting again with the same assertion replaces that session.
 Prints the session key on stdout.`
 

@@ -16,9 +16,10 @@ export default class TokenUser extends BaseCommand {
 
   static override description = `Signs a user in and prints the access token a web API would receive (the on-behalf-of assertion).
 --device: the device authorization grant (RFC 8628); the code and the URL to visit on stderr.
---browser (the default when stderr is a terminal): authorization code with S256 PKCE through a loopback redirect on 127.0.0.1.
+--browser (the default when stderr is a terminal): authorization code with S256 PKCE through a loopback redirect on 127.0.0.1,
+the page opened with $BROWSER (a :-separated list; %s is the URL; WSL: BROWSER=wslview), else xdg-open, open or start.
 --session-key keeps the refresh token as a session, so that tokenctl session refresh serves the user's own token too.
-Ctrl-C cancels (exit 130); a refused or expired sign-in is exit 5.`
+Ctrl-C cancels (exit 130); a sign-in the person refused, or that expired, is exit 5.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> cli --scope access_as_user --device',
@@ -32,7 +33,7 @@ Ctrl-C cancels (exit 130); a refused or expired sign-in is exit 5.`
     ...outputFlag,
     browser: Flags.boolean({description: 'sign in through the browser (authorization code + PKCE)', exclusive: ['device']}),
     device: Flags.boolean({description: 'sign in with a code on another device (RFC 8628)', exclusive: ['browser']}),
-    open: Flags.boolean({allowNo: true, default: true, description: 'open the system browser (--no-open: only print the URL)'}),
+    open: Flags.boolean({allowNo: true, default: true, description: 'open the browser: $BROWSER, else the system\'s (--no-open: only print the URL)'}),
     replace: Flags.boolean({description: 'replace an existing session with this --session-key'}),
     'session-key': Flags.string({description: 'keep the refresh token as a session under this key'}),
     wait: Flags.integer({default: 300, description: `seconds to wait for the person to sign in, at most ${MAX_TIMEOUT_SECONDS}`, max: MAX_TIMEOUT_SECONDS, min: 1}),

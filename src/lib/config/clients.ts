@@ -9,7 +9,8 @@ import type {AssertionSettings, FederatedTokenSource, StoredCredentialKind} from
 
 /** The non-secret settings of a named client, as kept in TOKENCTL_HOME/config.json. */
 export interface ClientSettings extends AssertionSettings {
-  audience?: string
+  /** A string in clients added before --audience could repeat (see audiencesOf in connection.ts). */
+  audience?: string | string[]
   authMethod?: AuthMethod
   caFile?: string
   /** The public facts of a stored certificate (thumbprint, validity), for `client show`. */

@@ -23,7 +23,7 @@ export type {SecretSource} from './credentials.js'
 export interface ConnectionFlags {
   alg?: string
   'assertion-audience'?: string
-  audience?: string
+  audience?: string[]
   'auth-method'?: string
   'ca-file'?: string
   'certificate-file'?: string
@@ -50,7 +50,8 @@ export interface ConnectionFlags {
 
 /** Everything needed to talk to one token endpoint as one client, flags over named client over environment. */
 export interface Connection extends AssertionSettings {
-  audience?: string
+  /** RFC 8693's `audience`, which may repeat (Keycloak narrows the token to them). */
+  audience: string[]
   authMethod: AuthMethod
   caFile?: string
   clientId: string
@@ -81,6 +82,11 @@ function timeoutSecondsOf(timeout: number | undefined): number {
   if (timeout === undefined) return DEFAULT_TIMEOUT_SECONDS
   if (!(timeout > 0 && timeout <= MAX_TIMEOUT_SECONDS)) throw new UsageError(`--timeout must be a number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}`)
   return timeout
+}
+
+/** The audiences a named client or a session keeps: one string in those kept before --audience could repeat. */
+export function audiencesOf(audience: string | string[] | undefined): string[] {
+  return audience === undefined ? [] : [audience].flat()
 }
 
 /** `--scope a --scope "b c"` → [a, b, c], deduplicated, in the order given. */
@@ -396,7 +402,7 @@ export function toConnection(
   return {
     alg: settings.alg,
     assertionAudience: settings.assertionAudience,
-    audience: settings.audience,
+    audience: audiencesOf(settings.audience),
     authMethod,
     caFile: settings.caFile,
     clientId: settings.clientId,

@@ -39,6 +39,24 @@ export type CredentialSource =
 
 export type FederatedCredentialSource = Extract<CredentialSource, {kind: 'federated'}>
 
+/** The environment variables a credential source reads (names, never values): no program tokenctl starts inherits them. */
+export function variablesOf(source: CredentialSource): string[] {
+  switch (source.kind) {
+    case 'certificate': {
+      return source.passwordVariable === undefined ? [] : [source.passwordVariable]
+    }
+
+    case 'federated':
+    case 'secret': {
+      return source.from.kind === 'env' ? [source.from.variable] : []
+    }
+
+    case 'private_key': {
+      return []
+    }
+  }
+}
+
 /**
  * The GitHub Actions runner's OIDC token service: the URL to ask and the bearer token to ask with.
  * The runner sets both only for a job (or workflow) with `permissions: id-token: write`.

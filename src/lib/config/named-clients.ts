@@ -3,7 +3,7 @@ import {isSharedStore} from '../store/index.js'
 import type {SecretStore, StoreBackendName} from '../store/types.js'
 import {type CertificateFacts, certificateFacts} from './certificates.js'
 import {assertClientName, type ClientSettings, deleteClient, findClient, getClient, listClients, saveClient} from './clients.js'
-import {type ConnectionFlags, credentialParam, credentialSourceOf, settingsFromFlags, toConnection} from './connection.js'
+import {audiencesOf, type ConnectionFlags, credentialParam, credentialSourceOf, settingsFromFlags, toConnection} from './connection.js'
 import {clientCredentialEntry, clientSecretEntry, type FederatedTokenSource, federatedSourceText} from './credentials.js'
 import {materialOf, readCredentialSource} from './secrets.js'
 
@@ -11,7 +11,7 @@ import {materialOf, readCredentialSource} from './secrets.js'
 export interface ClientView {
   alg: null | string
   assertion_audience: null | string
-  audience: null | string
+  audience: string[]
   auth_method: string
   ca_file: null | string
   /** A certificate credential's public facts: SHA-256 thumbprint, validity, subject. */
@@ -65,7 +65,7 @@ export function clientView(name: string, settings: ClientSettings, store: StoreF
   return {
     alg: settings.alg ?? null,
     assertion_audience: settings.assertionAudience ?? null,
-    audience: settings.audience ?? null,
+    audience: audiencesOf(settings.audience),
     auth_method: settings.authMethod ?? defaultAuthMethod(settings),
     ca_file: settings.caFile ?? null,
     certificate: settings.certificate ?? null,

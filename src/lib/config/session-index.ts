@@ -23,6 +23,8 @@ export interface SessionSummary {
   created_at: string
   /** Where its refresh finds the client's credential: "named client ci", "kept with the session"… */
   credential?: string
+  /** The environment variables its credential is read from (a federated token's): names, never values. */
+  credential_variables?: string[]
   flavor: string
   last_refreshed_at: null | string
   reauthentication?: {at: string; description?: string; error: string; error_codes?: number[]}

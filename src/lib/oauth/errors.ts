@@ -10,8 +10,22 @@ import {
 import {connectionFailure, type Destination, noAnswer, unavailable} from '../http/failure.js'
 import {type RequestKind, retriesStatus} from '../http/policy.js'
 
-/** Which request failed: the same `invalid_grant` means "refused" for OBO and "sign in again" for a refresh. */
-export type GrantKind = 'client_credentials' | 'discovery' | 'obo' | 'refresh_token' | 'revocation' | 'sign_in' | 'introspection'
+/**
+ * Which request failed: the same `invalid_grant` means "refused" for OBO and "sign in again" for a
+ * refresh, and the same `access_denied` means "the person said no" only where a person was asked:
+ * the browser's answer to an authorization request (`authorization`) and the polls of a device
+ * sign-in (`device_code`).
+ */
+export type GrantKind =
+  | 'authorization'
+  | 'client_credentials'
+  | 'device_code'
+  | 'discovery'
+  | 'introspection'
+  | 'obo'
+  | 'refresh_token'
+  | 'revocation'
+  | 'sign_in'
 
 interface ErrorBody {
   claims?: unknown
@@ -41,10 +55,28 @@ export function detailsOf(body: ErrorBody, status: number | undefined): ErrorDet
 }
 
 /** The person at the keyboard must act (sign in, consent, approve): exit 5. */
-const REAUTHENTICATION_CODES = new Set(['access_denied', 'consent_required', 'expired_token', 'interaction_required', 'login_required'])
+const REAUTHENTICATION_CODES = new Set(['consent_required', 'expired_token', 'interaction_required', 'login_required'])
+
+/** Where a person was asked, and so `access_denied` is their refusal (exit 5) rather than the server's (exit 4). */
+const PERSON_ASKED = new Set<GrantKind>(['authorization', 'device_code'])
+
+/**
+ * Whether an error code means that a person must act. `access_denied` from any other request (a
+ * token, an exchange, client credentials) is the server refusing this client — Keycloak's standard
+ * token exchange answers so when the client is not in the user token's audience — and signing in
+ * again cannot change it.
+ */
+function needsPerson(code: string, grant: GrantKind): boolean {
+  return REAUTHENTICATION_CODES.has(code) || (code === 'access_denied' && PERSON_ASKED.has(grant))
+}
+
+/** What to do about an `access_denied` that no person gave, by the request it refused. */
+const DENIED_HINTS: Partial<Record<GrantKind, string>> = {
+  obo: "the server does not let this client exchange this user's token, and signing in again will not change that: the exchanging client must be in the user token's audience (aud) and allowed to exchange tokens at the server",
+}
 
 const HINTS: Record<string, string> = {
-  access_denied: 'the sign-in was refused or cancelled: sign in again to continue',
+  access_denied: "the server denied this client the request, and signing in again will not change that: check what the authorization server allows this client",
   expired_token: 'the device code expired before anyone approved it: start the sign-in again',
   consent_required: 'the user (or an admin) must consent to the requested scopes, then sign in again',
   interaction_required: 'the user must sign in again (interactively)',
@@ -55,24 +87,27 @@ const HINTS: Record<string, string> = {
   unsupported_grant_type: 'the authorization server does not support this grant for this client',
 }
 
+/** Where a person refused: sign in again (and approve) to continue. */
+const PERSON_HINTS: Record<string, string> = {...HINTS, access_denied: 'the sign-in was refused or cancelled: sign in again to continue'}
+
 /** An OAuth error response (RFC 6749 §5.2), with Entra's extra fields, as a TokenctlError. */
 export function oauthErrorFromBody(body: ErrorBody, status: number | undefined, grant: GrantKind): TokenctlError {
   const details = detailsOf(body, status)
   const code = body.error
   const said = details.description ? `${code}: ${firstLine(details.description)}` : code
   const reauthenticate =
-    REAUTHENTICATION_CODES.has(code) ||
-    (details.suberror !== undefined && REAUTHENTICATION_CODES.has(details.suberror)) ||
+    needsPerson(code, grant) ||
+    (details.suberror !== undefined && needsPerson(details.suberror, grant)) ||
     (grant === 'refresh_token' && code === 'invalid_grant')
   if (reauthenticate) {
     const hint =
       details.claims === undefined
-        ? (HINTS[details.suberror ?? code] ?? 'the refresh token is expired, revoked or was reused: the user must sign in again')
+        ? (PERSON_HINTS[details.suberror ?? code] ?? 'the refresh token is expired, revoked or was reused: the user must sign in again')
         : 'the server sent a claims challenge: sign the user in again requesting these claims (see "claims" in --json output)'
     return new ReauthenticationRequiredError(`re-authentication required (${said})`, code, {details, suggestions: [hint]})
   }
 
-  const hint = HINTS[code]
+  const hint = (code === 'access_denied' ? DENIED_HINTS[grant] : undefined) ?? HINTS[code]
   return new AuthorizationError(`the authorization server refused the request (${said})`, code, {
     details,
     suggestions: hint ? [hint] : [],

@@ -28,6 +28,7 @@ import {
   type FederatedCredentialSource,
   federatedSourceText,
   type StoredCredentialKind,
+  variablesOf,
 } from '../config/credentials.js'
 import {materialOf, resolveCredential} from '../config/secrets.js'
 import {sessionIndex, type SessionSummary} from '../config/session-index.js'
@@ -138,6 +139,8 @@ function summaryOf(record: SessionRecord, credential = credentialDescription(rec
     token_endpoint: record.token_endpoint,
   }
   if (record.reauthentication) summary.reauthentication = record.reauthentication
+  // Listed so that the browser of a sign-in never inherits them (config/stored-variables.ts).
+  if (record.credential?.from === 'source') summary.credential_variables = variablesOf(record.credential.source)
   return summary
 }
 
@@ -258,7 +261,7 @@ function snapshotOf(connection: Connection): SessionClient {
   const client: SessionClient = {
     alg: connection.alg,
     assertionAudience: connection.assertionAudience,
-    audience: connection.audience,
+    audience: connection.audience.length > 0 ? connection.audience : undefined,
     authMethod: connection.authMethod,
     caFile: connection.caFile,
     clientId: connection.clientId,
@@ -306,20 +309,31 @@ export interface NewSession {
   scopes: string[]
 }
 
+/** Why a server sends no refresh token, by how the session began. */
+const NO_REFRESH_TOKEN_ADVICE: Record<SessionFlavor, string> = {
+  entra: 'the web API must be allowed offline_access at the authorization server; tokenctl token obo gets a one-off token without a session',
+  rfc8693:
+    'the client must be allowed refresh tokens in token exchange (tokenctl asked with offline_access, then with requested_token_type refresh_token): in Keycloak, set the client\'s "Allow refresh token in Standard Token Exchange" to "Same session" (Advanced tab), with "Use refresh tokens" on; tokenctl token obo gets a one-off token without a session',
+  'sign-in': 'the client must be allowed refresh tokens (offline_access) at the authorization server',
+}
+
+/** No refresh token, no session: exit 4, with the server's refusal when it refused to issue one. */
+function noRefreshToken(granted: GrantResult, flavor: SessionFlavor): AuthorizationError {
+  const refused = granted.refreshTokenRefused
+  const said = refused?.details.description?.split(/\r?\n/, 1)[0]
+  const why = refused ? ` (asked for one by requested_token_type, it answered ${refused.code}${said ? `: ${said}` : ''})` : ''
+  return new AuthorizationError(`the authorization server returned no refresh token${why}, so there is no session to keep`, 'no_refresh_token', {
+    details: refused?.details,
+    suggestions: [NO_REFRESH_TOKEN_ADVICE[flavor]],
+  })
+}
+
 /**
  * Keeps a grant's refresh token (and its access token) as a session, under the session's lock.
  * No refresh token, no session: exit 4 no_refresh_token.
  */
 export async function keepSession(connection: Connection, granted: GrantResult, session: NewSession, runtime: Runtime): Promise<SessionResult> {
-  if (!granted.refreshToken) {
-    throw new AuthorizationError('the authorization server returned no refresh token, so there is no session to keep', 'no_refresh_token', {
-      suggestions: [
-        session.flavor === 'sign-in'
-          ? 'the client must be allowed refresh tokens (offline_access) at the authorization server'
-          : 'the web API must be allowed offline_access (Entra) or refresh tokens in token exchange (RFC 8693 servers); tokenctl token obo gets a one-off token without a session',
-      ],
-    })
-  }
+  if (!granted.refreshToken) throw noRefreshToken(granted, session.flavor)
 
   const scopes = session.scopes.includes('offline_access') ? session.scopes : [...session.scopes, 'offline_access']
   const record: SessionRecord = {
@@ -353,8 +367,8 @@ export async function startSession(connection: Connection, options: StartOptions
   // MSAL's automatic key names the user's session: starting again with the same assertion replaces it.
   const mayReplace = options.replace === true || options.key === undefined
   await assertSessionKeyFree(await runtime.openStore(), key, mayReplace) // never spend a user's assertion for nothing
-  const {requestObo} = await import('./grants.js')
-  const granted = await requestObo(connection, {assertion: options.assertion, flavor: options.flavor, offline: true}, runtime)
+  const {requestOboSession} = await import('./grants.js')
+  const granted = await requestOboSession(connection, {assertion: options.assertion, flavor: options.flavor}, runtime)
   return keepSession(connection, granted, {flavor: granted.token.flavor ?? 'entra', key, mayReplace, scopes: connection.scopes}, runtime)
 }
 

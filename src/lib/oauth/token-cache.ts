@@ -10,7 +10,7 @@ import {type AccessToken, isUsable, isWellFormed, type TokenResult} from './toke
  * (an assertion enters only as its own SHA-256).
  */
 export interface CacheKeyParts {
-  audience?: string
+  audience: string[]
   clientId: string
   /** On-behalf-of only: the two flavors answer the same request differently. */
   flavor?: string
@@ -39,7 +39,7 @@ export function cacheKey(parts: CacheKeyParts): string {
     parts.grant,
     [...parts.scopes].sort(),
     [...parts.resources].sort(),
-    parts.audience ?? null,
+    parts.audience.length > 0 ? [...parts.audience].sort() : null,
     [...parts.params].sort(([a], [b]) => a.localeCompare(b)),
     parts.subject ?? null,
     // Appended only when present, so that keys without a flavor stay what they were.

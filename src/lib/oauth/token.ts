@@ -87,6 +87,12 @@ function expiresAt(response: TokenEndpointResponse, now: number): number | undef
   return exp * 1000
 }
 
+/** A refresh token as a response carries it: printable ASCII, else a malformed response (exit 6). */
+export function checkedRefreshToken(token: string): string {
+  if (!REFRESH_TOKEN.test(token)) throw malformed("the refresh token has characters outside RFC 6749's syntax (printable ASCII)")
+  return token
+}
+
 /**
  * The one place a token response becomes a token tokenctl keeps and prints: an access token outside
  * RFC 6750's syntax (a space, CR/LF, a control character: header injection into whatever reads
@@ -98,9 +104,7 @@ export function accessTokenFrom(response: TokenEndpointResponse, now = Date.now(
     throw malformed("the access token has characters outside RFC 6750's token syntax (letters, digits, - . _ ~ + / and trailing =)")
   }
 
-  if (response.refresh_token !== undefined && !REFRESH_TOKEN.test(response.refresh_token)) {
-    throw malformed('the refresh token has characters outside RFC 6749\'s syntax (printable ASCII)')
-  }
+  if (response.refresh_token !== undefined) checkedRefreshToken(response.refresh_token)
 
   const token: AccessToken = {access_token: response.access_token, token_type: displayTokenType(response.token_type)}
   const expiry = expiresAt(response, now)
