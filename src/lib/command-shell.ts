@@ -137,7 +137,7 @@ export class CommandShell {
 
   /** Hooks for the library: traces with --verbose, a spinner only when stderr is a terminal. */
   hooks(): Hooks {
-    const hooks: Hooks = {progress: (progress) => this.showProgress(progress)}
+    const hooks: Hooks = {progress: (progress) => this.showProgress(progress), warning: (message) => this.logToStderr(`warning: ${message}`)}
     if (this.verbose) {
       hooks.trace = (exchange) => {
         for (const line of traceLines(exchange)) process.stderr.write(`${this.colors?.dim('*') ?? '*'} ${line}\n`)

@@ -125,9 +125,11 @@ describe('tokenctl dev idp (end to end)', function () {
     if (idp.exitCode === null && idp.signalCode === null) idp.kill('SIGKILL')
   })
 
-  it('prints its issuer, endpoints and the four clients, and serves discovery on 127.0.0.1', async () => {
+  it('prints its issuer, endpoints and the five clients, and serves discovery on 127.0.0.1', async () => {
     assert.match(summary.issuer, /^http:\/\/127\.0\.0\.1:\d+$/)
-    assert.deepEqual(summary.clients.map((entry) => entry.client_id), ['worker', 'api', 'cli', 'workload'])
+    assert.deepEqual(summary.clients.map((entry) => entry.client_id), ['worker', 'api', 'cli', 'workload', 'dpop'])
+    assert.equal(client('dpop').dpop_bound, true)
+    assert.equal(summary.tls, undefined, 'no CA without --tls')
     assert.equal(client('workload').auth_method, 'federated')
     assert.deepEqual(client('workload').federated_credentials, [
       {issuer: `${summary.issuer}/github-actions`, subject: summary.github_actions.subject, audience: 'api://AzureADTokenExchange'},
@@ -140,7 +142,7 @@ describe('tokenctl dev idp (end to end)', function () {
     assert.deepEqual(client('cli').redirect_uris, ['http://127.0.0.1/callback'])
     assert.equal(client('cli').client_secret, undefined)
     // What to paste: the named clients first (the OBO pipeline needs `api` and `cli`), then the flows with them.
-    for (const name of ['worker', 'api', 'cli']) {
+    for (const name of ['worker', 'api', 'cli', 'dpop']) {
       assert.ok(summary.examples.some((line) => line.includes(`client add ${name} --issuer ${summary.issuer}`)), `a client add line for ${name}`)
     }
     assert.ok(summary.examples.some((line) => line.includes(`call ${summary.issuer}/api/echo`)))

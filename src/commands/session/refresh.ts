@@ -21,6 +21,8 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
     force: cacheFlags.force,
     format: formatFlag.format,
     key: Flags.string({description: 'session key', required: true}),
+    method: formatFlag.method,
+    url: formatFlag.url,
     'min-ttl': cacheFlags['min-ttl'],
     ...outputFlag,
   }

@@ -6,7 +6,7 @@ import {UsageError} from '../../lib/errors.js'
 import {decodeJwt} from '../../lib/jwt.js'
 import {isTimeInRange} from '../../lib/oauth/token.js'
 import {relativeTime} from '../../lib/output.js'
-import {escapeJsonText} from '../../lib/terminal-text.js'
+import {escapeControls, escapeJsonText} from '../../lib/terminal-text.js'
 
 const TIME_CLAIMS = ['exp', 'iat', 'nbf', 'auth_time']
 
@@ -15,7 +15,7 @@ export default class TokenDecode extends BaseCommand {
     token: Args.string({ignoreStdin: true, description: 'the JWT, or - (the default) to read it from stdin'}),
   }
 
-  static override description = `Prints a JWT's header and claims, with exp/iat/nbf as dates and as "expires in 53m" / "expired 2h ago".
+  static override description = `Prints a JWT's header and claims, with exp/iat/nbf as dates and as "expires in 53m" / "expired 2h ago", and what a cnf claim binds the token to (a DPoP key, a client certificate).
 The signature is NOT verified: whoever accepts the token must verify it.`
 
   static override examples = [
@@ -41,9 +41,22 @@ The signature is NOT verified: whoever accepts the token must verify it.`
       else this.log(`${claim}: ${value} (out of range)`)
     }
 
+    const binding = bindingText(jwt.payload.cnf)
+    if (binding) this.log(`cnf: ${escapeControls(binding)}`)
     this.log('signature not verified')
     return {claims: jwt.payload, header: jwt.header, signature_verified: false}
   }
+}
+
+/** What a `cnf` claim binds the token to (README, "Sender-constrained tokens"), for a person. */
+function bindingText(cnf: unknown): string | undefined {
+  if (cnf === undefined) return undefined
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return `${JSON.stringify(cnf)} (not an object: no binding an API could check)`
+  const {jkt, 'x5t#S256': x5t} = cnf as Record<string, unknown>
+  const parts: string[] = []
+  if (typeof jkt === 'string') parts.push(`bound to a DPoP key (jkt ${jkt}): an API wants Authorization: DPoP and a proof signed with that key`)
+  if (typeof x5t === 'string') parts.push(`bound to a client certificate (x5t#S256 ${x5t}): an API wants it presented in the TLS handshake`)
+  return parts.length > 0 ? parts.join('; ') : `${JSON.stringify(cnf)} (no binding tokenctl knows: jkt, x5t#S256)`
 }
 
 function describeTime(claim: string, epochMs: number): string {

@@ -4,9 +4,11 @@ import {BaseCommand} from '../../lib/base-command.js'
 import {MAX_TIMEOUT_SECONDS, resolveConnection} from '../../lib/config/connection.js'
 import {noSignInReason, signInNeedsTerminal} from '../../lib/exec-credential.js'
 import {connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
+import {dpopOwnerOf} from '../../lib/oauth/client-credentials.js'
 import {signIn, type SignInPrompt} from '../../lib/oauth/sign-in.js'
 import {assertSessionKey} from '../../lib/oauth/sessions.js'
-import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+import {assertProofRequestFor, presentToken, proofRequestOf} from '../../lib/oauth/token-header.js'
+import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
 import {escapeControls} from '../../lib/terminal-text.js'
 
 export default class TokenUser extends BaseCommand {
@@ -46,6 +48,8 @@ Ctrl-C cancels (exit 130); a sign-in the person refused, or that expired, is exi
     if (flags['session-key'] !== undefined) assertSessionKey(flags['session-key']) // before any configuration error
     const connection = resolveConnection(args.name, flags, process.env, {publicByDefault: true})
     checkTokenFormat(flags.format)
+    const proofRequest = proofRequestOf(flags)
+    if (connection.dpop) assertProofRequestFor(flags.format, proofRequest)
     // Run by kubectl: a prompt only where someone can answer it (exit 5 at once otherwise).
     const noSignIn = noSignInReason()
     if (noSignIn !== undefined) throw signInNeedsTerminal(noSignIn, this.config.bin, this.argv)
@@ -64,8 +68,10 @@ Ctrl-C cancels (exit 130); a sign-in the person refused, or that expired, is exi
         signal: cancel.signal,
         waitSeconds: flags.wait,
       } as const
-      const {result, sessionKey} = await signIn(connection, options, this.runtime())
-      this.log(formatToken(result.token, flags.format as TokenFormat))
+      const runtime = this.runtime()
+      const {result, sessionKey} = await signIn(connection, options, runtime)
+      const prover = async () => (await import('../../lib/oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+      this.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover))
       return tokenJson(result, {client: args.name ?? null, ...(sessionKey ? {session_key: sessionKey} : {})})
     } finally {
       process.off('SIGINT', onInterrupt)

@@ -2,7 +2,8 @@ import {resolve} from 'node:path'
 
 import {ConfigError, UsageError} from '../errors.js'
 import type {ThumbprintAlgorithm} from './certificates.js'
-import {AUTH_METHODS, type AuthMethod, type ClientSettings, getClient} from './clients.js'
+import type {DpopKeyLocation} from '../oauth/dpop-keys.js'
+import {AUTH_METHODS, type AuthMethod, type ClientSettings, getClient, isMtlsMethod} from './clients.js'
 import {
   ASSERTION_AUDIENCES,
   type AssertionAudience,
@@ -32,6 +33,8 @@ export interface ConnectionFlags {
   'client-secret-env'?: string
   'client-secret-file'?: string
   'client-secret-stdin'?: boolean
+  dpop?: boolean
+  'dpop-key-file'?: string
   'federated-audience'?: string
   'federated-token-env'?: string
   'federated-token-file'?: string
@@ -59,6 +62,8 @@ export interface Connection extends AssertionSettings {
   clientName?: string
   /** Where the credential is found when a request is made (config/credentials.ts). */
   credential: CredentialLocation
+  /** Where the DPoP key of --dpop is (oauth/dpop-keys.ts); none: bearer tokens. */
+  dpop?: DpopKeyLocation
   issuer?: URL
   /** Extra token request parameters, sorted by name. */
   params: Array<[string, string]>
@@ -236,6 +241,9 @@ export function settingsFromFlags(flags: ConnectionFlags): Partial<ClientSetting
     authMethod: parseAuthMethod(flags['auth-method']),
     caFile: flags['ca-file'],
     clientId: flags['client-id'],
+    dpop: flags.dpop || flags['dpop-key-file'] !== undefined || undefined,
+    // Absolute: a session keeps what it started with for runs from other folders.
+    dpopKeyFile: flags['dpop-key-file'] === undefined ? undefined : resolve(flags['dpop-key-file']),
     issuer: flags.issuer,
     keyId: flags['key-id'],
     params: parseParams(flags.param),
@@ -311,9 +319,13 @@ export function layered(layers: SettingsLayer[]): Partial<ClientSettings> {
 
 const SIGNING_KINDS = new Set<CredentialKind>(['certificate', 'private_key'])
 
-/** Whether an auth method can use a kind of credential: signing keys go with private_key_jwt only, a federated token with federated only. */
+/**
+ * Whether an auth method can use a kind of credential: signing keys go with private_key_jwt, a
+ * certificate with mutual TLS too, a federated token with federated only.
+ */
 export function methodFits(method: AuthMethod, kind: CredentialKind): boolean {
   if (method === 'federated' || kind === 'federated') return method === 'federated' && kind === 'federated'
+  if (isMtlsMethod(method)) return kind === 'certificate'
   return SIGNING_KINDS.has(kind) ? method === 'private_key_jwt' : method !== 'private_key_jwt'
 }
 
@@ -352,8 +364,12 @@ function authMethodFor(location: CredentialLocation, requested: AuthMethod | und
       suggestions: [
         kind === 'federated'
           ? 'a federated token authenticates with federated: drop --auth-method'
-          : SIGNING_KINDS.has(kind)
-            ? 'a key or a certificate authenticates with private_key_jwt: drop --auth-method'
+          : isMtlsMethod(requested)
+            ? `${requested} presents a certificate in the TLS handshake: pass --certificate-file PATH (PEM or PKCS#12)`
+            : SIGNING_KINDS.has(kind)
+            ? kind === 'certificate'
+              ? 'a certificate authenticates with private_key_jwt, tls_client_auth or self_signed_tls_client_auth'
+              : 'a key authenticates with private_key_jwt: drop --auth-method'
             : requested === 'none'
               ? 'a public client has no secret: drop the secret flag'
               : requested === 'federated'
@@ -365,6 +381,10 @@ function authMethodFor(location: CredentialLocation, requested: AuthMethod | und
 
   if (requested === 'private_key_jwt') {
     throw new ConfigError(`private_key_jwt needs --private-key-file or --certificate-file${where}`, 'missing_configuration')
+  }
+
+  if (isMtlsMethod(requested)) {
+    throw new ConfigError(`${requested} needs a certificate (--certificate-file)${where}`, 'missing_configuration')
   }
 
   if (requested === 'federated') {
@@ -408,6 +428,7 @@ export function toConnection(
     clientId: settings.clientId,
     clientName: extra.clientName,
     credential,
+    dpop: dpopLocationOf(settings, extra.clientName),
     issuer: settings.issuer ? secureUrl(settings.issuer, '--issuer') : undefined,
     keyId: settings.keyId,
     params: settings.params ?? [],
@@ -418,6 +439,17 @@ export function toConnection(
     timeoutSeconds,
     tokenEndpoint: settings.tokenEndpoint ? secureUrl(settings.tokenEndpoint, '--token-endpoint') : undefined,
   }
+}
+
+/**
+ * Where the DPoP key is: --dpop-key-file, else the named client's stored key, else one generated for
+ * this connection (oauth/dpop-keys.ts); none without --dpop.
+ */
+function dpopLocationOf(settings: Partial<ClientSettings>, clientName: string | undefined): DpopKeyLocation | undefined {
+  if (settings.dpopKeyFile !== undefined) return {kind: 'file', path: settings.dpopKeyFile}
+  if (!settings.dpop) return undefined
+  if (clientName !== undefined && settings.dpopJkt !== undefined) return {jkt: settings.dpopJkt, kind: 'named_client', name: clientName}
+  return {kind: 'connection'}
 }
 
 /** A named client's own credential (its store entry, its federated source, or the key file of a client added before keys were stored), else TOKENCTL_CLIENT_SECRET. */

@@ -12,6 +12,8 @@ import {type AccessToken, isUsable, isWellFormed, type TokenResult} from './toke
 export interface CacheKeyParts {
   audience: string[]
   clientId: string
+  /** DPoP: the thumbprint of the key the tokens are bound to (a token bound to another key is no use). */
+  dpopJkt?: string
   /** On-behalf-of only: the two flavors answer the same request differently. */
   flavor?: string
   grant: string
@@ -42,8 +44,9 @@ export function cacheKey(parts: CacheKeyParts): string {
     parts.audience.length > 0 ? [...parts.audience].sort() : null,
     [...parts.params].sort(([a], [b]) => a.localeCompare(b)),
     parts.subject ?? null,
-    // Appended only when present, so that keys without a flavor stay what they were.
+    // Appended only when present, so that keys without a flavor (or a DPoP key) stay what they were.
     ...(parts.flavor === undefined ? [] : [parts.flavor]),
+    ...(parts.dpopJkt === undefined ? [] : [{dpop_jkt: parts.dpopJkt}]),
   ])
   return createHash('sha256').update(canonical).digest('hex')
 }

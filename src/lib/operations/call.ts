@@ -7,11 +7,15 @@ import {pipeline} from 'node:stream/promises'
 import type {CommandShell} from '../command-shell.js'
 import {secureUrl} from '../config/urls.js'
 import {HttpStatusError, NetworkError, UsageError} from '../errors.js'
-import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod} from '../http/call.js'
+import {readCertificateFile} from '../config/certificates.js'
+import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod, refusalOf} from '../http/call.js'
+import {clientCertificateOf} from '../http/mtls.js'
 import {tokenSourceOf} from '../oauth/token-sources.js'
 
 export interface CallFlags {
   'ca-file'?: string
+  'certificate-file'?: string
+  'certificate-password-env'?: string
   client?: string
   data?: string
   'data-file'?: string
@@ -51,7 +55,9 @@ export async function call(args: {url: string}, flags: CallFlags, shell: Command
   if (!URL.canParse(args.url)) throw new UsageError(`not a URL: "${args.url}"`, 'usage_error', {suggestions: ['pass an absolute URL such as https://api.example.com/things']})
   const request = {body, headers, method: parseMethod(flags.request ?? (body ? 'POST' : 'GET')), url: secureUrl(args.url, 'the URL')}
   const source = tokenSourceOf(flags, shell.runtime())
-  const options = {caFile: flags['ca-file'], retries: flags.retries, retryAll: flags['retry-all'], timeoutSeconds: flags.timeout}
+  // A certificate-bound token from outside (--token-env) goes over a connection presenting its certificate.
+  const certificate = flags['certificate-file'] === undefined ? undefined : clientCertificateOf(await readCertificateFile(flags['certificate-file'], flags['certificate-password-env']))
+  const options = {caFile: flags['ca-file'], clientCertificate: certificate, retries: flags.retries, retryAll: flags['retry-all'], timeoutSeconds: flags.timeout}
   const response = await callApi(request, source, options, shell.hooks())
   const failed = response.status >= 400 && !flags['no-fail']
   if (shell.json) {
@@ -60,8 +66,16 @@ export async function call(args: {url: string}, flags: CallFlags, shell: Command
   }
 
   await writeResponse(response, flags.include, shell.dataStream())
-  if (failed) throw new HttpStatusError(`the API answered ${response.status} ${response.statusText}`.trim(), response.status)
+  if (failed) throw statusError(response)
   return undefined
+}
+
+/** Exit 8, with the API's own reason when its challenge gives one (a DPoP proof it refused). */
+function statusError(response: CallResponse): HttpStatusError {
+  const status = `${response.status} ${response.statusText}`.trim()
+  const refusal = refusalOf(response)
+  if (!refusal) return new HttpStatusError(`the API answered ${status}`, response.status)
+  return new HttpStatusError(`the API answered ${status}: ${refusal.message}`, response.status, {suggestions: [refusal.suggestion]})
 }
 
 /** Streams the answer to stdout or into the --output file, which the shell commits only on success. */

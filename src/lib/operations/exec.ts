@@ -36,6 +36,8 @@ export const NOT_WITH_SESSION = [
   'audience',
   'auth-method',
   'client-id',
+  'dpop',
+  'dpop-key-file',
   'issuer',
   'key-id',
   'no-cache',

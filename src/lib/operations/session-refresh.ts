@@ -5,19 +5,27 @@
 import type {CommandShell} from '../command-shell.js'
 import {type ConnectionFlags, sessionOverridesOf} from '../config/connection.js'
 import {refreshSession} from '../oauth/sessions.js'
-import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import {presentToken, proofRequestOf} from '../oauth/token-header.js'
+import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 
 export interface SessionRefreshFlags extends ConnectionFlags {
   force?: boolean
   format: string
   key: string
+  method?: string
   'min-ttl'?: number
+  url?: string
 }
 
 export async function sessionRefresh(flags: SessionRefreshFlags, shell: CommandShell): Promise<TokenJson> {
   checkTokenFormat(flags.format)
+  const proofRequest = proofRequestOf(flags)
   const options = {...sessionOverridesOf(flags), force: flags.force, minTtlSeconds: flags['min-ttl']}
-  const {result, summary} = await refreshSession(flags.key, options, shell.runtime())
-  shell.log(formatToken(result.token, flags.format as TokenFormat))
+  const {proofs, result, summary} = await refreshSession(flags.key, options, shell.runtime())
+  const noKey = async (): Promise<never> => {
+    throw new Error(`session ${flags.key} has a DPoP-bound token but no key`)
+  }
+
+  shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, proofs ?? noKey))
   return {session_key: summary.session_key, ...tokenJson(result, {client: summary.client})}
 }

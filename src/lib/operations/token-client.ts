@@ -4,21 +4,28 @@
  */
 import type {CommandShell} from '../command-shell.js'
 import {type ConnectionFlags, resolveConnection} from '../config/connection.js'
-import {clientCredentialsToken} from '../oauth/client-credentials.js'
-import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import {clientCredentialsToken, dpopOwnerOf} from '../oauth/client-credentials.js'
+import {assertProofRequestFor, presentToken, proofRequestOf} from '../oauth/token-header.js'
+import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 
 export interface TokenClientFlags extends ConnectionFlags {
   force?: boolean
   format: string
+  method?: string
   'min-ttl'?: number
   'no-cache'?: boolean
+  url?: string
 }
 
 export async function tokenClient(args: {name?: string}, flags: TokenClientFlags, shell: CommandShell): Promise<TokenJson> {
   checkTokenFormat(flags.format)
+  const proofRequest = proofRequestOf(flags)
   const connection = resolveConnection(args.name, flags)
+  if (connection.dpop) assertProofRequestFor(flags.format, proofRequest)
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
-  const result = await clientCredentialsToken(connection, options, shell.runtime())
-  shell.log(formatToken(result.token, flags.format as TokenFormat))
+  const runtime = shell.runtime()
+  const result = await clientCredentialsToken(connection, options, runtime)
+  const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+  shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover))
   return tokenJson(result, {client: args.name ?? null})
 }
