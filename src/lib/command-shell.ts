@@ -137,7 +137,8 @@ export class CommandShell {
 
   /** Hooks for the library: traces with --verbose, a spinner only when stderr is a terminal. */
   hooks(): Hooks {
-    const hooks: Hooks = {progress: (progress) => this.showProgress(progress), warning: (message) => this.logToStderr(`warning: ${message}`)}
+    // A warning is about the data itself (a token the server did not bind): said under --json too, stdout being the JSON.
+    const hooks: Hooks = {progress: (progress) => this.showProgress(progress), warning: (message) => process.stderr.write(`warning: ${escapeControls(message)}\n`)}
     if (this.verbose) {
       hooks.trace = (exchange) => {
         for (const line of traceLines(exchange)) process.stderr.write(`${this.colors?.dim('*') ?? '*'} ${line}\n`)
