@@ -77,7 +77,7 @@ function claimProblems(payload: Record<string, unknown>, expected: ProofExpectat
 
 /** RFC 9449 §4.3: a DPoP proof as a server checks it, each failure said. */
 export async function checkDpopProof(proof: string, expected: ProofExpectations): Promise<ProofVerdict> {
-  const {calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify} = await import('jose')
+  const {calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify} = await import('jose')
   let header: ReturnType<typeof decodeProtectedHeader>
   try {
     header = decodeProtectedHeader(proof)
@@ -92,6 +92,8 @@ export async function checkDpopProof(proof: string, expected: ProofExpectations)
   try {
     ;({payload} = await jwtVerify(proof, EmbeddedJWK, {algorithms: DPOP_ALGORITHMS, typ: 'dpop+jwt'}))
   } catch (error) {
+    if (error instanceof errors.JWTClaimValidationFailed) return {problems: [`its ${error.claim} claim: ${error.message}`]}
+    if (error instanceof errors.JOSEAlgNotAllowed) return {problems: [`alg ${JSON.stringify(header.alg)}: a proof is signed with an asymmetric algorithm (${DPOP_ALGORITHMS.join(', ')})`]}
     return {problems: [`its signature does not verify with the jwk of its header (${(error as Error).message})`]}
   }
 
