@@ -106,7 +106,7 @@ function examples(idp: DevIdp<DevClients>, bin: string, files?: TlsFiles): strin
     `printf %s ${api.clientSecret} | ${bin} client add api ${issuer} --client-id ${api.clientId} --client-secret-stdin`,
     `${bin} client add cli ${issuer} --client-id ${cli.clientId} --auth-method none`,
     `${bin} token client worker --scope read`,
-    `${bin} call ${idp.apiUrl}/echo --client worker`,
+    `${bin} call ${idp.apiUrl}/echo --client worker${ca}`,
     `${bin} token user cli --scope ${WEB_API_SCOPE} --device | ${bin} token obo api --assertion-stdin --scope read | ${bin} token decode`,
     `ACTIONS_ID_TOKEN_REQUEST_URL='${runner.requestUrl}' ACTIONS_ID_TOKEN_REQUEST_TOKEN=${runner.requestToken} ${bin} token client ${issuer} --client-id ${workload.clientId} --federated-token-github --scope read`,
     `printf %s ${dpop.clientSecret} | ${bin} client add dpop ${issuer} --client-id ${dpop.clientId} --client-secret-stdin --dpop`,
