@@ -123,22 +123,41 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       const rsa = await readDpopKeyFile(file('rsa.pem', generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({format: 'pem', type: 'pkcs8'})))
       assert.equal(rsa.jwk.alg, 'RS256')
       const jwk = {...generateKeyPairSync('ec', {namedCurve: 'P-384'}).privateKey.export({format: 'jwk'}), alg: 'ES384'}
-      const fromJwk = await readDpopKeyFile(file('key.jwk', JSON.stringify(jwk)))
+      const fromJwk = await readDpopKeyFile(file('key.jwk', `\n  ${JSON.stringify(jwk)}\n`))
       assert.equal(fromJwk.jwk.alg, 'ES384')
       assert.equal(fromJwk.jwk.d, jwk.d)
       assert.equal(fromJwk.jkt, await calculateJwkThumbprint({crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y}))
+      const pss = await readDpopKeyFile(file('pss.jwk', JSON.stringify({...generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({format: 'jwk'}), alg: 'PS256'})))
+      assert.equal(pss.jwk.alg, 'PS256', 'a JWK\'s alg wins over the default for its key')
     })
 
     it('--dpop-key-file: a public JWK, a symmetric key or no key at all is exit 3, the file named', async () => {
       const {d: _private, ...publicOnly} = generateKeyPairSync('ec', {namedCurve: 'P-256'}).privateKey.export({format: 'jwk'})
-      for (const [name, content, why] of [
-        ['public.jwk', JSON.stringify(publicOnly), /is not a private key \(PEM or JWK\)/],
-        ['garbage.pem', 'not a key at all', /is not a private key \(PEM or JWK\)/],
-        ['oct.jwk', JSON.stringify({d: 'x', k: 'c2VjcmV0', kty: 'oct'}), /not a private key|asymmetric/],
+      for (const [name, content] of [
+        ['public.jwk', JSON.stringify(publicOnly)],
+        ['garbage.pem', 'not a key at all'],
+        ['oct.jwk', JSON.stringify({d: 'x', k: 'c2VjcmV0', kty: 'oct'})],
       ] as const) {
         const path = file(name, content)
-        await assert.rejects(readDpopKeyFile(path), (error: unknown) => error instanceof ConfigError && why.test(error.message) && error.message.includes(path))
+        await assert.rejects(readDpopKeyFile(path), (error: unknown) => {
+          assert.ok(error instanceof ConfigError)
+          assert.equal(error.message, `${path} is not a private key (PEM or JWK)`)
+          assert.equal(error.code, 'config_error')
+          assert.deepEqual(error.suggestions, ['pass an EC (P-256), Ed25519 or RSA private key: openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out dpop.pem'])
+          return true
+        })
       }
+
+      const x25519 = file('x25519.pem', generateKeyPairSync('x25519').privateKey.export({format: 'pem', type: 'pkcs8'}))
+      await assert.rejects(readDpopKeyFile(x25519), (error: unknown) => {
+        assert.ok(error instanceof ConfigError)
+        assert.equal(error.message, `${x25519} holds a OKP X25519 key, which cannot sign a DPoP proof`)
+        assert.deepEqual(error.suggestions, ['pass an EC (P-256, P-384, P-521), Ed25519 or RSA private key'])
+        return true
+      })
+      const secp = file('secp.pem', generateKeyPairSync('ec', {namedCurve: 'secp256k1'}).privateKey.export({format: 'pem', type: 'pkcs8'}))
+      await assert.rejects(readDpopKeyFile(secp), /holds a EC secp256k1 key, which cannot sign a DPoP proof/)
+      await assert.rejects(readDpopKeyFile(join(directory, 'missing.pem')), /the DPoP key file .*missing\.pem/)
     })
 
     it('where each key is: none, a file, a session\'s own copy (no store), a named client\'s store entry', async () => {
@@ -155,10 +174,16 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       await assert.rejects(dpopKeyMaterial({...owner, dpop: {kind: 'named_client', name: 'gone'}}, open), (error: unknown) =>
         error instanceof ConfigError && error.code === 'no_secret' && /client "gone"/.test(error.message) && error.suggestions[0].includes('tokenctl client add gone --replace'),
       )
-      store.entries.set(clientDpopKeyEntry('broken'), '{"jkt":"x","jwk":{}}')
-      await assert.rejects(dpopKeyMaterial({...owner, dpop: {kind: 'named_client', name: 'broken'}}, open), /the DPoP key of client "broken" in the secure store is unreadable/)
-      store.entries.set(clientDpopKeyEntry('notjson'), 'nope')
-      await assert.rejects(dpopKeyMaterial({...owner, dpop: {kind: 'named_client', name: 'notjson'}}, open), /unreadable/)
+      for (const broken of ['{"jkt":"x","jwk":{}}', '{"jwk":{"d":"x"}}', '{"jkt":"x"}', 'null', 'nope']) {
+        store.entries.set(clientDpopKeyEntry('broken'), broken)
+        await assert.rejects(dpopKeyMaterial({...owner, dpop: {kind: 'named_client', name: 'broken'}}, open), (error: unknown) => {
+          assert.ok(error instanceof ConfigError, broken)
+          assert.equal(error.message, 'the DPoP key of client "broken" in the secure store is unreadable')
+          assert.equal(error.code, 'config_error')
+          assert.deepEqual(error.suggestions, ['remove it and let tokenctl make a new one (tokens bound to the old key are fetched again)'])
+          return true
+        })
+      }
     })
 
     it('a connection\'s key is made once, under the lock, in its entry: the next run (or a concurrent one) gets the same', async () => {
@@ -169,12 +194,25 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.deepEqual(one, two)
       assert.deepEqual([...store.entries.keys()], [connectionDpopKeyEntry('https://idp/token', 'c')])
       assert.deepEqual(JSON.parse(store.entries.get(connectionDpopKeyEntry('https://idp/token', 'c'))!), one)
+      const locks = store.locks
       assert.deepEqual(await dpopKeyMaterial(owner, open), one)
+      assert.equal(store.locks, locks, 'a key already made is read without the lock')
       const other = await dpopKeyMaterial({...owner, clientId: 'd'}, open)
       assert.notEqual(other!.jkt, one!.jkt, 'another client id, another key')
       assert.equal(store.entries.size, 2)
       store.entries.set(connectionDpopKeyEntry('https://idp/token', 'e'), 'garbage')
-      await assert.rejects(dpopKeyMaterial({...owner, clientId: 'e'}, open), /client id e/)
+      await assert.rejects(dpopKeyMaterial({...owner, clientId: 'e'}, open), /^ConfigError: the DPoP key of client id e in the secure store is unreadable$/)
+      // Made by someone else while this run waited for the lock: theirs is used.
+      const racing = new MemoryStore()
+      const theirs = await generateDpopKey()
+      const entry = connectionDpopKeyEntry('https://idp/token', 'f')
+      let reads = 0
+      racing.get = async (name: string) => (name === entry && reads++ === 0 ? undefined : racing.entries.get(name))
+      racing.entries.set(entry, JSON.stringify(theirs))
+      assert.deepEqual(await dpopKeyMaterial({...owner, clientId: 'f'}, async () => racing), theirs)
+      racing.entries.set(entry, 'garbage')
+      reads = 0
+      await assert.rejects(dpopKeyMaterial({...owner, clientId: 'f'}, async () => racing), /^ConfigError: the DPoP key of client id f in the secure store is unreadable$/)
     })
 
     it('connection entries: one per server and client id, never naming either', () => {
@@ -200,8 +238,19 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(generated, JSON.parse(store.entries.get(connectionDpopKeyEntry('s', 'c'))!).jkt)
     })
 
-    it('a prover needs a key: none is exit 3', async () => {
-      await assert.rejects(resourceProverFor({clientId: 'c', server: 's'}, noStore), (error: unknown) => error instanceof ConfigError && /not fetched with --dpop/.test(error.message))
+    it('a prover needs a key: none is exit 3; with one it proves with it', async () => {
+      await assert.rejects(resourceProverFor({clientId: 'c', server: 's'}, noStore), (error: unknown) => error instanceof ConfigError && error.message === 'no DPoP key: the token was not fetched with --dpop')
+      const kept = await generateDpopKey()
+      const previous = process.env.TOKENCTL_HOME
+      process.env.TOKENCTL_HOME = mkdtempSync(join(directory, 'prover-'))
+      try {
+        const prover = await resourceProverFor({clientId: 'c', dpop: {kind: 'kept', material: kept, session: 's'}, server: 's'}, noStore)
+        assert.equal(prover.jkt, kept.jkt)
+        assert.equal(await calculateJwkThumbprint(decodeProtectedHeader(await prover.proof('GET', new URL('https://a.example'), 't')).jwk!), kept.jkt)
+      } finally {
+        if (previous === undefined) delete process.env.TOKENCTL_HOME
+        else process.env.TOKENCTL_HOME = previous
+      }
     })
   })
 
@@ -251,8 +300,16 @@ describe('DPoP keys, nonces, proofs and headers', () => {
     })
 
     it('an unreadable or hand-edited file is a book without nonces, never a failure', async () => {
-      writeFileSync(nonceBookFile(), '[1,2]')
-      assert.equal(dpopNonceBook().get('token', 'https://a.example'), undefined)
+      for (const content of ['[1,2]', 'null', '"text"', '7']) {
+        writeFileSync(nonceBookFile(), content)
+        assert.equal(dpopNonceBook().get('token', 'https://a.example'), undefined, content)
+        await dpopNonceBook(() => 3).note('token', 'https://a.example', 'n')
+        assert.deepEqual(JSON.parse(readFileSync(nonceBookFile(), 'utf8')), {'token https://a.example': {at: 3, nonce: 'n'}}, content)
+      }
+
+      writeFileSync(nonceBookFile(), JSON.stringify({'token https://a.example': {at: 1, nonce: 123}, 'token https://b.example': {at: 1}}))
+      assert.equal(dpopNonceBook(() => 2).get('token', 'https://a.example'), undefined, 'a number is no nonce')
+      assert.equal(dpopNonceBook(() => 2).get('token', 'https://b.example'), undefined)
       writeFileSync(nonceBookFile(), '{not json')
       assert.equal(dpopNonceBook().get('token', 'https://a.example'), undefined)
       writeFileSync(nonceBookFile(), JSON.stringify({'token https://a.example': {at: 'x', nonce: 'n'}, 'token https://b.example': {at: 1, nonce: 'bad nonce'}}))
@@ -261,6 +318,23 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(book.get('token', 'https://b.example'), undefined)
       await book.note('token', 'https://c.example', 'n')
       assert.deepEqual(Object.keys(JSON.parse(readFileSync(nonceBookFile(), 'utf8'))), ['token https://c.example', 'token https://b.example'])
+    })
+
+    it('the default clock is seconds', async () => {
+      await dpopNonceBook().note('api', 'https://a.example', 'n')
+      const {at} = JSON.parse(readFileSync(nonceBookFile(), 'utf8'))['api https://a.example']
+      assert.ok(Math.abs(at - Date.now() / 1000) < 5, String(at))
+    })
+
+    it('drops the oldest when full, whatever the order in the file', async () => {
+      const entries = Object.fromEntries(Array.from({length: MAX_REMEMBERED}, (_, index) => [`api https://h${index}.example`, {at: 100 + ((index * 37) % MAX_REMEMBERED), nonce: `n${index}`}]))
+      writeFileSync(nonceBookFile(), JSON.stringify(entries))
+      await dpopNonceBook(() => 1000).note('api', 'https://new.example', 'n')
+      const kept = JSON.parse(readFileSync(nonceBookFile(), 'utf8')) as Record<string, {at: number}>
+      const ages = Object.values(kept).map((entry) => entry.at)
+      assert.equal(ages.length, MAX_REMEMBERED)
+      assert.deepEqual(ages, [...ages].sort((a, b) => b - a), 'newest first')
+      assert.ok(!ages.includes(100), 'the oldest went')
     })
 
     it('keeps the most recent servers, at most MAX_REMEMBERED', async () => {
@@ -331,6 +405,22 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(decodeJwt(made[0]).nonce, 'as-nonce')
       assert.equal(decodeJwt(made[0]).htu, 'https://idp.example/token')
 
+      // The handle's own nonce (this run's use_dpop_nonce) wins over the one remembered.
+      const answers = [
+        new Response(JSON.stringify({error: 'use_dpop_nonce'}), {headers: {'content-type': 'application/json', 'dpop-nonce': 'fresh'}, status: 400}),
+        new Response(JSON.stringify({access_token: 't', token_type: 'DPoP'}), {headers: {'content-type': 'application/json'}}),
+      ]
+      const retried: string[] = []
+      const retrying = new client.Configuration({issuer: 'https://idp2.example', token_endpoint: 'https://idp2.example/token'}, 'c')
+      retrying[client.customFetch] = async (_url, init) => {
+        retried.push(new Headers(init.headers).get('dpop')!)
+        return answers.shift()!
+      }
+
+      await book.note('token', 'https://idp2.example/token', 'stale')
+      await client.clientCredentialsGrant(retrying, {}, {DPoP: (await tokenEndpointDpop(retrying, material, book, {issuer: 'https://idp2.example'})).handle})
+      assert.deepEqual(retried.map((proof) => decodeJwt(proof).nonce), ['stale', 'fresh'])
+
       const rsa = await readDpopKeyFile(file('rsa2.pem', generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({format: 'pem', type: 'pkcs8'})))
       const listed = await tokenEndpointDpop(config, rsa, book, {dpop_signing_alg_values_supported: ['ES256', 'PS256'], issuer: 'https://idp.example'})
       await client.clientCredentialsGrant(config, {}, {DPoP: listed.handle})
@@ -341,6 +431,13 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       const ecListed = await tokenEndpointDpop(config, material, book, {dpop_signing_alg_values_supported: ['PS256'], issuer: 'https://idp.example'})
       await client.clientCredentialsGrant(config, {}, {DPoP: ecListed.handle})
       assert.equal(decodeProtectedHeader(made[3]).alg, 'ES256', 'an EC key signs with its curve\'s')
+      const own = await tokenEndpointDpop(config, rsa, book, {dpop_signing_alg_values_supported: ['PS256', 'RS256'], issuer: 'https://idp.example'})
+      await client.clientCredentialsGrant(config, {}, {DPoP: own.handle})
+      assert.equal(decodeProtectedHeader(made[4]).alg, 'RS256', 'the key\'s own, when listed')
+      const pss = {...rsa, jwk: {...rsa.jwk, alg: 'PS256'}}
+      const other = await tokenEndpointDpop(config, pss, book, {dpop_signing_alg_values_supported: ['ES256', 'RS256'], issuer: 'https://idp.example'})
+      await client.clientCredentialsGrant(config, {}, {DPoP: other.handle})
+      assert.equal(decodeProtectedHeader(made[5]).alg, 'RS256', 'the other RSA algorithm, when only it is listed')
     })
   })
 
@@ -356,16 +453,31 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(proofRequestOf({format: 'header'}), undefined)
       assert.deepEqual(proofRequestOf({format: 'header', url: 'https://api.example/x?y=1'}), {method: 'GET', url: new URL('https://api.example/x?y=1')})
       assert.equal(proofRequestOf({format: 'header', method: 'patch', url: 'http://127.0.0.1/x'})!.method, 'PATCH')
-      assert.throws(() => proofRequestOf({format: 'token', url: 'https://api.example'}), (error: unknown) => error instanceof UsageError && /--url goes with --format header/.test(error.message))
-      for (const url of ['not a url', 'ftp://api.example/x', '/relative']) {
-        assert.throws(() => proofRequestOf({format: 'header', url}), (error: unknown) => error instanceof UsageError && /--url must be an absolute http\(s\) URL/.test(error.message))
+      const usage = (message: string, suggestions: string[]) => (error: unknown) => {
+        assert.ok(error instanceof UsageError)
+        assert.equal(error.message, message)
+        assert.equal(error.code, 'usage_error')
+        assert.deepEqual(error.suggestions, suggestions)
+        return true
       }
 
-      assert.throws(() => proofRequestOf({format: 'header', method: 'GET /x HTTP/1.1', url: 'https://a.example'}), /--method takes an HTTP method/)
+      assert.throws(() => proofRequestOf({format: 'token', url: 'https://api.example'}), usage("--url goes with --format header: it names the request a DPoP-bound token's proof is for", ['add --format header, or drop --url']))
+      for (const url of ['not a url', 'ftp://api.example/x', '/relative']) {
+        assert.throws(() => proofRequestOf({format: 'header', url}), usage(`--url must be an absolute http(s) URL, not "${url}"`, ['e.g. --url https://api.example.com/things']))
+      }
+
+      assert.throws(() => proofRequestOf({format: 'header', url: `ftp://${'a'.repeat(100)}`}), usage(`--url must be an absolute http(s) URL, not "ftp://${'a'.repeat(74)}"`, ['e.g. --url https://api.example.com/things']))
+      assert.throws(() => proofRequestOf({format: 'header', method: `GET /x${'y'.repeat(50)}`, url: 'https://a.example'}), usage(`--method takes an HTTP method such as GET or POST, not "GET /X${'Y'.repeat(34)}"`, []))
     })
 
     it('a DPoP-bound token needs --url with --format header (exit 2), other formats do not', () => {
-      assert.throws(() => assertProofRequestFor('header', undefined), (error: unknown) => error instanceof UsageError && /--format header needs --url URL/.test(error.message))
+      assert.throws(() => assertProofRequestFor('header', undefined), (error: unknown) => {
+        assert.ok(error instanceof UsageError)
+        assert.equal(error.message, 'a DPoP-bound token needs a proof for each request: --format header needs --url URL (and --method M, default GET) to make one')
+        assert.equal(error.code, 'usage_error')
+        assert.deepEqual(error.suggestions, ['tokenctl token client NAME --format header --url https://api.example.com/things > headers && curl -H @headers https://api.example.com/things'])
+        return true
+      })
       assertProofRequestFor('header', {method: 'GET', url: new URL('https://a.example')})
       for (const format of ['token', 'env', 'exec-credential']) assertProofRequestFor(format, undefined)
     })

@@ -24,6 +24,7 @@ import {clientCertificateOf, presenting} from '../../src/lib/http/mtls.js'
 import {ConfigError, UsageError} from '../../src/lib/errors.js'
 import {accessTokenHash, checkBinding, checkDpopProof, DPOP_ALGORITHMS} from '../../src/lib/verify/binding.js'
 import {bindingEvidenceOf} from '../../src/lib/verify/binding-input.js'
+import {certificateFactory} from '../helpers/certificates.js'
 
 interface Key {
   jkt: string
@@ -79,6 +80,8 @@ describe('sender-constrained tokens, as an API checks them', () => {
       const unsigned = await new SignJWT({}).setProtectedHeader({alg: 'ES256', typ: 'dpop+jwt'}).sign(key.privateKey)
       assert.deepEqual(await problems(unsigned, expected(key)), ['no jwk in the header: a proof carries the public key it is signed with'])
       assert.deepEqual(await problems(proof(key, {}, {jwk: {...key.jwk, d: 'x'}}), expected(key)), ["the header's jwk holds a private key"])
+      const stringJwk = await new SignJWT({}).setProtectedHeader({alg: 'ES256', jwk: 'not-a-key' as unknown as JWK, typ: 'dpop+jwt'}).sign(key.privateKey)
+      assert.deepEqual(await problems(stringJwk, expected(key)), ['no jwk in the header: a proof carries the public key it is signed with'])
       const forged = await problems(proof(key, {}, {jwk: other.jwk}), expected(key))
       assert.equal(forged.length, 1)
       assert.match(forged[0], /^its signature does not verify with the jwk of its header \(/)
@@ -143,6 +146,8 @@ describe('sender-constrained tokens, as an API checks them', () => {
       assert.deepEqual(good, {detail: `DPoP proof for GET ${URL_} signed by the bound key (jkt ${key.jkt}), iat 3 s ago, ath matches`, name: 'cnf', status: 'passed'})
       const wrongMethod = await checkBinding(claims, evidence({dpop: {method: 'post', proof: await proof(key), url: URL_}}))
       assert.deepEqual(wrongMethod, {detail: `the DPoP proof for POST ${URL_} fails: htm "GET", the request's method is POST`, name: 'cnf', status: 'failed'})
+      const twoWrong = await checkBinding(claims, evidence({dpop: {method: 'POST', proof: await proof(key), url: 'https://api.example/other'}}))
+      assert.equal(twoWrong!.detail, 'the DPoP proof for POST https://api.example/other fails: htm "GET", the request\'s method is POST; htu https://api.example/things, the request\'s URL is https://api.example/other')
       assert.deepEqual(await checkBinding({cnf: {jkt: 5}}, evidence()), {detail: 'cnf.jkt 5 is not a thumbprint', name: 'cnf', status: 'failed'})
     })
 
@@ -159,9 +164,12 @@ describe('sender-constrained tokens, as an API checks them', () => {
     })
 
     it('both bindings: both checked, each failure said; a cnf with neither, or not an object, is skipped', async () => {
-      const both = await checkBinding({cnf: {jkt: key.jkt, 'x5t#S256': 'abc'}}, evidence({certificateX5t: 'abc'}))
+      const both = await checkBinding({cnf: {jkt: key.jkt, 'x5t#S256': 'abc'}}, evidence({certificateX5t: 'def'}))
       assert.equal(both!.status, 'failed')
-      assert.match(both!.detail, /^bound to a DPoP key .*; pass --dpop-proof/)
+      assert.equal(
+        both!.detail,
+        `bound to a DPoP key (cnf.jkt ${key.jkt}): an API refuses it as a bearer token; pass --dpop-proof PROOF --method M --url URL to check the proof it is sent with; bound to the certificate abc (cnf.x5t#S256), --certificate-file is def`,
+      )
       const passedBoth = await checkBinding({cnf: {jkt: key.jkt, 'x5t#S256': 'abc'}}, evidence({certificateX5t: 'abc', dpop: {method: 'GET', proof: await proof(key), url: URL_}}))
       assert.equal(passedBoth!.status, 'passed')
       assert.match(passedBoth!.detail, /^DPoP proof for GET .*; bound to the certificate of --certificate-file \(x5t#S256 abc\)$/)
@@ -177,9 +185,33 @@ describe('sender-constrained tokens, as an API checks them', () => {
       ({headers: {host: 'api.example', ...headers}, method: 'GET', socket, url: '/things?page=1'}) as unknown as IncomingMessage
     const https = {encrypted: true}
 
+    const ALGS = 'ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519'
+    const refusalOf_ = (error: string, description: string, scheme = 'DPoP', nonce?: string) => ({refusal: {algs: ALGS, description, error, nonce, scheme}})
+
     it('a DPoP-bound token: sent as Bearer refused; without a proof, with a bad one, without the nonce, replayed: refused, each with its error', async () => {
       const nonces = serverChallenge(secret, 'test')
       const verifier = senderVerifier({nonces, windowSeconds: 60})
+      const bound = {cnf: {jkt: key.jkt}}
+      for (const dpopHeader of ['', ['a', 'b']]) {
+        assert.deepEqual(
+          await verifier.check(request({dpop: dpopHeader as string}, https), {scheme: 'dpop', token: TOKEN}, bound),
+          refusalOf_('invalid_dpop_proof', 'no DPoP proof (the DPoP header) with a DPoP-bound token'),
+        )
+      }
+
+      const twoProblems = await proof(key, {htm: 'POST', htu: 'https://elsewhere.example/things', iat: Math.floor(Date.now() / 1000), jti: 'two'})
+      assert.deepEqual(
+        await verifier.check(request({dpop: twoProblems}, https), {scheme: 'dpop', token: TOKEN}, bound),
+        refusalOf_('invalid_dpop_proof', 'the DPoP proof fails: htm "POST", the request\'s method is GET; htu https://elsewhere.example/things, the request\'s URL is https://api.example/things'),
+      )
+      const bare = {headers: {dpop: await proof(key, {htu: 'https://api.example/', iat: Math.floor(Date.now() / 1000), jti: 'bare', nonce: nonces.nextChallenge()}), host: 'api.example'}, socket: https} as unknown as IncomingMessage
+      assert.deepEqual(await verifier.check(bare, {scheme: 'dpop', token: TOKEN}, bound), {}, 'no method: GET; no URL: /')
+      const old = await proof(key, {iat: Math.floor(Date.now() / 1000) - 90, jti: 'old', nonce: nonces.nextChallenge()})
+      assert.equal(((await verifier.check(request({dpop: old}, https), {scheme: 'dpop', token: TOKEN}, bound)) as {refusal: {error: string}}).refusal.error, 'invalid_dpop_proof', 'the window given, not the default')
+      assert.deepEqual(
+        await verifier.check(request({}, https), {scheme: 'dpop', token: TOKEN}, {cnf: null}),
+        refusalOf_('invalid_token', 'the token is not bound to a DPoP key, yet sent with the DPoP scheme'),
+      )
       const claims = {cnf: {jkt: key.jkt}}
       const dpop = {scheme: 'dpop' as const, token: TOKEN}
       const fresh = (more: Record<string, unknown> = {}) => proof(key, {iat: Math.floor(Date.now() / 1000), jti: randomBytes(8).toString('hex'), ...more})
@@ -196,9 +228,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
       assert.equal(wrongHtu!.error, 'invalid_dpop_proof')
       assert.equal(wrongHtu!.description, 'the DPoP proof fails: htu https://api.example/things, the request\'s URL is http://api.example/things')
       const noNonce = await refusal(verifier.check(request({dpop: await fresh()}, https), dpop, claims))
-      assert.equal(noNonce!.error, 'use_dpop_nonce')
-      assert.equal(noNonce!.description, 'this API wants its nonce in the proof')
-      assert.ok(nonces.checkChallenge(noNonce!.nonce!))
+      assert.deepEqual(noNonce, refusalOf_('use_dpop_nonce', 'this API wants its nonce in the proof', 'DPoP', nonces.nextChallenge()).refusal)
       const stale = await refusal(verifier.check(request({dpop: await fresh({nonce: 'made-up'})}, https), dpop, claims))
       assert.equal(stale!.error, 'use_dpop_nonce')
       assert.equal(stale!.description, 'the nonce is not one this API gave, or it is too old')
@@ -206,7 +236,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
 
       const good = await fresh({nonce: nonces.nextChallenge()})
       assert.deepEqual(await verifier.check(request({dpop: good}, https), dpop, claims), {})
-      assert.equal((await refusal(verifier.check(request({dpop: good}, https), dpop, claims)))!.description, 'the DPoP proof was used before (its jti): a proof is for one request')
+      assert.deepEqual(await verifier.check(request({dpop: good}, https), dpop, claims), refusalOf_('invalid_dpop_proof', 'the DPoP proof was used before (its jti): a proof is for one request'))
       const older = await fresh({nonce: 'x'.repeat(43)})
       assert.equal((await refusal(verifier.check(request({dpop: older}, https), dpop, claims)))!.error, 'use_dpop_nonce')
     })
@@ -226,8 +256,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
 
     it('an unbound token with the DPoP scheme is refused; a bearer token goes through', async () => {
       const verifier = senderVerifier()
-      const refused = await verifier.check(request({}, https), {scheme: 'dpop', token: TOKEN}, {})
-      assert.equal('refusal' in refused && refused.refusal.description, 'the token is not bound to a DPoP key, yet sent with the DPoP scheme')
+      assert.deepEqual(await verifier.check(request({}, https), {scheme: 'dpop', token: TOKEN}, {}), refusalOf_('invalid_token', 'the token is not bound to a DPoP key, yet sent with the DPoP scheme'))
       assert.deepEqual(await verifier.check(request({}, https), {scheme: 'bearer', token: TOKEN}, {cnf: 'junk'}), {})
     })
 
@@ -241,11 +270,13 @@ describe('sender-constrained tokens, as an API checks them', () => {
         const bearer = {scheme: 'bearer' as const, token: TOKEN}
         const peer = (cert?: X509Certificate) => ({encrypted: true, getPeerCertificate: () => (cert ? {raw: cert.raw} : {})})
         assert.deepEqual(await verifier.check(request({}, peer(certificate)), bearer, {cnf: {'x5t#S256': x5t}}), {})
-        const none = await verifier.check(request({}, peer()), bearer, {cnf: {'x5t#S256': x5t}})
-        assert.equal('refusal' in none && none.refusal.description, 'a certificate-bound token without a client certificate on the connection')
+        assert.deepEqual(await verifier.check(request({}, peer()), bearer, {cnf: {'x5t#S256': x5t}}), refusalOf_('invalid_token', 'a certificate-bound token without a client certificate on the connection', 'Bearer'))
+        assert.deepEqual(await verifier.check(request({}, {}), bearer, {cnf: {'x5t#S256': x5t}}), refusalOf_('invalid_token', 'a certificate-bound token without a client certificate on the connection', 'Bearer'))
         const server = new X509Certificate(pki.serverCertificate)
-        const wrong = await verifier.check(request({}, peer(server)), bearer, {cnf: {'x5t#S256': x5t}})
-        assert.equal('refusal' in wrong && wrong.refusal.description, 'the token is bound to another certificate than the one this connection presents')
+        assert.deepEqual(
+          await verifier.check(request({}, peer(server)), bearer, {cnf: {'x5t#S256': x5t}}),
+          refusalOf_('invalid_token', 'the token is bound to another certificate than the one this connection presents', 'Bearer'),
+        )
       } finally {
         rmSync(directory, {force: true, recursive: true})
       }
@@ -311,7 +342,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
       }
     })
 
-    it('--certificate-file: a certificate alone (PEM) or with its key, or PKCS#12; its x5t#S256', async () => {
+    it('--certificate-file: a certificate alone (PEM) or with its key, or PKCS#12 with its password; its x5t#S256', async () => {
       const directory = mkdtempSync(join(tmpdir(), 'tokenctl-verify-cert-'))
       try {
         const pki = await devPki(directory)
@@ -322,7 +353,17 @@ describe('sender-constrained tokens, as an API checks them', () => {
         assert.deepEqual(await bindingEvidenceOf({'certificate-file': pki.clientFile}), {certificateX5t: x5t})
         const broken = join(directory, 'broken.pem')
         writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
-        await assert.rejects(bindingEvidenceOf({'certificate-file': broken}), (error: unknown) => error instanceof ConfigError && error.message.startsWith(`the certificate in ${broken} cannot be parsed`))
+        await assert.rejects(bindingEvidenceOf({'certificate-file': broken}), (error: unknown) => error instanceof ConfigError && error.code === 'certificate_unreadable' && error.message.startsWith(`the certificate in ${broken} cannot be parsed`))
+        const certificates = certificateFactory()
+        try {
+          const pfx = await certificates.certificate({subject: 'verify'})
+          process.env.TOKENCTL_TEST_PFX_PASSWORD = pfx.password
+          const pfxX5t = Buffer.from(new X509Certificate(pfx.certificatePem).fingerprint256.replaceAll(':', ''), 'hex').toString('base64url')
+          assert.deepEqual(await bindingEvidenceOf({'certificate-file': pfx.pfxPath, 'certificate-password-env': 'TOKENCTL_TEST_PFX_PASSWORD'}), {certificateX5t: pfxX5t})
+        } finally {
+          delete process.env.TOKENCTL_TEST_PFX_PASSWORD
+          certificates.remove()
+        }
         await assert.rejects(bindingEvidenceOf({'certificate-file': join(directory, 'missing.pem')}), (error: unknown) => error instanceof ConfigError && /cannot read the certificate file .*missing\.pem/.test(error.message))
         const neither = join(directory, 'neither.bin')
         writeFileSync(neither, 'just bytes')

@@ -78,7 +78,11 @@ export async function generateDpopKey(): Promise<DpopKeyMaterial> {
   return materialOf({...(await exportJWK(privateKey)), alg: 'ES256'})
 }
 
-const ASYMMETRIC = new Set(['EC', 'OKP', 'RSA'])
+/** The keys a proof can be signed with: ECDSA on the NIST curves, Ed25519, RSA. */
+function signs(jwk: JWK): boolean {
+  if (jwk.kty === 'EC') return ['P-256', 'P-384', 'P-521'].includes(jwk.crv ?? '')
+  return jwk.kty === 'RSA' || (jwk.kty === 'OKP' && jwk.crv === 'Ed25519')
+}
 
 /** --dpop-key-file: a private key as PEM (PKCS#8, or the other PEM forms Node reads) or as a JWK. */
 export async function readDpopKeyFile(path: string): Promise<DpopKeyMaterial> {
@@ -88,7 +92,7 @@ export async function readDpopKeyFile(path: string): Promise<DpopKeyMaterial> {
   let jwk: JWK
   try {
     const given = text.startsWith('{') ? (JSON.parse(text) as JWK) : undefined
-    if (given && typeof given.d !== 'string') throw new Error('not a private JWK')
+    // A public JWK is refused here too: a private key needs its private members.
     const key = given ? createPrivateKey({format: 'jwk', key: given as never}) : createPrivateKey(text)
     jwk = {...(key.export({format: 'jwk'}) as JWK), ...(typeof given?.alg === 'string' ? {alg: given.alg} : {})}
   } catch {
@@ -97,7 +101,12 @@ export async function readDpopKeyFile(path: string): Promise<DpopKeyMaterial> {
     })
   }
 
-  if (!ASYMMETRIC.has(jwk.kty ?? '')) throw new ConfigError(`${path} holds a ${jwk.kty} key: DPoP signs with an asymmetric key (EC, Ed25519, RSA)`)
+  if (!signs(jwk)) {
+    throw new ConfigError(`${path} holds a ${[jwk.kty, jwk.crv].filter(Boolean).join(' ')} key, which cannot sign a DPoP proof`, 'config_error', {
+      suggestions: ['pass an EC (P-256, P-384, P-521), Ed25519 or RSA private key'],
+    })
+  }
+
   return materialOf(jwk)
 }
 
@@ -164,7 +173,6 @@ export async function dpopKeyMaterial(owner: DpopOwner, openStore: () => Promise
 export async function dpopThumbprint(owner: DpopOwner, openStore: () => Promise<SecretStore>): Promise<string | undefined> {
   const location = owner.dpop
   if (location?.kind === 'named_client' && location.jkt !== undefined) return location.jkt
-  if (location?.kind === 'kept') return location.material.jkt
   return (await dpopKeyMaterial(owner, openStore))?.jkt
 }
 

@@ -41,7 +41,7 @@ function proofMaker(handle: DPoPHandle): ProofMaker {
  * RSA key's other one (PS256, RS256) is among them where the default is not.
  */
 function algorithmFor(material: DpopKeyMaterial, metadata?: ServerMetadata): string {
-  const alg = material.jwk.alg ?? dpopAlgorithm(material.jwk)
+  const alg = dpopAlgorithm(material.jwk)
   const supported = metadata?.dpop_signing_alg_values_supported
   if (!Array.isArray(supported) || supported.includes(alg) || material.jwk.kty !== 'RSA') return alg
   return ['PS256', 'RS256'].find((candidate) => supported.includes(candidate)) ?? alg

@@ -22,13 +22,8 @@ export interface BindingFlags {
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/
 
 async function certificateX5t(file: string, passwordVariable: string | undefined): Promise<string> {
-  let bytes: Buffer | undefined
-  try {
-    bytes = await readAtMost(file, 1024 * 1024)
-  } catch (error) {
-    throw new ConfigError(`cannot read the certificate file ${file}: ${messageOf(error)}`, 'certificate_unreadable')
-  }
-
+  // A file that cannot be read is said by readCertificateFile below, as for every certificate flag.
+  const bytes = await readAtMost(file, 1024 * 1024).catch(() => undefined)
   const pem = bytes === undefined ? undefined : PEM_CERTIFICATE.exec(bytes.toString('utf8'))?.[0]
   if (pem) {
     try {
@@ -44,8 +39,9 @@ async function certificateX5t(file: string, passwordVariable: string | undefined
 export async function bindingEvidenceOf(flags: BindingFlags): Promise<Pick<BindingEvidence, 'certificateX5t' | 'dpop'>> {
   const evidence: Pick<BindingEvidence, 'certificateX5t' | 'dpop'> = {}
   if (flags['dpop-proof'] !== undefined) {
-    if (flags.url === undefined || !URL.canParse(flags.url)) throw new UsageError('--dpop-proof needs --url: the absolute URL of the request the proof was made for')
-    evidence.dpop = {method: (flags.method ?? 'GET').toUpperCase(), proof: flags['dpop-proof'].trim(), url: flags.url}
+    const url = flags.url ?? ''
+    if (!URL.canParse(url)) throw new UsageError('--dpop-proof needs --url: the absolute URL of the request the proof was made for')
+    evidence.dpop = {method: (flags.method ?? 'GET').toUpperCase(), proof: flags['dpop-proof'].trim(), url}
   }
 
   if (flags['certificate-file'] !== undefined) evidence.certificateX5t = await certificateX5t(flags['certificate-file'], flags['certificate-password-env'])

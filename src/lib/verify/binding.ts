@@ -61,9 +61,9 @@ function claimProblems(payload: Record<string, unknown>, expected: ProofExpectat
   if (!htu) problems.push(`htu ${JSON.stringify(payload.htu)} is not a URL`)
   else if (htu.search !== '' || htu.hash !== '') problems.push(`htu ${payload.htu as string} carries a query or a fragment, which a proof leaves out`)
   else if (htu.href !== withoutQuery(target)) problems.push(`htu ${htu.href}, the request's URL is ${withoutQuery(target)}`)
-  if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) problems.push('no iat')
-  else if (Math.abs(expected.now - payload.iat) > expected.skewSeconds) {
-    const age = expected.now - payload.iat
+  if (!Number.isFinite(payload.iat)) problems.push('no iat')
+  else if (Math.abs(expected.now - (payload.iat as number)) > expected.skewSeconds) {
+    const age = expected.now - (payload.iat as number)
     problems.push(`iat ${age >= 0 ? `${age} s ago` : `${-age} s ahead`}, beyond the ${expected.skewSeconds} s allowed (a proof is made for its request, then; check the clocks)`)
   }
 
