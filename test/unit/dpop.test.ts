@@ -118,6 +118,8 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       const ec = await readDpopKeyFile(file('ec.pem', ecPem()))
       assert.equal(ec.jwk.alg, 'ES256')
       assert.equal(ec.jkt, await calculateJwkThumbprint(publicDpopJwk(ec.jwk)))
+      const p521 = await readDpopKeyFile(file('p521.pem', generateKeyPairSync('ec', {namedCurve: 'P-521'}).privateKey.export({format: 'pem', type: 'pkcs8'})))
+      assert.equal(p521.jwk.alg, 'ES512')
       const ed = await readDpopKeyFile(file('ed.pem', generateKeyPairSync('ed25519').privateKey.export({format: 'pem', type: 'pkcs8'})))
       assert.equal(ed.jwk.alg, 'EdDSA')
       const rsa = await readDpopKeyFile(file('rsa.pem', generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({format: 'pem', type: 'pkcs8'})))
@@ -285,6 +287,16 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(next.get('token', 'https://idp.example/token'), undefined, 'older: not sent')
       now = 999
       assert.equal(next.get('token', 'https://idp.example/token'), undefined, 'from the future: not sent')
+    })
+
+    it('a server\'s newer nonce replaces its older one, in this run and the next', async () => {
+      writeFileSync(nonceBookFile(), JSON.stringify({'token https://z.example': null}))
+      const book = dpopNonceBook(() => 10)
+      await book.note('token', 'https://a.example', 'first')
+      await book.note('token', 'https://a.example', 'second')
+      assert.equal(book.get('token', 'https://a.example'), 'second')
+      assert.equal(dpopNonceBook(() => 10).get('token', 'https://a.example'), 'second')
+      assert.deepEqual(Object.keys(JSON.parse(readFileSync(nonceBookFile(), 'utf8'))), ['token https://a.example'])
     })
 
     it('keeps only what a nonce can be, and rewrites the file only for a new one', async () => {
