@@ -1,3 +1,4 @@
+import {X509Certificate} from 'node:crypto'
 import {join, resolve} from 'node:path'
 
 import {Flags, ux} from '@oclif/core'
@@ -45,7 +46,8 @@ Ctrl-C stops it.`
       port: flags.port,
       ...(pki ? {mtlsClientCertificate: pki.clientCertificateOnly, mtlsPort: flags['mtls-port'], tls: {ca: pki.caCertificate, cert: pki.serverCertificate, key: pki.serverKey}} : {}),
     })
-    const summary = devIdpSummary(idp, this.config.bin, pki ? {caFile: pki.caFile, clientFile: pki.clientFile} : undefined)
+    const tlsFiles = pki ? {caFile: pki.caFile, caSha256: new X509Certificate(pki.caCertificate).fingerprint256, clientFile: pki.clientFile} : undefined
+    const summary = devIdpSummary(idp, this.config.bin, tlsFiles)
     // One line, now: the command keeps running, so oclif's own --json output (at the end) is no use,
     // and this.log() is silent under --json.
     ux.stdout(this.jsonEnabled() ? JSON.stringify(summary) : summaryText(summary))

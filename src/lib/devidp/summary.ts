@@ -32,8 +32,8 @@ export interface DevIdpSummary {
     /** A mutual-TLS client: the file holding its certificate and key, for --certificate-file. */
     certificate_file?: string
   }>
-  /** `--tls`: the CA of its own (the file to trust), and the port that asks for client certificates. */
-  tls?: {ca_file: string; mtls_origin: string; mtls_api_url: string}
+  /** `--tls`: the CA of its own (the file to trust, and its SHA-256 fingerprint), and the port that asks for client certificates. */
+  tls?: {ca_file: string; ca_sha256: string; mtls_origin: string; mtls_api_url: string}
   /** The imitation of the GitHub Actions runner's token service: what a job's environment would hold. */
   github_actions: {issuer: string; request_url: string; request_token: string; subject: string}
   resources: Array<{resource: string; audience: string; scopes: string[]; use: string}>
@@ -44,6 +44,8 @@ export interface DevIdpSummary {
 /** Where `dev idp --tls` wrote its CA and the `mtls` client's certificate. */
 export interface TlsFiles {
   caFile: string
+  /** As `openssl x509 -noout -fingerprint -sha256` prints it. */
+  caSha256: string
   clientFile: string
 }
 
@@ -67,7 +69,7 @@ export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl', files?:
       ...(client.dpopBound ? {dpop_bound: true as const} : {}),
       ...(client.certificate === undefined || files === undefined ? {} : {certificate_file: files.clientFile}),
     })),
-    ...(idp.mtls && files ? {tls: {ca_file: files.caFile, mtls_origin: idp.mtls.origin, mtls_api_url: idp.mtls.apiUrl}} : {}),
+    ...(idp.mtls && files ? {tls: {ca_file: files.caFile, ca_sha256: files.caSha256, mtls_origin: idp.mtls.origin, mtls_api_url: idp.mtls.apiUrl}} : {}),
     github_actions: {
       issuer: idp.githubActions.issuer,
       request_url: idp.githubActions.requestUrl,
@@ -155,7 +157,7 @@ export function summaryText(summary: DevIdpSummary): string {
     '           DPoP-bound tokens need Authorization: DPoP and a proof with the API\'s own nonce',
     ...(summary.tls
       ? [
-          `ca         ${summary.tls.ca_file} (trust it with --ca-file)`,
+          `ca         ${summary.tls.ca_file} (trust it with --ca-file), SHA-256 ${summary.tls.ca_sha256}`,
           `mtls       ${summary.tls.mtls_origin} asks for client certificates: the mtls_endpoint_aliases, and ${summary.tls.mtls_api_url}/echo for certificate-bound tokens`,
         ]
       : []),
