@@ -249,7 +249,7 @@ DPoP beside bearer (${store}; ${runs} runs each, round-robin, medians)`)
   console.log(`  DPoP cache hit: ${server.requests.length} request(s) sent, proof modules loaded: ${proofModules.length === 0 ? 'none (no proof made)' : proofModules.join(', ')}`)
   const medians = await timeSideBySide(hits, runs)
   const [floor, bearerHit, dpopHit] = hits.map((c) => medians.get(c.name)!)
-  for (const c of hits) console.log(`  ${c.name.padEnd(44)} ${medians.get(c.name)!.toFixed(1).padStart(7)} ms`)
+  for (const c of hits) console.log(`  ${c.name.padEnd(52)} ${medians.get(c.name)!.toFixed(1).padStart(7)} ms`)
   console.log(`  DPoP hit / bearer hit: ${(dpopHit / bearerHit).toFixed(2)}×; over node -e 0: ${(dpopHit - floor).toFixed(1)} ms against ${(bearerHit - floor).toFixed(1)} ms`)
 
   const misses: Case[] = [
@@ -267,7 +267,7 @@ DPoP beside bearer (${store}; ${runs} runs each, round-robin, medians)`)
   }
 
   const missMedians = await timeSideBySide(misses, Math.max(5, Math.floor(runs / 2)))
-  for (const c of misses) console.log(`  ${c.name.padEnd(44)} ${missMedians.get(c.name)!.toFixed(1).padStart(7)} ms   token requests per run: ${[...new Set(requests[c.name])].join(', ')}`)
+  for (const c of misses) console.log(`  ${c.name.padEnd(52)} ${missMedians.get(c.name)!.toFixed(1).padStart(7)} ms   token requests per run: ${[...new Set(requests[c.name])].join(', ')}`)
   console.log(`  DPoP miss / bearer miss: ${(missMedians.get(misses[1].name)! / missMedians.get(misses[0].name)!).toFixed(2)}×`)
 }
 

@@ -10,7 +10,7 @@
  */
 import {readFileSync} from 'node:fs'
 
-import {tokenctlHome} from '../paths.js'
+import {homePath, tokenctlHome} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
 
 /** Whose nonce: the authorization server's (token requests) or an API's (`call`, `--format header --url`). */
@@ -79,7 +79,9 @@ export function dpopNonceBook(now: () => number = () => Math.floor(Date.now() / 
         .slice(0, MAX_REMEMBERED - 1)
       entries = Object.fromEntries([[key, {at: now(), nonce}], ...kept])
       // A hint for the next run: a home that cannot take it fails nothing of this one.
-      await writePrivateFile(nonceBookFile(), `${JSON.stringify(entries, undefined, 1)}\n`).catch(() => {})
+      await Promise.resolve()
+        .then(() => writePrivateFile(homePath('dpop-nonces.json'), `${JSON.stringify(entries, undefined, 1)}\n`))
+        .catch(() => {})
     },
   }
 }
