@@ -346,6 +346,16 @@ const KIND_TEXT: Record<CredentialKind, string> = {
   secret: 'a client secret',
 }
 
+/** What to do when a credential given on the command line does not fit the --auth-method given with it. */
+function mismatchAdvice(kind: CredentialKind, requested: AuthMethod): string {
+  if (kind === 'federated') return 'a federated token authenticates with federated: drop --auth-method'
+  if (isMtlsMethod(requested)) return `${requested} presents a certificate in the TLS handshake: pass --certificate-file PATH (PEM or PKCS#12)`
+  if (kind === 'certificate') return 'a certificate authenticates with private_key_jwt, tls_client_auth or self_signed_tls_client_auth'
+  if (kind === 'private_key') return 'a key authenticates with private_key_jwt: drop --auth-method'
+  if (requested === 'none') return 'a public client has no secret: drop the secret flag'
+  return requested === 'federated' ? `federated needs a federated token: ${FEDERATED_FLAGS}` : 'private_key_jwt needs --private-key-file or --certificate-file'
+}
+
 /**
  * The auth method: the one asked for, else what the credential implies. A key, certificate or
  * federated token given on the command line with a method that cannot use it is a usage error
@@ -361,21 +371,7 @@ function authMethodFor(location: CredentialLocation, requested: AuthMethod | und
   if (methodFits(requested, kind) && !(location.kind === 'given' && requested === 'none')) return requested
   if (location.kind === 'given') {
     throw new UsageError(`--auth-method ${requested} does not go with ${givenFlag(location.source)}`, 'usage_error', {
-      suggestions: [
-        kind === 'federated'
-          ? 'a federated token authenticates with federated: drop --auth-method'
-          : isMtlsMethod(requested)
-            ? `${requested} presents a certificate in the TLS handshake: pass --certificate-file PATH (PEM or PKCS#12)`
-            : SIGNING_KINDS.has(kind)
-            ? kind === 'certificate'
-              ? 'a certificate authenticates with private_key_jwt, tls_client_auth or self_signed_tls_client_auth'
-              : 'a key authenticates with private_key_jwt: drop --auth-method'
-            : requested === 'none'
-              ? 'a public client has no secret: drop the secret flag'
-              : requested === 'federated'
-                ? `federated needs a federated token: ${FEDERATED_FLAGS}`
-                : 'private_key_jwt needs --private-key-file or --certificate-file',
-      ],
+      suggestions: [mismatchAdvice(kind, requested)],
     })
   }
 
