@@ -48,7 +48,6 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
   static override summary = 'Call an API with a managed token'
 
   async run(): Promise<CallJson | undefined> {
-    const {args, flags} = await this.parse(Call)
-    return call(args, flags, this.shell)
+    return call(await this.parse(Call), this.shell)
   }
 }

@@ -3,7 +3,8 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {cacheFlags, connectionFlags} from '../lib/flags.js'
-import {EXEC_EXAMPLE, execWithToken} from '../lib/operations/exec.js'
+import {exec, EXEC_EXAMPLE} from '../lib/operations/exec.js'
+import {UnexpectedArgumentsError} from '../lib/parse-errors.js'
 import {environmentVariableName} from '../lib/secret-variables.js'
 
 const SOURCE = 'TOKEN SOURCE'
@@ -47,12 +48,12 @@ The token is not renewed while COMMAND runs: --min-ttl SECONDS asks for one that
     // Taken before parsing, which replaces this.argv with what it parsed.
     const command = dashes === -1 ? undefined : this.argv.slice(dashes + 1)
     const {args, flags} = await this.parse(Exec, own).catch((error: unknown) => {
-      if (dashes === -1 && error instanceof UsageError && /^Unexpected arguments?:/.test(error.message)) {
-        throw new UsageError(`${error.message}: the command to run goes after --, as in ${EXEC_EXAMPLE}`)
+      if (dashes === -1 && error instanceof UnexpectedArgumentsError) {
+        throw new UsageError(`a command without --: the command to run goes after --, as in ${EXEC_EXAMPLE}`)
       }
 
       throw error
     })
-    process.exitCode = await execWithToken(args, flags, command, this.shell)
+    await exec({args, command, flags}, this.shell)
   }
 }

@@ -324,7 +324,7 @@ describe('the first hour: against an authorization server', function () {
         for (const args of commands) {
           const result = await cli().run(args, {env: extra})
           expectExit(result, 2)
-          assert.match(oneLine(result.stderr), /less than or equal to 86400/, args.join(' '))
+          assert.match(oneLine(result.stderr), /takes a whole number from 1 to 86400/, args.join(' '))
         }
 
         assert.equal(server.requests.length, 0)

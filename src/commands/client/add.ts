@@ -1,8 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {addClient, type ClientView} from '../../lib/config/named-clients.js'
+import type {ClientView} from '../../lib/config/named-clients.js'
 import {connectionFlags} from '../../lib/flags.js'
+import {clientAdd} from '../../lib/operations/clients.js'
 
 export default class ClientAdd extends BaseCommand {
   static override args = {
@@ -27,9 +28,7 @@ A federated token source (--federated-token-file, --federated-token-env, --feder
   static override summary = 'Add a named client'
 
   async run(): Promise<ClientView> {
-    const {args, flags} = await this.parse(ClientAdd)
-    const view = await addClient(args.name, flags, {replace: flags.replace, store: () => this.store()})
-    this.logToStderr(`added client ${args.name} (credential: ${view.credential})`)
-    return view
+    return clientAdd(await this.parse(ClientAdd), this.shell)
   }
+
 }

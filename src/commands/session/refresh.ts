@@ -28,7 +28,6 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
   static override summary = 'Get an access token for a session'
 
   async run(): Promise<TokenJson> {
-    const {flags} = await this.parse(SessionRefresh)
-    return sessionRefresh(flags, this.shell)
+    return sessionRefresh(await this.parse(SessionRefresh), this.shell)
   }
 }

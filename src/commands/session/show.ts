@@ -2,8 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import type {SessionSummary} from '../../lib/config/session-index.js'
-import {showSession} from '../../lib/oauth/sessions.js'
-import {fieldLines} from '../../lib/output.js'
+import {sessionShow} from '../../lib/operations/sessions.js'
 
 export default class SessionShow extends BaseCommand {
   static override description = 'Shows a session: status (active or needs_reauthentication, with the server\'s error), client, the credential its refresh uses (named client, kept with the session), the token endpoint, scopes, created, last refreshed, refresh count, access-token expiry. Never a token.'
@@ -12,10 +11,6 @@ export default class SessionShow extends BaseCommand {
   static override summary = 'Show a session'
 
   async run(): Promise<SessionSummary> {
-    const {flags} = await this.parse(SessionShow)
-    const session = await showSession(flags.key, this.runtime())
-    for (const line of fieldLines(session)) this.log(line)
-
-    return session
+    return sessionShow(await this.parse(SessionShow), this.shell)
   }
 }

@@ -1,12 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {assertionSourceOf, resolveConnection} from '../../lib/config/connection.js'
-import {readSecret} from '../../lib/config/secrets.js'
 import {assertionFlags, connectionFlags, outputFlag} from '../../lib/flags.js'
-import {assertSessionKey, startSession} from '../../lib/oauth/sessions.js'
-import type {Flavor} from '../../lib/oauth/token.js'
-import {tokenJson, type TokenJson} from '../../lib/output.js'
+import {sessionStart} from '../../lib/operations/on-behalf-of.js'
+import type {TokenJson} from '../../lib/output.js'
 
 export default class SessionStart extends BaseCommand {
   static override args = {
@@ -34,15 +31,6 @@ Prints the session key on stdout.`
   static override summary = 'Start a long-running OBO session'
 
   async run(): Promise<TokenJson> {
-    const {args, flags} = await this.parse(SessionStart)
-    // Usage errors before configuration errors: a bad key or a missing assertion is told first.
-    if (flags.key !== undefined) assertSessionKey(flags.key)
-    const assertionSource = assertionSourceOf(flags)
-    const connection = resolveConnection(args.name, flags)
-    const assertion = (await readSecret(assertionSource, 'assertion')).trim()
-    const options = {assertion, flavor: flags.flavor as Flavor | undefined, key: flags.key, replace: flags.replace}
-    const {result, summary} = await startSession(connection, options, this.runtime())
-    this.log(summary.session_key)
-    return {session_key: summary.session_key, ...tokenJson(result, {client: summary.client, flavor: summary.flavor})}
+    return sessionStart(await this.parse(SessionStart), this.shell)
   }
 }
