@@ -1,6 +1,13 @@
 import type {Hook} from '@oclif/core'
 
-import {closestCommands} from '../lib/suggest.js'
+import {unknownCommandLine} from '../lib/suggest.js'
+
+/** The commands and topics a user can type, as typed (`token client`); hidden ones left out. */
+export function visibleCommands(config: {commands: Array<{hidden?: boolean; id: string}>; topics: Array<{hidden?: boolean; name: string}>}): string[] {
+  // Topics too (`session` for `sesion`): `tokenctl session` lists its commands.
+  const names = [...config.commands, ...config.topics].filter((entry) => !entry.hidden).map((entry) => ('id' in entry ? entry.id : entry.name))
+  return [...new Set(names)].map((name) => name.replaceAll(':', ' '))
+}
 
 /**
  * An unknown command: one line on stderr naming the closest commands, exit 127 (as a shell says
@@ -9,15 +16,7 @@ import {closestCommands} from '../lib/suggest.js'
  */
 const hook: Hook.CommandNotFound = async function (options) {
   const {config} = options
-  const separator = config.topicSeparator
-  // Topics too (`session` for `sesion`): `tokenctl session` lists its commands.
-  const names = [...config.commands, ...config.topics].filter((entry) => !entry.hidden).map((entry) => ('id' in entry ? entry.id : entry.name))
-  const commands = [...new Set(names)].map((name) => name.replaceAll(':', ' '))
-  const typed = [...options.id.split(':'), ...(options.argv ?? []).filter((word) => !word.startsWith('-'))]
-  const shown = options.id.replaceAll(':', separator)
-  const suggestions = closestCommands(typed, commands)
-  const mean = suggestions.length > 0 ? ` — did you mean ${suggestions.map((command) => `\`${command}\``).join(' or ')}?` : ''
-  process.stderr.write(`Error: ${shown} is not a ${config.bin} command${mean} (\`${config.bin} help\` lists every command)\n`)
+  process.stderr.write(`${unknownCommandLine(options.id.split(':'), options.argv ?? [], visibleCommands(config), config.bin)}\n`)
   this.exit(127)
 }
 
