@@ -35,11 +35,11 @@ export const FAST_COMMANDS: Record<string, FastCommand> = {
   exec: {
     operation: parsedBy(async () => (await import('../lib/operations/exec.js')).exec),
     runsCommand: true,
-    warmUp: (flags) => ({request: Boolean(flags.force || flags['no-cache']), store: Boolean(flags.session) || !flags['no-cache'] || !credentialGiven(flags)}),
+    warmUp: (flags) => ({request: Boolean(flags.force || flags['no-cache']), store: Boolean(flags['session-key']) || !flags['no-cache'] || !credentialGiven(flags)}),
   },
   call: {
     operation: parsedBy(async () => (await import('../lib/operations/call.js')).call),
-    warmUp: (flags) => ({store: Boolean(flags.client || flags.session)}),
+    warmUp: (flags) => ({store: Boolean(flags.client || flags['session-key'])}),
   },
   'session:refresh': {
     operation: parsedBy(async () => (await import('../lib/operations/session-refresh.js')).sessionRefresh),

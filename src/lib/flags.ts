@@ -163,6 +163,15 @@ export const sessionClientFlags = {
   timeout: connectionFlags.timeout,
 }
 
+/**
+ * A session's key is --session-key on every command that takes one (Flags.string({...sessionKey(…)})).
+ * The spelling each command had before keeps working as an alias, without a warning (scripts and cron
+ * lines use them): --key on the session commands, --session on call and exec.
+ */
+export function sessionKey(alias: 'key' | 'session', description: string) {
+  return {aliases: [alias], description: `${description} (also --${alias})`, helpValue: 'KEY'}
+}
+
 /** The incoming user token of on-behalf-of: never a literal value. */
 export const assertionFlags = {
   'assertion-env': environmentVariableFlag('assertion-env', 'read the user\'s access token (the assertion) from this environment variable', ASSERTION_SOURCES),

@@ -17,6 +17,7 @@ import {closestNames} from './suggest.js'
 /** What this module reads of a flag's definition. */
 export interface FlagFacts {
   aliases?: string[]
+  atLeastOne?: string[]
   char?: string
   dependsOn?: unknown[]
   exclusive?: unknown[]
@@ -202,6 +203,13 @@ function failedValidation(parse: ParseState, command: CommandFacts): UsageError 
     })
   }
 
+  const oneOf = Object.values(definitions).find((flag) => flag.atLeastOne?.length && !flag.atLeastOne.some((name) => values[name] !== undefined))?.atLeastOne
+  if (oneOf) {
+    return new UsageError(`missing one of ${oneOf.map((name) => `--${name}`).join(', ')}`, 'usage_error', {
+      suggestions: exampleHint(exampleWith(oneOf.flatMap((name) => spellings(name, definitions[name])), command)),
+    })
+  }
+
   const named = (list: unknown[] | undefined) => (list ?? []).filter((other): other is string => typeof other === 'string')
   for (const [name, flag] of Object.entries(definitions)) {
     if (!given(name)) continue
@@ -236,7 +244,7 @@ function refusedValue(error: FlagValueError, command: CommandFacts): UsageError 
  * reading argv with the command's flag definitions, the first one as oclif meets it.
  */
 function argvMistake(command: CommandFacts): UsageError | undefined {
-  const seen = new Set<string>()
+  const seen = new Map<string, string>()
   const {argv, flags} = command
   for (let at = 0; at < argv.length; at++) {
     if (argv[at] === '--') break
@@ -250,8 +258,13 @@ function argvMistake(command: CommandFacts): UsageError | undefined {
       return new UsageError(`${word.spelling} needs a value${choices}`, 'usage_error', {suggestions: exampleHint(exampleWith(spellings(word.name, flag), command))})
     }
 
-    if (seen.has(word.name) && !flag.multiple) return new UsageError(`${word.spelling} is given twice`, 'usage_error', {suggestions: ['give it once']})
-    seen.add(word.name)
+    const before = seen.get(word.name)
+    if (before !== undefined && !flag.multiple) {
+      const twice = before === word.spelling ? `${word.spelling} is given twice` : `${before} and ${word.spelling} are one flag, given twice`
+      return new UsageError(twice, 'usage_error', {suggestions: ['give it once']})
+    }
+
+    seen.set(word.name, word.spelling)
     if (flag.options && !flag.options.includes(value)) return new UsageError(`${word.spelling} takes one of: ${flag.options.join(', ')}`)
   }
 

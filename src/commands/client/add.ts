@@ -20,9 +20,14 @@ A federated token source (--federated-token-file, --federated-token-env, --feder
     '<%= config.bin %> <%= command.id %> nightly --issuer https://login.microsoftonline.com/$TENANT/v2.0 --client-id $APP_ID --federated-token-file "$AZURE_FEDERATED_TOKEN_FILE"',
   ]
 
+  // A client keeps what these flags give, never TOKENCTL_* variables (read where a client is used):
+  // its id and its server are required here.
   static override flags = {
     ...connectionFlags,
+    'client-id': {...connectionFlags['client-id'], description: 'client identifier', required: true},
+    issuer: {...connectionFlags.issuer, atLeastOne: ['issuer', 'token-endpoint'], description: 'issuer URL: discovery from /.well-known/openid-configuration or oauth-authorization-server'},
     replace: Flags.boolean({description: 'replace a client of the same name'}),
+    'token-endpoint': {...connectionFlags['token-endpoint'], description: 'token endpoint URL; no discovery'},
   }
 
   static override summary = 'Add a named client'

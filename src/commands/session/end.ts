@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {sessionClientFlags} from '../../lib/flags.js'
+import {sessionClientFlags, sessionKey} from '../../lib/flags.js'
 import type {EndResult} from '../../lib/oauth/sessions.js'
 import {sessionEnd} from '../../lib/operations/sessions.js'
 
@@ -9,10 +9,10 @@ export default class SessionEnd extends BaseCommand {
   static override description = `Ends a session: revokes its refresh token at the server's revocation_endpoint (RFC 7009, token_type_hint=refresh_token) when there is one, then removes it.
 A failed revocation is a warning: the local session is removed all the same.`
 
-  static override examples = ['<%= config.bin %> <%= command.id %> --key nightly-report', '<%= config.bin %> <%= command.id %> --key nightly-report --no-revoke']
+  static override examples = ['<%= config.bin %> <%= command.id %> --session-key nightly-report', '<%= config.bin %> <%= command.id %> --session-key nightly-report --no-revoke']
   static override flags = {
     ...sessionClientFlags,
-    key: Flags.string({description: 'session key', required: true}),
+    'session-key': Flags.string({...sessionKey('key', 'the session'), required: true}),
     'no-revoke': Flags.boolean({description: 'remove the session without revoking its refresh token'}),
   }
 

@@ -35,7 +35,7 @@ export async function call({args, flags}: CommandInput<typeof Call>, shell: Comm
 
   if (!URL.canParse(args.url)) throw new UsageError(`not a URL: "${args.url}"`, 'usage_error', {suggestions: ['pass an absolute URL such as https://api.example.com/things']})
   const request = {body, headers, method: parseMethod(flags.request ?? (body ? 'POST' : 'GET')), url: secureUrl(args.url, 'the URL')}
-  const source = tokenSourceOf(flags, shell.runtime())
+  const source = tokenSourceOf({...flags, session: flags['session-key']}, shell.runtime())
   const options = {caFile: flags['ca-file'], retries: flags.retries, retryAll: flags['retry-all'], timeoutSeconds: flags.timeout}
   const response = await callApi(request, source, options, shell.hooks())
   const failed = response.status >= 400 && !flags['no-fail']

@@ -71,23 +71,24 @@ export async function execWithToken({args, command, flags}: ExecInput, shell: Co
   return runCommand(command, {...environmentWithoutSecrets(), [flags.env]: token})
 }
 
-/** The access token from `--session KEY` (the session refresh rules) or from a client (`token client`'s cache). */
+/** The access token from `--session-key KEY` (the session refresh rules) or from a client (`token client`'s cache). */
 async function tokenOf({args, flags}: ExecInput, runtime: Runtime): Promise<string> {
   if (args.name !== undefined && flags.client !== undefined) {
     throw new UsageError(`a client twice: NAME (${args.name}) and --client ${flags.client}`, 'usage_error', {suggestions: ['give one of them']})
   }
 
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl']}
-  if (flags.session !== undefined) {
+  const key = flags['session-key']
+  if (key !== undefined) {
     const other = args.name === undefined ? undefined : `NAME (${args.name})`
     const flag = NOT_WITH_SESSION.find((name) => flags[name] !== undefined)
     if (other !== undefined || flag !== undefined) {
-      throw new UsageError(`--session goes without ${other ?? `--${flag}`}: the session keeps its own client, server and scopes`, 'usage_error', {
-        suggestions: [`tokenctl session show --key ${flags.session} says which; a credential flag, --ca-file or --timeout may be given for this run`],
+      throw new UsageError(`a session goes without ${other ?? `--${flag}`}: it keeps its own client, server and scopes`, 'usage_error', {
+        suggestions: [`tokenctl session show --session-key ${key} says which; a credential flag, --ca-file or --timeout may be given for this run`],
       })
     }
 
-    const {result} = await refreshSession(flags.session, {...sessionOverridesOf(flags), ...options}, runtime)
+    const {result} = await refreshSession(key, {...sessionOverridesOf(flags), ...options}, runtime)
     return result.token.access_token
   }
 

@@ -37,9 +37,9 @@ export async function tokenObo({args, flags}: CommandInput<typeof TokenObo>, she
 
 export async function sessionStart({args, flags}: CommandInput<typeof SessionStart>, shell: CommandShell): Promise<TokenJson> {
   // A bad key is a usage error too, told before anything else.
-  if (flags.key !== undefined) assertSessionKey(flags.key)
+  if (flags['session-key'] !== undefined) assertSessionKey(flags['session-key'])
   const {assertion, connection} = await exchangeInput(args.name, flags)
-  const options = {assertion, flavor: flags.flavor as Flavor | undefined, key: flags.key, replace: flags.replace}
+  const options = {assertion, flavor: flags.flavor as Flavor | undefined, key: flags['session-key'], replace: flags.replace}
   const {result, summary} = await startSession(connection, options, shell.runtime())
   shell.log(summary.session_key)
   return {session_key: summary.session_key, ...tokenJson(result, {client: summary.client, flavor: summary.flavor})}

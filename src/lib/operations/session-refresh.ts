@@ -12,7 +12,7 @@ import type {CommandInput} from './input.js'
 export async function sessionRefresh({flags}: CommandInput<typeof SessionRefresh>, shell: CommandShell): Promise<TokenJson> {
   checkTokenFormat(flags.format)
   const options = {...sessionOverridesOf(flags), force: flags.force, minTtlSeconds: flags['min-ttl']}
-  const {result, summary} = await refreshSession(flags.key, options, shell.runtime())
+  const {result, summary} = await refreshSession(flags['session-key'], options, shell.runtime())
   shell.log(formatToken(result.token, flags.format as TokenFormat))
   return {session_key: summary.session_key, ...tokenJson(result, {client: summary.client})}
 }

@@ -34,7 +34,7 @@ export async function sessionList(_input: unknown, shell: CommandShell): Promise
 }
 
 export async function sessionShow({flags}: CommandInput<typeof SessionShow>, shell: CommandShell): Promise<SessionSummary> {
-  const session = await showSession(flags.key, shell.runtime())
+  const session = await showSession(flags['session-key'], shell.runtime())
   for (const line of fieldLines(session)) shell.log(line)
   return session
 }
@@ -42,7 +42,7 @@ export async function sessionShow({flags}: CommandInput<typeof SessionShow>, she
 const REVOCATION = {failed: 'not revoked', not_supported: 'the server has no revocation endpoint', revoked: 'refresh token revoked', skipped: 'not revoked (--no-revoke)'}
 
 export async function sessionEnd({flags}: CommandInput<typeof SessionEnd>, shell: CommandShell): Promise<EndResult> {
-  const result = await endSession(flags.key, {...sessionOverridesOf(flags), revoke: !flags['no-revoke']}, shell.runtime())
+  const result = await endSession(flags['session-key'], {...sessionOverridesOf(flags), revoke: !flags['no-revoke']}, shell.runtime())
   if (result.warning) shell.logToStderr(`warning: the refresh token was not revoked: ${result.warning}`)
   shell.logToStderr(`ended session ${result.session_key} (${REVOCATION[result.revocation]})`)
   return result
