@@ -227,6 +227,8 @@ describe('the first hour, second pass: messages a newcomer can act on', function
       [['demo', '--json'], 'Error: unknown flag --json for demo — demo has no --json output'],
       [['session', 'show', '--key'], 'Error: --key needs a value — e.g. tokenctl session show --session-key nightly-report'],
       [['client', 'show', 'ci', 'extra'], 'Error: one argument too many: client show takes NAME — e.g. tokenctl client show ci'],
+      // oclif reads a word after a command without arguments as more of its name: still that command's mistake.
+      [['session', 'list', 'extra'], 'Error: one argument too many: session list takes no arguments — e.g. tokenctl session list'],
       [['token', 'client', '--format', 'nope'], 'Error: --format takes one of: token, header, env, exec-credential'],
     ]
     for (const [args, line] of cases) {
