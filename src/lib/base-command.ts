@@ -96,7 +96,7 @@ export abstract class BaseCommand extends Command {
     const typed = argv ?? this.argv
     let parsed: Interfaces.ParserOutput<F, B, A>
     try {
-      const naming = {...input, args: input.args, baseFlags: namingParsers(input.baseFlags), enableJsonFlag: input.enableJsonFlag, flags: namingParsers(input.flags), strict: input.strict}
+      const naming = {'--': input['--'], args: input.args, baseFlags: namingParsers(input.baseFlags), enableJsonFlag: input.enableJsonFlag, flags: namingParsers(input.flags), strict: input.strict}
       parsed = await super.parse(naming, argv)
     } catch (error) {
       if (isTokenctlError(error)) throw error
