@@ -30,7 +30,9 @@ export interface EntryOptions {
   /**
    * Epoch milliseconds after which the entry is worth nothing (a cached token): the store removes it
    * once that time has passed, as later entries are written. An entry written without one is kept
-   * until it is deleted (a session, a client secret).
+   * until it is deleted (a session, a client secret). A name is written always with a lifetime or
+   * always without: the keychain keeps lifetimes apart from the entries, and a write without one
+   * does not look there (it would cost every such write a keychain read).
    */
   expiresAt?: number
   /**
