@@ -104,13 +104,18 @@ async function timeSideBySide(cases: Case[], runs = RUNS): Promise<Map<string, n
   return new Map([...times].map(([name, values]) => [name, median(values)]))
 }
 
-/** Peak RSS (KiB) of one run, from the kernel's accounting of a waited-for child. */
-async function peakRssKiB(c: Case): Promise<number | undefined> {
+/** Peak RSS (KiB) and CPU time (user + system, ms) of one run, from the kernel's accounting of a waited-for child. */
+async function childUsage(c: Case): Promise<undefined | {cpuMs: number; rssKiB: number}> {
   const python = findExecutable('python3')
   if (!python) return undefined
-  const script = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'
+  const script = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); u = resource.getrusage(resource.RUSAGE_CHILDREN); print(u.ru_maxrss, (u.ru_utime + u.ru_stime) * 1000)'
   c.prepare?.()
-  return Number((await run([python, '-c', script, ...c.argv], c.env)).stdout.trim())
+  const [rssKiB, cpuMs] = (await run([python, '-c', script, ...c.argv], c.env)).stdout.trim().split(' ').map(Number)
+  return {cpuMs, rssKiB}
+}
+
+async function peakRssKiB(c: Case): Promise<number | undefined> {
+  return (await childUsage(c))?.rssKiB
 }
 
 /** The module URLs the command loads: ES modules through a loader hook, CommonJS ones (the fast path's bundle) at exit. */
@@ -383,8 +388,9 @@ async function homeWithExpiredEntries(server: AuthServer, env: NodeJS.ProcessEnv
 /**
  * (issue 19) Hit (`token client ci`) and miss (`token client ci --force`: one token request, one
  * write) on a file store holding EXPIRED_ENTRIES expired OBO entries, beside a store without them:
- * before any write (each run meets them all), the write that leaves them out, and after it. Peak RSS
- * of one run of each. Goal: after that write, within 1.05× of the store without them.
+ * before any write (each run meets them all), the write that leaves them out, and after it. Median
+ * wall time and median CPU time (user + system, which a busy shared machine disturbs far less), peak
+ * RSS. Goal: after that write, within 1.05× of the store without them.
  */
 async function expiredEntriesFigures(): Promise<void> {
   const server = await startAuthServer()
@@ -423,15 +429,24 @@ async function expiredEntriesFigures(): Promise<void> {
       ]],
     ]
     console.log(`
-${EXPIRED_ENTRIES} expired OBO entries in the file store (${(expired.length / 1024 / 1024).toFixed(1)} MB sealed; ${(statSync(prunedFile).size / 1024).toFixed(1)} KB once left out), beside a store without them: ${RUNS} runs each, round-robin, medians; peak RSS of one run. Node ${process.version}`)
+${EXPIRED_ENTRIES} expired OBO entries in the file store (${(expired.length / 1024 / 1024).toFixed(1)} MB sealed; ${(statSync(prunedFile).size / 1024).toFixed(1)} KB once left out), beside a store without them: ${RUNS} runs each, round-robin, medians; median CPU time and peak RSS of ${RUNS} more. Node ${process.version}`)
     for (const [title, cases] of tables) {
       const medians = await timeSideBySide(cases)
-      const base = medians.get(cases[0].name)!
+      const usage = new Map<string, Array<{cpuMs: number; rssKiB: number}>>(cases.map((c) => [c.name, []]))
+      for (let i = 0; i < RUNS; i++) {
+        for (const c of cases) {
+          const used = await childUsage(c)
+          if (used) usage.get(c.name)!.push(used)
+        }
+      }
+
+      const cpu = (c: Case) => median(usage.get(c.name)!.map((used) => used.cpuMs))
+      const rss = (c: Case) => median(usage.get(c.name)!.map((used) => used.rssKiB)) / 1024
+      const [wallBase, cpuBase] = [medians.get(cases[0].name)!, cpu(cases[0])]
       console.log(`  ${title}`)
       for (const c of cases) {
-        const kib = await peakRssKiB(c)
-        const ms = medians.get(c.name)!
-        console.log(`    ${c.name.padEnd(48)} ${ms.toFixed(1).padStart(7)} ms  ${(ms / base).toFixed(2)}×  peak RSS ${kib === undefined ? '?' : (kib / 1024).toFixed(1)} MiB`)
+        const [wall, cpuMs] = [medians.get(c.name)!, cpu(c)]
+        console.log(`    ${c.name.padEnd(48)} wall ${wall.toFixed(1).padStart(6)} ms ${(wall / wallBase).toFixed(2)}×   CPU ${cpuMs.toFixed(1).padStart(6)} ms ${(cpuMs / cpuBase).toFixed(2)}×   peak RSS ${rss(c).toFixed(1)} MiB`)
       }
     }
   } finally {
