@@ -116,14 +116,14 @@ describe('mutual TLS (RFC 8705) end to end: tls_client_auth, self_signed_tls_cli
       it('a session: start and refreshes over mutual TLS, session show names the certificate, call --session presents it', async () => {
         const cli = await mtlsClient()
         const userToken = await server.mintUserToken({aud: 'mtls', sub: 'bob'})
-        expectExit(await cli.run(['session', 'start', 'mtls', '--assertion-env', 'USER_TOKEN', '--key', 'nightly'], {env: {USER_TOKEN: userToken}}), 0)
-        const refreshed = await cli.run(['session', 'refresh', '--key', 'nightly', '--force', '--json'])
+        expectExit(await cli.run(['session', 'start', 'mtls', '--assertion-env', 'USER_TOKEN', '--session-key', 'nightly'], {env: {USER_TOKEN: userToken}}), 0)
+        const refreshed = await cli.run(['session', 'refresh', '--session-key', 'nightly', '--force', '--json'])
         expectExit(refreshed, 0)
         assert.deepEqual(decodeJwt(json(refreshed).access_token).cnf, {'x5t#S256': x5t})
         assert.equal(server.tokenRequests.at(-1)!.grant_type, 'refresh_token')
         assert.equal(server.tokenRequests.at(-1)!.headers.host, mtlsHost())
-        assert.deepEqual(json(await cli.run(['session', 'show', '--key', 'nightly', '--json'])).binding, {'x5t#S256': x5t})
-        expectExit(await cli.run(['call', `${server.mtls!.apiUrl}/echo`, '--session', 'nightly', '--ca-file', pki.caFile]), 0)
+        assert.deepEqual(json(await cli.run(['session', 'show', '--session-key', 'nightly', '--json'])).binding, {'x5t#S256': x5t})
+        expectExit(await cli.run(['call', `${server.mtls!.apiUrl}/echo`, '--session-key', 'nightly', '--ca-file', pki.caFile]), 0)
       })
     })
   }

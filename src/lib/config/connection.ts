@@ -1,6 +1,7 @@
 import {resolve} from 'node:path'
 
 import {ConfigError, UsageError} from '../errors.js'
+import type {AssertionFlags, ConnectionFlags} from '../flags.js'
 import type {ThumbprintAlgorithm} from './certificates.js'
 import type {DpopKeyLocation} from '../oauth/dpop-keys.js'
 import {AUTH_METHODS, type AuthMethod, type ClientSettings, getClient, isMtlsMethod} from './clients.js'
@@ -20,36 +21,8 @@ import {secureUrl} from './urls.js'
 
 export type {SecretSource} from './credentials.js'
 
-/** The connection flags of the contract, as parsed by oclif (see flags.ts). */
-export interface ConnectionFlags {
-  alg?: string
-  'assertion-audience'?: string
-  audience?: string[]
-  'auth-method'?: string
-  'ca-file'?: string
-  'certificate-file'?: string
-  'certificate-password-env'?: string
-  'client-id'?: string
-  'client-secret-env'?: string
-  'client-secret-file'?: string
-  'client-secret-stdin'?: boolean
-  dpop?: boolean
-  'dpop-key-file'?: string
-  'federated-audience'?: string
-  'federated-token-env'?: string
-  'federated-token-file'?: string
-  'federated-token-github'?: boolean
-  issuer?: string
-  'key-id'?: string
-  param?: string[]
-  'private-key-file'?: string
-  resource?: string[]
-  scope?: string[]
-  'send-x5c'?: boolean
-  thumbprint?: string
-  timeout?: number
-  'token-endpoint'?: string
-}
+/** The connection flags as parsed, typed from their definitions in flags.ts. */
+export type {AssertionFlags, ConnectionFlags} from '../flags.js'
 
 /** Everything needed to talk to one token endpoint as one client, flags over named client over environment. */
 export interface Connection extends AssertionSettings {
@@ -160,12 +133,6 @@ function parseAuthMethod(value: string | undefined): AuthMethod | undefined {
   if (value === undefined) return undefined
   if ((AUTH_METHODS as readonly string[]).includes(value)) return value as AuthMethod
   throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`)
-}
-
-export interface AssertionFlags {
-  'assertion-env'?: string
-  'assertion-file'?: string
-  'assertion-stdin'?: boolean
 }
 
 /** Where the user's token for on-behalf-of comes from; it is required. */

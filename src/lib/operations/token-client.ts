@@ -2,22 +2,15 @@
  * `token client`: what the command does once its flags are parsed, shared by the oclif command and the
  * fast path of bin/run.js (one implementation; see ../command-shell.ts).
  */
+import type TokenClient from '../../commands/token/client.js'
 import type {CommandShell} from '../command-shell.js'
-import {type ConnectionFlags, resolveConnection} from '../config/connection.js'
+import {resolveConnection} from '../config/connection.js'
 import {clientCredentialsToken, dpopOwnerOf} from '../oauth/client-credentials.js'
 import {assertProofRequestFor, presentToken, proofRequestOf} from '../oauth/token-header.js'
 import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import type {CommandInput} from './input.js'
 
-export interface TokenClientFlags extends ConnectionFlags {
-  force?: boolean
-  format: string
-  method?: string
-  'min-ttl'?: number
-  'no-cache'?: boolean
-  url?: string
-}
-
-export async function tokenClient(args: {name?: string}, flags: TokenClientFlags, shell: CommandShell): Promise<TokenJson> {
+export async function tokenClient({args, flags}: CommandInput<typeof TokenClient>, shell: CommandShell): Promise<TokenJson> {
   checkTokenFormat(flags.format)
   const proofRequest = proofRequestOf(flags)
   const connection = resolveConnection(args.name, flags)
