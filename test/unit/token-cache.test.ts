@@ -99,6 +99,12 @@ describe('token cache', () => {
       assert.equal(cacheKey(base), 'c2295e1b429c4c8954fa0f2cebb28f39fb34bbe01987bd0e11ad8b67cf34ea65')
     })
 
+    it('holds the DPoP key\'s thumbprint when there is one (a token bound to another key is no use); without one it is the key a bearer token always had', () => {
+      const keys = new Set([cacheKey(base), cacheKey({...base, dpopJkt: 'a'}), cacheKey({...base, dpopJkt: 'b'}), cacheKey({...base, dpopJkt: 'a', flavor: 'entra'}), cacheKey({...base, flavor: 'entra'})])
+      assert.equal(keys.size, 5)
+      assert.equal(cacheKey({...base, dpopJkt: undefined}), 'c2295e1b429c4c8954fa0f2cebb28f39fb34bbe01987bd0e11ad8b67cf34ea65')
+    })
+
     it('does not sort the caller\'s arrays in place', () => {
       const parts: CacheKeyParts = {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']}
       cacheKey(parts)
