@@ -14,11 +14,9 @@
 import type {JWK} from 'jose'
 
 import {DEFAULT_FEDERATED_AUDIENCE} from '../config/credentials.js'
+import {DEVICE_CODE_GRANT, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../oauth/urns.js'
 import type {ClientMetadata} from './oidc.js'
-import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from './obo-grants.js'
 import {DEFAULT_WORKLOAD_SUBJECT} from './workload-issuer.js'
-
-export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
 
 /**
  * The redirect URI of the public client. Registered as a native client's loopback redirect, it

@@ -27,9 +27,8 @@ import {Readable} from 'node:stream'
 import {createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify} from 'jose'
 
 import {readStreamAtMost} from '../bounded-read.js'
+import {JWT_BEARER_CLIENT_ASSERTION} from '../oauth/urns.js'
 import type {DevIdpClient, FederatedIdentityCredential} from './clients.js'
-
-export const JWT_BEARER_CLIENT_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
 /** Entra's clock skew for assertions is a few minutes; a minute is enough on one machine. */
 const CLOCK_TOLERANCE_SECONDS = 60

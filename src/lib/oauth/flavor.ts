@@ -9,8 +9,7 @@ import type {Runtime} from '../runtime.js'
 import {isMicrosoftLoginHost} from './entra.js'
 import {lastKnownMetadata, type ServerMetadata, serverMetadata} from './metadata.js'
 import type {Flavor} from './token.js'
-
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+import {TOKEN_EXCHANGE_GRANT} from './urns.js'
 
 /**
  * The contract's flavor detection: Entra's hosts speak jwt-bearer OBO; a server whose metadata lists
