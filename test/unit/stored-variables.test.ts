@@ -58,10 +58,4 @@ describe('the variables stored credential sources read', () => {
     await fileSessionIndex.put(summary('kept', {credential: 'kept with the session'}))
     assert.deepEqual((await storedSourceVariables(noStore)).sort(), ['CI_JOB_JWT', 'GITLAB_OIDC_TOKEN'])
   })
-
-  it('a session indexed before credential_variables: the variable its description names', async () => {
-    await fileSessionIndex.put(summary('old', {credential: 'federated token from $OLD_TOKEN, read for every request'}))
-    await fileSessionIndex.put(summary('file', {credential: 'federated token from file /x/$NOT_A_VARIABLE, read for every request'}))
-    assert.deepEqual(await storedSourceVariables(noStore), ['OLD_TOKEN'])
-  })
 })
