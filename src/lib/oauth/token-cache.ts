@@ -42,8 +42,7 @@ export function cacheKey(parts: CacheKeyParts): string {
     parts.audience.length > 0 ? [...parts.audience].sort() : null,
     [...parts.params].sort(([a], [b]) => a.localeCompare(b)),
     parts.subject ?? null,
-    // Appended only when present, so that keys without a flavor stay what they were.
-    ...(parts.flavor === undefined ? [] : [parts.flavor]),
+    parts.flavor ?? null,
   ])
   return createHash('sha256').update(canonical).digest('hex')
 }
@@ -55,7 +54,7 @@ async function readCached(store: SecretStore, name: string): Promise<AccessToken
   if (!text) return undefined
   try {
     const token = JSON.parse(text) as AccessToken
-    // What an older tokenctl cached unchecked (an expiry out of range, a token with CR/LF) is a miss too.
+    // An entry that is not a token tokenctl accepts (foreign, damaged: an expiry out of range, CR/LF) is a miss too.
     return token !== null && typeof token === 'object' && isWellFormed(token) ? token : undefined
   } catch {
     return undefined // an unreadable entry is a miss; the next write replaces it

@@ -114,7 +114,7 @@ export function accessTokenFrom(response: TokenEndpointResponse, now = Date.now(
   return token
 }
 
-/** A token as tokenctl itself accepts one: what an older version cached may not be (then it is a miss). */
+/** A token as tokenctl itself accepts one (accessTokenFrom): a kept one that is not (a damaged entry) is never used. */
 export function isWellFormed(token: AccessToken): boolean {
   return (
     typeof token.access_token === 'string' &&
