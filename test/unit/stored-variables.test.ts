@@ -52,7 +52,7 @@ describe('the variables stored credential sources read', () => {
     await saveClient('gitlab', {clientId: 'a', federatedToken: {kind: 'env', variable: 'GITLAB_OIDC_TOKEN'}, issuer: 'http://127.0.0.1'})
     await saveClient('pod', {clientId: 'b', federatedToken: {kind: 'file', path: '/var/run/token'}, issuer: 'http://127.0.0.1'})
     await saveClient('runner', {clientId: 'c', federatedToken: {audience: 'api://AzureADTokenExchange', kind: 'github'}, issuer: 'http://127.0.0.1'})
-    await saveClient('plain', {clientId: 'd', hasStoredSecret: true, issuer: 'http://127.0.0.1'})
+    await saveClient('plain', {clientId: 'd', issuer: 'http://127.0.0.1', storedCredential: 'secret'})
     await fileSessionIndex.put(summary('nightly', {credential: 'federated token from $CI_JOB_JWT, read for every request', credential_variables: ['CI_JOB_JWT']}))
     await fileSessionIndex.put(summary('again', {credential_variables: ['GITLAB_OIDC_TOKEN']}))
     await fileSessionIndex.put(summary('kept', {credential: 'kept with the session'}))

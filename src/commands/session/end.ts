@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {sessionOverridesOf} from '../../lib/config/connection.js'
+import {sessionOverridesOf} from '../../lib/config/settings.js'
 import {sessionClientFlags} from '../../lib/flags.js'
 import {type EndResult, endSession} from '../../lib/oauth/sessions.js'
 

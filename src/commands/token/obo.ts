@@ -1,7 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {assertionSourceOf, resolveConnection} from '../../lib/config/connection.js'
+import {resolveConnection} from '../../lib/config/connection.js'
+import {assertionSourceOf} from '../../lib/config/settings.js'
 import {readSecret} from '../../lib/config/secrets.js'
 import {assertionFlags, cacheFlags, connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {oboToken} from '../../lib/oauth/obo.js'

@@ -3,7 +3,7 @@
  * the fast path of bin/run.js (one implementation; see ../command-shell.ts).
  */
 import type {CommandShell} from '../command-shell.js'
-import {type ConnectionFlags, sessionOverridesOf} from '../config/connection.js'
+import {type ConnectionFlags, sessionOverridesOf} from '../config/settings.js'
 import {refreshSession} from '../oauth/sessions.js'
 import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 

@@ -3,7 +3,8 @@
  * fast path of bin/run.js (one implementation; see ../command-shell.ts).
  */
 import type {CommandShell} from '../command-shell.js'
-import {type ConnectionFlags, resolveConnection} from '../config/connection.js'
+import {resolveConnection} from '../config/connection.js'
+import type {ConnectionFlags} from '../config/settings.js'
 import {clientCredentialsToken} from '../oauth/client-credentials.js'
 import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 
