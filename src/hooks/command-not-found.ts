@@ -1,5 +1,6 @@
 import type {Hook} from '@oclif/core'
 
+import {ExitCode} from '../lib/errors.js'
 import {closestCommands} from '../lib/suggest.js'
 
 /**
@@ -18,7 +19,7 @@ const hook: Hook.CommandNotFound = async function (options) {
   const suggestions = closestCommands(typed, commands)
   const mean = suggestions.length > 0 ? ` — did you mean ${suggestions.map((command) => `\`${command}\``).join(' or ')}?` : ''
   process.stderr.write(`Error: ${shown} is not a ${config.bin} command${mean} (\`${config.bin} help\` lists every command)\n`)
-  this.exit(127)
+  this.exit(ExitCode.commandNotFound)
 }
 
 export default hook

@@ -190,7 +190,7 @@ export class CommandShell {
     const file = this.outputFile
     if (!file) return
     this.outputFile = undefined
-    if (this.failed || (process.exitCode !== undefined && process.exitCode !== 0)) {
+    if (this.failed || (process.exitCode !== undefined && process.exitCode !== ExitCode.ok)) {
       await file.abort()
       return
     }

@@ -25,6 +25,9 @@ export const ExitCode = {
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
+/** `exec`: a command that a signal ended exits 128 + the signal's number, as shells report it. */
+export const SIGNALLED_EXIT_BASE = 128
+
 export type UsageCode = 'usage_error' | 'invalid_jwt' | 'invalid_session_key' | 'secret_on_command_line' | 'input_too_large'
 export type ConfigCode =
   | 'config_error'

@@ -6,7 +6,7 @@ import {pipeline} from 'node:stream/promises'
 
 import type {CommandShell} from '../command-shell.js'
 import {secureUrl} from '../config/urls.js'
-import {HttpStatusError, NetworkError, UsageError} from '../errors.js'
+import {ExitCode, HttpStatusError, NetworkError, UsageError} from '../errors.js'
 import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod} from '../http/call.js'
 import {tokenSourceOf} from '../oauth/token-sources.js'
 
@@ -55,7 +55,7 @@ export async function call(args: {url: string}, flags: CallFlags, shell: Command
   const response = await callApi(request, source, options, shell.hooks())
   const failed = response.status >= 400 && !flags['no-fail']
   if (shell.json) {
-    if (failed) process.exitCode = 8
+    if (failed) process.exitCode = ExitCode.httpStatus
     return {body: parseBody(await readText(response)), headers: headerObject(response), status: response.status}
   }
 
