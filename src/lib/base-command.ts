@@ -88,7 +88,7 @@ export {stdoutColors, toTokenctlError} from './command-shell.js'
 /**
  * The base of every tokenctl command: the global --verbose flag, --json, the stderr side of
  * progress and traces, the secure store opened at most once, and the one catch that turns any
- * failure into the contract's exit code and either a JSON error on stdout or one line on stderr.
+ * failure into its exit code (README, "Exit codes") and either a JSON error on stdout or one line on stderr.
  */
 export abstract class BaseCommand extends Command {
   static override baseFlags = {

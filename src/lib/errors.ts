@@ -1,6 +1,6 @@
 /**
  * The error vocabulary of tokenctl. Every failure the library reports is a TokenctlError whose
- * exitCode is one of the contract's exit codes (../shared/spec/cli.md) and whose code is the OAuth
+ * exitCode is one of the exit codes of README's "Exit codes" section and whose code is the OAuth
  * `error` value when a server sent one, else one of tokenctl's own codes below.
  */
 

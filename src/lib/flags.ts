@@ -1,5 +1,5 @@
 /**
- * Flag definitions shared by several commands, defined once (the contract's "connection flags").
+ * Flag definitions shared by several commands, defined once (the connection flags of README's "Commands").
  * No flag ever takes a secret as its value: secrets come from an environment variable named by a
  * flag, from stdin, from a file, or from the secure store.
  */
@@ -190,7 +190,7 @@ export const formatFlag = {
   }),
 }
 
-/** The contract's `--output PATH` / `-o`: stdout's data into PATH, atomically, only on success (see output-file.ts). */
+/** `--output PATH` / `-o` (README, "Commands"): stdout's data into PATH, atomically, only on success (see output-file.ts). */
 export const outputFlag = {
   output: Flags.string({
     char: 'o',

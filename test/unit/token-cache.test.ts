@@ -143,7 +143,7 @@ describe('token cache', () => {
       assert.deepEqual(store.locked, [])
     })
 
-    it('a token with 60 s or less left is a miss; with more, a hit (the contract\'s buffer)', async () => {
+    it('a token with 60 s or less left is a miss; with more, a hit (the lifetime buffer of README\'s Commands section)', async () => {
       store.entries.set(ENTRY, JSON.stringify(token('old', 59)))
       assert.equal((await cachedOrFetched(openStore, KEY, {}, fetchGiving(token('new', 3600)))).source, 'identity_provider')
       store.entries.set(ENTRY, JSON.stringify(token('old', 90)))

@@ -30,7 +30,7 @@ export async function openConfiguration(
   const config = new client.Configuration(metadata as OpenIdServerMetadata, connection.clientId, undefined, auth)
   config[client.customFetch] = await http.fetch()
   config.timeout = http.timeoutSeconds
-  // Loopback http is allowed by the contract; every endpoint was checked by secureUrl before.
+  // Plain http goes to loopback hosts only (README, "Exit codes"): every endpoint was checked by secureUrl before.
   if (tokenEndpointOf(metadata).protocol === 'http:') client.allowInsecureRequests(config)
   return config
 }

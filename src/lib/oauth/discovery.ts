@@ -1,8 +1,8 @@
 /**
- * Discovery of an authorization server's metadata from its issuer, in the contract's order:
- * OpenID Connect Discovery 1.0 §4 (`ISSUER/.well-known/openid-configuration`), then RFC 8414 §3.1
- * (`/.well-known/oauth-authorization-server` inserted between host and path), then the same segment
- * appended after the path, which many servers answer too. Any answer that is not a metadata document
+ * Discovery of an authorization server's metadata from its issuer, in the order README's "Commands"
+ * gives: OpenID Connect Discovery 1.0 §4 (`ISSUER/.well-known/openid-configuration`), then RFC 8414
+ * §3.1 (`/.well-known/oauth-authorization-server` inserted between host and path), then the same
+ * segment appended after the path, which many servers answer too. Any answer that is not a metadata document
  * — a 404 or other 4xx whatever its body, a redirect, HTML, JSON without an issuer — means "not
  * here": the next location is asked. 5xx, 429 and connection failures are retried, then reported
  * (exit 6); a document naming another issuer is refused (exit 3).

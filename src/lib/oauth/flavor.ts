@@ -12,8 +12,9 @@ import type {Flavor} from './token.js'
 import {TOKEN_EXCHANGE_GRANT} from './urns.js'
 
 /**
- * The contract's flavor detection: Entra's hosts speak jwt-bearer OBO; a server whose metadata lists
- * the token-exchange grant speaks RFC 8693; anything else is tried as Entra.
+ * The flavor, as README's "Debugging on-behalf-of from a shell" states it: Entra's hosts speak
+ * jwt-bearer OBO; a server whose metadata lists the token-exchange grant speaks RFC 8693; anything
+ * else is tried as Entra.
  */
 export function detectFlavor(connection: Connection, metadata: ServerMetadata): Flavor {
   const hosts = [connection.issuer?.hostname, connection.tokenEndpoint?.hostname, new URL(metadata.issuer).hostname]

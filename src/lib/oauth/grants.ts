@@ -88,7 +88,7 @@ function nonAccessTokenResponse(error: unknown): TokenEndpointResponse | undefin
 /**
  * One token request through openid-client: retried on connection errors, 429 and 5xx (the grant
  * is re-run each time, so a client assertion is fresh on every attempt), never on 4xx; every
- * failure translated into the contract's errors.
+ * failure translated into tokenctl's errors and exit codes (README, "Exit codes").
  */
 export async function tokenRequest(
   config: Configuration,

@@ -130,7 +130,7 @@ export function secondsLeft(token: AccessToken, now = Date.now()): number | unde
   return Math.max(0, Math.floor((token.expires_at - now) / 1000))
 }
 
-/** The contract's lifetime buffer: a cached token is used while it has more than max(minTtl, 60) s left. */
+/** The lifetime buffer (README, "Commands"): a cached token is used while it has more than max(minTtl, 60) s left. */
 export const LIFETIME_BUFFER_SECONDS = 60
 
 export function isUsable(token: AccessToken, minTtlSeconds = 0, now = Date.now()): boolean {
