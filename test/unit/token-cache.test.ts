@@ -37,10 +37,6 @@ class MemoryStore implements SecretStore {
     this.entries.set(name, value)
   }
 
-  async update(): Promise<string | undefined> {
-    throw new Error('not used by the cache')
-  }
-
   async withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     this.locked.push(name)
     if (this.contended) options?.onWait?.({pid: 4242})
