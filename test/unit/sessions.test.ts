@@ -286,6 +286,17 @@ describe('long-running OBO sessions (in process, real authorization server, real
       const kept = toConnection({clientId: 'api', issuer: server.issuer}, {credential: {kind: 'kept', material, session: 'earlier'}})
       await keepSession(kept, {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}, {flavor: 'rfc8693', key: 'copy', mayReplace: false, scopes: []}, runtime)
       assert.deepEqual((await record('copy')).credential, {kind: 'kept', material, session: 'copy'})
+      // Never read again: a certificate kept elsewhere is not even parsed, only copied.
+      const certificate = {certificates: ['not read'], key: 'not read', kind: 'certificate'} as const
+      const keptCertificate = toConnection({clientId: 'api', issuer: server.issuer}, {credential: {kind: 'kept', material: certificate, session: 'earlier'}})
+      await keepSession(keptCertificate, {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}, {flavor: 'rfc8693', key: 'copied', mayReplace: false, scopes: []}, runtime)
+      assert.deepEqual((await record('copied')).credential, {kind: 'kept', material: certificate, session: 'copied'})
+    })
+
+    it('on a fleet (a shared store), a credential given for the start is kept with the session, not looked for under a client\'s name', async () => {
+      process.env.TOKENCTL_STORE = 'redis'
+      await keepSession(apiConnection(), {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}, {flavor: 'rfc8693', key: 'given', mayReplace: false, scopes: []}, runtime)
+      assert.deepEqual((await record('given')).credential, {kind: 'kept', material: {kind: 'secret', secret: server.clients.api.clientSecret}, session: 'given'})
     })
 
     it('records the token endpoint that answered, else the one configured', async () => {

@@ -228,7 +228,6 @@ function sessionConnection(record: SessionRecord, overrides: SessionOverrides): 
  */
 async function credentialToKeep(connection: Connection, key: string, runtime: Runtime): Promise<SessionCredential> {
   const location = connection.credential
-  if (location.kind === 'none') return location
   if (location.kind === 'kept') return {...location, session: key}
   // A named client's own credential is followed (on a fleet, the shared store may hold it whatever
   // this host's config.json says); one that only TOKENCTL_CLIENT_SECRET supplied is kept.
