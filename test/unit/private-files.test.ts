@@ -133,7 +133,7 @@ describe('private files', () => {
         assert.equal(isAbandonedTemporary(name, now - 2 * MINUTE, now), true, name)
       }
 
-      const notOurs = ['sessions.json.0123456789ab.tmp', 'a.b.c.abcdef01.tmp', `x.${dead}.0123456.tmp`, `.${dead}.0123456789ab.tmp`, `x.${dead}a.0123456789ab.tmp`]
+      const notOurs = ['sessions.json.0123456789ab.tmp', 'a.b.c.abcdef01.tmp', `x.${dead}.0123456.tmp`, `.${dead}.0123456789ab.tmp`, `x.${dead}a.0123456789ab.tmp`, `x.${dead}.0123456789ab.tmp.bak`]
       for (const name of [...notOurs, 'store.enc', 'store.enc.tmp', '.0123456789ab.tmp', 'x.0123456.tmp', 'x.0123456G.tmp', 'x.0123456789AB.tmp', 'x.0123456789ab.tmpx', 'x.0123456789ab.tmp.bak', 'x.0123456789ab_tmp']) {
         assert.equal(isAbandonedTemporary(name, now - 2 * HOUR, now), false, name)
       }

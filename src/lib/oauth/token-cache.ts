@@ -39,7 +39,7 @@ export function cacheKey(parts: CacheKeyParts): string {
     parts.grant,
     [...parts.scopes].sort(),
     [...parts.resources].sort(),
-    parts.audience.length > 0 ? [...parts.audience].sort() : null,
+    [...parts.audience].sort(),
     [...parts.params].sort(([a], [b]) => a.localeCompare(b)),
     parts.subject ?? null,
     parts.flavor ?? null,
