@@ -55,7 +55,7 @@ async function readCached(store: SecretStore, name: string): Promise<AccessToken
   try {
     const token = JSON.parse(text) as AccessToken
     // An entry that is not a token tokenctl accepts (foreign, damaged: an expiry out of range, CR/LF) is a miss too.
-    return token !== null && typeof token === 'object' && isWellFormed(token) ? token : undefined
+    return isWellFormed(token) ? token : undefined
   } catch {
     return undefined // an unreadable entry is a miss; the next write replaces it
   }
