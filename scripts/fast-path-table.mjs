@@ -32,7 +32,7 @@ const ARG_TEXT = Args.string().parse.toString()
  * carrying: the fast path hands every empty value to oclif (src/lib/empty-values.ts).
  */
 const DESCRIPTIVE = new Set(['description', 'emptyValueAllowed', 'helpGroup', 'helpValue', 'hidden', 'input', 'name', 'summary', 'hasDynamicHelp', 'noCacheDefault'])
-const CARRIED = new Set(['char', 'default', 'dependsOn', 'exclusive', 'max', 'min', 'multiple', 'options', 'parse', 'required', 'type', 'allowNo'])
+const CARRIED = new Set(['aliases', 'char', 'default', 'dependsOn', 'exclusive', 'max', 'min', 'multiple', 'options', 'parse', 'required', 'type', 'allowNo'])
 
 const present = (value) => value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0)
 
@@ -57,7 +57,7 @@ function flagSpec(name, flag) {
   }
 
   const spec = {type: flag.type, value: valueKind(flag)}
-  for (const property of ['char', 'default', 'dependsOn', 'exclusive', 'max', 'min', 'multiple', 'options', 'required']) {
+  for (const property of ['aliases', 'char', 'default', 'dependsOn', 'exclusive', 'max', 'min', 'multiple', 'options', 'required']) {
     if (present(flag[property])) spec[property] = flag[property]
   }
 

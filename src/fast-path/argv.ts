@@ -12,6 +12,8 @@ import {environmentVariableName} from '../lib/secret-variables.js'
 export type ValueKind = 'boolean' | 'custom' | 'environment-variable' | 'integer' | 'text'
 
 export interface FlagSpec {
+  /** Other long names of the flag (`--key` for --session-key), read as the flag itself. */
+  aliases?: string[]
   char?: string
   default?: unknown
   dependsOn?: string[]
@@ -81,6 +83,7 @@ const plainValue = (value: string | undefined): value is string => value !== und
 export async function parseArgv(argv: string[], spec: CommandSpec): Promise<ParsedArgv | undefined> {
   const flagOf = (name: string | undefined) => (name !== undefined && Object.hasOwn(spec.flags, name) ? spec.flags[name] : undefined)
   const chars = new Map(Object.entries(spec.flags).flatMap(([name, flag]) => (flag.char ? [[flag.char, name] as const] : [])))
+  const aliases = new Map(Object.entries(spec.flags).flatMap(([name, flag]) => (flag.aliases ?? []).map((alias) => [alias, name] as const)))
   const inputs = new Map<string, string[]>()
   const positional: string[] = []
   // oclif's "current flag": the last option flag read. A word after a multiple-value flag belongs to it
@@ -100,7 +103,8 @@ export async function parseArgv(argv: string[], spec: CommandSpec): Promise<Pars
     let inline: string | undefined
     if (token.startsWith('--')) {
       const equals = token.indexOf('=')
-      name = equals === -1 ? token.slice(2) : token.slice(2, equals)
+      const typed = equals === -1 ? token.slice(2) : token.slice(2, equals)
+      name = Object.hasOwn(spec.flags, typed) ? typed : aliases.get(typed)
       inline = equals === -1 ? undefined : token.slice(equals + 1)
     } else if (token.length === 2) {
       name = chars.get(token[1])

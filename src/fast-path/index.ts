@@ -18,6 +18,9 @@ import {FAST_COMMANDS} from './commands.js'
 /** Settings under which oclif prints or decides something the fast path does not: debug output, JSON by environment. */
 const OCLIF_SETTINGS = ['TOKENCTL_NO_FAST_PATH', 'TOKENCTL_CONTENT_TYPE', 'TOKENCTL_DEBUG', 'TOKENCTL_REDIRECTED', 'DEBUG', 'CLI_FLAGS_DEBUG']
 
+/** oclif shows help for these anywhere before a `--` (package.json: oclif.additionalHelpFlags). */
+const HELP_FLAGS = ['--help', '-h']
+
 let table: Record<string, CommandSpec> | undefined
 
 /** The build's flag table (scripts/fast-path-table.mjs); none (a tree compiled by tsc alone): everything goes to oclif. */
@@ -55,7 +58,7 @@ export async function fastPathCommand(argv: string[], env: NodeJS.ProcessEnv = p
   // A command that runs another (exec): what follows the first -- is that command's, as the oclif command splits it.
   const dashes = FAST_COMMANDS[command.id].runsCommand ? command.rest.indexOf('--') : -1
   const own = dashes === -1 ? command.rest : command.rest.slice(0, dashes)
-  if (own.includes('--help')) return undefined
+  if (own.some((word) => HELP_FLAGS.includes(word))) return undefined
   const spec = commandTable()[command.id]
   if (!spec) return undefined
   const parsed = await parseArgv(own, spec)
@@ -66,8 +69,8 @@ export async function fastPathCommand(argv: string[], env: NodeJS.ProcessEnv = p
 
 /**
  * Runs argv on the fast path and answers true, or answers false having done nothing (oclif runs it).
- * The order of the steps is oclif's Command._run with BaseCommand's additions: init, parse, open
- * --output, run, catch, finally, the JSON result, then commit or abort --output.
+ * The run follows the same lifecycle as oclif's (CommandShell.lifecycle): the command line is already
+ * parsed, so the run opens --output first.
  */
 export async function runFastPath(argv: string[]): Promise<boolean> {
   const chosen = await fastPathCommand(argv)
@@ -82,25 +85,11 @@ export async function runFastPath(argv: string[]): Promise<boolean> {
   const {CommandShell, ignoreClosedStdout, oclifSpinner} = await import('../lib/command-shell.js')
   ignoreClosedStdout()
   const shell = new CommandShell({json: flags.json === true, spinner: oclifSpinner, verbose: false})
-  let result: unknown
-  try {
-    try {
-      await shell.init()
+  await shell.lifecycle(
+    shell.steps(async () => {
       await shell.openOutput(flags.output)
-      result = await command.run(chosen.parsed, shell)
-    } catch (error) {
-      await shell.fail(error)
-    } finally {
-      await shell.close()
-    }
-
-    if (result && shell.json) shell.logJson(result)
-  } catch (error) {
-    shell.failed = true
-    throw error
-  } finally {
-    await shell.finishOutput()
-  }
-
+      return (await command.operation())(chosen.parsed, shell)
+    }),
+  )
   return true
 }

@@ -23,8 +23,12 @@ export function emptyValueAllowed<T extends object>(flag: T): T & {emptyValueAll
   return {...flag, emptyValueAllowed: true}
 }
 
-/** The first empty value among the words read, as a usage error; undefined when there is none. */
-export function emptyValueError(tokens: ReadToken[], flags: Record<string, FlagShape | undefined>): UsageError | undefined {
+/** The first empty value among the words read, as a usage error naming the flag as typed; undefined when there is none. */
+export function emptyValueError(
+  tokens: ReadToken[],
+  flags: Record<string, FlagShape | undefined>,
+  spelling: (flag: string) => string = (flag) => `--${flag}`,
+): UsageError | undefined {
   for (const token of tokens) {
     if (token.input !== '') continue
     if (token.type === 'arg') {
@@ -36,7 +40,7 @@ export function emptyValueError(tokens: ReadToken[], flags: Record<string, FlagS
     const flag = flags[token.flag]
     // A boolean flag's word is the flag itself, never empty; only a value can be.
     if (flag?.type !== 'option' || flag.emptyValueAllowed) continue
-    return new UsageError(`--${token.flag} is empty`, 'usage_error', {
+    return new UsageError(`${spelling(token.flag)} is empty`, 'usage_error', {
       suggestions: ['give it a value, or leave it out'],
     })
   }

@@ -3,19 +3,18 @@
  * No flag ever takes a secret as its value: secrets come from an environment variable named by a
  * flag, from stdin, from a file, or from the secure store.
  */
-import {Flags} from '@oclif/core'
+import {Flags, type Interfaces} from '@oclif/core'
 
 import {AUTH_METHODS} from './config/clients.js'
-import {MAX_TIMEOUT_SECONDS} from './config/connection.js'
+import {MAX_TIMEOUT_SECONDS} from './config/timeouts.js'
 import {ASSERTION_AUDIENCES, DEFAULT_FEDERATED_AUDIENCE} from './config/credentials.js'
+import {CREDENTIAL_FLAGS} from './credential-flags.js'
 import {TOKEN_FORMATS} from './output.js'
 import {environmentVariableName} from './secret-variables.js'
 
 const CONNECTION = 'CONNECTION'
-const SECRET_SOURCES = ['client-secret-env', 'client-secret-stdin', 'client-secret-file']
-const FEDERATED_SOURCES = ['federated-token-file', 'federated-token-env', 'federated-token-github']
 /** One credential per run: a secret, a private key, a certificate or a federated token. */
-const CREDENTIAL_SOURCES = [...SECRET_SOURCES, 'private-key-file', 'certificate-file', ...FEDERATED_SOURCES]
+const CREDENTIAL_SOURCES: string[] = [...CREDENTIAL_FLAGS]
 const ASSERTION_SOURCES = ['assertion-env', 'assertion-stdin', 'assertion-file']
 
 /** A flag that names an environment variable: refuses anything that looks like the secret itself. */
@@ -31,6 +30,9 @@ export function environmentVariableFlag(name: string, description: string, exclu
 }
 
 const others = (names: string[], name: string) => names.filter((other) => other !== name)
+
+/** Flags as parsed, typed from their definitions; any may be absent (commands take subsets). */
+export type FlagValues<T> = Partial<Interfaces.InferredFlags<T>>
 
 export const connectionFlags = {
   alg: Flags.string({description: 'JWS algorithm of the client assertion (default: from the key)', helpGroup: CONNECTION}),
@@ -147,6 +149,9 @@ function federatedTokenFlags() {
   }
 }
 
+/** The connection flags as parsed. */
+export type ConnectionFlags = FlagValues<typeof connectionFlags>
+
 /** What `session refresh` and `session end` may add to the client a session remembers: a credential for this run. */
 export const sessionClientFlags = {
   ...clientSecretFlags(),
@@ -156,6 +161,15 @@ export const sessionClientFlags = {
   'ca-file': connectionFlags['ca-file'],
   'private-key-file': privateKeyFileFlag(),
   timeout: connectionFlags.timeout,
+}
+
+/**
+ * A session's key is --session-key on every command that takes one (Flags.string({...sessionKey(…)})).
+ * The spelling each command had before keeps working as an alias, without a warning (scripts and cron
+ * lines use them): --key on the session commands, --session on call and exec.
+ */
+export function sessionKey(alias: 'key' | 'session', description: string) {
+  return {aliases: [alias], description: `${description} (also --${alias})`, helpValue: 'KEY'}
 }
 
 /** The incoming user token of on-behalf-of: never a literal value. */
@@ -175,6 +189,8 @@ export const assertionFlags = {
     options: ['entra', 'rfc8693'],
   }),
 }
+
+export type AssertionFlags = FlagValues<typeof assertionFlags>
 
 export const cacheFlags = {
   force: Flags.boolean({description: 'skip the cache read; the new token is still cached'}),

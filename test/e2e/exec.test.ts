@@ -125,7 +125,7 @@ describe('exec: a command run with the token in its environment', function () {
 
     const mixed = await cli.run(['exec', '--session', 'nightly', '--scope', 'write', '--', 'true'])
     expectExit(mixed, 2)
-    assert.match(mixed.stderr, /--session goes without --scope/)
+    assert.match(mixed.stderr, /a session goes without --scope/)
   })
 
   it('mistakes: no command (or none after --), a command that does not exist (127, as a shell), --env that is not a name', async () => {

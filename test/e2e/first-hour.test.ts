@@ -93,7 +93,7 @@ describe('the first hour: help, suggestions and advice', function () {
   it('a missing required flag or argument is one line naming it, with an example', async () => {
     const flag = await runCli(['session', 'show'])
     expectExit(flag, 2)
-    assert.equal(oneLine(flag.stderr), 'Error: missing required flag --key — e.g. tokenctl session show --key nightly-report')
+    assert.equal(oneLine(flag.stderr), 'Error: missing required flag --session-key — e.g. tokenctl session show --session-key nightly-report')
     const argument = await runCli(['client', 'show'])
     expectExit(argument, 2)
     assert.equal(oneLine(argument.stderr), 'Error: missing the argument NAME — e.g. tokenctl client show ci')
@@ -160,6 +160,104 @@ describe('the first hour: help, suggestions and advice', function () {
     assert.match(line, /export TOKENCTL_STORE_PASSPHRASE_FILE=\S+/)
     assert.match(line, /export TOKENCTL_STORE_PASSPHRASE="\$SECRET"/)
     assert.match(line, /unlock the OS keychain/)
+  })
+})
+
+/** Every command as a user types it, from the manifest the build writes. */
+function everyCommand(): string[][] {
+  const manifest = JSON.parse(readFileSync(join(process.cwd(), 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {hidden?: boolean}>}
+  return Object.entries(manifest.commands)
+    .filter(([, command]) => !command.hidden)
+    .map(([id]) => id.split(':'))
+}
+
+describe('the first hour, second pass: messages a newcomer can act on', function () {
+  this.timeout(120_000)
+
+  it('help for a command that does not exist is exit 127 with the closest commands, as the command itself', async () => {
+    for (const args of [['help', 'token', 'clinet'], ['token', 'clinet', '--help'], ['token', 'clinet', '-h']]) {
+      const result = await runCli(args)
+      expectExit(result, 127)
+      assert.equal(result.stdout, '')
+      assert.equal(oneLine(result.stderr), 'Error: token clinet is not a tokenctl command — did you mean `token client`? (`tokenctl help` lists every command)', args.join(' '))
+    }
+
+    const arguments_ = await runCli(['help', 'token', 'client', 'ci'])
+    expectExit(arguments_, 0)
+    assert.match(arguments_.stdout, /Get a client-credentials access token/)
+  })
+
+  it('-h is --help: tokenctl -h, and on every command', async () => {
+    const root = await runCli(['-h'])
+    expectExit(root, 0)
+    assert.equal(root.stdout, (await runCli(['--help'])).stdout)
+    const commands = everyCommand()
+    assert.ok(commands.length > 15, 'the manifest lists the commands')
+    for (const words of commands) {
+      const short = await runCli([...words, '-h'])
+      expectExit(short, 0)
+      assert.equal(short.stderr, '', words.join(' '))
+      assert.equal(short.stdout, (await runCli([...words, '--help'])).stdout, words.join(' '))
+    }
+  })
+
+  it('tokenctl -v and tokenctl version point to --version, not to dev or session', async () => {
+    for (const word of ['-v', 'version']) {
+      const result = await runCli([word])
+      expectExit(result, 127)
+      assert.equal(oneLine(result.stderr), `Error: ${word} is not a tokenctl command — did you mean \`tokenctl --version\`?`)
+    }
+  })
+
+  for (const [way, extra] of [['the fast path', {}], ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}]] as const) {
+    it(`an unknown flag names the command and its closest flag (${way})`, async () => {
+      const scope = await runCli(['token', 'client', 'ci', '--scop', 'read'], {env: extra})
+      expectExit(scope, 2)
+      assert.equal(oneLine(scope.stderr), 'Error: unknown flag --scop for token client — did you mean --scope?')
+      const issuer = await runCli(['token', 'verify', '--isuer', 'https://idp.example.com'], {env: extra})
+      expectExit(issuer, 2)
+      assert.equal(oneLine(issuer.stderr), 'Error: unknown flag --isuer for token verify — did you mean --issuer?')
+    })
+  }
+
+  it('oclif\'s own mistakes are said as tokenctl says everything else: one line, what to do, exit 2', async () => {
+    const cases: Array<[string[], string]> = [
+      [['token', 'user', '--browser', '--device', '--scope', 'read'], 'Error: --browser and --device cannot go together — give one of them'],
+      [['help', 'token', 'client', '--json'], 'Error: unknown flag --json for help — help has no --json output'],
+      [['demo', '--json'], 'Error: unknown flag --json for demo — demo has no --json output'],
+      [['session', 'show', '--key'], 'Error: --key needs a value — e.g. tokenctl session show --session-key nightly-report'],
+      [['client', 'show', 'ci', 'extra'], 'Error: one argument too many: client show takes NAME — e.g. tokenctl client show ci'],
+      // oclif reads a word after a command without arguments as more of its name: still that command's mistake.
+      [['session', 'list', 'extra'], 'Error: one argument too many: session list takes no arguments — e.g. tokenctl session list'],
+      [['token', 'client', '--format', 'nope'], 'Error: --format takes one of: token, header, env, exec-credential'],
+    ]
+    for (const [args, line] of cases) {
+      const result = await runCli(args)
+      expectExit(result, 2)
+      assert.equal(result.stdout, '', args.join(' '))
+      assert.equal(oneLine(result.stderr), line)
+    }
+  })
+
+  it('client add without --client-id or a server: the flags it needs, whatever TOKENCTL_* variables are set (a client keeps none)', async () => {
+    const env = {TOKENCTL_CLIENT_ID: 'from-the-environment', TOKENCTL_ISSUER: 'https://idp.example.com'}
+    const noId = await runCli(['client', 'add', 'foo', '--issuer', 'https://idp.example.com'], {env})
+    expectExit(noId, 2)
+    assert.match(oneLine(noId.stderr), /^Error: missing required flag --client-id — e\.g\. .*tokenctl client add /)
+    assert.doesNotMatch(noId.stderr, /TOKENCTL_CLIENT_ID|name a client added/)
+    const noServer = await runCli(['client', 'add', 'foo', '--client-id', 'foo'], {env})
+    expectExit(noServer, 2)
+    assert.match(oneLine(noServer.stderr), /^Error: missing one of --issuer, --token-endpoint — e\.g\. /)
+    assert.doesNotMatch(noServer.stderr, /TOKENCTL_ISSUER/)
+  })
+
+  it('token decode on a terminal with no argument says to give TOKEN or pipe it in, with whole examples', async () => {
+    const result = await onTerminal(['token', 'decode'], cleanEnvironment(tempHome()))
+    assert.equal(result.code, 2, result.output)
+    assert.equal(
+      result.output.trim(),
+      'Error: token decode: no TOKEN — give the token as the argument (tokenctl token decode eyJhbGciOi…), or pipe it in (tokenctl token client ci | tokenctl token decode)',
+    )
   })
 })
 
@@ -324,7 +422,7 @@ describe('the first hour: against an authorization server', function () {
         for (const args of commands) {
           const result = await cli().run(args, {env: extra})
           expectExit(result, 2)
-          assert.match(oneLine(result.stderr), /less than or equal to 86400/, args.join(' '))
+          assert.match(oneLine(result.stderr), /takes a whole number from 1 to 86400/, args.join(' '))
         }
 
         assert.equal(server.requests.length, 0)
@@ -378,6 +476,61 @@ describe('the first hour: against an authorization server', function () {
       const later = await run.run(['session', 'refresh', '--key', 'mine'])
       expectExit(later, 5)
       assert.match(oneLine(later.stderr), /tokenctl token user … --session-key mine --replace$/)
+    })
+  })
+
+  describe('token user without a scope, and one name for a session key', () => {
+    it('token user cli with no scope anywhere, off a terminal: exit 2 at once, nothing asked of the server', async () => {
+      const run = cli()
+      expectExit(await run.run(['client', 'add', 'cli', '--issuer', server.issuer, '--client-id', 'cli', '--auth-method', 'none']), 0)
+      server.resetCounters()
+      for (const args of [['token', 'user', 'cli'], ['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--device']]) {
+        const result = await run.run(args, {timeoutMs: 10_000})
+        expectExit(result, 2)
+        assert.equal(oneLine(result.stderr), 'Error: token user: no scope to sign in for — pass --scope S, the scope of the web API that receives the token (e.g. --scope api://my-api/access_as_user)')
+      }
+
+      assert.equal(server.requests.length, 0)
+    })
+
+    it('--session-key on every command that takes a session; --key and --session still work, without a warning', async () => {
+      const run = cli()
+      expectExit(await run.run(['client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret}), 0)
+      for (const [spelling, key] of [['--session-key', 'me'], ['--key', 'old']]) {
+        const userToken = await server.mintUserToken({aud: 'api', sub: 'alice'})
+        const started = await run.run(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', spelling, key], {input: userToken})
+        expectExit(started, 0)
+        assert.equal(started.stdout, `${key}\n`)
+      }
+
+      for (const spelling of ['--session-key', '--key']) {
+        for (const command of [['session', 'refresh'], ['session', 'show']]) {
+          const result = await run.run([...command, spelling, 'me'])
+          expectExit(result, 0)
+          assert.equal(result.stderr, '', `${command.join(' ')} ${spelling}`)
+        }
+      }
+
+      for (const spelling of ['--session-key', '--session']) {
+        const called = await run.run(['call', `${api.url}/echo`, spelling, 'me'])
+        expectExit(called, 0)
+        assert.equal(called.stderr, '', `call ${spelling}`)
+        assert.equal(JSON.parse(called.stdout).claims.sub, 'alice')
+        const ran = await run.run(['exec', spelling, 'me', '--', 'sh', '-c', 'test -n "$ACCESS_TOKEN"'])
+        expectExit(ran, 0)
+      }
+
+      for (const [spelling, key] of [['--session-key', 'me'], ['--key', 'old']]) expectExit(await run.run(['session', 'end', spelling, key, '--no-revoke']), 0)
+    })
+
+    it('--open, the old twin of --no-open, still works for one release with a deprecation line on stderr', async () => {
+      const run = cli()
+      const child = run.start(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device', '--open'])
+      const [, uri, code] = await stderrMatch(child, DEVICE_PROMPT)
+      await approveDevice(uri, {login: 'alice', userCode: code})
+      const result = await child.result
+      expectExit(result, 0)
+      assert.match(result.stderr, /^warning: --open is deprecated and goes in the next release: the browser opens by default \(--no-open only prints the URL\)$/m)
     })
   })
 

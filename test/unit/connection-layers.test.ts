@@ -6,7 +6,8 @@
  */
 import {strict as assert} from 'node:assert'
 
-import {MAX_TIMEOUT_SECONDS, resolveConnection, resolveIssuer, toConnection} from '../../src/lib/config/connection.js'
+import {resolveConnection, resolveIssuer, toConnection} from '../../src/lib/config/connection.js'
+import {MAX_TIMEOUT_SECONDS} from '../../src/lib/config/timeouts.js'
 import {clientLayer, environmentLayer, flagLayer, layered} from '../../src/lib/config/settings.js'
 import {ConfigError, ExitCode, UsageError} from '../../src/lib/errors.js'
 

@@ -287,7 +287,7 @@ describe('long-running OBO sessions (in process, real authorization server, real
       await keepSession(kept, {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}, {flavor: 'rfc8693', key: 'copy', mayReplace: false, scopes: []}, runtime)
       assert.deepEqual((await record('copy')).credential, {kind: 'kept', material, session: 'copy'})
       // Never read again: a certificate kept elsewhere is not even parsed, only copied.
-      const certificate = {certificates: ['not read'], key: 'not read', kind: 'certificate'} as const
+      const certificate = {certificates: ['not read'], key: 'not read', kind: 'certificate' as const}
       const keptCertificate = toConnection({clientId: 'api', issuer: server.issuer}, {credential: {kind: 'kept', material: certificate, session: 'earlier'}})
       await keepSession(keptCertificate, {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}, {flavor: 'rfc8693', key: 'copied', mayReplace: false, scopes: []}, runtime)
       assert.deepEqual((await record('copied')).credential, {kind: 'kept', material: certificate, session: 'copied'})

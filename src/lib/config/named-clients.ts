@@ -1,4 +1,5 @@
 import {ConfigError} from '../errors.js'
+import type {ConnectionFlags} from '../flags.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore, StoreBackendName} from '../store/types.js'
 import {type CertificateFacts, certificateFacts} from './certificates.js'
@@ -6,7 +7,7 @@ import {assertClientName, type ClientSettings, deleteClient, findClient, getClie
 import {toConnection} from './connection.js'
 import {clientCredentialEntry, clientSecretEntry, type FederatedTokenSource, federatedSourceText, type StoredCredentialKind} from './credentials.js'
 import {materialOf, readCredentialSource} from './secrets.js'
-import {type ConnectionFlags, credentialParam, credentialSourceOf, settingsFromFlags} from './settings.js'
+import {credentialParam, credentialSourceOf, settingsFromFlags} from './settings.js'
 
 /** A named client as list/show print it: every setting, and where its credential is kept — never the credential. */
 export interface ClientView {

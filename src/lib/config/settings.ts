@@ -8,6 +8,7 @@
 import {resolve} from 'node:path'
 
 import {ConfigError, UsageError} from '../errors.js'
+import type {AssertionFlags, ConnectionFlags} from '../flags.js'
 import type {ThumbprintAlgorithm} from './certificates.js'
 import {AUTH_METHODS, type AuthMethod, type ClientSettings} from './clients.js'
 import {
@@ -18,35 +19,6 @@ import {
   type FederatedTokenSource,
   type SecretSource,
 } from './credentials.js'
-
-/** The connection flags (README, "Commands"), as parsed by oclif (see flags.ts). */
-export interface ConnectionFlags {
-  alg?: string
-  'assertion-audience'?: string
-  audience?: string[]
-  'auth-method'?: string
-  'ca-file'?: string
-  'certificate-file'?: string
-  'certificate-password-env'?: string
-  'client-id'?: string
-  'client-secret-env'?: string
-  'client-secret-file'?: string
-  'client-secret-stdin'?: boolean
-  'federated-audience'?: string
-  'federated-token-env'?: string
-  'federated-token-file'?: string
-  'federated-token-github'?: boolean
-  issuer?: string
-  'key-id'?: string
-  param?: string[]
-  'private-key-file'?: string
-  resource?: string[]
-  scope?: string[]
-  'send-x5c'?: boolean
-  thumbprint?: string
-  timeout?: number
-  'token-endpoint'?: string
-}
 
 /** `--scope a --scope "b c"` → [a, b, c], deduplicated, in the order given. */
 export function splitScopes(values: string[] | undefined): string[] | undefined {
@@ -117,12 +89,6 @@ function parseAuthMethod(value: string | undefined): AuthMethod | undefined {
   if (value === undefined) return undefined
   if ((AUTH_METHODS as readonly string[]).includes(value)) return value as AuthMethod
   throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`)
-}
-
-export interface AssertionFlags {
-  'assertion-env'?: string
-  'assertion-file'?: string
-  'assertion-stdin'?: boolean
 }
 
 /** Where the user's token for on-behalf-of comes from; it is required. */

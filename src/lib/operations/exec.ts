@@ -8,24 +8,19 @@
 import {spawn} from 'node:child_process'
 import {constants} from 'node:os'
 
+import type Exec from '../../commands/exec.js'
 import type {CommandShell} from '../command-shell.js'
 import {resolveConnection} from '../config/connection.js'
-import {type ConnectionFlags, sessionOverridesOf} from '../config/settings.js'
+import {sessionOverridesOf} from '../config/settings.js'
 import {ExitCode, SIGNALLED_EXIT_BASE, TokenctlError, UsageError} from '../errors.js'
 import {closeConnections} from '../http/connections.js'
 import {clientCredentialsToken} from '../oauth/client-credentials.js'
 import {refreshSession} from '../oauth/sessions.js'
 import type {Runtime} from '../runtime.js'
 import {environmentWithoutSecrets} from '../secret-variables.js'
+import type {CommandInput} from './input.js'
 
-export interface ExecFlags extends ConnectionFlags {
-  client?: string
-  env: string
-  force?: boolean
-  'min-ttl'?: number
-  'no-cache'?: boolean
-  session?: string
-}
+type ExecInput = CommandInput<typeof Exec>
 
 /**
  * Flags a session cannot take: it keeps its own client, server and scopes (`session refresh` takes
@@ -54,7 +49,12 @@ const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 /** How a command line of exec reads, for the messages about it. */
 export const EXEC_EXAMPLE = 'tokenctl exec NAME -- COMMAND [ARG…]'
 
-export async function execWithToken(args: {name?: string}, flags: ExecFlags, command: string[] | undefined, shell: CommandShell): Promise<number> {
+/** The command's run: its exit code is tokenctl's. */
+export async function exec(input: ExecInput, shell: CommandShell): Promise<void> {
+  process.exitCode = await execWithToken(input, shell)
+}
+
+export async function execWithToken({args, command, flags}: ExecInput, shell: CommandShell): Promise<number> {
   if (command === undefined || command.length === 0) {
     throw new UsageError(`no command to run: it goes after --, as in ${EXEC_EXAMPLE}`)
   }
@@ -64,7 +64,7 @@ export async function execWithToken(args: {name?: string}, flags: ExecFlags, com
   }
 
   const runtime = shell.runtime()
-  const token = await tokenOf(args, flags, runtime)
+  const token = await tokenOf({args, flags}, runtime)
   runtime.hooks.progress?.({state: 'done'})
   // No connection to the identity provider stays open while the command runs, for however long it runs.
   await closeConnections()
@@ -72,23 +72,24 @@ export async function execWithToken(args: {name?: string}, flags: ExecFlags, com
   return runCommand(command, {...environmentWithoutSecrets(), [flags.env]: token})
 }
 
-/** The access token from `--session KEY` (the session refresh rules) or from a client (`token client`'s cache). */
-async function tokenOf(args: {name?: string}, flags: ExecFlags, runtime: Runtime): Promise<string> {
+/** The access token from `--session-key KEY` (the session refresh rules) or from a client (`token client`'s cache). */
+async function tokenOf({args, flags}: ExecInput, runtime: Runtime): Promise<string> {
   if (args.name !== undefined && flags.client !== undefined) {
     throw new UsageError(`a client twice: NAME (${args.name}) and --client ${flags.client}`, 'usage_error', {suggestions: ['give one of them']})
   }
 
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl']}
-  if (flags.session !== undefined) {
+  const key = flags['session-key']
+  if (key !== undefined) {
     const other = args.name === undefined ? undefined : `NAME (${args.name})`
     const flag = NOT_WITH_SESSION.find((name) => flags[name] !== undefined)
     if (other !== undefined || flag !== undefined) {
-      throw new UsageError(`--session goes without ${other ?? `--${flag}`}: the session keeps its own client, server and scopes`, 'usage_error', {
-        suggestions: [`tokenctl session show --key ${flags.session} says which; a credential flag, --ca-file or --timeout may be given for this run`],
+      throw new UsageError(`a session goes without ${other ?? `--${flag}`}: it keeps its own client, server and scopes`, 'usage_error', {
+        suggestions: [`tokenctl session show --session-key ${key} says which; a credential flag, --ca-file or --timeout may be given for this run`],
       })
     }
 
-    const {result} = await refreshSession(flags.session, {...sessionOverridesOf(flags), ...options}, runtime)
+    const {result} = await refreshSession(key, {...sessionOverridesOf(flags), ...options}, runtime)
     return result.token.access_token
   }
 

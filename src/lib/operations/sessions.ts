@@ -1,0 +1,49 @@
+/**
+ * `session list`, `session show`, `session end`: the sessions kept in the secure store, never a token
+ * (`session start` is in on-behalf-of.ts, `session refresh` in session-refresh.ts, served by the fast path).
+ */
+import type SessionEnd from '../../commands/session/end.js'
+import type SessionShow from '../../commands/session/show.js'
+import {type CommandShell, stdoutColors} from '../command-shell.js'
+import {sessionOverridesOf} from '../config/settings.js'
+import type {SessionSummary} from '../config/session-index.js'
+import {type EndResult, endSession, listSessions, showSession} from '../oauth/sessions.js'
+import {fieldLines, formatTable, timeCell} from '../output.js'
+import type {CommandInput} from './input.js'
+
+export async function sessionList(_input: unknown, shell: CommandShell): Promise<SessionSummary[]> {
+  const sessions = await listSessions(shell.runtime())
+  if (sessions.length === 0) {
+    shell.logToStderr('no sessions: tokenctl session start …')
+    return sessions
+  }
+
+  const colors = await stdoutColors()
+  const now = Date.now()
+  const rows = sessions.map((session) => [
+    session.session_key,
+    session.status === 'active' ? colors.green(session.status) : colors.red(session.status),
+    session.client,
+    session.scopes.join(' '),
+    `${session.refresh_count}×${session.last_refreshed_at ? `, last ${timeCell(session.last_refreshed_at, now)}` : ''}`,
+    timeCell(session.access_token_expires_at, now),
+  ])
+  const headers = ['KEY', 'STATUS', 'CLIENT', 'SCOPES', 'REFRESHED', 'TOKEN EXPIRES']
+  for (const line of formatTable(headers, rows, {header: colors.bold, terminal: Boolean(process.stdout.isTTY)})) shell.log(line)
+  return sessions
+}
+
+export async function sessionShow({flags}: CommandInput<typeof SessionShow>, shell: CommandShell): Promise<SessionSummary> {
+  const session = await showSession(flags['session-key'], shell.runtime())
+  for (const line of fieldLines(session)) shell.log(line)
+  return session
+}
+
+const REVOCATION = {failed: 'not revoked', not_supported: 'the server has no revocation endpoint', revoked: 'refresh token revoked', skipped: 'not revoked (--no-revoke)'}
+
+export async function sessionEnd({flags}: CommandInput<typeof SessionEnd>, shell: CommandShell): Promise<EndResult> {
+  const result = await endSession(flags['session-key'], {...sessionOverridesOf(flags), revoke: !flags['no-revoke']}, shell.runtime())
+  if (result.warning) shell.logToStderr(`warning: the refresh token was not revoked: ${result.warning}`)
+  shell.logToStderr(`ended session ${result.session_key} (${REVOCATION[result.revocation]})`)
+  return result
+}
