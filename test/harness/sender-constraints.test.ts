@@ -20,7 +20,7 @@ import {calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT} 
 import type {CryptoKey, JWK} from 'jose'
 import {Agent, fetch as undiciFetch} from 'undici'
 
-import {DEVICE_CODE_GRANT} from '../../src/lib/devidp/clients.js'
+import {DEVICE_CODE_GRANT} from '../../src/lib/oauth/urns.js'
 import {devPki, type DevPki} from '../../src/lib/devidp/pki.js'
 import {approveDevice} from '../../src/lib/devidp/robot.js'
 import {type ApiServer, startApiServer} from '../helpers/api-server.js'

@@ -3,11 +3,9 @@ import type {Configuration, ServerMetadata as OpenIdServerMetadata} from 'openid
 import {isMtlsMethod} from '../config/clients.js'
 import type {ClientCredential} from '../config/secrets.js'
 import type {Connection} from '../config/connection.js'
-import {secureUrl} from '../config/urls.js'
-import {ConfigError} from '../errors.js'
 import type {HttpContext} from '../http/context.js'
 import {clientAuthentication} from './client-auth.js'
-import {type ServerMetadata, serverMetadata} from './metadata.js'
+import {type ServerMetadata, serverMetadata, tokenEndpointOf} from './metadata.js'
 
 /**
  * The server's metadata for a connection: discovered (and cached) from --issuer, or just the
@@ -28,16 +26,6 @@ export function endpointUsed(config: Configuration, name: 'device_authorization_
   return aliases?.[name] ?? metadata[name]
 }
 
-export function tokenEndpointOf(metadata: ServerMetadata): URL {
-  if (!metadata.token_endpoint) {
-    throw new ConfigError(`the authorization server ${metadata.issuer} advertises no token endpoint`, 'config_error', {
-      suggestions: ['pass --token-endpoint URL'],
-    })
-  }
-
-  return secureUrl(metadata.token_endpoint, 'the token endpoint')
-}
-
 /** An openid-client Configuration for this connection, speaking through the command's fetch. */
 export async function openConfiguration(
   connection: Connection,
@@ -52,7 +40,7 @@ export async function openConfiguration(
   const config = new client.Configuration(metadata as OpenIdServerMetadata, connection.clientId, clientMetadata, auth)
   config[client.customFetch] = await http.fetch()
   config.timeout = http.timeoutSeconds
-  // Loopback http is allowed by the contract; every endpoint was checked by secureUrl before.
+  // Plain http goes to loopback hosts only (README, "Exit codes"): every endpoint was checked by secureUrl before.
   if (tokenEndpointOf(metadata).protocol === 'http:') client.allowInsecureRequests(config)
   return config
 }
