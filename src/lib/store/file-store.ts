@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
 import {messageOf, StoreError} from '../errors.js'
-import {homePath} from '../paths.js'
+import {createParent, homeFile} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
 import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
 import {withFileLock} from './file-lock.js'
@@ -44,7 +44,7 @@ export class FileStore implements SecretStore {
   #last: undefined | {data: Buffer; entries: Entries; params: KdfParams; salt: Buffer}
 
   constructor(options: FileStoreOptions) {
-    this.location = options.file ?? homePath(STORE_FILE)
+    this.location = options.file ?? homeFile(STORE_FILE)
     this.#kdfParams = options.kdfParams ?? DEFAULT_KDF_PARAMS
     this.#passphrase = options.passphrase
   }
@@ -94,6 +94,7 @@ export class FileStore implements SecretStore {
 
   /** change edits entries in place and says whether anything changed (nothing changed: no write). */
   #modify(change: (entries: Entries) => boolean): Promise<boolean> {
+    createParent(this.location) // the first write creates the home; a read never does
     return withFileLock(`${this.location}.lock`, async () => {
       const entries = await this.#read()
       if (!change(entries)) return false
