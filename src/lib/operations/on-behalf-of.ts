@@ -43,5 +43,7 @@ export async function sessionStart({args, flags}: CommandInput<typeof SessionSta
   const options = {assertion, flavor: flags.flavor as Flavor | undefined, key: flags['session-key'], replace: flags.replace}
   const {result, summary} = await startSession(connection, options, shell.runtime())
   shell.log(summary.session_key)
+  // The key alone on stdout (KEY=$(tokenctl session start …)); what was done, for the person, on stderr.
+  shell.logToStderr(`started session ${summary.session_key} for client ${summary.client} (scopes ${summary.scopes.join(' ')}; its refresh token is in the secure store)`)
   return {session_key: summary.session_key, ...tokenJson(result, {client: summary.client, flavor: summary.flavor})}
 }
