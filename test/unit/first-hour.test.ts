@@ -39,6 +39,7 @@ describe('tables', () => {
     assert.equal(timeCell('2030-01-01T10:54:00.000Z', now), '2030-01-01T10:54:00.000Z (in 54m)')
     assert.equal(timeCell('2030-01-01T08:00:00.000Z', now), '2030-01-01T08:00:00.000Z (2h ago)')
     assert.equal(timeCell(null, now), '-')
+    assert.equal(timeCell('2030-01-01T10:00:00.400Z', now), '2030-01-01T10:00:00.400Z (now)', 'not "in 0s"')
   })
 })
 
