@@ -9,9 +9,8 @@ import type {Redis} from 'ioredis'
 import {ConfigError, messageOf, StoreError} from '../errors.js'
 import {tokenctlHome} from '../paths.js'
 import {type Derive, type KdfParams, kdfParamsProblem, memoisedDerive, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
-import {updateUnderLock} from './local-lock.js'
 import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE} from './passphrase.js'
-import type {LockHolder, LockOptions, SecretStore} from './types.js'
+import type {EntryOptions, LockHolder, LockOptions, SecretStore} from './types.js'
 
 /**
  * The Redis backend: one store shared by a fleet of hosts (cron jobs on several machines, CI
@@ -23,7 +22,9 @@ import type {LockHolder, LockOptions, SecretStore} from './types.js'
  *
  *   P e:<sha256(name)>   the entry: an envelope of {"n": name, "v": value}. The name inside the
  *                        authenticated plaintext binds the value to its key: an envelope copied
- *                        to another key does not open as that entry.
+ *                        to another key does not open as that entry. An entry written with a
+ *                        lifetime (a cached token) has it as its TTL: Redis removes it itself
+ *                        (its index keeps the hash, which list() skips).
  *   P n:<kind>           SET of the sha256(name) of the entries of one kind (the name up to its
  *                        first ':', "session", "token"…): list() reads it, never a SCAN.
  *   P kinds              SET of the kinds in use.
@@ -139,9 +140,9 @@ export function redisSettings(env: NodeJS.ProcessEnv = process.env): RedisSettin
 }
 
 // Each script touches only the keys it declares. A missing key is `false` in Lua, never equal to a token.
-/** KEYS entry, names, kinds, lock; ARGV envelope, hash, kind, lock token ('' = unfenced). 0 = the lock is no longer ours. */
+/** KEYS entry, names, kinds, lock; ARGV envelope, hash, kind, lock token ('' = unfenced), TTL in ms ('' = none). 0 = the lock is no longer ours. */
 const PUT_SCRIPT = `if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[4] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[5] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[5]) end
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 return 1`
@@ -258,21 +259,19 @@ export class RedisStore implements SecretStore {
     return names.sort()
   }
 
-  async set(name: string, value: string): Promise<void> {
+  async set(name: string, value: string, options: EntryOptions = {}): Promise<void> {
     const {params, salt} = await this.#storeSealing()
     const plaintext = Buffer.from(JSON.stringify({n: name, v: value}), 'utf8')
     const sealed = await sealEnvelope(plaintext, this.#passphrase, params, {derive: this.#derive, salt})
     const hash = sha256hex(name)
     const kind = entryKind(name)
     const token = this.#held.get(name) ?? ''
+    // Relative to this host's clock, which the lifetime came from, not to the server's.
+    const ttl = options.expiresAt === undefined ? '' : String(Math.max(1, Math.ceil(options.expiresAt - Date.now())))
     const written = await this.#run(`write "${name}"`, (client) =>
-      client.eval(PUT_SCRIPT, 4, this.#key('e:', hash), this.#key('n:', kind), this.#key('kinds'), this.#key('l:', hash), sealed, hash, kind, token),
+      client.eval(PUT_SCRIPT, 4, this.#key('e:', hash), this.#key('n:', kind), this.#key('kinds'), this.#key('l:', hash), sealed, hash, kind, token, ttl),
     )
     if (written !== 1) throw this.#lockLost(name)
-  }
-
-  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined> {
-    return updateUnderLock(this, name, fn)
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
