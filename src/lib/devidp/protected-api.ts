@@ -7,7 +7,8 @@
  * needs `Authorization: DPoP` and a proof for the request with this API's own nonce, a
  * certificate-bound one the same certificate on the TLS connection (dev idp's mTLS port).
  *
- *   /api/echo               any method: 200 with the caller's verified claims
+ *   /api/echo               any method: 200 with the method, the body sent (as httpbin echoes it:
+ *                           `data`, and `json` when it parses) and the caller's verified claims
  *   /api/reject-first/ID    401 invalid_token for the first token seen for ID (as if it had been
  *                           revoked), the echo for any other: shows `call` renewing a token once
  *
@@ -97,12 +98,34 @@ export interface ProtectedApiOptions extends VerifierOptions {
   senders?: Partial<SenderRules>
 }
 
+/** The most of a body the echo shows: enough for any recipe, bounded whatever a caller sends. */
+export const ECHOED_BODY_BYTES = 16 * 1024
+
+/**
+ * What the caller sent, for `call -X POST -d …` to be seen arriving: its content type, the body as
+ * text (`data`, cut at ECHOED_BODY_BYTES and then said to be) and, when it is JSON, as JSON (`json`)
+ * — the shape httpbin answers. Nothing is escaped beyond what JSON itself escapes.
+ */
+export function bodyEcho(contentType: string | undefined, body: Buffer, size = body.length): Record<string, unknown> {
+  if (size === 0) return {}
+  const data = body.subarray(0, ECHOED_BODY_BYTES).toString('utf8')
+  const echo: Record<string, unknown> = {content_type: contentType ?? null, data}
+  if (size > ECHOED_BODY_BYTES) return {...echo, data_truncated: true, body_bytes: size}
+  try {
+    echo.json = JSON.parse(data)
+  } catch {
+    // not JSON: the text alone
+  }
+
+  return echo
+}
+
 /** The handler of everything under PROTECTED_API_PATH. */
 export async function protectedApiHandler(options: ProtectedApiOptions): Promise<RequestListener> {
   const verify = await bearerVerifier(options)
   const senders = senderVerifier(options.senders)
   const firstTokens = firstTokenRejecter()
-  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+  const handle = async (request: IncomingMessage, response: ServerResponse, body: Buffer, size: number) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1')
     const path = url.pathname.slice(PROTECTED_API_PATH.length)
     const presented = presentedToken(request.headers.authorization)
@@ -112,7 +135,7 @@ export async function protectedApiHandler(options: ProtectedApiOptions): Promise
     const sender = await senders.check(request, presented!, verification.claims)
     if ('refusal' in sender) return refuseSender(response, sender.refusal)
     if (sender.nonce) response.setHeader('dpop-nonce', sender.nonce)
-    const echo = {method: request.method, path: url.pathname, claims: verification.claims}
+    const echo = {method: request.method, path: url.pathname, ...bodyEcho(request.headers['content-type'], body, size), claims: verification.claims}
     if (path === '/echo') return send(response, 200, echo)
     const rejectFirst = /^\/reject-first\/([^/]+)$/.exec(path)
     if (rejectFirst) {
@@ -125,9 +148,15 @@ export async function protectedApiHandler(options: ProtectedApiOptions): Promise
 
   return (request, response) => {
     // Drained first: an answer to a client still sending would make its failures depend on timing.
-    request.resume()
+    // What the echo shows is kept (the rest only counted), so any body costs bounded memory.
+    const kept: Buffer[] = []
+    let size = 0
+    request.on('data', (chunk: Buffer) => {
+      if (size < ECHOED_BODY_BYTES + 1) kept.push(chunk.subarray(0, ECHOED_BODY_BYTES + 1 - size))
+      size += chunk.length
+    })
     request.once('end', () => {
-      handle(request, response).catch(() => send(response, 500, {error: 'server_error'}))
+      handle(request, response, Buffer.concat(kept), size).catch(() => send(response, 500, {error: 'server_error'}))
     })
   }
 }

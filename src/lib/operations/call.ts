@@ -40,7 +40,16 @@ export async function call({args, flags}: CommandInput<typeof Call>, shell: Comm
   const source = tokenSourceOf({...flags, session: flags['session-key']}, shell.runtime())
   // A certificate-bound token from outside (--token-env) goes over a connection presenting its certificate.
   const certificate = flags['certificate-file'] === undefined ? undefined : clientCertificateOf(await readCertificateFile(flags['certificate-file'], flags['certificate-password-env']))
-  const options = {caFile: flags['ca-file'], clientCertificate: certificate, retries: flags.retries, retryAll: flags['retry-all'], timeoutSeconds: flags.timeout}
+  const renewed = flags.client ? `--client ${flags.client}` : `--session-key ${flags['session-key']}`
+  const options = {
+    caFile: flags['ca-file'],
+    clientCertificate: certificate,
+    // The one renewal is not silent: a 401 that a new token cured still says the old one was refused.
+    onRenewal: (why: string) => shell.logToStderr(`the API refused the token (${why}): got a new one (${renewed}) and sent the request again`),
+    retries: flags.retries,
+    retryAll: flags['retry-all'],
+    timeoutSeconds: flags.timeout,
+  }
   const response = await callApi(request, source, options, shell.hooks())
   const failed = response.status >= 400 && !flags['no-fail']
   if (shell.json) {

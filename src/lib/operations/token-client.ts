@@ -9,6 +9,7 @@ import {clientCredentialsToken, dpopOwnerOf} from '../oauth/client-credentials.j
 import {assertProofRequestFor, presentToken, proofRequestOf} from '../oauth/token-header.js'
 import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import type {CommandInput} from './input.js'
+import {orWithoutCache} from './store-advice.js'
 
 export async function tokenClient({args, flags}: CommandInput<typeof TokenClient>, shell: CommandShell): Promise<TokenJson> {
   checkTokenFormat(flags.format)
@@ -17,7 +18,7 @@ export async function tokenClient({args, flags}: CommandInput<typeof TokenClient
   if (connection.dpop) assertProofRequestFor(flags.format, proofRequest)
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
   const runtime = shell.runtime()
-  const result = await clientCredentialsToken(connection, options, runtime)
+  const result = await clientCredentialsToken(connection, options, runtime).catch(orWithoutCache(connection, options.noCache))
   const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
   shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover))
   return tokenJson(result, {client: args.name ?? null})
