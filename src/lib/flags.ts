@@ -215,7 +215,7 @@ export const formatFlag = {
   format: Flags.string({
     default: 'token',
     description:
-      "token: the token alone; header: an Authorization header (a DPoP-bound token: with its proof for --url); env: ACCESS_TOKEN=…; exec-credential: a Kubernetes ExecCredential, for a kubeconfig's exec entry",
+      "token: the token alone; header: an Authorization header (a DPoP-bound token: with its proof for --url); env: ACCESS_TOKEN=…; exec-credential: a Kubernetes ExecCredential, for a kubeconfig's exec entry (a bearer token: not for a DPoP-bound one)",
     options: [...TOKEN_FORMATS],
   }),
   method: Flags.string({description: '--format header of a DPoP-bound token: the method of the request the proof is for [default: GET]', dependsOn: ['url'], helpValue: 'METHOD'}),

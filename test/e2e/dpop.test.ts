@@ -9,7 +9,7 @@
  */
 import {strict as assert} from 'node:assert'
 import {createHash, generateKeyPairSync} from 'node:crypto'
-import {writeFileSync} from 'node:fs'
+import {existsSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK} from 'jose'
@@ -19,7 +19,7 @@ import {FileStore} from '../../src/lib/store/file-store.js'
 import {allFileContents, expectExit, stdoutJson as json} from '../helpers/assertions.js'
 import {type ApiServer, startApiServer} from '../helpers/api-server.js'
 import {type AuthServer, startAuthServer, useAuthServer} from '../helpers/auth-server.js'
-import {cliWithHome, stderrMatch, tempHome} from '../helpers/cli.js'
+import {type CliResult, cliWithHome, stderrMatch, tempHome} from '../helpers/cli.js'
 import {strictDpopFront} from '../helpers/dpop-strict.js'
 import {requireKeyring, type KeyringSession} from '../helpers/keyring.js'
 
@@ -319,6 +319,37 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       const refused = await run.run(['call', `${api.url}/dpop-refused`, '--client', 'dpop'])
       expectExit(refused, 8)
       assert.match(refused.stderr, /the API refused the DPoP proof \(invalid_dpop_proof: the proof's key is on our deny list\)/)
+    })
+
+    it('exec and --format exec-credential refuse a DPoP-bound token (exit 2): the command not run, nothing printed, the advice fits the flag, the client or the session', async () => {
+      const run = cli()
+      expectExit(await run.run(['client', 'add', 'dpop', '--issuer', server.issuer, '--client-id', 'dpop', '--client-secret-stdin', '--dpop', '--scope', 'read'], {input: 'dpop-secret'}), 0)
+      const marker = join(tempHome(), 'ran')
+      const oneLine = (result: CliResult, pattern: RegExp) => {
+        expectExit(result, 2)
+        assert.equal(result.stdout, '')
+        assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr)
+        assert.match(result.stderr, pattern)
+      }
+
+      const command = /a DPoP-bound token cannot be handed to a command: it could only send it as a bearer token/
+      const kubectl = /a DPoP-bound token cannot go in an ExecCredential: kubectl sends it as a bearer token/
+      oneLine(await run.run(['exec', 'dpop', '--', 'sh', '-c', `touch ${marker}`]), new RegExp(`${command.source}.*for a command use a client added without --dpop; tokenctl call URL --client dpop sends this one`))
+      oneLine(await run.run(['token', 'client', 'dpop', '--format', 'exec-credential']), new RegExp(`${kubectl.source}.*for kubectl use a client added without --dpop`))
+      const flags = ['--issuer', server.issuer, '--client-id', 'dpop', '--client-secret-env', 'S', '--dpop']
+      oneLine(await run.run(['token', 'client', ...flags, '--format', 'exec-credential'], {env: {S: 'dpop-secret'}}), /drop --dpop for kubectl/)
+      oneLine(await run.run(['exec', ...flags, '--', 'sh', '-c', `touch ${marker}`], {env: {S: 'dpop-secret'}}), /drop --dpop for a command/)
+      assert.equal(server.tokenRequests.length, 0, 'refused before any token request')
+
+      // A session's binding is known once its token is: refused then, the session kept as it was.
+      const userToken = await server.mintUserToken({aud: 'dpop', sub: 'erin'})
+      expectExit(await run.run(['session', 'start', 'dpop', '--assertion-env', 'USER_TOKEN', '--session-key', 'bound'], {env: {USER_TOKEN: userToken}}), 0)
+      oneLine(await run.run(['session', 'refresh', '--session-key', 'bound', '--format', 'exec-credential']), /use a session started without --dpop; tokenctl call URL --session-key bound sends this one/)
+      oneLine(await run.run(['exec', '--session-key', 'bound', '--', 'sh', '-c', `touch ${marker}`]), command)
+      assert.ok(!existsSync(marker), 'the command never ran')
+      const after = await run.run(['session', 'refresh', '--session-key', 'bound', '--json'])
+      expectExit(after, 0)
+      assert.equal(json(after).token_type, 'DPoP')
     })
 
     it('a server that answers --dpop with a Bearer token: the token works, and stderr says it is not bound', async () => {

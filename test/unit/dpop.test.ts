@@ -27,7 +27,7 @@ import {
   readDpopKeyFile,
   resourceProverFor,
 } from '../../src/lib/oauth/dpop-keys.js'
-import {assertProofRequestFor, presentToken, proofRequestOf} from '../../src/lib/oauth/token-header.js'
+import {assertDpopFormat, boundTokenRefused, dpopGivenOf, presentToken, proofRequestOf} from '../../src/lib/oauth/token-header.js'
 import type {AccessToken} from '../../src/lib/oauth/token.js'
 import type {SecretStore} from '../../src/lib/store/types.js'
 import {accessTokenHash, checkDpopProof} from '../../src/lib/verify/binding.js'
@@ -483,27 +483,61 @@ describe('DPoP keys, nonces, proofs and headers', () => {
     })
 
     it('a DPoP-bound token needs --url with --format header (exit 2), other formats do not', () => {
-      assert.throws(() => assertProofRequestFor('header', undefined), (error: unknown) => {
+      assert.throws(() => assertDpopFormat('header', undefined, {flag: '--dpop'}), (error: unknown) => {
         assert.ok(error instanceof UsageError)
         assert.equal(error.message, 'a DPoP-bound token needs a proof for each request: --format header needs --url URL (and --method M, default GET) to make one')
         assert.equal(error.code, 'usage_error')
         assert.deepEqual(error.suggestions, ['tokenctl token client NAME --format header --url https://api.example.com/things > headers && curl -H @headers https://api.example.com/things'])
         return true
       })
-      assertProofRequestFor('header', {method: 'GET', url: new URL('https://a.example')})
-      for (const format of ['token', 'env', 'exec-credential']) assertProofRequestFor(format, undefined)
+      assertDpopFormat('header', {method: 'GET', url: new URL('https://a.example')}, {flag: '--dpop'})
+      for (const format of ['token', 'env']) assertDpopFormat(format, undefined, {flag: '--dpop'})
+    })
+
+    it('a DPoP-bound token goes in no ExecCredential nor to exec\'s command (exit 2): the advice fits what bound it', () => {
+      const refused = (message: string, suggestion: string) => (error: unknown) => {
+        assert.ok(error instanceof UsageError)
+        assert.equal(error.exitCode, 2)
+        assert.equal(error.message, message)
+        assert.deepEqual(error.suggestions, [suggestion])
+        return true
+      }
+
+      const kubectl = 'a DPoP-bound token cannot go in an ExecCredential: kubectl sends it as a bearer token, which an API refuses from a bound token'
+      const command = 'a DPoP-bound token cannot be handed to a command: it could only send it as a bearer token, which an API refuses from a bound token'
+      assert.throws(() => assertDpopFormat('exec-credential', undefined, {flag: '--dpop'}), refused(kubectl, 'drop --dpop for kubectl'))
+      assert.throws(() => assertDpopFormat('exec-credential', undefined, {client: 'dpop'}), refused(kubectl, 'for kubectl use a client added without --dpop; tokenctl call URL --client dpop sends this one with a proof per request'))
+      assert.throws(() => {
+        throw boundTokenRefused('exec', {session: 'nightly'})
+      }, refused(command, 'for a command use a session started without --dpop; tokenctl call URL --session-key nightly sends this one with a proof per request'))
+      assert.throws(() => {
+        throw boundTokenRefused('exec', {client: 'dpop', flag: '--dpop-key-file'})
+      }, refused(command, 'drop --dpop-key-file and use a client added without --dpop for a command'))
+      assert.throws(() => {
+        throw boundTokenRefused('exec', {})
+      }, refused(command, 'for a command ask for a token without --dpop'))
+    })
+
+    it('what bound the tokens: the flag given (--dpop-key-file first), a named client whose stored key is used', () => {
+      assert.deepEqual(dpopGivenOf({dpop: true}, {dpop: {kind: 'connection'}}), {flag: '--dpop'})
+      assert.deepEqual(dpopGivenOf({dpop: true, 'dpop-key-file': 'k.pem'}, {dpop: {kind: 'file', path: 'k.pem'}}), {flag: '--dpop-key-file'})
+      assert.deepEqual(dpopGivenOf({}, {dpop: {jkt: 'j', kind: 'named_client', name: 'ci'}}), {client: 'ci'})
+      assert.deepEqual(dpopGivenOf({dpop: true}, {dpop: {jkt: 'j', kind: 'named_client', name: 'ci'}}), {client: 'ci', flag: '--dpop'})
+      assert.deepEqual(dpopGivenOf({}, {}), {})
     })
 
     it('the two lines for a bound token, the proof made for the request; one line and no proof otherwise', async () => {
       const proofs: string[] = []
       const request = {method: 'POST', url: new URL('https://api.example/x')}
-      assert.equal(await presentToken(bound, 'header', request, prover(proofs)), 'Authorization: DPoP tok\nDPoP: the-proof')
+      assert.equal(await presentToken(bound, 'header', request, prover(proofs), {flag: '--dpop'}), 'Authorization: DPoP tok\nDPoP: the-proof')
       assert.deepEqual(proofs, ['POST https://api.example/x tok'])
-      assert.equal(await presentToken(bearer, 'header', request, prover(proofs)), 'Authorization: Bearer tok')
-      assert.equal(await presentToken(bound, 'token', undefined, prover(proofs)), 'tok')
-      assert.equal(await presentToken(bound, 'env', undefined, prover(proofs)), 'ACCESS_TOKEN=tok')
+      assert.equal(await presentToken(bearer, 'header', request, prover(proofs), {flag: '--dpop'}), 'Authorization: Bearer tok')
+      assert.equal(await presentToken(bound, 'token', undefined, prover(proofs), {flag: '--dpop'}), 'tok')
+      assert.equal(await presentToken(bound, 'env', undefined, prover(proofs), {flag: '--dpop'}), 'ACCESS_TOKEN=tok')
       assert.equal(proofs.length, 1, 'no proof for anything else')
-      await assert.rejects(presentToken(bound, 'header', undefined, prover(proofs)), UsageError)
+      await assert.rejects(presentToken(bound, 'header', undefined, prover(proofs), {flag: '--dpop'}), UsageError)
+      await assert.rejects(presentToken(bound, 'exec-credential', undefined, prover(proofs), {session: 'me'}), /cannot go in an ExecCredential/)
+      assert.match(await presentToken(bearer, 'exec-credential', undefined, prover(proofs), {}), /"kind":"ExecCredential"/)
     })
   })
 })

@@ -14,7 +14,7 @@ import {dpopOwnerOf} from '../oauth/client-credentials.js'
 import {oboToken} from '../oauth/obo.js'
 import {assertSessionKey, startSession} from '../oauth/sessions.js'
 import type {Flavor} from '../oauth/token.js'
-import {assertProofRequestFor, presentToken, proofRequestOf} from '../oauth/token-header.js'
+import {assertDpopFormat, dpopGivenOf, presentToken, proofRequestOf} from '../oauth/token-header.js'
 import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import type {CommandInput} from './input.js'
 import {orWithoutCache} from './store-advice.js'
@@ -34,13 +34,14 @@ export async function tokenObo({args, flags}: CommandInput<typeof TokenObo>, she
   const {assertion, connection} = await exchangeInput(args.name, flags)
   checkTokenFormat(flags.format)
   const proofRequest = proofRequestOf(flags)
-  if (connection.dpop) assertProofRequestFor(flags.format, proofRequest)
+  const dpopGiven = dpopGivenOf(flags, connection)
+  if (connection.dpop) assertDpopFormat(flags.format, proofRequest, dpopGiven)
   const request = {assertion, flavor: flags.flavor as Flavor | undefined, requestedTokenType: flags['requested-token-type']}
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
   const runtime = shell.runtime()
   const result = await oboToken(connection, request, options, runtime).catch(orWithoutCache(connection, options.noCache))
   const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
-  shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover))
+  shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
   return tokenJson(result, {client: args.name ?? null, flavor: result.token.flavor ?? null})
 }
 

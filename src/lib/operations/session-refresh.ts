@@ -19,6 +19,6 @@ export async function sessionRefresh({flags}: CommandInput<typeof SessionRefresh
     throw new Error(`session ${flags['session-key']} has a DPoP-bound token but no key`)
   }
 
-  shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, proofs ?? noKey))
+  shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, proofs ?? noKey, {session: flags['session-key']}))
   return {session_key: summary.session_key, ...tokenJson(result, {client: summary.client})}
 }

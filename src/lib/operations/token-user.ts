@@ -10,7 +10,7 @@ import {noSignInReason, signInNeedsTerminal} from '../exec-credential.js'
 import {dpopOwnerOf} from '../oauth/client-credentials.js'
 import {signIn, type SignInPrompt} from '../oauth/sign-in.js'
 import {assertSessionKey} from '../oauth/sessions.js'
-import {assertProofRequestFor, presentToken, proofRequestOf} from '../oauth/token-header.js'
+import {assertDpopFormat, dpopGivenOf, presentToken, proofRequestOf} from '../oauth/token-header.js'
 import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import {escapeControls} from '../terminal-text.js'
 import type {CommandInput} from './input.js'
@@ -35,7 +35,8 @@ export async function tokenUser({argv, args, bin, flags}: TokenUserInput, shell:
   if (connection.scopes.length === 0) throw noScope()
   checkTokenFormat(flags.format)
   const proofRequest = proofRequestOf(flags)
-  if (connection.dpop) assertProofRequestFor(flags.format, proofRequest)
+  const dpopGiven = dpopGivenOf(flags, connection)
+  if (connection.dpop) assertDpopFormat(flags.format, proofRequest, dpopGiven)
   // Run by kubectl: a prompt only where someone can answer it (exit 5 at once otherwise).
   const noSignIn = noSignInReason()
   if (noSignIn !== undefined) throw signInNeedsTerminal(noSignIn, bin, argv)
@@ -57,7 +58,7 @@ export async function tokenUser({argv, args, bin, flags}: TokenUserInput, shell:
     const runtime = shell.runtime()
     const {result, sessionKey} = await signIn(connection, options, runtime)
     const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
-    shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover))
+    shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
     if (sessionKey) shell.logToStderr(`kept the sign-in as session ${sessionKey}: tokenctl session refresh --session-key ${sessionKey} gets the user's token from now on`)
     return tokenJson(result, {client: args.name ?? null, ...(sessionKey ? {session_key: sessionKey} : {})})
   } finally {
