@@ -262,6 +262,39 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       for (const secret of privateParts(entries)) assert.ok(!allFileContents(run.home).includes(secret))
     })
 
+    it('the cache key holds the key\'s thumbprint: a token cached for one key, or for none, is never served for another (worker flow and on-behalf-of)', async () => {
+      const run = cli()
+      const keyFile = (name: string) => {
+        const file = join(tempHome(), name)
+        writeFileSync(file, generateKeyPairSync('ec', {namedCurve: 'P-256'}).privateKey.export({format: 'pem', type: 'pkcs8'}))
+        return file
+      }
+
+      const [a, b] = [keyFile('a.pem'), keyFile('b.pem')]
+      const worker = (...extra: string[]) => run.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'S', '--json', ...extra], {env: {S: 'worker-secret'}})
+      const bearer = json(await worker())
+      assert.equal(bearer.token_type, 'Bearer')
+      const bound = json(await worker('--dpop'))
+      assert.deepEqual([bound.token_type, bound.token_source], ['DPoP', 'identity_provider'], 'the bearer token is not served for --dpop')
+      assert.equal(json(await worker('--dpop')).token_source, 'cache')
+      const withA = json(await worker('--dpop-key-file', a))
+      const withB = json(await worker('--dpop-key-file', b))
+      assert.deepEqual([withA.token_source, withB.token_source], ['identity_provider', 'identity_provider'])
+      assert.notEqual(withA.dpop_jkt, withB.dpop_jkt)
+      assert.deepEqual(decodeJwt(withB.access_token).cnf, {jkt: withB.dpop_jkt})
+      const againA = json(await worker('--dpop-key-file', a))
+      assert.deepEqual([againA.token_source, againA.access_token], ['cache', withA.access_token])
+
+      const userToken = await server.mintUserToken({aud: 'api', sub: 'frank'})
+      const obo = async (file: string) =>
+        json(await run.run(['token', 'obo', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-env', 'S', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--dpop-key-file', file, '--json'], {env: {S: 'api-secret', USER_TOKEN: userToken}}))
+      const oboA = await obo(a)
+      const oboB = await obo(b)
+      assert.deepEqual([oboA.token_source, oboB.token_source], ['identity_provider', 'identity_provider'])
+      assert.deepEqual(decodeJwt(oboB.access_token).cnf, {jkt: withB.dpop_jkt})
+      assert.equal((await obo(a)).token_source, 'cache')
+    })
+
     it('--dpop-key-file: the user\'s own key (PEM), its thumbprint in dpop_jkt', async () => {
       const run = cli()
       const {privateKey} = generateKeyPairSync('ec', {namedCurve: 'P-256'})
@@ -315,6 +348,15 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       expectExit(renewed, 0)
       assert.deepEqual(api.requests.map((request) => request.status), [401, 401, 200], 'nonce, revoked, renewed')
       assert.equal(server.tokenRequests.length, 3, 'the first token (with the nonce dance), then one renewal')
+
+      // An API that asks for a nonce again after its nonce was sent: asked once more only, and no renewal for it.
+      api.reset()
+      server.resetCounters()
+      const again = await run.run(['call', `${api.url}/dpop-nonce-again`, '--client', 'dpop'])
+      expectExit(again, 8)
+      assert.deepEqual(api.requests.map((request) => request.status), [401, 401], 'one nonce retry, not a loop')
+      assert.equal(server.tokenRequests.length, 0, 'a nonce challenge is not a reason to renew the token')
+      assert.match(again.stderr, /the API asked again for a DPoP nonce \(use_dpop_nonce/)
 
       const refused = await run.run(['call', `${api.url}/dpop-refused`, '--client', 'dpop'])
       expectExit(refused, 8)

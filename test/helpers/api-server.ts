@@ -19,6 +19,8 @@
  * - `/set-cookie`           the echo with `Set-Cookie: session=secret-cookie-value`
  * - `/public/…`             the echo without any token check (`claims: null`)
  * - `/dpop-refused`         401 with `WWW-Authenticate: DPoP error="invalid_dpop_proof"` and a reason
+ * - `/dpop-nonce-again`     401 `use_dpop_nonce` with a fresh `DPoP-Nonce` every time, even to a proof
+ *                           carrying the last one (an API whose nonces a load balancer splits)
  *
  * A sender-constrained token is held to its binding as dev idp's API holds it
  * (src/lib/devidp/sender-constraints.ts), strictly (RFC 9449 §4.3, §7.1, §11.1): a DPoP-bound token
@@ -27,7 +29,7 @@
  */
 import {createServer} from 'node:http'
 import type {IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse} from 'node:http'
-import {createCipheriv, createHash} from 'node:crypto'
+import {createCipheriv, createHash, randomUUID} from 'node:crypto'
 import type {JSONWebKeySet, JWTPayload} from 'jose'
 
 import {bearerToken, bearerVerifier, firstTokenRejecter, presentedToken, refuseSender} from '../../src/lib/devidp/protected-api.js'
@@ -237,6 +239,11 @@ function apiRoutes(state: EndpointState): Route[] {
     [/^\/upload$/, (exchange) => upload(exchange)],
     [/^\/set-cookie$/, (exchange) => answerEcho(exchange, {'set-cookie': SESSION_COOKIE})],
     [/^\/dpop-refused$/, (exchange) => answerJson(exchange, 401, {error: 'invalid_dpop_proof'}, {'www-authenticate': DPOP_REFUSED_HEADER})],
+    [
+      /^\/dpop-nonce-again$/,
+      (exchange) =>
+        answerJson(exchange, 401, {error: 'use_dpop_nonce'}, {'dpop-nonce': randomUUID(), 'www-authenticate': 'DPoP error="use_dpop_nonce", error_description="another nonce"'}),
+    ],
   ]
 }
 
