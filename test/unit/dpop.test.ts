@@ -498,6 +498,7 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       const refused = (message: string, suggestion: string) => (error: unknown) => {
         assert.ok(error instanceof UsageError)
         assert.equal(error.exitCode, 2)
+        assert.equal(error.code, 'usage_error')
         assert.equal(error.message, message)
         assert.deepEqual(error.suggestions, [suggestion])
         return true
