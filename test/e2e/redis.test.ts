@@ -197,7 +197,7 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     }
     const keys = await redis.keys(`${prefix}*`)
     assert.ok(keys.length >= 8, keys.join('\n'))
-    assert.ok(keys.every((key) => /^[\w-]+:(e:[\da-f]{64}|n:[a-z-]+|kinds|keycheck)$/.test(key)), keys.join('\n'))
+    assert.ok(keys.every((key) => /^[\w-]+:(\{[\da-f]{64}\}(e:[a-z-]+|f)|keycheck)$/.test(key)), keys.join('\n'))
     const everything = await redis.dump() // redis-cli --scan, then GET (SMEMBERS for the index sets) of each key
     for (const [what, value] of Object.entries(secrets)) {
       assert.ok(value && value.length > 8, what)
@@ -206,7 +206,7 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     }
 
     for (const home of [a, b]) assert.ok(!allFileContents(home.home).includes(record.refresh_token), 'nor in any local file')
-    assert.ok(keys.includes(`${prefix}e:${sha256hex(`session:${sessionKey}`)}`))
+    assert.ok(keys.includes(`${prefix}{${sha256hex(`session:${sessionKey}`)}}e:session`))
   })
 
   it('a wrong passphrase on one host: exit 7 store_wrong_passphrase, and Redis is left exactly as it was', async () => {
@@ -228,7 +228,7 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     const lease = 3
     const {homes, prefix} = fleet(3, {TOKENCTL_REDIS_LOCK_LEASE: String(lease)})
     await sharedSession(homes, 'locked')
-    const lockKey = `${prefix}l:${sha256hex('session:locked')}`
+    const lockKey = `${prefix}{${sha256hex('session:locked')}}l`
     server.injectTokenFaults({delayMs: 15_000})
     const victim = homes[1].start(['session', 'refresh', '--key', 'locked', '--force'])
     await waitFor(() => server.tokenRequests.length > 0, 20_000)

@@ -65,8 +65,14 @@ export interface RedisServer {
   stop(): Promise<void>
 }
 
+/**
+ * What tokenctl needs, and nothing else: the README's ACL line (the keys are the caller's). Cluster
+ * topologies add `+cluster|slots` and `+asking` (test/helpers/redis-topologies.ts).
+ */
+export const TOKENCTL_COMMANDS = ['+ping', '+get', '+set', '+del', '+pexpire', '+eval', '+scan', '+role', '+wait']
+
 /** A port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
     server.once('error', reject)
@@ -78,7 +84,7 @@ async function freePort(): Promise<number> {
 }
 
 /** PING over a raw socket (TLS with a CA), authenticated: true once the server answers +PONG. */
-async function answersPing(port: number, auth: string[], ca?: string): Promise<boolean> {
+export async function answersPing(port: number, auth: string[], ca?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = ca ? tls.connect({ca, host: '127.0.0.1', port, servername: 'localhost'}) : net.connect({host: '127.0.0.1', port})
     const command = (args: string[]) => `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`
@@ -90,7 +96,7 @@ async function answersPing(port: number, auth: string[], ca?: string): Promise<b
 
     socket.setTimeout(1000, () => done(false))
     socket.on('error', () => done(false))
-    socket.on(ca ? 'secureConnect' : 'connect', () => socket.write(command(['AUTH', ...auth]) + command(['PING'])))
+    socket.on(ca ? 'secureConnect' : 'connect', () => socket.write((auth.length > 0 ? command(['AUTH', ...auth]) : '') + command(['PING'])))
     socket.on('data', (chunk) => {
       received += chunk.toString('latin1')
       if (received.includes('+PONG')) done(true)
@@ -115,8 +121,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
         '--user', 'default', 'off',
         '--user', 'admin', 'on', `>${adminPassword}`, '~*', '&*', '+@all',
         // What tokenctl needs, and nothing else: the README's ACL line.
-        '--user', 'tokenctl', 'on', `>${password}`, `~${options.aclKeys ?? 'tokenctl*'}`,
-        '+ping', '+get', '+set', '+mget', '+del', '+pexpire', '+sadd', '+srem', '+smembers', '+srandmember', '+eval',
+        '--user', 'tokenctl', 'on', `>${password}`, `~${options.aclKeys ?? 'tokenctl*'}`, ...TOKENCTL_COMMANDS,
       ]
     : ['--requirepass', password]
   const adminAuth = options.acl ? ['--user', 'admin', '--pass', adminPassword] : ['--pass', password]

@@ -22,5 +22,7 @@ export async function storeStatus(env: NodeJS.ProcessEnv = process.env): Promise
     if (isTokenctlError(error)) status.error_code = error.code
   }
 
+  // What the check reached (Redis: the master Sentinel named, a Cluster's masters) is part of where it lives.
+  status.location = store.location
   return status
 }
