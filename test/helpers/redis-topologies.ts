@@ -19,6 +19,8 @@ import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {promisify} from 'node:util'
 
+import type {Redis} from 'ioredis'
+
 import {findExecutable} from './keyring.js'
 import {missingPrerequisite} from './prerequisites.js'
 import {answersPing, freePort, TOKENCTL_COMMANDS} from './redis.js'
@@ -41,6 +43,7 @@ export class RedisProcess {
   readonly #killOnExit = () => this.#child?.kill('SIGKILL')
   readonly #pingAuth: string[]
   #paused = false
+  #raw: Promise<Redis> | undefined
 
   constructor(
     readonly name: string,
@@ -121,6 +124,17 @@ export class RedisProcess {
     return stdout
   }
 
+  /** A key's value, read in this process over a connection kept open (fast enough to catch a write before its WAIT ends). */
+  async getBuffer(key: string): Promise<Buffer | null> {
+    this.#raw ??= import('ioredis').then(({Redis}) => {
+      const [, user, , pass] = this.#cliAuth
+      const client = new Redis({host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 0, password: pass, port: this.port, retryStrategy: () => null, username: user})
+      client.on('error', () => {})
+      return client
+    })
+    return (await this.#raw).getBuffer(key)
+  }
+
   /** `INFO section` as a map of its fields. */
   async info(section: string): Promise<Record<string, string>> {
     const fields: Record<string, string> = {}
@@ -139,6 +153,9 @@ export class RedisProcess {
   }
 
   async #end(signal: NodeJS.Signals): Promise<void> {
+    const raw = this.#raw
+    this.#raw = undefined
+    raw?.then((client) => client.disconnect(), () => {})
     const child = this.#child
     if (!child) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -165,8 +182,11 @@ export interface RedisTopology {
   primaryFor(key: string): Promise<RedisProcess>
   /** The replica of that primary. */
   replicaOf(primary: RedisProcess): Promise<RedisProcess>
-  /** Kills the primary holding `key` and waits until its replica has taken over and takes writes. */
-  failover(key: string): Promise<{killed: RedisProcess; promoted: RedisProcess}>
+  /**
+   * Kills `primary` at once (SIGKILL) and waits until its replica has taken over and takes writes;
+   * `afterKill` runs the moment the primary is dead (to let a paused replica go on, say).
+   */
+  failover(primary: RedisProcess, afterKill?: () => void): Promise<{killed: RedisProcess; promoted: RedisProcess}>
   /** Starts every killed node again and waits until each is a replica in sync: the topology as it began. */
   restore(): Promise<void>
   /** Keys matching a pattern, over every primary (`redis-cli --scan`), sorted. */
@@ -365,9 +385,9 @@ export async function requireSentinelSet(): Promise<SentinelSet> {
       return dumpKeys(async () => at, await scanKeys([at], '*'))
     },
     env: {TOKENCTL_REDIS_PASSWORD: secrets.password, TOKENCTL_REDIS_URL: url, TOKENCTL_STORE: 'redis'},
-    async failover() {
-      const old = await primary()
+    async failover(old: RedisProcess, afterKill?: () => void) {
       await old.kill()
+      afterKill?.()
       killed.push(old)
       const promoted = await waitUntil('Sentinel promoting the replica', async () => {
         const now = await agreedPrimary()
@@ -499,6 +519,10 @@ export async function requireRedisCluster(): Promise<RedisClusterSet> {
     if (replicas.length + masters.length < nodes.filter((node) => node.running).length) return undefined
     for (const node of nodes.filter((n) => n.running && !n.paused)) {
       if (!/cluster_state:ok/.test(await node.cli('CLUSTER', 'INFO'))) return undefined
+      // What clients see: CLUSTER SLOTS lists a replica only once it has synchronised.
+      const slots = JSON.parse(await node.cli('--json', 'CLUSTER', 'SLOTS')) as unknown[][]
+      const listed = slots.reduce((sum, range) => sum + range.length - 3, 0)
+      if (listed < replicas.length) return undefined
     }
 
     return lines
@@ -531,11 +555,11 @@ export async function requireRedisCluster(): Promise<RedisClusterSet> {
       return dumpKeys(primaryFor, await scanKeys(await masters(), '*'))
     },
     env: {TOKENCTL_REDIS_PASSWORD: secrets.password, TOKENCTL_REDIS_URL: `redis+cluster://tokenctl@${nodes.slice(0, 3).map((node) => node.address).join(',')}`, TOKENCTL_STORE: 'redis'},
-    async failover(key: string) {
-      const old = await primaryFor(key)
-      const replica = await replicaOf(old)
+    async failover(old: RedisProcess, afterKill?: () => void) {
       await old.kill()
+      afterKill?.()
       killed.push(old)
+      const replica = await replicaOf(old)
       await waitUntil('the replica taking over', async () => ((await replica.info('replication')).role === 'master' && (await healthy()) ? true : undefined))
       return {killed: old, promoted: replica}
     },

@@ -7,7 +7,7 @@
  */
 import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
 import {tmpdir} from 'node:os'
@@ -32,8 +32,13 @@ export interface RedisOptions {
   appendOnly?: boolean
   /** The key pattern the ACL user may touch (default `tokenctl*`). */
   aclKeys?: string
-  /** TLS only (rediss://), with this PKI's server certificate; `env` then trusts its CA through NODE_EXTRA_CA_CERTS. */
+  /** TLS only (rediss://), with this PKI's server certificate; `env` then trusts its CA through TOKENCTL_REDIS_CA_FILE. */
   tls?: TestPki
+  /**
+   * With `tls`: the server requires a client certificate signed by the PKI's CA (tls-auth-clients yes),
+   * and the helper presents this one; `env` does not (a test adds TOKENCTL_REDIS_CERT_FILE / _KEY_FILE).
+   */
+  clientCertificate?: {certificatePath: string; keyPath: string}
 }
 
 export interface RedisServer {
@@ -84,9 +89,9 @@ export async function freePort(): Promise<number> {
 }
 
 /** PING over a raw socket (TLS with a CA), authenticated: true once the server answers +PONG. */
-export async function answersPing(port: number, auth: string[], ca?: string): Promise<boolean> {
+export async function answersPing(port: number, auth: string[], ca?: string, client?: {cert: string; key: string}): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = ca ? tls.connect({ca, host: '127.0.0.1', port, servername: 'localhost'}) : net.connect({host: '127.0.0.1', port})
+    const socket = ca ? tls.connect({ca, host: '127.0.0.1', port, servername: 'localhost', ...client}) : net.connect({host: '127.0.0.1', port})
     const command = (args: string[]) => `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`
     let received = ''
     const done = (ok: boolean) => {
@@ -128,9 +133,11 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const pingAuth = options.acl ? ['admin', adminPassword] : [password]
   const pki = options.tls
   const listenArgs = pki
-    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', pki.serverCertPath, '--tls-key-file', pki.serverKeyPath, '--tls-ca-cert-file', pki.caCertPath, '--tls-auth-clients', 'no']
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', pki.serverCertPath, '--tls-key-file', pki.serverKeyPath, '--tls-ca-cert-file', pki.caCertPath, '--tls-auth-clients', options.clientCertificate ? 'yes' : 'no']
     : ['--port', String(port)]
-  const tlsCliArgs = pki ? ['--tls', '--cacert', pki.caCertPath] : []
+  const client = options.clientCertificate
+  const tlsCliArgs = pki ? ['--tls', '--cacert', pki.caCertPath, ...(client ? ['--cert', client.certificatePath, '--key', client.keyPath] : [])] : []
+  const clientPem = client ? {cert: readFileSync(client.certificatePath, 'utf8'), key: readFileSync(client.keyPath, 'utf8')} : undefined
   const args = [
     ...listenArgs,
     '--bind', '127.0.0.1',
@@ -154,7 +161,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       if (child === started) child = undefined
     })
     const deadline = Date.now() + START_TIMEOUT_MS
-    while (!(await answersPing(port, pingAuth, pki?.caCert))) {
+    while (!(await answersPing(port, pingAuth, pki?.caCert, clientPem))) {
       if (!child) throw new Error(`redis-server exited at start (see ${path.join(directory, 'redis.log')})`)
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port} within ${START_TIMEOUT_MS} ms`)
       await sleep(20)
@@ -207,7 +214,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       TOKENCTL_REDIS_PASSWORD: password,
       TOKENCTL_REDIS_URL: display,
       TOKENCTL_STORE: 'redis',
-      ...(pki ? {NODE_EXTRA_CA_CERTS: pki.caCertPath} : {}),
+      ...(pki ? {TOKENCTL_REDIS_CA_FILE: pki.caCertPath} : {}),
     },
     host: '127.0.0.1',
     keys,

@@ -71,7 +71,7 @@ const FENCE_LEASES = 10
 const CHECK_PLAINTEXT = 'tokenctl redis store: passphrase check v1'
 /** Failures that a failover causes and a new connection (to the master found anew) gets past. */
 const FAILOVER_FAILURE =
-  /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Command timed out|All sentinels are unreachable|^READONLY|^MASTERDOWN|^LOADING|^CLUSTERDOWN|^TRYAGAIN|^MOVED|^ASK|Too many Cluster redirections|None of startup nodes|Failed to refresh slots cache|Cluster isn't ready|Cluster is ended/
+  /Connection is closed|Command aborted due to connection close|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Command timed out|All sentinels are unreachable|^READONLY|^MASTERDOWN|^LOADING|^CLUSTERDOWN|^TRYAGAIN|^MOVED|^ASK|Too many Cluster redirections|None of startup nodes|Failed to refresh slots cache|Cluster isn't ready|Cluster is (ended|disconnect)|No master node is available|Node is disconnected/
 
 // Each script touches only the keys it declares, all of one entry (one hash slot). A missing key is `false` in Lua, never equal to a token.
 /** KEYS entry, fence; ARGV envelope, lock token ('' = unfenced). 0 = someone took the lock since. */
@@ -407,7 +407,7 @@ export class RedisStore implements SecretStore {
     if (error instanceof StoreError || error instanceof ConfigError) return error
     let message = messageOf(error)
     // ioredis words every failure of a closed connection alike; the socket's own error says why.
-    if (/Connection is closed|Stream isn't writeable|enableOfflineQueue|None of startup nodes|Failed to refresh slots cache/i.test(message) && this.#lastError) message = messageOf(this.#lastError)
+    if (/Connection is closed|Command aborted due to connection close|Stream isn't writeable|enableOfflineQueue|None of startup nodes|Failed to refresh slots cache/i.test(message) && this.#lastError) message = messageOf(this.#lastError)
     if (/Command timed out/i.test(message)) message = `no answer within ${this.settings.timeoutMs / 1000} s (TOKENCTL_REDIS_TIMEOUT)`
     const {password} = this.settings
     if (password && password.length >= 4) message = message.replaceAll(password, '***')

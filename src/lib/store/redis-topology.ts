@@ -73,8 +73,8 @@ export class RedisConnection {
   readonly #client: Client
   readonly #settings: RedisSettings
   readonly #slotOf: (key: string) => number
-  /** Replicas of the one primary (server, Sentinel), asked once per connection. */
-  #replicas: Promise<number> | undefined
+  /** Replicas of each primary reached, asked once per node connection. */
+  readonly #replicas = new Map<Redis, Promise<number>>()
 
   private constructor(client: Client, settings: RedisSettings, slotOf: (key: string) => number) {
     this.#client = client
@@ -147,7 +147,12 @@ export class RedisConnection {
       }
     }
 
-    client.on('error', onError)
+    // A Cluster that reached no node says so in general words; the node's own error says why (WRONGPASS, a certificate).
+    let reason: Error | undefined
+    client.on('error', (error: Error & {lastNodeError?: Error}) => {
+      reason = error.lastNodeError ?? error
+      onError(reason)
+    })
     const slotOf = (key: string) => new ioredis.Command('get', [key]).getSlot()
     const connection = new RedisConnection(client, settings, slotOf)
     // ioredis rejects connect() only once the socket closes, which it delays by 2 s after a
@@ -165,7 +170,7 @@ export class RedisConnection {
         return RedisConnection.open(settings, onError, true)
       }
 
-      throw error
+      throw reason && /None of startup nodes|Failed to refresh slots cache/.test(messageOf(error)) ? reason : error
     } finally {
       clearTimeout(timer)
     }
@@ -189,7 +194,7 @@ export class RedisConnection {
    * on the same connection when that node is a primary with replicas. A reply that is an error is thrown.
    */
   async exec(key: string, build: (pipeline: ChainableCommander) => void, waitMs?: number): Promise<ExecResult> {
-    const replicas = waitMs === undefined ? 0 : await this.#replicasFor(key)
+    const replicas = waitMs === undefined ? 0 : await this.#replicasOf(this.#nodeFor(key))
     const pipeline = this.#client.pipeline()
     build(pipeline)
     const count = pipeline.length
@@ -206,24 +211,26 @@ export class RedisConnection {
   async describe(): Promise<string> {
     if (this.#settings.topology === 'cluster') {
       const cluster = this.#client as Cluster
-      const masters = new Map<string, {ranges: Array<[number, number]>; replicas: number}>()
+      const ranges = new Map<string, Array<[number, number]>>()
       cluster.slots.forEach((nodes, slot) => {
         if (!nodes?.length) return
-        const entry = masters.get(nodes[0]) ?? {ranges: [], replicas: 0}
-        entry.replicas = Math.max(entry.replicas, nodes.length - 1)
-        const last = entry.ranges.at(-1)
+        const owned = ranges.get(nodes[0]) ?? []
+        const last = owned.at(-1)
         if (last && last[1] === slot - 1) last[1] = slot
-        else entry.ranges.push([slot, slot])
-        masters.set(nodes[0], entry)
+        else owned.push([slot, slot])
+        ranges.set(nodes[0], owned)
       })
-      const described = [...masters].sort(([a], [b]) => a.localeCompare(b)).map(([node, {ranges, replicas}]) => {
-        const slots = ranges.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(',')
-        return `${node} (slots ${slots}, ${plural(replicas, 'replica')})`
-      })
-      return `Cluster of ${plural(masters.size, 'master')}: ${described.join(', ')}`
+      const described = await Promise.all(
+        cluster.nodes('master').map(async (node) => {
+          const address = `${node.options.host}:${node.options.port}`
+          const slots = (ranges.get(address) ?? []).map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(',')
+          return `${address} (slots ${slots || 'none'}, ${plural(await this.#replicasOf(node), 'replica')})`
+        }),
+      )
+      return `Cluster of ${plural(described.length, 'master')}: ${described.sort().join(', ')}`
     }
 
-    const replicas = plural(await this.#replicasFor(''), 'replica')
+    const replicas = plural(await this.#replicasOf(this.#client as Redis), 'replica')
     if (this.#settings.topology === 'server') return `one server, ${replicas}`
     return `Sentinel master "${this.#settings.masterName}" at ${this.#remote()}, ${replicas}`
   }
@@ -259,23 +266,36 @@ export class RedisConnection {
     }
   }
 
-  #remote(): string {
-    const {stream} = this.#client as Redis
+  #remote(node = this.#client as Redis): string {
+    const {stream} = node
     return stream?.remoteAddress ? hostPort(stream.remoteAddress, stream.remotePort ?? '') : 'an address the sentinels gave'
   }
 
-  /** How many replicas the primary holding `key` has: the Cluster's slot map says; a lone primary says it with ROLE. */
-  #replicasFor(key: string): Promise<number> {
-    if (this.#settings.topology === 'cluster') {
-      const nodes = (this.#client as Cluster).slots[this.#slotOf(key)]
-      return Promise.resolve(Math.max(0, (nodes?.length ?? 1) - 1))
+  /**
+   * How many replicas are connected to a primary, as it says itself (ROLE), once per node
+   * connection: a Cluster's slot map may still list a replica that died in a failover.
+   */
+  #replicasOf(node: Redis): Promise<number> {
+    let replicas = this.#replicas.get(node)
+    if (!replicas) {
+      replicas = node.role().then((role) => {
+        if (role[0] !== 'master') throw new NotPrimaryError(this.#remote(node))
+        return (role[2] as unknown[]).length
+      })
+      this.#replicas.set(node, replicas)
+      replicas.catch(() => this.#replicas.delete(node))
     }
 
-    this.#replicas ??= (this.#client as Redis).role().then((role) => {
-      if (role[0] !== 'master') throw new NotPrimaryError(this.#remote())
-      return (role[2] as unknown[]).length
-    })
-    this.#replicas.catch(() => (this.#replicas = undefined))
-    return this.#replicas
+    return replicas
+  }
+
+  /** The node connection commands on `key` go to: the one client, or the Cluster node that serves the key's slot. */
+  #nodeFor(key: string): Redis {
+    if (this.#settings.topology !== 'cluster') return this.#client as Redis
+    const cluster = this.#client as Cluster
+    const address = cluster.slots[this.#slotOf(key)]?.[0]
+    const node = cluster.nodes('master').find(({options}) => `${options.host}:${options.port}` === address)
+    if (!node) throw new Error(`CLUSTERDOWN no master serves the slot of ${key} now`)
+    return node
   }
 }
