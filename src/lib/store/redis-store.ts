@@ -429,7 +429,7 @@ export class RedisStore implements SecretStore {
     }
 
     if (/certificate required/i.test(message)) {
-      return new StoreError(`${server} wants a client certificate: ${message}`, 'store_unavailable', {
+      return new StoreError(`${server} wants a client certificate (the TLS handshake ended with "certificate required")`, 'store_unavailable', {
         cause: error,
         suggestions: ['set TOKENCTL_REDIS_CERT_FILE and TOKENCTL_REDIS_KEY_FILE to the client certificate and its key (PEM)'],
       })
