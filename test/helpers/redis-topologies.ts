@@ -299,11 +299,16 @@ export interface SentinelSet extends RedisTopology {
   primary(): Promise<RedisProcess>
 }
 
+export interface SentinelSetOptions {
+  /** The sentinels want tokenctl's user and password too (ACL users of their own); by default they take none. */
+  sentinelAuth?: boolean
+}
+
 /**
  * A primary, its replica and three sentinels watching them (quorum 2), with
  * down-after-milliseconds and failover-timeout shortened for tests.
  */
-export async function requireSentinelSet(): Promise<SentinelSet> {
+export async function requireSentinelSet(options: SentinelSetOptions = {}): Promise<SentinelSet> {
   const binaries = requireBinaries('redis-server', 'redis-sentinel', 'redis-cli')
   const directory = mkdtempSync(path.join(tmpdir(), 'tokenctl-sentinel-'))
   const secrets = credentials()
@@ -344,11 +349,20 @@ export async function requireSentinelSet(): Promise<SentinelSet> {
           `sentinel parallel-syncs ${SENTINEL_MASTER_NAME} 1`,
           `sentinel auth-user ${SENTINEL_MASTER_NAME} admin`,
           `sentinel auth-pass ${SENTINEL_MASTER_NAME} ${secrets.adminPassword}`,
+          ...(options.sentinelAuth
+            ? [
+                'user default off',
+                `user admin on >${secrets.adminPassword} allchannels +@all`,
+                `user tokenctl on >${secrets.password} allchannels +@all`,
+                'sentinel sentinel-user admin',
+                `sentinel sentinel-pass ${secrets.adminPassword}`,
+              ]
+            : []),
           '',
         ].join('\n'),
       )
-      // Sentinels take no password here: tokenctl's password is for the data nodes.
-      sentinels.push(new RedisProcess(name, port, directory, binaries['redis-sentinel'], [config], {cli: [], ping: []}))
+      // By default sentinels take no password: tokenctl's password is for the data nodes.
+      sentinels.push(new RedisProcess(name, port, directory, binaries['redis-sentinel'], [config], options.sentinelAuth ? auth : {cli: [], ping: []}))
     }
 
     for (const sentinel of sentinels) await sentinel.start()

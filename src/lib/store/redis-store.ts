@@ -73,6 +73,13 @@ const CHECK_PLAINTEXT = 'tokenctl redis store: passphrase check v1'
 const FAILOVER_FAILURE =
   /Connection is closed|Command aborted due to connection close|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Command timed out|All sentinels are unreachable|^READONLY|^MASTERDOWN|^LOADING|^CLUSTERDOWN|^TRYAGAIN|^MOVED|^ASK|Too many Cluster redirections|None of startup nodes|Failed to refresh slots cache|Cluster isn't ready|Cluster is (ended|disconnect)|No master node is available|Node is disconnected/
 
+/** What a refused password, ACL or certificate looks like: no failover gets past it. */
+const REFUSAL = /WRONGPASS|NOAUTH|NOPERM|can't run this command|certificate|self[ -]signed|unable to verify|unable to get (local )?issuer/i
+
+function isFailover(message: string): boolean {
+  return FAILOVER_FAILURE.test(message) && !REFUSAL.test(message)
+}
+
 // Each script touches only the keys it declares, all of one entry (one hash slot). A missing key is `false` in Lua, never equal to a token.
 /** KEYS entry, fence; ARGV envelope, lock token ('' = unfenced). 0 = someone took the lock since. */
 const PUT_SCRIPT = `if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
@@ -354,7 +361,7 @@ export class RedisStore implements SecretStore {
           release()
         }
       } catch (error) {
-        if (!FAILOVER_FAILURE.test(messageOf(error)) || Date.now() >= deadline) throw this.#failure(error, step)
+        if (!isFailover(this.#reason(error)) || Date.now() >= deadline) throw this.#failure(error, step)
         if (connection) this.#forget(connection)
       }
 
@@ -403,11 +410,16 @@ export class RedisStore implements SecretStore {
     return [...keys]
   }
 
+  /** Why an operation failed: ioredis words every failure of a closed connection alike, the socket's own error says why. */
+  #reason(error: unknown): string {
+    const message = messageOf(error)
+    const generic = /Connection is closed|Command aborted due to connection close|Stream isn't writeable|enableOfflineQueue|None of startup nodes|Failed to refresh slots cache/i
+    return generic.test(message) && this.#lastError ? messageOf(this.#lastError) : message
+  }
+
   #failure(error: unknown, action: string): ConfigError | StoreError {
     if (error instanceof StoreError || error instanceof ConfigError) return error
-    let message = messageOf(error)
-    // ioredis words every failure of a closed connection alike; the socket's own error says why.
-    if (/Connection is closed|Command aborted due to connection close|Stream isn't writeable|enableOfflineQueue|None of startup nodes|Failed to refresh slots cache/i.test(message) && this.#lastError) message = messageOf(this.#lastError)
+    let message = this.#reason(error)
     if (/Command timed out/i.test(message)) message = `no answer within ${this.settings.timeoutMs / 1000} s (TOKENCTL_REDIS_TIMEOUT)`
     const {password} = this.settings
     if (password && password.length >= 4) message = message.replaceAll(password, '***')
