@@ -34,13 +34,18 @@ const DOWN_AFTER_MS = 1500
 /** Cluster: a master silent this long is failed over (production default: 15 s). */
 const CLUSTER_NODE_TIMEOUT_MS = 1500
 
+/** Every process started and not yet disposed of: killed if the test process exits first (one listener for all). */
+const live = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
 /** One redis-server or redis-sentinel process on a loopback port, which a test may stop, kill, pause and start again. */
 export class RedisProcess {
   readonly #args: string[]
   readonly #binary: string
   #child: ChildProcess | undefined
   readonly #cliAuth: string[]
-  readonly #killOnExit = () => this.#child?.kill('SIGKILL')
   readonly #pingAuth: string[]
   #paused = false
   #raw: Promise<Redis> | undefined
@@ -57,7 +62,6 @@ export class RedisProcess {
     this.#args = args
     this.#cliAuth = auth.cli
     this.#pingAuth = auth.ping
-    process.once('exit', this.#killOnExit)
   }
 
   get address(): string {
@@ -80,7 +84,9 @@ export class RedisProcess {
     if (this.#child) return
     const child = spawn(this.#binary, this.#args, {cwd: this.directory, stdio: 'ignore'})
     this.#child = child
+    live.add(child)
     child.once('exit', () => {
+      live.delete(child)
       if (this.#child === child) this.#child = undefined
     })
     const deadline = Date.now() + START_TIMEOUT_MS
@@ -149,7 +155,6 @@ export class RedisProcess {
   async dispose(): Promise<void> {
     this.resume()
     await this.kill()
-    process.removeListener('exit', this.#killOnExit)
   }
 
   async #end(signal: NodeJS.Signals): Promise<void> {
