@@ -34,11 +34,45 @@ const DOWN_AFTER_MS = 1500
 /** Cluster: a master silent this long is failed over (production default: 15 s). */
 const CLUSTER_NODE_TIMEOUT_MS = 1500
 
-/** Every process started and not yet disposed of: killed if the test process exits first (one listener for all). */
+/** Every process started and not yet disposed of, and their directories: killed and removed if the test process exits first. */
 const live = new Set<ChildProcess>()
+const directories = new Set<string>()
 process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL')
+  for (const directory of directories) rmSync(directory, {force: true, recursive: true})
 })
+
+function temporaryDirectory(prefix: string): string {
+  const directory = mkdtempSync(path.join(tmpdir(), prefix))
+  directories.add(directory)
+  return directory
+}
+
+function removeDirectory(directory: string): void {
+  rmSync(directory, {force: true, recursive: true})
+  directories.delete(directory)
+}
+
+const kept = new Map<string, Promise<RedisTopology>>()
+
+/**
+ * A topology for one describe: started in its `before`, stopped in its `after` (stop()). Under
+ * mutation testing, where Stryker runs the same suites again in one process for every mutant, the
+ * first one started is kept for the next runs (restored and flushed by the tests between them), and
+ * stopped when the process exits.
+ */
+export async function topologyFor<T extends RedisTopology>(name: string, start: () => Promise<T>): Promise<T> {
+  if ((globalThis as {__stryker__?: unknown}).__stryker__ === undefined) return start()
+  if (!kept.has(name)) kept.set(name, start())
+  return (await kept.get(name)) as T
+}
+
+/** Stops a topology of topologyFor (not one kept for the next mutation-testing run). */
+export async function stopTopology(topology: RedisTopology | undefined): Promise<void> {
+  if (!topology) return
+  for (const started of kept.values()) if ((await started.catch(() => undefined)) === topology) return
+  await topology.dispose()
+}
 
 /** One redis-server or redis-sentinel process on a loopback port, which a test may stop, kill, pause and start again. */
 export class RedisProcess {
@@ -315,14 +349,14 @@ export interface SentinelSetOptions {
  */
 export async function requireSentinelSet(options: SentinelSetOptions = {}): Promise<SentinelSet> {
   const binaries = requireBinaries('redis-server', 'redis-sentinel', 'redis-cli')
-  const directory = mkdtempSync(path.join(tmpdir(), 'tokenctl-sentinel-'))
+  const directory = temporaryDirectory('tokenctl-sentinel-')
   const secrets = credentials()
   const auth = adminAuth(secrets)
   const nodes: RedisProcess[] = []
   const sentinels: RedisProcess[] = []
   const disposeAll = async () => {
     for (const node of [...sentinels, ...nodes]) await node.dispose()
-    rmSync(directory, {force: true, recursive: true})
+    removeDirectory(directory)
   }
 
   try {
@@ -490,13 +524,13 @@ function clusterNodes(text: string): ClusterNodeLine[] {
  */
 export async function requireRedisCluster(): Promise<RedisClusterSet> {
   const binaries = requireBinaries('redis-server', 'redis-cli')
-  const directory = mkdtempSync(path.join(tmpdir(), 'tokenctl-cluster-'))
+  const directory = temporaryDirectory('tokenctl-cluster-')
   const secrets = credentials()
   const auth = adminAuth(secrets)
   const nodes: RedisProcess[] = []
   const disposeAll = async () => {
     for (const node of nodes) await node.dispose()
-    rmSync(directory, {force: true, recursive: true})
+    removeDirectory(directory)
   }
 
   try {

@@ -12,7 +12,16 @@ import {RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
 import {rejectsWith} from '../helpers/assertions.js'
 import {tempHome} from '../helpers/cli.js'
 import {holdLock} from '../helpers/locks.js'
-import {type RedisClusterSet, type RedisTopology, requireRedisCluster, requireSentinelSet, SENTINEL_MASTER_NAME, type SentinelSet} from '../helpers/redis-topologies.js'
+import {
+  type RedisClusterSet,
+  type RedisTopology,
+  requireRedisCluster,
+  requireSentinelSet,
+  SENTINEL_MASTER_NAME,
+  type SentinelSet,
+  stopTopology,
+  topologyFor,
+} from '../helpers/redis-topologies.js'
 
 const PASSPHRASE = 'correct horse battery staple'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
@@ -58,10 +67,10 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
       let warnings: string[] = []
 
       before(async () => {
-        topology = await start()
+        topology = await topologyFor(title, start)
       })
       after(async () => {
-        await topology?.dispose()
+        await stopTopology(topology)
       })
       beforeEach(() => {
         warnings = []
@@ -168,6 +177,22 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
         assert.match(error.message, /refused tokenctl's credentials: WRONGPASS/)
       })
 
+      if (title === 'Cluster') {
+        it('a Cluster node named as one server (redis://): exit 7 saying it is a Cluster, and the URL to give', async () => {
+          const [node] = await (topology as RedisClusterSet).masters()
+          const single = open({TOKENCTL_REDIS_URL: `redis://tokenctl@${node.address}`})
+          // Among a few entries, some live on other masters: MOVED.
+          const error = await rejectsWith(
+            (async () => {
+              for (let i = 0; i < 12; i++) await single.set(`session:moved-${i}`, 'v')
+            })(),
+            'store_error',
+          )
+          assert.match(error.message, new RegExp(`^Redis at redis://tokenctl@${node.address.replaceAll('.', '\\.')} is a node of a Redis Cluster, which keeps this entry on another node \\((read the passphrase check|write the passphrase check|write "session:moved-\\d+")\\): MOVED `))
+          assert.deepEqual(error.suggestions, [`name it as a Cluster: TOKENCTL_REDIS_URL=redis+cluster://tokenctl@${node.address}`])
+        })
+      }
+
       it('a lock held elsewhere is waited for across the topology, and taken once released', async () => {
         const holder = open()
         const release = await holdLock(holder, 'session:l')
@@ -184,10 +209,10 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
   describe('Sentinel with sentinels that want a password', () => {
     let sentinel: SentinelSet
     before(async () => {
-      sentinel = await requireSentinelSet({sentinelAuth: true})
+      sentinel = await topologyFor('Sentinel with sentinel passwords', () => requireSentinelSet({sentinelAuth: true}))
     })
     after(async () => {
-      await sentinel?.dispose()
+      await stopTopology(sentinel)
     })
 
     it('are given the servers\' user and password once they refuse to answer without', async () => {

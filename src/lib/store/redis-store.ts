@@ -459,6 +459,13 @@ export class RedisStore implements SecretStore {
       })
     }
 
+    if (this.settings.topology === 'server' && /^(MOVED|ASK|CLUSTERDOWN) /.test(message)) {
+      return new StoreError(`${server} is a node of a Redis Cluster, which keeps this entry on another node (${action}): ${message}`, 'store_error', {
+        cause: error,
+        suggestions: [`name it as a Cluster: TOKENCTL_REDIS_URL=${this.settings.display.replace(/^redis(s?):/, 'redis$1+cluster:').replace(/\/\d+$/, '')}`],
+      })
+    }
+
     return new StoreError(`${server} does not answer (${action}): ${message}`, 'store_unavailable', {
       cause: error,
       suggestions: [`check that Redis runs and is reachable at ${this.settings.display} (TOKENCTL_REDIS_URL); nothing was changed, the next run tries again`],
