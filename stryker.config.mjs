@@ -33,7 +33,9 @@ const SETS = {
   // (test/helpers/redis.ts, redis-topologies.ts) in the test process; the fast files first.
   redis: {
     mutate: ['src/lib/store/redis-store.ts', 'src/lib/store/redis-url.ts', 'src/lib/store/redis-topology.ts'],
-    spec: ['test/unit/redis-url.test.ts', 'test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts', 'test/unit/redis-topologies.test.ts'],
+    spec: ['test/unit/redis-url.test.ts', 'test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts', 'test/unit/redis-tls.test.ts', 'test/unit/redis-topologies.test.ts'],
+    // Hours from scratch (failovers in the tests): a run retests only the mutants a change touched.
+    options: {incremental: true, incrementalFile: 'reports/stryker-incremental-redis.json'},
   },
   // Long-running OBO sessions, in one process against the tests' real authorization server
   // (test/e2e/obo-sessions.test.ts runs the same through the CLI, too slowly for every mutant).

@@ -153,7 +153,7 @@ export class CommandShell {
 
   /** The secure store, chosen and opened on first use only: a command that needs no secret never touches it. */
   store(): Promise<SecretStore> {
-    this.storePromise ??= openStore(process.env, {warn: (message) => this.warn(message)}).then((choice) => choice.store)
+    this.storePromise ??= openStore(process.env, {warn: this.hooks().warning}).then((choice) => choice.store)
     return this.storePromise
   }
 

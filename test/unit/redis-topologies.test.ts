@@ -6,7 +6,10 @@
  * promises through the CLI, with refreshes at a real authorization server.
  */
 import {strict as assert} from 'node:assert'
+import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
 import {rejectsWith} from '../helpers/assertions.js'
@@ -23,6 +26,8 @@ import {
   topologyFor,
 } from '../helpers/redis-topologies.js'
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const MODULE = path.join(ROOT, 'src/lib/store/redis-store.ts')
 const PASSPHRASE = 'correct horse battery staple'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
 const entryKey = (name: string) => `tokenctl:{${sha256hex(name)}}e:${name.slice(0, name.indexOf(':'))}`
@@ -72,10 +77,18 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
       after(async () => {
         await stopTopology(topology)
       })
+      // The library never prints (ioredis would, with a ready check the ACL refuses, or a password a server does not want).
+      const printed: string[] = []
+      const consoleMethods = ['debug', 'error', 'info', 'log', 'warn'] as const
+      const originals = consoleMethods.map((method) => console[method])
       beforeEach(() => {
         warnings = []
+        printed.length = 0
+        for (const method of consoleMethods) console[method] = (...args: unknown[]) => printed.push(`console.${method}: ${args.join(' ')}`)
       })
       afterEach(async () => {
+        consoleMethods.forEach((method, index) => (console[method] = originals[index]))
+        assert.deepEqual(printed, [], 'nothing printed')
         for (const store of stores.splice(0)) await store.close()
         await topology.restore()
         await topology.flush()
@@ -192,6 +205,29 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
           assert.deepEqual(error.suggestions, [`name it as a Cluster: TOKENCTL_REDIS_URL=redis+cluster://tokenctl@${node.address}`])
         })
       }
+
+      it('a process that used the store ends by itself: no socket or timer of the topology keeps it alive', async () => {
+        const script = `
+          const {RedisStore, redisSettings} = await import(${JSON.stringify(MODULE)})
+          const store = new RedisStore({passphrase: ${JSON.stringify(PASSPHRASE)}, settings: redisSettings(process.env)})
+          await store.set('session:exit', 'v')
+          await store.withLock('session:exit', async () => store.list(''))
+          await store.check()
+          console.log(await store.get('session:exit'))
+        `
+        // A timeout of a minute: a sentinel subscription, a slots refresh timer or a socket still referenced would keep the child that long.
+        const env = {...process.env, ...topology.env, TOKENCTL_REDIS_TIMEOUT: '60'}
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe']})
+        let output = ''
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+        const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (...result) => resolve(result)))
+        clearTimeout(timer)
+        assert.equal(signal, null, `the process did not end by itself: ${output}`)
+        assert.equal(code, 0, output)
+        assert.equal(output.trim(), 'v')
+      })
 
       it('a lock held elsewhere is waited for across the topology, and taken once released', async () => {
         const holder = open()
