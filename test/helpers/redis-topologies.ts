@@ -215,8 +215,6 @@ export interface RedisTopology {
   password: string
   /** TOKENCTL_REDIS_URL with the password in it. */
   url: string
-  /** Every process of the topology. */
-  processes: RedisProcess[]
   /** The primary (or, for a Cluster, the master) that holds `key` now. */
   primaryFor(key: string): Promise<RedisProcess>
   /** The replica of that primary. */
@@ -228,10 +226,6 @@ export interface RedisTopology {
   failover(primary: RedisProcess, afterKill?: () => void): Promise<{killed: RedisProcess; promoted: RedisProcess}>
   /** Starts every killed node again and waits until each is a replica in sync: the topology as it began. */
   restore(): Promise<void>
-  /** Keys matching a pattern, over every primary (`redis-cli --scan`), sorted. */
-  keys(pattern?: string): Promise<string[]>
-  /** Every key with its value, over every primary, as redis-cli prints them. */
-  dump(): Promise<string>
   /** Empties every primary (FLUSHALL) and waits until the replicas have caught up. */
   flush(): Promise<void>
   dispose(): Promise<void>
@@ -309,24 +303,6 @@ async function inSync(primary: RedisProcess, replica: RedisProcess): Promise<boo
   if (replication.role !== 'slave' || replication.master_link_status !== 'up' || replication.master_port !== String(primary.port)) return false
   const offset = Number((await primary.info('replication')).master_repl_offset)
   return Number((await replica.info('replication')).slave_repl_offset) >= offset
-}
-
-async function scanKeys(primaries: RedisProcess[], pattern: string): Promise<string[]> {
-  const keys: string[] = []
-  for (const primary of primaries) keys.push(...(await primary.cli('--scan', '--pattern', pattern)).split('\n').filter(Boolean))
-  return keys.sort()
-}
-
-async function dumpKeys(primaryOf: (key: string) => Promise<RedisProcess>, keys: string[]): Promise<string> {
-  let text = ''
-  for (const key of keys) {
-    const node = await primaryOf(key)
-    const type = (await node.cli('TYPE', key)).trim()
-    const value = type === 'string' ? await node.cli('GET', key) : `(${type})`
-    text += `${key}\n${value}\n`
-  }
-
-  return text
 }
 
 export interface SentinelSet extends RedisTopology {
@@ -433,10 +409,6 @@ export async function requireSentinelSet(options: SentinelSetOptions = {}): Prom
   const url = `redis+sentinel://tokenctl@${sentinels.map((s) => s.address).join(',')}/${SENTINEL_MASTER_NAME}`
   return {
     dispose: disposeAll,
-    async dump() {
-      const at = await primary()
-      return dumpKeys(async () => at, await scanKeys([at], '*'))
-    },
     env: {TOKENCTL_REDIS_PASSWORD: secrets.password, TOKENCTL_REDIS_URL: url, TOKENCTL_STORE: 'redis'},
     async failover(old: RedisProcess, afterKill?: () => void) {
       await old.kill()
@@ -453,14 +425,10 @@ export async function requireSentinelSet(options: SentinelSetOptions = {}): Prom
       await at.cli('FLUSHALL')
       await waitUntil('the replica in sync', async () => ((await inSync(at, await replicaOf(at))) ? true : undefined))
     },
-    async keys(pattern = '*') {
-      return scanKeys([await primary()], pattern)
-    },
     nodes,
     password: secrets.password,
     primary,
     primaryFor: primary,
-    processes: [...nodes, ...sentinels],
     replicaOf,
     async restore() {
       const at = await primary()
@@ -604,9 +572,6 @@ export async function requireRedisCluster(): Promise<RedisClusterSet> {
 
   return {
     dispose: disposeAll,
-    async dump() {
-      return dumpKeys(primaryFor, await scanKeys(await masters(), '*'))
-    },
     env: {TOKENCTL_REDIS_PASSWORD: secrets.password, TOKENCTL_REDIS_URL: `redis+cluster://tokenctl@${nodes.slice(0, 3).map((node) => node.address).join(',')}`, TOKENCTL_STORE: 'redis'},
     async failover(old: RedisProcess, afterKill?: () => void) {
       await old.kill()
@@ -623,14 +588,10 @@ export async function requireRedisCluster(): Promise<RedisClusterSet> {
         return true
       })
     },
-    async keys(pattern = '*') {
-      return scanKeys(await masters(), pattern)
-    },
     masters,
     nodes,
     password: secrets.password,
     primaryFor,
-    processes: nodes,
     replicaOf,
     async restore() {
       for (const node of killed.splice(0)) await node.start()
