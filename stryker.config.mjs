@@ -65,6 +65,30 @@ const SETS = {
     grep: 'secret_on_command_line|--token VALUE names',
     e2e: true,
   },
+  // token verify's checks, verdict, input and Entra knowledge, by unit tests (verifyJwt and
+  // introspectToken against issuers in the test process). Not jwks.ts and signature.ts: the key fetching.
+  verify: {
+    mutate: [
+      'src/lib/verify/checks.ts',
+      'src/lib/verify/verify.ts',
+      'src/lib/verify/input.ts',
+      'src/lib/verify/entra.ts',
+      'src/lib/verify/report.ts',
+      'src/lib/verify/embedded-keys.ts',
+    ],
+    spec: ['test/unit/verify-checks.test.ts', 'test/unit/token-verify.test.ts'],
+  },
+  // What reaches a terminal from outside: pure functions, each code point checked (test/e2e/hostile-answers.test.ts runs the same samples through the CLI).
+  'terminal-text': {
+    mutate: ['src/lib/terminal-text.ts'],
+    spec: ['test/unit/untrusted-text.test.ts'],
+  },
+  // The HTTP failure policy: which answers each kind of request retries, what a failure to reach a
+  // server means in a user's words, how much of an answer is read (the retry loop itself is in core).
+  http: {
+    mutate: ['src/lib/http/policy.ts', 'src/lib/http/failure.ts', 'src/lib/http/bodies.ts'],
+    spec: ['test/unit/http-policy.test.ts'],
+  },
   // What --verbose may show: pure functions, killed by unit tests (test/e2e/redaction.test.ts runs the same names through the CLI).
   trace: {
     mutate: ['src/lib/http/trace.ts'],

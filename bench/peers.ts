@@ -173,6 +173,8 @@ function tokenctlRows(store: string, env: NodeJS.ProcessEnv, server: AuthServer,
     {argv: tokenctl('token', 'client', ...flags), env: withSecret, hit: true, name: `tokenctl token client --issuer … --client-id …, hit, ${store}`},
     {argv: tokenctl('session', 'refresh', '--key', 'nightly'), env, hit: true, name: `tokenctl session refresh --key nightly, hit, ${store}`},
     {argv: tokenctl('call', `${api.url}/echo`, '--client', 'ci'), env, hit: true, name: `tokenctl call URL --client ci (cached token, one API call), ${store}`},
+    {argv: tokenctl('token', 'client', 'ci', '--format', 'exec-credential'), env, hit: true, name: `tokenctl token client ci --format exec-credential (kubectl), hit, ${store}`},
+    {argv: tokenctl('exec', 'ci', '--', 'true'), env, hit: true, name: `tokenctl exec ci -- true, hit, ${store}`},
     {argv: tokenctl('token', 'client', 'ci', '--no-cache'), env: {...env, ...tls}, name: `tokenctl token client ci --no-cache (one request; secret in the store), ${store}`},
   ]
 }

@@ -31,15 +31,21 @@
  * scores of the last `npm run mutation` (reports/mutation/*.json; the run itself is too slow for the
  * bench: run it on its own). `BENCH_ONLY=timings`, `BENCH_ONLY=mutation` or `BENCH_ONLY=redis` (the
  * topologies) prints only those.
+ *
+ * And (issue 19): hit and miss on a file store holding 4,000 expired OBO entries, beside a store
+ * without them, before and after the write that leaves them out (`BENCH_ONLY=expired` for this alone).
  */
 import {spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {type ApiServer, expectedLargeBodySha256, startApiServer} from '../test/helpers/api-server.js'
 import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
+import {sealEnvelope} from '../src/lib/store/envelope.js'
+import {FileStore} from '../src/lib/store/file-store.js'
 import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
 import {type RedisServer, startRedis} from '../test/helpers/redis.js'
 import {type RedisTopology, requireRedisCluster, requireSentinelSet} from '../test/helpers/redis-topologies.js'
@@ -56,6 +62,8 @@ interface Case {
   argv: string[]
   env: NodeJS.ProcessEnv
   name: string
+  /** Run before each run of the case, untimed (to put a store back as it was). */
+  prepare?: () => void
 }
 
 const median = (values: number[]) => {
@@ -94,17 +102,28 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, input?: string): Prom
 async function timeSideBySide(cases: Case[], runs = RUNS): Promise<Map<string, number>> {
   for (const c of cases) for (const [name, value] of Object.entries(c.env)) if (value === undefined) delete c.env[name]
   const times = new Map<string, number[]>(cases.map((c) => [c.name, []]))
-  for (const c of cases) await run(c.argv, c.env) // warm the file system cache
-  for (let i = 0; i < runs; i++) for (const c of cases) times.get(c.name)!.push((await run(c.argv, c.env)).ms)
+  const once = async (c: Case) => {
+    c.prepare?.()
+    return (await run(c.argv, c.env)).ms
+  }
+
+  for (const c of cases) await once(c) // warm the file system cache
+  for (let i = 0; i < runs; i++) for (const c of cases) times.get(c.name)!.push(await once(c))
   return new Map([...times].map(([name, values]) => [name, median(values)]))
 }
 
-/** Peak RSS (KiB) of one run, from the kernel's accounting of a waited-for child. */
-async function peakRssKiB(c: Case): Promise<number | undefined> {
+/** Peak RSS (KiB) and CPU time (user + system, ms) of one run, from the kernel's accounting of a waited-for child. */
+async function childUsage(c: Case): Promise<undefined | {cpuMs: number; rssKiB: number}> {
   const python = findExecutable('python3')
   if (!python) return undefined
-  const script = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'
-  return Number((await run([python, '-c', script, ...c.argv], c.env)).stdout.trim())
+  const script = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); u = resource.getrusage(resource.RUSAGE_CHILDREN); print(u.ru_maxrss, (u.ru_utime + u.ru_stime) * 1000)'
+  c.prepare?.()
+  const [rssKiB, cpuMs] = (await run([python, '-c', script, ...c.argv], c.env)).stdout.trim().split(' ').map(Number)
+  return {cpuMs, rssKiB}
+}
+
+async function peakRssKiB(c: Case): Promise<number | undefined> {
+  return (await childUsage(c))?.rssKiB
 }
 
 /** The module URLs the command loads: ES modules through a loader hook, CommonJS ones (the fast path's bundle) at exit. */
@@ -416,8 +435,109 @@ async function redisOnly(): Promise<void> {
   }
 }
 
+const EXPIRED_ENTRIES = 4000
+
+/**
+ * What debugging on-behalf-of from a shell leaves in the file store: one OBO entry per user token,
+ * EXPIRED_ENTRIES of them, long expired. A home with the client "ci" (its secret and cached token),
+ * the web API "api" and one real OBO token, copied EXPIRED_ENTRIES times with past expiries, as the
+ * tokenctl before lifetimes wrote them (no lifetime recorded: the next write learns it from the
+ * token). Returns the file's bytes, to put back before each run that must meet them.
+ */
+async function homeWithExpiredEntries(server: AuthServer, env: NodeJS.ProcessEnv): Promise<Buffer> {
+  await addClient(env, server)
+  await run([process.execPath, BIN, 'client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], env, server.clients.api.clientSecret)
+  await run([process.execPath, BIN, 'token', 'obo', 'api', '--assertion-stdin', '--scope', 'read'], env, await server.mintUserToken({aud: 'api', sub: 'alice'}))
+  const file = join(env.TOKENCTL_HOME!, 'store.enc')
+  const store = new FileStore({file, passphrase: PASSPHRASE})
+  const entries: Record<string, string> = {}
+  for (const name of await store.list('')) entries[name] = (await store.get(name))!
+  const tokens = Object.entries(entries).filter(([name]) => name.startsWith('token:'))
+  const obo = tokens.map(([, value]) => JSON.parse(value) as {flavor?: string}).find((token) => token.flavor)
+  if (!obo) throw new Error('no OBO token was cached')
+  const now = Date.now()
+  for (let i = 0; i < EXPIRED_ENTRIES; i++) {
+    entries[`token:${createHash('sha256').update(`user token ${i}`).digest('hex')}`] = JSON.stringify({...obo, expires_at: now - (i + 1) * 60_000})
+  }
+
+  const sealed = await sealEnvelope(Buffer.from(JSON.stringify({entries}), 'utf8'), PASSPHRASE)
+  writeFileSync(file, sealed, {mode: 0o600})
+  return sealed
+}
+
+/**
+ * (issue 19) Hit (`token client ci`) and miss (`token client ci --force`: one token request, one
+ * write) on a file store holding EXPIRED_ENTRIES expired OBO entries, beside a store without them:
+ * before any write (each run meets them all), the write that leaves them out, and after it. Median
+ * wall time and median CPU time (user + system, which a busy shared machine disturbs far less), peak
+ * RSS. Goal: after that write, within 1.05× of the store without them.
+ */
+async function expiredEntriesFigures(): Promise<void> {
+  const server = await startAuthServer()
+  const homes: string[] = []
+  const fileEnv = () => {
+    const directory = mkdtempSync(join(tmpdir(), 'tokenctl-bench-'))
+    homes.push(directory)
+    return baseEnv(directory, {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE})
+  }
+
+  try {
+    const emptyEnv = fileEnv()
+    await addClient(emptyEnv, server)
+    const expiredEnv = fileEnv()
+    const expired = await homeWithExpiredEntries(server, expiredEnv)
+    const restore = () => writeFileSync(join(expiredEnv.TOKENCTL_HOME!, 'store.enc'), expired, {mode: 0o600})
+    const prunedEnv = fileEnv()
+    await homeWithExpiredEntries(server, prunedEnv)
+    const prunedFile = join(prunedEnv.TOKENCTL_HOME!, 'store.enc')
+    await run([process.execPath, BIN, 'token', 'client', 'ci', '--force'], prunedEnv) // the write that leaves them out
+    const left = await new FileStore({file: prunedFile, passphrase: PASSPHRASE}).list('')
+    if (left.length > 4) throw new Error(`${left.length} entries left after the first write`)
+
+    const hit = [process.execPath, BIN, 'token', 'client', 'ci']
+    const miss = [...hit, '--force']
+    const tables: Array<[string, Case[]]> = [
+      ['token client ci (hit)', [
+        {argv: hit, env: emptyEnv, name: 'store without them'},
+        {argv: hit, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired, no write since`, prepare: restore},
+        {argv: hit, env: prunedEnv, name: 'after the next write left them out'},
+      ]],
+      ['token client ci --force (miss: one token request, one write)', [
+        {argv: miss, env: emptyEnv, name: 'store without them'},
+        {argv: miss, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired: the write that leaves them out`, prepare: restore},
+        {argv: miss, env: prunedEnv, name: 'after that write'},
+      ]],
+    ]
+    console.log(`
+${EXPIRED_ENTRIES} expired OBO entries in the file store (${(expired.length / 1024 / 1024).toFixed(1)} MB sealed; ${(statSync(prunedFile).size / 1024).toFixed(1)} KB once left out), beside a store without them: ${RUNS} runs each, round-robin, medians; median CPU time and peak RSS of ${RUNS} more. Node ${process.version}`)
+    for (const [title, cases] of tables) {
+      const medians = await timeSideBySide(cases)
+      const usage = new Map<string, Array<{cpuMs: number; rssKiB: number}>>(cases.map((c) => [c.name, []]))
+      for (let i = 0; i < RUNS; i++) {
+        for (const c of cases) {
+          const used = await childUsage(c)
+          if (used) usage.get(c.name)!.push(used)
+        }
+      }
+
+      const cpu = (c: Case) => median(usage.get(c.name)!.map((used) => used.cpuMs))
+      const rss = (c: Case) => median(usage.get(c.name)!.map((used) => used.rssKiB)) / 1024
+      const [wallBase, cpuBase] = [medians.get(cases[0].name)!, cpu(cases[0])]
+      console.log(`  ${title}`)
+      for (const c of cases) {
+        const [wall, cpuMs] = [medians.get(c.name)!, cpu(c)]
+        console.log(`    ${c.name.padEnd(48)} wall ${wall.toFixed(1).padStart(6)} ms ${(wall / wallBase).toFixed(2)}×   CPU ${cpuMs.toFixed(1).padStart(6)} ms ${(cpuMs / cpuBase).toFixed(2)}×   peak RSS ${rss(c).toFixed(1)} MiB`)
+      }
+    }
+  } finally {
+    await server.stop()
+    for (const directory of homes) rmSync(directory, {force: true, recursive: true})
+  }
+}
+
 const only = process.env.BENCH_ONLY
 if (only === 'redis') await redisOnly()
 if (!only) await main()
+if (!only || only === 'expired') await expiredEntriesFigures()
 if (!only || only === 'timings') await timingFigures()
 if (!only || only === 'mutation') mutationScores()

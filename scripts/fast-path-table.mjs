@@ -27,9 +27,12 @@ const TEXT = Flags.string().parse.toString()
 const BOOLEAN = Flags.boolean().parse.toString()
 const ARG_TEXT = Args.string().parse.toString()
 
-/** Properties that only shape help, or that the table carries over. */
-const DESCRIPTIVE = new Set(['description', 'helpGroup', 'helpValue', 'hidden', 'input', 'name', 'summary', 'hasDynamicHelp', 'noCacheDefault'])
-const CARRIED = new Set(['char', 'default', 'dependsOn', 'exclusive', 'max', 'min', 'multiple', 'options', 'parse', 'required', 'type', 'allowNo'])
+/**
+ * Properties that only shape help, or that the table carries over. emptyValueAllowed needs no
+ * carrying: the fast path hands every empty value to oclif (src/lib/empty-values.ts).
+ */
+const DESCRIPTIVE = new Set(['description', 'emptyValueAllowed', 'helpGroup', 'helpValue', 'hidden', 'input', 'name', 'summary', 'hasDynamicHelp', 'noCacheDefault'])
+const CARRIED = new Set(['aliases', 'char', 'default', 'dependsOn', 'exclusive', 'max', 'min', 'multiple', 'options', 'parse', 'required', 'type', 'allowNo'])
 
 const present = (value) => value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0)
 
@@ -54,7 +57,7 @@ function flagSpec(name, flag) {
   }
 
   const spec = {type: flag.type, value: valueKind(flag)}
-  for (const property of ['char', 'default', 'dependsOn', 'exclusive', 'max', 'min', 'multiple', 'options', 'required']) {
+  for (const property of ['aliases', 'char', 'default', 'dependsOn', 'exclusive', 'max', 'min', 'multiple', 'options', 'required']) {
     if (present(flag[property])) spec[property] = flag[property]
   }
 

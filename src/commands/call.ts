@@ -1,7 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {connectionFlags, environmentVariableFlag} from '../lib/flags.js'
+import {MAX_TIMEOUT_SECONDS} from '../lib/config/timeouts.js'
+import {emptyValueAllowed} from '../lib/empty-values.js'
+import {connectionFlags, environmentVariableFlag, sessionKey} from '../lib/flags.js'
 import {call, type CallJson} from '../lib/operations/call.js'
 
 const SOURCE = 'TOKEN SOURCE (exactly one)'
@@ -11,12 +13,12 @@ export default class Call extends BaseCommand {
 
   static override description = `Calls an HTTP API with a managed token attached, as IdentityModel's ClientAccessTokenHandler does.
 The body streams to stdout (or -o PATH), binary-safe. Retries (default 3): connection errors, 429, 502, 503, 504, for idempotent methods (all with --retry-all), exponential backoff with jitter, Retry-After honoured.
-A 401 with --client or --session renews the token once and retries once. Status >= 400 after retries: exit 8, the body still printed (unless --no-fail).
+A 401 with --client or --session-key renews the token once and retries once, saying so on stderr. Status >= 400 after retries: exit 8, the body still printed (unless --no-fail).
 A body without -H 'Content-Type: …' is sent as application/json when -d is JSON, application/x-www-form-urlencoded for other -d data, application/octet-stream for --data-file.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> https://api.example.com/things --client ci',
-    '<%= config.bin %> <%= command.id %> https://graph.microsoft.com/v1.0/me --session nightly-report -i',
+    '<%= config.bin %> <%= command.id %> https://graph.microsoft.com/v1.0/me --session-key nightly-report -i',
     '<%= config.bin %> <%= command.id %> https://api.example.com/upload --token-env TOKEN -X PUT --data-file big.bin',
     '<%= config.bin %> <%= command.id %> https://api.example.com/things --client ci -d \'{"name":"x"}\' --json',
   ]
@@ -24,7 +26,7 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
   static override flags = {
     'ca-file': connectionFlags['ca-file'],
     client: Flags.string({description: 'named client: client credentials, cached', helpGroup: SOURCE, helpValue: 'NAME'}),
-    data: Flags.string({char: 'd', description: 'request body (default method POST)', exclusive: ['data-file']}),
+    data: emptyValueAllowed(Flags.string({char: 'd', description: 'request body (default method POST); -d \'\' sends an empty one', exclusive: ['data-file']})),
     'data-file': Flags.string({description: 'request body from a file, or - for stdin; streamed', helpValue: 'PATH|-'}),
     header: Flags.string({char: 'H', description: 'request header (repeatable)', helpValue: "'Name: value'", multiple: true}),
     include: Flags.boolean({char: 'i', description: 'print the status line and the response headers first'}),
@@ -37,8 +39,8 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
     request: Flags.string({char: 'X', description: 'HTTP method (default GET, or POST with a body)', helpValue: 'METHOD'}),
     retries: Flags.integer({default: 3, description: 'attempts after the first; 0 turns retries off', min: 0}),
     'retry-all': Flags.boolean({description: 'retry non-idempotent methods (POST, PATCH) too'}),
-    session: Flags.string({description: 'session key: the session refresh rules', helpGroup: SOURCE, helpValue: 'KEY'}),
-    timeout: Flags.integer({default: 30, description: 'seconds to wait for the response headers, and for each chunk of the body', min: 1}),
+    'session-key': Flags.string({...sessionKey('session', 'a session: the session refresh rules'), helpGroup: SOURCE}),
+    timeout: Flags.integer({default: 30, description: `seconds to wait for the response headers, and for each chunk of the body, at most ${MAX_TIMEOUT_SECONDS}`, max: MAX_TIMEOUT_SECONDS, min: 1}),
     'token-env': environmentVariableFlag('token-env', 'a bearer token from this environment variable', [], SOURCE),
     'token-stdin': Flags.boolean({description: 'a bearer token from stdin', helpGroup: SOURCE}),
   }
@@ -46,7 +48,6 @@ A body without -H 'Content-Type: …' is sent as application/json when -d is JSO
   static override summary = 'Call an API with a managed token'
 
   async run(): Promise<CallJson | undefined> {
-    const {args, flags} = await this.parse(Call)
-    return call(args, flags, this.shell)
+    return call(await this.parse(Call), this.shell)
   }
 }

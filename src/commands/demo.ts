@@ -1,5 +1,5 @@
 import {BaseCommand} from '../lib/base-command.js'
-import {runDemo} from '../lib/demo.js'
+import {demo} from '../lib/operations/demo.js'
 
 export default class Demo extends BaseCommand {
   static override description = `Starts the embedded authorization server (tokenctl dev idp) on a free port and walks both reference flows, each step a real tokenctl command:
@@ -12,20 +12,6 @@ The walk is the command's output, on stdout (tokenctl demo | less). It uses a te
 
   async run(): Promise<void> {
     await this.parse(Demo)
-    // The walk is what this command is for, so it is its output: `demo | less` shows it. A reader who
-    // quits early closes the pipe; the steps still run to the end and clean up after themselves.
-    process.stdout.on('error', () => {})
-    const say = (text: string) => process.stdout.write(`${text}\n`)
-    let section = ''
-    const reporter = {
-      command: (line: string) => say(`    $ ${line}`),
-      outcome: (text: string) => say(`    → ${text}`),
-      step(number: number, title: string, stepSection: string) {
-        if (stepSection !== section) say(`\n${(section = stepSection)}`)
-        say(`\n  ${number}. ${title}`)
-      },
-    }
-    await runDemo(reporter, {tokenctl: [process.execPath, process.argv[1]]})
-    say('\nEvery step worked.')
+    return demo({tokenctl: [process.execPath, process.argv[1]]}, this.shell)
   }
 }

@@ -12,6 +12,8 @@ import {environmentVariableName} from '../lib/secret-variables.js'
 export type ValueKind = 'boolean' | 'custom' | 'environment-variable' | 'integer' | 'text'
 
 export interface FlagSpec {
+  /** Other long names of the flag (`--key` for --session-key), read as the flag itself. */
+  aliases?: string[]
   char?: string
   default?: unknown
   dependsOn?: string[]
@@ -38,6 +40,8 @@ export interface CommandSpec {
 
 export interface ParsedArgv {
   args: Record<string, string>
+  /** What follows the first `--` of a command that runs another (`exec`), untouched. */
+  command?: string[]
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   flags: Record<string, any>
 }
@@ -69,12 +73,17 @@ async function flagValue(flag: FlagSpec, input: string): Promise<unknown> {
   }
 }
 
-/** A token oclif would take as a flag's value: anything but what starts with a dash (bar "-" itself, stdout for -o). */
-const plainValue = (value: string | undefined): value is string => value !== undefined && (value === '-' || !value.startsWith('-'))
+/**
+ * A token oclif would take as a flag's value: anything but what starts with a dash (bar "-" itself,
+ * stdout for -o). An empty value is not read here either: whether it is refused or is data is
+ * oclif's (BaseCommand's) to say, in one place (src/lib/empty-values.ts).
+ */
+const plainValue = (value: string | undefined): value is string => value !== undefined && value !== '' && (value === '-' || !value.startsWith('-'))
 
 export async function parseArgv(argv: string[], spec: CommandSpec): Promise<ParsedArgv | undefined> {
   const flagOf = (name: string | undefined) => (name !== undefined && Object.hasOwn(spec.flags, name) ? spec.flags[name] : undefined)
   const chars = new Map(Object.entries(spec.flags).flatMap(([name, flag]) => (flag.char ? [[flag.char, name] as const] : [])))
+  const aliases = new Map(Object.entries(spec.flags).flatMap(([name, flag]) => (flag.aliases ?? []).map((alias) => [alias, name] as const)))
   const inputs = new Map<string, string[]>()
   const positional: string[] = []
   // oclif's "current flag": the last option flag read. A word after a multiple-value flag belongs to it
@@ -82,6 +91,8 @@ export async function parseArgv(argv: string[], spec: CommandSpec): Promise<Pars
   let current: FlagSpec | undefined
   for (let at = 0; at < argv.length; at++) {
     const token = argv[at]
+    // An empty argument is refused by oclif (src/lib/empty-values.ts), never read as "not given".
+    if (token === '') return undefined
     if (!token.startsWith('-') || token === '-') {
       if (current?.multiple) return undefined
       positional.push(token)
@@ -92,7 +103,8 @@ export async function parseArgv(argv: string[], spec: CommandSpec): Promise<Pars
     let inline: string | undefined
     if (token.startsWith('--')) {
       const equals = token.indexOf('=')
-      name = equals === -1 ? token.slice(2) : token.slice(2, equals)
+      const typed = equals === -1 ? token.slice(2) : token.slice(2, equals)
+      name = Object.hasOwn(spec.flags, typed) ? typed : aliases.get(typed)
       inline = equals === -1 ? undefined : token.slice(equals + 1)
     } else if (token.length === 2) {
       name = chars.get(token[1])

@@ -1,9 +1,12 @@
 /**
- * The commands the fast path serves: the ones CI jobs and cron run again and again, whose common
- * case is a cache hit. Each runs the very operation its oclif command runs (src/lib/operations/).
- * The build reads the flag definitions of exactly these commands into the table (scripts/fast-path-table.mjs).
+ * The commands the fast path serves: the ones CI jobs, cron and kubectl run again and again, whose
+ * common case is a cache hit. This table is all there is to serving a command here: each entry names
+ * the operation its oclif command runs (src/lib/operations/), and the build reads the flag definitions
+ * of exactly these commands into the argv table (scripts/fast-path-table.mjs).
  */
 import type {CommandShell} from '../lib/command-shell.js'
+import {credentialGiven} from '../lib/credential-flags.js'
+import type {Operation} from '../lib/operations/input.js'
 import type {ParsedArgv} from './argv.js'
 
 /** What a run will certainly or probably need, so that its slow part can start before the rest loads. */
@@ -15,34 +18,35 @@ export interface WarmUp {
 }
 
 export interface FastCommand {
-  run(parsed: ParsedArgv, shell: CommandShell): Promise<unknown>
+  /** The command's operation, loaded when it runs. */
+  operation(): Promise<(input: ParsedArgv, shell: CommandShell) => Promise<unknown>>
+  /** The command runs another, whose command line follows the first `--` (`exec`). */
+  runsCommand?: boolean
   warmUp(flags: ParsedArgv['flags']): WarmUp
 }
 
-/** A credential given on the command line: then a named client's stored secret is not read. */
-const CREDENTIAL_FLAGS = ['client-secret-env', 'client-secret-file', 'client-secret-stdin', 'private-key-file', 'certificate-file']
-const credentialGiven = (flags: ParsedArgv['flags']) => CREDENTIAL_FLAGS.some((name) => flags[name] !== undefined)
+/**
+ * An operation, typed for its command's parsed input, given what the fast path parsed: the same flags
+ * and args, read off the same definitions (scripts/fast-path-table.mjs).
+ */
+const parsedBy = <I>(load: () => Promise<Operation<I, unknown>>) => load as unknown as FastCommand['operation']
 
 export const FAST_COMMANDS: Record<string, FastCommand> = {
+  exec: {
+    operation: parsedBy(async () => (await import('../lib/operations/exec.js')).exec),
+    runsCommand: true,
+    warmUp: (flags) => ({request: Boolean(flags.force || flags['no-cache']), store: Boolean(flags['session-key']) || !flags['no-cache'] || !credentialGiven(flags)}),
+  },
   call: {
-    warmUp: (flags) => ({store: Boolean(flags.client || flags.session)}),
-    async run({args, flags}, shell) {
-      const {call} = await import('../lib/operations/call.js')
-      return call(args as {url: string}, flags as Parameters<typeof call>[1], shell)
-    },
+    operation: parsedBy(async () => (await import('../lib/operations/call.js')).call),
+    warmUp: (flags) => ({store: Boolean(flags.client || flags['session-key'])}),
   },
   'session:refresh': {
+    operation: parsedBy(async () => (await import('../lib/operations/session-refresh.js')).sessionRefresh),
     warmUp: (flags) => ({request: flags.force === true, store: true}),
-    async run({flags}, shell) {
-      const {sessionRefresh} = await import('../lib/operations/session-refresh.js')
-      return sessionRefresh(flags as Parameters<typeof sessionRefresh>[0], shell)
-    },
   },
   'token:client': {
+    operation: parsedBy(async () => (await import('../lib/operations/token-client.js')).tokenClient),
     warmUp: (flags) => ({request: Boolean(flags.force || flags['no-cache']), store: !flags['no-cache'] || !credentialGiven(flags)}),
-    async run({args, flags}, shell) {
-      const {tokenClient} = await import('../lib/operations/token-client.js')
-      return tokenClient(args, flags as Parameters<typeof tokenClient>[1], shell)
-    },
   },
 }

@@ -1,7 +1,7 @@
 /**
- * The fast path of bin/run.js: the commands CI jobs and cron run again and again (`token client`,
- * `session refresh`, `call`), served without loading oclif, whose start-up alone costs more than a
- * whole cache hit. It is a dispatcher, not a second implementation:
+ * The fast path of bin/run.js: the commands CI jobs, cron and kubectl run again and again (`token
+ * client`, `session refresh`, `call`, `exec`), served without loading oclif, whose start-up alone
+ * costs more than a whole cache hit. It is a dispatcher, not a second implementation:
  *  - the command line is read from the commands' own flag definitions (the build's table), and any
  *    command line it does not read exactly as oclif would goes to oclif (argv.ts), as do --help,
  *    --verbose, and the oclif settings that change output (TOKENCTL_CONTENT_TYPE, DEBUG…);
@@ -17,6 +17,9 @@ import {FAST_COMMANDS} from './commands.js'
 
 /** Settings under which oclif prints or decides something the fast path does not: debug output, JSON by environment. */
 const OCLIF_SETTINGS = ['TOKENCTL_NO_FAST_PATH', 'TOKENCTL_CONTENT_TYPE', 'TOKENCTL_DEBUG', 'TOKENCTL_REDIRECTED', 'DEBUG', 'CLI_FLAGS_DEBUG']
+
+/** oclif shows help for these anywhere before a `--` (package.json: oclif.additionalHelpFlags). */
+const HELP_FLAGS = ['--help', '-h']
 
 let table: Record<string, CommandSpec> | undefined
 
@@ -51,19 +54,23 @@ function colourPossible(): boolean {
 export async function fastPathCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<undefined | {id: string; parsed: ParsedArgv}> {
   if (OCLIF_SETTINGS.some((name) => env[name])) return undefined
   const command = commandOf(argv)
-  if (!command || command.rest.includes('--help')) return undefined
+  if (!command) return undefined
+  // A command that runs another (exec): what follows the first -- is that command's, as the oclif command splits it.
+  const dashes = FAST_COMMANDS[command.id].runsCommand ? command.rest.indexOf('--') : -1
+  const own = dashes === -1 ? command.rest : command.rest.slice(0, dashes)
+  if (own.some((word) => HELP_FLAGS.includes(word))) return undefined
   const spec = commandTable()[command.id]
   if (!spec) return undefined
-  const parsed = await parseArgv(command.rest, spec)
+  const parsed = await parseArgv(own, spec)
   if (!parsed || parsed.flags.verbose) return undefined
   if (parsed.flags.json && colourPossible()) return undefined
-  return {id: command.id, parsed}
+  return {id: command.id, parsed: dashes === -1 ? parsed : {...parsed, command: command.rest.slice(dashes + 1)}}
 }
 
 /**
  * Runs argv on the fast path and answers true, or answers false having done nothing (oclif runs it).
- * The order of the steps is oclif's Command._run with BaseCommand's additions: init, parse, open
- * --output, run, catch, finally, the JSON result, then commit or abort --output.
+ * The run follows the same lifecycle as oclif's (CommandShell.lifecycle): the command line is already
+ * parsed, so the run opens --output first.
  */
 export async function runFastPath(argv: string[]): Promise<boolean> {
   const chosen = await fastPathCommand(argv)
@@ -78,25 +85,11 @@ export async function runFastPath(argv: string[]): Promise<boolean> {
   const {CommandShell, ignoreClosedStdout, oclifSpinner} = await import('../lib/command-shell.js')
   ignoreClosedStdout()
   const shell = new CommandShell({json: flags.json === true, spinner: oclifSpinner, verbose: false})
-  let result: unknown
-  try {
-    try {
-      await shell.init()
+  await shell.lifecycle(
+    shell.steps(async () => {
       await shell.openOutput(flags.output)
-      result = await command.run(chosen.parsed, shell)
-    } catch (error) {
-      await shell.fail(error)
-    } finally {
-      await shell.close()
-    }
-
-    if (result && shell.json) shell.logJson(result)
-  } catch (error) {
-    shell.failed = true
-    throw error
-  } finally {
-    await shell.finishOutput()
-  }
-
+      return (await command.operation())(chosen.parsed, shell)
+    }),
+  )
   return true
 }

@@ -1,24 +1,33 @@
 import type {Hook} from '@oclif/core'
 
-import {closestCommands} from '../lib/suggest.js'
+import {ExitCode} from '../lib/errors.js'
+import {unknownCommandLine} from '../lib/suggest.js'
+
+/** The commands and topics a user can type, as typed (`token client`); hidden ones left out. */
+export function visibleCommands(config: {commands: Array<{hidden?: boolean; id: string}>; topics: Array<{hidden?: boolean; name: string}>}): string[] {
+  // Topics too (`session` for `sesion`): `tokenctl session` lists its commands.
+  const names = [...config.commands, ...config.topics].filter((entry) => !entry.hidden).map((entry) => ('id' in entry ? entry.id : entry.name))
+  return [...new Set(names)].map((name) => name.replaceAll(':', ' '))
+}
 
 /**
  * An unknown command: one line on stderr naming the closest commands, exit 127 (as a shell says
  * "command not found"). It never asks "Did you mean …? (Y/n)" as @oclif/plugin-not-found does on a
  * terminal: a script cannot answer, and running a command the user did not type is a guess.
+ * oclif reads the words after a command that takes no arguments as more of its name (`session list
+ * extra`): that command was typed, so it runs, and tells its own mistake (one argument too many).
  */
 const hook: Hook.CommandNotFound = async function (options) {
   const {config} = options
-  const separator = config.topicSeparator
-  // Topics too (`session` for `sesion`): `tokenctl session` lists its commands.
-  const names = [...config.commands, ...config.topics].filter((entry) => !entry.hidden).map((entry) => ('id' in entry ? entry.id : entry.name))
-  const commands = [...new Set(names)].map((name) => name.replaceAll(':', ' '))
-  const typed = [...options.id.split(':'), ...(options.argv ?? []).filter((word) => !word.startsWith('-'))]
-  const shown = options.id.replaceAll(':', separator)
-  const suggestions = closestCommands(typed, commands)
-  const mean = suggestions.length > 0 ? ` — did you mean ${suggestions.map((command) => `\`${command}\``).join(' or ')}?` : ''
-  process.stderr.write(`Error: ${shown} is not a ${config.bin} command${mean} (\`${config.bin} help\` lists every command)\n`)
-  this.exit(127)
+  const words = options.id.split(':')
+  const typed = words.findLastIndex((_, at) => at < words.length - 1 && config.findCommand(words.slice(0, at + 1).join(':')) !== undefined)
+  if (typed !== -1) {
+    await config.runCommand(words.slice(0, typed + 1).join(':'), [...words.slice(typed + 1), ...(options.argv ?? [])])
+    return
+  }
+
+  process.stderr.write(`${unknownCommandLine(words, options.argv ?? [], visibleCommands(config), config.bin)}\n`)
+  this.exit(ExitCode.commandNotFound)
 }
 
 export default hook

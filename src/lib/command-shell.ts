@@ -1,14 +1,15 @@
 /**
  * What every command does around its work, whichever way it was started: by oclif (BaseCommand), or
  * by the fast path of bin/run.js, which serves a cache hit without loading oclif (src/fast-path/).
- * Both call these methods, so there is one implementation of each rule: data on stdout or into the
- * `--output` file (committed only on success), JSON (escaped), the one failure line or JSON error with
- * the contract's exit code, progress on a terminal, the secure store opened at most once, open
- * connections closed at the end. Nothing here imports oclif: the fast path must not load it.
+ * Both run a command through lifecycle() and call these methods, so there is one implementation of
+ * each rule: the order of a command's steps, data on stdout or into the `--output` file (committed
+ * only on success), JSON (escaped), the one failure line or JSON error with the exit code (README,
+ * "Exit codes"), progress on a terminal, the secure store opened at most once, open connections
+ * closed at the end. Nothing here imports oclif: the fast path must not load it.
  */
 import type {ChalkInstance} from 'chalk'
 
-import {InternalError, isTokenctlError, type TokenctlError} from './errors.js'
+import {ExitCode, InternalError, isTokenctlError, type TokenctlError} from './errors.js'
 import {closeConnections} from './http/connections.js'
 import type {Hooks, Progress} from './http/context.js'
 import {stripUrlCredentials} from './http/trace.js'
@@ -77,6 +78,22 @@ export function ignoreClosedStdout(): void {
   })
 }
 
+/**
+ * The steps of one run, in the shape of oclif's Command: BaseCommand passes its own methods (which
+ * oclif's hooks and subclasses extend), the fast path the shell's. Parsing is part of `run` (oclif
+ * parses inside a command's run()); whoever parses calls openOutput() as soon as the flags are known.
+ */
+export interface CommandSteps<T> {
+  /** Any failure of init or run: told (fail) or, for oclif's own exits, passed on. */
+  catch(error: unknown): Promise<void>
+  /** After run or catch, whatever happened: connections closed. */
+  finally(error: unknown): Promise<void>
+  init(): Promise<void>
+  /** A success's result under --json. */
+  json(result: T): void
+  run(): Promise<T>
+}
+
 export class CommandShell {
   /** Colours for stderr, loaded by init() with --verbose and by fail() otherwise. */
   colors: ChalkInstance | undefined
@@ -99,6 +116,47 @@ export class CommandShell {
 
   async init(): Promise<void> {
     if (this.verbose) this.colors = await stderrColors()
+  }
+
+  /**
+   * One run of a command, in the order both entry points follow: init; run (which parses and opens
+   * `--output`); on failure, the one line or JSON error and its exit code; close what is open; the
+   * result as JSON; then commit `--output`, or leave its target as it was when anything failed (a
+   * failure to print the JSON, or an exit that oclif's catch passes on, included).
+   */
+  async lifecycle<T>(steps: CommandSteps<T>): Promise<T | undefined> {
+    try {
+      let result: T | undefined
+      let failure: unknown
+      try {
+        await steps.init()
+        result = await steps.run()
+      } catch (error) {
+        failure = error
+        await steps.catch(error)
+      } finally {
+        await steps.finally(failure)
+      }
+
+      if (result && this.json) steps.json(result)
+      return result
+    } catch (error) {
+      this.failed = true
+      throw error
+    } finally {
+      await this.finishOutput()
+    }
+  }
+
+  /** The steps of a run that no framework extends (the fast path): the shell's own. */
+  steps<T>(run: () => Promise<T>): CommandSteps<T> {
+    return {
+      catch: (error) => this.fail(error),
+      finally: () => this.close(),
+      init: () => this.init(),
+      json: (result) => this.logJson(result),
+      run,
+    }
   }
 
   /** After parsing, before any work: a folder that cannot take the output fails before a request is made. */
@@ -165,7 +223,11 @@ export class CommandShell {
     process.stderr.write(`warning: ${escapeControls(message)}\n`)
   }
 
-  /** Any failure as the contract's exit code, and a JSON error on stdout or one line on stderr (stack with --verbose). */
+  /**
+   * Any failure as its exit code (README, "Exit codes"), and a JSON error on stdout or one line on stderr. With
+   * --verbose an internal error (exit 1, a bug) adds its stack trace; an expected outcome (a refusal,
+   * a failed check, an unknown session…) is said in its one line, never as a crash.
+   */
   async fail(error: unknown): Promise<void> {
     this.failed = true
     await this.stopProgress()
@@ -178,7 +240,7 @@ export class CommandShell {
       process.stderr.write(`${colors.red('Error:')} ${errorLine(failure)}\n`)
     }
 
-    if (this.verbose && failure.exitCode !== 2) {
+    if (this.verbose && failure.exitCode === ExitCode.internal) {
       const cause = failure.cause instanceof Error ? failure.cause : failure
       process.stderr.write(`${escapeLines(stripUrlCredentials(cause.stack ?? cause.message))}\n`)
     }
@@ -190,11 +252,11 @@ export class CommandShell {
   }
 
   /** Commits the `--output` file, or on any failure (the commit's own included) leaves the target as it was. */
-  async finishOutput(): Promise<void> {
+  private async finishOutput(): Promise<void> {
     const file = this.outputFile
     if (!file) return
     this.outputFile = undefined
-    if (this.failed || (process.exitCode !== undefined && process.exitCode !== 0)) {
+    if (this.failed || (process.exitCode !== undefined && process.exitCode !== ExitCode.ok)) {
       await file.abort()
       return
     }

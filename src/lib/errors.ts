@@ -1,6 +1,6 @@
 /**
  * The error vocabulary of tokenctl. Every failure the library reports is a TokenctlError whose
- * exitCode is one of the contract's exit codes (../shared/spec/cli.md) and whose code is the OAuth
+ * exitCode is one of the exit codes of README's "Exit codes" section and whose code is the OAuth
  * `error` value when a server sent one, else one of tokenctl's own codes below.
  */
 
@@ -18,8 +18,15 @@ export const ExitCode = {
   cancelled: 130,
   /** `token verify`: the token fails a check (signature, issuer, audience, time, scope, role). */
   tokenInvalid: 9,
+  /** `exec`: the command to run is not executable, as a shell reports it. */
+  commandNotExecutable: 126,
+  /** `exec`: the command to run does not exist, as a shell reports it. */
+  commandNotFound: 127,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+/** `exec`: a command that a signal ended exits 128 + the signal's number, as shells report it. */
+export const SIGNALLED_EXIT_BASE = 128
 
 export type UsageCode = 'usage_error' | 'invalid_jwt' | 'invalid_session_key' | 'secret_on_command_line' | 'input_too_large'
 export type ConfigCode =
@@ -45,6 +52,7 @@ export type ConfigCode =
   | 'certificate_key_mismatch'
   | 'no_federated_token'
   | 'federated_token_invalid'
+  | 'not_regular_file'
 export type NetworkCode = 'network_error' | 'timeout' | 'tls_error' | 'invalid_response' | 'server_error'
 export type StoreCode =
   | 'store_unavailable'
@@ -127,18 +135,34 @@ export class ReauthenticationRequiredError extends TokenctlError {
 export interface NetworkErrorOptions extends TokenctlErrorOptions {
   /** The server asked us to wait this long before trying again (Retry-After). */
   retryAfterMs?: number
-  /** Worth another attempt: connection failures, timeouts, 429 and 5xx. */
+  /** Worth another attempt, as the HTTP failure policy decides (src/lib/http/policy.ts). */
   retryable?: boolean
+  /**
+   * The OAuth `error` a server sent with its failure (`temporarily_unavailable` with a 503): it is
+   * then the error's code, as the README's Exit codes section says of every code a server sends.
+   */
+  serverError?: string
 }
 
 export class NetworkError extends TokenctlError {
+  /** tokenctl's own name for what went wrong, whatever code the server sent. */
+  readonly kind: NetworkCode
   readonly retryable: boolean
   readonly retryAfterMs: number | undefined
+  readonly serverError: string | undefined
 
-  constructor(message: string, code: NetworkCode | string = 'network_error', options: NetworkErrorOptions = {}) {
-    super(message, code, ExitCode.network, options)
+  constructor(message: string, kind: NetworkCode = 'network_error', options: NetworkErrorOptions = {}) {
+    super(message, options.serverError ?? kind, ExitCode.network, options)
+    this.kind = kind
     this.retryable = options.retryable ?? false
     this.retryAfterMs = options.retryAfterMs
+    this.serverError = options.serverError
+  }
+
+  /** The same failure, its message saying where it happened (`… (discovery: URL)`). */
+  at(where: string): NetworkError {
+    const {details, kind, retryable, retryAfterMs, serverError, suggestions} = this
+    return new NetworkError(`${this.message} (${where})`, kind, {cause: this, details, retryable, retryAfterMs, serverError, suggestions})
   }
 }
 

@@ -1,20 +1,20 @@
 /**
- * Flag definitions shared by several commands, defined once (the contract's "connection flags").
+ * Flag definitions shared by several commands, defined once (the connection flags of README's "Commands").
  * No flag ever takes a secret as its value: secrets come from an environment variable named by a
  * flag, from stdin, from a file, or from the secure store.
  */
-import {Flags} from '@oclif/core'
+import {Flags, type Interfaces} from '@oclif/core'
 
 import {AUTH_METHODS} from './config/clients.js'
+import {MAX_TIMEOUT_SECONDS} from './config/timeouts.js'
 import {ASSERTION_AUDIENCES, DEFAULT_FEDERATED_AUDIENCE} from './config/credentials.js'
+import {CREDENTIAL_FLAGS} from './credential-flags.js'
 import {TOKEN_FORMATS} from './output.js'
 import {environmentVariableName} from './secret-variables.js'
 
 const CONNECTION = 'CONNECTION'
-const SECRET_SOURCES = ['client-secret-env', 'client-secret-stdin', 'client-secret-file']
-const FEDERATED_SOURCES = ['federated-token-file', 'federated-token-env', 'federated-token-github']
 /** One credential per run: a secret, a private key, a certificate or a federated token. */
-const CREDENTIAL_SOURCES = [...SECRET_SOURCES, 'private-key-file', 'certificate-file', ...FEDERATED_SOURCES]
+const CREDENTIAL_SOURCES: string[] = [...CREDENTIAL_FLAGS]
 const ASSERTION_SOURCES = ['assertion-env', 'assertion-stdin', 'assertion-file']
 
 /** A flag that names an environment variable: refuses anything that looks like the secret itself. */
@@ -31,9 +31,12 @@ export function environmentVariableFlag(name: string, description: string, exclu
 
 const others = (names: string[], name: string) => names.filter((other) => other !== name)
 
+/** Flags as parsed, typed from their definitions; any may be absent (commands take subsets). */
+export type FlagValues<T> = Partial<Interfaces.InferredFlags<T>>
+
 export const connectionFlags = {
   alg: Flags.string({description: 'JWS algorithm of the client assertion (default: from the key)', helpGroup: CONNECTION}),
-  audience: Flags.string({description: 'audience parameter of the token request', helpGroup: CONNECTION}),
+  audience: Flags.string({description: 'audience parameter of the token request (repeatable)', helpGroup: CONNECTION, multiple: true}),
   'assertion-audience': Flags.string({
     description: 'aud of the client assertion (private_key_jwt) [default: token-endpoint for Microsoft Entra, issuer elsewhere]',
     helpGroup: CONNECTION,
@@ -59,7 +62,7 @@ export const connectionFlags = {
   'private-key-file': privateKeyFileFlag(),
   resource: Flags.string({description: 'resource indicator, RFC 8707 (repeatable)', helpGroup: CONNECTION, helpValue: 'URI', multiple: true}),
   scope: Flags.string({description: 'scope (repeatable, or space separated)', helpGroup: CONNECTION, multiple: true}),
-  timeout: Flags.integer({description: 'seconds to wait for each HTTP request [default: 30]', helpGroup: CONNECTION, min: 1}),
+  timeout: Flags.integer({description: `seconds to wait for each HTTP request, at most ${MAX_TIMEOUT_SECONDS} [default: 30]`, helpGroup: CONNECTION, max: MAX_TIMEOUT_SECONDS, min: 1}),
   'token-endpoint': Flags.string({
     description: 'token endpoint URL; no discovery (env: TOKENCTL_TOKEN_ENDPOINT)',
     helpGroup: CONNECTION,
@@ -146,6 +149,9 @@ function federatedTokenFlags() {
   }
 }
 
+/** The connection flags as parsed. */
+export type ConnectionFlags = FlagValues<typeof connectionFlags>
+
 /** What `session refresh` and `session end` may add to the client a session remembers: a credential for this run. */
 export const sessionClientFlags = {
   ...clientSecretFlags(),
@@ -155,6 +161,15 @@ export const sessionClientFlags = {
   'ca-file': connectionFlags['ca-file'],
   'private-key-file': privateKeyFileFlag(),
   timeout: connectionFlags.timeout,
+}
+
+/**
+ * A session's key is --session-key on every command that takes one (Flags.string({...sessionKey(…)})).
+ * The spelling each command had before keeps working as an alias, without a warning (scripts and cron
+ * lines use them): --key on the session commands, --session on call and exec.
+ */
+export function sessionKey(alias: 'key' | 'session', description: string) {
+  return {aliases: [alias], description: `${description} (also --${alias})`, helpValue: 'KEY'}
 }
 
 /** The incoming user token of on-behalf-of: never a literal value. */
@@ -175,6 +190,8 @@ export const assertionFlags = {
   }),
 }
 
+export type AssertionFlags = FlagValues<typeof assertionFlags>
+
 export const cacheFlags = {
   force: Flags.boolean({description: 'skip the cache read; the new token is still cached'}),
   'min-ttl': Flags.integer({description: 'minimum seconds of life a cached token must have left (at least 60)', helpValue: 'SECONDS', min: 0}),
@@ -184,12 +201,12 @@ export const cacheFlags = {
 export const formatFlag = {
   format: Flags.string({
     default: 'token',
-    description: 'token: the token alone; header: an Authorization header; env: ACCESS_TOKEN=…',
+    description: "token: the token alone; header: an Authorization header; env: ACCESS_TOKEN=…; exec-credential: a Kubernetes ExecCredential, for a kubeconfig's exec entry",
     options: [...TOKEN_FORMATS],
   }),
 }
 
-/** The contract's `--output PATH` / `-o`: stdout's data into PATH, atomically, only on success (see output-file.ts). */
+/** `--output PATH` / `-o` (README, "Commands"): stdout's data into PATH, atomically, only on success (see output-file.ts). */
 export const outputFlag = {
   output: Flags.string({
     char: 'o',

@@ -3,17 +3,27 @@
  * (data on stdout, everything for people on stderr).
  */
 import type {TokenctlError} from './errors.js'
+import {execCredential, execCredentialVersion} from './exec-credential.js'
 import {type HttpExchange, stripUrlCredentials} from './http/trace.js'
 import {type AccessToken, secondsLeft, type TokenResult} from './oauth/token.js'
 import {escapeControls} from './terminal-text.js'
 
-export const TOKEN_FORMATS = ['token', 'header', 'env'] as const
+export const TOKEN_FORMATS = ['token', 'header', 'env', 'exec-credential'] as const
 export type TokenFormat = (typeof TOKEN_FORMATS)[number]
 
-export function formatToken(token: AccessToken, format: TokenFormat): string {
+/** What a --format needs from the environment, checked before any request: kubectl's KUBERNETES_EXEC_INFO for exec-credential. */
+export function checkTokenFormat(format: string, env: NodeJS.ProcessEnv = process.env): void {
+  if (format === 'exec-credential') execCredentialVersion(env)
+}
+
+export function formatToken(token: AccessToken, format: TokenFormat, env: NodeJS.ProcessEnv = process.env): string {
   switch (format) {
     case 'env': {
       return `ACCESS_TOKEN=${token.access_token}`
+    }
+
+    case 'exec-credential': {
+      return execCredential(token, execCredentialVersion(env))
     }
 
     case 'header': {
@@ -36,7 +46,7 @@ export interface TokenJson {
   token_type: string
 }
 
-/** The contract's token JSON; callers add `client`, `flavor`, `session_key`… */
+/** The JSON of a command that prints a token (`--json`); callers add `client`, `flavor`, `session_key`… */
 export function tokenJson(result: TokenResult, extra: Record<string, unknown> = {}): TokenJson {
   const {token} = result
   return {
@@ -86,6 +96,8 @@ export function traceLines(exchange: HttpExchange): string[] {
 /** "in 53m", "2h ago": the human side of a timestamp. */
 export function relativeTime(epochMs: number, now = Date.now()): string {
   const seconds = Math.round((epochMs - now) / 1000)
+  // A token decoded the second it was issued: "now", not "in 0s".
+  if (seconds === 0) return 'now'
   const magnitude = Math.abs(seconds)
   let text: string
   if (magnitude < 60) text = `${magnitude}s`

@@ -1,8 +1,9 @@
 /**
  * Environment variables that carry secrets, so that no program tokenctl starts (a browser) inherits
  * them: tokenctl's own TOKENCTL_* variables (the store passphrase, the client secret, the Redis
- * password…), every variable a `--*-env VAR` flag of this command named, and the GitHub Actions
- * runner's OIDC request token.
+ * password…), every variable a `--*-env VAR` flag of this command named, the GitHub Actions
+ * runner's OIDC request token, and those the caller names (the variables that named clients and
+ * sessions read their credentials from: config/stored-variables.ts).
  */
 const named = new Set<string>()
 
@@ -14,11 +15,12 @@ export function noteSecretVariable(name: string): void {
   named.add(name)
 }
 
-/** The environment minus every secret-carrying variable. */
-export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+/** The environment minus every secret-carrying variable, and minus `also`. */
+export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env, also: Iterable<string> = []): NodeJS.ProcessEnv {
+  const more = new Set(also)
   const kept: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(env)) {
-    if (!/^TOKENCTL_/i.test(name) && !named.has(name) && !WELL_KNOWN.has(name)) kept[name] = value
+    if (!/^TOKENCTL_/i.test(name) && !named.has(name) && !WELL_KNOWN.has(name) && !more.has(name)) kept[name] = value
   }
 
   return kept

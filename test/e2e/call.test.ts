@@ -73,7 +73,7 @@ describe('call (end to end: a real authorization server and an API that verifies
     for (const sources of [[], ['--client', 'ci', '--token-env', 'T']]) {
       const result = await runCli(['call', `${api.url}/echo`, ...sources], {env: {T: 'x'}})
       expectExit(result, 2)
-      assert.match(result.stderr, /--client NAME, --session KEY, --token-env VAR, --token-stdin/)
+      assert.match(result.stderr, /--client NAME, --session-key KEY, --token-env VAR, --token-stdin/)
     }
   })
 
@@ -115,6 +115,26 @@ describe('call (end to end: a real authorization server and an API that verifies
     // With a token from outside there is nothing to renew: the 401 is the answer (exit 8).
     const outside = await cli.run(['call', `${api.url}/reject-first/b`, '--token-env', 'T'], {env: {T: tokens[1]!.slice(7)}})
     expectExit(outside, 8)
+  })
+
+  // "Once" and "always" look alike against an API that accepts the renewed token: this one never does.
+  it('an API that answers 401 to every token: exactly one renewal and one retry, then exit 8 (--client and --session)', async () => {
+    const cli = await worker()
+    expectExit(await cli.run(['token', 'client', 'ci']), 0)
+    expectExit(await cli.run(['client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret}), 0)
+    const userToken = await server.mintUserToken({aud: 'api', sub: 'alice'})
+    expectExit(await cli.run(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'k'], {input: userToken}), 0)
+    for (const [source, grant] of [[['--client', 'ci'], 'client_credentials'], [['--session', 'k'], 'refresh_token']] as const) {
+      server.resetCounters()
+      api.reset()
+      const result = await cli.run(['call', `${api.url}/reject-always`, ...source])
+      expectExit(result, 8)
+      assert.match(result.stdout, /the token has been revoked/, 'the API\'s last answer is still printed')
+      assert.deepEqual(tokenRequests().map((request) => request.grant_type), [grant], `${source.join(' ')}: one renewal`)
+      const tokens = api.requests.map((request) => request.authorization)
+      assert.equal(tokens.length, 2, `${source.join(' ')}: the first try and the one retry`)
+      assert.notEqual(tokens[0], tokens[1], 'the retry carries the renewed token')
+    }
   })
 
   it('a claims challenge is exit 5 with the claims', async () => {
@@ -214,7 +234,8 @@ describe('call (end to end: a real authorization server and an API that verifies
     assert.ok(!result.stderr.includes(token), 'no whole token')
     assert.ok(!result.stderr.includes(SESSION_COOKIE) && !result.stderr.includes('secret-cookie-value'), 'no cookie')
     assert.match(result.stderr, new RegExp(`GET ${api.url.replaceAll('.', '\\.')}/set-cookie → 200 in \\d+ ms`))
-    assert.match(result.stderr, /> authorization: Bearer .{8}…\(\d+ chars\)/)
+    assert.match(result.stderr, /> authorization: Bearer <\d+ chars, sha256:[\da-f]{8}>/)
+    assert.ok(!result.stderr.includes(token.slice(0, 6)), 'not even the start of the token')
     assert.match(result.stderr, /< set-cookie: <redacted>/)
     assert.match(result.stderr, /> cookie: <redacted>/)
   })

@@ -1,5 +1,6 @@
 import {strict as assert} from 'node:assert'
 import {createHash, randomBytes} from 'node:crypto'
+import {request as httpRequest} from 'node:http'
 import {createServer} from 'node:net'
 import type {AddressInfo} from 'node:net'
 
@@ -65,6 +66,26 @@ async function post(url: string, form: Record<string, string>, authorization?: s
 function pkce(): {verifier: string; challenge: string} {
   const verifier = randomBytes(32).toString('base64url')
   return {verifier, challenge: createHash('sha256').update(verifier).digest('base64url')}
+}
+
+interface RawAnswer {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: string
+}
+
+/** One request with exactly these headers (Host and Origin included, which fetch would set or refuse), to 127.0.0.1. */
+async function raw(url: string, {body, headers = {}, method = 'GET'}: {body?: string; headers?: Record<string, string>; method?: string} = {}): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, {agent: false, headers, method, setHost: !('host' in headers)}, (response) => {
+      let text = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => (text += chunk))
+      response.on('end', () => resolve({status: response.statusCode ?? 0, headers: response.headers, body: text}))
+    })
+    request.on('error', reject)
+    request.end(body)
+  })
 }
 
 /** A port nothing listens on (the loopback redirect is never called: the robot stops before it). */
@@ -181,13 +202,105 @@ describe('tokenctl dev idp (end to end)', function () {
       assert.equal((await get('/reject-first/b', second)).status, 401, 'each id has its own first token')
     })
 
-    it('lets tokenctl call renew the token once on a 401 and print the echo', async () => {
+    it('lets tokenctl call renew the token once on a 401 and print the echo, saying so in one line on stderr', async () => {
       const cli = cliWithHome({env: FILE_STORE})
       expectExit(await cli.run(['client', 'add', 'worker', '--issuer', summary.issuer, '--client-id', 'worker', '--client-secret-stdin'], {input: 'worker-secret'}), 0)
       expectExit(await cli.run(['token', 'client', 'worker']), 0) // cached: the token the API will reject first
       const called = await cli.run(['call', `${summary.api_url}/reject-first/renewal`, '--client', 'worker'])
       expectExit(called, 0)
       assert.equal(stdoutJson(called).claims.client_id, 'worker')
+      assert.equal(called.stderr, 'the API refused the token (401 Unauthorized, invalid_token): got a new one (--client worker) and sent the request again\n')
+      const quiet = await cli.run(['call', `${summary.api_url}/reject-first/renewal`, '--client', 'worker'])
+      expectExit(quiet, 0)
+      assert.equal(quiet.stderr, '', 'no renewal, nothing said')
+    })
+
+    it('echoes what was sent: the method, the body as text (data) and as JSON when it parses, bounded', async () => {
+      const cli = cliWithHome({env: FILE_STORE})
+      expectExit(await cli.run(['client', 'add', 'worker', '--issuer', summary.issuer, '--client-id', 'worker', '--client-secret-stdin'], {input: 'worker-secret'}), 0)
+      const posted = await cli.run(['call', `${summary.api_url}/echo`, '--client', 'worker', '-X', 'POST', '-d', '{"name":"x","quote":"\\"é\\""}'])
+      expectExit(posted, 0)
+      const echo = stdoutJson(posted)
+      assert.deepEqual([echo.method, echo.content_type, echo.data, echo.json], ['POST', 'application/json', '{"name":"x","quote":"\\"é\\""}', {name: 'x', quote: '"é"'}])
+      assert.ok(posted.stdout.includes('"data": "{\\"name\\":\\"x\\",\\"quote\\":\\"\\\\\\"é\\\\\\"\\"}"'), `JSON's own escapes and nothing more:\n${posted.stdout}`)
+      const form = await cli.run(['call', `${summary.api_url}/echo`, '--client', 'worker', '-X', 'PUT', '-d', 'a=1&b=2'])
+      assert.deepEqual(Object.entries(stdoutJson(form)).filter(([field]) => ['method', 'content_type', 'data', 'json'].includes(field)), [
+        ['method', 'PUT'],
+        ['content_type', 'application/x-www-form-urlencoded'],
+        ['data', 'a=1&b=2'],
+      ])
+      const bare = stdoutJson(await cli.run(['call', `${summary.api_url}/echo`, '--client', 'worker']))
+      assert.deepEqual(Object.keys(bare), ['method', 'path', 'claims'], 'no body, no body fields')
+
+      const token = await workerToken()
+      const big = await fetch(`${summary.api_url}/echo`, {body: 'y'.repeat(100_000), headers: {authorization: `Bearer ${token}`, 'content-type': 'text/plain'}, method: 'POST'})
+      const bigEcho = (await big.json()) as Record<string, unknown>
+      assert.equal(String(bigEcho.data).length, 16 * 1024)
+      assert.deepEqual([bigEcho.data_truncated, bigEcho.body_bytes, bigEcho.json], [true, 100_000, undefined])
+    })
+  })
+
+  describe('this machine only: a foreign Host (DNS rebinding) or Origin is refused; CORS only for its own origin (Fetch standard, CORS protocol)', () => {
+    const port = () => new URL(summary.issuer).port
+    const form = new URLSearchParams({grant_type: 'client_credentials'}).toString()
+    const tokenRequest = (headers: Record<string, string>) =>
+      raw(summary.token_endpoint, {method: 'POST', body: form, headers: {'content-type': 'application/x-www-form-urlencoded', authorization: basic('worker', 'worker-secret'), ...headers}})
+    const paths = () => ['/.well-known/openid-configuration', '/jwks', '/api/echo', '/github-actions/.well-known/openid-configuration', '/device']
+
+    it('refuses a Host that is not a loopback name with 421 and one short line, on every route, and issues no token', async () => {
+      for (const host of [`evil.example:${port()}`, `127.0.0.1.nip.io:${port()}`, `localhost.evil.example:${port()}`, 'evil.example', `user@127.0.0.1:${port()}`, '']) {
+        for (const path of paths()) {
+          const answer = await raw(`${summary.issuer}${path}`, {headers: {host}})
+          assert.equal(answer.status, 421, `${host} ${path}`)
+          assert.equal(answer.body, 'dev idp answers only requests addressed to this machine: Host must be localhost, 127.0.0.1 or [::1]\n')
+          assert.equal(answer.headers['access-control-allow-origin'], undefined)
+        }
+
+        const token = await tokenRequest({host, origin: `http://${host}`})
+        assert.equal(token.status, 421, host)
+        assert.doesNotMatch(token.body, /access_token/)
+      }
+    })
+
+    it('answers every loopback name, with the port or without', async () => {
+      for (const host of [`localhost:${port()}`, `127.0.0.1:${port()}`, `[::1]:${port()}`, `127.1.2.3:${port()}`, 'localhost', `LOCALHOST:${port()}`]) {
+        const answer = await raw(`${summary.issuer}/.well-known/openid-configuration`, {headers: {host}})
+        assert.equal(answer.status, 200, host)
+      }
+
+      assert.ok(JSON.parse((await tokenRequest({host: `localhost:${port()}`})).body).access_token)
+    })
+
+    it('refuses another Origin with 403 and no CORS header: discovery, the JWKS, the token endpoint, its preflight, the API', async () => {
+      const origins = ['https://evil.example', `http://localhost:${port()}`, `http://127.0.0.1:${Number(port()) + 1}`, `https://127.0.0.1:${port()}`, 'null']
+      for (const origin of origins) {
+        for (const path of paths()) {
+          const answer = await raw(`${summary.issuer}${path}`, {headers: {origin}})
+          assert.equal(answer.status, 403, `${origin} ${path}`)
+          assert.equal(answer.body, 'dev idp answers no other origin: only its own pages may call it from a browser\n')
+          assert.equal(answer.headers['access-control-allow-origin'], undefined)
+        }
+
+        const preflight = await raw(summary.token_endpoint, {method: 'OPTIONS', headers: {origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization'}})
+        assert.equal(preflight.status, 403, origin)
+        assert.equal(preflight.headers['access-control-allow-origin'], undefined)
+        const token = await tokenRequest({origin})
+        assert.equal(token.status, 403, origin)
+        assert.equal(token.headers['access-control-allow-origin'], undefined)
+      }
+    })
+
+    it('its own origin (the scheme and Host the request went to) is answered, with CORS for that origin alone', async () => {
+      const own = summary.issuer
+      const discovery = await raw(`${summary.issuer}/.well-known/openid-configuration`, {headers: {origin: own}})
+      assert.equal(discovery.status, 200)
+      assert.equal(discovery.headers['access-control-allow-origin'], own)
+      const token = await tokenRequest({origin: own})
+      assert.equal(token.status, 200, token.body)
+      assert.equal(token.headers['access-control-allow-origin'], own)
+      const byName = await tokenRequest({host: `localhost:${port()}`, origin: `http://localhost:${port()}`})
+      assert.equal(byName.status, 200, byName.body)
+      assert.equal(byName.headers['access-control-allow-origin'], `http://localhost:${port()}`)
     })
   })
 

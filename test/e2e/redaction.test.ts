@@ -5,13 +5,13 @@
  * device sign-in (device_code), client_secret_basic and client_secret_post, private_key_jwt
  * (client_assertion), both OBO flavors (assertion, subject_token), session end's RFC 7009 revocation
  * (token), tokens in responses (access_token) and in URLs. For each sighting the secret value is
- * nowhere on stderr and its masked form is there.
+ * nowhere on stderr and its masked form is there; of a token, not even its first characters.
  *
  * The table and the code's lists must agree both ways: a name masked in the code but missing here,
  * or listed here but no longer masked, fails the first test.
  */
 import {strict as assert} from 'node:assert'
-import {randomBytes} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -47,7 +47,7 @@ const PARAMETERS: Record<string, {in: string; shown: Shown}> = {
   value: {in: 'token client --federated-token-github (the GitHub Actions runner\'s answer)', shown: 'never'},
 }
 
-/** Headers: a credential keeps its scheme (a bearer token as a prefix and a length); a cookie never shows. */
+/** Headers: a credential keeps its scheme (a bearer token as a length and a short hash); a cookie never shows. */
 const HEADERS: Record<string, {in: string; shown: 'never' | 'scheme'}> = {
   authorization: {in: 'call with a token; token client with client_secret_basic', shown: 'scheme'},
   cookie: {in: 'call -H Cookie', shown: 'never'},
@@ -66,11 +66,18 @@ interface Sighting {
 }
 
 const escape = (text: string) => text.replaceAll(/[$()*+.?[\\\]^{|}]/g, '\\$&')
-const prefixAndLength = (value: string) => `${value.slice(0, 8)}…(${value.length} chars)`
+/** A token as the trace shows it: its length and the first 8 hex digits of `printf %s "$TOKEN" | sha256sum`. */
+const lengthAndHash = (value: string) => `<${value.length} chars, sha256:${createHash('sha256').update(value).digest('hex').slice(0, 8)}>`
+/**
+ * The start of a token that must never be on stderr. Six characters: the eight the trace once showed
+ * would contain them, and a random token's six are too rare to be there by chance (a JWT's are its
+ * header, `eyJhbG`, found on stderr only when some JWT's start is shown).
+ */
+const PREFIX_LENGTH = 6
 
 /** What the trace shows in place of the value: checked against our own idea of it, not the code's. */
 function maskedForm(sighting: Sighting): RegExp {
-  const shown = PARAMETERS[sighting.name].shown === 'never' ? '<redacted>' : prefixAndLength(sighting.value)
+  const shown = PARAMETERS[sighting.name].shown === 'never' ? '<redacted>' : lengthAndHash(sighting.value)
   if (sighting.url) return new RegExp(`[?&]${escape(new URLSearchParams({[sighting.name]: shown}).toString())}(&|\\s|$)`, 'm')
   return new RegExp(`(^|\\s)${escape(sighting.name)}=${escape(shown)}(\\s|$)`, 'm')
 }
@@ -159,7 +166,7 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
     traced(run, await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'ci-app', '--federated-token-github', '--scope', 'read', '--no-cache', '--verbose'], {env: github.env}))
     saw(run, 'value', github.calls.at(-1)?.token)
     saw(run, 'client_assertion', lastRequest('client_credentials').params.client_assertion)
-    sawHeader(run, 'authorization', REQUEST_TOKEN, new RegExp(`> authorization: bearer ${escape(prefixAndLength(REQUEST_TOKEN))}$`, 'm'))
+    sawHeader(run, 'authorization', REQUEST_TOKEN, new RegExp(`> authorization: bearer ${escape(lengthAndHash(REQUEST_TOKEN))}$`, 'm'))
 
     // Both OBO flavors, with the user's token as the assertion.
     const userToken = await server.mintUserToken({aud: webApi.clientId, sub: 'alice'})
@@ -218,7 +225,8 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
     saw(run, 'device_code', lastRequest('urn:ietf:params:oauth:grant-type:device_code').params.device_code)
 
     // call: a bearer token, the cookies both ways, a proxy credential, and every name in a query string.
-    const query = Object.fromEntries(Object.keys(PARAMETERS).map((name) => [name, `${name}-${randomBytes(12).toString('hex')}`]))
+    // Random first: the start of each value is what the prefix check looks for.
+    const query = Object.fromEntries(Object.keys(PARAMETERS).map((name) => [name, `${randomBytes(12).toString('base64url')}-${name}`]))
     const proxyCredential = Buffer.from('proxy-user:proxy-password').toString('base64')
     run = 'call (query, headers)'
     result = traced(run, await cli.run(
@@ -226,7 +234,7 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
       {env: {T: clientToken}},
     ))
     for (const [name, value] of Object.entries(query)) saw(run, name, value, true)
-    sawHeader(run, 'authorization', clientToken, new RegExp(`> authorization: Bearer ${escape(prefixAndLength(clientToken))}$`, 'm'))
+    sawHeader(run, 'authorization', clientToken, new RegExp(`> authorization: Bearer ${escape(lengthAndHash(clientToken))}$`, 'm'))
     sawHeader(run, 'cookie', SESSION_COOKIE, /> cookie: <redacted>$/m)
     sawHeader(run, 'set-cookie', 'secret-cookie-value', /< set-cookie: <redacted>$/m)
     sawHeader(run, 'proxy-authorization', proxyCredential, /> proxy-authorization: Basic <redacted>$/m)
@@ -235,32 +243,35 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
   it('the table here and the lists in src/lib/http/trace.ts name the same secrets, masked the same way', () => {
     const named = (shown: string) => Object.keys(PARAMETERS).filter((name) => PARAMETERS[name].shown === shown).sort()
     assert.deepEqual([...NEVER_SHOWN].sort(), named('never'), 'parameters never shown')
-    assert.deepEqual([...TOKEN_LIKE].sort(), named('token'), 'parameters shown as a prefix and a length')
+    assert.deepEqual([...TOKEN_LIKE].sort(), named('token'), 'parameters shown as a length and a short hash')
     const headers = (shown: string) => Object.keys(HEADERS).filter((name) => HEADERS[name].shown === shown).sort()
     assert.deepEqual([...CREDENTIAL_HEADERS].sort(), headers('scheme'), 'credential headers')
     assert.deepEqual([...COOKIE_HEADERS].sort(), headers('never'), 'cookie headers')
   })
 
   for (const [name, {in: where, shown}] of Object.entries(PARAMETERS)) {
-    it(`${name}: ${shown === 'never' ? 'never shown' : 'a prefix and a length'} (${where})`, () => {
+    it(`${name}: ${shown === 'never' ? 'never shown' : 'a length and a short hash, never its first characters'} (${where})`, () => {
       const mine = sightings.filter((sighting) => sighting.name === name)
       if (!where.startsWith(URL_ONLY)) assert.ok(mine.some((sighting) => !sighting.url), `no real run sent or received ${name}`)
       assert.ok(mine.some((sighting) => sighting.url), `${name} was not tried in a URL`)
       for (const sighting of mine) {
         const stderr = traces.get(sighting.run)!
         assert.ok(!stderr.includes(sighting.value), `${sighting.run}: ${name} in clear on stderr:\n${stderr}`)
+        assert.ok(!stderr.includes(sighting.value.slice(0, PREFIX_LENGTH)), `${sighting.run}: the start of ${name} on stderr:\n${stderr}`)
         assert.match(stderr, maskedForm(sighting), `${sighting.run}: ${name} not shown masked`)
       }
     })
   }
 
   for (const [name, {in: where, shown}] of Object.entries(HEADERS)) {
-    it(`header ${name}: ${shown === 'never' ? 'never shown' : 'its scheme only, a bearer token as a prefix and a length'} (${where})`, () => {
+    it(`header ${name}: ${shown === 'never' ? 'never shown' : 'its scheme only, a bearer token as a length and a short hash'} (${where})`, () => {
       const mine = headerSecrets.get(name) ?? []
       assert.ok(mine.length > 0, `no run sent or received ${name}`)
       for (const {run, secret, shown: pattern} of mine) {
         const stderr = traces.get(run)!
         assert.ok(!stderr.includes(secret), `${run}: ${name} in clear on stderr:\n${stderr}`)
+        // A cookie's value is no token, and its start ("secret-…") may be any word.
+        if (shown === 'scheme') assert.ok(!stderr.includes(secret.slice(0, PREFIX_LENGTH)), `${run}: the start of ${name} on stderr:\n${stderr}`)
         assert.match(stderr, pattern, `${run}: ${name} not shown masked:\n${stderr}`)
       }
     })

@@ -1,5 +1,8 @@
 import {strict as assert} from 'node:assert'
+import {chmodSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 import {decodeJwt} from 'jose'
 
@@ -110,6 +113,62 @@ describe('token user: a person signs in (device flow, browser flow) against the 
     expectExit(result, 5)
     assert.equal(json(result).error.code, 'state_mismatch')
     assert.equal(server.tokenRequests.filter((request) => request.grant_type === 'authorization_code').length, 0, 'the code was never redeemed')
+  })
+
+  it('browser flow: a person who refuses is exit 5 (access_denied); a sign-in the server refuses is exit 4', async () => {
+    const refusing = cli().start(signInArgs('--browser', '--no-open', '--json'))
+    const [, url] = await stderrMatch(refusing, BROWSER_PROMPT)
+    const denied = await completeAuthorization(url, {deny: true, login: 'erin'})
+    assert.equal(denied.searchParams.get('error'), 'access_denied')
+    assert.equal((await fetch(denied)).status, 400)
+    const refused = await refusing.result
+    expectExit(refused, 5)
+    assert.equal(json(refused).error.code, 'access_denied')
+    assert.match(json(refused).error.hint, /sign in again/)
+
+    // An unknown scope: the server itself redirects back with invalid_scope, before anyone is asked.
+    const unknown = cli().start(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'no-such-scope', '--browser', '--no-open', '--json'])
+    const [, unknownUrl] = await stderrMatch(unknown, BROWSER_PROMPT)
+    const back = await completeAuthorization(unknownUrl, {login: 'erin'})
+    assert.equal(back.searchParams.get('error'), 'invalid_scope')
+    await fetch(back)
+    const result = await unknown.result
+    expectExit(result, 4)
+    assert.equal(json(result).error.code, 'invalid_scope')
+  })
+
+  it('browser flow: $BROWSER is tried first, entry by entry until one starts, the URL in place of %s (WSL\'s BROWSER=wslview)', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'tokenctl-browser-'))
+    const argsFile = join(directory, 'args')
+    // A browser that signs in as a person would: the dev server's login and consent, then the loopback redirect.
+    const robot = join(directory, 'robot.mjs')
+    const robotModule = pathToFileURL(join(process.cwd(), 'dist', 'lib', 'devidp', 'robot.js')).href
+    writeFileSync(robot, `import {completeAuthorization} from '${robotModule}'\nconst back = await completeAuthorization(process.argv[2], {login: 'wsl-user'})\nawait fetch(back)\n`)
+    const browser = join(directory, 'sign-in-browser')
+    writeFileSync(browser, `#!/bin/sh\nprintf '%s\\n' "$@" > '${argsFile}'\nexec '${process.execPath}' '${robot}' "$2"\n`)
+    chmodSync(browser, 0o755)
+
+    // One that is not there, one that fails at once, then ours.
+    const child = cli().start(signInArgs('--browser', '--json'), {env: {BROWSER: `no-such-browser-tokenctl:false:${browser} --new-tab %s`}})
+    const result = await child.result
+    expectExit(result, 0)
+    assert.equal(decodeJwt(json(result).access_token).sub, 'wsl-user')
+    assert.match(result.stderr, /Opened the browser to sign in/)
+    const [flag, url, ...rest] = readFileSync(argsFile, 'utf8').trimEnd().split('\n')
+    assert.equal(flag, '--new-tab')
+    assert.equal(new URL(url).origin + new URL(url).pathname, server.authorizationEndpoint)
+    assert.deepEqual(rest, [], 'the URL is one argument, in place of %s')
+  })
+
+  it('browser flow: Ctrl-C while the browser is still starting cancels (exit 130), never lost (a hang until --wait runs out)', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'tokenctl-browser-'))
+    const browser = join(directory, 'interrupting-browser')
+    // The person presses Ctrl-C while the browser is still coming up.
+    writeFileSync(browser, '#!/bin/sh\nkill -INT $PPID\nsleep 3\n')
+    chmodSync(browser, 0o755)
+    const result = await cli().run(signInArgs('--browser', '--wait', '300'), {env: {BROWSER: browser}})
+    expectExit(result, 130)
+    assert.match(result.stderr, /cancelled/)
   })
 
   it('pipes: token user --device | token obo --assertion-stdin', async () => {

@@ -10,6 +10,8 @@ import {type CliResult, cliWithHome, stderrMatch} from '../helpers/cli.js'
 import {startHttpsFront} from '../helpers/https-front.js'
 import {requireTestPki} from '../helpers/tls.js'
 import {startTestIssuer, TENANT, type TestIssuer} from '../helpers/jwt-issuer.js'
+import {KEY_PARAMETERS, type KeyForger, startKeyForger} from '../helpers/key-forger.js'
+import {assertNoTerminalControl, HOSTILE_TEXT, HOSTILE_TEXT_ESCAPED} from '../helpers/terminal-control.js'
 
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'correct horse battery staple'}
 /** A resource whose access tokens oidc-provider issues opaque: only introspection can say anything about them. */
@@ -139,6 +141,35 @@ describe('token verify (end to end)', function () {
       assertTokenNotShown(result, issued.stdout.trim())
     })
 
+    it("token verify NAME of a web API's client: the audience defaults to its client id and api://{client id}, as Microsoft.Identity.Web's; --audience overrides; a public client's name sets none", async () => {
+      const cli = cliWithHome({env: FILE_STORE})
+      const add = await cli.run(['client', 'add', 'web', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret!})
+      expectExit(add, 0)
+      expectExit(await cli.run(['client', 'add', 'cli', '--issuer', server.issuer, '--client-id', 'cli', '--auth-method', 'none']), 0)
+      const defaults = 'no --audience: client "web"\'s id and app ID URI, the audiences Microsoft.Identity.Web accepts by default'
+
+      const forApi = await cli.run(['token', 'verify', 'web', '--scope', 'access_as_user'], {input: await userToken()})
+      expectExit(forApi, 0)
+      assert.equal(check(forApi, 'aud').detail, `api (${defaults})`)
+      assert.equal(forApi.stderr, '', 'the audience was checked: no warning')
+
+      const forOther = await userToken({aud: server.resources.api})
+      const refused = await cli.run(['token', 'verify', 'web'], {input: forOther})
+      expectExit(refused, 9)
+      assert.deepEqual(failedChecks(refused), ['aud'])
+      assert.equal(check(refused, 'aud').detail, `${server.resources.api}, expected one of api api://api (${defaults})`)
+      assert.match(refused.stderr, /^Error: the token fails a check: aud — /)
+
+      const overridden = await cli.run(['token', 'verify', '-', 'web', '--audience', server.resources.api], {input: forOther})
+      expectExit(overridden, 0)
+      assert.equal(check(overridden, 'aud').detail, server.resources.api)
+
+      const publicClient = await cli.run(['token', 'verify', 'cli'], {input: forOther})
+      expectExit(publicClient, 0)
+      assert.equal(check(publicClient, 'aud').status, 'skipped')
+      assert.match(publicClient.stderr, /^warning: the audience was not checked: /)
+    })
+
     it('--json: {valid, checks: [{name, ok, status, detail}], claims}, skipped checks as ok null, exit 9 with the document on stdout', async () => {
       const cli = cliWithHome()
       const token = await userToken()
@@ -243,6 +274,52 @@ describe('token verify (end to end)', function () {
       assert.match(check(result, 'signature').detail, /^bad signature: RS256 with kid \S+ from the JWKS at \S+ \(fetched\) does not verify — the token was altered/)
     })
 
+    describe('a token that carries its own key in its header (jwk, jku, x5c, x5u) is never trusted (RFC 8725 §3.10: only the issuer\'s keys count)', () => {
+      let forger: KeyForger
+      before(async () => {
+        forger = await startKeyForger()
+      })
+      after(async () => {
+        await forger?.stop()
+      })
+      beforeEach(() => {
+        forger.requests.length = 0
+      })
+
+      const forged = (parameter: (typeof KEY_PARAMETERS)[number], header: Record<string, unknown> = {}) =>
+        forger.forge({iss: server.issuer, sub: 'mallory', aud: 'api', scope: 'access_as_user'}, parameter, header)
+
+      for (const parameter of KEY_PARAMETERS) {
+        it(`${parameter}: the attacker's key, absent from oidc-provider's JWKS, signs it: exit 9 on the signature alone, the header's key neither used nor fetched`, async () => {
+          const cli = cliWithHome()
+          const token = await forged(parameter)
+          const result = await cli.run(['token', 'verify', '--issuer', server.issuer, '--audience', 'api', '--scope', 'access_as_user'], {input: token})
+          expectExit(result, 9)
+          assert.deepEqual(failedChecks(result), ['signature'])
+          const {detail} = check(result, 'signature')
+          assert.match(detail, /^no key with kid attacker-key in the JWKS at http:\/\/127\.0\.0\.1:\d+\/jwks /)
+          assert.ok(detail.endsWith(`; the header's own key (${parameter}) was not used: a token cannot vouch for itself, only the issuer's JWKS can`), detail)
+          assert.match(result.stderr, /^Error: the token fails a check: signature — /)
+          assert.deepEqual(forger.requests, [], 'nothing fetched from the URL the header names')
+          assertTokenNotShown(result, token)
+
+          const asJson = await cli.run(['token', 'verify', '--issuer', server.issuer, '--audience', 'api', '--json'], {input: token})
+          expectExit(asJson, 9)
+          assert.equal(json(asJson).valid, false)
+          assert.equal(json(asJson).checks[0].ok, false)
+        })
+      }
+
+      it("jwk with the kid of the issuer's own key: a bad signature, not the header's key", async () => {
+        const {keys} = (await (await fetch(server.jwksUri)).json()) as {keys: Array<{kid: string}>}
+        const token = await forged('jwk', {kid: keys[0].kid})
+        const result = await cliWithHome().run(['token', 'verify', '--issuer', server.issuer, '--audience', 'api'], {input: token})
+        expectExit(result, 9)
+        assert.deepEqual(failedChecks(result), ['signature'])
+        assert.match(check(result, 'signature').detail, new RegExp(`^bad signature: RS256 with kid ${keys[0].kid} from the JWKS at \\S+ .*does not verify .*; the header's own key \\(jwk\\) was not used: `))
+      })
+    })
+
     it('--introspect: an active opaque token passes, with the claim checks run on what the server answered', async () => {
       const cli = cliWithHome({env: {...FILE_STORE, BASIC_SECRET: server.clients.basic.clientSecret!}})
       const issued = await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-env', 'BASIC_SECRET', '--resource', OPAQUE_RESOURCE, '--scope', 'api', '--no-cache'])
@@ -316,6 +393,60 @@ describe('token verify (end to end)', function () {
       expectExit(result, 9)
       assert.deepEqual(failedChecks(result), ['iss'])
       assert.equal(check(result, 'iss').detail, `https://issuer.example/other, expected ${issuer.issuer}`)
+    })
+
+    it('fails the iss check alone for a token without iss: exit 9, never a skipped check', async () => {
+      const cli = cliWithHome()
+      const token = await issuer.sign({iss: undefined, aud: 'api'})
+      const result = await verify(cli, token, ['--audience', 'api'])
+      expectExit(result, 9)
+      assert.deepEqual(failedChecks(result), ['iss'])
+      assert.equal(check(result, 'iss').detail, `no iss claim; expected ${issuer.issuer}`)
+      assert.match(result.stderr, /^Error: the token fails a check: iss — /)
+      const asJson = await verify(cli, token, ['--audience', 'api', '--json'])
+      expectExit(asJson, 9)
+      assert.deepEqual(json(asJson).checks[1], {name: 'iss', ok: false, status: 'failed', detail: `no iss claim; expected ${issuer.issuer}`})
+    })
+
+    it('without --audience: the aud line says it was not checked, stderr warns, exit 0 (skipped is not failed); --json says ok null', async () => {
+      const cli = cliWithHome()
+      for (const [claims, has] of [
+        [{}, 'the token has no aud claim'],
+        [{aud: 'api://someone-else'}, "the token's aud is api://someone-else"],
+      ] as const) {
+        const token = await issuer.sign(claims)
+        const result = await verify(cli, token)
+        expectExit(result, 0)
+        assert.deepEqual(check(result, 'aud'), {name: 'aud', status: 'skipped', detail: `not checked, pass --audience (the web API's client id or app ID URI): ${has}`})
+        assert.equal(
+          result.stderr,
+          "warning: the audience was not checked: pass --audience with the web API's client id or app ID URI (or name its client), or a token for another API passes too\n",
+        )
+        const asJson = await verify(cli, token, ['--json'])
+        expectExit(asJson, 0)
+        assert.equal(json(asJson).valid, true)
+        assert.deepEqual(json(asJson).checks[2], {name: 'aud', ok: null, status: 'skipped', detail: `not checked, pass --audience (the web API's client id or app ID URI): ${has}`})
+        assert.equal(asJson.stderr, '', '--json: the verdict is in the document')
+      }
+
+      const failing = await verify(cli, await issuer.sign({exp: Math.floor(Date.now() / 1000) - 3600}))
+      expectExit(failing, 9)
+      assert.doesNotMatch(failing.stderr, /warning/, 'a failed verdict has its own line only')
+    })
+
+    it("claims are the token's words: every control character in them is escaped on the check lines, JSON-escaped with --json", async () => {
+      const cli = cliWithHome()
+      const token = await issuer.sign({iss: `https://issuer.example/${HOSTILE_TEXT}`, aud: 'api', scp: HOSTILE_TEXT})
+      const result = await verify(cli, token, ['--audience', 'api', '--scope', 'read'])
+      expectExit(result, 9)
+      assertNoTerminalControl(result.stdout, 'stdout')
+      assertNoTerminalControl(result.stderr, 'stderr')
+      assert.equal(check(result, 'iss').detail, `https://issuer.example/${HOSTILE_TEXT_ESCAPED}, expected ${issuer.issuer}`)
+      assert.equal(check(result, 'scp').detail, `missing read (scp: ${HOSTILE_TEXT_ESCAPED})`)
+      const asJson = await verify(cli, token, ['--audience', 'api', '--json'])
+      expectExit(asJson, 9)
+      assertNoTerminalControl(asJson.stdout.replaceAll('\n', ''), '--json stdout')
+      assert.equal(json(asJson).claims.scp, HOSTILE_TEXT)
     })
 
     it('a v1.0 token checked against the v2.0 issuer: says so, and that the app manifest decides (accessTokenAcceptedVersion)', async () => {

@@ -1,6 +1,7 @@
 /**
  * The transport end to end: trusted CAs (--ca-file, NODE_EXTRA_CA_CERTS), forward proxies
- * (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) and discovery (OIDC, then RFC 8414, cached 24 h), each proved
+ * (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), discovery (OIDC, then RFC 8414, cached 24 h) and what an
+ * unreachable server means (one failure policy for token requests, documents and `call`), each proved
  * against real servers on 127.0.0.1 with the built CLI.
  */
 import {strict as assert} from 'node:assert'
@@ -13,7 +14,8 @@ import {expectExit, stdoutJson} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, runCli, type CliResult} from '../helpers/cli.js'
 import {type HttpsFront, startHttpsFront} from '../helpers/https-front.js'
-import {deadProxyUrl, type TestProxy, useProxy} from '../helpers/proxy.js'
+import {startTestIssuer} from '../helpers/jwt-issuer.js'
+import {closedLoopbackPort, deadProxyUrl, type TestProxy, useProxy} from '../helpers/proxy.js'
 import {resolverEnv} from '../helpers/resolver.js'
 import {requireTestPki, type TestPki} from '../helpers/tls.js'
 
@@ -234,6 +236,60 @@ describe('transport (end to end: TLS trust, proxies, discovery)', function () {
     it('an HTTP_PROXY that is down changes nothing for loopback', async () => {
       const result = await runCli(tokenAt(), {env: secretEnv({HTTP_PROXY: await deadProxyUrl()})})
       expectToken(result)
+    })
+  })
+
+  describe('what an unreachable server means, in one sentence that says what to check (exit 6)', () => {
+    /** The requests a run made, as its --verbose trace lists them (each failed one once). */
+    const failedAttempts = (result: CliResult) => result.stderr.split('\n').filter((line) => /^\* [A-Z]+ \S+ → failed: /.test(line)).length
+    const plainHttp = /^that port speaks http, not https: use http:\/\/ for /
+
+    it('an https URL to a port that speaks http: "that port speaks http, not https: use http://", tls_error, tried once — token endpoint, discovery and call', async () => {
+      const httpPort = new URL(server.issuer).port
+      const token = await runCli(tokenClient(['--token-endpoint', `https://127.0.0.1:${httpPort}/token`], ['--json', '--verbose']), {env: secretEnv()})
+      const tokenError = expectJsonError(token, 6, 'tls_error')
+      assert.match(tokenError.message, new RegExp(`^TLS failure talking to 127\\.0\\.0\\.1:${httpPort}: ERR_SSL_WRONG_VERSION_NUMBER: wrong version number$`))
+      assert.equal(tokenError.hint, "that port speaks http, not https: use http:// for the --issuer / --token-endpoint URL (or the named client's)")
+      assert.equal(failedAttempts(token), 1, 'the same answer again would not help: not retried')
+
+      const discovery = await runCli(tokenClient(['--issuer', `https://127.0.0.1:${httpPort}`], ['--json']), {env: secretEnv()})
+      assert.match(expectJsonError(discovery, 6, 'tls_error').hint, plainHttp)
+
+      const call = await runCli(['call', `https://127.0.0.1:${httpPort}/anything`, '--token-env', 'T', '--json', '--verbose'], {env: {T: 'a-token'}})
+      const callError = expectJsonError(call, 6, 'tls_error')
+      assert.match(callError.message, new RegExp(`^TLS failure talking to 127\\.0\\.0\\.1:${httpPort}: EPROTO: wrong version number$`))
+      assert.equal(callError.hint, 'that port speaks http, not https: use http:// for the URL')
+      assert.equal(failedAttempts(call), 1, 'a GET, but not retried')
+      assert.equal(server.requests.length, 0, 'nothing reached the server as HTTP')
+    })
+
+    it('token verify: a jwks_uri with https to an http port says the same, naming the jwks_uri', async () => {
+      const issuer = await startTestIssuer({jwksUri: (url) => `${url.replace(/^http:/, 'https:')}/keys`})
+      try {
+        const result = await runCli(['token', 'verify', '--issuer', issuer.issuer, '--json'], {input: await issuer.sign()})
+        const error = expectJsonError(result, 6, 'tls_error')
+        assert.equal(error.hint, "that port speaks http, not https: use http:// for the jwks_uri of the issuer's discovery document")
+        assert.equal(issuer.jwksRequests, 0)
+      } finally {
+        await issuer.stop()
+      }
+    })
+
+    it('a closed port: "nothing listens on 127.0.0.1:PORT", retried as a server restarting would be — token endpoint and call', async () => {
+      const port = await closedLoopbackPort()
+      const token = await runCli(tokenClient(['--token-endpoint', `http://127.0.0.1:${port}/token`], ['--json', '--verbose']), {env: secretEnv()})
+      const tokenError = expectJsonError(token, 6, 'network_error')
+      assert.match(tokenError.message, new RegExp(`^cannot reach 127\\.0\\.0\\.1:${port}: ECONNREFUSED`))
+      assert.equal(tokenError.hint, `nothing listens on 127.0.0.1:${port}: check the --issuer / --token-endpoint URL (or the named client's) and its port, and that the server is running`)
+      assert.equal(failedAttempts(token), 4, 'the first attempt and 3 retries')
+
+      const call = await runCli(['call', `https://127.0.0.1:${port}/anything`, '--token-env', 'T', '--retries', '1', '--json', '--verbose'], {env: {T: 'a-token'}})
+      const callError = expectJsonError(call, 6, 'network_error')
+      assert.equal(callError.hint, `nothing listens on 127.0.0.1:${port}: check the URL and its port, and that the API is running`)
+      assert.equal(failedAttempts(call), 2, '--retries 1')
+      const post = await runCli(['call', `http://127.0.0.1:${port}/anything`, '--token-env', 'T', '-d', 'x=1', '--json', '--verbose'], {env: {T: 'a-token'}})
+      expectJsonError(post, 6, 'network_error')
+      assert.equal(failedAttempts(post), 1, 'a POST is sent once without --retry-all')
     })
   })
 

@@ -208,6 +208,8 @@ function apiRoutes(state: EndpointState): Route[] {
     [/^\/throttled-date\/(.+)$/, (exchange, [, id]) => throttled(exchange, `date:${id}`, retryAfterDate(), state)],
     [/^\/status\/(\d{3})$/, (exchange, [, code]) => answerStatus(exchange, Number(code))],
     [/^\/reject-first\/(.+)$/, (exchange, [, id]) => rejectFirst(exchange, id, state)],
+    // An API that has revoked every token it will ever see from this caller: 401 invalid_token to each.
+    [/^\/reject-always$/, (exchange) => rejectToken(exchange, 'the token has been revoked')],
     [/^\/claims-challenge$/, (exchange) => claimsChallenge(exchange)],
     [/^\/large$/, (exchange) => streamLargeBody(exchange)],
     [/^\/slow-headers$/, (exchange) => slowHeaders(exchange)],

@@ -51,14 +51,25 @@ export interface TestIssuer {
   hmacWithPublicKey(claims?: JWTPayload): string
   /** The JWKS answers with this status from now on (200 again with `undefined`). */
   failJwks(status: number | undefined): void
+  /**
+   * An RFC 7662 introspection endpoint answering this (any client credentials accepted), listed in
+   * discovery as `introspection_endpoint` (or as `endpoint`, when given) while set; `undefined` removes it.
+   */
+  introspectWith(answer: IntrospectionAnswer | undefined): void
   stop(): Promise<void>
+}
+
+export interface IntrospectionAnswer {
+  status?: number
+  json: Record<string, unknown>
+  endpoint?: string
 }
 
 export interface TestIssuerOptions {
   /** Path of the issuer URL; default `/{TENANT}/v2.0` (Entra's v2.0 shape). */
   path?: string
-  /** The discovery document names this jwks_uri (an unreachable one, a TLS front…); asked on every request. */
-  jwksUri?: (issuer: string) => string
+  /** The discovery document names this jwks_uri (an unreachable one, a TLS front…, none); asked on every request. */
+  jwksUri?: (issuer: string) => string | undefined
 }
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -75,6 +86,7 @@ export async function startTestIssuer(options: TestIssuerOptions = {}): Promise<
   let discoveryRequests = 0
   let jwksRequests = 0
   let jwksStatus: number | undefined
+  let introspection: IntrospectionAnswer | undefined
   let issuer = ''
   let jwksUri = ''
 
@@ -87,11 +99,22 @@ export async function startTestIssuer(options: TestIssuerOptions = {}): Promise<
 
     if (url.pathname === `${path}/.well-known/openid-configuration`) {
       discoveryRequests++
-      send(200, {issuer, jwks_uri: options.jwksUri?.(issuer) ?? jwksUri, token_endpoint: `${issuer}/token`, response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256']})
+      send(200, {
+        issuer,
+        jwks_uri: options.jwksUri ? options.jwksUri(issuer) : jwksUri,
+        token_endpoint: `${issuer}/token`,
+        ...(introspection ? {introspection_endpoint: introspection.endpoint ?? `${issuer}/introspect`} : {}),
+        response_types_supported: ['code'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256'],
+      })
     } else if (url.pathname === `${path}/keys`) {
       jwksRequests++
       if (jwksStatus === undefined) send(200, {keys: [keys.at(-1)!.publicJwk]})
       else send(jwksStatus, {error: 'server_error'})
+    } else if (url.pathname === `${path}/introspect` && introspection && req.method === 'POST') {
+      req.resume()
+      req.once('end', () => send(introspection?.status ?? 200, introspection?.json))
     } else {
       send(404, {error: 'not_found'})
     }
@@ -141,6 +164,9 @@ export async function startTestIssuer(options: TestIssuerOptions = {}): Promise<
     },
     failJwks(status) {
       jwksStatus = status
+    },
+    introspectWith(answer) {
+      introspection = answer
     },
     stop: () => closeServer(server),
   }

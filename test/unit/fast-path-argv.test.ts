@@ -6,6 +6,10 @@
 import {strict as assert} from 'node:assert'
 
 import {type CommandSpec, parseArgv} from '../../src/fast-path/argv.js'
+import {FAST_COMMANDS} from '../../src/fast-path/commands.js'
+import {credentialSourceOf} from '../../src/lib/config/settings.js'
+import {CREDENTIAL_FLAGS} from '../../src/lib/credential-flags.js'
+import {connectionFlags} from '../../src/lib/flags.js'
 import {environmentWithoutSecrets} from '../../src/lib/secret-variables.js'
 
 const SPEC: CommandSpec = {
@@ -20,6 +24,7 @@ const SPEC: CommandSpec = {
     output: {char: 'o', type: 'option', value: 'text'},
     'password-env': {dependsOn: ['output'], type: 'option', value: 'environment-variable'},
     scope: {multiple: true, type: 'option', value: 'text'},
+    'session-key': {aliases: ['key'], type: 'option', value: 'text'},
   },
 }
 
@@ -30,8 +35,14 @@ describe('the fast path reads a command line as oclif does, or not at all', () =
       flags: {format: 'header', json: true, 'min-ttl': 120, output: 'out', scope: ['a', 'b']},
     })
     assert.deepEqual(await parseArgv([], SPEC), {args: {}, flags: {format: 'token'}})
-    // `-o -` is stdout, and an empty value is a value.
-    assert.deepEqual((await parseArgv(['-o', '-', '--scope='], SPEC))?.flags, {format: 'token', output: '-', scope: ['']})
+    // `-o -` is stdout.
+    assert.deepEqual((await parseArgv(['-o', '-'], SPEC))?.flags, {format: 'token', output: '-'})
+  })
+
+  it('leaves to oclif every empty value and empty argument, which it refuses (or, for a flag whose empty value is data, reads)', async () => {
+    for (const argv of [['--scope='], ['--scope', ''], ['-o', ''], ['--format='], ['--client-secret-env='], [''], ['ci', '--scope', 'a', ''], ['--json', '']]) {
+      assert.equal(await parseArgv(argv, SPEC), undefined, JSON.stringify(argv))
+    }
   })
 
   it('leaves to oclif a word after a repeatable flag, which oclif takes as one more value', async () => {
@@ -76,8 +87,39 @@ describe('the fast path reads a command line as oclif does, or not at all', () =
     assert.equal('FAST_PATH_TEST_SECRET' in environmentWithoutSecrets({FAST_PATH_TEST_SECRET: 'x'}), false)
   })
 
+  it('reads an alias as its flag (--key for --session-key), and leaves a flag given under both names to oclif', async () => {
+    assert.deepEqual((await parseArgv(['--key', 'nightly'], SPEC))?.flags['session-key'], 'nightly')
+    assert.deepEqual((await parseArgv(['--key=nightly'], SPEC))?.flags['session-key'], 'nightly')
+    assert.equal(await parseArgv(['--key', 'a', '--session-key', 'b'], SPEC), undefined)
+    assert.equal(await parseArgv(['--session', 'a'], SPEC), undefined)
+  })
+
   it('a required argument missing goes to oclif', async () => {
     assert.equal(await parseArgv([], {args: [{name: 'url', required: true}], flags: {}}), undefined)
     assert.equal(await parseArgv(['x'], {args: [{name: 'url', options: ['y'], required: true}], flags: {}}), undefined)
+  })
+})
+
+describe('the fast path knows every credential flag that flags.ts defines', () => {
+  /** The credential flags as their definitions say: each excludes every other (one credential per run). */
+  const defined = Object.entries(connectionFlags)
+    .filter(([name, flag]) => name === 'client-secret-env' || ('exclusive' in flag && (flag.exclusive as string[]).includes('client-secret-env')))
+    .map(([name]) => name)
+    .sort()
+  const sample = (name: string) => (connectionFlags[name as keyof typeof connectionFlags].type === 'boolean' ? true : 'X')
+
+  it('its list is the definitions\' list', () => {
+    assert.deepEqual([...CREDENTIAL_FLAGS].sort(), defined)
+  })
+
+  it('a run with --no-cache and a credential flag of its own does not warm the store up; one without does', () => {
+    for (const name of defined) {
+      assert.equal(FAST_COMMANDS['token:client'].warmUp({[name]: sample(name), 'no-cache': true}).store, false, `--${name}`)
+      assert.equal(FAST_COMMANDS.exec.warmUp({[name]: sample(name), 'no-cache': true}).store, false, `exec --${name}`)
+      // What the warm-up counts as a credential is what resolving the connection takes as one.
+      assert.notEqual(credentialSourceOf({[name]: sample(name)}), undefined, `--${name}`)
+    }
+
+    assert.equal(FAST_COMMANDS['token:client'].warmUp({'no-cache': true}).store, true)
   })
 })

@@ -1,14 +1,14 @@
 /**
  * The encrypted file store (src/lib/store/file-store.ts) in detail: what each kind of damage says
- * and that nothing is written over it; test/unit/file-store.test.ts covers the main paths and
- * several processes at once.
+ * and that nothing is written over it, and how entries with a lifetime leave it;
+ * test/unit/file-store.test.ts covers the main paths and several processes at once.
  */
 import {strict as assert} from 'node:assert'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {parseEnvelope, sealEnvelope} from '../../src/lib/store/envelope.js'
+import {openEnvelope, parseEnvelope, sealEnvelope} from '../../src/lib/store/envelope.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {rejectsWith} from '../helpers/assertions.js'
 
@@ -136,5 +136,88 @@ describe('file store in detail', () => {
     assert.equal(await one.delete('a'), true)
     assert.deepEqual(await one.list(''), ['b'])
     assert.equal(await one.get('a'), undefined)
+  })
+
+  describe('lifetimes', () => {
+    const past = () => Date.now() - 60_000
+    const later = () => Date.now() + 3_600_000
+
+    /** What the file holds, decrypted. */
+    async function contents(): Promise<{entries: Record<string, string>; expires: Record<string, number>}> {
+      const opened = await openEnvelope(readFileSync(file), PASSPHRASE)
+      assert.ok(opened.ok)
+      return JSON.parse(opened.plaintext.toString('utf8'))
+    }
+
+    it('an entry whose lifetime has ended is gone after the next write; one still alive, and those written without one (a session, a secret), stay', async () => {
+      const at = later()
+      await sealed(JSON.stringify({
+        entries: {'client-secret:ci': 's', 'session:nightly': 'r', 'token:alive': 'a', 'token:ended': 'e'},
+        expires: {'token:alive': at, 'token:ended': past()},
+      }))
+      assert.equal(await store().get('token:ended'), 'e', 'a read removes nothing (readers never write)')
+      await store().set('token:new', 'n', {expiresAt: at})
+      assert.deepEqual(await store().list(''), ['client-secret:ci', 'session:nightly', 'token:alive', 'token:new'])
+      assert.deepEqual(await contents(), {
+        entries: {'client-secret:ci': 's', 'session:nightly': 'r', 'token:alive': 'a', 'token:new': 'n'},
+        expires: {'token:alive': at, 'token:new': at},
+      })
+    })
+
+    it('a delete is a write too: it leaves out what has ended', async () => {
+      await sealed(JSON.stringify({entries: {a: '1', b: '2', 'token:ended': 'e'}, expires: {'token:ended': past()}}))
+      assert.equal(await store().delete('a'), true)
+      assert.deepEqual(await store().list(''), ['b'])
+    })
+
+    it('an entry written with a lifetime already over is not kept at all', async () => {
+      await store().set('token:late', 'x', {expiresAt: past()})
+      assert.deepEqual((await contents()).entries, {})
+    })
+
+    it('an entry written again without a lifetime loses the one it had, and is kept', async () => {
+      await sealed(JSON.stringify({entries: {x: 'cache'}, expires: {x: past()}}))
+      await store().set('x', 'kept')
+      await store().set('y', 'another write')
+      assert.equal(await store().get('x'), 'kept')
+      assert.deepEqual((await contents()).expires, {})
+    })
+
+    it('entries an older tokenctl wrote without a lifetime get the one expiryOf reads in them, asked once each; what it does not know is kept', async () => {
+      // 4,000 expired OBO entries, as the token cache left them before stores recorded lifetimes.
+      const ended = past()
+      const entries: Record<string, string> = {'client-secret:ci': 's', 'session:nightly': JSON.stringify({expires_at: ended})}
+      for (let i = 0; i < 4000; i++) entries[`token:${i}`] = JSON.stringify({expires_at: ended})
+      entries['token:alive'] = JSON.stringify({expires_at: later()})
+      await sealed(JSON.stringify({entries}))
+      const large = statSync(file).size
+      const asked: string[] = []
+      const expiryOf = (name: string, value: string) => {
+        asked.push(name)
+        return name.startsWith('token:') ? (JSON.parse(value) as {expires_at: number}).expires_at : undefined
+      }
+
+      const at = later()
+      await store().set('token:new', 'n', {expiresAt: at, expiryOf})
+      assert.deepEqual(await store().list(''), ['client-secret:ci', 'session:nightly', 'token:alive', 'token:new'])
+      assert.equal(asked.length, 4003, 'every entry without a recorded lifetime, and none with one')
+      assert.ok(statSync(file).size < large / 100, `the file came down from ${large} to ${statSync(file).size} bytes`)
+      assert.deepEqual(Object.keys((await contents()).expires).sort(), ['token:alive', 'token:new'], 'what it said is recorded')
+
+      asked.length = 0
+      await store().set('token:newer', 'n', {expiresAt: at, expiryOf})
+      assert.deepEqual(asked.sort(), ['client-secret:ci', 'session:nightly'], 'a lifetime is learnt once; what has none is asked again')
+    })
+
+    it('a lifetime that is not a number is none: the entry is kept; a file without lifetimes opens as before', async () => {
+      await sealed(JSON.stringify({entries: {a: '1', b: '2'}, expires: {a: 'soon', b: null}}))
+      await store().set('c', '3')
+      assert.deepEqual(await store().list(''), ['a', 'b', 'c'])
+      for (const expires of ['null', '"x"', '[1]']) {
+        await sealed(`{"entries":{"a":"1"},"expires":${expires}}`)
+        await store().set('c', '3')
+        assert.deepEqual(await store().list(''), ['a', 'c'], expires)
+      }
+    })
   })
 })

@@ -7,7 +7,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {ExitCode} from '../../src/lib/errors.js'
-import {DEFAULT_KEYCHAIN_SERVICE, forgetKeychainProbes, KeychainStore, keychainService, nativeError, probeKeychain, warmUpKeychain} from '../../src/lib/store/keychain-store.js'
+import {DEFAULT_KEYCHAIN_SERVICE, EXPIRIES, forgetKeychainProbes, KeychainStore, keychainService, nativeError, probeKeychain, PRUNE_PER_WRITE, warmUpKeychain} from '../../src/lib/store/keychain-store.js'
 import {
   canReachAbstractSockets,
   decodeMessage,
@@ -354,15 +354,6 @@ describe('KeychainStore (Secret Service)', function () {
     assert.deepEqual(await new KeychainStore().list('token/'), ['token/b'], 'another instance sees the same keychain')
   })
 
-  it('updates an entry under its lock', async () => {
-    const store = new KeychainStore()
-    assert.equal(await store.update('counter', (current) => String(Number(current ?? '0') + 1)), '1')
-    assert.equal(await store.update('counter', (current) => String(Number(current ?? '0') + 1)), '2')
-    assert.equal(await store.get('counter'), '2')
-    assert.equal(await store.update('counter', () => undefined), undefined)
-    assert.equal(await store.get('counter'), undefined, 'undefined deletes')
-  })
-
   it('stores items that secret-tool finds by service and username', async () => {
     if (!findExecutable('secret-tool')) missingPrerequisite('secret-tool is not installed', 'apt-get install libsecret-tools')
 
@@ -389,6 +380,93 @@ describe('KeychainStore (Secret Service)', function () {
     assert.deepEqual(await store.list('token:'), ['token:a', 'token:b', 'token:c', 'token:d'])
     assert.deepEqual(await store.list('session:'), ['session:a'])
     assert.deepEqual(await store.list('nothing:'), [])
+  })
+
+  describe('lifetimes', () => {
+    const past = () => Date.now() - 60_000
+    const later = () => Date.now() + 3_600_000
+    before(() => {
+      if (!findExecutable('secret-tool')) missingPrerequisite('secret-tool is not installed', 'apt-get install libsecret-tools')
+    })
+
+    /** The lifetimes as the keychain holds them: the item store:expiries of the service (the README names it). */
+    const expiries = async () => {
+      const items = await session.secretToolSearch({service, username: 'store:expiries'})
+      assert.equal(items.length, 1, JSON.stringify(items))
+      return JSON.parse(items[0]!.secret!) as Record<string, number>
+    }
+    /** How the token cache reads a lifetime in an entry an older tokenctl wrote without one; the names it was asked about. */
+    const reader = () => {
+      const asked: string[] = []
+      const expiryOf = (name: string, value: string) => {
+        asked.push(name)
+        return name.startsWith('token:') ? (JSON.parse(value) as {expires_at: number}).expires_at : undefined
+      }
+
+      return {asked, expiryOf}
+    }
+
+    it('an entry whose lifetime has ended is deleted by a later write; one still alive, and those written without one (a session, a secret), stay', async () => {
+      const store = new KeychainStore()
+      await store.set('session:s', 'r')
+      await store.set('client-secret:c', 's')
+      await store.set('token:ended', 'e', {expiresAt: past()})
+      const at = later()
+      await store.set('token:alive', 'a', {expiresAt: at})
+      assert.deepEqual(await store.list(''), ['client-secret:c', 'session:s', 'token:alive'], `the lifetimes' own item (${EXPIRIES}) is never listed`)
+      assert.deepEqual(await expiries(), {'token:alive': at})
+    })
+
+    it(`a write deletes at most ${PRUNE_PER_WRITE} ended entries: many are gone after a few writes, none of which searches the keychain`, async () => {
+      const store = new KeychainStore()
+      const ended = PRUNE_PER_WRITE * 2
+      const lifetimes: Record<string, number> = {}
+      for (let i = 0; i < ended; i++) {
+        await store.set(`token:${i}`, 'v')
+        lifetimes[`token:${i}`] = past()
+      }
+
+      await store.set(EXPIRIES, JSON.stringify(lifetimes))
+      const {asked, expiryOf} = reader()
+      await store.set('token:new', 'n', {expiresAt: later(), expiryOf})
+      assert.equal((await store.list('token:')).length, PRUNE_PER_WRITE + 1)
+      await store.set('token:newer', 'n', {expiresAt: later(), expiryOf})
+      assert.deepEqual(await store.list('token:'), ['token:new', 'token:newer'])
+      assert.deepEqual(asked, [], 'the lifetimes were there: nothing was searched')
+    })
+
+    it('a keychain an older tokenctl filled is searched on the first write with a lifetime, once: what has ended by expiryOf goes, what it does not know stays', async () => {
+      const store = new KeychainStore()
+      await store.set('token:ended', JSON.stringify({expires_at: past()}))
+      await store.set('token:alive', JSON.stringify({expires_at: later()}))
+      await store.set('session:s', JSON.stringify({expires_at: past()}))
+      await store.set('client-secret:c', 's')
+      const {asked, expiryOf} = reader()
+      await store.set('token:new', 'n', {expiresAt: later(), expiryOf})
+      assert.deepEqual(asked.sort(), ['client-secret:c', 'session:s', 'token:alive', 'token:ended'])
+      assert.deepEqual(await store.list(''), ['client-secret:c', 'session:s', 'token:alive', 'token:new'])
+      assert.deepEqual(Object.keys(await expiries()).sort(), ['token:alive', 'token:new'])
+      asked.length = 0
+      await store.set('token:newer', 'n', {expiresAt: later(), expiryOf})
+      assert.deepEqual(asked, [], 'searched once')
+    })
+
+    it('lifetimes that do not read as such are learnt again from the keychain; a lifetime that is not a number is none', async () => {
+      const store = new KeychainStore()
+      for (const garbage of ['not json', 'null']) {
+        await store.set('token:ended', JSON.stringify({expires_at: past()}))
+        await store.set(EXPIRIES, garbage)
+        const at = later()
+        await store.set('token:new', JSON.stringify({expires_at: at}), {expiresAt: at, expiryOf: reader().expiryOf})
+        assert.deepEqual(await store.list(''), ['token:new'], garbage)
+      }
+
+      // Not numbers, though each compares as one (null and "1" are before now, "soon" never is).
+      for (const name of ['token:a', 'token:b', 'token:c', 'token:d']) await store.set(name, 'v')
+      await store.set(EXPIRIES, JSON.stringify({'token:a': 'soon', 'token:b': null, 'token:c': '1', 'token:d': past()}))
+      await store.set('token:new', 'n', {expiresAt: later()})
+      assert.deepEqual(await store.list(''), ['token:a', 'token:b', 'token:c', 'token:new'])
+    })
   })
 
   it('warms up (the probe and the native module started early) only where there is a session bus to probe', async () => {

@@ -1,7 +1,7 @@
 /**
  * The Redis store (src/lib/store/redis-store.ts) in detail, against a real redis-server: the layout
  * the header comment promises (one salt per store, an index per kind, the remembered salt under
- * TOKENCTL_HOME), what each failure says (which step failed, which server, never the password), and
+ * TOKENCTL_HOME, a lifetime as the entry's TTL), what each failure says (which step failed, which server, never the password), and
  * that a process using the store ends by itself. test/unit/redis-store.test.ts covers the main paths.
  */
 import {strict as assert} from 'node:assert'
@@ -11,6 +11,7 @@ import {mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
 
 import {Command} from 'ioredis'
@@ -206,6 +207,30 @@ describe('the Redis store in detail', () => {
         await globby.set('session:c', '1')
         assert.deepEqual(await globby.list('session:'), ['session:c'], 'a prefix with glob characters matches only itself')
         assert.deepEqual(await store.list('session:'), ['session:a'])
+      })
+
+      it('an entry written with a lifetime has it as its TTL, and Redis removes it; one written without (a session, a secret) has none', async () => {
+        const store = open()
+        const ttl = async (name: string) => Number(await redis.cli('PTTL', `tokenctl:e:${sha256hex(name)}`))
+        await store.set('session:s', 'v')
+        await store.set('client-secret:c', 'v')
+        assert.deepEqual([await ttl('session:s'), await ttl('client-secret:c')], [-1, -1])
+
+        const hour = 3_600_000
+        await store.set('token:t', 'v', {expiresAt: Date.now() + hour})
+        assert.ok((await ttl('token:t')) > hour - 60_000 && (await ttl('token:t')) <= hour, String(await ttl('token:t')))
+        await store.withLock('token:f', () => store.set('token:f', 'v', {expiresAt: Date.now() + hour})) // a fenced write too
+        assert.ok((await ttl('token:f')) > hour - 60_000, String(await ttl('token:f')))
+        await store.set('token:f', 'v')
+        assert.equal(await ttl('token:f'), -1, 'written again without a lifetime, it keeps none')
+
+        await store.set('token:soon', 'v', {expiresAt: Date.now() + 150})
+        await store.set('token:over', 'v', {expiresAt: Date.now() - 60_000})
+        assert.ok((await ttl('token:over')) <= 1, 'a lifetime already over: gone at once')
+        await sleep(250)
+        assert.equal(await store.get('token:soon'), undefined)
+        assert.equal(await store.get('token:over'), undefined)
+        assert.deepEqual(await store.list(''), ['client-secret:c', 'session:s', 'token:f', 'token:t'], 'what Redis removed is not listed')
       })
 
       it('lists by prefix, a partial kind and odd names included', async () => {

@@ -108,7 +108,11 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
         assert.deepEqual(await store.list('session:'), names.filter((name) => name.startsWith('session:')).sort())
         assert.deepEqual(await store.list('client'), names.filter((name) => name.startsWith('client-secret:')).sort())
         assert.equal(await open().get('token:n1'), 'value of token:n1')
-        await Promise.all(Array.from({length: 6}, (_, i) => open().update('session:counter', (current) => String(Number(current ?? '0') + 1 + i * 0))))
+        // As the token cache and sessions write: withLock around get and set.
+        await Promise.all(Array.from({length: 6}, async () => {
+          const each = open()
+          await each.withLock('session:counter', async () => each.set('session:counter', String(Number((await each.get('session:counter')) ?? '0') + 1)))
+        }))
         assert.equal(await store.get('session:counter'), '6')
         assert.equal(await store.delete('session:n0'), true)
         assert.equal(await store.get('session:n0'), undefined)

@@ -1,12 +1,13 @@
 /**
- * Retries of token requests (src/lib/http/retry.ts), by their schedule: every wait withRetries asks
- * for is recorded instead of waited, so a test tells "honoured Retry-After" from "backed off", and
- * "gave up on a Retry-After beyond the budget" from "ran out of retries", without a clock.
+ * Retries (src/lib/http/retry.ts, the one retry loop of token requests, documents and `call`), by
+ * their schedule: every wait withRetries asks for is recorded instead of waited, so a test tells
+ * "honoured Retry-After" from "backed off", and "gave up on a Retry-After beyond the budget" from
+ * "ran out of retries", without a clock.
  */
 import {strict as assert} from 'node:assert'
 
 import {ConfigError, NetworkError} from '../../src/lib/errors.js'
-import {backoffDelay, parseRetryAfter, type RetryNotice, type RetryPolicy, withRetries} from '../../src/lib/http/retry.js'
+import {backoffDelay, parseRetryAfter, type RetryNotice, type RetryPolicy, retryProgress, withRetries} from '../../src/lib/http/retry.js'
 
 interface Schedule {
   /** The attempt numbers op was called with. */
@@ -20,7 +21,7 @@ interface Schedule {
 const throttled = (retryAfterMs?: number) => new NetworkError('429 Too Many Requests', 'server_error', {retryAfterMs, retryable: true})
 
 /** Runs withRetries over answers (an Error is thrown, a string returned; the last one repeats). */
-async function schedule(answers: Array<Error | string>, policy: Omit<RetryPolicy, 'sleep'>): Promise<Schedule> {
+async function schedule(answers: Array<Error | string>, policy: Omit<RetryPolicy<string>, 'sleep'>): Promise<Schedule> {
   const attempts: number[] = []
   const notices: RetryNotice[] = []
   const waits: number[] = []
@@ -163,7 +164,7 @@ describe('retries of token requests (schedule, not time)', () => {
     })
 
     it('never retries what is not a retryable NetworkError', async () => {
-      for (const failure of [new NetworkError('404', 'http_error', {retryable: false}), new NetworkError('refused'), new ConfigError('no')]) {
+      for (const failure of [new NetworkError('404', 'invalid_response', {retryable: false}), new NetworkError('refused'), new ConfigError('no')]) {
         const run = await schedule([failure, 'ok'], {retries: 3})
         assert.deepEqual({attempts: run.attempts, outcome: run.outcome, waits: run.waits}, {attempts: [1], outcome: {error: failure}, waits: []}, failure.message)
       }
@@ -172,6 +173,70 @@ describe('retries of token requests (schedule, not time)', () => {
     it('with retries 0, tries once', async () => {
       const failure = throttled(1)
       assert.deepEqual(await schedule([failure, 'ok'], {retries: 0}), {attempts: [1], notices: [], outcome: {error: failure}, waits: []})
+    })
+
+    describe('answers that ask for another attempt (call: a 503 is an answer, not an error)', () => {
+      /** `busy` and `busy:MS` ask again (MS: its Retry-After); anything else is kept. Releases are recorded. */
+      function asking(released: string[]): RetryPolicy<string>['again'] {
+        return (value) => {
+          const [word, after] = value.split(':')
+          if (word !== 'busy') return undefined
+          return {reason: `503 ${value}`, release: () => released.push(value), retryAfterMs: after === undefined ? undefined : Number(after)}
+        }
+      }
+
+      it('retries them as errors are retried: Retry-After or backoff, each wait announced, each answer let go', async () => {
+        jitter(0)
+        const released: string[] = []
+        const run = await schedule(['busy:3000', 'busy', 'ok'], {again: asking(released), baseDelayMs: 100, retries: 3})
+        assert.deepEqual(run.outcome, {value: 'ok'})
+        assert.deepEqual(run.attempts, [1, 2, 3])
+        assert.deepEqual(run.waits, [3000, 100])
+        assert.deepEqual(run.notices, [
+          {attempt: 1, delayMs: 3000, reason: '503 busy:3000'},
+          {attempt: 2, delayMs: 100, reason: '503 busy'},
+        ])
+        assert.deepEqual(released, ['busy:3000', 'busy'])
+      })
+
+      it('out of retries: the last answer is returned as it is, not let go', async () => {
+        const released: string[] = []
+        const run = await schedule(['busy:10', 'busy:20', 'busy:30'], {again: asking(released), retries: 2})
+        assert.deepEqual(run.outcome, {value: 'busy:30'})
+        assert.deepEqual(run.waits, [10, 20])
+        assert.deepEqual(released, ['busy:10', 'busy:20'])
+      })
+
+      it('a wait beyond the budget is not begun: that answer is returned, not let go', async () => {
+        const released: string[] = []
+        const run = await schedule(['busy:20000', 'busy:40001', 'ok'], {again: asking(released), maxTotalWaitMs: 60_000, retries: 5})
+        assert.deepEqual(run.outcome, {value: 'busy:40001'})
+        assert.deepEqual(run.waits, [20_000])
+        assert.deepEqual(released, ['busy:20000'])
+        const exactly = await schedule(['busy:20000', 'busy:40000', 'ok'], {again: asking([]), maxTotalWaitMs: 60_000, retries: 5})
+        assert.deepEqual(exactly.outcome, {value: 'ok'})
+      })
+
+      it('with retries 0, the first answer is returned whatever it asks', async () => {
+        const released: string[] = []
+        assert.deepEqual(await schedule(['busy:1', 'ok'], {again: asking(released), retries: 0}), {attempts: [1], notices: [], outcome: {value: 'busy:1'}, waits: []})
+        assert.deepEqual(released, [])
+      })
+
+      it('errors and answers share the attempts and the budget', async () => {
+        const run = await schedule([throttled(30_000), 'busy:30000', 'busy:1'], {again: asking([]), maxTotalWaitMs: 60_000, retries: 5})
+        assert.deepEqual(run.waits, [30_000, 30_000])
+        assert.deepEqual(run.outcome, {value: 'busy:1'})
+        const spent = await schedule(['busy:1', throttled(1), throttled(1)], {again: asking([]), retries: 2})
+        assert.deepEqual(spent.attempts, [1, 2, 3])
+        assert.ok('error' in spent.outcome)
+      })
+    })
+
+    it('retryProgress: what a command shows of a wait, in whole seconds, at least 1', () => {
+      assert.deepEqual(retryProgress({attempt: 1, delayMs: 2400, reason: '503 Service Unavailable'}), {delayMs: 2400, message: 'waiting 2 s: 503 Service Unavailable', state: 'retry'})
+      assert.equal(retryProgress({attempt: 1, delayMs: 2500, reason: 'x'}).message, 'waiting 3 s: x')
+      assert.equal(retryProgress({attempt: 2, delayMs: 120, reason: 'x'}).message, 'waiting 1 s: x')
     })
 
     it('really waits when no sleep is given', async () => {

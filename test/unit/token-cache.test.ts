@@ -3,18 +3,25 @@
  * asked: the key, when the store is opened at all, when the lock is taken, what is written.
  */
 import {strict as assert} from 'node:assert'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 
 import {NetworkError} from '../../src/lib/errors.js'
 import type {Progress} from '../../src/lib/http/context.js'
-import {cachedOrFetched, cacheKey, type CacheKeyParts, tokenEntry} from '../../src/lib/oauth/token-cache.js'
+import {cachedOrFetched, cachedTokenExpiry, cacheKey, type CacheKeyParts, tokenEntry} from '../../src/lib/oauth/token-cache.js'
 import type {AccessToken} from '../../src/lib/oauth/token.js'
-import type {LockOptions, SecretStore} from '../../src/lib/store/types.js'
+import {sealEnvelope} from '../../src/lib/store/envelope.js'
+import {FileStore} from '../../src/lib/store/file-store.js'
+import type {EntryOptions, LockOptions, SecretStore} from '../../src/lib/store/types.js'
 
 class MemoryStore implements SecretStore {
   readonly backend = 'file' as const
   readonly location = 'memory'
   readonly entries = new Map<string, string>()
   readonly locked: string[] = []
+  /** What each write said besides the value. */
+  readonly options = new Map<string, EntryOptions | undefined>()
   /** Runs inside withLock before fn: what another process did while we waited. */
   meanwhile?: () => void
   /** Whether withLock reports a wait (another holder). */
@@ -33,12 +40,9 @@ class MemoryStore implements SecretStore {
     return [...this.entries.keys()].filter((name) => name.startsWith(prefix))
   }
 
-  async set(name: string, value: string): Promise<void> {
+  async set(name: string, value: string, options?: EntryOptions): Promise<void> {
     this.entries.set(name, value)
-  }
-
-  async update(): Promise<string | undefined> {
-    throw new Error('not used by the cache')
+    this.options.set(name, options)
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
@@ -56,11 +60,12 @@ const token = (name: string, seconds?: number): AccessToken => ({access_token: n
 
 describe('token cache', () => {
   describe('cacheKey', () => {
-    const base: CacheKeyParts = {clientId: 'c', grant: 'client_credentials', params: [['b', '2'], ['a', '1']], resources: ['r1', 'r2'], scopes: ['a', 'b'], server: 'https://idp/token'}
+    const base: CacheKeyParts = {audience: [], clientId: 'c', grant: 'client_credentials', params: [['b', '2'], ['a', '1']], resources: ['r1', 'r2'], scopes: ['a', 'b'], server: 'https://idp/token'}
 
     it('is a SHA-256 in hex, the same whatever the order of scopes, resources and params', () => {
       assert.match(cacheKey(base), /^[\da-f]{64}$/)
       assert.equal(cacheKey(base), cacheKey({...base, params: [['a', '1'], ['b', '2']], resources: ['r2', 'r1'], scopes: ['b', 'a']}))
+      assert.equal(cacheKey({...base, audience: ['x', 'y']}), cacheKey({...base, audience: ['y', 'x']}), 'audiences in any order (--audience repeats)')
     })
 
     it('differs in each part that makes two tokens not interchangeable', () => {
@@ -68,8 +73,9 @@ describe('token cache', () => {
         {scopes: ['a']},
         {scopes: ['a', 'c']},
         {resources: ['r1']},
-        {audience: 'x'},
-        {audience: ''},
+        {audience: ['x']},
+        {audience: ['x', 'y']},
+        {audience: ['']},
         {params: [['a', '1']]},
         {params: [['a', '1'], ['b', '3']]},
         {clientId: 'd'},
@@ -82,17 +88,15 @@ describe('token cache', () => {
       assert.equal(keys.size, variants.length + 1)
     })
 
-    it('holds the flavor when there is one (on-behalf-of); without one it is the key a tokenctl from before flavors wrote, so its cache still hits', () => {
-      const keys = new Set([cacheKey(base), cacheKey({...base, flavor: 'entra'}), cacheKey({...base, flavor: 'rfc8693'})])
-      assert.equal(keys.size, 3)
-      // cacheKey(base) as computed by the cache before the flavor was added (commit 84398c7's parent).
-      assert.equal(cacheKey(base), 'c2295e1b429c4c8954fa0f2cebb28f39fb34bbe01987bd0e11ad8b67cf34ea65')
+    it('holds the flavor when there is one (on-behalf-of)', () => {
+      const keys = new Set([cacheKey(base), cacheKey({...base, flavor: 'entra'}), cacheKey({...base, flavor: 'rfc8693'}), cacheKey({...base, flavor: ''})])
+      assert.equal(keys.size, 4)
     })
 
     it('does not sort the caller\'s arrays in place', () => {
-      const parts: CacheKeyParts = {...base, params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']}
+      const parts: CacheKeyParts = {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']}
       cacheKey(parts)
-      assert.deepEqual(parts, {...base, params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']})
+      assert.deepEqual(parts, {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']})
     })
 
     it('names the store entry token:KEY', () => {
@@ -134,6 +138,12 @@ describe('token cache', () => {
       assert.deepEqual(progress, [])
     })
 
+    it('a token is written with its lifetime, so that the store drops it once expired, and with how to read the lifetime of what was cached before', async () => {
+      const fresh = token('fresh', 3600)
+      await cachedOrFetched(openStore, KEY, {}, fetchGiving(fresh))
+      assert.deepEqual(store.options.get(ENTRY), {expiresAt: fresh.expires_at, expiryOf: cachedTokenExpiry})
+    })
+
     it('a hit is served without a fetch and without the lock', async () => {
       const cached = token('cached', 3600)
       store.entries.set(ENTRY, JSON.stringify(cached))
@@ -143,7 +153,7 @@ describe('token cache', () => {
       assert.deepEqual(store.locked, [])
     })
 
-    it('a token with 60 s or less left is a miss; with more, a hit (the contract\'s buffer)', async () => {
+    it('a token with 60 s or less left is a miss; with more, a hit (the lifetime buffer of README\'s Commands section)', async () => {
       store.entries.set(ENTRY, JSON.stringify(token('old', 59)))
       assert.equal((await cachedOrFetched(openStore, KEY, {}, fetchGiving(token('new', 3600)))).source, 'identity_provider')
       store.entries.set(ENTRY, JSON.stringify(token('old', 90)))
@@ -220,6 +230,46 @@ describe('token cache', () => {
       store.contended = true
       const result = await cachedOrFetched(openStore, KEY, {}, fetchGiving(token('fresh', 3600)))
       assert.equal(result.source, 'identity_provider')
+    })
+  })
+
+  describe('cachedTokenExpiry (the lifetime of what a store holds without one recorded)', () => {
+    it('of a cached token: its expiry', () => {
+      const cached = token('cached', 3600)
+      assert.equal(cachedTokenExpiry(ENTRY, JSON.stringify(cached)), cached.expires_at)
+      assert.equal(cachedTokenExpiry(ENTRY, JSON.stringify({access_token: 'old', expires_at: 1000, token_type: 'Bearer'})), 1000)
+    })
+
+    it('of a cache entry that is no usable token (unreadable, malformed, without an expiry): none left', () => {
+      const later = inSeconds(3600)
+      for (const garbage of ['{not json', `{"token_type":"Bearer","expires_at":${later}}`, `{"access_token":"a b","token_type":"Bearer","expires_at":${later}}`, 'null', '', JSON.stringify(token('forever'))]) {
+        assert.equal(cachedTokenExpiry(ENTRY, garbage), 0, garbage)
+      }
+    })
+
+    it('of any other entry (a session, a secret): not the cache\'s to say, whatever it holds', () => {
+      const lookalike = JSON.stringify(token('refresh', -3600))
+      for (const name of ['session:nightly', 'client-secret:ci', 'summary:nightly', 'tokens:x', 'xtoken:x', 'TOKEN:x']) {
+        assert.equal(cachedTokenExpiry(name, lookalike), undefined, name)
+      }
+    })
+
+    it('through the file store: the next miss drops the 4,000 expired entries an older tokenctl cached, and keeps the session, the secret and a live token', async () => {
+      const home = mkdtempSync(path.join(tmpdir(), 'tokenctl-token-cache-'))
+      try {
+        const file = path.join(home, 'store.enc')
+        const cheap = {N: 1024, p: 1, r: 8}
+        const alive = JSON.stringify(token('alive', 3600))
+        const entries: Record<string, string> = {'client-secret:ci': 's', 'session:nightly': JSON.stringify(token('refresh', -3600)), 'token:alive': alive}
+        for (let i = 0; i < 4000; i++) entries[`token:${i}`] = JSON.stringify(token(`expired${i}`, -60))
+        writeFileSync(file, await sealEnvelope(Buffer.from(JSON.stringify({entries})), 'p', cheap), {mode: 0o600})
+        const fileStore = new FileStore({file, kdfParams: cheap, passphrase: 'p'})
+        await cachedOrFetched(async () => fileStore, KEY, {}, async () => token('fresh', 3600))
+        assert.deepEqual(await fileStore.list(''), ['client-secret:ci', 'session:nightly', 'token:alive', ENTRY].sort())
+        assert.equal(await fileStore.get('token:alive'), alive)
+      } finally {
+        rmSync(home, {force: true, recursive: true})
+      }
     })
   })
 })

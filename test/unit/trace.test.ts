@@ -1,13 +1,19 @@
 /**
  * What `--verbose` may show of an exchange (src/lib/http/trace.ts), name by name and shape by shape.
  * test/e2e/redaction.test.ts proves the same names are masked in real runs; these tests pin the masks
- * themselves: where a prefix stops, which schemes keep their name, which userinfo a URL loses.
+ * themselves: a token's length and hash (never one of its characters), which schemes keep their
+ * name, which userinfo a URL loses.
  */
 import {strict as assert} from 'node:assert'
 
 import {maskHeader, maskHeaders, maskParams, maskToken, maskUrl, maskValue, stripUrlCredentials} from '../../src/lib/http/trace.js'
 
 const SECRET = 'S3CRET-value-0123456789abcdef'
+/** SECRET as a trace shows a token: its length and the first 8 hex digits of `printf %s "$SECRET" | sha256sum`. */
+const SECRET_MASKED = `<${SECRET.length} chars, sha256:0257ac76>`
+
+/** Whether any start of `token`, one character or more, is in `text`. */
+const showsAPrefix = (text: string, token: string) => [...token].some((_, end) => text.includes(token.slice(0, end + 1)))
 
 /** Our own list, not the code's: a name dropped from the code's list shows up here as a value in clear. */
 const NEVER_SHOWN = ['actor_token', 'assertion', 'client_assertion', 'client_secret', 'code', 'code_verifier', 'device_code', 'password', 'subject_token', 'value']
@@ -23,15 +29,24 @@ describe('trace masks', () => {
     }
 
     for (const name of TOKEN_LIKE) {
-      it(`shows ${name} as its first 8 characters and its length`, () => {
-        assert.equal(maskValue(name, SECRET), `S3CRET-v…(${SECRET.length} chars)`)
+      it(`shows ${name} as its length and a short SHA-256, never one of its characters`, () => {
+        assert.equal(maskValue(name, SECRET), SECRET_MASKED)
+        assert.ok(!showsAPrefix(maskValue(name, SECRET), SECRET), 'no start of the token, however short')
       })
     }
 
-    it('a token shorter than the prefix is shown whole with its length', () => {
-      assert.equal(maskToken('abc'), 'abc…(3 chars)')
-      assert.equal(maskToken('abcdefgh'), 'abcdefgh…(8 chars)')
-      assert.equal(maskToken('abcdefghi'), 'abcdefgh…(9 chars)')
+    it('a short token is shown by its length and hash too, never whole', () => {
+      assert.equal(maskToken('abc'), '<3 chars, sha256:ba7816bf>')
+      assert.equal(maskToken('abcdefgh'), '<8 chars, sha256:9c56cc51>')
+      assert.equal(maskToken('abcdefghi'), '<9 chars, sha256:19cc02f2>')
+      assert.equal(maskToken('Q'), '<1 chars, sha256:4ae81572>')
+      assert.ok(!maskToken('Q').includes('Q'))
+    })
+
+    it('the prefix check itself sees a start of a token, however short', () => {
+      assert.ok(showsAPrefix('x S3 y', SECRET))
+      assert.ok(showsAPrefix('S', SECRET))
+      assert.ok(!showsAPrefix('3CRET', SECRET))
     })
 
     it('names are matched exactly: a look-alike name is an ordinary parameter', () => {
@@ -49,7 +64,7 @@ describe('trace masks', () => {
     it('shows values that are not strings as JSON (JSON response fields), masked by name all the same', () => {
       assert.equal(maskValue('expires_in', 3600), '3600')
       assert.equal(maskValue('authorization_details', [{type: 'x'}]), '[{"type":"x"}]')
-      assert.equal(maskValue('access_token', {nested: SECRET}), `{"nested…(${JSON.stringify({nested: SECRET}).length} chars)`)
+      assert.equal(maskValue('access_token', {nested: SECRET}), `<${JSON.stringify({nested: SECRET}).length} chars, sha256:f69f6ff2>`)
       assert.equal(maskValue('client_secret', {nested: SECRET}), '<redacted>')
     })
 
@@ -57,7 +72,7 @@ describe('trace masks', () => {
       const masked = maskParams(new URLSearchParams({grant_type: 'refresh_token', refresh_token: SECRET, client_secret: SECRET, scope: 'api'}))
       assert.deepEqual(Object.entries(masked), [
         ['grant_type', 'refresh_token'],
-        ['refresh_token', `S3CRET-v…(${SECRET.length} chars)`],
+        ['refresh_token', SECRET_MASKED],
         ['client_secret', '<redacted>'],
         ['scope', 'api'],
       ])
@@ -66,12 +81,13 @@ describe('trace masks', () => {
   })
 
   describe('headers', () => {
-    it('a bearer or DPoP token keeps its scheme and shows as a prefix and a length, whatever the case', () => {
-      assert.equal(maskHeader('Authorization', `Bearer ${SECRET}`), `Bearer S3CRET-v…(${SECRET.length} chars)`)
-      assert.equal(maskHeader('authorization', `bearer ${SECRET}`), `bearer S3CRET-v…(${SECRET.length} chars)`)
-      assert.equal(maskHeader('AUTHORIZATION', `DPoP ${SECRET}`), `DPoP S3CRET-v…(${SECRET.length} chars)`)
-      assert.equal(maskHeader('Proxy-Authorization', `Bearer ${SECRET}`), `Bearer S3CRET-v…(${SECRET.length} chars)`)
-      assert.equal(maskHeader('Authorization', `Bearer \t ${SECRET}`), `Bearer S3CRET-v…(${SECRET.length} chars)`, 'any whitespace separates')
+    it('a bearer or DPoP token keeps its scheme and shows as a length and a short hash, whatever the case', () => {
+      assert.equal(maskHeader('Authorization', `Bearer ${SECRET}`), `Bearer ${SECRET_MASKED}`)
+      assert.equal(maskHeader('authorization', `bearer ${SECRET}`), `bearer ${SECRET_MASKED}`)
+      assert.equal(maskHeader('AUTHORIZATION', `DPoP ${SECRET}`), `DPoP ${SECRET_MASKED}`)
+      assert.equal(maskHeader('Proxy-Authorization', `Bearer ${SECRET}`), `Bearer ${SECRET_MASKED}`)
+      assert.equal(maskHeader('Authorization', `Bearer \t ${SECRET}`), `Bearer ${SECRET_MASKED}`, 'any whitespace separates')
+      assert.ok(!showsAPrefix(maskHeader('Authorization', `Bearer ${SECRET}`), SECRET))
     })
 
     it('any other scheme shows its name only (Basic carries a client secret)', () => {
@@ -105,7 +121,7 @@ describe('trace masks', () => {
     it('maskHeaders lower-cases names and masks each value', () => {
       assert.deepEqual(maskHeaders([['Authorization', `Bearer ${SECRET}`], ['Cookie', SECRET], ['Accept', 'application/json']]), {
         accept: 'application/json',
-        authorization: `Bearer S3CRET-v…(${SECRET.length} chars)`,
+        authorization: `Bearer ${SECRET_MASKED}`,
         cookie: '<redacted>',
       })
       assert.deepEqual(maskHeaders(new Headers({'X-Request-Id': 'abc'})), {'x-request-id': 'abc'})
@@ -144,7 +160,7 @@ describe('trace masks', () => {
     it('drops the userinfo and masks the query parameters by name', () => {
       assert.equal(
         maskUrl(`https://user:pw@api.example.com/x?access_token=${SECRET}&code=${SECRET}&page=2`),
-        `https://api.example.com/x?access_token=S3CRET-v%E2%80%A6%28${SECRET.length}+chars%29&code=%3Credacted%3E&page=2`,
+        `https://api.example.com/x?access_token=%3C${SECRET.length}+chars%2C+sha256%3A0257ac76%3E&code=%3Credacted%3E&page=2`,
       )
     })
 

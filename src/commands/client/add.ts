@@ -1,8 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {addClient, type ClientView} from '../../lib/config/named-clients.js'
+import type {ClientView} from '../../lib/config/named-clients.js'
 import {connectionFlags} from '../../lib/flags.js'
+import {clientAdd} from '../../lib/operations/clients.js'
 
 export default class ClientAdd extends BaseCommand {
   static override args = {
@@ -19,17 +20,20 @@ A federated token source (--federated-token-file, --federated-token-env, --feder
     '<%= config.bin %> <%= command.id %> nightly --issuer https://login.microsoftonline.com/$TENANT/v2.0 --client-id $APP_ID --federated-token-file "$AZURE_FEDERATED_TOKEN_FILE"',
   ]
 
+  // A client keeps what these flags give, never TOKENCTL_* variables (read where a client is used):
+  // its id and its server are required here.
   static override flags = {
     ...connectionFlags,
+    'client-id': {...connectionFlags['client-id'], description: 'client identifier', required: true},
+    issuer: {...connectionFlags.issuer, atLeastOne: ['issuer', 'token-endpoint'], description: 'issuer URL: discovery from /.well-known/openid-configuration or oauth-authorization-server'},
     replace: Flags.boolean({description: 'replace a client of the same name'}),
+    'token-endpoint': {...connectionFlags['token-endpoint'], description: 'token endpoint URL; no discovery'},
   }
 
   static override summary = 'Add a named client'
 
   async run(): Promise<ClientView> {
-    const {args, flags} = await this.parse(ClientAdd)
-    const view = await addClient(args.name, flags, {replace: flags.replace, store: () => this.store()})
-    this.logToStderr(`added client ${args.name} (credential: ${view.credential})`)
-    return view
+    return clientAdd(await this.parse(ClientAdd), this.shell)
   }
+
 }

@@ -1,6 +1,6 @@
-import {BaseCommand, stdoutColors} from '../../lib/base-command.js'
-import {type ClientView, listClientViews} from '../../lib/config/named-clients.js'
-import {formatTable} from '../../lib/output.js'
+import {BaseCommand} from '../../lib/base-command.js'
+import type {ClientView} from '../../lib/config/named-clients.js'
+import {clientList} from '../../lib/operations/clients.js'
 
 export default class ClientList extends BaseCommand {
   static override description = `Lists the named clients of TOKENCTL_HOME/config.json. Secrets are never shown: only whether one is stored.
@@ -10,24 +10,6 @@ On a terminal: a table with a header; piped: the same rows, tab-separated, witho
   static override summary = 'List named clients'
 
   async run(): Promise<ClientView[]> {
-    await this.parse(ClientList)
-    const clients = listClientViews()
-    if (clients.length === 0) {
-      this.logToStderr('no clients yet: tokenctl client add NAME …')
-      return clients
-    }
-
-    const colors = await stdoutColors()
-    const rows = clients.map((client) => [
-      client.name,
-      client.client_id,
-      client.token_endpoint ?? client.issuer ?? '-',
-      client.auth_method,
-      client.secret,
-      client.scopes.join(' ') || '-',
-    ])
-    const headers = ['NAME', 'CLIENT ID', 'ISSUER / TOKEN ENDPOINT', 'AUTH', 'SECRET', 'SCOPES']
-    for (const line of formatTable(headers, rows, {header: colors.bold, terminal: Boolean(process.stdout.isTTY)})) this.log(line)
-    return clients
+    return clientList(await this.parse(ClientList), this.shell)
   }
 }

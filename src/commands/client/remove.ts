@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {removeClient} from '../../lib/config/named-clients.js'
+import {clientRemove} from '../../lib/operations/clients.js'
 
 export default class ClientRemove extends BaseCommand {
   static override args = {name: Args.string({ignoreStdin: true, description: 'client name', required: true})}
@@ -10,9 +10,6 @@ export default class ClientRemove extends BaseCommand {
   static override summary = 'Remove a named client'
 
   async run(): Promise<{name: string; secret_removed: boolean}> {
-    const {args} = await this.parse(ClientRemove)
-    const result = await removeClient(args.name, () => this.store())
-    this.logToStderr(`removed client ${args.name}${result.secret_removed ? ' and its secret' : ''}`)
-    return result
+    return clientRemove(await this.parse(ClientRemove), this.shell)
   }
 }

@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {type ClientView, expiryWarning, showClient} from '../../lib/config/named-clients.js'
-import {fieldLines} from '../../lib/output.js'
+import type {ClientView} from '../../lib/config/named-clients.js'
+import {clientShow} from '../../lib/operations/clients.js'
 
 export default class ClientShow extends BaseCommand {
   static override args = {name: Args.string({ignoreStdin: true, description: 'client name', required: true})}
@@ -12,12 +12,6 @@ For a certificate: its SHA-256 thumbprint (as openssl x509 -fingerprint -sha256 
   static override summary = 'Show a named client'
 
   async run(): Promise<ClientView> {
-    const {args} = await this.parse(ClientShow)
-    const client = await showClient(args.name, () => this.store())
-    for (const line of fieldLines(client)) this.log(line)
-    const warning = expiryWarning(client)
-    if (warning) this.logToStderr(`warning: ${warning}`)
-
-    return client
+    return clientShow(await this.parse(ClientShow), this.shell)
   }
 }

@@ -1,6 +1,7 @@
-import {Flags, ux} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
+import {devIdp} from '../../lib/operations/dev-idp.js'
 
 /** A free port is the default of the library; a person wants an issuer that stays the same across restarts. */
 const DEFAULT_PORT = 8400
@@ -8,7 +9,7 @@ const DEFAULT_PORT = 8400
 export default class DevIdp extends BaseCommand {
   static override description = `Runs a local authorization server (oidc-provider) to try every flow on, without a cloud tenant.
 Client credentials, on-behalf-of (jwt-bearer and RFC 8693 token exchange), refresh tokens with rotation and reuse detection, the device flow, authorization code with PKCE through a loopback redirect (any user name signs in), revocation, JWT access tokens and a JWKS.
-It listens on 127.0.0.1 only, keeps everything in memory, and prints its issuer, its clients with their fixed development secrets, its resources and commands to try; --json prints the same as one JSON line once it listens.
+It listens on 127.0.0.1 only and answers only requests addressed to localhost, 127.0.0.1 or [::1] (a web page cannot reach it by DNS rebinding) and, from a browser, only its own pages; it keeps everything in memory, and prints its issuer, its clients with their fixed development secrets, its resources and commands to try; --json prints the same as one JSON line once it listens.
 Ctrl-C stops it.`
 
   static override examples = [
@@ -24,37 +25,7 @@ Ctrl-C stops it.`
   static override summary = 'Run a local authorization server for development'
 
   async run(): Promise<void> {
-    const {flags} = await this.parse(DevIdp)
-    // Listening from the start: a Ctrl-C while the server starts stops it as soon as it is up.
-    const signalled = untilSignal()
-    // Loaded here, not at the top: oclif reads every command's module for its manifest and help.
-    const {startDevIdp} = await import('../../lib/devidp/server.js')
-    const {devIdpSummary, summaryText} = await import('../../lib/devidp/summary.js')
-    const idp = await startDevIdp({
-      onError: (error) => process.stderr.write(`dev idp: server error: ${error.message}\n`),
-      port: flags.port,
-    })
-    const summary = devIdpSummary(idp, this.config.bin)
-    // One line, now: the command keeps running, so oclif's own --json output (at the end) is no use,
-    // and this.log() is silent under --json.
-    ux.stdout(this.jsonEnabled() ? JSON.stringify(summary) : summaryText(summary))
-    process.stderr.write(`Listening on ${idp.issuer}. Ctrl-C stops it.\n`)
-    await signalled
-    await idp.stop()
-    process.stderr.write('Stopped.\n')
+    const parsed = await this.parse(DevIdp)
+    return devIdp({...parsed, bin: this.config.bin}, this.shell)
   }
-}
-
-/** Ctrl-C or a service manager's SIGTERM: the normal way to stop, so exit 0. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      resolve(signal)
-    }
-
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
 }

@@ -1,26 +1,26 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {cacheFlags, formatFlag, outputFlag, sessionClientFlags} from '../../lib/flags.js'
+import {cacheFlags, formatFlag, outputFlag, sessionClientFlags, sessionKey} from '../../lib/flags.js'
 import {sessionRefresh} from '../../lib/operations/session-refresh.js'
 import type {TokenJson} from '../../lib/output.js'
 
 export default class SessionRefresh extends BaseCommand {
   static override description = `The cron job's command: the session's access token while it is valid (token_source: cache), else a refresh-token grant (identity_provider).
 Overlapping runs serialize on the session's lock and never present one refresh token twice; a rotated refresh token is stored before the command returns.
-The session keeps its credential (or follows its named client's), so a cron line needs only --key; credential flags given here override it for this run.
+The session keeps its credential (or follows its named client's), so a cron line needs only --session-key; credential flags given here override it for this run.
 Exit 5: the user must sign in again (the session is kept, marked needs_reauthentication). Exit 6: network or server trouble; the session is unchanged.`
 
   static override examples = [
-    '<%= config.bin %> <%= command.id %> --key nightly-report',
-    '*/10 * * * * TOKENCTL_STORE=file TOKENCTL_STORE_PASSPHRASE_FILE=/etc/tokenctl/pass <%= config.bin %> <%= command.id %> --key nightly-report --format header --output /run/report/auth-header',
+    '<%= config.bin %> <%= command.id %> --session-key nightly-report',
+    '*/10 * * * * TOKENCTL_STORE=file TOKENCTL_STORE_PASSPHRASE_FILE=/etc/tokenctl/pass <%= config.bin %> <%= command.id %> --session-key nightly-report --format header --output /run/report/auth-header',
   ]
 
   static override flags = {
     ...sessionClientFlags,
     force: cacheFlags.force,
     format: formatFlag.format,
-    key: Flags.string({description: 'session key', required: true}),
+    'session-key': Flags.string({...sessionKey('key', 'the session'), required: true}),
     'min-ttl': cacheFlags['min-ttl'],
     ...outputFlag,
   }
@@ -28,7 +28,6 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
   static override summary = 'Get an access token for a session'
 
   async run(): Promise<TokenJson> {
-    const {flags} = await this.parse(SessionRefresh)
-    return sessionRefresh(flags, this.shell)
+    return sessionRefresh(await this.parse(SessionRefresh), this.shell)
   }
 }

@@ -1,6 +1,6 @@
 import {BaseCommand} from '../../lib/base-command.js'
-import {ExitCode} from '../../lib/errors.js'
-import {storeStatus, type StoreStatus} from '../../lib/store/status.js'
+import {storeStatus} from '../../lib/operations/store-status.js'
+import type {StoreStatus} from '../../lib/store/status.js'
 
 export default class StoreStatusCommand extends BaseCommand {
   static override description = `Which secure store is in use (keychain, file or redis), why it was chosen (TOKENCTL_STORE), where it lives (for Redis: the server, the master Sentinel names or a Cluster's masters, never the password), and whether it answers now. Never shows a secret.
@@ -10,13 +10,6 @@ Exits 7 when the store does not answer.`
   static override summary = 'Show the secure store in use'
 
   async run(): Promise<StoreStatus> {
-    await this.parse(StoreStatusCommand)
-    const status = await storeStatus()
-    this.log(`backend:  ${status.backend}`)
-    this.log(`reason:   ${status.reason}`)
-    this.log(`location: ${status.location}`)
-    this.log(`answers:  ${status.ok ? 'yes' : `no — ${status.error}`}`)
-    if (!status.ok) process.exitCode = ExitCode.store
-    return status
+    return storeStatus(await this.parse(StoreStatusCommand), this.shell)
   }
 }

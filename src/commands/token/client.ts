@@ -25,7 +25,6 @@ A cached token is returned while it has more than max(--min-ttl, 60) seconds lef
   static override summary = 'Get a client-credentials access token'
 
   async run(): Promise<TokenJson> {
-    const {args, flags} = await this.parse(TokenClient)
-    return tokenClient(args, flags, this.shell)
+    return tokenClient(await this.parse(TokenClient), this.shell)
   }
 }

@@ -1,14 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {readStdin} from '../../lib/config/secrets.js'
-import {UsageError} from '../../lib/errors.js'
-import {decodeJwt} from '../../lib/jwt.js'
-import {isTimeInRange} from '../../lib/oauth/token.js'
-import {relativeTime} from '../../lib/output.js'
-import {escapeJsonText} from '../../lib/terminal-text.js'
-
-const TIME_CLAIMS = ['exp', 'iat', 'nbf', 'auth_time']
+import {type DecodedJson, tokenDecode} from '../../lib/operations/token-decode.js'
 
 export default class TokenDecode extends BaseCommand {
   static override args = {
@@ -25,29 +18,7 @@ The signature is NOT verified: whoever accepts the token must verify it.`
 
   static override summary = 'Show what is inside a JWT (signature not verified)'
 
-  async run(): Promise<{claims: Record<string, unknown>; header: Record<string, unknown>; signature_verified: false}> {
-    const {args} = await this.parse(TokenDecode)
-    const input = args.token === undefined || args.token === '-' ? await readStdin('token decode') : args.token
-    const jwt = decodeJwt(input)
-    if (!jwt) throw new UsageError('not a JWT: expected three base64url segments with a JSON header and payload', 'invalid_jwt')
-    // Whoever made the token chose its strings: JSON-escaped, C1 and bidi controls included.
-    this.log(`header: ${escapeJsonText(JSON.stringify(jwt.header, undefined, 2))}`)
-    this.log(`claims: ${escapeJsonText(JSON.stringify(jwt.payload, undefined, 2))}`)
-    for (const claim of TIME_CLAIMS) {
-      const value = jwt.payload[claim]
-      if (typeof value !== 'number') continue
-      // A time no date can state (1e20, negative) is shown as it is, not as a crash.
-      if (isTimeInRange(value * 1000)) this.log(`${claim}: ${new Date(value * 1000).toISOString()} (${describeTime(claim, value * 1000)})`)
-      else this.log(`${claim}: ${value} (out of range)`)
-    }
-
-    this.log('signature not verified')
-    return {claims: jwt.payload, header: jwt.header, signature_verified: false}
+  async run(): Promise<DecodedJson> {
+    return tokenDecode(await this.parse(TokenDecode), this.shell)
   }
-}
-
-function describeTime(claim: string, epochMs: number): string {
-  const relative = relativeTime(epochMs)
-  if (claim !== 'exp') return relative
-  return epochMs > Date.now() ? `expires ${relative}` : `expired ${relative}`
 }

@@ -1,12 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {assertionSourceOf, resolveConnection} from '../../lib/config/connection.js'
-import {readSecret} from '../../lib/config/secrets.js'
 import {assertionFlags, cacheFlags, connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
-import {oboToken} from '../../lib/oauth/obo.js'
-import type {Flavor} from '../../lib/oauth/token.js'
-import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../../lib/output.js'
+import {tokenObo} from '../../lib/operations/on-behalf-of.js'
+import type {TokenJson} from '../../lib/output.js'
 
 export default class TokenObo extends BaseCommand {
   static override args = {
@@ -36,14 +33,6 @@ Cached like token client, under a key holding the assertion's SHA-256 (never the
   static override summary = 'Exchange a user\'s token on-behalf-of'
 
   async run(): Promise<TokenJson> {
-    const {args, flags} = await this.parse(TokenObo)
-    const assertionSource = assertionSourceOf(flags) // a usage error is told before a configuration error
-    const connection = resolveConnection(args.name, flags)
-    const assertion = (await readSecret(assertionSource, 'assertion')).trim()
-    const request = {assertion, flavor: flags.flavor as Flavor | undefined, requestedTokenType: flags['requested-token-type']}
-    const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
-    const result = await oboToken(connection, request, options, this.runtime())
-    this.log(formatToken(result.token, flags.format as TokenFormat))
-    return tokenJson(result, {client: args.name ?? null, flavor: result.token.flavor ?? null})
+    return tokenObo(await this.parse(TokenObo), this.shell)
   }
 }

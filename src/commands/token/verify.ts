@@ -1,13 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {findClient} from '../../lib/config/clients.js'
-import {type ConnectionFlags, resolveConnection, resolveIssuer, splitScopes} from '../../lib/config/connection.js'
-import {ExitCode, TokenInvalidError, UsageError} from '../../lib/errors.js'
 import {connectionFlags} from '../../lib/flags.js'
-import {checkTokenSyntax, readTokenFromStdin, tokenArguments} from '../../lib/verify/input.js'
-import {checkLines, failedNames, verifyJson, type VerifyJson} from '../../lib/verify/report.js'
-import {introspectToken, type VerifyOptions, verifyJwt} from '../../lib/verify/verify.js'
+import {tokenVerify} from '../../lib/operations/token-verify.js'
+import type {VerifyJson} from '../../lib/verify/report.js'
 
 /** Client credentials matter only to --introspect; anywhere else they would be silently ignored. */
 const forIntrospection = <T extends object>(flag: T): T => ({...flag, dependsOn: ['introspect']})
@@ -30,7 +26,7 @@ A lone NAME that is a configured client reads the token from stdin. --introspect
 
   static override flags = {
     audience: Flags.string({
-      description: 'an audience the web API accepts (repeatable); an Entra app\'s client id X and app ID URI api://X count as one',
+      description: 'an audience the web API accepts (repeatable); an Entra app\'s client id X and app ID URI api://X count as one. Default with a named client that authenticates: its client id and api://{client id}, as Microsoft.Identity.Web; else aud is not checked (and the verdict says so)',
       multiple: true,
     }),
     'clock-skew': Flags.integer({default: 300, description: 'seconds of clock difference tolerated on exp and nbf (Microsoft.Identity.Web\'s default)', helpValue: 'SECONDS', max: 86_400, min: 0}),
@@ -57,38 +53,6 @@ A lone NAME that is a configured client reads the token from stdin. --introspect
   static override summary = 'Check a token as a web API would, and say which check fails and why'
 
   async run(): Promise<VerifyJson> {
-    const {args, flags} = await this.parse(TokenVerify)
-    const {clientName, token: argument} = tokenArguments(args, (value) => findClient(value) !== undefined)
-    if (argument === undefined && flags['client-secret-stdin']) {
-      throw new UsageError('stdin cannot carry both the token and the client secret: pass the token as the argument, or the secret with --client-secret-env / --client-secret-file')
-    }
-
-    const token = checkTokenSyntax(argument ?? (await readTokenFromStdin()))
-    const options: VerifyOptions = {
-      audiences: flags.audience ?? [],
-      clockSkewSeconds: flags['clock-skew'],
-      roles: flags.role ?? [],
-      scopes: splitScopes(flags.scope) ?? [],
-    }
-    const connection: ConnectionFlags = {...flags, audience: undefined, scope: undefined}
-    const result = flags.introspect
-      ? await introspectToken(token, resolveConnection(clientName, connection), options, this.runtime())
-      : await verifyJwt(token, resolveIssuer(clientName, connection), options, this.hooks())
-
-    const json = verifyJson(result)
-    if (this.jsonEnabled()) {
-      if (!result.valid) process.exitCode = ExitCode.tokenInvalid
-      return json
-    }
-
-    for (const line of checkLines(result)) this.log(line)
-    const failures = failedNames(result)
-    if (failures.length > 0) {
-      throw new TokenInvalidError(`the token fails ${failures.length === 1 ? 'a check' : `${failures.length} checks`}: ${failures.join(', ')}`, {
-        suggestions: ['each check\'s line on stdout says what was compared'],
-      })
-    }
-
-    return json
+    return tokenVerify(await this.parse(TokenVerify), this.shell)
   }
 }

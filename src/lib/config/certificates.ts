@@ -9,8 +9,7 @@
  * has no PKCS#12 parser, so node-forge unwraps .pfx files (loaded only for them).
  */
 import {createHash, createPrivateKey, type KeyObject, X509Certificate} from 'node:crypto'
-import {readFile} from 'node:fs/promises'
-
+import {NotRegularFileError, readAtMost} from '../bounded-read.js'
 import {ConfigError, messageOf} from '../errors.js'
 
 /** A certificate credential as kept: PEM certificates (leaf first) and the PKCS#8 PEM private key. */
@@ -162,17 +161,23 @@ function checked(loaded: LoadedCertificate, what: string, now = Date.now()): Loa
   return {chain: [leaf, ...loaded.chain.filter((certificate) => certificate !== leaf)], key: loaded.key}
 }
 
+/** A PEM or PKCS#12 file with its chain is a few KB; a megabyte still takes a CA bundle pasted in. */
+const MAX_CERTIFICATE_FILE_BYTES = 1024 * 1024
+
 /** Reads and checks a certificate file (PEM, or PKCS#12 with an optional password), before any request. */
 export async function readCertificateFile(file: string, passwordVariable?: string): Promise<LoadedCertificate> {
-  let bytes: Buffer
+  let bytes: Buffer | undefined
   try {
-    bytes = await readFile(file)
+    bytes = await readAtMost(file, MAX_CERTIFICATE_FILE_BYTES)
   } catch (error) {
     const {code} = error as NodeJS.ErrnoException
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : messageOf(error)
-    throw new ConfigError(`cannot read the certificate file ${file}: ${why}`, 'certificate_unreadable', {suggestions: ['check the path given to --certificate-file']})
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : messageOf(error)
+    throw new ConfigError(`cannot read the certificate file ${file}: ${why}`, error instanceof NotRegularFileError ? 'not_regular_file' : 'certificate_unreadable', {
+      suggestions: ['check the path given to --certificate-file'],
+    })
   }
 
+  if (bytes === undefined) throw unreadable(file, 'it holds more than 1 MiB, which no certificate and key take')
   const text = bytes.toString('utf8')
   const loaded = text.includes('-----BEGIN ') ? fromPem(text, file, passwordVariable) : await fromPkcs12(bytes, file, passwordVariable)
   return checked(loaded, file)

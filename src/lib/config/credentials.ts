@@ -39,6 +39,24 @@ export type CredentialSource =
 
 export type FederatedCredentialSource = Extract<CredentialSource, {kind: 'federated'}>
 
+/** The environment variables a credential source reads (names, never values): no program tokenctl starts inherits them. */
+export function variablesOf(source: CredentialSource): string[] {
+  switch (source.kind) {
+    case 'certificate': {
+      return source.passwordVariable === undefined ? [] : [source.passwordVariable]
+    }
+
+    case 'federated':
+    case 'secret': {
+      return source.from.kind === 'env' ? [source.from.variable] : []
+    }
+
+    case 'private_key': {
+      return []
+    }
+  }
+}
+
 /**
  * The GitHub Actions runner's OIDC token service: the URL to ask and the bearer token to ask with.
  * The runner sets both only for a job (or workflow) with `permissions: id-token: write`.
@@ -83,7 +101,7 @@ export type CredentialLocation =
   | {kind: 'environment'}
   | {kind: 'given'; source: CredentialSource}
   | {kind: 'kept'; material: CredentialMaterial; session: string}
-  | {kind: 'named_client'; name: string; stored?: StoredCredentialKind; keyFile?: string; source?: FederatedCredentialSource}
+  | {kind: 'named_client'; name: string; stored?: StoredCredentialKind; source?: FederatedCredentialSource}
   | {kind: 'none'}
 
 export type CredentialKind = 'federated' | 'none' | StoredCredentialKind
@@ -103,13 +121,22 @@ export function credentialKind(location: CredentialLocation): CredentialKind {
     }
 
     case 'named_client': {
-      return location.source?.kind ?? location.stored ?? (location.keyFile ? 'private_key' : 'secret')
+      return location.source?.kind ?? location.stored ?? 'secret'
     }
 
     case 'none': {
       return 'none'
     }
   }
+}
+
+/**
+ * Whether a location is a named client's own credential: one `client add` put in the secure store, or
+ * the source of a federated token it keeps. A named client without one is used with
+ * TOKENCTL_CLIENT_SECRET (or, on a fleet, a secret another host put in the shared store).
+ */
+export function hasOwnCredential(location: CredentialLocation): boolean {
+  return location.kind === 'named_client' && (location.stored !== undefined || location.source !== undefined)
 }
 
 /** How a signed client assertion is made (private_key_jwt): non-secret, kept with the client and the session. */

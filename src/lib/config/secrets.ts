@@ -1,7 +1,7 @@
 import {access, constants} from 'node:fs/promises'
 
-import {chompLineEnding, MAX_INPUT_BYTES, readAtMost} from '../bounded-read.js'
-import {ConfigError, messageOf, UsageError} from '../errors.js'
+import {chompLineEnding, MAX_INPUT_BYTES, NotRegularFileError, readAtMost, readStreamAtMost, unreadableReason} from '../bounded-read.js'
+import {ConfigError, UsageError} from '../errors.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
 import {certificateMaterial, type LoadedCertificate, loadCertificateMaterial, readCertificateFile} from './certificates.js'
@@ -53,26 +53,28 @@ export async function readStdin(
   stdin: AsyncIterable<unknown> & {isTTY?: boolean} = process.stdin,
 ): Promise<string> {
   if (stdin.isTTY) throw new UsageError(`${what}: stdin is a terminal; pipe the value in (for example: ${example})`)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of stdin) {
-    size += (chunk as Buffer).length
-    // Leaving the loop destroys stdin: the rest is never read.
-    if (size > MAX_INPUT_BYTES) throw tooLarge(what, 'stdin')
-    chunks.push(chunk as Buffer)
-  }
-
-  const text = chompLineEnding(Buffer.concat(chunks).toString('utf8'))
+  const bytes = await readStreamAtMost(stdin as AsyncIterable<Uint8Array>)
+  if (bytes === undefined) throw tooLarge(what, 'stdin')
+  const text = chompLineEnding(bytes.toString('utf8'))
   if (text === '') throw new UsageError(`${what}: stdin was empty`)
   return text
 }
 
-export async function readSecretFile(path: string, what: string): Promise<string> {
+/**
+ * A file input that cannot be read (exit 3). A FIFO, a device or a directory is refused before any
+ * read (bounded-read.ts); `advice` says what to give instead.
+ */
+export function unreadableFile(what: string, path: string, error: unknown, advice = 'name a regular file'): ConfigError {
+  if (!(error instanceof NotRegularFileError)) return new ConfigError(`cannot read ${what} ${path}: ${unreadableReason(error)}`)
+  return new ConfigError(`cannot read ${what} ${path}: ${error.message}`, 'not_regular_file', {suggestions: [advice]})
+}
+
+export async function readSecretFile(path: string, what: string, advice?: string): Promise<string> {
   let bytes: Buffer | undefined
   try {
     bytes = await readAtMost(path)
   } catch (error) {
-    throw new ConfigError(`cannot read ${what} ${path}: ${messageOf(error)}`)
+    throw unreadableFile(what, path, error, advice)
   }
 
   if (bytes === undefined) throw tooLarge(what, path)
@@ -93,7 +95,8 @@ export async function readSecret(source: SecretSource, what: string): Promise<st
     }
 
     case 'file': {
-      return readSecretFile(source.path, what)
+      // What a command prints (`<(vault read …)`) is a pipe: stdin and a variable take it.
+      return readSecretFile(source.path, what, 'name a regular file, or pass the value on stdin or in an environment variable (the -stdin and -env flags)')
     }
 
     case 'stdin': {
@@ -144,7 +147,7 @@ export async function assertFederatedSourceAvailable(source: FederatedTokenSourc
         await access(source.path, constants.R_OK)
         return
       } catch (error) {
-        throw new ConfigError(`no federated token: cannot read ${source.path} (${messageOf(error)})`, 'no_federated_token', {
+        throw new ConfigError(`no federated token: cannot read ${source.path} (${unreadableReason(error)})`, 'no_federated_token', {
           suggestions: ['point --federated-token-file at the projected service-account token (AKS: $AZURE_FEDERATED_TOKEN_FILE), as the pod mounts it'],
         })
       }
@@ -213,7 +216,6 @@ async function namedClientCredential(
     return fromMaterial(JSON.parse(text) as CredentialMaterial, `client "${name}"`)
   }
 
-  if (location.keyFile) return readCredentialSource({file: location.keyFile, kind: 'private_key'})
   // A shared store (Redis) may hold the secret of a client whose local entry was added without one,
   // on a host where another host stored it.
   if (stored === 'secret' || isSharedStore()) {

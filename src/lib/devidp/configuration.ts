@@ -13,6 +13,7 @@
 import {clientMetadata, type DevIdpClient} from './clients.js'
 import {interactionUrl, deviceFlowPages} from './interactions.js'
 import type {SigningKeys} from './keys.js'
+import {isOwnOrigin} from './local-only.js'
 import {createMemoryAdapter, type ClientMetadata, type ProviderConfiguration, providerErrors} from './oidc.js'
 
 export const API_RESOURCE = 'urn:tokenctl:api'
@@ -112,7 +113,9 @@ export function providerConfiguration(
     // Every refresh returns a new refresh token; presenting a used one revokes the whole grant
     // (lib/actions/grants/refresh_token.js), as Entra, Okta and Keycloak do with rotation on.
     rotateRefreshToken: true,
-    clientBasedCORS: () => true,
+    // CORS at the token, introspection, revocation and device endpoints for the server's own origin
+    // only: the scheme and Host the request was sent to (./local-only.ts refuses others before).
+    clientBasedCORS: (ctx: {host: string; protocol: string}, origin: string) => isOwnOrigin(origin, ctx.protocol, ctx.host),
     // Any user name signs in: an account is whatever the login form was given.
     findAccount: (_ctx: unknown, sub: string) => ({accountId: sub, claims: () => ({sub})}),
     renderError(ctx: {type: string; body: unknown}, out: Record<string, string>) {

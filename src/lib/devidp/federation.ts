@@ -26,19 +26,9 @@ import {Readable} from 'node:stream'
 
 import {createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify} from 'jose'
 
-import type {DevIdpClient} from './clients.js'
-
-export const JWT_BEARER_CLIENT_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-
-/** One trust of an app in an external issuer: Entra's "federated identity credential". */
-export interface FederatedIdentityCredential {
-  /** The external issuer, exactly as its tokens' `iss`; a path (`/github-actions`) is on this server. */
-  issuer: string
-  /** The workload, exactly as its tokens' `sub` (`repo:OWNER/REPO:ref:refs/heads/main`, `system:serviceaccount:NS:NAME`). */
-  subject: string
-  /** Exactly one of the tokens' `aud`; Entra's default `api://AzureADTokenExchange`. */
-  audience: string
-}
+import {readStreamAtMost} from '../bounded-read.js'
+import {JWT_BEARER_CLIENT_ASSERTION} from '../oauth/urns.js'
+import type {DevIdpClient, FederatedIdentityCredential} from './clients.js'
 
 /** Entra's clock skew for assertions is a few minutes; a minute is enough on one machine. */
 const CLOCK_TOLERANCE_SECONDS = 60
@@ -135,7 +125,7 @@ export function federationFront(clients: DevIdpClient[], origin: string): Federa
   }
 
   async function authenticate(req: IncomingMessage, res: ServerResponse, next: RequestListener): Promise<void> {
-    const body = await readBody(req)
+    const body = await readStreamAtMost(req, MAX_BODY_BYTES)
     if (body === undefined) {
       res.writeHead(413, {'content-type': 'application/json'}).end(JSON.stringify({error: 'invalid_request', error_description: 'request body too large'}))
       return
@@ -177,17 +167,6 @@ export function federationFront(clients: DevIdpClient[], origin: string): Federa
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES) return undefined
-    chunks.push(chunk as Buffer)
-  }
-
-  return Buffer.concat(chunks)
-}
 
 /** The client id of a Basic header (RFC 6749 §2.3.1: form-urlencoded, then base64). */
 function basicUser(authorization: string | undefined): string | undefined {

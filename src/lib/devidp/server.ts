@@ -25,6 +25,7 @@ import {enforceDevicePolling} from './device-polling.js'
 import {federationFront} from './federation.js'
 import {handleInteraction, isInteractionRequest} from './interactions.js'
 import {generateSigningKeys, publicJwk, type SigningKeys} from './keys.js'
+import {localOnly} from './local-only.js'
 import {registerOboGrants} from './obo-grants.js'
 import {consentForOfflineAccess} from './offline-access.js'
 import {createProvider, type OidcProvider} from './oidc.js'
@@ -147,7 +148,8 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
     issuer,
     keys: {keys: signingKeys.keys.map((key) => publicJwk(key))},
   })
-  const handler: RequestListener = (req, res) => {
+  // Only this machine, and in a browser only the server's own pages (./local-only.ts).
+  const handler: RequestListener = localOnly((req, res) => {
     const {pathname} = new URL(req.url ?? '/', issuer)
     if (pathname === PROTECTED_API_PATH || pathname.startsWith(`${PROTECTED_API_PATH}/`)) {
       api(req, res)
@@ -163,7 +165,7 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
     } else {
       providerCallback(req, res)
     }
-  }
+  }, options.tls ? 'https' : 'http')
   server.on('request', options.wrapHandler ? options.wrapHandler(handler) : handler)
 
   let stopped = false

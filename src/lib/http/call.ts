@@ -11,14 +11,14 @@ import {createReadStream} from 'node:fs'
 import {type IncomingHttpHeaders, type OutgoingHttpHeaders, request as httpRequest, type RequestOptions, STATUS_CODES} from 'node:http'
 import {request as httpsRequest} from 'node:https'
 import {Readable} from 'node:stream'
-import {setTimeout as sleep} from 'node:timers/promises'
 
-import {NetworkError, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
-import {unreachableAdvice} from './advice.js'
+import {ReauthenticationRequiredError, UsageError} from '../errors.js'
 import type {Hooks} from './context.js'
 import {isLoopbackHost, loopbackCheckedLookup} from './destination.js'
 import {createDispatcher, proxyVariable, trustedCas} from './dispatcher.js'
-import {backoffDelay, parseRetryAfter} from './retry.js'
+import {connectionFailure, type Destination, noAnswer} from './failure.js'
+import {HTTP_POLICY, mayRepeat, retriesStatus} from './policy.js'
+import {parseRetryAfter, retryProgress, withRetries} from './retry.js'
 import {maskHeaders, maskUrl} from './trace.js'
 
 export type CallBody = {data: string; kind: 'data'} | {kind: 'file'; path: string} | {kind: 'stdin'}
@@ -38,14 +38,16 @@ export interface TokenSource {
 
 export interface CallOptions {
   caFile?: string
-  /** Never wait longer than this in total for Retry-After and backoff. */
+  /** Never wait longer than this in total for Retry-After and backoff (the api policy's budget by default). */
   maxTotalWaitMs?: number
-  /** Attempts after the first one, on connection errors, 429, 502, 503 and 504. */
+  /** Attempts after the first one, on what the api policy retries (./policy.ts). */
   retries: number
-  /** Retry non-idempotent methods too. */
+  /** Retry non-idempotent methods too (--retry-all). */
   retryAll?: boolean
   /** Seconds to wait for the response headers, and for each chunk of the body. */
   timeoutSeconds: number
+  /** Told once the token is renewed after a 401, before the request goes again: `why` is the API's status and error. */
+  onRenewal?: (why: string) => void
 }
 
 export interface CallResponse {
@@ -56,9 +58,6 @@ export interface CallResponse {
   statusText: string
 }
 
-const IDEMPOTENT = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PUT', 'TRACE'])
-const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
-const DEFAULT_MAX_TOTAL_WAIT_MS = 60_000
 const TOKEN_NAME = /^[!#$%&'*+.^`|~\w-]+$/
 
 /** What Node (and RFC 9110 §5.5) lets a header value carry: no CR, LF, NUL or other control but HTAB. */
@@ -118,6 +117,12 @@ function header(response: CallResponse, name: string): string | undefined {
   return response.headers.find(([candidate]) => candidate.toLowerCase() === name)?.[1]
 }
 
+/** "401 Unauthorized, invalid_token": the status and the bearer challenge's error (RFC 6750 §3), as the API gave them. */
+function refusal(response: CallResponse): string {
+  const error = /\berror="?([\w.-]+)"?/i.exec(header(response, 'www-authenticate') ?? '')?.[1]
+  return `${`${response.status} ${response.statusText}`.trim()}${error ? `, ${error}` : ''}`
+}
+
 /** Entra's claims challenge (RFC 6750 error="insufficient_claims", claims base64): the user must sign in again. */
 function claimsChallenge(response: CallResponse): ReauthenticationRequiredError | undefined {
   const challenge = header(response, 'www-authenticate') ?? ''
@@ -132,31 +137,6 @@ function claimsChallenge(response: CallResponse): ReauthenticationRequiredError 
   return new ReauthenticationRequiredError('the API wants more claims than the token has (insufficient_claims)', 'insufficient_claims', {
     details: {claims, status: response.status},
     suggestions: ['sign the user in again requesting these claims (the claims challenge below), then retry'],
-  })
-}
-
-const TLS_FAILURE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME_MISMATCH/
-
-function timeoutError(url: URL, seconds: number): NetworkError {
-  return new NetworkError(`no answer from ${url.host} within ${seconds} s`, 'timeout', {suggestions: ['raise --timeout if the API is just slow']})
-}
-
-function connectionError(url: URL, error: unknown, timeoutMs: number): TokenctlError {
-  if (error instanceof TokenctlError) return error
-  const {code, message} = error as NodeJS.ErrnoException
-  if (code && /TIMEOUT/.test(code)) return timeoutError(url, timeoutMs / 1000)
-  const reason = code ? `${code}: ${message}` : message
-  if (code && TLS_FAILURE.test(code)) {
-    return new NetworkError(`TLS failure talking to ${url.host}: ${reason}`, 'tls_error', {
-      cause: error,
-      suggestions: ["trust the server's CA with --ca-file PATH or NODE_EXTRA_CA_CERTS"],
-    })
-  }
-
-  return new NetworkError(`cannot reach ${url.host}: ${reason}`, 'network_error', {
-    cause: error,
-    retryable: code !== 'ENOTFOUND',
-    suggestions: unreachableAdvice(code ?? '', 'the URL', url.host),
   })
 }
 
@@ -182,8 +162,9 @@ interface Outgoing {
  * pause in the body. A localhost name is resolved once and held to loopback (destination.ts); a
  * loopback destination gets an agent of its own, never one a proxy setting could reach.
  */
-async function sendDirect(outgoing: Outgoing, timeoutMs: number, caFile: string | undefined): Promise<CallResponse> {
+async function sendDirect(outgoing: Outgoing, destination: Destination, caFile: string | undefined): Promise<CallResponse> {
   const ca = outgoing.url.protocol === 'https:' ? await trustedCas(caFile) : undefined
+  const timeoutMs = destination.timeoutSeconds * 1000
   return new Promise((resolve, reject) => {
     const send = outgoing.url.protocol === 'https:' ? httpsRequest : httpRequest
     const agent = isLoopbackHost(outgoing.url.hostname) ? false : undefined
@@ -191,8 +172,8 @@ async function sendDirect(outgoing: Outgoing, timeoutMs: number, caFile: string 
     const request = send(outgoing.url, options as RequestOptions, (response) => {
       resolve({body: response, headers: headerPairs(response.rawHeaders), status: response.statusCode ?? 0, statusText: response.statusMessage ?? ''})
     })
-    request.on('timeout', () => request.destroy(timeoutError(outgoing.url, timeoutMs / 1000)))
-    request.on('error', (error) => reject(connectionError(outgoing.url, error, timeoutMs)))
+    request.on('timeout', () => request.destroy(noAnswer(destination)))
+    request.on('error', (error) => reject(connectionFailure(error, destination)))
     if (outgoing.body instanceof Readable) outgoing.body.pipe(request)
     else request.end(outgoing.body)
   })
@@ -202,10 +183,11 @@ async function sendDirect(outgoing: Outgoing, timeoutMs: number, caFile: string 
  * undici's request() on the command's dispatcher: HTTPS_PROXY / HTTP_PROXY / NO_PROXY as for token
  * requests, --timeout on connect, the proxy's CONNECT answer, headers and each pause in the body.
  */
-function proxiedSender(caFile: string | undefined, timeoutMs: number) {
+function proxiedSender(caFile: string | undefined, destination: Destination) {
+  const timeoutMs = destination.timeoutSeconds * 1000
   let dispatcher: ReturnType<typeof createDispatcher> | undefined
   return async (outgoing: Outgoing): Promise<CallResponse> => {
-    dispatcher ??= createDispatcher({caFile, timeoutSeconds: timeoutMs / 1000})
+    dispatcher ??= createDispatcher({caFile, timeoutSeconds: destination.timeoutSeconds})
     const [{request}, opened] = await Promise.all([import('undici'), dispatcher])
     try {
       const response = await request(outgoing.url, {
@@ -218,7 +200,7 @@ function proxiedSender(caFile: string | undefined, timeoutMs: number) {
       })
       return {body: response.body, headers: headerPairs(response.headers), status: response.statusCode, statusText: STATUS_CODES[response.statusCode] ?? ''}
     } catch (error) {
-      throw connectionError(outgoing.url, error, timeoutMs)
+      throw connectionFailure(error, destination)
     }
   }
 }
@@ -232,74 +214,68 @@ function outgoingRequest(request: CallRequest, token: string): Outgoing {
 }
 
 /**
- * One API call: retries (exponential backoff with jitter, Retry-After honoured, the total wait capped)
- * on connection errors and 429/502/503/504 for idempotent methods, or for all with retryAll; one forced
- * token renewal and one more try on a 401 when the source can renew. A claims challenge is exit 5.
+ * One API call: retried as the api policy says (./policy.ts: connection errors, 429/502/503/504,
+ * Retry-After honoured, the total wait capped) for idempotent methods, or for all with retryAll; one
+ * forced token renewal and one more try on a 401 when the source can renew, which is not one of the
+ * retries. A claims challenge is exit 5.
  */
 export async function callApi(request: CallRequest, source: TokenSource, options: CallOptions, hooks: Hooks = {}): Promise<CallResponse> {
-  const timeoutMs = options.timeoutSeconds * 1000
+  const destination: Destination = {host: request.url.host, role: 'the API', source: 'the URL', timeoutSeconds: options.timeoutSeconds}
   // Loopback never goes through a proxy, whatever NO_PROXY says.
-  const proxied = proxyVariable() && !isLoopbackHost(request.url.hostname) ? proxiedSender(options.caFile, timeoutMs) : undefined
-  const send = (outgoing: Outgoing) => (proxied ? proxied(outgoing) : sendDirect(outgoing, timeoutMs, options.caFile))
-  const maxTotalWaitMs = options.maxTotalWaitMs ?? DEFAULT_MAX_TOTAL_WAIT_MS
+  const proxied = proxyVariable() && !isLoopbackHost(request.url.hostname) ? proxiedSender(options.caFile, destination) : undefined
+  const send = (outgoing: Outgoing) => (proxied ? proxied(outgoing) : sendDirect(outgoing, destination, options.caFile))
   // A body read from stdin cannot be sent twice.
   const replayable = request.body?.kind !== 'stdin'
-  const mayRetry = replayable && (options.retryAll || IDEMPOTENT.has(request.method))
+  const retries = replayable && mayRepeat('api', request.method, options.retryAll) ? options.retries : 0
   let token = await source.token()
   let renewed = false
-  let waited = 0
-  const wait = async (delayMs: number, reason: string) => {
-    hooks.progress?.({delayMs, message: `waiting ${Math.max(1, Math.round(delayMs / 1000))} s: ${reason}`, state: 'retry'})
-    await sleep(delayMs)
-    waited += delayMs
-  }
 
-  for (let attempt = 1; ; attempt++) {
-    const retriesLeft = mayRetry && attempt <= options.retries
+  const exchange = async (): Promise<CallResponse> => {
     const outgoing = outgoingRequest(request, token)
     const started = performance.now()
-    let response: CallResponse
     try {
       hooks.progress?.({message: `calling ${request.url.host}`, state: 'request'})
-      response = await send(outgoing)
+      const response = await send(outgoing)
       trace(hooks, outgoing, started, response)
+      return response
     } catch (error) {
       trace(hooks, outgoing, started, undefined, error)
-      const delayMs = backoffDelay(attempt)
-      if (!(error instanceof NetworkError) || !error.retryable || !retriesLeft || waited + delayMs > maxTotalWaitMs) throw error
-      await wait(delayMs, error.message)
-      continue
+      throw error
     } finally {
       hooks.progress?.({state: 'done'})
     }
-
-    if (response.status === 401) {
-      const challenge = claimsChallenge(response)
-      if (challenge) {
-        response.body.destroy()
-        throw challenge
-      }
-
-      if (source.renew && !renewed && replayable) {
-        response.body.destroy()
-        token = await source.renew()
-        renewed = true
-        attempt-- // the renewal's retry is not one of --retries
-        continue
-      }
-    }
-
-    if (RETRYABLE_STATUS.has(response.status) && retriesLeft) {
-      const delayMs = parseRetryAfter(header(response, 'retry-after')) ?? backoffDelay(attempt)
-      if (waited + delayMs <= maxTotalWaitMs) {
-        response.body.destroy()
-        await wait(delayMs, `${response.status} ${response.statusText}`.trim())
-        continue
-      }
-    }
-
-    return response
   }
+
+  const attempt = async (): Promise<CallResponse> => {
+    const response = await exchange()
+    if (response.status !== 401) return response
+    const challenge = claimsChallenge(response)
+    if (challenge) {
+      response.body.destroy()
+      throw challenge
+    }
+
+    if (!source.renew || renewed || !replayable) return response
+    response.body.destroy()
+    token = await source.renew()
+    renewed = true
+    options.onRenewal?.(refusal(response))
+    return attempt()
+  }
+
+  return withRetries(
+    attempt,
+    {
+      again: (response) =>
+        retriesStatus('api', response.status)
+          ? {reason: `${response.status} ${response.statusText}`.trim(), release: () => response.body.destroy(), retryAfterMs: parseRetryAfter(header(response, 'retry-after'))}
+          : undefined,
+      baseDelayMs: HTTP_POLICY.api.baseDelayMs,
+      maxTotalWaitMs: options.maxTotalWaitMs ?? HTTP_POLICY.api.maxTotalWaitMs,
+      retries,
+    },
+    (notice) => hooks.progress?.(retryProgress(notice)),
+  )
 }
 
 function trace(hooks: Hooks, outgoing: Outgoing, started: number, response?: CallResponse, error?: unknown): void {

@@ -1,5 +1,6 @@
 import type {FetchFn} from './fetch.js'
-import {withRetries} from './retry.js'
+import {HTTP_POLICY, type RequestKind} from './policy.js'
+import {retryProgress, withRetries} from './retry.js'
 import type {TraceSink} from './trace.js'
 
 /** What a command wants to hear while the library works; the library itself never prints. */
@@ -16,36 +17,39 @@ export interface Hooks {
   warning?: (message: string) => void
 }
 
-/** The HTTP side of one command: one fetch (proxy, CAs, trace), one timeout, one retry policy. */
+/** The HTTP side of one command: one fetch (proxy, CAs, trace, bounded bodies), one timeout, the failure policy. */
 export interface HttpContext {
   fetch(): Promise<FetchFn>
   readonly hooks: Hooks
-  retrying<T>(op: () => Promise<T>): Promise<T>
+  /** op, attempted again as the policy of its kind of request says (./policy.ts); a token request by default. */
+  retrying<T>(op: () => Promise<T>, kind?: RequestKind): Promise<T>
   readonly timeoutSeconds: number
 }
 
 export interface HttpContextOptions {
   caFile?: string
-  /** Attempts after the first, on connection errors, 429 and 5xx. */
+  /** Attempts after the first, instead of the policy's. */
   retries?: number
   timeoutSeconds: number
 }
 
-export const DEFAULT_TOKEN_RETRIES = 3
+/** This fetch serves token requests and documents: the larger of their bounds (they are one today). */
+const MAX_BODY_BYTES = Math.max(HTTP_POLICY.token.maxBodyBytes!, HTTP_POLICY.document.maxBodyBytes!)
 
 export function httpContext(options: HttpContextOptions, hooks: Hooks = {}): HttpContext {
   let fetchPromise: Promise<FetchFn> | undefined
   return {
     fetch() {
       // Loaded only when a request is really made: a cache hit never pays for undici or TLS.
-      fetchPromise ??= import('./fetch.js').then(({createFetch}) => createFetch({caFile: options.caFile, timeoutSeconds: options.timeoutSeconds, trace: hooks.trace, traceBodies: true}))
+      fetchPromise ??= import('./fetch.js').then(({createFetch}) =>
+        createFetch({caFile: options.caFile, maxBodyBytes: MAX_BODY_BYTES, timeoutSeconds: options.timeoutSeconds, trace: hooks.trace, traceBodies: true}),
+      )
       return fetchPromise
     },
     hooks,
-    retrying(op) {
-      return withRetries(op, {retries: options.retries ?? DEFAULT_TOKEN_RETRIES}, ({delayMs, reason}) =>
-        hooks.progress?.({delayMs, message: `waiting ${Math.max(1, Math.round(delayMs / 1000))} s: ${reason}`, state: 'retry'}),
-      )
+    retrying(op, kind = 'token') {
+      const {baseDelayMs, maxTotalWaitMs, retries} = HTTP_POLICY[kind]
+      return withRetries(op, {baseDelayMs, maxTotalWaitMs, retries: options.retries ?? retries}, (notice) => hooks.progress?.(retryProgress(notice)))
     },
     timeoutSeconds: options.timeoutSeconds,
   }

@@ -1,6 +1,6 @@
-import {readFileSync} from 'node:fs'
 import type {Dispatcher} from 'undici'
 
+import {readRegularFileSync} from '../bounded-read.js'
 import {ConfigError, messageOf} from '../errors.js'
 import {trackConnections} from './connections.js'
 import {isLoopbackHost, loopbackCheckedLookup} from './destination.js'
@@ -14,7 +14,8 @@ export interface DispatcherOptions {
 
 function readPem(file: string, what: string): string {
   try {
-    return readFileSync(file, 'utf8')
+    // A FIFO would block the whole process here: refused (bounded-read.ts).
+    return readRegularFileSync(file).toString('utf8')
   } catch (error) {
     throw new ConfigError(`cannot read ${what} ${file}: ${messageOf(error)}`)
   }

@@ -1,13 +1,17 @@
 import type {Dispatcher} from 'undici'
 
 import {baselineWasmOnly} from './baseline-wasm.js'
+import {limitBody} from './bodies.js'
 import {isLoopbackName} from './destination.js'
 import {createDispatcher, type DispatcherOptions, proxyVariable} from './dispatcher.js'
+import {failureReason} from './failure.js'
 import {type HttpExchange, maskHeaders, maskParams, maskUrl, type TraceSink} from './trace.js'
 
 export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>
 
 export interface HttpOptions extends DispatcherOptions {
+  /** The most of any answer's body that may be read (./policy.ts); unbounded when not given. */
+  maxBodyBytes?: number
   trace?: TraceSink
   /** Also trace form parameters and JSON response fields (token endpoints); API bodies are never read for a trace. */
   traceBodies?: boolean
@@ -32,13 +36,16 @@ async function jsonSummary(response: Response): Promise<Record<string, string> |
 }
 
 /**
- * The fetch every tokenctl request goes through: undici's, on the command's dispatcher (proxy,
- * CAs), with each exchange reported, masked, to the trace sink.
+ * The fetch every tokenctl request but `call`'s goes through: undici's, on the command's dispatcher
+ * (proxy, CAs), each answer's body held to the policy's bound, each exchange reported, masked, to the
+ * trace sink.
  */
 export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
   baselineWasmOnly()
-  const send = await transport(options)
-  const {trace, traceBodies} = options
+  const sendAny = await transport(options)
+  const {maxBodyBytes, trace, traceBodies} = options
+  const send: FetchFn =
+    maxBodyBytes === undefined ? sendAny : async (url, init) => limitBody(await sendAny(url, init), maxBodyBytes, `the answer from ${maskUrl(url)}`)
   if (!trace) return send
 
   return async (url, init) => {
@@ -57,7 +64,7 @@ export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
       if (traceBodies) exchange.response = await jsonSummary(response)
       return response
     } catch (error) {
-      exchange.error = describeFetchFailure(error)
+      exchange.error = failureReason(error)
       throw error
     } finally {
       exchange.ms = Math.round(performance.now() - started)
@@ -82,13 +89,3 @@ async function transport(options: HttpOptions): Promise<FetchFn> {
     return undiciFetch(url, {...(init as object), dispatcher} as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>
   }
 }
-
-/** undici reports the real reason (ECONNREFUSED, a certificate error…) as the cause of "fetch failed". */
-export function describeFetchFailure(error: unknown): string {
-  const cause = (error as {cause?: {code?: string; message?: string}})?.cause
-  if (cause?.code) return `${cause.code}${cause.message ? `: ${cause.message}` : ''}`
-  if (cause?.message) return cause.message
-  if (error instanceof Error) return error.name === 'TimeoutError' ? 'timed out' : error.message
-  return String(error)
-}
-

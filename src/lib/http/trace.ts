@@ -1,8 +1,9 @@
 /**
  * What --verbose shows of an HTTP exchange. Everything here is already masked: client secrets and
- * assertions never appear, tokens only as a short prefix and their length. The library hands these
- * events to the command layer, which prints them.
+ * assertions never appear, tokens only as their length and a short hash — never one of their
+ * characters. The library hands these events to the command layer, which prints them.
  */
+import {createHash} from 'node:crypto'
 
 export interface HttpExchange {
   /** Set when the request failed before any response (connection refused, timeout, TLS). */
@@ -41,11 +42,16 @@ export const NEVER_SHOWN = new Set([
   'value',
 ])
 
-/** Parameters that carry tokens: shown as a prefix and a length. */
+/** Parameters that carry tokens: shown as a length and a short hash. */
 export const TOKEN_LIKE = new Set(['access_token', 'id_token', 'refresh_token', 'token'])
 
+/**
+ * A token as a trace shows it: its length and the first 8 hex digits of its SHA-256, enough to tell
+ * two tokens apart and to match one a script holds (`printf %s "$TOKEN" | sha256sum`), and not one
+ * of its characters (a JWT's first ones are its header; a short token's would be all of it).
+ */
 export function maskToken(token: string): string {
-  return `${token.slice(0, 8)}…(${token.length} chars)`
+  return `<${token.length} chars, sha256:${createHash('sha256').update(token).digest('hex').slice(0, 8)}>`
 }
 
 export function maskValue(name: string, value: unknown): string {
@@ -65,7 +71,7 @@ export function maskParams(entries: Iterable<[string, unknown]>): Record<string,
 export const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization'])
 export const COOKIE_HEADERS = new Set(['cookie', 'set-cookie'])
 
-/** Authorization keeps its scheme and shows a bearer token as a prefix and a length; cookies never. */
+/** Authorization keeps its scheme and shows a bearer token as a length and a short hash; cookies never. */
 export function maskHeader(name: string, value: string): string {
   const lower = name.toLowerCase()
   if (COOKIE_HEADERS.has(lower)) return '<redacted>'

@@ -1,8 +1,8 @@
 /**
- * Discovery of an authorization server's metadata from its issuer, in the contract's order:
- * OpenID Connect Discovery 1.0 §4 (`ISSUER/.well-known/openid-configuration`), then RFC 8414 §3.1
- * (`/.well-known/oauth-authorization-server` inserted between host and path), then the same segment
- * appended after the path, which many servers answer too. Any answer that is not a metadata document
+ * Discovery of an authorization server's metadata from its issuer, in the order README's "Commands"
+ * gives: OpenID Connect Discovery 1.0 §4 (`ISSUER/.well-known/openid-configuration`), then RFC 8414
+ * §3.1 (`/.well-known/oauth-authorization-server` inserted between host and path), then the same
+ * segment appended after the path, which many servers answer too. Any answer that is not a metadata document
  * — a 404 or other 4xx whatever its body, a redirect, HTML, JSON without an issuer — means "not
  * here": the next location is asked. 5xx, 429 and connection failures are retried, then reported
  * (exit 6); a document naming another issuer is refused (exit 3).
@@ -12,22 +12,23 @@
  * `{tenantid}` issuer included); the appended one, which it has no algorithm for, as a URL already
  * holding `/.well-known/`, which it fetches as given without an issuer check, so the check is here.
  */
-import type {Configuration, DiscoveryRequestOptions} from 'openid-client'
+import type {Configuration, DiscoveryRequestOptions, ServerMetadata} from 'openid-client'
 
 import {secureUrl} from '../config/urls.js'
-import {ConfigError, NetworkError} from '../errors.js'
+import {ConfigError, NetworkError, TokenctlError} from '../errors.js'
 import {escapeControls} from '../terminal-text.js'
+import {bodyStart} from '../http/bodies.js'
 import type {HttpContext} from '../http/context.js'
+import {retriesStatus} from '../http/policy.js'
 import {translateOAuthError} from './errors.js'
-import type {ServerMetadata} from './metadata.js'
 
 const OIDC_WELL_KNOWN = '.well-known/openid-configuration'
 const RFC8414_WELL_KNOWN = '.well-known/oauth-authorization-server'
 
 /** Server text quoted in a message: at most this many characters. */
 const QUOTE_LENGTH = 64
-/** Of an error page, only the start is read. */
-const BODY_READ_LIMIT = 4096
+/** Of an error page, only the start is read: enough to quote. */
+const ERROR_PAGE_BYTES = 4096
 
 export interface DiscoveryLocation {
   /** openid-client builds the URL from the issuer with this algorithm (and checks the issuer). */
@@ -62,34 +63,12 @@ function contentType(response: Response): string {
   return quote(response.headers.get('content-type')?.split(';')[0]?.trim() || 'no content type')
 }
 
-/** The first bytes of a body, as text; the rest is never downloaded. */
-async function bodyStart(response: Response): Promise<string> {
-  if (!response.body) return ''
-  const reader = response.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  try {
-    while (size < BODY_READ_LIMIT) {
-      const {done, value} = await reader.read()
-      if (done) break
-      chunks.push(value)
-      size += value.byteLength
-    }
-  } catch {
-    // a body cut short still says enough
-  } finally {
-    reader.cancel().catch(() => {})
-  }
-
-  return Buffer.concat(chunks).subarray(0, BODY_READ_LIMIT).toString('utf8')
-}
-
 /** What a non-200 answer said, short: `404 {"error":"not_found"}`, `404 text/html`, `302 redirect to …`. */
 async function describeAnswer(response: Response): Promise<string> {
   const {status} = response
   const location = response.headers.get('location')
   if (status >= 300 && status < 400 && location) return `${status} redirect to ${quote(location)}`
-  const text = await bodyStart(response)
+  const text = await bodyStart(response, ERROR_PAGE_BYTES)
   if (text.trim() === '') return String(status)
   try {
     const json = JSON.parse(text) as unknown
@@ -118,10 +97,12 @@ interface LibraryError {
 async function notHere(error: unknown): Promise<string | undefined> {
   const err = error as LibraryError | undefined
   if (err?.name !== 'ClientError') return undefined
+  // Our own refusal inside the request (an answer beyond the policy's bound) is reported as it is.
+  if (err.cause instanceof TokenctlError || (err.cause as LibraryError | undefined)?.cause instanceof TokenctlError) return undefined
   switch (err.code) {
     case 'OAUTH_RESPONSE_IS_NOT_CONFORM': {
-      // Any status but 200. 5xx and 429 say "try again later", not "not here".
-      if (!isResponse(err.cause) || err.cause.status >= 500 || err.cause.status === 429) return undefined
+      // Any status but 200. Those the policy retries (5xx, 429) say "try again later", not "not here".
+      if (!isResponse(err.cause) || retriesStatus('document', err.cause.status)) return undefined
       return describeAnswer(err.cause)
     }
 
@@ -184,7 +165,7 @@ async function documentAt(location: DiscoveryLocation, issuer: URL, http: HttpCo
     throw await translateOAuthError(error, {grant: 'discovery', host: issuer.host, timeoutSeconds: http.timeoutSeconds})
   }
 
-  const metadata = {...config.serverMetadata()} as ServerMetadata
+  const metadata = {...config.serverMetadata()}
   if (!location.algorithm && !namesIssuer(metadata.issuer, issuer)) throw anotherIssuer(location.url, metadata.issuer, issuer)
   return metadata
 }
@@ -201,10 +182,8 @@ function checkEndpoints(metadata: ServerMetadata): void {
 export async function discover(issuer: URL, http: HttpContext): Promise<ServerMetadata> {
   const tried: string[] = []
   for (const location of discoveryLocations(issuer)) {
-    const found = await http.retrying(() => documentAt(location, issuer, http)).catch((error: unknown) => {
-      if (!(error instanceof NetworkError)) throw error
-      const {code, details, suggestions} = error
-      throw new NetworkError(`${error.message} (discovery: ${location.url.href})`, code, {cause: error, details, suggestions})
+    const found = await http.retrying(() => documentAt(location, issuer, http), 'document').catch((error: unknown) => {
+      throw error instanceof NetworkError ? error.at(`discovery: ${location.url.href}`) : error
     })
     if (typeof found !== 'string') {
       checkEndpoints(found)

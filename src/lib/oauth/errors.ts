@@ -7,12 +7,25 @@ import {
   ReauthenticationRequiredError,
   TokenctlError,
 } from '../errors.js'
-import {unreachableAdvice} from '../http/advice.js'
-import {describeFetchFailure} from '../http/fetch.js'
-import {parseRetryAfter} from '../http/retry.js'
+import {connectionFailure, type Destination, noAnswer, unavailable} from '../http/failure.js'
+import {type RequestKind, retriesStatus} from '../http/policy.js'
 
-/** Which request failed: the same `invalid_grant` means "refused" for OBO and "sign in again" for a refresh. */
-export type GrantKind = 'client_credentials' | 'discovery' | 'obo' | 'refresh_token' | 'revocation' | 'sign_in' | 'introspection'
+/**
+ * Which request failed: the same `invalid_grant` means "refused" for OBO and "sign in again" for a
+ * refresh, and the same `access_denied` means "the person said no" only where a person was asked:
+ * the browser's answer to an authorization request (`authorization`) and the polls of a device
+ * sign-in (`device_code`).
+ */
+export type GrantKind =
+  | 'authorization'
+  | 'client_credentials'
+  | 'device_code'
+  | 'discovery'
+  | 'introspection'
+  | 'obo'
+  | 'refresh_token'
+  | 'revocation'
+  | 'sign_in'
 
 interface ErrorBody {
   claims?: unknown
@@ -42,10 +55,28 @@ export function detailsOf(body: ErrorBody, status: number | undefined): ErrorDet
 }
 
 /** The person at the keyboard must act (sign in, consent, approve): exit 5. */
-const REAUTHENTICATION_CODES = new Set(['access_denied', 'consent_required', 'expired_token', 'interaction_required', 'login_required'])
+const REAUTHENTICATION_CODES = new Set(['consent_required', 'expired_token', 'interaction_required', 'login_required'])
+
+/** Where a person was asked, and so `access_denied` is their refusal (exit 5) rather than the server's (exit 4). */
+const PERSON_ASKED = new Set<GrantKind>(['authorization', 'device_code'])
+
+/**
+ * Whether an error code means that a person must act. `access_denied` from any other request (a
+ * token, an exchange, client credentials) is the server refusing this client — Keycloak's standard
+ * token exchange answers so when the client is not in the user token's audience — and signing in
+ * again cannot change it.
+ */
+function needsPerson(code: string, grant: GrantKind): boolean {
+  return REAUTHENTICATION_CODES.has(code) || (code === 'access_denied' && PERSON_ASKED.has(grant))
+}
+
+/** What to do about an `access_denied` that no person gave, by the request it refused. */
+const DENIED_HINTS: Partial<Record<GrantKind, string>> = {
+  obo: "the server does not let this client exchange this user's token, and signing in again will not change that: the exchanging client must be in the user token's audience (aud) and allowed to exchange tokens at the server",
+}
 
 const HINTS: Record<string, string> = {
-  access_denied: 'the sign-in was refused or cancelled: sign in again to continue',
+  access_denied: "the server denied this client the request, and signing in again will not change that: check what the authorization server allows this client",
   expired_token: 'the device code expired before anyone approved it: start the sign-in again',
   consent_required: 'the user (or an admin) must consent to the requested scopes, then sign in again',
   interaction_required: 'the user must sign in again (interactively)',
@@ -56,24 +87,27 @@ const HINTS: Record<string, string> = {
   unsupported_grant_type: 'the authorization server does not support this grant for this client',
 }
 
+/** Where a person refused: sign in again (and approve) to continue. */
+const PERSON_HINTS: Record<string, string> = {...HINTS, access_denied: 'the sign-in was refused or cancelled: sign in again to continue'}
+
 /** An OAuth error response (RFC 6749 §5.2), with Entra's extra fields, as a TokenctlError. */
 export function oauthErrorFromBody(body: ErrorBody, status: number | undefined, grant: GrantKind): TokenctlError {
   const details = detailsOf(body, status)
   const code = body.error
   const said = details.description ? `${code}: ${firstLine(details.description)}` : code
   const reauthenticate =
-    REAUTHENTICATION_CODES.has(code) ||
-    (details.suberror !== undefined && REAUTHENTICATION_CODES.has(details.suberror)) ||
+    needsPerson(code, grant) ||
+    (details.suberror !== undefined && needsPerson(details.suberror, grant)) ||
     (grant === 'refresh_token' && code === 'invalid_grant')
   if (reauthenticate) {
     const hint =
       details.claims === undefined
-        ? (HINTS[details.suberror ?? code] ?? 'the refresh token is expired, revoked or was reused: the user must sign in again')
+        ? (PERSON_HINTS[details.suberror ?? code] ?? 'the refresh token is expired, revoked or was reused: the user must sign in again')
         : 'the server sent a claims challenge: sign the user in again requesting these claims (see "claims" in --json output)'
     return new ReauthenticationRequiredError(`re-authentication required (${said})`, code, {details, suggestions: [hint]})
   }
 
-  const hint = HINTS[code]
+  const hint = (code === 'access_denied' ? DENIED_HINTS[grant] : undefined) ?? HINTS[code]
   return new AuthorizationError(`the authorization server refused the request (${said})`, code, {
     details,
     suggestions: hint ? [hint] : [],
@@ -88,19 +122,17 @@ function isErrorBody(value: unknown): value is ErrorBody {
   return typeof value === 'object' && value !== null && typeof (value as ErrorBody).error === 'string'
 }
 
-/** 5xx and 429 are worth another try (honouring Retry-After); they never mean the request was wrong. */
-function unavailable(status: number, statusText: string, headers: Headers, body: unknown): NetworkError {
-  const oauth = isErrorBody(body) ? body : undefined
-  const what = `${status}${statusText ? ` ${statusText}` : ''}${oauth ? `, ${oauth.error}` : ''}`
-  return new NetworkError(`the authorization server is unavailable (${what})`, oauth?.error ?? 'server_error', {
-    details: oauth ? detailsOf(oauth, status) : {status},
-    retryAfterMs: parseRetryAfter(headers.get('retry-after')),
-    retryable: true,
-  })
+/** Discovery fetches a document; every other request here is a token request (../http/policy.ts). */
+function kindOf(grant: GrantKind): RequestKind {
+  return grant === 'discovery' ? 'document' : 'token'
 }
 
-function isUnavailable(status: number): boolean {
-  return status >= 500 || status === 429
+/** An answer the policy retries (429, 5xx): never a sign that the request was wrong. */
+function serverUnavailable(response: {headers: Headers; status: number; statusText: string}, body: unknown): NetworkError {
+  const oauth = isErrorBody(body) ? body : undefined
+  const {status, statusText} = response
+  const what = `${status}${statusText ? ` ${statusText}` : ''}${oauth ? `, ${oauth.error}` : ''}`
+  return unavailable(`the authorization server is unavailable (${what})`, response, {details: oauth ? detailsOf(oauth, status) : {status}, serverError: oauth?.error})
 }
 
 /** An HTTP answer openid-client did not accept as a token response. */
@@ -113,7 +145,7 @@ async function fromUnexpectedResponse(response: Response, grant: GrantKind): Pro
     body = undefined
   }
 
-  if (isUnavailable(status)) return unavailable(status, response.statusText, response.headers, body)
+  if (retriesStatus(kindOf(grant), status)) return serverUnavailable(response, body)
   if (isErrorBody(body) && status >= 400) return oauthErrorFromBody(body, status, grant)
   if (status >= 200 && status < 300) {
     const type = response.headers.get('content-type') ?? 'no content type'
@@ -129,45 +161,8 @@ async function fromUnexpectedResponse(response: Response, grant: GrantKind): Pro
   )
 }
 
-const TLS_FAILURE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME_MISMATCH/
-
-const RETRYABLE_CONNECTION_FAILURE = new Set([
-  'EAI_AGAIN',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'ETIMEDOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-])
-
-function fromFetchFailure(error: Error, host: string): TokenctlError {
-  const code = (error.cause as {code?: string} | undefined)?.code ?? ''
-  const reason = describeFetchFailure(error)
-  if (TLS_FAILURE.test(code)) {
-    return new NetworkError(`TLS failure talking to ${host}: ${reason}`, 'tls_error', {
-      cause: error,
-      suggestions: ['trust the server\'s CA with --ca-file PATH or NODE_EXTRA_CA_CERTS'],
-    })
-  }
-
-  if (/TIMEOUT/.test(code)) {
-    return new NetworkError(`no answer from ${host} in time (${reason})`, 'timeout', {
-      cause: error,
-      retryable: RETRYABLE_CONNECTION_FAILURE.has(code),
-      suggestions: ['raise --timeout if the server (or the proxy) is just slow'],
-    })
-  }
-
-  const suggestions = unreachableAdvice(code, "the --issuer / --token-endpoint URL (or the named client's)", host)
-  return new NetworkError(`cannot reach ${host}: ${reason}`, 'network_error', {
-    cause: error,
-    retryable: RETRYABLE_CONNECTION_FAILURE.has(code),
-    suggestions,
-  })
-}
+/** Where the user gave the URL of an authorization server, for the advice when it cannot be reached. */
+const SERVER_URL_SOURCE = "the --issuer / --token-endpoint URL (or the named client's)"
 
 function isResponse(value: unknown): value is Response {
   return typeof value === 'object' && value !== null && 'status' in value && 'headers' in value
@@ -197,11 +192,10 @@ export async function translateOAuthError(
 
   const err = error as LibraryError
   const {grant, host} = context
+  const destination: Destination = {host, source: SERVER_URL_SOURCE, timeoutSeconds: context.timeoutSeconds}
   switch (err?.name) {
     case 'ResponseBodyError': {
-      if (err.status !== undefined && isUnavailable(err.status) && err.response) {
-        return unavailable(err.status, err.response.statusText, err.response.headers, err.cause)
-      }
+      if (err.status !== undefined && retriesStatus(kindOf(grant), err.status) && err.response) return serverUnavailable(err.response, err.cause)
 
       return oauthErrorFromBody(err.cause as ErrorBody, err.status, grant)
     }
@@ -219,16 +213,14 @@ export async function translateOAuthError(
     }
 
     case 'TypeError': {
-      if (err.message === 'fetch failed') return fromFetchFailure(err, host)
+      if (err.message === 'fetch failed') return connectionFailure(err, destination)
       break
     }
 
     case 'ClientError': {
       switch (err.code) {
         case 'OAUTH_TIMEOUT': {
-          return new NetworkError(`no answer from ${host} within ${context.timeoutSeconds} s`, 'timeout', {
-            suggestions: ['raise --timeout if the server is just slow'],
-          })
+          return noAnswer(destination)
         }
 
         case 'OAUTH_RESPONSE_IS_NOT_CONFORM':
@@ -237,7 +229,20 @@ export async function translateOAuthError(
           return new NetworkError(`${host} sent a malformed ${grant === 'discovery' ? 'discovery document' : 'token response'} (${err.message})`, 'invalid_response')
         }
 
-        case 'OAUTH_PARSE_ERROR':
+        case 'OAUTH_PARSE_ERROR': {
+          // A 200 whose body is not JSON at all (oauth4webapi's error, wrapped by openid-client, holds
+          // JSON.parse's SyntaxError): no parser's words, but where to look.
+          if ((err.cause as Error | undefined)?.cause instanceof SyntaxError) {
+            const what = grant === 'discovery' ? 'its discovery document' : 'a token response'
+            return new NetworkError(`${host} answered with a body that is not JSON, where ${what} should be`, 'invalid_response', {
+              suggestions: [`check ${SERVER_URL_SOURCE}: it must be the authorization server's, not a web page or another service on that port`],
+            })
+          }
+
+          const reason = err.cause instanceof Error ? err.cause.message : err.message
+          return new NetworkError(`${host} sent a malformed ${grant === 'discovery' ? 'discovery document' : 'token response'} (${reason})`, 'invalid_response')
+        }
+
         case 'OAUTH_INVALID_RESPONSE': {
           // The cause says which field ("expires_in" property must be a number); the wrapper only "invalid response".
           const reason = err.cause instanceof Error ? err.cause.message : err.message
@@ -269,7 +274,7 @@ export async function translateOAuthError(
       }
 
       const cause = err.cause as LibraryError | undefined
-      if (cause?.name === 'TypeError' && cause.message === 'fetch failed') return fromFetchFailure(cause, host)
+      if (cause?.name === 'TypeError' && cause.message === 'fetch failed') return connectionFailure(cause, destination)
       break
     }
   }

@@ -16,7 +16,6 @@
  */
 import type {ClientAuth} from 'openid-client'
 
-import {MAX_INPUT_BYTES} from '../bounded-read.js'
 import {
   type FederatedTokenSource,
   GITHUB_TOKEN_REQUEST_TOKEN,
@@ -25,15 +24,12 @@ import {
 } from '../config/credentials.js'
 import {assertFederatedSourceAvailable, type FederatedCredential, readSecret, readSecretFile} from '../config/secrets.js'
 import {secureUrl} from '../config/urls.js'
-import {ConfigError, type ErrorDetails, NetworkError, TokenctlError} from '../errors.js'
-import {unreachableAdvice} from '../http/advice.js'
-import {boundedText} from '../http/bounded-body.js'
+import {ConfigError, type ErrorDetails, NetworkError} from '../errors.js'
 import type {HttpContext} from '../http/context.js'
-import {describeFetchFailure} from '../http/fetch.js'
-import {parseRetryAfter} from '../http/retry.js'
+import {connectionFailure, type Destination, unavailable} from '../http/failure.js'
+import {retriesStatus} from '../http/policy.js'
 import {decodeJwt} from '../jwt.js'
-
-export const JWT_BEARER_CLIENT_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+import {JWT_BEARER_CLIENT_ASSERTION} from './urns.js'
 
 /**
  * `federated` client authentication through openid-client's extension point (a ClientAuth is any
@@ -89,9 +85,6 @@ async function fromSource(source: Exclude<FederatedTokenSource, {kind: 'github'}
   return token
 }
 
-/** The runner's answer is at most this; a GitHub token is about 1 KB. */
-const MAX_RUNNER_ANSWER_BYTES = MAX_INPUT_BYTES
-
 /**
  * The GitHub Actions runner's OIDC token for `audience`: `GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=…`
  * with `Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN`, answered `{"value": "<JWT>"}`. The URL
@@ -106,6 +99,7 @@ async function fromGithubRunner(audience: string, http: HttpContext): Promise<st
   const parsed = secureUrl(base, GITHUB_TOKEN_REQUEST_URL)
   const url = `${base}${parsed.search ? '&' : '?'}audience=${encodeURIComponent(audience)}`
   const {host} = parsed
+  const runner: Destination = {host, name: `the GitHub Actions runner (${host})`, role: 'the runner', source: GITHUB_TOKEN_REQUEST_URL, timeoutSeconds: http.timeoutSeconds}
   const fetch = await http.fetch()
   let response: Response
   let text: string
@@ -115,17 +109,14 @@ async function fromGithubRunner(audience: string, http: HttpContext): Promise<st
       redirect: 'manual',
       signal: AbortSignal.timeout(http.timeoutSeconds * 1000),
     })
-    text = await boundedText(response, MAX_RUNNER_ANSWER_BYTES, () => new NetworkError(`the GitHub Actions runner (${host}) answered more than 64 KiB: not a token`, 'invalid_response'))
+    // Held to the token policy's bound by the context's fetch.
+    text = await response.text()
   } catch (error) {
-    throw runnerUnreachable(error, host, http.timeoutSeconds)
+    throw connectionFailure(error, runner)
   }
 
-  if (response.status >= 500 || response.status === 429) {
-    throw new NetworkError(`the GitHub Actions runner's token service (${host}) is unavailable (HTTP ${response.status})`, 'server_error', {
-      details: {status: response.status},
-      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
-      retryable: true,
-    })
+  if (retriesStatus('token', response.status)) {
+    throw unavailable(`the GitHub Actions runner's token service (${host}) is unavailable (HTTP ${response.status})`, response)
   }
 
   if (response.status !== 200) {
@@ -147,28 +138,6 @@ async function fromGithubRunner(audience: string, http: HttpContext): Promise<st
   }
 
   return value.trim()
-}
-
-function runnerUnreachable(error: unknown, host: string, timeoutSeconds: number): TokenctlError {
-  if (error instanceof TokenctlError) return error
-  // A refusal of ours made inside the connection (a localhost name that resolves elsewhere), wrapped by fetch.
-  for (let cause = (error as Error)?.cause, depth = 0; cause && depth < 4; cause = (cause as Error).cause, depth++) {
-    if (cause instanceof TokenctlError) return cause
-  }
-
-  const name = (error as {name?: string})?.name
-  if (name === 'TimeoutError' || name === 'AbortError') {
-    return new NetworkError(`no answer from the GitHub Actions runner (${host}) within ${timeoutSeconds} s`, 'timeout', {
-      suggestions: ['raise --timeout if the runner is just slow'],
-    })
-  }
-
-  const code = ((error as Error)?.cause as {code?: string} | undefined)?.code ?? ''
-  return new NetworkError(`cannot reach the GitHub Actions runner (${host}): ${describeFetchFailure(error)}`, 'network_error', {
-    cause: error,
-    retryable: !/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME_MISMATCH/.test(code),
-    suggestions: unreachableAdvice(code, GITHUB_TOKEN_REQUEST_URL, host),
-  })
 }
 
 /** A claim as shown in a message: JSON-quoted (quotes and line breaks escaped), cut when long. */

@@ -12,17 +12,16 @@ import {connectionMetadata, openConfiguration} from './configuration.js'
 import {AuthorizationError, ConfigError, TokenctlError} from '../errors.js'
 import {type RefusalAdvice, refusalAdvice} from './client-auth.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
-import {detectFlavor, TOKEN_EXCHANGE_GRANT} from './flavor.js'
+import {detectFlavor} from './flavor.js'
 import type {ServerMetadata} from './metadata.js'
-import {type AccessToken, accessTokenFrom, type Flavor, type TokenEndpointResponse} from './token.js'
-
-export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
-export {TOKEN_EXCHANGE_GRANT} from './flavor.js'
-const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+import {type AccessToken, accessTokenFrom, checkedRefreshToken, type Flavor, type TokenEndpointResponse} from './token.js'
+import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, REFRESH_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT} from './urns.js'
 
 /** A token response's access token, plus the refresh token when the server sent one. */
 export interface GrantResult {
   refreshToken?: string
+  /** Why there is no refresh token: the server refused to issue one when asked for it by type. */
+  refreshTokenRefused?: TokenctlError
   token: AccessToken
   /** The token endpoint that answered (discovered, or as given). */
   tokenEndpoint?: string
@@ -45,9 +44,20 @@ export async function openClient(connection: Connection, runtime: Runtime): Prom
   return {assertionAdvice: refusalAdvice(connection, credential, metadata), config, http, metadata}
 }
 
-function grantResult(response: TokenEndpointResponse, config: Configuration, flavor?: Flavor): GrantResult {
+/**
+ * The token a response brings. A response may leave `scope` out when it granted what was asked for
+ * (RFC 6749 §5.1; Lemonldap::NG does for client credentials and every refresh): the token then says
+ * the scopes the request asked for.
+ */
+function tokenOf(response: TokenEndpointResponse, requested: string[]): AccessToken {
   const token = accessTokenFrom(response)
-  if (flavor) token.flavor = flavor
+  if (token.scope === undefined && requested.length > 0) token.scope = requested.join(' ')
+  return token
+}
+
+function grantResult(response: TokenEndpointResponse, config: Configuration, request: {flavor?: Flavor; scopes: string[]}): GrantResult {
+  const token = tokenOf(response, request.scopes)
+  if (request.flavor) token.flavor = request.flavor
   const result: GrantResult = {token, tokenEndpoint: config.serverMetadata().token_endpoint}
   if (response.refresh_token) result.refreshToken = response.refresh_token
   return result
@@ -78,7 +88,7 @@ function nonAccessTokenResponse(error: unknown): TokenEndpointResponse | undefin
 /**
  * One token request through openid-client: retried on connection errors, 429 and 5xx (the grant
  * is re-run each time, so a client assertion is fresh on every attempt), never on 4xx; every
- * failure translated into the contract's errors.
+ * failure translated into tokenctl's errors and exit codes (README, "Exit codes").
  */
 export async function tokenRequest(
   config: Configuration,
@@ -106,7 +116,7 @@ export async function tokenRequest(
 
 /** Token request parameters from the connection's scopes, resources, audience and extra params. */
 export function requestParameters(fields: {
-  audience?: string
+  audience: string[]
   params: Array<[string, string]>
   resources: string[]
   scopes: string[]
@@ -114,7 +124,7 @@ export function requestParameters(fields: {
   const parameters = new URLSearchParams()
   if (fields.scopes.length > 0) parameters.set('scope', fields.scopes.join(' '))
   for (const resource of fields.resources) parameters.append('resource', resource)
-  if (fields.audience) parameters.set('audience', fields.audience)
+  for (const audience of fields.audience) parameters.append('audience', audience)
   for (const [name, value] of fields.params) parameters.append(name, value)
   return parameters
 }
@@ -125,7 +135,7 @@ export async function requestClientCredentials(connection: Connection, runtime: 
   const {clientCredentialsGrant} = await import('openid-client')
   const parameters = requestParameters(connection)
   const response = await tokenRequest(config, 'client_credentials', (c) => clientCredentialsGrant(c, parameters), http, advice)
-  return accessTokenFrom(response)
+  return tokenOf(response, connection.scopes)
 }
 
 export interface OboRequest {
@@ -142,14 +152,27 @@ function withOfflineAccess(scopes: string[], offline: boolean | undefined): stri
   return offline && !scopes.includes('offline_access') ? [...scopes, 'offline_access'] : scopes
 }
 
+/** An on-behalf-of answer as it came, with what was asked: the flavor and the scopes. */
+interface OboAnswer {
+  flavor: Flavor
+  response: TokenEndpointResponse
+  scopes: string[]
+}
+
 /**
  * On-behalf-of: Entra's jwt-bearer flavor (assertion, requested_token_use=on_behalf_of) or RFC 8693
  * token exchange (subject_token of type access_token, audience, resource, requested_token_type).
  */
 export async function requestObo(connection: Connection, request: OboRequest, runtime: Runtime): Promise<GrantResult> {
-  const {assertionAdvice: advice, config, http, metadata} = await openClient(connection, runtime)
+  const opened = await openClient(connection, runtime)
+  const answer = await sendObo(opened, connection, {...request, scopes: withOfflineAccess(connection.scopes, request.offline)})
+  return grantResult(answer.response, opened.config, answer)
+}
+
+async function sendObo(opened: OpenedClient, connection: Connection, request: Omit<OboRequest, 'offline'> & {scopes: string[]}): Promise<OboAnswer> {
+  const {assertionAdvice: advice, config, http, metadata} = opened
   const flavor = request.flavor ?? detectFlavor(connection, metadata)
-  const parameters = requestParameters({...connection, scopes: withOfflineAccess(connection.scopes, request.offline)})
+  const parameters = requestParameters({...connection, scopes: request.scopes})
   let grantType: string
   if (flavor === 'entra') {
     grantType = JWT_BEARER_GRANT
@@ -164,7 +187,49 @@ export async function requestObo(connection: Connection, request: OboRequest, ru
 
   const {genericGrantRequest} = await import('openid-client')
   const response = await tokenRequest(config, 'obo', (c) => genericGrantRequest(c, grantType, parameters), http, advice)
-  return grantResult(response, config, flavor)
+  return {flavor, response, scopes: request.scopes}
+}
+
+/**
+ * `session start`'s on-behalf-of, whose answer must bring a refresh token: first with
+ * offline_access (Entra, and the token-exchange servers that read it so). A token-exchange answer
+ * without one is asked once more with requested_token_type refresh_token and without offline_access:
+ * Keycloak's standard token exchange issues a refresh token only when asked so (and only where the
+ * client allows it), and refuses offline_access with it. A refusal of that second request is kept
+ * with the first answer, as the reason there is no session (sessions.ts).
+ */
+export async function requestOboSession(connection: Connection, request: Pick<OboRequest, 'assertion' | 'flavor'>, runtime: Runtime): Promise<GrantResult> {
+  const opened = await openClient(connection, runtime)
+  const first = await sendObo(opened, connection, {...request, scopes: withOfflineAccess(connection.scopes, true)})
+  if (first.flavor === 'entra' || first.response.refresh_token !== undefined || issuedRefreshTokenOnly(first.response)) return sessionGrant(opened, first)
+  let second: OboAnswer
+  try {
+    const scopes = connection.scopes.filter((scope) => scope !== 'offline_access')
+    second = await sendObo(opened, connection, {...request, flavor: first.flavor, requestedTokenType: REFRESH_TOKEN_TYPE, scopes})
+  } catch (error) {
+    if (!(error instanceof AuthorizationError)) throw error
+    return {...grantResult(first.response, opened.config, first), refreshTokenRefused: error}
+  }
+
+  return sessionGrant(opened, second)
+}
+
+/**
+ * RFC 8693 §2.2.1: `issued_token_type` refresh_token says that the `access_token` field carries the
+ * token issued, a refresh token — unless a `refresh_token` field is there too, as Keycloak sends.
+ */
+function issuedRefreshTokenOnly(response: TokenEndpointResponse): boolean {
+  return response.issued_token_type === REFRESH_TOKEN_TYPE && response.refresh_token === undefined
+}
+
+/** An answer with a refresh token, as a session keeps it: a refresh token alone is redeemed once for the access token. */
+async function sessionGrant(opened: OpenedClient, answer: OboAnswer): Promise<GrantResult> {
+  if (!issuedRefreshTokenOnly(answer.response)) return grantResult(answer.response, opened.config, answer)
+  const issued = checkedRefreshToken(answer.response.access_token)
+  const scopes = answer.response.scope?.split(' ').filter(Boolean) ?? answer.scopes
+  const refreshed = await refreshWith(opened, issued, scopes)
+  refreshed.token.flavor = answer.flavor
+  return {...refreshed, refreshToken: refreshed.refreshToken ?? issued}
 }
 
 /**
@@ -173,11 +238,14 @@ export async function requestObo(connection: Connection, request: OboRequest, ru
  * endpoint wants the scopes on a refresh, so they are sent rather than left out.
  */
 export async function requestRefresh(connection: Connection, refreshToken: string, scopes: string[], runtime: Runtime): Promise<GrantResult> {
-  const {assertionAdvice: advice, config, http} = await openClient(connection, runtime)
+  return refreshWith(await openClient(connection, runtime), refreshToken, scopes)
+}
+
+async function refreshWith(opened: OpenedClient, refreshToken: string, scopes: string[]): Promise<GrantResult> {
   const {refreshTokenGrant} = await import('openid-client')
   const parameters = scopes.length > 0 ? {scope: scopes.join(' ')} : undefined
-  const response = await tokenRequest(config, 'refresh_token', (c) => refreshTokenGrant(c, refreshToken, parameters), http, advice)
-  return grantResult(response, config)
+  const response = await tokenRequest(opened.config, 'refresh_token', (c) => refreshTokenGrant(c, refreshToken, parameters), opened.http, opened.assertionAdvice)
+  return grantResult(response, opened.config, {scopes})
 }
 
 /**
@@ -231,7 +299,7 @@ export async function requestDeviceAuthorization(opened: OpenedClient, scopes: s
  * RFC 8628 §3.4: polls the token endpoint at the server's interval, 5 s slower after each slow_down
  * (openid-client does both), until the person approves, refuses, the code expires or signal aborts.
  */
-export async function pollDeviceToken(opened: OpenedClient, authorization: DeviceAuthorization, signal: AbortSignal): Promise<GrantResult> {
+export async function pollDeviceToken(opened: OpenedClient, authorization: DeviceAuthorization, scopes: string[], signal: AbortSignal): Promise<GrantResult> {
   const {pollDeviceAuthorizationGrant} = await import('openid-client')
   const host = new URL(opened.metadata.token_endpoint!).host
   let response: TokenEndpointResponse
@@ -239,16 +307,17 @@ export async function pollDeviceToken(opened: OpenedClient, authorization: Devic
     response = await pollDeviceAuthorizationGrant(opened.config, authorization as never, undefined, {signal})
   } catch (error) {
     const kept = nonAccessTokenResponse(error)
-    if (!kept) throw await translateOAuthError(error, {grant: 'sign_in', host, timeoutSeconds: opened.http.timeoutSeconds})
+    if (!kept) throw await translateOAuthError(error, {grant: 'device_code', host, timeoutSeconds: opened.http.timeoutSeconds})
     response = kept
   }
 
-  return grantResult(response, opened.config)
+  return grantResult(response, opened.config, {scopes})
 }
 
 export interface AuthorizationRequest {
   codeVerifier: string
   redirectUri: string
+  scopes: string[]
   state: string
   url: URL
 }
@@ -267,7 +336,7 @@ export async function authorizationRequest(opened: OpenedClient, scopes: string[
     scope: scopes.join(' '),
     state,
   })
-  return {codeVerifier, redirectUri, state, url}
+  return {codeVerifier, redirectUri, scopes, state, url}
 }
 
 /** Redeems the code the loopback redirect brought back; openid-client checks state and iss again. */
@@ -275,5 +344,5 @@ export async function redeemAuthorizationCode(opened: OpenedClient, request: Aut
   const {authorizationCodeGrant} = await import('openid-client')
   const run = (config: Configuration) =>
     authorizationCodeGrant(config, callback, {expectedState: request.state, pkceCodeVerifier: request.codeVerifier})
-  return grantResult(await tokenRequest(opened.config, 'sign_in', run, opened.http, opened.assertionAdvice), opened.config)
+  return grantResult(await tokenRequest(opened.config, 'sign_in', run, opened.http, opened.assertionAdvice), opened.config, request)
 }

@@ -1,8 +1,6 @@
-import {createHash} from 'node:crypto'
-import {readFile} from 'node:fs/promises'
-
-import {homePath} from '../paths.js'
-import {writePrivateFile} from '../private-files.js'
+import {secureUrl} from '../config/urls.js'
+import {documentPath, isFresh, readDocument, writeDocument} from '../document-cache.js'
+import {ConfigError} from '../errors.js'
 import type {HttpContext} from '../http/context.js'
 
 /** The parts of RFC 8414 / OIDC discovery metadata tokenctl uses (the whole document is cached). */
@@ -15,36 +13,34 @@ export interface ServerMetadata {
   token_endpoint?: string
 }
 
+/** The token endpoint the metadata names, under the same https-or-loopback rule as every endpoint (exit 3 without one). */
+export function tokenEndpointOf(metadata: ServerMetadata): URL {
+  if (!metadata.token_endpoint) {
+    throw new ConfigError(`the authorization server ${metadata.issuer} advertises no token endpoint`, 'config_error', {
+      suggestions: ['pass --token-endpoint URL'],
+    })
+  }
+
+  return secureUrl(metadata.token_endpoint, 'the token endpoint')
+}
+
 interface CachedMetadata {
   fetchedAt: number
   metadata: ServerMetadata
 }
 
-const METADATA_TTL_MS = 24 * 60 * 60 * 1000
-
-function cachePath(issuer: URL): string {
-  const digest = createHash('sha256').update(issuer.href).digest('hex').slice(0, 32)
-  return homePath('cache', 'metadata', `${digest}.json`)
-}
-
 async function readEntry(issuer: URL): Promise<CachedMetadata | undefined> {
-  try {
-    const cached = JSON.parse(await readFile(cachePath(issuer), 'utf8')) as CachedMetadata
-    if (typeof cached.metadata?.issuer === 'string') return cached
-  } catch {
-    // missing or unreadable: discover again
-  }
-
-  return undefined
+  const cached = (await readDocument(documentPath('metadata', issuer.href))) as CachedMetadata | undefined
+  return typeof cached?.metadata?.issuer === 'string' ? cached : undefined
 }
 
 async function readCached(issuer: URL): Promise<ServerMetadata | undefined> {
   const cached = await readEntry(issuer)
-  return cached && Date.now() - cached.fetchedAt < METADATA_TTL_MS ? cached.metadata : undefined
+  return cached && isFresh(cached.fetchedAt) ? cached.metadata : undefined
 }
 
 async function writeCached(issuer: URL, metadata: ServerMetadata): Promise<void> {
-  await writePrivateFile(cachePath(issuer), JSON.stringify({fetchedAt: Date.now(), metadata} satisfies CachedMetadata))
+  await writeDocument(documentPath('metadata', issuer.href), {fetchedAt: Date.now(), metadata} satisfies CachedMetadata)
 }
 
 /** Discovery metadata, from TOKENCTL_HOME's cache while it is younger than 24 h. */

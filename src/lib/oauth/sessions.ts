@@ -18,20 +18,21 @@
  * TOKENCTL_HOME with a local store, or entries of the store itself when it is shared (Redis), so
  * that every host of a fleet lists the same sessions. It is written with each record.
  */
-import {type ClientSettings, findClient} from '../config/clients.js'
-import {assertNoCredentialParams, type Connection, defaultCredential, methodFits, toConnection} from '../config/connection.js'
+import {type ClientSettings, credentialLocationOf, findClient} from '../config/clients.js'
+import {type Connection, methodFits, toConnection} from '../config/connection.js'
 import {
   credentialKind,
   type CredentialLocation,
-  type CredentialMaterial,
   type CredentialSource,
   type FederatedCredentialSource,
   federatedSourceText,
-  type StoredCredentialKind,
+  hasOwnCredential,
+  variablesOf,
 } from '../config/credentials.js'
 import {materialOf, resolveCredential} from '../config/secrets.js'
 import {sessionIndex, type SessionSummary} from '../config/session-index.js'
 import {isSharedStore} from '../store/index.js'
+import {sameStoreAdvice, storeSearched} from '../store/searched.js'
 import {AuthorizationError, ConfigError, messageOf, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import type {SecretStore} from '../store/types.js'
@@ -61,28 +62,25 @@ const sessionEntry = (key: string): string => `session:${key}`
 type SessionClient = ClientSettings & {name?: string}
 
 /**
- * Where the session's refreshes find the client's credential (see config/credentials.ts): the named
- * client it was started from (its current credential, so rotating the client's rotates every
- * session's), the material kept inside this record (given on the command line or in
- * TOKENCTL_CLIENT_SECRET at start; it goes when the session goes), the source of a credential read
- * fresh for every request (a federated token: its file, its variable, the GitHub Actions runner —
- * never the token), or none (a public client).
+ * Where the session's refreshes find the client's credential, a location of config/credentials.ts:
+ * the named client it was started from (its current credential, so rotating the client's rotates
+ * every session's), the material kept inside this record (given on the command line or in
+ * TOKENCTL_CLIENT_SECRET at start; it goes when the session goes), the source of a federated token,
+ * read for every request (its file, its variable, the GitHub Actions runner — never the token), or
+ * none (a public client).
  */
 export type SessionCredential =
-  | {from: 'named_client'; name: string; stored?: StoredCredentialKind}
-  | {from: 'none'}
-  | {from: 'session'; material: CredentialMaterial}
-  | {from: 'source'; source: FederatedCredentialSource}
+  | Extract<CredentialLocation, {kind: 'kept' | 'named_client' | 'none'}>
+  | {kind: 'given'; source: FederatedCredentialSource}
 
 interface SessionRecord {
   access_token: AccessToken
   client: SessionClient
   created_at: string
-  /** Absent in sessions started before credentials were kept: the named client's, else the command line's. */
-  credential?: SessionCredential
+  credential: SessionCredential
   flavor: SessionFlavor
   /** The scopes the server last said it granted (a token response's `scope`): what a refresh asks for. */
-  granted_scopes?: string[]
+  granted_scopes: string[]
   key: string
   last_refreshed_at: null | string
   reauthentication?: SessionSummary['reauthentication']
@@ -98,31 +96,27 @@ interface SessionRecord {
 const GIVEN_ON_THE_COMMAND_LINE = 'given on the command line'
 
 /** What `session show` says about the credential a refresh uses. */
-function credentialDescription(record: SessionRecord): string {
-  switch (record.credential?.from) {
+function credentialDescription(credential: SessionCredential): string {
+  switch (credential.kind) {
+    case 'given': {
+      return `${federatedSourceText(credential.source.from)}, read for every request`
+    }
+
+    case 'kept': {
+      return 'kept with the session'
+    }
+
     case 'named_client': {
-      return `named client ${record.credential.name}`
+      return `named client ${credential.name}`
     }
 
     case 'none': {
       return 'none (public client)'
     }
-
-    case 'session': {
-      return 'kept with the session'
-    }
-
-    case 'source': {
-      return `${federatedSourceText(record.credential.source.from)}, read for every request`
-    }
-
-    case undefined: {
-      return record.client.name ? `named client ${record.client.name}` : `${GIVEN_ON_THE_COMMAND_LINE} (or TOKENCTL_CLIENT_SECRET)`
-    }
   }
 }
 
-function summaryOf(record: SessionRecord, credential = credentialDescription(record)): SessionSummary {
+function summaryOf(record: SessionRecord, credential = credentialDescription(record.credential)): SessionSummary {
   const summary: SessionSummary = {
     access_token_expires_at: record.access_token.expires_at === undefined ? null : new Date(record.access_token.expires_at).toISOString(),
     client: record.client.name ?? record.client.clientId,
@@ -138,12 +132,15 @@ function summaryOf(record: SessionRecord, credential = credentialDescription(rec
     token_endpoint: record.token_endpoint,
   }
   if (record.reauthentication) summary.reauthentication = record.reauthentication
+  // Listed so that the browser of a sign-in never inherits them (config/stored-variables.ts).
+  if (record.credential.kind === 'given') summary.credential_variables = variablesOf(record.credential.source)
   return summary
 }
 
-function unknownSession(key: string): ConfigError {
-  return new ConfigError(`unknown session "${key}"`, 'unknown_session', {
-    suggestions: ['tokenctl session list shows the sessions; tokenctl session start creates one'],
+/** Not in this store: which one was searched, and how a cron job finds the one the session was started in. */
+function unknownSession(key: string, store: SecretStore): ConfigError {
+  return new ConfigError(`unknown session "${key}": not in ${storeSearched(store)}`, 'unknown_session', {
+    suggestions: [sameStoreAdvice(store), 'tokenctl session list shows the sessions there; tokenctl session start creates one'],
   })
 }
 
@@ -152,7 +149,8 @@ async function readRecord(store: SecretStore, key: string): Promise<SessionRecor
   if (text === undefined) return undefined
   try {
     const record = JSON.parse(text) as SessionRecord
-    // An access token an older tokenctl kept unchecked is dropped: the next refresh replaces it.
+    // An access token tokenctl would not have kept (a damaged record: a header could not carry it, or
+    // its expiry is out of range) is dropped, never printed: the next refresh replaces it.
     if (!isWellFormed(record.access_token)) record.access_token = {access_token: '', token_type: 'Bearer'}
     return record
   } catch {
@@ -181,7 +179,7 @@ function reauthenticationError(record: SessionRecord): ReauthenticationRequiredE
 }
 
 /** How a session that needs the user again is started anew: as it began, a sign-in or an on-behalf-of exchange. */
-function restartAdvice(record: SessionRecord): string {
+export function restartAdvice(record: Pick<SessionRecord, 'flavor' | 'key'>): string {
   return record.flavor === 'sign-in'
     ? `sign the user in again: tokenctl token user … --session-key ${record.key} --replace`
     : `start it again with a fresh user token: tokenctl session start … --key ${record.key} --replace`
@@ -192,10 +190,10 @@ function restartAdvice(record: SessionRecord): string {
  * host that refreshes a session started elsewhere may not have the client in its config.json: the
  * shared store still holds the client's credential, found under the client's name.
  */
-function followedClient(record: SessionRecord, followed: Extract<SessionCredential, {from: 'named_client'}>): {credential: CredentialLocation; settings: Partial<ClientSettings>} {
+function followedClient(record: SessionRecord, followed: Extract<SessionCredential, {kind: 'named_client'}>): {credential: CredentialLocation; settings: Partial<ClientSettings>} {
   const {name} = followed
   const client = findClient(name)
-  if (!client && isSharedStore()) return {credential: {kind: 'named_client', name, stored: followed.stored}, settings: {}}
+  if (!client && isSharedStore()) return {credential: followed, settings: {}}
   if (!client) {
     throw new ConfigError(`session "${record.key}" takes its credential from client "${name}", which no longer exists`, 'unknown_client', {
       suggestions: [`add the client again (tokenctl client add ${name} …), or give the credential to session refresh (--client-secret-env VAR, --private-key-file PATH, --certificate-file PATH)`],
@@ -203,31 +201,22 @@ function followedClient(record: SessionRecord, followed: Extract<SessionCredenti
   }
 
   const {alg, assertionAudience, authMethod, keyId, sendX5c, thumbprint} = client
-  return {credential: defaultCredential(client, name), settings: {alg, assertionAudience: assertionAudience ?? record.client.assertionAudience, authMethod, keyId, sendX5c, thumbprint}}
+  return {credential: credentialLocationOf(name, client), settings: {alg, assertionAudience: assertionAudience ?? record.client.assertionAudience, authMethod, keyId, sendX5c, thumbprint}}
 }
 
 /** The connection of a session's client, with what this run adds (a credential, a timeout…). */
 function sessionConnection(record: SessionRecord, overrides: SessionOverrides): Connection {
   const {name, ...settings} = record.client
   let changed: Partial<ClientSettings> = {}
-  let credential: CredentialLocation
+  let credential: CredentialLocation = record.credential
   if (overrides.credential) {
     credential = {kind: 'given', source: overrides.credential}
-  } else if (record.credential?.from === 'named_client') {
+  } else if (record.credential.kind === 'named_client') {
     ;({credential, settings: changed} = followedClient(record, record.credential))
-  } else if (record.credential?.from === 'session') {
-    credential = {kind: 'kept', material: record.credential.material, session: record.key}
-  } else if (record.credential?.from === 'source') {
-    credential = {kind: 'given', source: record.credential.source}
-  } else if (record.credential?.from === 'none') {
-    credential = {kind: 'none'}
-  } else {
-    credential = defaultCredential(settings, name)
   }
 
   if (overrides.caFile) changed.caFile = overrides.caFile
   if (overrides.timeout) changed.timeout = overrides.timeout
-  assertNoCredentialParams(settings.params, `session "${record.key}"`, `end it (tokenctl session end --key ${record.key} --no-revoke) and start it again`)
   const merged = {...settings, ...changed}
   // The method the session started with was chosen for that credential: another may need another.
   if (merged.authMethod !== undefined && !methodFits(merged.authMethod, credentialKind(credential))) delete merged.authMethod
@@ -239,26 +228,23 @@ function sessionConnection(record: SessionRecord, overrides: SessionOverrides): 
  * token's source (never the token), or the credential itself (read once already for the start,
  * never read again from stdin).
  */
-async function credentialToKeep(connection: Connection, runtime: Runtime): Promise<SessionCredential> {
+async function credentialToKeep(connection: Connection, key: string, runtime: Runtime): Promise<SessionCredential> {
   const location = connection.credential
-  if (location.kind === 'none') return {from: 'none'}
-  if (location.kind === 'kept') return {from: 'session', material: location.material}
-  // A named client's own credential is followed; one that only TOKENCTL_CLIENT_SECRET supplied is kept.
-  if (location.kind === 'named_client' && (location.stored !== undefined || location.keyFile !== undefined || location.source !== undefined || isSharedStore())) {
-    return {from: 'named_client', name: location.name, stored: location.stored}
-  }
-
+  if (location.kind === 'kept') return {...location, session: key}
+  // A named client's own credential is followed (on a fleet, the shared store may hold it whatever
+  // this host's config.json says); one that only TOKENCTL_CLIENT_SECRET supplied is kept.
+  if (location.kind === 'named_client' && (hasOwnCredential(location) || isSharedStore())) return {kind: 'named_client', name: location.name, stored: location.stored}
   const credential = await resolveCredential(connection, runtime.openStore)
-  if (credential.kind === 'none') return {from: 'none'}
-  if (credential.kind === 'federated') return {from: 'source', source: {from: credential.source, kind: 'federated'}}
-  return {from: 'session', material: materialOf(credential)}
+  if (credential.kind === 'none') return {kind: 'none'}
+  if (credential.kind === 'federated') return {kind: 'given', source: {from: credential.source, kind: 'federated'}}
+  return {kind: 'kept', material: materialOf(credential), session: key}
 }
 
 function snapshotOf(connection: Connection): SessionClient {
   const client: SessionClient = {
     alg: connection.alg,
     assertionAudience: connection.assertionAudience,
-    audience: connection.audience,
+    audience: connection.audience.length > 0 ? connection.audience : undefined,
     authMethod: connection.authMethod,
     caFile: connection.caFile,
     clientId: connection.clientId,
@@ -306,27 +292,38 @@ export interface NewSession {
   scopes: string[]
 }
 
+/** Why a server sends no refresh token, by how the session began. */
+const NO_REFRESH_TOKEN_ADVICE: Record<SessionFlavor, string> = {
+  entra: 'the web API must be allowed offline_access at the authorization server; tokenctl token obo gets a one-off token without a session',
+  rfc8693:
+    'the client must be allowed refresh tokens in token exchange (tokenctl asked with offline_access, then with requested_token_type refresh_token): in Keycloak, set the client\'s "Allow refresh token in Standard Token Exchange" to "Same session" (Advanced tab), with "Use refresh tokens" on; tokenctl token obo gets a one-off token without a session',
+  'sign-in': 'the client must be allowed refresh tokens (offline_access) at the authorization server',
+}
+
+/** No refresh token, no session: exit 4, with the server's refusal when it refused to issue one. */
+function noRefreshToken(granted: GrantResult, flavor: SessionFlavor): AuthorizationError {
+  const refused = granted.refreshTokenRefused
+  const said = refused?.details.description?.split(/\r?\n/, 1)[0]
+  const why = refused ? ` (asked for one by requested_token_type, it answered ${refused.code}${said ? `: ${said}` : ''})` : ''
+  return new AuthorizationError(`the authorization server returned no refresh token${why}, so there is no session to keep`, 'no_refresh_token', {
+    details: refused?.details,
+    suggestions: [NO_REFRESH_TOKEN_ADVICE[flavor]],
+  })
+}
+
 /**
  * Keeps a grant's refresh token (and its access token) as a session, under the session's lock.
  * No refresh token, no session: exit 4 no_refresh_token.
  */
 export async function keepSession(connection: Connection, granted: GrantResult, session: NewSession, runtime: Runtime): Promise<SessionResult> {
-  if (!granted.refreshToken) {
-    throw new AuthorizationError('the authorization server returned no refresh token, so there is no session to keep', 'no_refresh_token', {
-      suggestions: [
-        session.flavor === 'sign-in'
-          ? 'the client must be allowed refresh tokens (offline_access) at the authorization server'
-          : 'the web API must be allowed offline_access (Entra) or refresh tokens in token exchange (RFC 8693 servers); tokenctl token obo gets a one-off token without a session',
-      ],
-    })
-  }
+  if (!granted.refreshToken) throw noRefreshToken(granted, session.flavor)
 
   const scopes = session.scopes.includes('offline_access') ? session.scopes : [...session.scopes, 'offline_access']
   const record: SessionRecord = {
     access_token: granted.token,
     client: snapshotOf(connection),
     created_at: new Date().toISOString(),
-    credential: await credentialToKeep(connection, runtime),
+    credential: await credentialToKeep(connection, session.key, runtime),
     flavor: session.flavor,
     granted_scopes: grantedScopes(granted, scopes),
     key: session.key,
@@ -353,8 +350,8 @@ export async function startSession(connection: Connection, options: StartOptions
   // MSAL's automatic key names the user's session: starting again with the same assertion replaces it.
   const mayReplace = options.replace === true || options.key === undefined
   await assertSessionKeyFree(await runtime.openStore(), key, mayReplace) // never spend a user's assertion for nothing
-  const {requestObo} = await import('./grants.js')
-  const granted = await requestObo(connection, {assertion: options.assertion, flavor: options.flavor, offline: true}, runtime)
+  const {requestOboSession} = await import('./grants.js')
+  const granted = await requestOboSession(connection, {assertion: options.assertion, flavor: options.flavor}, runtime)
   return keepSession(connection, granted, {flavor: granted.token.flavor ?? 'entra', key, mayReplace, scopes: connection.scopes}, runtime)
 }
 
@@ -390,7 +387,7 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
   const cached = (record: SessionRecord): SessionResult => ({result: {source: 'cache', token: record.access_token}, summary: described(record)})
   const current = async () => {
     const record = await readRecord(store, key)
-    if (!record) throw unknownSession(key)
+    if (!record) throw unknownSession(key, store)
     if (record.status === 'needs_reauthentication') throw reauthenticationError(record)
     return record
   }
@@ -405,8 +402,7 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
       const refreshedMeanwhile = record.last_refreshed_at !== null && Date.parse(record.last_refreshed_at) >= startedAt
       if (usable(record) && (!options.force || refreshedMeanwhile)) return cached(record)
       const {requestRefresh} = await import('./grants.js')
-      // Sessions kept before granted_scopes: the stored token's scope says what was granted.
-      const scopes = record.granted_scopes ?? record.access_token.scope?.split(' ').filter(Boolean) ?? record.scopes
+      const scopes = record.granted_scopes
       let granted
       try {
         granted = await requestRefresh(sessionConnection(record, options), record.refresh_token, scopes, runtime)
@@ -457,8 +453,9 @@ export function listSessions(runtime: Runtime): Promise<SessionSummary[]> {
 /** `session show`: from the stored record itself, which is authoritative. */
 export async function showSession(key: string, runtime: Runtime): Promise<SessionSummary> {
   assertSessionKey(key)
-  const record = await readRecord(await runtime.openStore(), key)
-  if (!record) throw unknownSession(key)
+  const store = await runtime.openStore()
+  const record = await readRecord(store, key)
+  if (!record) throw unknownSession(key, store)
   return summaryOf(record)
 }
 
@@ -473,9 +470,11 @@ export interface EndResult {
 export async function endSession(key: string, options: SessionOverrides & {revoke: boolean}, runtime: Runtime): Promise<EndResult> {
   assertSessionKey(key)
   const store = await runtime.openStore()
+  // Looked up before the lock, whose file would be the first thing written in an empty home.
+  if (!(await readRecord(store, key))) throw unknownSession(key, store)
   return store.withLock(sessionEntry(key), async () => {
     const record = await readRecord(store, key)
-    if (!record) throw unknownSession(key)
+    if (!record) throw unknownSession(key, store)
     const result: EndResult = {revocation: 'skipped', session_key: key}
     if (options.revoke) {
       try {

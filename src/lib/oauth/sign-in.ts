@@ -4,15 +4,16 @@
  * loopback redirect on 127.0.0.1 and a random port (RFC 7636, RFC 8252). Optionally the refresh
  * token is kept as a session, so that `session refresh` serves user sessions too.
  */
-import {spawn} from 'node:child_process'
 import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
 
 import type {Connection} from '../config/connection.js'
+import {storedSourceVariables} from '../config/stored-variables.js'
 import {CancelledError, ReauthenticationRequiredError} from '../errors.js'
 import {closeServer, listenOnLoopback} from '../http/loopback.js'
 import type {Runtime} from '../runtime.js'
 import {environmentWithoutSecrets} from '../secret-variables.js'
-import {withUserUmask} from '../umask.js'
+import {openBrowser} from './browser.js'
+import {oauthErrorFromBody} from './errors.js'
 import type {AuthorizationRequest, GrantResult, OpenedClient} from './grants.js'
 import {assertSessionKey, assertSessionKeyFree, keepSession} from './sessions.js'
 import type {TokenResult} from './token.js'
@@ -72,7 +73,7 @@ async function deviceSignIn(opened: OpenedClient, scopes: string[], options: Sig
   const expiry = AbortSignal.timeout(Math.min(authorization.expires_in, options.waitSeconds) * 1000)
   runtime.hooks.progress?.({message: 'waiting for the sign-in to be approved', state: 'waiting'})
   try {
-    return await pollDeviceToken(opened, authorization, AbortSignal.any([options.signal, expiry]))
+    return await pollDeviceToken(opened, authorization, scopes, AbortSignal.any([options.signal, expiry]))
   } catch (error) {
     if (options.signal.aborted) throw new CancelledError('sign-in cancelled')
     if (expiry.aborted) {
@@ -126,8 +127,8 @@ function awaitCallback(request: AuthorizationRequest, onRequest: (handler: (req:
       const error = url.searchParams.get('error')
       if (error) {
         answer(res, 400, 'Sign-in failed', `The authorization server said: ${error.replaceAll(/[<>&"]/g, '')}. You can close this window.`)
-        const description = url.searchParams.get('error_description') ?? undefined
-        reject(new ReauthenticationRequiredError(`the sign-in failed (${error}${description ? `: ${description}` : ''})`, error, {details: {description}}))
+        // access_denied is the person's refusal (exit 5); anything else the server's (exit 4).
+        reject(oauthErrorFromBody({error, error_description: url.searchParams.get('error_description') ?? undefined}, undefined, 'authorization'))
         return
       }
 
@@ -138,20 +139,21 @@ function awaitCallback(request: AuthorizationRequest, onRequest: (handler: (req:
 }
 
 /**
- * xdg-open, open or start; false when nothing could be started (then the URL on stderr is the way).
- * The browser gets neither the secrets in our environment nor our private umask.
+ * The browser's environment: ours less every secret, the variables that named clients and sessions
+ * read their credentials from included. When those cannot be read (a shared store that does not
+ * answer), no browser is started: the URL on stderr is the way.
  */
-function openBrowser(url: URL): Promise<boolean> {
-  const [command, args] =
-    process.platform === 'darwin' ? ['open', [url.href]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url.href]] : ['xdg-open', [url.href]]
-  return new Promise((resolve) => {
-    const child = withUserUmask(() => spawn(command, args as string[], {detached: true, env: environmentWithoutSecrets(), stdio: 'ignore'}))
-    child.once('error', () => resolve(false))
-    child.once('spawn', () => {
-      child.unref()
-      resolve(true)
-    })
-  })
+async function browserEnvironment(runtime: Runtime): Promise<NodeJS.ProcessEnv | undefined> {
+  try {
+    return environmentWithoutSecrets(process.env, await storedSourceVariables(runtime.openStore))
+  } catch {
+    return undefined
+  }
+}
+
+async function startBrowser(url: URL, runtime: Runtime): Promise<boolean> {
+  const env = await browserEnvironment(runtime)
+  return env !== undefined && openBrowser(url, env)
 }
 
 async function browserSignIn(opened: OpenedClient, scopes: string[], options: SignInOptions, runtime: Runtime): Promise<GrantResult> {
@@ -164,9 +166,6 @@ async function browserSignIn(opened: OpenedClient, scopes: string[], options: Si
     const callback = awaitCallback(request, (handler) => {
       handle = handler
     })
-    const browserOpened = options.open ? await openBrowser(request.url) : false
-    options.prompt({kind: 'browser', opened: browserOpened, url: request.url.href})
-    runtime.hooks.progress?.({message: 'waiting for the sign-in in the browser', state: 'waiting'})
     const expiry = AbortSignal.timeout(options.waitSeconds * 1000)
     const stopped = new Promise<never>((_resolve, reject) => {
       const stop = () =>
@@ -177,10 +176,17 @@ async function browserSignIn(opened: OpenedClient, scopes: string[], options: Si
                 suggestions: ['run it again and sign in sooner, or give the person more time with --wait SECONDS'],
               }),
         )
+      if (options.signal.aborted) stop()
       options.signal.addEventListener('abort', stop, {once: true})
       expiry.addEventListener('abort', stop, {once: true})
     })
-    const url = await Promise.race([callback, stopped])
+    // Settled from here on, while the browser starts too: a Ctrl-C or an answer meanwhile is not lost.
+    const settled = Promise.race([callback, stopped])
+    settled.catch(() => {})
+    const browserOpened = options.open ? await startBrowser(request.url, runtime) : false
+    options.prompt({kind: 'browser', opened: browserOpened, url: request.url.href})
+    runtime.hooks.progress?.({message: 'waiting for the sign-in in the browser', state: 'waiting'})
+    const url = await settled
     runtime.hooks.progress?.({state: 'done'})
     return await redeemAuthorizationCode(opened, request, url)
   } finally {

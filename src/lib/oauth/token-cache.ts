@@ -10,7 +10,7 @@ import {type AccessToken, isUsable, isWellFormed, type TokenResult} from './toke
  * (an assertion enters only as its own SHA-256).
  */
 export interface CacheKeyParts {
-  audience?: string
+  audience: string[]
   clientId: string
   /** On-behalf-of only: the two flavors answer the same request differently. */
   flavor?: string
@@ -39,27 +39,37 @@ export function cacheKey(parts: CacheKeyParts): string {
     parts.grant,
     [...parts.scopes].sort(),
     [...parts.resources].sort(),
-    parts.audience ?? null,
+    [...parts.audience].sort(),
     [...parts.params].sort(([a], [b]) => a.localeCompare(b)),
     parts.subject ?? null,
-    // Appended only when present, so that keys without a flavor stay what they were.
-    ...(parts.flavor === undefined ? [] : [parts.flavor]),
+    parts.flavor ?? null,
   ])
   return createHash('sha256').update(canonical).digest('hex')
 }
 
-export const tokenEntry = (key: string): string => `token:${key}`
+const TOKEN_PREFIX = 'token:'
+export const tokenEntry = (key: string): string => `${TOKEN_PREFIX}${key}`
 
-async function readCached(store: SecretStore, name: string): Promise<AccessToken | undefined> {
-  const text = await store.get(name)
+/** A cached entry as a token, or undefined when it is not one tokenctl accepts. */
+function parseCached(text: string | undefined): AccessToken | undefined {
   if (!text) return undefined
   try {
     const token = JSON.parse(text) as AccessToken
-    // What an older tokenctl cached unchecked (an expiry out of range, a token with CR/LF) is a miss too.
-    return token !== null && typeof token === 'object' && isWellFormed(token) ? token : undefined
+    // An entry that is not a token tokenctl accepts (foreign, damaged: an expiry out of range, CR/LF) is a miss too.
+    return isWellFormed(token) ? token : undefined
   } catch {
     return undefined // an unreadable entry is a miss; the next write replaces it
   }
+}
+
+/**
+ * The lifetime of a cache entry a store holds without one recorded (an older tokenctl wrote it):
+ * the token's expiry; an entry that is no usable token has none left (0). Entries that are not the
+ * cache's are not its to judge.
+ */
+export function cachedTokenExpiry(name: string, value: string): number | undefined {
+  if (!name.startsWith(TOKEN_PREFIX)) return undefined
+  return parseCached(value)?.expires_at ?? 0
 }
 
 /**
@@ -78,7 +88,7 @@ export async function cachedOrFetched(
   const store = await openStore()
   const name = tokenEntry(key)
   const cached = async () => {
-    const token = options.force ? undefined : await readCached(store, name)
+    const token = options.force ? undefined : parseCached(await store.get(name))
     return token && isUsable(token, options.minTtlSeconds) ? token : undefined
   }
 
@@ -90,7 +100,8 @@ export async function cachedOrFetched(
       const filled = await cached()
       if (filled) return {source: 'cache', token: filled}
       const token = await fetch()
-      if (token.expires_at !== undefined) await store.set(name, JSON.stringify(token))
+      // Written with its lifetime: the store drops it once expired, as it writes later entries.
+      if (token.expires_at !== undefined) await store.set(name, JSON.stringify(token), {expiresAt: token.expires_at, expiryOf: cachedTokenExpiry})
       return {source: 'identity_provider', token}
     },
     {onWait: () => hooks.progress?.({message: 'waiting for another tokenctl fetching the same token', state: 'waiting'})},

@@ -4,28 +4,13 @@
  */
 import {pipeline} from 'node:stream/promises'
 
+import type Call from '../../commands/call.js'
 import type {CommandShell} from '../command-shell.js'
 import {secureUrl} from '../config/urls.js'
-import {HttpStatusError, NetworkError, UsageError} from '../errors.js'
+import {ExitCode, HttpStatusError, NetworkError, UsageError} from '../errors.js'
 import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod} from '../http/call.js'
 import {tokenSourceOf} from '../oauth/token-sources.js'
-
-export interface CallFlags {
-  'ca-file'?: string
-  client?: string
-  data?: string
-  'data-file'?: string
-  header?: string[]
-  include: boolean
-  'no-fail': boolean
-  request?: string
-  retries: number
-  'retry-all': boolean
-  session?: string
-  timeout: number
-  'token-env'?: string
-  'token-stdin': boolean
-}
+import type {CommandInput} from './input.js'
 
 export interface CallJson {
   body: unknown
@@ -33,7 +18,7 @@ export interface CallJson {
   status: number
 }
 
-export async function call(args: {url: string}, flags: CallFlags, shell: CommandShell): Promise<CallJson | undefined> {
+export async function call({args, flags}: CommandInput<typeof Call>, shell: CommandShell): Promise<CallJson | undefined> {
   const body: CallBody | undefined =
     flags.data === undefined
       ? flags['data-file'] === undefined
@@ -50,12 +35,20 @@ export async function call(args: {url: string}, flags: CallFlags, shell: Command
 
   if (!URL.canParse(args.url)) throw new UsageError(`not a URL: "${args.url}"`, 'usage_error', {suggestions: ['pass an absolute URL such as https://api.example.com/things']})
   const request = {body, headers, method: parseMethod(flags.request ?? (body ? 'POST' : 'GET')), url: secureUrl(args.url, 'the URL')}
-  const source = tokenSourceOf(flags, shell.runtime())
-  const options = {caFile: flags['ca-file'], retries: flags.retries, retryAll: flags['retry-all'], timeoutSeconds: flags.timeout}
+  const source = tokenSourceOf({...flags, session: flags['session-key']}, shell.runtime())
+  const renewed = flags.client ? `--client ${flags.client}` : `--session-key ${flags['session-key']}`
+  const options = {
+    caFile: flags['ca-file'],
+    // The one renewal is not silent: a 401 that a new token cured still says the old one was refused.
+    onRenewal: (why: string) => shell.logToStderr(`the API refused the token (${why}): got a new one (${renewed}) and sent the request again`),
+    retries: flags.retries,
+    retryAll: flags['retry-all'],
+    timeoutSeconds: flags.timeout,
+  }
   const response = await callApi(request, source, options, shell.hooks())
   const failed = response.status >= 400 && !flags['no-fail']
   if (shell.json) {
-    if (failed) process.exitCode = 8
+    if (failed) process.exitCode = ExitCode.httpStatus
     return {body: parseBody(await readText(response)), headers: headerObject(response), status: response.status}
   }
 

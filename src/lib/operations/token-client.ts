@@ -2,22 +2,19 @@
  * `token client`: what the command does once its flags are parsed, shared by the oclif command and the
  * fast path of bin/run.js (one implementation; see ../command-shell.ts).
  */
+import type TokenClient from '../../commands/token/client.js'
 import type {CommandShell} from '../command-shell.js'
-import {type ConnectionFlags, resolveConnection} from '../config/connection.js'
+import {resolveConnection} from '../config/connection.js'
 import {clientCredentialsToken} from '../oauth/client-credentials.js'
-import {formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import type {CommandInput} from './input.js'
+import {orWithoutCache} from './store-advice.js'
 
-export interface TokenClientFlags extends ConnectionFlags {
-  force?: boolean
-  format: string
-  'min-ttl'?: number
-  'no-cache'?: boolean
-}
-
-export async function tokenClient(args: {name?: string}, flags: TokenClientFlags, shell: CommandShell): Promise<TokenJson> {
+export async function tokenClient({args, flags}: CommandInput<typeof TokenClient>, shell: CommandShell): Promise<TokenJson> {
+  checkTokenFormat(flags.format)
   const connection = resolveConnection(args.name, flags)
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
-  const result = await clientCredentialsToken(connection, options, shell.runtime())
+  const result = await clientCredentialsToken(connection, options, shell.runtime()).catch(orWithoutCache(connection, options.noCache))
   shell.log(formatToken(result.token, flags.format as TokenFormat))
   return tokenJson(result, {client: args.name ?? null})
 }

@@ -1,14 +1,14 @@
 import {readFile} from 'node:fs/promises'
 
 import {messageOf, StoreError} from '../errors.js'
-import {homePath} from '../paths.js'
+import {createParent, homeFile} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
 import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
 import {withFileLock} from './file-lock.js'
-import {updateUnderLock, withLocalLock} from './local-lock.js'
+import {withLocalLock} from './local-lock.js'
 import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE} from './passphrase.js'
 import {deriveFor, STORE_FILE} from './store-key.js'
-import type {LockOptions, SecretStore} from './types.js'
+import type {EntryOptions, LockOptions, SecretStore} from './types.js'
 
 /**
  * The encrypted file store: one file, store.enc under TOKENCTL_HOME, sealing a JSON map name → value.
@@ -23,6 +23,10 @@ import type {LockOptions, SecretStore} from './types.js'
  * passphrase guesses, which is what it is for; a new salt is drawn when there is no file yet and when
  * the KDF parameters change. AES-GCM's limit for random nonces under one key (2^32 messages, NIST
  * SP 800-38D §8.3) is beyond any store's lifetime of writes.
+ *
+ * Entries written with a lifetime (cached tokens) have it recorded beside them, and every write leaves
+ * out those whose lifetime has ended: the file, and so what each read decrypts and parses, holds what
+ * can still be used, not every token a developer ever fetched.
  */
 
 export interface FileStoreOptions {
@@ -34,6 +38,13 @@ export interface FileStoreOptions {
 }
 
 type Entries = Map<string, string>
+/** The contents of the file: the entries, and the lifetime (epoch ms) of those written with one. */
+interface Contents {
+  entries: Entries
+  expiries: Map<string, number>
+}
+
+const copy = ({entries, expiries}: Contents): Contents => ({entries: new Map(entries), expiries: new Map(expiries)})
 
 export class FileStore implements SecretStore {
   readonly backend = 'file' as const
@@ -41,10 +52,10 @@ export class FileStore implements SecretStore {
   readonly #kdfParams: KdfParams
   readonly #passphrase: string
   /** The envelope this process last opened or sealed: the same bytes again need no second scrypt. */
-  #last: undefined | {data: Buffer; entries: Entries; params: KdfParams; salt: Buffer}
+  #last: undefined | {contents: Contents; data: Buffer; params: KdfParams; salt: Buffer}
 
   constructor(options: FileStoreOptions) {
-    this.location = options.file ?? homePath(STORE_FILE)
+    this.location = options.file ?? homeFile(STORE_FILE)
     this.#kdfParams = options.kdfParams ?? DEFAULT_KDF_PARAMS
     this.#passphrase = options.passphrase
   }
@@ -54,62 +65,83 @@ export class FileStore implements SecretStore {
   }
 
   async delete(name: string): Promise<boolean> {
-    return this.#modify((entries) => entries.delete(name))
+    // Its lifetime, if any, stays until it ends: harmless, and gone then.
+    return this.#modify(({entries}) => entries.delete(name))
   }
 
   async get(name: string): Promise<string | undefined> {
-    return (await this.#read()).get(name)
+    return (await this.#read()).entries.get(name)
   }
 
   async list(prefix: string): Promise<string[]> {
-    return [...(await this.#read()).keys()].filter((name) => name.startsWith(prefix)).sort()
+    return [...(await this.#read()).entries.keys()].filter((name) => name.startsWith(prefix)).sort()
   }
 
-  async set(name: string, value: string): Promise<void> {
-    await this.#modify((entries) => {
+  async set(name: string, value: string, options: EntryOptions = {}): Promise<void> {
+    await this.#modify(({entries, expiries}) => {
       entries.set(name, value)
+      if (options.expiresAt === undefined) expiries.delete(name)
+      else expiries.set(name, options.expiresAt)
       return true
-    })
-  }
-
-  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined> {
-    return updateUnderLock(this, name, fn)
+    }, options.expiryOf)
   }
 
   withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     return withLocalLock(name, fn, options)
   }
 
-  async #read(): Promise<Entries> {
+  async #read(): Promise<Contents> {
     const data = await readStoreFile(this.location)
-    if (data === undefined) return new Map()
-    if (this.#last?.data.equals(data)) return new Map(this.#last.entries)
+    if (data === undefined) return {entries: new Map(), expiries: new Map()}
+    if (this.#last?.data.equals(data)) return copy(this.#last.contents)
     const opened = await openEnvelope(data, this.#passphrase, deriveFor(this.#passphrase))
     if (!opened.ok) throw openFailure(this.location, opened.failure, opened.reason)
-    const entries = decodeEntries(this.location, opened.plaintext)
+    const contents = decodeContents(this.location, opened.plaintext)
     const {params, salt} = parseEnvelope(data)
-    this.#last = {data, entries: new Map(entries), params, salt}
-    return entries
+    this.#last = {contents: copy(contents), data, params, salt}
+    return contents
   }
 
-  /** change edits entries in place and says whether anything changed (nothing changed: no write). */
-  #modify(change: (entries: Entries) => boolean): Promise<boolean> {
+  /**
+   * change edits the contents in place and says whether anything changed (nothing changed: no write);
+   * a write leaves out the entries whose lifetime has ended.
+   */
+  #modify(change: (contents: Contents) => boolean, expiryOf?: EntryOptions['expiryOf']): Promise<boolean> {
+    createParent(this.location) // the first write creates the home; a read never does
     return withFileLock(`${this.location}.lock`, async () => {
-      const entries = await this.#read()
-      if (!change(entries)) return false
+      const contents = await this.#read()
+      if (!change(contents)) return false
+      removeExpired(contents, Date.now(), expiryOf)
       // The salt (and so the key) of the file just opened, unless there was none or the parameters change.
       const last = this.#last
       const salt = last && sameParams(last.params, this.#kdfParams) ? last.salt : undefined
-      const sealed = await sealEnvelope(encodeEntries(entries), this.#passphrase, this.#kdfParams, {derive: deriveFor(this.#passphrase), salt})
+      const sealed = await sealEnvelope(encodeContents(contents), this.#passphrase, this.#kdfParams, {derive: deriveFor(this.#passphrase), salt})
       await writeAtomically(this.location, sealed)
       const {params, salt: sealedUnder} = parseEnvelope(sealed)
-      this.#last = {data: sealed, entries: new Map(entries), params, salt: sealedUnder}
+      this.#last = {contents: copy(contents), data: sealed, params, salt: sealedUnder}
       return true
     })
   }
 }
 
 const sameParams = (a: KdfParams, b: KdfParams): boolean => a.N === b.N && a.r === b.r && a.p === b.p
+
+/** Drops the entries whose lifetime ended by now; those without one recorded get expiryOf's, if it knows them. */
+function removeExpired({entries, expiries}: Contents, now: number, expiryOf: EntryOptions['expiryOf']): void {
+  if (expiryOf) {
+    for (const [name, value] of entries) {
+      if (expiries.has(name)) continue
+      const expiresAt = expiryOf(name, value)
+      if (expiresAt !== undefined) expiries.set(name, expiresAt)
+    }
+  }
+
+  for (const [name, expiresAt] of expiries) {
+    if (expiresAt > now) continue
+    entries.delete(name)
+    expiries.delete(name)
+  }
+}
 
 async function readStoreFile(file: string): Promise<Buffer | undefined> {
   try {
@@ -136,7 +168,7 @@ function corrupt(file: string, reason: string): StoreError {
   })
 }
 
-function decodeEntries(file: string, plaintext: Buffer): Entries {
+function decodeContents(file: string, plaintext: Buffer): Contents {
   let parsed: unknown
   try {
     parsed = JSON.parse(plaintext.toString('utf8'))
@@ -152,12 +184,19 @@ function decodeEntries(file: string, plaintext: Buffer): Entries {
     map.set(name, value)
   }
 
-  return map
+  // A lifetime that is not a number is no lifetime: the entry is kept (a file without any is one an
+  // older tokenctl wrote, read as it always was).
+  const expiries = new Map<string, number>()
+  for (const [name, expiresAt] of Object.entries((parsed as {expires?: object}).expires ?? {})) {
+    if (typeof expiresAt === 'number') expiries.set(name, expiresAt)
+  }
+
+  return {entries: map, expiries}
 }
 
-function encodeEntries(entries: Entries): Buffer {
+function encodeContents({entries, expiries}: Contents): Buffer {
   // fromEntries defines own properties, so a name like "__proto__" survives the round trip.
-  return Buffer.from(JSON.stringify({entries: Object.fromEntries(entries)}), 'utf8')
+  return Buffer.from(JSON.stringify({entries: Object.fromEntries(entries), expires: Object.fromEntries(expiries)}), 'utf8')
 }
 
 /** Temp file in the same directory, fsync, rename over, fsync the directory: all or nothing, even on power loss. */

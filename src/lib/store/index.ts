@@ -5,8 +5,7 @@ import type {SecretStore} from './types.js'
 export type StoreMode = 'auto' | 'file' | 'keychain' | 'redis'
 
 /** Both ways to give the file store its passphrase, in words a CI author can paste. */
-const PASSPHRASE_WAYS =
-  'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/file-holding-it, or export TOKENCTL_STORE_PASSPHRASE="$SECRET" from a CI secret variable (the same passphrase every run, or the stored secrets are unreadable)'
+const PASSPHRASE_WAYS = 'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/passphrase-file, or export TOKENCTL_STORE_PASSPHRASE="$SECRET" from a CI secret (the same every run)'
 
 /** What the command wants to hear from the store it opens. */
 export interface OpenOptions {
@@ -40,6 +39,9 @@ async function fileStore(env: NodeJS.ProcessEnv, reason: string): Promise<StoreC
   return {reason: `${reason} (passphrase from ${source?.variable})`, store: new FileStore({passphrase})}
 }
 
+/** A Redis topology as `store status` names it. */
+export const REDIS_TOPOLOGY_WORDS = {cluster: 'Cluster', sentinel: 'Sentinel', server: 'server'} as const
+
 /**
  * The Redis store shared by a fleet: TOKENCTL_REDIS_URL and a passphrase (the values are sealed
  * on this side). Its module, and the Redis client library, are loaded only here.
@@ -55,7 +57,7 @@ async function redisStore(env: NodeJS.ProcessEnv, {warn}: OpenOptions): Promise<
   const {RedisStore, redisSettings} = await import('./redis-store.js')
   const settings = redisSettings(env)
   const source = passphraseSource(env)
-  const topology = {cluster: 'Cluster', sentinel: 'Sentinel', server: 'server'}[settings.topology]
+  const topology = REDIS_TOPOLOGY_WORDS[settings.topology]
   return {reason: `TOKENCTL_STORE=redis (${topology} from TOKENCTL_REDIS_URL, passphrase from ${source?.variable})`, store: new RedisStore({passphrase, settings, warn})}
 }
 
@@ -80,10 +82,6 @@ export async function openStore(env: NodeJS.ProcessEnv = process.env, options: O
   const choice = await fileStore(env, `TOKENCTL_STORE=auto, no keychain answers (${probe.reason}), so the encrypted file store`)
   if (choice) return choice
   throw new StoreError(`no secure store: no keychain answers (${probe.reason}) and no passphrase is set for the encrypted file store`, 'no_store', {
-    suggestions: [
-      `on a server, container or CI runner, give the encrypted file store a passphrase: ${PASSPHRASE_WAYS}`,
-      'on a desktop, start or unlock the OS keychain (the Secret Service: gnome-keyring, KWallet)',
-      'token client --no-cache needs no store',
-    ],
+    suggestions: [`on a server, container or CI runner: ${PASSPHRASE_WAYS}`, 'on a desktop: start or unlock the OS keychain (gnome-keyring, KWallet)'],
   })
 }

@@ -1,10 +1,10 @@
-import type {AsyncEntry} from '@napi-rs/keyring'
+import type {AsyncEntry, Credential} from '@napi-rs/keyring'
 import {createRequire} from 'node:module'
 
 import {StoreError, messageOf} from '../errors.js'
-import {updateUnderLock, withLocalLock} from './local-lock.js'
+import {withLocalLock} from './local-lock.js'
 import {probeSecretService, type SecretServiceState, sessionBusTarget} from './secret-service-probe.js'
-import type {LockOptions, SecretStore} from './types.js'
+import type {EntryOptions, LockOptions, SecretStore} from './types.js'
 
 /**
  * The OS keychain backend: the Secret Service on Linux (pinned: never the kernel keyring, which
@@ -19,9 +19,21 @@ import type {LockOptions, SecretStore} from './types.js'
  * process.exit ends the process; with the bus hung, everything waits for ever. The window is the
  * microseconds between the probe and the first call, then, since the probe is memoised, the rest of
  * this short-lived process. Only a separate process could bound it, at a cost on every call.
+ *
+ * Lifetimes: the keychain cannot be searched by anything but service, and a search reads every item's
+ * secret, so the lifetimes of entries written with one (cached tokens) are kept in one more item of
+ * the service, EXPIRIES, a JSON map name → epoch ms; a write without one (a session, a secret) does
+ * not look there. A write with a lifetime records it there and deletes at most PRUNE_PER_WRITE
+ * entries whose lifetime has ended: each delete is slow (a D-Bus connection of its own, and
+ * gnome-keyring rewrites its whole keyring file: 60–100 ms with 1,000 items, measured here), so a
+ * write pays for a few, and a backlog drains over later writes. The keychain is searched once, when
+ * there is no such item yet (a keychain an older tokenctl filled), to learn what is there.
  */
 
 export const DEFAULT_KEYCHAIN_SERVICE = 'tokenctl'
+/** The item holding the lifetimes of the entries written with one (a name no caller's entry has). */
+export const EXPIRIES = 'store:expiries'
+export const PRUNE_PER_WRITE = 4
 
 export function keychainService(env: NodeJS.ProcessEnv = process.env): string {
   const service = env.TOKENCTL_KEYCHAIN_SERVICE
@@ -173,35 +185,79 @@ export class KeychainStore implements SecretStore {
   }
 
   async list(prefix: string): Promise<string[]> {
+    const accounts = (await this.credentials()).map((credential) => credential.account)
+    return [...new Set(accounts.filter((account) => account.startsWith(prefix) && account !== EXPIRIES))].sort()
+  }
+
+  async set(name: string, value: string, options: EntryOptions = {}): Promise<void> {
+    // The lifetime first: a write pruning meanwhile then sees the new one, and never deletes the entry just written.
+    if (options.expiresAt !== undefined) await this.recordExpiry(name, options.expiresAt, options.expiryOf)
+    await this.write(name, value)
+  }
+
+  withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+    // Qualified by service: two keychain services are two stores whose entries never collide.
+    return withLocalLock(`keychain\0${this.service}\0${name}`, fn, options)
+  }
+
+  /** Every item of the service, secrets included. */
+  private async credentials(): Promise<Credential[]> {
     const keyring = await this.native()
     try {
       // On Linux this searches the Secret Service alone (secret-service crate over zbus, off the
       // main thread); it never falls back to the kernel keyring. It reads every item's secret too,
       // and fails as a whole (IsLocked) if any item of this service sits in a locked collection.
-      const credentials = await keyring.findCredentialsAsync(this.service)
-      const names = new Set(credentials.map((credential) => credential.account).filter((account) => account.startsWith(prefix)))
-      return [...names].sort()
+      return await keyring.findCredentialsAsync(this.service)
     } catch (error) {
       throw nativeError(error, 'list its entries')
     }
   }
 
-  async set(name: string, value: string): Promise<void> {
+  /** EXPIRIES, or undefined when there is none yet (or it does not read as one: it is learnt again). */
+  private async readExpiries(): Promise<Map<string, number> | undefined> {
+    const text = await this.get(EXPIRIES)
+    if (text === undefined) return undefined
+    try {
+      return new Map(Object.entries(JSON.parse(text) as object).filter((pair): pair is [string, number] => typeof pair[1] === 'number'))
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The lifetimes of the entries there before EXPIRIES was, as expiryOf reads them: one search of the keychain. */
+  private async learnExpiries(expiryOf: EntryOptions['expiryOf']): Promise<Map<string, number>> {
+    const expiries = new Map<string, number>()
+    for (const {account, password} of await this.credentials()) {
+      const expiresAt = expiryOf?.(account, password)
+      if (expiresAt !== undefined) expiries.set(account, expiresAt)
+    }
+
+    return expiries
+  }
+
+  /** Records name's lifetime in EXPIRIES, and deletes up to PRUNE_PER_WRITE entries whose lifetime has ended. */
+  private async recordExpiry(name: string, expiresAt: number, expiryOf: EntryOptions['expiryOf']): Promise<void> {
+    await this.withLock(EXPIRIES, async () => {
+      const expiries = (await this.readExpiries()) ?? (await this.learnExpiries(expiryOf))
+      const now = Date.now()
+      const ended = [...expiries].filter(([, at]) => at <= now).slice(0, PRUNE_PER_WRITE)
+      for (const [other] of ended) {
+        await this.delete(other)
+        expiries.delete(other)
+      }
+
+      expiries.set(name, expiresAt)
+      await this.write(EXPIRIES, JSON.stringify(Object.fromEntries(expiries)))
+    })
+  }
+
+  private async write(name: string, value: string): Promise<void> {
     const entry = await this.entry(name)
     try {
       await entry.setPassword(value)
     } catch (error) {
       throw nativeError(error, `write "${name}"`, value)
     }
-  }
-
-  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined> {
-    return updateUnderLock(this, name, fn)
-  }
-
-  withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
-    // Qualified by service: two keychain services are two stores whose entries never collide.
-    return withLocalLock(`keychain\0${this.service}\0${name}`, fn, options)
   }
 
   /** The native module, loaded on first use and only once the probe says the keychain answers. */

@@ -9,11 +9,10 @@ import type {ChainableCommander} from 'ioredis'
 import {ConfigError, messageOf, StoreError} from '../errors.js'
 import {tokenctlHome} from '../paths.js'
 import {type Derive, type KdfParams, kdfParamsProblem, memoisedDerive, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
-import {updateUnderLock} from './local-lock.js'
 import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE} from './passphrase.js'
 import {RedisConnection} from './redis-topology.js'
 import type {RedisSettings} from './redis-url.js'
-import type {LockHolder, LockOptions, SecretStore} from './types.js'
+import type {EntryOptions, LockHolder, LockOptions, SecretStore} from './types.js'
 
 export {DEFAULT_LOCK_LEASE_SECONDS, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_SECONDS, redisSettings, type RedisSettings} from './redis-url.js'
 
@@ -30,7 +29,9 @@ export {DEFAULT_LOCK_LEASE_SECONDS, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_
  *   P{H}e:<kind>   the entry: an envelope of {"n": name, "v": value}. The name inside the
  *                  authenticated plaintext binds the value to its key: an envelope copied to
  *                  another key does not open as that entry. <kind> is the name up to its first
- *                  ':' ("session", "token"…): list() SCANs for it on every master.
+ *                  ':' ("session", "token"…): list() SCANs for it on every master. An
+ *                  entry written with a lifetime (a cached token) has it as its TTL: Redis
+ *                  removes it itself.
  *   P{H}l          the lock: SET PX <lease>, value "<nonce> <pid> <host> <time>".
  *   P{H}f          the fence: the value of the lock of whoever took it last (PX ten leases).
  *   P keycheck     an envelope of a constant: proves a writer's passphrase is the store's
@@ -81,9 +82,9 @@ function isFailover(message: string): boolean {
 }
 
 // Each script touches only the keys it declares, all of one entry (one hash slot). A missing key is `false` in Lua, never equal to a token.
-/** KEYS entry, fence; ARGV envelope, lock token ('' = unfenced). 0 = someone took the lock since. */
+/** KEYS entry, fence; ARGV envelope, lock token ('' = unfenced), TTL in ms ('' = none). 0 = someone took the lock since. */
 const PUT_SCRIPT = `if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) end
 return 1`
 /** KEYS entry, fence; ARGV lock token ('' = unfenced). -1 = someone took the lock since, else how many were deleted. */
 const DELETE_SCRIPT = `if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
@@ -231,18 +232,16 @@ export class RedisStore implements SecretStore {
     return names.sort()
   }
 
-  async set(name: string, value: string): Promise<void> {
+  async set(name: string, value: string, options: EntryOptions = {}): Promise<void> {
     const {params, salt} = await this.#storeSealing()
     const plaintext = Buffer.from(JSON.stringify({n: name, v: value}), 'utf8')
     const sealed = await sealEnvelope(plaintext, this.#passphrase, params, {derive: this.#derive, salt})
     const {entry, fence} = this.#keysOf(name)
     const token = this.#held.get(name) ?? ''
-    const written = await this.#write(name, `write "${name}"`, entry, (pipeline) => pipeline.eval(PUT_SCRIPT, 2, entry, fence, sealed, token))
+    // Relative to this host's clock, which the lifetime came from, not to the server's; counted again on a retry through a failover.
+    const ttl = (): string => (options.expiresAt === undefined ? '' : String(Math.max(1, Math.ceil(options.expiresAt - Date.now()))))
+    const written = await this.#write(name, `write "${name}"`, entry, (pipeline) => pipeline.eval(PUT_SCRIPT, 2, entry, fence, sealed, token, ttl()))
     if (written !== 1) throw this.#lockLost(name)
-  }
-
-  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined> {
-    return updateUnderLock(this, name, fn)
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {

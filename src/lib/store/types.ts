@@ -1,8 +1,8 @@
 /**
  * The secure store: where every secret tokenctl keeps lives (client secrets, cached tokens,
  * session refresh tokens). Callers only ever see this interface; the backend is chosen once by
- * openStore(). Locking and read-modify-write are part of the interface so that a backend shared
- * by several machines (a remote store) can make them hold across machines.
+ * openStore(). Locking is part of the interface so that a backend shared by several machines (a
+ * remote store) can make a read-modify-write (withLock around get and set) hold across machines.
  */
 
 export type StoreBackendName = 'file' | 'keychain' | 'redis'
@@ -21,6 +21,29 @@ export interface LockHolder {
   pid?: number
 }
 
+/**
+ * What a writer may say about an entry besides its value. The store knows nothing of what an entry
+ * holds; a lifetime is all it needs to drop what nobody can use any more, so that what a run costs
+ * (reading, decrypting, re-sealing the store) does not grow with what expired before it.
+ */
+export interface EntryOptions {
+  /**
+   * Epoch milliseconds after which the entry is worth nothing (a cached token): the store removes it
+   * once that time has passed, as later entries are written. An entry written without one is kept
+   * until it is deleted (a session, a client secret). A name is written always with a lifetime or
+   * always without: the keychain keeps lifetimes apart from the entries, and a write without one
+   * does not look there (it would cost every such write a keychain read).
+   */
+  expiresAt?: number
+  /**
+   * For entries the store holds with no lifetime recorded (written before stores recorded them): the
+   * lifetime the writer that owns such entries reads in the value, or undefined for an entry that is
+   * not its own. A lifetime it gives is recorded, so that each entry is asked about once. (Redis
+   * does not ask: what an older tokenctl cached there has no TTL and stays.)
+   */
+  expiryOf?: (name: string, value: string) => number | undefined
+}
+
 export interface SecretStore {
   readonly backend: StoreBackendName
   /** Human-readable location: a file path, the keychain service name, or the Redis server (never its password). */
@@ -32,12 +55,7 @@ export interface SecretStore {
   get(name: string): Promise<string | undefined>
   /** Names of the entries that start with prefix. */
   list(prefix: string): Promise<string[]>
-  set(name: string, value: string): Promise<void>
-  /**
-   * Atomic read-modify-write of one entry under its lock: fn gets the current value and returns the
-   * new one, or undefined to delete it. Returns what fn returned.
-   */
-  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined>
+  set(name: string, value: string, options?: EntryOptions): Promise<void>
   /** Runs fn while holding an exclusive lock on name, shared by every process using this store. */
   withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T>
 }

@@ -28,6 +28,9 @@ function shown(value: unknown): string {
 
 const list = (values: string[]) => values.join(' ')
 
+/** How the aud line starts when no audience was asked for: a web API always checks it. */
+export const AUDIENCE_NOT_CHECKED = "not checked, pass --audience (the web API's client id or app ID URI)"
+
 export function checkIssuer(claims: Claims, expected: string): Check {
   const {iss} = claims
   if (iss === undefined) return failed('iss', `no iss claim; expected ${expected}`)
@@ -45,16 +48,23 @@ function audiencesOf(claims: Claims): string[] | undefined {
   return undefined
 }
 
-export function checkAudience(claims: Claims, accepted: string[]): Check {
+/**
+ * `aud` one of the accepted audiences. None accepted (no --audience, no web API's client named): not
+ * checked, and the line says so, since every web API checks it. `defaulted` says where accepted
+ * audiences that no --audience gave came from.
+ */
+export function checkAudience(claims: Claims, accepted: string[], defaulted?: string): Check {
   const audiences = audiencesOf(claims)
+  const malformed = `aud ${shown(claims.aud)} is not a string or a list of strings`
   if (accepted.length === 0) {
-    const has = audiences ? `aud is ${list(audiences)}` : claims.aud === undefined ? 'no aud claim' : `aud ${shown(claims.aud)}`
-    return skipped('aud', `no --audience given (${has}); a web API checks it: pass its client id or app ID URI`)
+    const has = audiences ? `the token's aud is ${list(audiences)}` : claims.aud === undefined ? 'the token has no aud claim' : `the token's ${malformed}`
+    return skipped('aud', `${AUDIENCE_NOT_CHECKED}: ${has}`)
   }
 
-  if (!audiences) return failed('aud', `${claims.aud === undefined ? 'no aud claim' : `aud ${shown(claims.aud)} is not a string or a list of strings`}; expected ${list(accepted)}`)
+  const from = defaulted ? ` (${defaulted})` : ''
+  if (!audiences) return failed('aud', `${claims.aud === undefined ? 'no aud claim' : malformed}; expected ${list(accepted)}${from}`)
   const direct = audiences.find((audience) => accepted.includes(audience))
-  if (direct !== undefined) return passed('aud', `${direct}`)
+  if (direct !== undefined) return passed('aud', `${direct}${from}`)
   for (const audience of audiences) {
     const given = accepted.find((value) => otherAppName(value) === audience)
     if (given !== undefined) {
@@ -63,7 +73,7 @@ export function checkAudience(claims: Claims, accepted: string[]): Check {
   }
 
   const graph = audiences.some((audience) => isGraphAudience(audience)) ? ': a token for Microsoft Graph, not for your API' : ''
-  return failed('aud', `${list(audiences)}, expected ${accepted.length > 1 ? 'one of ' : ''}${list(accepted)}${graph}`)
+  return failed('aud', `${list(audiences)}, expected ${accepted.length > 1 ? 'one of ' : ''}${list(accepted)}${from}${graph}`)
 }
 
 /** Seconds as people say them: "45 seconds", "12 minutes", "3 hours", "2 days". */
@@ -173,6 +183,8 @@ export function checkRoles(claims: Claims, required: string[]): Check {
 
 export interface ClaimCheckOptions extends TimeContext {
   audiences: string[]
+  /** Where `audiences` came from when no --audience gave them (a named web API client's defaults). */
+  audienceDefault?: string
   roles: string[]
   scopes: string[]
 }
@@ -180,7 +192,7 @@ export interface ClaimCheckOptions extends TimeContext {
 /** The checks after `iss`, in the order a web API makes them. */
 export function claimChecks(claims: Claims, options: ClaimCheckOptions): Check[] {
   return [
-    checkAudience(claims, options.audiences),
+    checkAudience(claims, options.audiences, options.audienceDefault),
     checkExpiry(claims, options),
     checkNotBefore(claims, options),
     checkScopes(claims, options.scopes),

@@ -57,6 +57,14 @@ export function otherAppName(audience: string): string | undefined {
   return /^[\w.-]+$/.test(audience) ? `api://${audience}` : undefined
 }
 
+/**
+ * The audiences a web API accepts when its configuration names none: Microsoft.Identity.Web's
+ * defaults, its client id and `api://{client id}` (the default app ID URI).
+ */
+export function webApiAudiences(clientId: string): string[] {
+  return [clientId, `api://${clientId}`]
+}
+
 /** Microsoft Graph's client id and URI, as they appear in `aud`. */
 const GRAPH_AUDIENCES = new Set(['00000003-0000-0000-c000-000000000000', 'https://graph.microsoft.com', 'https://graph.microsoft.com/'])
 

@@ -1,8 +1,8 @@
 /**
  * The signature check: the token's `alg` from an allow-list of public-key algorithms, then the JWS
  * verified (jose's compactVerify; the claims are checked by ./checks.ts, each on its own line) with
- * the issuer's JWKS. A `kid` the cached key set does not hold fetches the set again, once: the issuer
- * may have rotated its keys since the cache was written.
+ * the issuer's JWKS, jose's remote key set (./jwks.ts): a `kid` the cached set does not hold fetches
+ * the set again, once, as the issuer may have rotated its keys since the cache was written.
  */
 import type {CryptoKey} from 'jose'
 
@@ -18,10 +18,8 @@ import type {LoadedJwks} from './jwks.js'
 export const ALLOWED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']
 
 export interface KeySource {
-  /** The cached key set, or a fetched one. */
+  /** The issuer's key set, from the cache while it is fresh; it fetches again by itself on an unknown kid. */
   load(): Promise<LoadedJwks>
-  /** The key set from the network, now. */
-  refetch(): Promise<LoadedJwks>
 }
 
 /** A token refused by its header alone, before any key is fetched. */
@@ -48,10 +46,10 @@ function codeOf(error: unknown): string | undefined {
 
 /** Verifies with the one matching key, or with each of several candidates (a set without kids). */
 async function verifyWith(token: string, loaded: LoadedJwks): Promise<void> {
-  const {compactVerify, createLocalJWKSet} = await import('jose')
+  const {compactVerify} = await import('jose')
   const options = {algorithms: ALLOWED_ALGORITHMS}
   try {
-    await compactVerify(token, createLocalJWKSet(loaded.jwks), options)
+    await compactVerify(token, loaded.getKey, options)
   } catch (error) {
     if (codeOf(error) !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw error
     let last: unknown = error
@@ -73,13 +71,13 @@ function keyName(header: Record<string, unknown>): string {
 }
 
 function where(loaded: LoadedJwks): string {
-  const origin = loaded.origin === 'fetched again' ? 'fetched again: the key was not in the cached set' : loaded.origin
+  const origin = loaded.origin() === 'fetched again' ? 'fetched again: the key was not in the cached set' : loaded.origin()
   return `the JWKS at ${loaded.uri.href} (${origin})`
 }
 
 function noMatchingKey(header: Record<string, unknown>, loaded: LoadedJwks): string {
   const {alg, kid} = header
-  const sameKid = typeof kid === 'string' ? loaded.jwks.keys.find((key) => key.kid === kid) : undefined
+  const sameKid = typeof kid === 'string' ? loaded.jwks().keys.find((key) => key.kid === kid) : undefined
   if (sameKid) {
     const fits = sameKid.alg ? `alg ${sameKid.alg}` : `kty ${sameKid.kty}`
     return `the key kid ${kid} in ${where(loaded)} is for ${fits}, not ${String(alg)}: the header's alg does not fit the key`
@@ -122,18 +120,11 @@ function failure(error: unknown, header: Record<string, unknown>, loaded: Loaded
 export async function checkSignature(token: string, header: Record<string, unknown>, keys: KeySource): Promise<Check> {
   const refused = refusedByHeader(header)
   if (refused) return refused
-  let loaded = await keys.load()
-  for (;;) {
-    try {
-      await verifyWith(token, loaded)
-      return passed('signature', `${String(header.alg)}, ${keyName(header)}, from ${where(loaded)}`)
-    } catch (error) {
-      if (codeOf(error) === 'ERR_JWKS_NO_MATCHING_KEY' && loaded.origin === 'cache') {
-        loaded = await keys.refetch()
-        continue
-      }
-
-      return failure(error, header, loaded)
-    }
+  const loaded = await keys.load()
+  try {
+    await verifyWith(token, loaded)
+    return passed('signature', `${String(header.alg)}, ${keyName(header)}, from ${where(loaded)}`)
+  } catch (error) {
+    return failure(error, header, loaded)
   }
 }

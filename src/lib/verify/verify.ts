@@ -18,12 +18,15 @@ import {translateOAuthError} from '../oauth/errors.js'
 import {type ServerMetadata, serverMetadata} from '../oauth/metadata.js'
 import type {Runtime} from '../runtime.js'
 import {type Check, type CheckName, checkIssuer, claimChecks, type Claims, failed, passed, skipped} from './checks.js'
-import {fetchJwks, loadJwks} from './jwks.js'
+import {noteEmbeddedKeys} from './embedded-keys.js'
+import {loadJwks} from './jwks.js'
 import {checkSignature, type KeySource} from './signature.js'
 
 export interface VerifyOptions {
   /** `aud` must be one of these (an Entra app's client id and `api://{client id}` count as one). */
   audiences: string[]
+  /** Where `audiences` came from when no --audience gave them: said on the aud line. */
+  audienceDefault?: string
   clockSkewSeconds: number
   roles: string[]
   scopes: string[]
@@ -54,10 +57,7 @@ function keySource(metadata: ServerMetadata, http: HttpContext): KeySource {
     return secureUrl(metadata.jwks_uri, 'the discovered jwks_uri')
   }
 
-  return {
-    load: () => loadJwks(uri(), http),
-    refetch: () => fetchJwks(uri(), http, 'fetched again'),
-  }
+  return {load: () => loadJwks(uri(), http)}
 }
 
 export async function verifyJwt(token: string, issuer: IssuerConnection, options: VerifyOptions, hooks: Hooks): Promise<VerifyResult> {
@@ -74,7 +74,7 @@ export async function verifyJwt(token: string, issuer: IssuerConnection, options
 
   const http = httpContext({caFile: issuer.caFile, timeoutSeconds: issuer.timeoutSeconds}, hooks)
   const metadata = await serverMetadata(issuer.issuer, http)
-  const signature = await checkSignature(token, jwt.header, keySource(metadata, http))
+  const signature = noteEmbeddedKeys(await checkSignature(token, jwt.header, keySource(metadata, http)), jwt.header)
   const checks = [
     signature,
     checkIssuer(jwt.payload, metadata.issuer),
