@@ -211,7 +211,7 @@ describe('the Redis store in detail', () => {
 
       it('an entry written with a lifetime has it as its TTL, and Redis removes it; one written without (a session, a secret) has none', async () => {
         const store = open()
-        const ttl = async (name: string) => Number(await redis.cli('PTTL', `tokenctl:e:${sha256hex(name)}`))
+        const ttl = async (name: string) => Number(await redis.cli('PTTL', keysOf(name).entry))
         await store.set('session:s', 'v')
         await store.set('client-secret:c', 'v')
         assert.deepEqual([await ttl('session:s'), await ttl('client-secret:c')], [-1, -1])
