@@ -265,11 +265,23 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
         await store.close()
       }
 
-      const wrong = new RedisStore({passphrase: PASSPHRASE, settings: redisSettings({...sentinel.env, TOKENCTL_REDIS_PASSWORD: 'not-the-password', TOKENCTL_REDIS_TIMEOUT: '1'})})
+      // "All sentinels are unreachable" is also what a failover in progress says: a refusal in it must not be tried again until the timeout.
+      const connections = async () => {
+        let total = 0
+        for (const each of sentinel.sentinels) total += Number((await each.info('stats')).total_connections_received)
+        return total
+      }
+
+      const wrong = new RedisStore({passphrase: PASSPHRASE, settings: redisSettings({...sentinel.env, TOKENCTL_REDIS_PASSWORD: 'not-the-password', TOKENCTL_REDIS_TIMEOUT: '5'})})
       try {
+        const before = await connections()
         const error = await rejectsWith(wrong.get('session:s'), 'store_unavailable')
         assert.match(error.message, /All sentinels are unreachable/)
+        assert.match(error.message, /WRONGPASS/, 'the sentinels\' own words')
         assert.ok(!error.message.includes(sentinel.password))
+        // Each sentinel asked without a password, then with the refused one; INFO's own connection counts too.
+        const asked = (await connections()) - before - sentinel.sentinels.length
+        assert.ok(asked <= 2 * sentinel.sentinels.length, `the refused password was not tried again through a failover: ${asked} connections to the sentinels`)
       } finally {
         await wrong.close()
       }
