@@ -15,7 +15,7 @@ export type Progress =
 export interface Hooks {
   progress?: (progress: Progress) => void
   trace?: TraceSink
-  /** Something the user should know that is not a failure (a server that did not bind a token to the DPoP key). */
+  /** Something the user should know that did not fail the operation (a store write no replica acknowledged, a server that did not bind a token to the DPoP key). */
   warning?: (message: string) => void
 }
 
