@@ -88,9 +88,12 @@ describe('the Redis store in detail', () => {
       assert.equal(settings.leaseMs, 60_000)
       assert.equal(settings.timeoutMs, 5000)
       assert.equal(redisSettings({TOKENCTL_REDIS_TIMEOUT: '0.1', TOKENCTL_REDIS_URL: 'redis://h'}).timeoutMs, 100)
-      configError({TOKENCTL_REDIS_LOCK_LEASE: '0.5', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_LOCK_LEASE must be a number of seconds, at least 1, not "0.5"')
-      configError({TOKENCTL_REDIS_TIMEOUT: 'soon', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds, at least 0.1, not "soon"')
-      configError({TOKENCTL_REDIS_TIMEOUT: 'Infinity', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds, at least 0.1, not "Infinity"')
+      configError({TOKENCTL_REDIS_LOCK_LEASE: '0.5', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_LOCK_LEASE must be a number of seconds from 1 to 86400, not "0.5"')
+      configError({TOKENCTL_REDIS_TIMEOUT: 'soon', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds from 0.1 to 86400, not "soon"')
+      configError({TOKENCTL_REDIS_TIMEOUT: 'Infinity', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds from 0.1 to 86400, not "Infinity"')
+      // Past a day Node's timer would overflow and fire at once: every command would time out.
+      configError({TOKENCTL_REDIS_TIMEOUT: '2147484', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds from 0.1 to 86400, not "2147484"')
+      configError({TOKENCTL_REDIS_LOCK_LEASE: '86401', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_LOCK_LEASE must be a number of seconds from 1 to 86400, not "86401"')
     })
 
     it('defaults: port 6379, database 0, no TLS; the display shows a non-default database', () => {

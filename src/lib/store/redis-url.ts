@@ -1,4 +1,5 @@
 import {ConfigError, StoreError} from '../errors.js'
+import {MAX_TIMEOUT_SECONDS} from '../config/timeouts.js'
 
 /**
  * TOKENCTL_REDIS_URL and the variables around it, checked before anything is reached. Three
@@ -74,7 +75,11 @@ function seconds(env: NodeJS.ProcessEnv, variable: string, fallback: number, min
   const text = env[variable]?.trim()
   if (!text) return fallback
   const value = Number(text)
-  if (!Number.isFinite(value) || value < minimum) throw new ConfigError(`${variable} must be a number of seconds, at least ${minimum}, not "${text}"`)
+  // At most a day, as every timeout of tokenctl: a longer one overflows Node's timer and fires at once.
+  if (!Number.isFinite(value) || value < minimum || value > MAX_TIMEOUT_SECONDS) {
+    throw new ConfigError(`${variable} must be a number of seconds from ${minimum} to ${MAX_TIMEOUT_SECONDS}, not "${text}"`)
+  }
+
   return value
 }
 
