@@ -112,7 +112,7 @@ const SETS = {
   // On-behalf-of from a shell: the flavor (decided before the cache is read) and the cache key.
   obo: {
     mutate: ['src/lib/oauth/obo.ts', 'src/lib/oauth/flavor.ts'],
-    spec: [],
+    spec: ['test/unit/obo-token.test.ts'],
   },
   // --output: the file replaced whole or left as it was, never written through a link.
   'output-file': {
@@ -122,7 +122,7 @@ const SETS = {
   // Settings in whole layers (flags, a named client, the variables) and the connection checked from them.
   connection: {
     mutate: ['src/lib/config/connection.ts', 'src/lib/config/settings.ts'],
-    spec: ['test/unit/connection-layers.test.ts', 'test/unit/federation.test.ts'],
+    spec: ['test/unit/connection-settings.test.ts', 'test/unit/connection-layers.test.ts', 'test/unit/federation.test.ts'],
   },
   // token verify's key fetching (jose's remote key set with tokenctl's fetch and cache) and the signature line.
   'verify-keys': {

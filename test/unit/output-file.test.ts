@@ -17,7 +17,6 @@ import {OutputFile} from '../../src/lib/output-file.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const WORKER = path.join(ROOT, 'test/fixtures/output-file-worker.ts')
-const NOBODY = 65_534
 
 /** Writes and waits until the stream took it. */
 function write(file: OutputFile, text: string): Promise<void> {
@@ -39,10 +38,9 @@ interface WorkerRun {
   stdout: string
 }
 
-/** Runs the worker; `ready` is called once it printed "ready" (to signal it), and it may be run as another user. */
-function runWorker(args: string[], options: {ready?: (pid: number) => void; uid?: number} = {}): Promise<WorkerRun> {
-  const ids = options.uid === undefined ? {} : {gid: options.uid, uid: options.uid}
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args], {cwd: ROOT, env: process.env, ...ids})
+/** Runs the worker; `ready` is called once it printed "ready" (to signal it). */
+function runWorker(args: string[], options: {env?: NodeJS.ProcessEnv; ready?: (pid: number) => void} = {}): Promise<WorkerRun> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args], {cwd: ROOT, env: {...process.env, ...options.env}})
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -174,8 +172,8 @@ describe('--output: the file replaced whole, or left as it was', () => {
     chmodSync(folder, 0o755)
     chmodSync(locked, 0o555)
     const file = path.join(locked, 'token.json')
-    // Permission bits do not bind root: the worker then runs as nobody.
-    const {stdout} = await runWorker(['open', file], {uid: process.getuid?.() === 0 ? NOBODY : undefined})
+    // Permission bits do not bind root: the worker then opens as nobody.
+    const {stdout} = await runWorker(['open', file], {env: process.getuid?.() === 0 ? {WORKER_AS_NOBODY: '1'} : {}})
     assert.deepEqual(JSON.parse(stdout), {
       code: 'output_error',
       exitCode: ExitCode.config,
