@@ -114,10 +114,13 @@ const SETS = {
     mutate: ['src/lib/oauth/obo.ts', 'src/lib/oauth/flavor.ts'],
     spec: ['test/unit/obo-token.test.ts'],
   },
-  // --output: the file replaced whole or left as it was, never written through a link.
+  // --output: the file replaced whole or left as it was, never written through a link, and no
+  // temporary file left by a signal or an exit (those tests stop a process of their own: coverage
+  // "off", as a child process reports none).
   'output-file': {
     mutate: ['src/lib/output-file.ts'],
     spec: ['test/unit/output-file.test.ts'],
+    options: {coverageAnalysis: 'off'},
   },
   // Settings in whole layers (flags, a named client, the variables) and the connection checked from them.
   connection: {
@@ -127,7 +130,7 @@ const SETS = {
   // token verify's key fetching (jose's remote key set with tokenctl's fetch and cache) and the signature line.
   'verify-keys': {
     mutate: ['src/lib/verify/jwks.ts', 'src/lib/verify/signature.ts'],
-    spec: ['test/unit/token-verify.test.ts'],
+    spec: ['test/unit/verify-keys.test.ts', 'test/unit/token-verify.test.ts'],
   },
 }
 

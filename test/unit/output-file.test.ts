@@ -10,6 +10,7 @@ import {spawn} from 'node:child_process'
 import {chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {createRequire} from 'node:module'
 import {fileURLToPath} from 'node:url'
 
 import {ConfigError, ExitCode} from '../../src/lib/errors.js'
@@ -192,6 +193,39 @@ describe('--output: the file replaced whole, or left as it was', () => {
     assert.equal(error.message, `cannot write --output ${target}: the output was cut off`)
     assert.equal(readFileSync(target, 'utf8'), 'before\n')
     assert.deepEqual(leftovers(), [])
+  })
+
+  it('a write that fails while the output is finished (a full disk): PATH as it was, exit 3 with the reason', async () => {
+    writeFileSync(target, 'before\n')
+    const file = await OutputFile.open(target)
+    await write(file, 'half')
+    const committing = file.commit()
+    file.stream.destroy(Object.assign(new Error('ENOSPC: no space left on device, write'), {code: 'ENOSPC'}))
+    const error = await refusal(committing)
+    assert.equal(error.message, `cannot write --output ${target}: ENOSPC: no space left on device, write`)
+    assert.equal(readFileSync(target, 'utf8'), 'before\n')
+    assert.deepEqual(leftovers(), [])
+  })
+
+  it('a file already at the temporary name (planted, or a link) is refused, never written, never removed', async () => {
+    // The temporary name is random; for this test it is not (node:crypto as the module reads it).
+    const crypto = createRequire(import.meta.url)('node:crypto') as {randomBytes: (size: number) => Buffer}
+    const random = crypto.randomBytes
+    crypto.randomBytes = (size: number) => Buffer.alloc(size, 0xab)
+    const planted = path.join(folder, `.token.json.tokenctl-${'ab'.repeat(6)}.tmp`)
+    const elsewhere = path.join(folder, 'elsewhere.txt')
+    try {
+      writeFileSync(elsewhere, 'not yours\n')
+      symlinkSync(elsewhere, planted)
+      const error = await refusal(OutputFile.open(target))
+      assert.equal(error.code, 'output_error')
+      assert.match(error.message, new RegExp(`^cannot write --output ${target.replaceAll('/', '\\/')}: EEXIST`))
+      assert.equal(readlinkSync(planted), elsewhere, 'the planted link is left alone')
+      assert.equal(readFileSync(elsewhere, 'utf8'), 'not yours\n')
+      assert.throws(() => statSync(target), {code: 'ENOENT'})
+    } finally {
+      crypto.randomBytes = random
+    }
   })
 
   it('a rename that fails (PATH became a folder meanwhile): the temporary file removed, exit 3', async () => {
