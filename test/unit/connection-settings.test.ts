@@ -82,6 +82,29 @@ describe('settings from the command line', () => {
     assert.equal(credentialParam(['a', 'password', 'code']), 'password', 'the first one found')
   })
 
+  it('each credential parameter refused with the way tokenctl takes that credential instead', () => {
+    const assertion = "pass the user's token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH"
+    const signIn = 'sign in with tokenctl token user (authorization code with PKCE)'
+    const advice: Record<string, string> = {
+      actor_token: 'tokenctl does not send an actor token',
+      assertion,
+      client_assertion:
+        'pass --private-key-file PATH (tokenctl signs a fresh client assertion for every request), or a federated token with --federated-token-file PATH, --federated-token-env VAR or --federated-token-github',
+      client_secret: 'use --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH (or TOKENCTL_CLIENT_SECRET)',
+      code: signIn,
+      code_verifier: signIn,
+      device_code: 'sign in with tokenctl token user --device',
+      password: 'tokenctl does not send passwords (the password grant): sign in with tokenctl token user',
+      refresh_token: 'keep the refresh token as a session (tokenctl session start, token user --session-key) and use tokenctl session refresh',
+      subject_token: assertion,
+    }
+    for (const [name, suggestion] of Object.entries(advice)) {
+      const error = thrown(() => parseParams([`${name}=value`]), UsageError)
+      assert.equal(error.code, 'secret_on_command_line', name)
+      assert.deepEqual(error.suggestions, [suggestion], name)
+    }
+  })
+
   it("a credential among a named client's parameters (config.json edited by hand): exit 3 before anything is sent", () => {
     assertNoCredentialParams('ci', undefined)
     assertNoCredentialParams('ci', [['audience', 'x']])
@@ -170,8 +193,13 @@ describe('settings from the command line', () => {
     const error = thrown(() => federatedSourceOf({'federated-audience': '', 'federated-token-github': true}), UsageError)
     assert.equal(error.message, '--federated-audience is empty')
     assert.deepEqual(error.suggestions, ["omit it for api://AzureADTokenExchange (Microsoft Entra's)"])
+    assert.equal(error.code, 'usage_error')
     const alone = thrown(() => federatedSourceOf({'federated-audience': 'x', 'federated-token-env': 'T'}), UsageError)
+    assert.equal(alone.code, 'usage_error')
     assert.equal(alone.message, '--federated-audience goes with --federated-token-github (the audience the runner is asked for)')
+    assert.deepEqual(alone.suggestions, [
+      "a token from --federated-token-file or --federated-token-env carries the audience it was issued for: set it where it is issued (the pod's projected volume audience, GitLab's id_tokens aud:)",
+    ])
   })
 
   it('what session refresh and session end add to a session: a CA file, a credential, a timeout', () => {
@@ -236,6 +264,7 @@ describe('the auth method and the credential', () => {
     ]
     for (const [method, source, flag, advice] of cases) {
       const error = refusal(method, source)
+      assert.equal(error.code, 'usage_error')
       assert.equal(error.message, `--auth-method ${method} does not go with ${flag}`)
       assert.deepEqual(error.suggestions, [advice], `${method} with ${flag}`)
     }
@@ -252,9 +281,11 @@ describe('the auth method and the credential', () => {
     assert.equal(error.message, 'private_key_jwt needs --private-key-file or --certificate-file for client "ci"')
     assert.equal(missing('private_key_jwt', environment).message, 'private_key_jwt needs --private-key-file or --certificate-file')
     assert.equal(missing('federated', environment).message, `federated needs a federated token: ${FEDERATED_FLAGS}`)
+    assert.equal(missing('federated', environment).code, 'missing_configuration')
     assert.equal(missing('federated', stored('secret'), 'ci').message, `federated needs a federated token: ${FEDERATED_FLAGS} for client "ci"`)
 
     error = missing('client_secret_basic', stored('certificate'), 'ci')
+    assert.equal(error.code, 'missing_configuration')
     assert.equal(error.message, 'client_secret_basic needs a client secret, but the credential for client "ci" is a certificate')
     assert.deepEqual(error.suggestions, ['drop --auth-method, or give the secret (--client-secret-env VAR, --client-secret-stdin, --client-secret-file PATH)'])
     assert.equal(missing('client_secret_post', stored('private_key'), 'ci').message, 'client_secret_post needs a client secret, but the credential for client "ci" is a private key')
@@ -266,6 +297,7 @@ describe('the auth method and the credential', () => {
 describe('a connection, checked whole before any request', () => {
   it('a client id and a server are required: exit 3 saying which, and for which client', () => {
     let error = thrown(() => toConnection({tokenEndpoint: SERVER.tokenEndpoint}), ConfigError)
+    assert.equal(error.code, 'missing_configuration')
     assert.equal(error.message, 'no client id')
     assert.deepEqual(error.suggestions, ['pass --client-id (or set TOKENCTL_CLIENT_ID), or name a client added with tokenctl client add'])
     assert.equal(thrown(() => toConnection({tokenEndpoint: SERVER.tokenEndpoint}, {clientName: 'ci'}), ConfigError).message, 'no client id for client "ci"')

@@ -188,7 +188,7 @@ describe('--output: the file replaced whole, or left as it was', () => {
     const file = await OutputFile.open(target)
     await write(file, 'half')
     file.stream.destroy()
-    await new Promise((resolve) => file.stream.once('close', resolve))
+    await new Promise<void>((resolve) => file.stream.once('close', () => resolve()))
     const error = await refusal(file.commit())
     assert.equal(error.message, `cannot write --output ${target}: the output was cut off`)
     assert.equal(readFileSync(target, 'utf8'), 'before\n')

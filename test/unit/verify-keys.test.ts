@@ -12,7 +12,7 @@ import {createServer, type IncomingHttpHeaders} from 'node:http'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {exportJWK, generateKeyPair, type JWK, SignJWT} from 'jose'
+import {type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT} from 'jose'
 
 import {documentPath, DOCUMENT_TTL_MS, writeDocument} from '../../src/lib/document-cache.js'
 import {ExitCode} from '../../src/lib/errors.js'
@@ -33,7 +33,7 @@ async function newKey(alg: 'ES256' | 'PS256' | 'RS256', kid: string | undefined,
   const jwk: JWK = {...(await exportJWK(publicKey)), use: 'sig'}
   if (kid !== undefined) jwk.kid = kid
   if (jwkAlg !== undefined) jwk.alg = jwkAlg
-  return {jwk, privateKey: privateKey as CryptoKey}
+  return {jwk, privateKey}
 }
 
 const sign = (key: SigningKey, header: Record<string, unknown> = {}) =>
