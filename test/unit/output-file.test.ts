@@ -118,6 +118,7 @@ describe('--output: the file replaced whole, or left as it was', () => {
     const committed = await OutputFile.open(target)
     await write(committed, 'kept')
     await committed.commit()
+    await committed.commit()
     await committed.abort()
     await committed.commit()
     assert.equal(readFileSync(target, 'utf8'), 'kept')
@@ -273,12 +274,14 @@ describe('--output: the file replaced whole, or left as it was', () => {
       assert.deepEqual(leftovers(), [])
     })
 
-    it('a command that handles Ctrl-C itself decides how it ends; the file is removed first', async () => {
-      const run = await runWorker(['own-sigint', target], {ready: (pid) => process.kill(pid, 'SIGINT')})
-      assert.deepEqual([run.code, run.signal], [130, null])
-      assert.ok(run.stdout.includes('own handler'))
-      assert.deepEqual(leftovers(), [])
-    })
+    for (const mode of ['own-sigint', 'own-sigint-first']) {
+      it(`a command that handles Ctrl-C itself decides how it ends, listening ${mode === 'own-sigint' ? 'after' : 'before'} the file is opened; the file is removed first`, async () => {
+        const run = await runWorker([mode, target], {ready: (pid) => process.kill(pid, 'SIGINT')})
+        assert.deepEqual([run.code, run.signal], [130, null])
+        assert.equal(run.stdout.split('\n').filter((line) => line === 'own handler').length, 1, 'the signal reached it once: not sent again')
+        assert.deepEqual(leftovers(), [])
+      })
+    }
 
     it('an exit without a commit', async () => {
       const run = await runWorker(['exit', target])
