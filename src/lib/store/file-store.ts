@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
 import {messageOf, StoreError} from '../errors.js'
-import {homePath} from '../paths.js'
+import {createParent, homeFile} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
 import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
 import {withFileLock} from './file-lock.js'
@@ -55,7 +55,7 @@ export class FileStore implements SecretStore {
   #last: undefined | {contents: Contents; data: Buffer; params: KdfParams; salt: Buffer}
 
   constructor(options: FileStoreOptions) {
-    this.location = options.file ?? homePath(STORE_FILE)
+    this.location = options.file ?? homeFile(STORE_FILE)
     this.#kdfParams = options.kdfParams ?? DEFAULT_KDF_PARAMS
     this.#passphrase = options.passphrase
   }
@@ -107,6 +107,7 @@ export class FileStore implements SecretStore {
    * a write leaves out the entries whose lifetime has ended.
    */
   #modify(change: (contents: Contents) => boolean, expiryOf?: EntryOptions['expiryOf']): Promise<boolean> {
+    createParent(this.location) // the first write creates the home; a read never does
     return withFileLock(`${this.location}.lock`, async () => {
       const contents = await this.#read()
       if (!change(contents)) return false

@@ -5,8 +5,7 @@ import type {SecretStore} from './types.js'
 export type StoreMode = 'auto' | 'file' | 'keychain' | 'redis'
 
 /** Both ways to give the file store its passphrase, in words a CI author can paste. */
-const PASSPHRASE_WAYS =
-  'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/file-holding-it, or export TOKENCTL_STORE_PASSPHRASE="$SECRET" from a CI secret variable (the same passphrase every run, or the stored secrets are unreadable)'
+const PASSPHRASE_WAYS = 'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/passphrase-file, or export TOKENCTL_STORE_PASSPHRASE="$SECRET" from a CI secret (the same every run)'
 
 /** The store in use and why it was chosen: `store status` says it, nothing is downgraded silently. */
 export interface StoreChoice {
@@ -73,10 +72,6 @@ export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<S
   const choice = await fileStore(env, `TOKENCTL_STORE=auto, no keychain answers (${probe.reason}), so the encrypted file store`)
   if (choice) return choice
   throw new StoreError(`no secure store: no keychain answers (${probe.reason}) and no passphrase is set for the encrypted file store`, 'no_store', {
-    suggestions: [
-      `on a server, container or CI runner, give the encrypted file store a passphrase: ${PASSPHRASE_WAYS}`,
-      'on a desktop, start or unlock the OS keychain (the Secret Service: gnome-keyring, KWallet)',
-      'token client --no-cache needs no store',
-    ],
+    suggestions: [`on a server, container or CI runner: ${PASSPHRASE_WAYS}`, 'on a desktop: start or unlock the OS keychain (gnome-keyring, KWallet)'],
   })
 }
