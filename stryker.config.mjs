@@ -132,6 +132,30 @@ const SETS = {
     mutate: ['src/lib/verify/jwks.ts', 'src/lib/verify/signature.ts'],
     spec: ['test/unit/verify-keys.test.ts', 'test/unit/token-verify.test.ts'],
   },
+  // The fast path's recogniser of command lines: what it reads must be what oclif reads, anything else undefined.
+  'fast-path': {
+    mutate: ['src/fast-path/argv.ts'],
+    spec: ['test/unit/fast-path-argv.test.ts'],
+  },
+  // Client authentication (a secret, a key or a certificate's assertion, none) and the advice on a
+  // refused assertion, by unit tests that run openid-client's authentication on a request of their own.
+  'client-auth': {
+    mutate: ['src/lib/oauth/client-auth.ts'],
+    spec: ['test/unit/client-auth.test.ts'],
+  },
+  // Every grant's request and how its answer is read, against the tests' real authorization server
+  // (and purpose-made token endpoints) in the test process.
+  grants: {
+    mutate: ['src/lib/oauth/grants.ts'],
+    spec: ['test/unit/grants.test.ts'],
+  },
+  // tokenctl call (headers, method, body, one renewal on a 401, retries) and the dispatcher every
+  // request goes through (loopback directly, the rest through a proxy variable), against servers and
+  // a proxy in the test process.
+  'http-call': {
+    mutate: ['src/lib/http/call.ts', 'src/lib/http/dispatcher.ts'],
+    spec: ['test/unit/call.test.ts'],
+  },
 }
 
 const name = process.env.MUTATION_SET ?? 'core'
