@@ -108,6 +108,14 @@ describe('the signature check with the issuer\'s key set', function () {
       for (const alg of ALLOWED_ALGORITHMS) assert.equal(refusedByHeader({alg}), undefined, alg)
     })
 
+    it('every refusal by the header is the signature line, failed', () => {
+      for (const header of [{}, {alg: ''}, {alg: 'none'}, {alg: 'HS256'}, {alg: 'XS256'}, {alg: 'RS256', b64: false}]) {
+        const check = refusedByHeader(header)
+        assert.equal(check?.name, 'signature', JSON.stringify(header))
+        assert.equal(check?.status, 'failed', JSON.stringify(header))
+      }
+    })
+
     it('nothing is fetched for a token refused by its header', async () => {
       const token = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{}').toString('base64url')}.`
       const result = await checkSignature(token, headerOf(token), {load: () => assert.fail('the keys were loaded')})
@@ -260,7 +268,7 @@ describe('the signature check with the issuer\'s key set', function () {
     })
 
     it('a cache that cannot be written only costs a fetch next time', async () => {
-      mkdirSync(documentPath('jwks', uri().href)) // a folder where the cached set would go
+      mkdirSync(documentPath('jwks', uri().href), {recursive: true}) // a folder where the cached set would go
       assert.equal((await check(await sign(rsa))).status, 'passed')
       assert.equal((await check(await sign(rsa))).status, 'passed')
       assert.equal(requests.length, 2)
