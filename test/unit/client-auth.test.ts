@@ -213,6 +213,21 @@ describe('client authentication with a certificate', () => {
       `check that the certificate (SHA-256 thumbprint ${rsa.certificate.fingerprint256}) is registered for client worker; if the server wants the token endpoint as the client assertion's aud (Microsoft Entra, Okta, Google), pass --assertion-audience token-endpoint`,
     )
   })
+
+  it('with mutual TLS the advice names the certificate and the method, not an audience; without mtls_endpoint_aliases, the token endpoint itself must ask for the certificate', () => {
+    const registered = `check that the certificate (SHA-256 thumbprint ${rsa.certificate.fingerprint256}) is registered for client worker with tls_client_auth`
+    const mtls = connectionWith({authMethod: 'tls_client_auth'})
+    const aliases = {...METADATA, mtls_endpoint_aliases: {token_endpoint: 'https://mtls.idp.example.test/tenant/token'}}
+    assert.equal(assertionAdvice(mtls, certificateCredential(rsa), aliases), registered)
+    assert.equal(
+      assertionAdvice(mtls, certificateCredential(rsa), METADATA),
+      `${registered} (the server lists no mtls_endpoint_aliases: its token endpoint itself must ask for a client certificate)`,
+    )
+    assert.equal(
+      assertionAdvice(connectionWith({authMethod: 'self_signed_tls_client_auth'}), certificateCredential(ec), aliases),
+      `check that the certificate (SHA-256 thumbprint ${ec.certificate.fingerprint256}) is registered for client worker with self_signed_tls_client_auth`,
+    )
+  })
 })
 
 describe("the client assertion's audience, and the advice when a server refuses it", () => {
