@@ -530,7 +530,7 @@ describe('call with a DPoP-bound token', () => {
   })
 
   it("a challenge's parameters: its scheme among others, in any case, across WWW-Authenticate headers, quoted (with escapes) or not", () => {
-    const headers = (...values: string[]) => ({headers: [['Content-Type', 'text/plain'], ...values.map((value): [string, string] => ['WWW-Authenticate', value])]})
+    const headers = (...values: string[]) => ({headers: [['Content-Type', 'text/plain'] as [string, string], ...values.map((value): [string, string] => ['WWW-Authenticate', value])]})
     assert.deepEqual(challengeOf(headers('Bearer realm="api", DPoP algs="ES256 PS256", Error=use_dpop_nonce , error_description="say \\"again\\""'), 'DPoP'), {
       algs: 'ES256 PS256',
       error: 'use_dpop_nonce',
