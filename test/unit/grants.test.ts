@@ -156,6 +156,14 @@ describe('grants: what each token request sends and how its answer is read', () 
     const result = await requestClientCredentials(connection(), runtime)
     assert.equal(result.access_token, 'at-1')
     assert.equal(result.issued_token_type, 'urn:example:other')
+
+    // Only N_A: another token type openid-client does not support stays refused.
+    replies = [token({token_type: 'MAC'})]
+    await assert.rejects(requestClientCredentials(connection(), runtime), (error: TokenctlError) => {
+      assert.ok(error instanceof NetworkError, String(error))
+      assert.equal(error.message, `${new URL(origin).host} answered with token_type "mac", which tokenctl cannot use (Bearer, DPoP or N_A)`)
+      return true
+    })
   })
 
   it('a 503 is tried again with a fresh request, a 400 never; both refusals in tokenctl\'s words', async () => {
