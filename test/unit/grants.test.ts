@@ -490,13 +490,16 @@ describe('grants: what each token request sends and how its answer is read', () 
     assert.ok(received[1].dpop)
     assert.deepEqual(warnings, [`${new URL(origin).host} answered --dpop with a Bearer token: it did not bind the token to the DPoP key, so whoever holds it can use it`])
 
+    replies = [token()]
+    assert.equal((await requestClientCredentials(dpop, quiet)).access_token, 'at-1', 'a runtime without a warning hook (a library use) still gets the token')
+
     replies = [token({issued_token_type: 'urn:example:other', token_type: 'N_A'})]
     assert.equal((await requestClientCredentials(dpop, warned)).dpop_jkt, undefined)
     assert.equal(warnings.length, 1)
 
     replies = [token({token_type: 'DPoP'})]
     await requestClientCredentials(connection(), warned)
-    assert.equal(received[3].dpop, undefined)
+    assert.equal(received[4].dpop, undefined)
 
     freshHome()
     metadataExtra = {authorization_endpoint: `${origin}/t/auth`}
