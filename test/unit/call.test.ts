@@ -538,6 +538,7 @@ describe('call with a DPoP-bound token', () => {
     })
     assert.deepEqual(challengeOf(headers('Bearer error="invalid_token"', 'dpop error=invalid_dpop_proof'), 'DPoP'), {error: 'invalid_dpop_proof'})
     assert.deepEqual(challengeOf(headers('DPoP'), 'DPoP'), {})
+    assert.deepEqual(challengeOf(headers('DPoP error = "use_dpop_nonce" , algs=ES256'), 'DPoP'), {algs: 'ES256', error: 'use_dpop_nonce'}, 'white space around = (RFC 9110 section 11.2)')
     assert.equal(challengeOf(headers('Bearer realm="DPoP"', 'DPoPish error=x'), 'DPoP'), undefined)
     assert.equal(challengeOf({headers: [['X-Other', 'DPoP error=x']]}, 'DPoP'), undefined)
   })
