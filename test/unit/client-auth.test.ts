@@ -98,10 +98,16 @@ describe('client authentication: what openid-client is told to send', () => {
       await jwtVerify(jwt, await importSPKI(publicKey.export({format: 'pem', type: 'spki'}) as string, alg))
     }
 
-    // An RSASSA-PSS key is meant for PS256, but WebCrypto (through jose) imports no such PKCS#8 key
-    // for any algorithm: the refusal names what was tried.
+    // WebCrypto (through jose) imports no RSASSA-PSS PKCS#8 key for any algorithm: refused as such, with
+    // the key that works (an ordinary RSA key signs PS256), not "pass --alg" that no --alg satisfies.
     const pss = generateKeyPairSync('rsa-pss', {modulusLength: 2048})
-    await assert.rejects(authenticate(keyCredential(pem(pss.privateKey))), {message: 'key.pem cannot sign with PS256'})
+    for (const alg of [undefined, 'PS256', 'RS256']) {
+      await assert.rejects(authenticate(keyCredential(pem(pss.privateKey)), connectionWith(alg === undefined ? {} : {alg})), (error: ConfigError) => {
+        assert.equal(error.message, 'key.pem is an RSASSA-PSS key, which cannot sign a client assertion here')
+        assert.deepEqual(error.suggestions, ['use an ordinary RSA key (openssl genpkey -algorithm RSA): it signs PS256 as well as RS256'])
+        return true
+      })
+    }
   })
 
   it('the assertion: iss = sub = client id, aud the issuer (elsewhere than Entra), five minutes of life, a fresh jti', async () => {

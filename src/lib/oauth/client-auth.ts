@@ -25,10 +25,6 @@ function defaultAlgorithm(key: KeyObject): string {
       return 'EdDSA'
     }
 
-    case 'rsa-pss': {
-      return 'PS256'
-    }
-
     default: {
       return 'RS256'
     }
@@ -90,6 +86,13 @@ type SigningKey = Awaited<ReturnType<typeof import('jose').importPKCS8>>
 
 async function signingKey(key: KeyObject, alg: string, label: string): Promise<SigningKey> {
   const {importPKCS8} = await import('jose')
+  // Web Crypto (jose) imports no RSASSA-PSS-only key, whatever the algorithm: no --alg would help.
+  if (key.asymmetricKeyType === 'rsa-pss') {
+    throw new ConfigError(`${label} is an RSASSA-PSS key, which cannot sign a client assertion here`, 'config_error', {
+      suggestions: ['use an ordinary RSA key (openssl genpkey -algorithm RSA): it signs PS256 as well as RS256'],
+    })
+  }
+
   try {
     return await importPKCS8(key.export({format: 'pem', type: 'pkcs8'}) as string, alg)
   } catch {
