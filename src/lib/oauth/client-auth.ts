@@ -22,7 +22,7 @@ function defaultAlgorithm(key: KeyObject): string {
     }
 
     case 'ed25519': {
-      return 'EdDSA'
+      return 'Ed25519'
     }
 
     default: {
@@ -97,7 +97,7 @@ async function signingKey(key: KeyObject, alg: string, label: string): Promise<S
     return await importPKCS8(key.export({format: 'pem', type: 'pkcs8'}) as string, alg)
   } catch {
     throw new ConfigError(`${label} cannot sign with ${alg}`, 'config_error', {
-      suggestions: ['pass --alg matching the key (RS256, PS256, ES256, ES384, ES512, EdDSA)'],
+      suggestions: ['pass --alg matching the key (RS256, PS256, ES256, ES384, ES512, Ed25519, EdDSA)'],
     })
   }
 }
@@ -133,7 +133,9 @@ async function privateKeyJwt(connection: Connection, credential: SigningCredenti
     {key: cryptoKey, kid},
     {
       [client.modifyAssertion](jwsHeader: Record<string, unknown>, payload: Record<string, unknown>) {
-        Object.assign(jwsHeader, {typ: 'JWT'}, header)
+        // openid-client names an Ed25519 key's algorithm Ed25519 (the fully-specified name); a server
+        // that knows only RFC 8037's EdDSA gets the name --alg (or the JWK) gave. The signature is the same.
+        Object.assign(jwsHeader, {typ: 'JWT'}, header, alg === 'EdDSA' ? {alg} : {})
         if (credential.kind === 'certificate') delete jwsHeader.kid
         payload.aud = audience
         payload.exp = Number(payload.iat) + ASSERTION_LIFETIME_SECONDS
