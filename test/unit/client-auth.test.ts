@@ -87,21 +87,33 @@ describe('client authentication: what openid-client is told to send', () => {
       ['ES256', generateKeyPairSync('ec', {namedCurve: 'P-256'})],
       ['ES384', generateKeyPairSync('ec', {namedCurve: 'P-384'})],
       ['ES512', generateKeyPairSync('ec', {namedCurve: 'P-521'})],
-      ['EdDSA', generateKeyPairSync('ed25519')],
+      // An Ed25519 key: the fully-specified name, as openid-client gives it.
+      ['Ed25519', generateKeyPairSync('ed25519')],
     ]
     for (const [alg, {privateKey, publicKey}] of cases) {
       const {header, jwt} = await assertionOf(keyCredential(pem(privateKey)))
-      // openid-client names an Ed25519 key's algorithm by the key (RFC 9864's fully-specified name).
-      assert.equal(header.alg, alg === 'EdDSA' ? 'Ed25519' : alg)
+      assert.equal(header.alg, alg)
       assert.equal(header.typ, 'JWT')
       assert.equal(header.kid, undefined, alg)
       await jwtVerify(jwt, await importSPKI(publicKey.export({format: 'pem', type: 'spki'}) as string, alg))
     }
 
-    // An RSASSA-PSS key is meant for PS256, but WebCrypto (through jose) imports no such PKCS#8 key
-    // for any algorithm: the refusal names what was tried.
+    // --alg EdDSA means what it says: RFC 8037's name, for a server that knows no other (same signature).
+    const ed = generateKeyPairSync('ed25519')
+    const named = await assertionOf(keyCredential(pem(ed.privateKey)), connectionWith({alg: 'EdDSA'}))
+    assert.equal(named.header.alg, 'EdDSA')
+    await jwtVerify(named.jwt, await importSPKI(ed.publicKey.export({format: 'pem', type: 'spki'}) as string, 'EdDSA'))
+
+    // WebCrypto (through jose) imports no RSASSA-PSS PKCS#8 key for any algorithm: refused as such, with
+    // the key that works (an ordinary RSA key signs PS256), not "pass --alg" that no --alg satisfies.
     const pss = generateKeyPairSync('rsa-pss', {modulusLength: 2048})
-    await assert.rejects(authenticate(keyCredential(pem(pss.privateKey))), {message: 'key.pem cannot sign with PS256'})
+    for (const alg of [undefined, 'PS256', 'RS256']) {
+      await assert.rejects(authenticate(keyCredential(pem(pss.privateKey)), connectionWith(alg === undefined ? {} : {alg})), (error: ConfigError) => {
+        assert.equal(error.message, 'key.pem is an RSASSA-PSS key, which cannot sign a client assertion here')
+        assert.deepEqual(error.suggestions, ['use an ordinary RSA key (openssl genpkey -algorithm RSA): it signs PS256 as well as RS256'])
+        return true
+      })
+    }
   })
 
   it('the assertion: iss = sub = client id, aud the issuer (elsewhere than Entra), five minutes of life, a fresh jti', async () => {
