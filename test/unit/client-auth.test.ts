@@ -110,6 +110,7 @@ describe('client authentication: what openid-client is told to send', () => {
     for (const alg of [undefined, 'PS256', 'RS256']) {
       await assert.rejects(authenticate(keyCredential(pem(pss.privateKey)), connectionWith(alg === undefined ? {} : {alg})), (error: ConfigError) => {
         assert.equal(error.message, 'key.pem is an RSASSA-PSS key, which cannot sign a client assertion here')
+        assert.equal(error.code, 'config_error')
         assert.deepEqual(error.suggestions, ['use an ordinary RSA key (openssl genpkey -algorithm RSA): it signs PS256 as well as RS256'])
         return true
       })
