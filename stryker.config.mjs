@@ -43,7 +43,7 @@ const SETS = {
     options: {incremental: true, incrementalFile: 'reports/stryker-incremental-redis.json'},
   },
   // The connection to each topology, against a real Sentinel set and Cluster (test/helpers/
-  // redis-topologies.ts) after the single-server tests. Hours from scratch (failovers in the tests):
+  // redis-topologies.ts) after the single-server tests. An hour or two from scratch (failovers in the tests):
   // a run retests only the mutants a change touched.
   'redis-topologies': {
     mutate: ['src/lib/store/redis-topology.ts'],
