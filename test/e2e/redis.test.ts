@@ -1,6 +1,6 @@
 import {strict as assert} from 'node:assert'
-import {createHash} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {createHash, randomBytes} from 'node:crypto'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {redisSettings, RedisStore} from '../../src/lib/store/redis-store.js'
@@ -222,6 +222,28 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     expectExit(await b.run(['session', 'end', '--key', 'pp-1', '--no-revoke'], {env: wrong}), 7)
     assert.equal(await redis.dump(), before)
     assert.equal(server.tokenRequests.length, 0)
+  })
+
+  it('a fleet on a store key (TOKENCTL_STORE_KEY_FILE, no passphrase): shared sessions and secrets, store status says a key; a passphrase host is refused, Redis unchanged', async () => {
+    const keyFile = join(tempHome(), 'fleet-key')
+    writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`)
+    const {homes: [a, b]} = fleet(2, {TOKENCTL_STORE_KEY_FILE: keyFile, TOKENCTL_STORE_PASSPHRASE: undefined})
+    await sharedSession([a, b], 'key-1', 'frank')
+    const refreshed = await b.run(['session', 'refresh', '--key', 'key-1', '--json'])
+    expectExit(refreshed, 0)
+    const status = await b.run(['store', 'status', '--json'])
+    expectExit(status, 0)
+    assert.equal(json(status).sealed_with, 'key')
+    assert.match(json(status).reason, /key from TOKENCTL_STORE_KEY_FILE/)
+    assert.ok(!status.stdout.includes(readFileSync(keyFile, 'utf8').trim()))
+
+    const before = await redis.dump()
+    const withPassphrase = {TOKENCTL_STORE_KEY_FILE: undefined, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
+    const refused = await a.run(['session', 'refresh', '--key', 'key-1', '--force', '--json'], {env: withPassphrase})
+    expectExit(refused, 7)
+    assert.equal(json(refused).error.code, 'store_wrong_secret_kind')
+    assert.match(json(refused).error.message, /^cannot open the secure store in Redis at .*: it is sealed with a key, and a passphrase is set$/)
+    assert.equal(await redis.dump(), before)
   })
 
   it('a lock held by a killed process is taken over after its lease, not before', async () => {

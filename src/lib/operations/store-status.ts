@@ -8,6 +8,7 @@ export async function storeStatus(_input: unknown, shell: CommandShell): Promise
   shell.log(`backend:  ${status.backend}`)
   shell.log(`reason:   ${status.reason}`)
   shell.log(`location: ${status.location}`)
+  if (status.sealed_with) shell.log(`sealed:   with a ${status.sealed_with}`)
   shell.log(`answers:  ${status.ok ? 'yes' : `no — ${status.error}`}`)
   if (!status.ok) process.exitCode = ExitCode.store
   return status

@@ -8,12 +8,15 @@ export interface StoreStatus {
   location: string
   ok: boolean
   reason: string
+  /** What an encrypted store (file, Redis) is sealed with, `key` or `passphrase`: never the secret. */
+  sealed_with?: string
 }
 
 /** The chosen store and a live check of it; a store that cannot even be chosen is an error (exit 7). */
 export async function storeStatus(env: NodeJS.ProcessEnv = process.env): Promise<StoreStatus> {
-  const {reason, store} = await openStore(env)
+  const {reason, sealedWith, store} = await openStore(env)
   const status: StoreStatus = {backend: store.backend, location: store.location, ok: true, reason}
+  if (sealedWith) status.sealed_with = sealedWith
   try {
     await store.check()
   } catch (error) {
