@@ -3,6 +3,7 @@ import type {Dispatcher} from 'undici'
 import {baselineWasmOnly} from './baseline-wasm.js'
 import {limitBody} from './bodies.js'
 import {isLoopbackName} from './destination.js'
+import {directFetch, sendsDirectly} from './direct.js'
 import {createDispatcher, type DispatcherOptions, proxyVariable} from './dispatcher.js'
 import {failureReason} from './failure.js'
 import {type HttpExchange, maskHeaders, maskParams, maskUrl, type TraceSink} from './trace.js'
@@ -41,11 +42,8 @@ async function jsonSummary(response: Response): Promise<Record<string, string> |
  * trace sink.
  */
 export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
-  baselineWasmOnly()
-  const sendAny = await transport(options)
-  const {maxBodyBytes, trace, traceBodies} = options
-  const send: FetchFn =
-    maxBodyBytes === undefined ? sendAny : async (url, init) => limitBody(await sendAny(url, init), maxBodyBytes, `the answer from ${maskUrl(url)}`)
+  const send = await transport(options)
+  const {trace, traceBodies} = options
   if (!trace) return send
 
   return async (url, init) => {
@@ -75,17 +73,24 @@ export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
 
 /**
  * undici's fetch on the command's dispatcher (proxy, CAs, timeouts, loopback names checked) when a
- * proxy or an extra CA is configured or the host is a localhost name; otherwise Node's own fetch
- * (the same undici inside), which starts ~35 ms sooner than importing the package. An IP literal
- * needs no lookup, so 127.0.0.1 without a proxy keeps the fast path.
+ * proxy or an extra CA is configured or the host is a localhost name; otherwise the request goes
+ * straight over node:https (./direct.ts), which is what one request costs at least, or, for what
+ * that does not send, Node's own fetch. An IP literal needs no lookup, so 127.0.0.1 without a proxy
+ * goes straight too. Every answer's body is held to maxBodyBytes.
  */
 async function transport(options: HttpOptions): Promise<FetchFn> {
   const always = Boolean(proxyVariable() || options.caFile)
+  const {maxBodyBytes} = options
+  const bounded = (url: string, response: Response) => (maxBodyBytes === undefined ? response : limitBody(response, maxBodyBytes, `the answer from ${maskUrl(url)}`))
+  const direct = directFetch(options)
   let undici: Promise<[typeof import('undici'), Dispatcher]> | undefined
   return async (url, init) => {
-    if (!always && !isLoopbackName(new URL(url).hostname)) return fetch(url, init)
+    const target = new URL(url)
+    if (!always && !isLoopbackName(target.hostname)) return sendsDirectly(target, init) ? direct(url, init) : bounded(url, await fetch(url, init))
     undici ??= Promise.all([import('undici'), createDispatcher(options)])
     const [{fetch: undiciFetch}, dispatcher] = await undici
-    return undiciFetch(url, {...(init as object), dispatcher} as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>
+    // After the loading: V8 flags changed at run time make it compile Node's own modules afresh (baseline-wasm.ts).
+    baselineWasmOnly()
+    return bounded(url, (await undiciFetch(url, {...(init as object), dispatcher} as Parameters<typeof undiciFetch>[1])) as unknown as Response)
   }
 }
