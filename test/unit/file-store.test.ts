@@ -240,6 +240,31 @@ describe('file store', () => {
       }
     })
 
+    it('decrypts the file once while it does not change: reads of the bytes this process last opened or wrote decrypt nothing', async () => {
+      const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')
+      const original = crypto.createDecipheriv
+      let decryptions = 0
+      crypto.createDecipheriv = ((...args: Parameters<typeof original>) => {
+        decryptions++
+        return original(...args)
+      }) as typeof original
+      syncBuiltinESMExports()
+      try {
+        const key = randomBytes(32)
+        const store = new FileStore({key})
+        await store.set('a', '1') // a new file: nothing to decrypt
+        assert.deepEqual([await store.get('a'), await store.get('a'), await store.list('')], ['1', '1', ['a']])
+        assert.equal(decryptions, 0, 'what it wrote it knows')
+        await new FileStore({key}).set('b', '2') // another process writes
+        assert.equal(await store.get('b'), '2')
+        assert.equal(await store.get('a'), '1')
+        assert.equal(decryptions, 2, 'the other writer\'s file once (its own read before its write, then this one)')
+      } finally {
+        crypto.createDecipheriv = original
+        syncBuiltinESMExports()
+      }
+    })
+
     it('opens a file written with other scrypt parameters, and rewrites it with the current ones', async () => {
       const old = new FileStore({kdfParams: {N: 2 ** 10, p: 2, r: 4}, passphrase: PASSPHRASE})
       await old.set('a', SECRET)

@@ -215,11 +215,15 @@ describe('store key (instead of a passphrase)', () => {
       [randomBytes(64).toString('base64'), 'it is 64 bytes in base64, not 32'],
       ['QQ', 'it is 1 bytes in base64, not 32'],
       ['QR', 'it is not base64'],
+      ['QQ=', 'it is 1 bytes in base64, not 32'],
+      ['QQ===', 'it is not base64'],
+      ['Q', 'it is not base64'],
+      [' \t', 'it is empty'],
     ]) {
       const error = failsWith({TOKENCTL_STORE_KEY: value}, StoreError, 'store_invalid_key')
       assert.equal(error.message, `TOKENCTL_STORE_KEY is not a 256-bit store key: ${what}`, value)
       assert.deepEqual(error.suggestions, ['make one with openssl rand -base64 32 (the same on every machine that shares the store), and put it in TOKENCTL_STORE_KEY'])
-      assert.ok(!error.message.includes(value.trim()) && !error.suggestions!.join('').includes(value.trim()))
+      if (value.trim() !== '') assert.ok(!error.message.includes(value.trim()) && !error.suggestions!.join('').includes(value.trim()))
     }
 
     const file = path.join(directory, 'key')
@@ -227,6 +231,8 @@ describe('store key (instead of a passphrase)', () => {
     const error = failsWith({TOKENCTL_STORE_KEY_FILE: file}, StoreError, 'store_invalid_key')
     assert.equal(error.message, `the store key file ${file} (TOKENCTL_STORE_KEY_FILE) is not a 256-bit store key: it is 24 bytes in base64, not 32`)
     assert.deepEqual(error.suggestions, ['make one with openssl rand -base64 32 (the same on every machine that shares the store), and put it in TOKENCTL_STORE_KEY_FILE'])
+    writeFileSync(file, '\n')
+    assert.match(failsWith({TOKENCTL_STORE_KEY_FILE: file}, StoreError, 'store_invalid_key').message, /is not a 256-bit store key: it is empty$/)
   })
 
   it('the key file is read as every secret file is: a regular file, at most 64 KiB; else exit 7 naming it', () => {

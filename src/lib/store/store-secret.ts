@@ -65,7 +65,7 @@ function readKeyFile(file: string): string {
   try {
     bytes = readAtMostSync(file)
   } catch (error) {
-    const reason = error instanceof NotRegularFileError ? error.message : ((error as NodeJS.ErrnoException).code ?? 'unreadable')
+    const reason = error instanceof NotRegularFileError ? error.message : ((error as NodeJS.ErrnoException).code ?? String(error))
     throw new StoreError(`cannot read the store key file ${file} (${KEY_FILE_VARIABLE}): ${reason}`, 'store_invalid_key', {
       cause: error,
       suggestions: [`point ${KEY_FILE_VARIABLE} at a readable file, or set ${KEY_VARIABLE}`],
@@ -81,16 +81,16 @@ function readKeyFile(file: string): string {
   return chompLineEnding(bytes.toString('latin1'))
 }
 
-const BASE64 = /^[\d+/A-Za-z]+={0,2}$/
-
 /** 32 bytes from their base64 (as `openssl rand -base64 32` prints them), or exit 7 saying what is wrong; never the value. */
 function decodeKey(text: string, source: SecretSource): Buffer {
   const trimmed = text.trim()
-  const key = Buffer.from(trimmed, 'base64')
-  // Buffer.from skips what is not base64; re-encoding tells a key from text that merely decodes to something.
-  const canonical = BASE64.test(trimmed) && key.toString('base64').replace(/=+$/, '') === trimmed.replace(/=+$/, '')
+  // The padding may be left out. Buffer.from skips what is not base64 (and reads base64url): only a
+  // text that is exactly what its bytes encode to is base64.
+  const padded = trimmed.padEnd(Math.ceil(trimmed.length / 4) * 4, '=')
+  const key = Buffer.from(padded, 'base64')
+  const canonical = key.toString('base64') === padded
   if (canonical && key.length === STORE_KEY_BYTES) return key
-  const what = canonical ? `it is ${key.length} bytes in base64, not ${STORE_KEY_BYTES}` : 'it is not base64'
+  const what = trimmed === '' ? 'it is empty' : canonical ? `it is ${key.length} bytes in base64, not ${STORE_KEY_BYTES}` : 'it is not base64'
   throw new StoreError(`${origin(source)} is not a 256-bit store key: ${what}`, 'store_invalid_key', {
     suggestions: [`make one with openssl rand -base64 32 (the same on every machine that shares the store), and put it in ${source.variable}`],
   })
