@@ -6,8 +6,10 @@
  * http_cache, acquire_token_silent(account=None) then acquire_token_for_client, as its own CLI recipe
  * does), `curl | jq` making one token request, and tokenctl: the hits of `token client NAME`, of
  * `token client` with flags, of `session refresh --key` and `call`'s token lookup, on the file store
- * and the keychain, the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), and one token request with
- * `--no-cache`. Ratios to `node -e 0` and to MSAL's hit; peak RSS of one run of each.
+ * sealed with a store key (TOKENCTL_STORE_KEY, what CI and fleets are told to use) and with a
+ * passphrase (scrypt), and on the keychain, the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), and
+ * one token request with `--no-cache`. Ratios to `node -e 0` and to MSAL's hit; peak RSS of one run
+ * of each.
  *
  * Everything talks to one authorization server over TLS (a throwaway CA): MSAL accepts only an https
  * authority. The runs that make a request trust the CA through NODE_EXTRA_CA_CERTS (Node then loads its
@@ -16,6 +18,7 @@
  * Every hit is checked to reach neither the token endpoint nor discovery.
  */
 import {spawn, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {request} from 'node:https'
 import {tmpdir} from 'node:os'
@@ -115,8 +118,22 @@ function fetchJwks(url: string, ca: string): Promise<{keys: never[]}> {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
-/** Medians in ms, by hyperfine (warm-ups, then `runs` runs of each, one command after the other). */
-async function timeWithHyperfine(rows: Row[], runs: number, directory: string): Promise<Map<string, number>> {
+/** A row's times in ms: the median and quartiles of its runs' wall time, and its mean CPU time (user + system) where known. */
+interface Timing {
+  cpu?: number
+  median: number
+  q1: number
+  q3: number
+}
+
+function timing(values: number[], cpu?: number): Timing {
+  const sorted = [...values].sort((a, b) => a - b)
+  const at = (fraction: number) => sorted[Math.floor((sorted.length - 1) * fraction)]
+  return {cpu, median: median(values), q1: at(0.25), q3: at(0.75)}
+}
+
+/** Times in ms, by hyperfine (warm-ups, then `runs` runs of each, one command after the other). */
+async function timeWithHyperfine(rows: Row[], runs: number, directory: string): Promise<Map<string, Timing>> {
   const exported = join(directory, 'hyperfine.json')
   const args = ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', exported, '--style', 'none']
   for (const row of rows) {
@@ -127,12 +144,12 @@ async function timeWithHyperfine(rows: Row[], runs: number, directory: string): 
   }
 
   await mustRun([findExecutable('hyperfine')!, ...args], process.env)
-  const {results} = JSON.parse(readFileSync(exported, 'utf8')) as {results: Array<{command: string; times: number[]}>}
-  return new Map(results.map((result) => [result.command, median(result.times) * 1000]))
+  const {results} = JSON.parse(readFileSync(exported, 'utf8')) as {results: Array<{command: string; system: number; times: number[]; user: number}>}
+  return new Map(results.map((result) => [result.command, timing(result.times.map((seconds) => seconds * 1000), (result.user + result.system) * 1000)]))
 }
 
 /** Without hyperfine: the same medians from runs in turn (each row once per round, so load hits them alike). */
-async function timeRoundRobin(rows: Row[], runs: number): Promise<Map<string, number>> {
+async function timeRoundRobin(rows: Row[], runs: number): Promise<Map<string, Timing>> {
   const times = new Map<string, number[]>(rows.map((row) => [row.name, []]))
   for (const row of rows) for (let i = 0; i < 3; i++) await run(row.argv, row.env)
   for (let i = 0; i < runs; i++) {
@@ -143,7 +160,7 @@ async function timeRoundRobin(rows: Row[], runs: number): Promise<Map<string, nu
     }
   }
 
-  return new Map([...times].map(([name, values]) => [name, median(values)]))
+  return new Map([...times].map(([name, values]) => [name, timing(values)]))
 }
 
 /** Peak RSS (MiB) of one run, from the kernel's accounting of the waited-for children. */
@@ -198,7 +215,9 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
   try {
     server = await startAuthServer({issuerPath: TENANT_PATH, tls: {cert: pki.serverCert, key: pki.serverKey}})
     api = await startApiServer({audience: server.resources.api, issuer: server.issuer, jwksUri: await fetchJwks(server.jwksUri, pki.caCert)})
-    const rows = await peerRows(options, server, api, pki, directory)
+    // BENCH_PEERS=regex: only the rows it matches, beside the peers (node -e 0, MSAL, curl).
+    const only = process.env.BENCH_PEERS ? new RegExp(process.env.BENCH_PEERS) : undefined
+    const rows = (await peerRows(options, server, api, pki, directory)).filter((row) => !only || !row.argv.includes(BIN) || only.test(row.name))
     // Every hit really is one: none of them may reach the authorization server (discovery included).
     for (const row of rows.filter((r) => r.hit)) await mustRun(row.argv, row.env)
     server.resetCounters()
@@ -210,20 +229,24 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
     const runs = Math.min(options.runs, 40)
     const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
     const loadBefore = load()
-    const medians = hyperfine ? await timeWithHyperfine(rows, runs, directory) : await timeRoundRobin(rows, runs)
+    const times = hyperfine ? await timeWithHyperfine(rows, runs, directory) : await timeRoundRobin(rows, runs)
     console.log(`  ${runs} runs of each after 3 warm-ups; Node ${process.version}; load average ${loadBefore} before, ${load()} after`)
-    const node = medians.get('node -e 0')!
-    const msal = rows.some((row) => row.name.startsWith('MSAL')) ? medians.get(rows.find((row) => row.name.startsWith('MSAL'))!.name) : undefined
+    console.log('  ms: median wall time [first–third quartile]; CPU: mean user + system time, which a loaded machine disturbs far less')
+    const node = times.get('node -e 0')!
+    const msalRow = rows.find((row) => row.name.startsWith('MSAL'))
+    const msal = msalRow && times.get(msalRow.name)
     // A name is a table cell: its own | escaped.
     const label = (row: Row) => row.name.replaceAll('|', '\\|')
     const width = Math.max(...rows.map((row) => label(row).length))
-    console.log(`\n| ${pad('', width)} | ms | × node -e 0 | × MSAL hit | peak RSS MiB |`)
-    console.log(`|${'-'.repeat(width + 2)}|---:|---:|---:|---:|`)
+    const ratio = (value: number | undefined, to: number | undefined) => (value === undefined || to === undefined ? '–' : (value / to).toFixed(2))
+    console.log(`\n| ${pad('', width)} | ms [q1–q3] | × node -e 0 | × MSAL hit | CPU ms | CPU × node -e 0 | CPU × MSAL hit | peak RSS MiB |`)
+    console.log(`|${'-'.repeat(width + 2)}|---:|---:|---:|---:|---:|---:|---:|`)
     for (const row of rows) {
-      const ms = medians.get(row.name)!
+      const {cpu, median: ms, q1, q3} = times.get(row.name)!
       const rss = await peakRssMiB(row)
-      const ratio = msal === undefined ? '–' : (ms / msal).toFixed(2)
-      console.log(`| ${pad(label(row), width)} | ${ms.toFixed(1)} | ${(ms / node).toFixed(2)} | ${ratio} | ${rss === undefined ? '?' : rss.toFixed(1)} |`)
+      const wall = `${ms.toFixed(1)} [${q1.toFixed(0)}–${q3.toFixed(0)}]`
+      const cpuCells = `${cpu === undefined ? '–' : cpu.toFixed(1)} | ${ratio(cpu, node.cpu)} | ${ratio(cpu, msal?.cpu)}`
+      console.log(`| ${pad(label(row), width)} | ${wall} | ${ratio(ms, node.median)} | ${ratio(ms, msal?.median)} | ${cpuCells} | ${rss === undefined ? '?' : rss.toFixed(1)} |`)
     }
   } finally {
     await api?.stop()
@@ -239,6 +262,8 @@ async function peerRows(options: {keyring?: KeyringSession}, server: AuthServer,
   const tls = {NODE_EXTRA_CA_CERTS: pki.caCertPath}
   const fileEnv = {...base, TOKENCTL_HOME: home('file'), TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
   await prepareHome({...fileEnv, ...tls}, server)
+  const keyEnv = {...base, TOKENCTL_HOME: home('key'), TOKENCTL_STORE: 'file', TOKENCTL_STORE_KEY: randomBytes(32).toString('base64')}
+  await prepareHome({...keyEnv, ...tls}, server)
   const rows: Row[] = [
     {argv: [process.execPath, '-e', '0'], env: base, name: 'node -e 0'},
     {argv: [process.execPath, BIN, '--version'], env: fileEnv, name: 'tokenctl --version (oclif)'},
@@ -275,8 +300,9 @@ async function peerRows(options: {keyring?: KeyringSession}, server: AuthServer,
     console.log('  curl | jq skipped: curl or jq is not installed')
   }
 
-  rows.push(...tokenctlRows('file store', fileEnv, server, api, tls))
-  rows.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: {...fileEnv, TOKENCTL_NO_FAST_PATH: '1'}, hit: true, name: 'the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), file store'})
+  rows.push(...tokenctlRows('file store, key', keyEnv, server, api, tls))
+  rows.push(...tokenctlRows('file store, passphrase', fileEnv, server, api, tls))
+  rows.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: {...keyEnv, TOKENCTL_NO_FAST_PATH: '1'}, hit: true, name: 'the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), file store, key'})
   rows.push({
     argv: [process.execPath, BIN, 'token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'basic', '--client-secret-env', 'CLIENT_SECRET', '--scope', SCOPE, '--no-cache'],
     env: {...base, ...tls, CLIENT_SECRET: server.clients.basic.clientSecret, TOKENCTL_HOME: home('ephemeral')},
