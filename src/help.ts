@@ -2,6 +2,7 @@ import {type Command, Errors, Help, type Interfaces, toStandardizedId} from '@oc
 import {getHelpFlagAdditions} from '@oclif/core/help'
 
 import {visibleCommands} from './hooks/command-not-found.js'
+import {ExitCode} from './lib/errors.js'
 import {unknownCommandLine} from './lib/suggest.js'
 
 /**
@@ -31,7 +32,7 @@ export default class TokenctlHelp extends Help {
     const words = end === -1 ? rest : rest.slice(0, end)
     if (words.length > 0 && !this.names(words)) {
       process.stderr.write(`${unknownCommandLine(words, [], visibleCommands(this.config), this.config.bin)}\n`)
-      Errors.exit(127)
+      Errors.exit(ExitCode.commandNotFound)
     }
 
     return super.showHelp(argv)

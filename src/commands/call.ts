@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {MAX_TIMEOUT_SECONDS} from '../lib/config/connection.js'
+import {MAX_TIMEOUT_SECONDS} from '../lib/config/timeouts.js'
 import {emptyValueAllowed} from '../lib/empty-values.js'
 import {connectionFlags, environmentVariableFlag, sessionKey} from '../lib/flags.js'
 import {call, type CallJson} from '../lib/operations/call.js'

@@ -1,5 +1,6 @@
 import type {Hook} from '@oclif/core'
 
+import {ExitCode} from '../lib/errors.js'
 import {unknownCommandLine} from '../lib/suggest.js'
 
 /** The commands and topics a user can type, as typed (`token client`); hidden ones left out. */
@@ -26,7 +27,7 @@ const hook: Hook.CommandNotFound = async function (options) {
   }
 
   process.stderr.write(`${unknownCommandLine(words, options.argv ?? [], visibleCommands(config), config.bin)}\n`)
-  this.exit(127)
+  this.exit(ExitCode.commandNotFound)
 }
 
 export default hook

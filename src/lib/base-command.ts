@@ -20,7 +20,7 @@ export {stdoutColors, toTokenctlError} from './command-shell.js'
 /**
  * The base of every tokenctl command: the global --verbose flag, --json, the stderr side of
  * progress and traces, and the one lifecycle (CommandShell.lifecycle) whose catch turns any failure
- * into its exit code and either a JSON error on stdout or one line on stderr. Command-line mistakes
+ * into its exit code (README, "Exit codes") and either a JSON error on stdout or one line on stderr. Command-line mistakes
  * are said in tokenctl's words (parse-errors.ts).
  */
 export abstract class BaseCommand extends Command {

@@ -3,9 +3,9 @@
  * by the fast path of bin/run.js, which serves a cache hit without loading oclif (src/fast-path/).
  * Both run a command through lifecycle() and call these methods, so there is one implementation of
  * each rule: the order of a command's steps, data on stdout or into the `--output` file (committed
- * only on success), JSON (escaped), the one failure line or JSON error with the exit code, progress
- * on a terminal, the secure store opened at most once, open connections closed at the end. Nothing
- * here imports oclif: the fast path must not load it.
+ * only on success), JSON (escaped), the one failure line or JSON error with the exit code (README,
+ * "Exit codes"), progress on a terminal, the secure store opened at most once, open connections
+ * closed at the end. Nothing here imports oclif: the fast path must not load it.
  */
 import type {ChalkInstance} from 'chalk'
 
@@ -216,7 +216,7 @@ export class CommandShell {
   }
 
   /**
-   * Any failure as the contract's exit code, and a JSON error on stdout or one line on stderr. With
+   * Any failure as its exit code (README, "Exit codes"), and a JSON error on stdout or one line on stderr. With
    * --verbose an internal error (exit 1, a bug) adds its stack trace; an expected outcome (a refusal,
    * a failed check, an unknown session…) is said in its one line, never as a crash.
    */
@@ -248,7 +248,7 @@ export class CommandShell {
     const file = this.outputFile
     if (!file) return
     this.outputFile = undefined
-    if (this.failed || (process.exitCode !== undefined && process.exitCode !== 0)) {
+    if (this.failed || (process.exitCode !== undefined && process.exitCode !== ExitCode.ok)) {
       await file.abort()
       return
     }

@@ -27,7 +27,7 @@ export interface DemoReporter {
 /** A step whose command failed (its exit code is the demo's), or did not do what the demo expected (exit 1). */
 export class DemoStepError extends TokenctlError {
   constructor(step: number, title: string, detail: string, exitCode: number) {
-    const code = (Object.values(ExitCode) as number[]).includes(exitCode) && exitCode !== 0 ? (exitCode as ExitCode) : ExitCode.internal
+    const code = (Object.values(ExitCode) as number[]).includes(exitCode) && exitCode !== ExitCode.ok ? (exitCode as ExitCode) : ExitCode.internal
     super(`demo step ${step} (${title}) failed: ${detail}`, 'demo_failed', code)
   }
 }
@@ -104,7 +104,7 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
 
   const succeed = async (args: string[], shown: string, input?: string): Promise<Ran> => {
     const ran = await tokenctl(args, shown, input)
-    if (ran.code !== 0) fail(`exit ${ran.code}`, ran)
+    if (ran.code !== ExitCode.ok) fail(`exit ${ran.code}`, ran)
     return ran
   }
 
@@ -146,7 +146,7 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
       },
     )
     await approving
-    if (signedIn.code !== 0) fail(`exit ${signedIn.code}`, signedIn)
+    if (signedIn.code !== ExitCode.ok) fail(`exit ${signedIn.code}`, signedIn)
     const userToken = signedIn.stdout.trim()
     reporter.outcome(`the token a web API would receive: ${describeToken(userToken)}`)
 

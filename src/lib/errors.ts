@@ -1,6 +1,6 @@
 /**
  * The error vocabulary of tokenctl. Every failure the library reports is a TokenctlError whose
- * exitCode is one of the contract's exit codes (../shared/spec/cli.md) and whose code is the OAuth
+ * exitCode is one of the exit codes of README's "Exit codes" section and whose code is the OAuth
  * `error` value when a server sent one, else one of tokenctl's own codes below.
  */
 
@@ -24,6 +24,9 @@ export const ExitCode = {
   commandNotFound: 127,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+/** `exec`: a command that a signal ended exits 128 + the signal's number, as shells report it. */
+export const SIGNALLED_EXIT_BASE = 128
 
 export type UsageCode = 'usage_error' | 'invalid_jwt' | 'invalid_session_key' | 'secret_on_command_line' | 'input_too_large'
 export type ConfigCode =

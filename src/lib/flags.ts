@@ -1,12 +1,12 @@
 /**
- * Flag definitions shared by several commands, defined once (the contract's "connection flags").
+ * Flag definitions shared by several commands, defined once (the connection flags of README's "Commands").
  * No flag ever takes a secret as its value: secrets come from an environment variable named by a
  * flag, from stdin, from a file, or from the secure store.
  */
 import {Flags, type Interfaces} from '@oclif/core'
 
 import {AUTH_METHODS} from './config/clients.js'
-import {MAX_TIMEOUT_SECONDS} from './config/connection.js'
+import {MAX_TIMEOUT_SECONDS} from './config/timeouts.js'
 import {ASSERTION_AUDIENCES, DEFAULT_FEDERATED_AUDIENCE} from './config/credentials.js'
 import {CREDENTIAL_FLAGS} from './credential-flags.js'
 import {TOKEN_FORMATS} from './output.js'
@@ -206,7 +206,7 @@ export const formatFlag = {
   }),
 }
 
-/** The contract's `--output PATH` / `-o`: stdout's data into PATH, atomically, only on success (see output-file.ts). */
+/** `--output PATH` / `-o` (README, "Commands"): stdout's data into PATH, atomically, only on success (see output-file.ts). */
 export const outputFlag = {
   output: Flags.string({
     char: 'o',

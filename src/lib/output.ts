@@ -46,7 +46,7 @@ export interface TokenJson {
   token_type: string
 }
 
-/** The contract's token JSON; callers add `client`, `flavor`, `session_key`… */
+/** The JSON of a command that prints a token (`--json`); callers add `client`, `flavor`, `session_key`… */
 export function tokenJson(result: TokenResult, extra: Record<string, unknown> = {}): TokenJson {
   const {token} = result
   return {

@@ -59,8 +59,8 @@ async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
-/** A temporary file of ours: `<name>.<pid>.<hex>.tmp`, or `<name>.<hex>.tmp` as earlier versions named them. */
-const TEMPORARY = /^.+?\.(?:(\d+)\.)?[\da-f]{8,}\.tmp$/
+/** A temporary file of ours: `<name>.<pid>.<hex>.tmp` (temporaryPath). */
+const TEMPORARY = /^.+?\.(\d+)\.[\da-f]{8,}\.tmp$/
 
 /** A write takes milliseconds: a temporary file this old whose writer is gone was abandoned. */
 const ABANDONED_AFTER_MS = 30_000
@@ -76,9 +76,9 @@ export function isAbandonedTemporary(name: string, mtimeMs: number, now = Date.n
   if (!match) return false
   const age = Math.abs(now - mtimeMs)
   if (age > ABANDONED_ANYWAY_AFTER_MS) return true
-  const pid = match[1] === undefined ? undefined : Number(match[1])
+  const pid = Number(match[1])
   if (pid === process.pid) return false
-  return age > ABANDONED_AFTER_MS && (pid === undefined || !isProcessAlive(pid))
+  return age > ABANDONED_AFTER_MS && !isProcessAlive(pid)
 }
 
 /** Best effort: a folder we cannot list or a file we cannot remove changes nothing for the write. */

@@ -12,7 +12,7 @@ import {chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync} from 'n
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/devidp/obo-grants.js'
+import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/oauth/urns.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, startAuthServer, type TokenRequestRecord} from '../helpers/auth-server.js'

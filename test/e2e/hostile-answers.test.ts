@@ -1,5 +1,5 @@
 /**
- * What a hostile server (or a careless neighbour, or an older tokenctl) hands us must not reach the
+ * What a hostile server (or a careless neighbour, or a damaged store) hands us must not reach the
  * terminal, the wire or the cache as it came: control characters are escaped before they are shown,
  * tokens a header cannot carry and expiries no date can state are refused (exit 6, nothing printed,
  * nothing cached), credentials are never taken from --param, URL passwords never repeated, inputs
@@ -192,7 +192,7 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       assert.ok(!malformed.stderr.includes('hunter2'))
     })
 
-    it('a config.json written by an older tokenctl with a credential --param: exit 3 naming the client, never sent, hidden by client show', async () => {
+    it('a config.json edited by hand to hold a credential --param: exit 3 naming the client, never sent, hidden by client show', async () => {
       const cli = fresh()
       const settings = {clientId: 'worker', tokenEndpoint: server.tokenEndpoint, authMethod: 'none', params: [['audience', 'x'], ['client_secret', 'hunter2']]}
       writeFileSync(join(cli.home, 'config.json'), JSON.stringify({clients: {ci: settings}}), {mode: 0o600})
@@ -259,7 +259,7 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       assert.match(result.stdout, /^nbf: 2023-11-14T22:13:20\.000Z \(/m)
     })
 
-    it('a cached token that an older tokenctl kept with an expiry out of range is a miss, not a crash on every run', async () => {
+    it('a cached token with an expiry out of range (a damaged entry) is a miss, not a crash on every run', async () => {
       const cli = fresh()
       expectExit(await cli.run(['token', 'client', ...client()]), 0)
       const store = new FileStore({file: join(cli.home, 'store.enc'), passphrase: PASSPHRASE})

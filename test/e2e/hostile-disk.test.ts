@@ -126,7 +126,7 @@ describe('TOKENCTL_HOME against a careless umask and hostile neighbours (end to 
     const hex = () => randomBytes(6).toString('hex')
     const dead = deadPid()
     const inHome = (name: string) => join(cli.home, name)
-    const abandoned = [`store.enc.${dead}.${hex()}.tmp`, `config.json.${dead}.${hex()}.tmp`, `sessions.json.${hex()}.tmp`, `store.enc.${process.pid}.${hex()}.tmp`]
+    const abandoned = [`store.enc.${dead}.${hex()}.tmp`, `config.json.${dead}.${hex()}.tmp`, `sessions.json.${dead}.${hex()}.tmp`, `store.enc.${process.pid}.${hex()}.tmp`]
     const live = `store.enc.${process.pid}.${hex()}.tmp`
     for (const name of [...abandoned, live]) writeFileSync(inHome(name), 'an encrypted copy of secrets removed since', {mode: 0o600})
     for (const name of abandoned.slice(0, 3)) age(inHome(name), 2 * 60 * 1000) // a writer killed two minutes ago

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {decodeJwt} from 'jose'
 
-import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/devidp/obo-grants.js'
+import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/oauth/urns.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'

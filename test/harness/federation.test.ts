@@ -11,7 +11,7 @@ import {strict as assert} from 'node:assert'
 
 import {decodeJwt} from 'jose'
 
-import {JWT_BEARER_GRANT} from '../../src/lib/devidp/obo-grants.js'
+import {JWT_BEARER_GRANT} from '../../src/lib/oauth/urns.js'
 import {createWorkloadIssuer} from '../../src/lib/devidp/workload-issuer.js'
 import {type AuthServer, startAuthServer} from '../helpers/auth-server.js'
 import {type FakeGithubActions, REQUEST_TOKEN, startFakeGithubActions} from '../helpers/github-actions.js'

@@ -26,7 +26,7 @@ import {createHash, X509Certificate} from 'node:crypto'
 
 import type {JWK} from 'jose'
 
-import {JWT_BEARER_GRANT} from '../../src/lib/devidp/obo-grants.js'
+import {JWT_BEARER_GRANT} from '../../src/lib/oauth/urns.js'
 import {providerErrors} from '../../src/lib/devidp/oidc.js'
 import {type AuthServer, type AuthServerOptions, startAuthServer, type TokenRequestRecord} from './auth-server.js'
 

@@ -18,3 +18,16 @@ export async function holdLock(locker: Pick<SecretStore, 'withLock'>, name: stri
     await holding
   }
 }
+
+/**
+ * Adds one to the number stored under `name`, a read-modify-write under the entry's lock as the token
+ * cache and sessions do theirs (withLock around get and set): concurrent increments that lose none
+ * prove the lock serialises them. Answers the value written.
+ */
+export function incremented(store: Pick<SecretStore, 'get' | 'set' | 'withLock'>, name: string): Promise<string> {
+  return store.withLock(name, async () => {
+    const next = String(Number((await store.get(name)) ?? '0') + 1)
+    await store.set(name, next)
+    return next
+  })
+}

@@ -35,7 +35,7 @@ describe('building blocks', () => {
     assert.ok(!isUsable({access_token: 't', token_type: 'Bearer'}, 0, now), 'unknown expiry is never served from the cache')
   })
 
-  it('tells "refused" (4) from "sign in again" (5) as the contract does', () => {
+  it('tells "refused" (4) from "sign in again" (5) as README\'s Exit codes section does', () => {
     assert.equal(oauthErrorFromBody({error: 'invalid_grant'}, 400, 'obo').exitCode, ExitCode.refused)
     assert.equal(oauthErrorFromBody({error: 'invalid_grant'}, 400, 'refresh_token').exitCode, ExitCode.reauthenticate)
     assert.equal(oauthErrorFromBody({error: 'invalid_grant', suberror: 'consent_required'}, 400, 'obo').exitCode, ExitCode.reauthenticate)

@@ -1,6 +1,6 @@
 /**
  * How a failure is told (src/lib/command-shell.ts, CommandShell.fail): one line on stderr, the
- * contract's exit code, and with --verbose a stack trace for an internal error (exit 1, a bug) only —
+ * exit code README's "Exit codes" gives, and with --verbose a stack trace for an internal error (exit 1, a bug) only —
  * an expected outcome (a refusal, a failed check, an unknown session) is never shown as a crash.
  * test/e2e/first-hour.test.ts runs the expected outcomes through the CLI.
  */

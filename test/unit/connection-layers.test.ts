@@ -1,21 +1,14 @@
 /**
- * Settings in whole layers (src/lib/config/connection.ts): flags, then a named client, then the
+ * Settings in whole layers (src/lib/config/settings.ts): flags, then a named client, then the
  * TOKENCTL_* variables; the server — issuer, token endpoint, the CA file that vouches for it, the
  * audience its client assertions want — is one setting. test/e2e/command-line-wins.test.ts proves
  * the same against real servers; these pin the merge itself, field by field.
  */
 import {strict as assert} from 'node:assert'
 
-import {
-  clientLayer,
-  environmentLayer,
-  flagLayer,
-  layered,
-  MAX_TIMEOUT_SECONDS,
-  resolveConnection,
-  resolveIssuer,
-  toConnection,
-} from '../../src/lib/config/connection.js'
+import {resolveConnection, resolveIssuer, toConnection} from '../../src/lib/config/connection.js'
+import {MAX_TIMEOUT_SECONDS} from '../../src/lib/config/timeouts.js'
+import {clientLayer, environmentLayer, flagLayer, layered} from '../../src/lib/config/settings.js'
 import {ConfigError, ExitCode, UsageError} from '../../src/lib/errors.js'
 
 const ELSEWHERE = {TOKENCTL_CLIENT_ID: 'nobody', TOKENCTL_ISSUER: 'https://elsewhere.example', TOKENCTL_TOKEN_ENDPOINT: 'https://elsewhere.example/token'}

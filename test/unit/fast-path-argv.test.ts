@@ -7,7 +7,7 @@ import {strict as assert} from 'node:assert'
 
 import {type CommandSpec, parseArgv} from '../../src/fast-path/argv.js'
 import {FAST_COMMANDS} from '../../src/fast-path/commands.js'
-import {credentialSourceOf} from '../../src/lib/config/connection.js'
+import {credentialSourceOf} from '../../src/lib/config/settings.js'
 import {CREDENTIAL_FLAGS} from '../../src/lib/credential-flags.js'
 import {connectionFlags} from '../../src/lib/flags.js'
 import {environmentWithoutSecrets} from '../../src/lib/secret-variables.js'

@@ -1,7 +1,8 @@
 import {strict as assert} from 'node:assert'
 import {resolve} from 'node:path'
 
-import {credentialSourceOf, federatedSourceOf, methodFits} from '../../src/lib/config/connection.js'
+import {methodFits} from '../../src/lib/config/connection.js'
+import {credentialSourceOf, federatedSourceOf} from '../../src/lib/config/settings.js'
 import {federatedSourceText} from '../../src/lib/config/credentials.js'
 import type {FederatedCredential} from '../../src/lib/config/secrets.js'
 import {UsageError} from '../../src/lib/errors.js'

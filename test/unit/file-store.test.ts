@@ -136,15 +136,6 @@ describe('file store', () => {
       assert.equal(await store.delete('x'), false)
       assert.equal(existsSync(storeFile()), false)
     })
-
-    it('update sets, changes and deletes an entry and returns what fn returned', async () => {
-      const store = new FileStore({passphrase: PASSPHRASE})
-      assert.equal(await store.update('n', (current) => (current === undefined ? '1' : 'wrong')), '1')
-      assert.equal(await store.update('n', (current) => String(Number(current) + 1)), '2')
-      assert.equal(await store.get('n'), '2')
-      assert.equal(await store.update('n', async () => undefined), undefined)
-      assert.equal(await store.get('n'), undefined)
-    })
   })
 
   describe('the file', () => {
@@ -287,7 +278,6 @@ describe('file store', () => {
       assertOneCleanLine(await rejectsWith(store.set('a', 'overwrite'), code), ...secrets)
       await rejectsWith(store.set('new', 'value'), code)
       await rejectsWith(store.delete('a'), code)
-      await rejectsWith(store.update('a', () => 'x'), code)
       assertUnchanged(storeFile(), before)
     }
 

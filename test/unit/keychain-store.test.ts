@@ -354,15 +354,6 @@ describe('KeychainStore (Secret Service)', function () {
     assert.deepEqual(await new KeychainStore().list('token/'), ['token/b'], 'another instance sees the same keychain')
   })
 
-  it('updates an entry under its lock', async () => {
-    const store = new KeychainStore()
-    assert.equal(await store.update('counter', (current) => String(Number(current ?? '0') + 1)), '1')
-    assert.equal(await store.update('counter', (current) => String(Number(current ?? '0') + 1)), '2')
-    assert.equal(await store.get('counter'), '2')
-    assert.equal(await store.update('counter', () => undefined), undefined)
-    assert.equal(await store.get('counter'), undefined, 'undefined deletes')
-  })
-
   it('stores items that secret-tool finds by service and username', async () => {
     if (!findExecutable('secret-tool')) missingPrerequisite('secret-tool is not installed', 'apt-get install libsecret-tools')
 

@@ -1,7 +1,8 @@
 /**
  * The per-entry locks of the local backends (src/lib/store/local-lock.ts): one lock file per entry
  * under TOKENCTL_HOME/locks, named by a hash of the entry so that every tokenctl process — whatever
- * its version — meets the same file; and update(), the read-modify-write they build on it.
+ * its version — meets the same file, so that a read-modify-write under it (withLock around get and
+ * set, as the token cache and sessions do) loses nothing.
  */
 import {strict as assert} from 'node:assert'
 import {createHash} from 'node:crypto'
@@ -9,19 +10,15 @@ import {existsSync, mkdtempSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {localLockPath, updateUnderLock, withLocalLock} from '../../src/lib/store/local-lock.js'
+import {localLockPath, withLocalLock} from '../../src/lib/store/local-lock.js'
 import type {SecretStore} from '../../src/lib/store/types.js'
-import {holdLock} from '../helpers/locks.js'
+import {holdLock, incremented} from '../helpers/locks.js'
 
 /** A store of plain values whose get and set yield between them, as a real backend's do: lost updates show. */
-function slowStore(): Pick<SecretStore, 'delete' | 'get' | 'set' | 'withLock'> & {entries: Map<string, string>} {
+function slowStore(): Pick<SecretStore, 'get' | 'set' | 'withLock'> & {entries: Map<string, string>} {
   const entries = new Map<string, string>()
   const tick = () => new Promise((resolve) => setTimeout(resolve, 1))
   return {
-    async delete(name) {
-      await tick()
-      return entries.delete(name)
-    },
     entries,
     async get(name) {
       await tick()
@@ -74,21 +71,10 @@ describe('local locks', () => {
     assert.equal(await withLocalLock('token:x', async () => 'mine', {waitMs: 200}), 'mine')
   })
 
-  it('update reads, changes and writes under the entry\'s lock: 20 concurrent increments lose none', async () => {
+  it('a read-modify-write under the entry\'s lock: 20 concurrent increments lose none', async () => {
     const store = slowStore()
-    const results = await Promise.all(Array.from({length: 20}, () => updateUnderLock(store, 'counter', (current) => String(Number(current ?? '0') + 1))))
+    const results = await Promise.all(Array.from({length: 20}, () => incremented(store, 'counter')))
     assert.equal(store.entries.get('counter'), '20')
     assert.deepEqual([...results].sort((a, b) => Number(a) - Number(b)), Array.from({length: 20}, (_, i) => String(i + 1)))
-  })
-
-  it('update hands fn the current value, deletes the entry when fn returns undefined, and returns what fn returned', async () => {
-    const store = slowStore()
-    const seen: Array<string | undefined> = []
-    assert.equal(await updateUnderLock(store, 'n', (current) => (seen.push(current), 'one')), 'one')
-    assert.equal(await updateUnderLock(store, 'n', async (current) => (seen.push(current), `${current} two`)), 'one two')
-    assert.equal(store.entries.get('n'), 'one two')
-    assert.equal(await updateUnderLock(store, 'n', (current) => (seen.push(current), undefined)), undefined)
-    assert.equal(store.entries.has('n'), false)
-    assert.deepEqual(seen, [undefined, 'one', 'one two'])
   })
 })

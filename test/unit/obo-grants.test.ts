@@ -3,7 +3,7 @@ import {createHash} from 'node:crypto'
 import {createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify, SignJWT} from 'jose'
 import {API_RESOURCE, OTHER_RESOURCE, startAuthServer, useAuthServer} from '../helpers/auth-server.js'
 import type {AuthServer, TestClient} from '../helpers/auth-server.js'
-import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/devidp/obo-grants.js'
+import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../../src/lib/oauth/urns.js'
 
 // Plain fetch on purpose: these tests prove the OBO grants of `tokenctl dev idp` (src/lib/devidp/obo-grants.ts),
 // which the end-to-end tests' authorization server runs too.

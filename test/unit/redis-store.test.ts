@@ -11,7 +11,7 @@ import {entryKind, RedisStore, redisSettings} from '../../src/lib/store/redis-st
 import {tempHome} from '../helpers/cli.js'
 import {requireRedis, type RedisServer} from '../helpers/redis.js'
 import {rejectsWith} from '../helpers/assertions.js'
-import {holdLock} from '../helpers/locks.js'
+import {holdLock, incremented} from '../helpers/locks.js'
 
 const PASSPHRASE = 'correct horse battery staple'
 const SECRET = 'S3CRET-recognisable-f00dcafe'
@@ -207,10 +207,10 @@ describe('the Redis store backend', () => {
       assert.equal(await open().get('session:nightly'), 'v1')
     })
 
-    it('update is a read-modify-write under the lock: 30 concurrent increments over 3 connections lose none', async () => {
+    it('a read-modify-write under the lock: 30 concurrent increments over 3 connections lose none', async () => {
       const connections = [open(), open(), open()]
       await Promise.all(
-        Array.from({length: 30}, (_, i) => connections[i % 3].update('counter:n', (current) => String(Number(current ?? '0') + 1))),
+        Array.from({length: 30}, (_, i) => incremented(connections[i % 3], 'counter:n')),
       )
       assert.equal(await open().get('counter:n'), '30')
       assert.deepEqual(await redis.keys('tokenctl:l:*'), [], 'every lock released')

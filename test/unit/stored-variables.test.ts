@@ -52,16 +52,10 @@ describe('the variables stored credential sources read', () => {
     await saveClient('gitlab', {clientId: 'a', federatedToken: {kind: 'env', variable: 'GITLAB_OIDC_TOKEN'}, issuer: 'http://127.0.0.1'})
     await saveClient('pod', {clientId: 'b', federatedToken: {kind: 'file', path: '/var/run/token'}, issuer: 'http://127.0.0.1'})
     await saveClient('runner', {clientId: 'c', federatedToken: {audience: 'api://AzureADTokenExchange', kind: 'github'}, issuer: 'http://127.0.0.1'})
-    await saveClient('plain', {clientId: 'd', hasStoredSecret: true, issuer: 'http://127.0.0.1'})
+    await saveClient('plain', {clientId: 'd', issuer: 'http://127.0.0.1', storedCredential: 'secret'})
     await fileSessionIndex.put(summary('nightly', {credential: 'federated token from $CI_JOB_JWT, read for every request', credential_variables: ['CI_JOB_JWT']}))
     await fileSessionIndex.put(summary('again', {credential_variables: ['GITLAB_OIDC_TOKEN']}))
     await fileSessionIndex.put(summary('kept', {credential: 'kept with the session'}))
     assert.deepEqual((await storedSourceVariables(noStore)).sort(), ['CI_JOB_JWT', 'GITLAB_OIDC_TOKEN'])
-  })
-
-  it('a session indexed before credential_variables: the variable its description names', async () => {
-    await fileSessionIndex.put(summary('old', {credential: 'federated token from $OLD_TOKEN, read for every request'}))
-    await fileSessionIndex.put(summary('file', {credential: 'federated token from file /x/$NOT_A_VARIABLE, read for every request'}))
-    assert.deepEqual(await storedSourceVariables(noStore), ['OLD_TOKEN'])
   })
 })

@@ -162,13 +162,12 @@ describe('token verify building blocks', () => {
       audienceDefault: 'no --audience: client "web"\'s id and app ID URI, the audiences Microsoft.Identity.Web accepts by default',
     }
     const named = (settings: Record<string, unknown>) => ({name: 'web', settings: {clientId: 'api', ...settings}})
-    assert.deepEqual(audienceOptions(undefined, named({hasStoredSecret: true})), defaulted)
+    assert.deepEqual(audienceOptions(undefined, named({storedCredential: 'secret'})), defaulted)
     assert.deepEqual(audienceOptions([], named({storedCredential: 'certificate'})), defaulted)
-    assert.deepEqual(audienceOptions(undefined, named({federatedToken: {env: 'X'}})), defaulted)
-    assert.deepEqual(audienceOptions(undefined, named({privateKeyFile: '/k.pem'})), defaulted)
+    assert.deepEqual(audienceOptions(undefined, named({federatedToken: {kind: 'env', variable: 'X'}})), defaulted)
     assert.deepEqual(audienceOptions(undefined, named({authMethod: 'client_secret_post'})), defaulted)
-    assert.deepEqual(audienceOptions(['x'], named({hasStoredSecret: true})), {audiences: ['x']})
-    assert.deepEqual(audienceOptions(undefined, named({authMethod: 'none', hasStoredSecret: true})), {audiences: []})
+    assert.deepEqual(audienceOptions(['x'], named({storedCredential: 'secret'})), {audiences: ['x']})
+    assert.deepEqual(audienceOptions(undefined, named({authMethod: 'none', storedCredential: 'secret'})), {audiences: []})
     assert.deepEqual(audienceOptions(undefined, named({})), {audiences: []})
     assert.deepEqual(audienceOptions(undefined), {audiences: []})
     assert.deepEqual(audienceOptions(['x']), {audiences: ['x']})

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {MAX_TIMEOUT_SECONDS} from '../../lib/config/connection.js'
+import {MAX_TIMEOUT_SECONDS} from '../../lib/config/timeouts.js'
 import {connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {tokenUser} from '../../lib/operations/token-user.js'
 import type {TokenJson} from '../../lib/output.js'

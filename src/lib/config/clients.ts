@@ -5,12 +5,11 @@ import {homePath, tokenctlHome} from '../paths.js'
 import {assertPrivateDescriptor, writePrivateFile} from '../private-files.js'
 import {withFileLock} from '../store/file-lock.js'
 import type {CertificateFacts} from './certificates.js'
-import type {AssertionSettings, FederatedTokenSource, StoredCredentialKind} from './credentials.js'
+import type {AssertionSettings, CredentialLocation, FederatedTokenSource, StoredCredentialKind} from './credentials.js'
 
 /** The non-secret settings of a named client, as kept in TOKENCTL_HOME/config.json. */
 export interface ClientSettings extends AssertionSettings {
-  /** A string in clients added before --audience could repeat (see audiencesOf in connection.ts). */
-  audience?: string | string[]
+  audience?: string[]
   authMethod?: AuthMethod
   caFile?: string
   /** The public facts of a stored certificate (thumbprint, validity), for `client show`. */
@@ -18,18 +17,24 @@ export interface ClientSettings extends AssertionSettings {
   clientId: string
   /** Where a federated token is read for every request (never the token): a file, a variable, the GitHub Actions runner. */
   federatedToken?: FederatedTokenSource
-  /** Whether `client add` put a secret into the secure store (the secret itself never lives here). */
-  hasStoredSecret?: boolean
   issuer?: string
   params?: Array<[string, string]>
-  /** A key file read on every request: clients added before keys went into the secure store. */
-  privateKeyFile?: string
   resources?: string[]
   scopes?: string[]
-  /** What `client add` put into the secure store besides a secret: a private key or a certificate. */
-  storedCredential?: Exclude<StoredCredentialKind, 'secret'>
+  /** What `client add` put into the secure store: a secret, a private key or a certificate (the material itself never lives here). */
+  storedCredential?: StoredCredentialKind
   timeout?: number
   tokenEndpoint?: string
+}
+
+/**
+ * Where a named client's credential is found: under its name in the secure store, or, for a federated
+ * token, the source config.json keeps (the token is read for every request).
+ */
+export function credentialLocationOf(name: string, settings: Partial<ClientSettings>): Extract<CredentialLocation, {kind: 'named_client'}> {
+  const location: Extract<CredentialLocation, {kind: 'named_client'}> = {kind: 'named_client', name, stored: settings.storedCredential}
+  if (settings.federatedToken) location.source = {from: settings.federatedToken, kind: 'federated'}
+  return location
 }
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none', 'federated'] as const

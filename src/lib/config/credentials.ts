@@ -101,7 +101,7 @@ export type CredentialLocation =
   | {kind: 'environment'}
   | {kind: 'given'; source: CredentialSource}
   | {kind: 'kept'; material: CredentialMaterial; session: string}
-  | {kind: 'named_client'; name: string; stored?: StoredCredentialKind; keyFile?: string; source?: FederatedCredentialSource}
+  | {kind: 'named_client'; name: string; stored?: StoredCredentialKind; source?: FederatedCredentialSource}
   | {kind: 'none'}
 
 export type CredentialKind = 'federated' | 'none' | StoredCredentialKind
@@ -121,13 +121,22 @@ export function credentialKind(location: CredentialLocation): CredentialKind {
     }
 
     case 'named_client': {
-      return location.source?.kind ?? location.stored ?? (location.keyFile ? 'private_key' : 'secret')
+      return location.source?.kind ?? location.stored ?? 'secret'
     }
 
     case 'none': {
       return 'none'
     }
   }
+}
+
+/**
+ * Whether a location is a named client's own credential: one `client add` put in the secure store, or
+ * the source of a federated token it keeps. A named client without one is used with
+ * TOKENCTL_CLIENT_SECRET (or, on a fleet, a secret another host put in the shared store).
+ */
+export function hasOwnCredential(location: CredentialLocation): boolean {
+  return location.kind === 'named_client' && (location.stored !== undefined || location.source !== undefined)
 }
 
 /** How a signed client assertion is made (private_key_jwt): non-secret, kept with the client and the session. */

@@ -1,11 +1,13 @@
 import {ConfigError} from '../errors.js'
+import type {ConnectionFlags} from '../flags.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore, StoreBackendName} from '../store/types.js'
 import {type CertificateFacts, certificateFacts} from './certificates.js'
 import {assertClientName, type ClientSettings, deleteClient, findClient, getClient, listClients, saveClient} from './clients.js'
-import {audiencesOf, type ConnectionFlags, credentialParam, credentialSourceOf, settingsFromFlags, toConnection} from './connection.js'
-import {clientCredentialEntry, clientSecretEntry, type FederatedTokenSource, federatedSourceText} from './credentials.js'
+import {toConnection} from './connection.js'
+import {clientCredentialEntry, clientSecretEntry, type FederatedTokenSource, federatedSourceText, type StoredCredentialKind} from './credentials.js'
 import {materialOf, readCredentialSource} from './secrets.js'
+import {credentialParam, credentialSourceOf, settingsFromFlags} from './settings.js'
 
 /** A named client as list/show print it: every setting, and where its credential is kept — never the credential. */
 export interface ClientView {
@@ -25,7 +27,6 @@ export interface ClientView {
   key_id: null | string
   name: string
   params: Record<string, string>
-  private_key_file: null | string
   resources: string[]
   scopes: string[]
   secret: 'none' | 'stored'
@@ -33,6 +34,11 @@ export interface ClientView {
   thumbprint: null | string
   timeout: null | number
   token_endpoint: null | string
+}
+
+/** The secure store's entry of a named client's credential: a secret as it is, a key or a certificate as CredentialMaterial JSON. */
+function storeEntryOf(name: string, kind: StoredCredentialKind): string {
+  return kind === 'secret' ? clientSecretEntry(name) : clientCredentialEntry(name)
 }
 
 const STORE_NAMES: Record<StoreBackendName, string> = {file: 'the file store', keychain: 'the keychain', redis: 'the shared store (Redis)'}
@@ -49,8 +55,7 @@ function credentialText(settings: ClientSettings, store: StoreFacts): string {
   if (settings.federatedToken) return `${federatedSourceText(settings.federatedToken)}, read for every request`
   if (settings.storedCredential === 'certificate') return `certificate in ${where}`
   if (settings.storedCredential === 'private_key') return `private key in ${where}`
-  if (settings.privateKeyFile) return `private key file ${settings.privateKeyFile}`
-  if (settings.hasStoredSecret) return `client secret in ${where}`
+  if (settings.storedCredential === 'secret') return `client secret in ${where}`
   if (store.sharedSecret) return `client secret in ${STORE_NAMES.redis}`
   if (settings.authMethod === 'none') return 'none (public client)'
   return 'none stored (give one with the credential flags or TOKENCTL_CLIENT_SECRET)'
@@ -58,14 +63,14 @@ function credentialText(settings: ClientSettings, store: StoreFacts): string {
 
 function defaultAuthMethod(settings: ClientSettings): string {
   if (settings.federatedToken) return 'federated'
-  return settings.storedCredential || settings.privateKeyFile ? 'private_key_jwt' : 'client_secret_basic'
+  return settings.storedCredential === 'certificate' || settings.storedCredential === 'private_key' ? 'private_key_jwt' : 'client_secret_basic'
 }
 
 export function clientView(name: string, settings: ClientSettings, store: StoreFacts = {}): ClientView {
   return {
     alg: settings.alg ?? null,
     assertion_audience: settings.assertionAudience ?? null,
-    audience: audiencesOf(settings.audience),
+    audience: settings.audience ?? [],
     auth_method: settings.authMethod ?? defaultAuthMethod(settings),
     ca_file: settings.caFile ?? null,
     certificate: settings.certificate ?? null,
@@ -75,12 +80,11 @@ export function clientView(name: string, settings: ClientSettings, store: StoreF
     issuer: settings.issuer ?? null,
     key_id: settings.keyId ?? null,
     name,
-    // An older tokenctl took credentials from --param: shown by name only.
+    // A credential in a config.json edited by hand: shown by name only (token requests refuse it).
     params: Object.fromEntries((settings.params ?? []).map(([param, value]) => [param, credentialParam([param]) ? '<redacted>' : value])),
-    private_key_file: settings.privateKeyFile ?? null,
     resources: settings.resources ?? [],
     scopes: settings.scopes ?? [],
-    secret: settings.hasStoredSecret || store.sharedSecret ? 'stored' : 'none',
+    secret: settings.storedCredential === 'secret' || store.sharedSecret ? 'stored' : 'none',
     send_x5c: settings.sendX5c === true,
     thumbprint: settings.storedCredential === 'certificate' ? (settings.thumbprint ?? 'sha256') : null,
     timeout: settings.timeout ?? null,
@@ -114,7 +118,7 @@ export async function addClient(
     settings.federatedToken = source.from
   } else if (credential?.kind === 'secret') {
     await (await options.store()).set(clientSecretEntry(name), credential.secret)
-    settings.hasStoredSecret = true
+    settings.storedCredential = credential.kind
   } else if (credential?.kind === 'certificate' || credential?.kind === 'private_key') {
     await (await options.store()).set(clientCredentialEntry(name), JSON.stringify(materialOf(credential)))
     settings.storedCredential = credential.kind
@@ -122,8 +126,8 @@ export async function addClient(
   }
 
   // What the old definition stored and this one does not belonged to the old definition.
-  if (existing?.hasStoredSecret && !settings.hasStoredSecret) await (await options.store()).delete(clientSecretEntry(name))
-  if (existing?.storedCredential && !settings.storedCredential) await (await options.store()).delete(clientCredentialEntry(name))
+  const oldEntry = existing?.storedCredential && storeEntryOf(name, existing.storedCredential)
+  if (oldEntry && oldEntry !== (settings.storedCredential && storeEntryOf(name, settings.storedCredential))) await (await options.store()).delete(oldEntry)
   await saveClient(name, settings)
   return clientView(name, settings)
 }
@@ -136,7 +140,7 @@ export async function addClient(
 export async function showClient(name: string, openStore: () => Promise<SecretStore>): Promise<ClientView> {
   const settings = getClient(name)
   const store: StoreFacts = {}
-  const stored = settings.hasStoredSecret === true || settings.storedCredential !== undefined
+  const stored = settings.storedCredential !== undefined
   if (stored || isSharedStore()) {
     try {
       const opened = await openStore()
@@ -179,8 +183,9 @@ export async function removeClient(name: string, store: () => Promise<SecretStor
   }
 
   let removed = false
-  if (settings === undefined || settings.hasStoredSecret) removed = await (await store()).delete(clientSecretEntry(name))
-  if (settings === undefined || settings.storedCredential) removed = (await (await store()).delete(clientCredentialEntry(name))) || removed
+  // A damaged entry does not say what it stored: both entries go.
+  const entries = settings === undefined ? [clientSecretEntry(name), clientCredentialEntry(name)] : settings.storedCredential ? [storeEntryOf(name, settings.storedCredential)] : []
+  for (const entry of entries) removed = (await (await store()).delete(entry)) || removed
   await deleteClient(name)
   return {name, secret_removed: removed}
 }

@@ -216,7 +216,6 @@ async function namedClientCredential(
     return fromMaterial(JSON.parse(text) as CredentialMaterial, `client "${name}"`)
   }
 
-  if (location.keyFile) return readCredentialSource({file: location.keyFile, kind: 'private_key'})
   // A shared store (Redis) may hold the secret of a client whose local entry was added without one,
   // on a host where another host stored it.
   if (stored === 'secret' || isSharedStore()) {

@@ -9,9 +9,6 @@ import type {SecretStore} from '../store/types.js'
 import {listClients} from './clients.js'
 import {variablesOf} from './credentials.js'
 
-/** How sessions indexed before credential_variables describe a variable source (federatedSourceText). */
-const DESCRIBED_VARIABLE = /^federated token from \$([A-Z_a-z]\w*)/
-
 export async function storedSourceVariables(openStore: () => Promise<SecretStore>): Promise<string[]> {
   const names = new Set<string>()
   for (const [, client] of listClients()) {
@@ -19,8 +16,7 @@ export async function storedSourceVariables(openStore: () => Promise<SecretStore
   }
 
   for (const summary of await sessionIndex(openStore).list()) {
-    const described = DESCRIBED_VARIABLE.exec(summary.credential ?? '')?.[1]
-    for (const name of summary.credential_variables ?? (described ? [described] : [])) names.add(name)
+    for (const name of summary.credential_variables ?? []) names.add(name)
   }
 
   return [...names]

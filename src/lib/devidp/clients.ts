@@ -14,12 +14,9 @@
 import type {JWK} from 'jose'
 
 import {DEFAULT_FEDERATED_AUDIENCE} from '../config/credentials.js'
-import type {FederatedIdentityCredential} from './federation.js'
+import {DEVICE_CODE_GRANT, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../oauth/urns.js'
 import type {ClientMetadata} from './oidc.js'
-import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from './obo-grants.js'
 import {DEFAULT_WORKLOAD_SUBJECT} from './workload-issuer.js'
-
-export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
 
 /**
  * The redirect URI of the public client. Registered as a native client's loopback redirect, it
@@ -33,6 +30,16 @@ export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'p
 export const GITHUB_ACTIONS_PATH = '/github-actions'
 /** The runner's request token (ACTIONS_ID_TOKEN_REQUEST_TOKEN): fixed and well known, as the secrets here are. */
 export const DEV_RUNNER_REQUEST_TOKEN = 'dev-runner-request-token'
+
+/** One trust of an app in an external issuer: Entra's "federated identity credential". */
+export interface FederatedIdentityCredential {
+  /** The external issuer, exactly as its tokens' `iss`; a path (`/github-actions`) is on this server. */
+  issuer: string
+  /** The workload, exactly as its tokens' `sub` (`repo:OWNER/REPO:ref:refs/heads/main`, `system:serviceaccount:NS:NAME`). */
+  subject: string
+  /** Exactly one of the tokens' `aud`; Entra's default `api://AzureADTokenExchange`. */
+  audience: string
+}
 
 export interface DevIdpClient {
   clientId: string

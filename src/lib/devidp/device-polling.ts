@@ -9,7 +9,7 @@
  *   never held back: only waiting is slowed down.
  */
 import type {OidcProvider} from './oidc.js'
-import {DEVICE_CODE_GRANT} from './clients.js'
+import {DEVICE_CODE_GRANT} from '../oauth/urns.js'
 
 /** RFC 8628 §3.5: "the interval MUST be increased by 5 seconds for this and all subsequent requests". */
 const SLOW_DOWN_STEP_SECONDS = 5

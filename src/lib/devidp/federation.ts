@@ -27,19 +27,8 @@ import {Readable} from 'node:stream'
 import {createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify} from 'jose'
 
 import {readStreamAtMost} from '../bounded-read.js'
-import type {DevIdpClient} from './clients.js'
-
-export const JWT_BEARER_CLIENT_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-
-/** One trust of an app in an external issuer: Entra's "federated identity credential". */
-export interface FederatedIdentityCredential {
-  /** The external issuer, exactly as its tokens' `iss`; a path (`/github-actions`) is on this server. */
-  issuer: string
-  /** The workload, exactly as its tokens' `sub` (`repo:OWNER/REPO:ref:refs/heads/main`, `system:serviceaccount:NS:NAME`). */
-  subject: string
-  /** Exactly one of the tokens' `aud`; Entra's default `api://AzureADTokenExchange`. */
-  audience: string
-}
+import {JWT_BEARER_CLIENT_ASSERTION} from '../oauth/urns.js'
+import type {DevIdpClient, FederatedIdentityCredential} from './clients.js'
 
 /** Entra's clock skew for assertions is a few minutes; a minute is enough on one machine. */
 const CLOCK_TOLERANCE_SECONDS = 60

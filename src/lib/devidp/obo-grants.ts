@@ -16,11 +16,8 @@ import {createLocalJWKSet, errors as joseErrors, jwtVerify} from 'jose'
 import type {JWK, JWTPayload} from 'jose'
 
 import {publicJwk} from './keys.js'
+import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../oauth/urns.js'
 import {buildTokenResponse, type OidcProvider, providerErrors, resolveRequestedResources} from './oidc.js'
-
-export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 
 export interface OboGrantOptions {
   /** The keys user tokens are signed with: the server's own JWKS (private members are dropped). */

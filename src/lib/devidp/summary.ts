@@ -2,10 +2,9 @@
  * What `tokenctl dev idp` prints once it listens: the issuer, the endpoints, the clients with their
  * secrets, the resources and commands to try, as JSON (`--json`) or as text for a person.
  */
-import {DEVICE_CODE_GRANT, type DevClients, type DevIdpClient, grantTypesOf, LOOPBACK_REDIRECT_URI} from './clients.js'
+import {DEVICE_CODE_GRANT, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../oauth/urns.js'
+import {type DevClients, type DevIdpClient, type FederatedIdentityCredential, grantTypesOf, LOOPBACK_REDIRECT_URI} from './clients.js'
 import {API_RESOURCE, API_SCOPES, OTHER_RESOURCE, WEB_API_AUDIENCE, WEB_API_RESOURCE, WEB_API_SCOPE} from './configuration.js'
-import {JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from './obo-grants.js'
-import type {FederatedIdentityCredential} from './federation.js'
 import type {DevIdp} from './server.js'
 
 export interface DevIdpSummary {

@@ -6,6 +6,7 @@
  */
 import {spawn} from 'node:child_process'
 
+import {ExitCode} from '../errors.js'
 import {withUserUmask} from '../umask.js'
 
 /** A program and its arguments, never through a shell: the URL is one argument, whatever it holds. */
@@ -56,7 +57,7 @@ function started([command, args]: BrowserCommand, env: NodeJS.ProcessEnv): Promi
 
     // Listened to for the child's whole life: an error after the answer must not end tokenctl.
     child.on('error', () => settle(false))
-    child.once('exit', (code) => settle(code === 0))
+    child.once('exit', (code) => settle(code === ExitCode.ok))
     child.once('spawn', () => {
       timer = setTimeout(() => settle(true), FAILURE_GRACE_MS)
     })

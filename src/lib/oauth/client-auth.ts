@@ -7,9 +7,8 @@ import type {AssertionAudience} from '../config/credentials.js'
 import type {ClientCredential} from '../config/secrets.js'
 import {ConfigError, type ErrorDetails} from '../errors.js'
 import type {HttpContext} from '../http/context.js'
-import {tokenEndpointOf} from './configuration.js'
 import {isEntraTokenEndpoint, isMicrosoftLoginHost} from './entra.js'
-import type {ServerMetadata} from './metadata.js'
+import {type ServerMetadata, tokenEndpointOf} from './metadata.js'
 
 /** JWS algorithm that fits a key when --alg does not say. */
 function defaultAlgorithm(key: KeyObject): string {

@@ -2,11 +2,9 @@ import type {Configuration, ServerMetadata as OpenIdServerMetadata} from 'openid
 
 import type {ClientCredential} from '../config/secrets.js'
 import type {Connection} from '../config/connection.js'
-import {secureUrl} from '../config/urls.js'
-import {ConfigError} from '../errors.js'
 import type {HttpContext} from '../http/context.js'
 import {clientAuthentication} from './client-auth.js'
-import {type ServerMetadata, serverMetadata} from './metadata.js'
+import {type ServerMetadata, serverMetadata, tokenEndpointOf} from './metadata.js'
 
 /**
  * The server's metadata for a connection: discovered (and cached) from --issuer, or just the
@@ -18,16 +16,6 @@ export async function connectionMetadata(connection: Connection, http: HttpConte
   }
 
   return serverMetadata(connection.issuer!, http)
-}
-
-export function tokenEndpointOf(metadata: ServerMetadata): URL {
-  if (!metadata.token_endpoint) {
-    throw new ConfigError(`the authorization server ${metadata.issuer} advertises no token endpoint`, 'config_error', {
-      suggestions: ['pass --token-endpoint URL'],
-    })
-  }
-
-  return secureUrl(metadata.token_endpoint, 'the token endpoint')
 }
 
 /** An openid-client Configuration for this connection, speaking through the command's fetch. */
@@ -42,7 +30,7 @@ export async function openConfiguration(
   const config = new client.Configuration(metadata as OpenIdServerMetadata, connection.clientId, undefined, auth)
   config[client.customFetch] = await http.fetch()
   config.timeout = http.timeoutSeconds
-  // Loopback http is allowed by the contract; every endpoint was checked by secureUrl before.
+  // Plain http goes to loopback hosts only (README, "Exit codes"): every endpoint was checked by secureUrl before.
   if (tokenEndpointOf(metadata).protocol === 'http:') client.allowInsecureRequests(config)
   return config
 }

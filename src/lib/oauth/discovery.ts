@@ -1,8 +1,8 @@
 /**
- * Discovery of an authorization server's metadata from its issuer, in the contract's order:
- * OpenID Connect Discovery 1.0 §4 (`ISSUER/.well-known/openid-configuration`), then RFC 8414 §3.1
- * (`/.well-known/oauth-authorization-server` inserted between host and path), then the same segment
- * appended after the path, which many servers answer too. Any answer that is not a metadata document
+ * Discovery of an authorization server's metadata from its issuer, in the order README's "Commands"
+ * gives: OpenID Connect Discovery 1.0 §4 (`ISSUER/.well-known/openid-configuration`), then RFC 8414
+ * §3.1 (`/.well-known/oauth-authorization-server` inserted between host and path), then the same
+ * segment appended after the path, which many servers answer too. Any answer that is not a metadata document
  * — a 404 or other 4xx whatever its body, a redirect, HTML, JSON without an issuer — means "not
  * here": the next location is asked. 5xx, 429 and connection failures are retried, then reported
  * (exit 6); a document naming another issuer is refused (exit 3).
@@ -12,7 +12,7 @@
  * `{tenantid}` issuer included); the appended one, which it has no algorithm for, as a URL already
  * holding `/.well-known/`, which it fetches as given without an issuer check, so the check is here.
  */
-import type {Configuration, DiscoveryRequestOptions} from 'openid-client'
+import type {Configuration, DiscoveryRequestOptions, ServerMetadata} from 'openid-client'
 
 import {secureUrl} from '../config/urls.js'
 import {ConfigError, NetworkError, TokenctlError} from '../errors.js'
@@ -21,7 +21,6 @@ import {bodyStart} from '../http/bodies.js'
 import type {HttpContext} from '../http/context.js'
 import {retriesStatus} from '../http/policy.js'
 import {translateOAuthError} from './errors.js'
-import type {ServerMetadata} from './metadata.js'
 
 const OIDC_WELL_KNOWN = '.well-known/openid-configuration'
 const RFC8414_WELL_KNOWN = '.well-known/oauth-authorization-server'
@@ -166,7 +165,7 @@ async function documentAt(location: DiscoveryLocation, issuer: URL, http: HttpCo
     throw await translateOAuthError(error, {grant: 'discovery', host: issuer.host, timeoutSeconds: http.timeoutSeconds})
   }
 
-  const metadata = {...config.serverMetadata()} as ServerMetadata
+  const metadata = {...config.serverMetadata()}
   if (!location.algorithm && !namesIssuer(metadata.issuer, issuer)) throw anotherIssuer(location.url, metadata.issuer, issuer)
   return metadata
 }

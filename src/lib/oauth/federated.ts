@@ -29,8 +29,7 @@ import type {HttpContext} from '../http/context.js'
 import {connectionFailure, type Destination, unavailable} from '../http/failure.js'
 import {retriesStatus} from '../http/policy.js'
 import {decodeJwt} from '../jwt.js'
-
-export const JWT_BEARER_CLIENT_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+import {JWT_BEARER_CLIENT_ASSERTION} from './urns.js'
 
 /**
  * `federated` client authentication through openid-client's extension point (a ClientAuth is any

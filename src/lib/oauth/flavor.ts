@@ -9,12 +9,12 @@ import type {Runtime} from '../runtime.js'
 import {isMicrosoftLoginHost} from './entra.js'
 import {lastKnownMetadata, type ServerMetadata, serverMetadata} from './metadata.js'
 import type {Flavor} from './token.js'
-
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+import {TOKEN_EXCHANGE_GRANT} from './urns.js'
 
 /**
- * The contract's flavor detection: Entra's hosts speak jwt-bearer OBO; a server whose metadata lists
- * the token-exchange grant speaks RFC 8693; anything else is tried as Entra.
+ * The flavor, as README's "Debugging on-behalf-of from a shell" states it: Entra's hosts speak
+ * jwt-bearer OBO; a server whose metadata lists the token-exchange grant speaks RFC 8693; anything
+ * else is tried as Entra.
  */
 export function detectFlavor(connection: Connection, metadata: ServerMetadata): Flavor {
   const hosts = [connection.issuer?.hostname, connection.tokenEndpoint?.hostname, new URL(metadata.issuer).hostname]

@@ -12,14 +12,10 @@ import {connectionMetadata, openConfiguration} from './configuration.js'
 import {AuthorizationError, ConfigError, TokenctlError} from '../errors.js'
 import {type RefusalAdvice, refusalAdvice} from './client-auth.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
-import {detectFlavor, TOKEN_EXCHANGE_GRANT} from './flavor.js'
+import {detectFlavor} from './flavor.js'
 import type {ServerMetadata} from './metadata.js'
 import {type AccessToken, accessTokenFrom, checkedRefreshToken, type Flavor, type TokenEndpointResponse} from './token.js'
-
-export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
-export {TOKEN_EXCHANGE_GRANT} from './flavor.js'
-const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
-export const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token'
+import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, REFRESH_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT} from './urns.js'
 
 /** A token response's access token, plus the refresh token when the server sent one. */
 export interface GrantResult {
@@ -92,7 +88,7 @@ function nonAccessTokenResponse(error: unknown): TokenEndpointResponse | undefin
 /**
  * One token request through openid-client: retried on connection errors, 429 and 5xx (the grant
  * is re-run each time, so a client assertion is fresh on every attempt), never on 4xx; every
- * failure translated into the contract's errors.
+ * failure translated into tokenctl's errors and exit codes (README, "Exit codes").
  */
 export async function tokenRequest(
   config: Configuration,

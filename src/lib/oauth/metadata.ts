@@ -1,4 +1,6 @@
+import {secureUrl} from '../config/urls.js'
 import {documentPath, isFresh, readDocument, writeDocument} from '../document-cache.js'
+import {ConfigError} from '../errors.js'
 import type {HttpContext} from '../http/context.js'
 
 /** The parts of RFC 8414 / OIDC discovery metadata tokenctl uses (the whole document is cached). */
@@ -9,6 +11,17 @@ export interface ServerMetadata {
   issuer: string
   revocation_endpoint?: string
   token_endpoint?: string
+}
+
+/** The token endpoint the metadata names, under the same https-or-loopback rule as every endpoint (exit 3 without one). */
+export function tokenEndpointOf(metadata: ServerMetadata): URL {
+  if (!metadata.token_endpoint) {
+    throw new ConfigError(`the authorization server ${metadata.issuer} advertises no token endpoint`, 'config_error', {
+      suggestions: ['pass --token-endpoint URL'],
+    })
+  }
+
+  return secureUrl(metadata.token_endpoint, 'the token endpoint')
 }
 
 interface CachedMetadata {

@@ -18,16 +18,15 @@
  * TOKENCTL_HOME with a local store, or entries of the store itself when it is shared (Redis), so
  * that every host of a fleet lists the same sessions. It is written with each record.
  */
-import {type ClientSettings, findClient} from '../config/clients.js'
-import {assertNoCredentialParams, type Connection, defaultCredential, methodFits, toConnection} from '../config/connection.js'
+import {type ClientSettings, credentialLocationOf, findClient} from '../config/clients.js'
+import {type Connection, methodFits, toConnection} from '../config/connection.js'
 import {
   credentialKind,
   type CredentialLocation,
-  type CredentialMaterial,
   type CredentialSource,
   type FederatedCredentialSource,
   federatedSourceText,
-  type StoredCredentialKind,
+  hasOwnCredential,
   variablesOf,
 } from '../config/credentials.js'
 import {materialOf, resolveCredential} from '../config/secrets.js'
@@ -62,28 +61,25 @@ const sessionEntry = (key: string): string => `session:${key}`
 type SessionClient = ClientSettings & {name?: string}
 
 /**
- * Where the session's refreshes find the client's credential (see config/credentials.ts): the named
- * client it was started from (its current credential, so rotating the client's rotates every
- * session's), the material kept inside this record (given on the command line or in
- * TOKENCTL_CLIENT_SECRET at start; it goes when the session goes), the source of a credential read
- * fresh for every request (a federated token: its file, its variable, the GitHub Actions runner —
- * never the token), or none (a public client).
+ * Where the session's refreshes find the client's credential, a location of config/credentials.ts:
+ * the named client it was started from (its current credential, so rotating the client's rotates
+ * every session's), the material kept inside this record (given on the command line or in
+ * TOKENCTL_CLIENT_SECRET at start; it goes when the session goes), the source of a federated token,
+ * read for every request (its file, its variable, the GitHub Actions runner — never the token), or
+ * none (a public client).
  */
 export type SessionCredential =
-  | {from: 'named_client'; name: string; stored?: StoredCredentialKind}
-  | {from: 'none'}
-  | {from: 'session'; material: CredentialMaterial}
-  | {from: 'source'; source: FederatedCredentialSource}
+  | Extract<CredentialLocation, {kind: 'kept' | 'named_client' | 'none'}>
+  | {kind: 'given'; source: FederatedCredentialSource}
 
 interface SessionRecord {
   access_token: AccessToken
   client: SessionClient
   created_at: string
-  /** Absent in sessions started before credentials were kept: the named client's, else the command line's. */
-  credential?: SessionCredential
+  credential: SessionCredential
   flavor: SessionFlavor
   /** The scopes the server last said it granted (a token response's `scope`): what a refresh asks for. */
-  granted_scopes?: string[]
+  granted_scopes: string[]
   key: string
   last_refreshed_at: null | string
   reauthentication?: SessionSummary['reauthentication']
@@ -99,31 +95,27 @@ interface SessionRecord {
 const GIVEN_ON_THE_COMMAND_LINE = 'given on the command line'
 
 /** What `session show` says about the credential a refresh uses. */
-function credentialDescription(record: SessionRecord): string {
-  switch (record.credential?.from) {
+function credentialDescription(credential: SessionCredential): string {
+  switch (credential.kind) {
+    case 'given': {
+      return `${federatedSourceText(credential.source.from)}, read for every request`
+    }
+
+    case 'kept': {
+      return 'kept with the session'
+    }
+
     case 'named_client': {
-      return `named client ${record.credential.name}`
+      return `named client ${credential.name}`
     }
 
     case 'none': {
       return 'none (public client)'
     }
-
-    case 'session': {
-      return 'kept with the session'
-    }
-
-    case 'source': {
-      return `${federatedSourceText(record.credential.source.from)}, read for every request`
-    }
-
-    case undefined: {
-      return record.client.name ? `named client ${record.client.name}` : `${GIVEN_ON_THE_COMMAND_LINE} (or TOKENCTL_CLIENT_SECRET)`
-    }
   }
 }
 
-function summaryOf(record: SessionRecord, credential = credentialDescription(record)): SessionSummary {
+function summaryOf(record: SessionRecord, credential = credentialDescription(record.credential)): SessionSummary {
   const summary: SessionSummary = {
     access_token_expires_at: record.access_token.expires_at === undefined ? null : new Date(record.access_token.expires_at).toISOString(),
     client: record.client.name ?? record.client.clientId,
@@ -140,7 +132,7 @@ function summaryOf(record: SessionRecord, credential = credentialDescription(rec
   }
   if (record.reauthentication) summary.reauthentication = record.reauthentication
   // Listed so that the browser of a sign-in never inherits them (config/stored-variables.ts).
-  if (record.credential?.from === 'source') summary.credential_variables = variablesOf(record.credential.source)
+  if (record.credential.kind === 'given') summary.credential_variables = variablesOf(record.credential.source)
   return summary
 }
 
@@ -155,7 +147,8 @@ async function readRecord(store: SecretStore, key: string): Promise<SessionRecor
   if (text === undefined) return undefined
   try {
     const record = JSON.parse(text) as SessionRecord
-    // An access token an older tokenctl kept unchecked is dropped: the next refresh replaces it.
+    // An access token tokenctl would not have kept (a damaged record: a header could not carry it, or
+    // its expiry is out of range) is dropped, never printed: the next refresh replaces it.
     if (!isWellFormed(record.access_token)) record.access_token = {access_token: '', token_type: 'Bearer'}
     return record
   } catch {
@@ -195,10 +188,10 @@ function restartAdvice(record: SessionRecord): string {
  * host that refreshes a session started elsewhere may not have the client in its config.json: the
  * shared store still holds the client's credential, found under the client's name.
  */
-function followedClient(record: SessionRecord, followed: Extract<SessionCredential, {from: 'named_client'}>): {credential: CredentialLocation; settings: Partial<ClientSettings>} {
+function followedClient(record: SessionRecord, followed: Extract<SessionCredential, {kind: 'named_client'}>): {credential: CredentialLocation; settings: Partial<ClientSettings>} {
   const {name} = followed
   const client = findClient(name)
-  if (!client && isSharedStore()) return {credential: {kind: 'named_client', name, stored: followed.stored}, settings: {}}
+  if (!client && isSharedStore()) return {credential: followed, settings: {}}
   if (!client) {
     throw new ConfigError(`session "${record.key}" takes its credential from client "${name}", which no longer exists`, 'unknown_client', {
       suggestions: [`add the client again (tokenctl client add ${name} …), or give the credential to session refresh (--client-secret-env VAR, --private-key-file PATH, --certificate-file PATH)`],
@@ -206,31 +199,22 @@ function followedClient(record: SessionRecord, followed: Extract<SessionCredenti
   }
 
   const {alg, assertionAudience, authMethod, keyId, sendX5c, thumbprint} = client
-  return {credential: defaultCredential(client, name), settings: {alg, assertionAudience: assertionAudience ?? record.client.assertionAudience, authMethod, keyId, sendX5c, thumbprint}}
+  return {credential: credentialLocationOf(name, client), settings: {alg, assertionAudience: assertionAudience ?? record.client.assertionAudience, authMethod, keyId, sendX5c, thumbprint}}
 }
 
 /** The connection of a session's client, with what this run adds (a credential, a timeout…). */
 function sessionConnection(record: SessionRecord, overrides: SessionOverrides): Connection {
   const {name, ...settings} = record.client
   let changed: Partial<ClientSettings> = {}
-  let credential: CredentialLocation
+  let credential: CredentialLocation = record.credential
   if (overrides.credential) {
     credential = {kind: 'given', source: overrides.credential}
-  } else if (record.credential?.from === 'named_client') {
+  } else if (record.credential.kind === 'named_client') {
     ;({credential, settings: changed} = followedClient(record, record.credential))
-  } else if (record.credential?.from === 'session') {
-    credential = {kind: 'kept', material: record.credential.material, session: record.key}
-  } else if (record.credential?.from === 'source') {
-    credential = {kind: 'given', source: record.credential.source}
-  } else if (record.credential?.from === 'none') {
-    credential = {kind: 'none'}
-  } else {
-    credential = defaultCredential(settings, name)
   }
 
   if (overrides.caFile) changed.caFile = overrides.caFile
   if (overrides.timeout) changed.timeout = overrides.timeout
-  assertNoCredentialParams(settings.params, `session "${record.key}"`, `end it (tokenctl session end --key ${record.key} --no-revoke) and start it again`)
   const merged = {...settings, ...changed}
   // The method the session started with was chosen for that credential: another may need another.
   if (merged.authMethod !== undefined && !methodFits(merged.authMethod, credentialKind(credential))) delete merged.authMethod
@@ -242,19 +226,16 @@ function sessionConnection(record: SessionRecord, overrides: SessionOverrides): 
  * token's source (never the token), or the credential itself (read once already for the start,
  * never read again from stdin).
  */
-async function credentialToKeep(connection: Connection, runtime: Runtime): Promise<SessionCredential> {
+async function credentialToKeep(connection: Connection, key: string, runtime: Runtime): Promise<SessionCredential> {
   const location = connection.credential
-  if (location.kind === 'none') return {from: 'none'}
-  if (location.kind === 'kept') return {from: 'session', material: location.material}
-  // A named client's own credential is followed; one that only TOKENCTL_CLIENT_SECRET supplied is kept.
-  if (location.kind === 'named_client' && (location.stored !== undefined || location.keyFile !== undefined || location.source !== undefined || isSharedStore())) {
-    return {from: 'named_client', name: location.name, stored: location.stored}
-  }
-
+  if (location.kind === 'kept') return {...location, session: key}
+  // A named client's own credential is followed (on a fleet, the shared store may hold it whatever
+  // this host's config.json says); one that only TOKENCTL_CLIENT_SECRET supplied is kept.
+  if (location.kind === 'named_client' && (hasOwnCredential(location) || isSharedStore())) return {kind: 'named_client', name: location.name, stored: location.stored}
   const credential = await resolveCredential(connection, runtime.openStore)
-  if (credential.kind === 'none') return {from: 'none'}
-  if (credential.kind === 'federated') return {from: 'source', source: {from: credential.source, kind: 'federated'}}
-  return {from: 'session', material: materialOf(credential)}
+  if (credential.kind === 'none') return {kind: 'none'}
+  if (credential.kind === 'federated') return {kind: 'given', source: {from: credential.source, kind: 'federated'}}
+  return {kind: 'kept', material: materialOf(credential), session: key}
 }
 
 function snapshotOf(connection: Connection): SessionClient {
@@ -340,7 +321,7 @@ export async function keepSession(connection: Connection, granted: GrantResult, 
     access_token: granted.token,
     client: snapshotOf(connection),
     created_at: new Date().toISOString(),
-    credential: await credentialToKeep(connection, runtime),
+    credential: await credentialToKeep(connection, session.key, runtime),
     flavor: session.flavor,
     granted_scopes: grantedScopes(granted, scopes),
     key: session.key,
@@ -419,8 +400,7 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
       const refreshedMeanwhile = record.last_refreshed_at !== null && Date.parse(record.last_refreshed_at) >= startedAt
       if (usable(record) && (!options.force || refreshedMeanwhile)) return cached(record)
       const {requestRefresh} = await import('./grants.js')
-      // Sessions kept before granted_scopes: the stored token's scope says what was granted.
-      const scopes = record.granted_scopes ?? record.access_token.scope?.split(' ').filter(Boolean) ?? record.scopes
+      const scopes = record.granted_scopes
       let granted
       try {
         granted = await requestRefresh(sessionConnection(record, options), record.refresh_token, scopes, runtime)

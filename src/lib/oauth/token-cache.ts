@@ -39,11 +39,10 @@ export function cacheKey(parts: CacheKeyParts): string {
     parts.grant,
     [...parts.scopes].sort(),
     [...parts.resources].sort(),
-    parts.audience.length > 0 ? [...parts.audience].sort() : null,
+    [...parts.audience].sort(),
     [...parts.params].sort(([a], [b]) => a.localeCompare(b)),
     parts.subject ?? null,
-    // Appended only when present, so that keys without a flavor stay what they were.
-    ...(parts.flavor === undefined ? [] : [parts.flavor]),
+    parts.flavor ?? null,
   ])
   return createHash('sha256').update(canonical).digest('hex')
 }
@@ -56,8 +55,8 @@ function parseCached(text: string | undefined): AccessToken | undefined {
   if (!text) return undefined
   try {
     const token = JSON.parse(text) as AccessToken
-    // What an older tokenctl cached unchecked (an expiry out of range, a token with CR/LF) is a miss too.
-    return token !== null && typeof token === 'object' && isWellFormed(token) ? token : undefined
+    // An entry that is not a token tokenctl accepts (foreign, damaged: an expiry out of range, CR/LF) is a miss too.
+    return isWellFormed(token) ? token : undefined
   } catch {
     return undefined // an unreadable entry is a miss; the next write replaces it
   }

@@ -114,14 +114,11 @@ export function accessTokenFrom(response: TokenEndpointResponse, now = Date.now(
   return token
 }
 
-/** A token as tokenctl itself accepts one: what an older version cached may not be (then it is a miss). */
-export function isWellFormed(token: AccessToken): boolean {
-  return (
-    typeof token.access_token === 'string' &&
-    B64TOKEN.test(token.access_token) &&
-    typeof token.token_type === 'string' &&
-    (token.expires_at === undefined || isTimeInRange(token.expires_at))
-  )
+/** A token as tokenctl itself accepts one (accessTokenFrom): a kept value that is not (a damaged entry) is never used. */
+export function isWellFormed(token: unknown): token is AccessToken {
+  if (typeof token !== 'object' || token === null) return false
+  const {access_token: accessToken, expires_at: expiresAt, token_type: tokenType} = token as Partial<AccessToken>
+  return typeof accessToken === 'string' && B64TOKEN.test(accessToken) && typeof tokenType === 'string' && (expiresAt === undefined || isTimeInRange(expiresAt))
 }
 
 /** Seconds of life left, never negative; undefined when unknown. */
@@ -130,7 +127,7 @@ export function secondsLeft(token: AccessToken, now = Date.now()): number | unde
   return Math.max(0, Math.floor((token.expires_at - now) / 1000))
 }
 
-/** The contract's lifetime buffer: a cached token is used while it has more than max(minTtl, 60) s left. */
+/** The lifetime buffer (README, "Commands"): a cached token is used while it has more than max(minTtl, 60) s left. */
 export const LIFETIME_BUFFER_SECONDS = 60
 
 export function isUsable(token: AccessToken, minTtlSeconds = 0, now = Date.now()): boolean {

@@ -10,8 +10,9 @@ import {constants} from 'node:os'
 
 import type Exec from '../../commands/exec.js'
 import type {CommandShell} from '../command-shell.js'
-import {resolveConnection, sessionOverridesOf} from '../config/connection.js'
-import {ExitCode, TokenctlError, UsageError} from '../errors.js'
+import {resolveConnection} from '../config/connection.js'
+import {sessionOverridesOf} from '../config/settings.js'
+import {ExitCode, SIGNALLED_EXIT_BASE, TokenctlError, UsageError} from '../errors.js'
 import {closeConnections} from '../http/connections.js'
 import {clientCredentialsToken} from '../oauth/client-credentials.js'
 import {refreshSession} from '../oauth/sessions.js'
@@ -137,6 +138,6 @@ export function runCommand(command: string[], env: NodeJS.ProcessEnv): Promise<n
     child.on('error', (error: NodeJS.ErrnoException) => {
       if (child.pid === undefined) settle(() => reject(startFailure(name, error)))
     })
-    child.once('exit', (code, signal) => settle(() => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))))
+    child.once('exit', (code, signal) => settle(() => resolve(code ?? SIGNALLED_EXIT_BASE + (signal ? constants.signals[signal] : 0))))
   })
 }

@@ -4,7 +4,7 @@
  */
 import type SessionRefresh from '../../commands/session/refresh.js'
 import type {CommandShell} from '../command-shell.js'
-import {sessionOverridesOf} from '../config/connection.js'
+import {sessionOverridesOf} from '../config/settings.js'
 import {refreshSession} from '../oauth/sessions.js'
 import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import type {CommandInput} from './input.js'

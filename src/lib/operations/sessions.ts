@@ -5,7 +5,7 @@
 import type SessionEnd from '../../commands/session/end.js'
 import type SessionShow from '../../commands/session/show.js'
 import {type CommandShell, stdoutColors} from '../command-shell.js'
-import {sessionOverridesOf} from '../config/connection.js'
+import {sessionOverridesOf} from '../config/settings.js'
 import type {SessionSummary} from '../config/session-index.js'
 import {type EndResult, endSession, listSessions, showSession} from '../oauth/sessions.js'
 import {fieldLines, formatTable, timeCell} from '../output.js'

@@ -5,7 +5,7 @@ import {homePath} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
 import {type KdfParams, openEnvelope, parseEnvelope, sealEnvelope, sealingParams, secretKind, type StoreSecret} from './envelope.js'
 import {withFileLock} from './file-lock.js'
-import {updateUnderLock, withLocalLock} from './local-lock.js'
+import {withLocalLock} from './local-lock.js'
 import {deriveFor, STORE_FILE} from './store-key.js'
 import {sealedOtherwise, type SecretOption, secretOf, wrongSecret} from './store-secret.js'
 import type {EntryOptions, LockOptions, SecretStore} from './types.js'
@@ -84,10 +84,6 @@ export class FileStore implements SecretStore {
       else expiries.set(name, options.expiresAt)
       return true
     }, options.expiryOf)
-  }
-
-  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined> {
-    return updateUnderLock(this, name, fn)
   }
 
   withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {

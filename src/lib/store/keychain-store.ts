@@ -2,7 +2,7 @@ import type {AsyncEntry, Credential} from '@napi-rs/keyring'
 import {createRequire} from 'node:module'
 
 import {StoreError, messageOf} from '../errors.js'
-import {updateUnderLock, withLocalLock} from './local-lock.js'
+import {withLocalLock} from './local-lock.js'
 import {probeSecretService, type SecretServiceState, sessionBusTarget} from './secret-service-probe.js'
 import type {EntryOptions, LockOptions, SecretStore} from './types.js'
 
@@ -193,10 +193,6 @@ export class KeychainStore implements SecretStore {
     // The lifetime first: a write pruning meanwhile then sees the new one, and never deletes the entry just written.
     if (options.expiresAt !== undefined) await this.recordExpiry(name, options.expiresAt, options.expiryOf)
     await this.write(name, value)
-  }
-
-  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined> {
-    return updateUnderLock(this, name, fn)
   }
 
   withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {

@@ -9,7 +9,6 @@ import type {Redis} from 'ioredis'
 import {ConfigError, messageOf, StoreError} from '../errors.js'
 import {tokenctlHome} from '../paths.js'
 import {type Derive, type KdfParams, kdfParamsProblem, memoisedDerive, openEnvelope, type OpenResult, parseEnvelope, sealEnvelope, secretKind, type StoreSecret} from './envelope.js'
-import {updateUnderLock} from './local-lock.js'
 import {sealedOtherwise, type SecretOption, secretOf, wrongSecret} from './store-secret.js'
 import type {EntryOptions, LockHolder, LockOptions, SecretStore} from './types.js'
 
@@ -271,10 +270,6 @@ export class RedisStore implements SecretStore {
       client.eval(PUT_SCRIPT, 4, this.#key('e:', hash), this.#key('n:', kind), this.#key('kinds'), this.#key('l:', hash), sealed, hash, kind, token, ttl),
     )
     if (written !== 1) throw this.#lockLost(name)
-  }
-
-  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined> {
-    return updateUnderLock(this, name, fn)
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {

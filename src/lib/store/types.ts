@@ -1,8 +1,8 @@
 /**
  * The secure store: where every secret tokenctl keeps lives (client secrets, cached tokens,
  * session refresh tokens). Callers only ever see this interface; the backend is chosen once by
- * openStore(). Locking and read-modify-write are part of the interface so that a backend shared
- * by several machines (a remote store) can make them hold across machines.
+ * openStore(). Locking is part of the interface so that a backend shared by several machines (a
+ * remote store) can make a read-modify-write (withLock around get and set) hold across machines.
  */
 
 export type StoreBackendName = 'file' | 'keychain' | 'redis'
@@ -56,11 +56,6 @@ export interface SecretStore {
   /** Names of the entries that start with prefix. */
   list(prefix: string): Promise<string[]>
   set(name: string, value: string, options?: EntryOptions): Promise<void>
-  /**
-   * Atomic read-modify-write of one entry under its lock: fn gets the current value and returns the
-   * new one, or undefined to delete it. Returns what fn returned.
-   */
-  update(name: string, fn: (current: string | undefined) => Promise<string | undefined> | string | undefined): Promise<string | undefined>
   /** Runs fn while holding an exclusive lock on name, shared by every process using this store. */
   withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T>
 }

@@ -5,7 +5,8 @@
  * error, not as a process holding gigabytes.
  */
 import {MAX_INPUT_BYTES} from '../bounded-read.js'
-import type {ClientSettings} from '../config/clients.js'
+import {type ClientSettings, credentialLocationOf} from '../config/clients.js'
+import {hasOwnCredential} from '../config/credentials.js'
 import {readStdin} from '../config/secrets.js'
 import {UsageError} from '../errors.js'
 import {isB64Token} from '../oauth/token.js'
@@ -51,9 +52,9 @@ export function tokenArguments(args: TokenArguments, isClientName: (value: strin
  * needs one) is a web API's or a web app's; a public client (`--auth-method none`, or nothing to
  * authenticate with) is not, and no token is addressed to it.
  */
-function isConfidential(client: ClientSettings): boolean {
-  if (client.authMethod !== undefined) return client.authMethod !== 'none'
-  return Boolean(client.hasStoredSecret || client.storedCredential || client.federatedToken || client.privateKeyFile)
+function isConfidential({name, settings}: {name: string; settings: ClientSettings}): boolean {
+  if (settings.authMethod !== undefined) return settings.authMethod !== 'none'
+  return hasOwnCredential(credentialLocationOf(name, settings))
 }
 
 export interface AudienceOptions {
@@ -68,7 +69,7 @@ export interface AudienceOptions {
  */
 export function audienceOptions(given: string[] | undefined, client?: {name: string; settings: ClientSettings}): AudienceOptions {
   if (given !== undefined && given.length > 0) return {audiences: given}
-  if (!client || !isConfidential(client.settings)) return {audiences: []}
+  if (!client || !isConfidential(client)) return {audiences: []}
   return {
     audiences: webApiAudiences(client.settings.clientId),
     audienceDefault: `no --audience: client "${client.name}"'s id and app ID URI, the audiences Microsoft.Identity.Web accepts by default`,

@@ -1,5 +1,5 @@
 /**
- * How `token verify` shows its result: one line per check for people, the contract's JSON for
+ * How `token verify` shows its result: one line per check for people, JSON (`--json`) for
  * scripts. Details quote claims and server text, which are untrusted: control characters are
  * escaped before they reach a terminal.
  */
