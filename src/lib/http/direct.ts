@@ -15,6 +15,7 @@
 import {Agent as HttpAgent, type ClientRequest, type IncomingMessage, request as httpRequest, type RequestOptions} from 'node:http'
 import {Agent as HttpsAgent, request as httpsRequest} from 'node:https'
 
+import {Answer} from './answer.js'
 import {trackConnections} from './connections.js'
 import {tooLarge} from './failure.js'
 import {maskUrl} from './trace.js'
@@ -68,18 +69,13 @@ function timedOut(connecting: boolean, seconds: number): Error {
 }
 
 /**
- * A Response for an answer. The status of an answer that no Response can be made with (a server's
- * 1xx or 600–999, which fetch passes on as they came) is kept on it all the same.
+ * The answer as those who read it see a Response (./answer.ts). Its status is the server's, whatever
+ * it is (a 1xx or 600–999 is passed on as it came, as fetch passes it on).
  */
 function responseOf(answer: IncomingMessage, body: Buffer): Response {
-  const status = answer.statusCode ?? 0
   const headers: Array<[string, string]> = []
   for (let at = 0; at + 1 < answer.rawHeaders.length; at += 2) headers.push([answer.rawHeaders[at], answer.rawHeaders[at + 1]])
-  const nullBody = status === 204 || status === 205 || status === 304 || body.length === 0
-  const possible = status >= 200 && status <= 599
-  const response = new Response(nullBody ? null : body, {headers, status: possible ? status : 200, statusText: answer.statusMessage ?? ''})
-  if (!possible) Object.defineProperties(response, {ok: {value: false}, status: {value: status}})
-  return response
+  return new Answer(body, {headers, status: answer.statusCode ?? 0, statusText: answer.statusMessage ?? ''}) as unknown as Response
 }
 
 /**
@@ -153,7 +149,7 @@ export function directFetch(options: DirectOptions = {}): (url: string, init?: R
           try {
             done(responseOf(answer, Buffer.concat(chunks)))
           } catch (error) {
-            failed(fetchFailed(error)) // a header or status text no Response can carry
+            failed(fetchFailed(error)) // a header no Response can carry
           }
         })
         answer.on('error', (error) => failed(fetchFailed(error)))
