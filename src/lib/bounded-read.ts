@@ -123,6 +123,40 @@ export async function readStreamAtMost(stream: AsyncIterable<Uint8Array | string
   return Buffer.concat(chunks)
 }
 
+/**
+ * Why a file could not be opened, in words a message can end with — not Node's
+ * `ENOENT: no such file or directory, open '…'`, which names the path a second time in its own jargon.
+ */
+export function unreadableReason(error: unknown): string {
+  if (error instanceof NotRegularFileError) return error.message
+  switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case 'EACCES':
+    case 'EPERM': {
+      return 'permission denied: this user may not read it'
+    }
+
+    case 'EISDIR': {
+      return 'it is a directory, not a regular file'
+    }
+
+    case 'ELOOP': {
+      return 'its symbolic links go round in a loop'
+    }
+
+    case 'ENOENT': {
+      return 'there is no such file'
+    }
+
+    case 'ENOTDIR': {
+      return 'a part of its path is a file, not a folder'
+    }
+
+    default: {
+      return error instanceof Error ? error.message : String(error)
+    }
+  }
+}
+
 /** Strips the one line ending that `echo` or a text editor adds; a secret never ends in one. */
 export function chompLineEnding(text: string): string {
   return text.replace(/\r?\n$/, '')

@@ -6,7 +6,7 @@
 import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
-import {homePath} from './paths.js'
+import {createParent, homeFile} from './paths.js'
 import {writePrivateFile} from './private-files.js'
 
 export const DOCUMENT_TTL_MS = 24 * 60 * 60 * 1000
@@ -26,10 +26,10 @@ export function isFresh(fetchedAt: number, now = Date.now()): boolean {
   return age >= 0 && age < DOCUMENT_TTL_MS
 }
 
-/** The file of the document at `url` in a folder of TOKENCTL_HOME's cache (its parent created 0700). */
+/** The file of the document at `url` in a folder of TOKENCTL_HOME's cache (created by the first write). */
 export function documentPath(folder: 'jwks' | 'metadata', url: string): string {
   const digest = createHash('sha256').update(url).digest('hex').slice(0, 32)
-  return homePath('cache', folder, `${digest}.json`)
+  return homeFile('cache', folder, `${digest}.json`)
 }
 
 /** The entry in `file`, whatever its age; undefined when it is missing or not one of ours. */
@@ -44,6 +44,8 @@ export async function readDocument(file: string): Promise<CachedDocument | undef
   return undefined
 }
 
+/** A document fetched in this run: the cache (and the home) is created only once there is something to keep. */
 export async function writeDocument(file: string, entry: CachedDocument): Promise<void> {
+  createParent(file)
   await writePrivateFile(file, JSON.stringify(entry))
 }

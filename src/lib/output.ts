@@ -96,6 +96,8 @@ export function traceLines(exchange: HttpExchange): string[] {
 /** "in 53m", "2h ago": the human side of a timestamp. */
 export function relativeTime(epochMs: number, now = Date.now()): string {
   const seconds = Math.round((epochMs - now) / 1000)
+  // A token decoded the second it was issued: "now", not "in 0s".
+  if (seconds === 0) return 'now'
   const magnitude = Math.abs(seconds)
   let text: string
   if (magnitude < 60) text = `${magnitude}s`

@@ -73,7 +73,7 @@ describe('call (end to end: a real authorization server and an API that verifies
     for (const sources of [[], ['--client', 'ci', '--token-env', 'T']]) {
       const result = await runCli(['call', `${api.url}/echo`, ...sources], {env: {T: 'x'}})
       expectExit(result, 2)
-      assert.match(result.stderr, /--client NAME, --session KEY, --token-env VAR, --token-stdin/)
+      assert.match(result.stderr, /--client NAME, --session-key KEY, --token-env VAR, --token-stdin/)
     }
   })
 

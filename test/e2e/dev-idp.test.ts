@@ -202,13 +202,41 @@ describe('tokenctl dev idp (end to end)', function () {
       assert.equal((await get('/reject-first/b', second)).status, 401, 'each id has its own first token')
     })
 
-    it('lets tokenctl call renew the token once on a 401 and print the echo', async () => {
+    it('lets tokenctl call renew the token once on a 401 and print the echo, saying so in one line on stderr', async () => {
       const cli = cliWithHome({env: FILE_STORE})
       expectExit(await cli.run(['client', 'add', 'worker', '--issuer', summary.issuer, '--client-id', 'worker', '--client-secret-stdin'], {input: 'worker-secret'}), 0)
       expectExit(await cli.run(['token', 'client', 'worker']), 0) // cached: the token the API will reject first
       const called = await cli.run(['call', `${summary.api_url}/reject-first/renewal`, '--client', 'worker'])
       expectExit(called, 0)
       assert.equal(stdoutJson(called).claims.client_id, 'worker')
+      assert.equal(called.stderr, 'the API refused the token (401 Unauthorized, invalid_token): got a new one (--client worker) and sent the request again\n')
+      const quiet = await cli.run(['call', `${summary.api_url}/reject-first/renewal`, '--client', 'worker'])
+      expectExit(quiet, 0)
+      assert.equal(quiet.stderr, '', 'no renewal, nothing said')
+    })
+
+    it('echoes what was sent: the method, the body as text (data) and as JSON when it parses, bounded', async () => {
+      const cli = cliWithHome({env: FILE_STORE})
+      expectExit(await cli.run(['client', 'add', 'worker', '--issuer', summary.issuer, '--client-id', 'worker', '--client-secret-stdin'], {input: 'worker-secret'}), 0)
+      const posted = await cli.run(['call', `${summary.api_url}/echo`, '--client', 'worker', '-X', 'POST', '-d', '{"name":"x","quote":"\\"é\\""}'])
+      expectExit(posted, 0)
+      const echo = stdoutJson(posted)
+      assert.deepEqual([echo.method, echo.content_type, echo.data, echo.json], ['POST', 'application/json', '{"name":"x","quote":"\\"é\\""}', {name: 'x', quote: '"é"'}])
+      assert.ok(posted.stdout.includes('"data": "{\\"name\\":\\"x\\",\\"quote\\":\\"\\\\\\"é\\\\\\"\\"}"'), `JSON's own escapes and nothing more:\n${posted.stdout}`)
+      const form = await cli.run(['call', `${summary.api_url}/echo`, '--client', 'worker', '-X', 'PUT', '-d', 'a=1&b=2'])
+      assert.deepEqual(Object.entries(stdoutJson(form)).filter(([field]) => ['method', 'content_type', 'data', 'json'].includes(field)), [
+        ['method', 'PUT'],
+        ['content_type', 'application/x-www-form-urlencoded'],
+        ['data', 'a=1&b=2'],
+      ])
+      const bare = stdoutJson(await cli.run(['call', `${summary.api_url}/echo`, '--client', 'worker']))
+      assert.deepEqual(Object.keys(bare), ['method', 'path', 'claims'], 'no body, no body fields')
+
+      const token = await workerToken()
+      const big = await fetch(`${summary.api_url}/echo`, {body: 'y'.repeat(100_000), headers: {authorization: `Bearer ${token}`, 'content-type': 'text/plain'}, method: 'POST'})
+      const bigEcho = (await big.json()) as Record<string, unknown>
+      assert.equal(String(bigEcho.data).length, 16 * 1024)
+      assert.deepEqual([bigEcho.data_truncated, bigEcho.body_bytes, bigEcho.json], [true, 100_000, undefined])
     })
   })
 

@@ -261,6 +261,111 @@ describe('the first hour, second pass: messages a newcomer can act on', function
   })
 })
 
+describe('the first hour, third pass: the wrong home, no store, damaged files', function () {
+  this.timeout(120_000)
+  const UNSIGNED = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'
+
+  it('a command that only reads creates no home: with no HOME and no TOKENCTL_HOME, the default stays absent', async () => {
+    const xdg = tempHome()
+    const home = join(xdg, 'tokenctl')
+    const port = await closedPort()
+    // As cron runs a job: no HOME, no TOKENCTL_HOME; env-paths then takes XDG_CONFIG_HOME (or the passwd entry's home).
+    const env = {HOME: undefined, TOKENCTL_HOME: undefined, TOKENCTL_STORE_PASSPHRASE: 'p', XDG_CONFIG_HOME: xdg}
+    const reads: Array<[string[], number]> = [
+      [['session', 'list'], 0],
+      [['session', 'show', '--session-key', 'nightly-report'], 3],
+      [['session', 'refresh', '--session-key', 'nightly-report'], 3],
+      [['session', 'end', '--session-key', 'nightly-report'], 3],
+      [['client', 'list'], 0],
+      [['client', 'show', 'ci'], 3],
+      [['token', 'client', 'ci'], 3],
+      [['store', 'status'], 0],
+      [['token', 'decode', UNSIGNED], 0],
+      // A key set it could not fetch is no cache to keep.
+      [['token', 'verify', UNSIGNED, '--issuer', `http://127.0.0.1:${port}`, '--timeout', '5'], 6],
+    ]
+    for (const [args, code] of reads) {
+      const result = await runCli(args, {env})
+      expectExit(result, code)
+      assert.ok(!existsSync(home), `${args.join(' ')} created ${home}`)
+    }
+
+    const unknown = await runCli(['session', 'refresh', '--session-key', 'nightly-report'], {env})
+    assert.match(unknown.stderr, new RegExp(`not in the file store of the default home ${home.replaceAll('/', '\\/')} \\(TOKENCTL_HOME is not set\\)`))
+  })
+
+  it('a cron job with the wrong home: the session is not found, and the line names the home and store searched and how to point at the right one', async () => {
+    const started = cliWithHome({env: FILE_STORE})
+    const wrong = tempHome()
+    const result = await runCli(['session', 'refresh', '--session-key', 'nightly-report', '--format', 'header'], {env: FILE_STORE, home: wrong})
+    expectExit(result, 3)
+    assert.equal(
+      oneLine(result.stderr),
+      `Error: unknown session "nightly-report": not in the file store of TOKENCTL_HOME=${wrong} — run this with the TOKENCTL_HOME and TOKENCTL_STORE of the shell the session was started in (a crontab line sets them itself: cron reads no shell profile); tokenctl session list shows the sessions there; tokenctl session start creates one`,
+    )
+    const asJson = await runCli(['session', 'show', '--session-key', 'nightly-report', '--json'], {env: FILE_STORE, home: started.home})
+    expectExit(asJson, 3)
+    assert.equal(json(asJson).error.code, 'unknown_session')
+    const client = await runCli(['token', 'client', 'ci'], {env: FILE_STORE, home: wrong})
+    assert.match(oneLine(client.stderr), new RegExp(`unknown client "ci": not in the config.json of TOKENCTL_HOME=${wrong.replaceAll('/', '\\/')} — `))
+  })
+
+  it('store status with no store at all: the report all the same (backend none, why, what to do), exit 7', async () => {
+    const result = await runCli(['store', 'status'])
+    expectExit(result, 7)
+    assert.equal(result.stderr, '')
+    const lines = result.stdout.split('\n')
+    assert.equal(lines[0], 'backend:  none')
+    assert.match(lines[1], /^reason: +no secure store: no keychain answers \(.+\) and no key or passphrase is set for the encrypted file store$/)
+    assert.equal(lines[2], 'location: -')
+    assert.equal(lines[3], 'answers:  no')
+    assert.match(lines[4], /^to do: +on a server, container or CI runner: export TOKENCTL_STORE_KEY_FILE=.+; or a passphrase: export TOKENCTL_STORE_PASSPHRASE_FILE=/)
+    assert.match(lines[5], /^ +on a desktop: start or unlock the OS keychain/)
+    const asJson = await runCli(['store', 'status', '--json'])
+    expectExit(asJson, 7)
+    const status = json(asJson)
+    assert.deepEqual([status.backend, status.location, status.ok, status.error_code, status.advice.length], ['none', null, false, 'no_store', 2])
+  })
+
+  it('a passphrase file that is not there: store status reports the file store not answering, in words, and what to check (exit 7)', async () => {
+    const run = cliWithHome({env: {TOKENCTL_STORE_PASSPHRASE_FILE: '/run/secrets/not-mounted'}})
+    const result = await run.run(['store', 'status'])
+    expectExit(result, 7)
+    assert.match(result.stdout, /^backend: +file\nreason: +TOKENCTL_STORE=auto and no keychain answers, so the encrypted file store\n/)
+    assert.match(result.stdout, /\nanswers: +no — cannot read the store passphrase file \/run\/secrets\/not-mounted \(TOKENCTL_STORE_PASSPHRASE_FILE\): there is no such file\n/)
+    assert.match(result.stdout, /\nto do: +check the path in TOKENCTL_STORE_PASSPHRASE_FILE/)
+    assert.doesNotMatch(result.stdout + result.stderr, /ENOENT/)
+    const refresh = await run.run(['session', 'refresh', '--session-key', 'nightly-report'])
+    expectExit(refresh, 7)
+    assert.match(oneLine(refresh.stderr), /: there is no such file — check the path in TOKENCTL_STORE_PASSPHRASE_FILE/)
+  })
+
+  it('no store: session refresh gets the ways to a store only; token client without --no-cache is told --no-cache would do', async () => {
+    const refresh = await runCli(['session', 'refresh', '--session-key', 'nightly-report'])
+    expectExit(refresh, 7)
+    const line = oneLine(refresh.stderr)
+    assert.match(line, /^Error: no secure store: /)
+    assert.doesNotMatch(line, /--no-cache|needs no store/)
+    const env = {SECRET: 's'}
+    const token = await runCli(['token', 'client', '--token-endpoint', 'http://127.0.0.1:9/token', '--client-id', 'x', '--client-secret-env', 'SECRET'], {env})
+    expectExit(token, 7)
+    assert.match(oneLine(token.stderr), /; or pass --no-cache: this token needs the store only for its cache$/)
+    const call = await runCli(['call', 'http://127.0.0.1:9/x', '--client', 'ci'])
+    assert.doesNotMatch(call.stderr, /--no-cache/, 'call has no --no-cache')
+  })
+
+  it('a damaged session index is one sentence with what to do, not a JSON parser\'s words', async () => {
+    const run = cliWithHome({env: FILE_STORE})
+    writeFileSync(join(run.home, 'sessions.json'), 'garbage\n', {mode: 0o600})
+    const result = await run.run(['session', 'list'])
+    expectExit(result, 3)
+    assert.equal(
+      oneLine(result.stderr),
+      `Error: the session index ${join(run.home, 'sessions.json')} is damaged (not the JSON object tokenctl writes) — remove the file: the sessions themselves are in the secure store, and the next refresh of each writes its entry again`,
+    )
+  })
+})
+
 describe('the first hour: against an authorization server', function () {
   this.timeout(90_000)
   let server: AuthServer
@@ -476,6 +581,43 @@ describe('the first hour: against an authorization server', function () {
       const later = await run.run(['session', 'refresh', '--key', 'mine'])
       expectExit(later, 5)
       assert.match(oneLine(later.stderr), /tokenctl token user … --session-key mine --replace$/)
+      // session show says why in words; --json keeps the record.
+      const shown = await run.run(['session', 'show', '--session-key', 'mine'])
+      expectExit(shown, 0)
+      assert.match(
+        shown.stdout,
+        /^reauthentication: the server answered invalid_grant at \d{4}-[\d-]+T[\d:.]+Z \(refresh token revoked\): sign the user in again: tokenctl token user … --session-key mine --replace$/m,
+      )
+      assert.doesNotMatch(shown.stdout, /\{"at"/)
+      const record = json(await run.run(['session', 'show', '--session-key', 'mine', '--json']))
+      assert.deepEqual([record.reauthentication.error, record.reauthentication.description], ['invalid_grant', 'refresh token revoked'])
+    })
+  })
+
+  describe('what a command did, on stderr; its data alone on stdout', () => {
+    it('client add, client add --replace, session start, session end, client remove: one line each on stderr, the key alone on stdout', async () => {
+      const run = cli()
+      const added = await run.run(['client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret})
+      expectExit(added, 0)
+      assert.equal(added.stdout, '')
+      assert.equal(added.stderr, 'added client api (credential: client secret in the secure store)\n')
+      const replaced = await run.run(['client', 'add', 'api', '--replace', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret})
+      expectExit(replaced, 0)
+      assert.equal(replaced.stderr, 'replaced client api (credential: client secret in the secure store)\n')
+      const userToken = await server.mintUserToken({aud: 'api', sub: 'alice'})
+      const started = await run.run(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--session-key', 'nightly-report'], {input: userToken})
+      expectExit(started, 0)
+      assert.equal(started.stdout, 'nightly-report\n')
+      assert.equal(started.stderr, 'started session nightly-report for client api (scopes read offline_access; its refresh token is in the secure store)\n')
+      const quiet = await run.run(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--session-key', 'other', '--json'], {input: userToken})
+      expectExit(quiet, 0)
+      assert.equal(quiet.stderr, '', '--json: the JSON says it')
+      const ended = await run.run(['session', 'end', '--session-key', 'nightly-report', '--no-revoke'])
+      expectExit(ended, 0)
+      assert.deepEqual([ended.stdout, ended.stderr], ['', 'ended session nightly-report (not revoked: --no-revoke)\n'])
+      const removed = await run.run(['client', 'remove', 'api'])
+      expectExit(removed, 0)
+      assert.deepEqual([removed.stdout, removed.stderr], ['', 'removed client api and its secret\n'])
     })
   })
 
@@ -535,7 +677,7 @@ describe('the first hour: against an authorization server', function () {
   })
 
   describe('client list and session list', () => {
-    it('piped: tab-separated rows without header or colour; on a terminal: a header, and times with "in …" beside them', async () => {
+    it('piped: tab-separated rows of plain values (counts, ISO times), no header or colour; on a terminal: a header, and times with "in …" beside them', async () => {
       const run = cli()
       expectExit(await run.run(['client', 'add', 'worker', ...worker()]), 0)
       const piped = await run.run(['client', 'list'], {env: {FORCE_COLOR: '1', NO_COLOR: undefined}})
@@ -555,8 +697,15 @@ describe('the first hour: against an authorization server', function () {
       const sessions = await onTerminal(['session', 'list'], env)
       assert.equal(sessions.code, 0, sessions.output)
       assert.match(sessions.output, /^KEY +STATUS +CLIENT +SCOPES +REFRESHED +TOKEN EXPIRES\nme +active +cli +access_as_user offline_access +0× +\d{4}-\d\d-\d\dT[\d:.]+Z \(in [\dhm ]+\)/m)
+      // Piped: plain values in fixed columns (key, status, client, scopes, count, last refresh, expiry), nothing relative.
       const rows = await run.run(['session', 'list'])
-      assert.match(rows.stdout, /^me\tactive\tcli\taccess_as_user offline_access\t0×\t\S+Z \(in [\dhm ]+\)\n$/)
+      assert.match(rows.stdout, /^me\tactive\tcli\taccess_as_user offline_access\t0\t-\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n$/)
+      expectExit(await run.run(['session', 'refresh', '--session-key', 'me', '--force']), 0)
+      const refreshed = (await run.run(['session', 'list'])).stdout.trimEnd().split('\t')
+      assert.equal(refreshed.length, 7)
+      assert.equal(refreshed[4], '1')
+      assert.ok(!Number.isNaN(Date.parse(refreshed[5])) && !Number.isNaN(Date.parse(refreshed[6])), refreshed.join(' | '))
+      assert.doesNotMatch(refreshed.join('\t'), /×|ago|\(in /)
       assert.ok(existsSync(token))
     })
   })

@@ -251,6 +251,18 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       })
     }
 
+    it('a 200 whose body is not JSON (a web page, another service on the port): exit 6 in words, what to check, never the parser\'s text', async () => {
+      server.token = {headers: {'content-type': 'application/json'}, raw: 'garbage\n', status: 200}
+      for (const way of [{}, {TOKENCTL_NO_FAST_PATH: '1'}]) {
+        const result = await fresh().run(['token', 'client', ...client()], {env: way})
+        expectExit(result, 6)
+        assert.equal(
+          result.stderr,
+          `Error: ${new URL(server.url).host} answered with a body that is not JSON, where a token response should be — check the --issuer / --token-endpoint URL (or the named client's): it must be the authorization server's, not a web page or another service on that port\n`,
+        )
+      }
+    })
+
     it('token decode shows an exp no date can state as the raw number, "(out of range)"', async () => {
       const result = await runCli(['token', 'decode', unsignedJwt({exp: 1e20, iat: -1e300, nbf: 1_700_000_000})])
       expectExit(result, 0)

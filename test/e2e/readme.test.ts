@@ -5,14 +5,16 @@
  * The rules a recipe must fit (README.md, "Development", says them to the reader too):
  * - Blocks fenced ```sh run; ```sh not-run blocks (a real tenant, a CI platform, Redis) and any
  *   other fence (yaml, cron, none) are left alone.
- * - Order: the blocks run in document order. The blocks of one section (everything under one
- *   heading, whatever its level) run one after the other in ONE bash, so variables and the folder
- *   carry from one block to the next; each section starts a new bash with a fresh, empty
- *   TOKENCTL_HOME, so a recipe never depends on another section (each names its own clients).
+ * - Order: the blocks run in document order, twice. First all of them in ONE bash with ONE
+ *   TOKENCTL_HOME, as a reader pastes the recipes one after the other: a recipe that adds a client an
+ *   earlier one added says --replace. Then section by section: the blocks of one section (everything
+ *   under one heading, whatever its level) in one bash, so variables and the folder carry from one
+ *   block to the next, each section in a new bash with a fresh, empty TOKENCTL_HOME, so a recipe
+ *   never depends on another section (each names its own clients).
  * - Each section's bash runs with `set -eo pipefail`: any failing command, in a pipeline too, fails
  *   its block. A command that is expected to fail says so (`… || [ $? -eq 4 ]`).
  * - Environment, and nothing else: PATH (a folder with `tokenctl` linked to bin/run.js, then node's
- *   and the system's), HOME (a temporary folder), LANG, TOKENCTL_HOME (fresh per section) and
+ *   and the system's), HOME (a temporary folder), LANG, TOKENCTL_HOME (one for the whole run, or fresh per section) and
  *   TOKENCTL_STORE_PASSPHRASE (what the quick start tells a machine without a keychain to set). No
  *   session bus: the encrypted file store is used, never a keyring of the person running the tests.
  * - `127.0.0.1:8400` (dev idp's default port, which the recipes use) is rewritten to the port of the
@@ -28,8 +30,8 @@
  *   idp's sign-in pages (the robot of src/lib/devidp/robot.ts), while the pipeline waits.
  */
 import {strict as assert} from 'node:assert'
-import {spawn} from 'node:child_process'
-import {accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync} from 'node:fs'
+import {spawn, spawnSync} from 'node:child_process'
+import {accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {delimiter, dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -44,6 +46,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const README = join(ROOT, 'README.md')
 const PASSPHRASE = 'readme test passphrase'
 const SECTION_TIMEOUT_MS = 120_000
+/** Every section one after the other, in one bash. */
+const IN_ORDER_TIMEOUT_MS = 360_000
 /** Between blocks, on stdout and stderr both: splits a section's output by block. */
 const MARK = '@@tokenctl-readme-block'
 
@@ -55,8 +59,8 @@ export interface ShellBlock {
   text: string
 }
 
-/** The ```sh blocks of a Markdown text, in order, each with the heading it is under. */
-export function shellBlocks(markdown: string): ShellBlock[] {
+/** The ```sh blocks of a Markdown text (or those of another info string), in order, each with the heading it is under. */
+export function shellBlocks(markdown: string, info = 'sh'): ShellBlock[] {
   const blocks: ShellBlock[] = []
   const lines = markdown.split('\n')
   let section = '(before any heading)'
@@ -71,7 +75,7 @@ export function shellBlocks(markdown: string): ShellBlock[] {
     const start = index
     const body: string[] = []
     for (index++; index < lines.length && !lines[index].startsWith(fence[1]); index++) body.push(lines[index])
-    if (fence[2].trim() === 'sh') blocks.push({line: start + 1, section, text: body.join('\n')})
+    if (fence[2].trim() === info) blocks.push({line: start + 1, section, text: body.join('\n')})
   }
 
   return blocks
@@ -96,6 +100,8 @@ interface SectionRun {
   /** Index of the last block that started. */
   last: number
   timedOut: boolean
+  /** How long the bash was given before it was killed. */
+  timeoutMs: number
   approvals: string[]
 }
 
@@ -135,7 +141,7 @@ function splitByBlock(text: string, count: number): string[] {
   return outputs
 }
 
-async function runSection(blocks: ShellBlock[], port: number, cluster: Cluster, bin: string, home: string): Promise<SectionRun> {
+async function runSection(blocks: ShellBlock[], port: number, cluster: Cluster, bin: string, home: string, timeoutMs = SECTION_TIMEOUT_MS): Promise<SectionRun> {
   const script = [
     'set -eo pipefail',
     ...blocks.flatMap((block, index) => [`printf '\\n${MARK} ${index}@@\\n'; printf '\\n${MARK} ${index}@@\\n' >&2`, runnable(block.text, port, cluster.port)]),
@@ -171,7 +177,7 @@ async function runSection(blocks: ShellBlock[], port: number, cluster: Cluster, 
   const timer = setTimeout(() => {
     timedOut = true
     child.kill('SIGKILL')
-  }, SECTION_TIMEOUT_MS)
+  }, timeoutMs)
   const [code, signal] = await new Promise<[null | number, NodeJS.Signals | null]>((resolve, reject) => {
     child.once('error', reject)
     child.once('close', (exitCode, exitSignal) => resolve([exitCode, exitSignal]))
@@ -188,6 +194,7 @@ async function runSection(blocks: ShellBlock[], port: number, cluster: Cluster, 
     outputs: blocks.map((_block, index) => ({stderr: errs[index], stdout: outs[index]})),
     signal,
     timedOut,
+    timeoutMs,
   }
 }
 
@@ -200,7 +207,7 @@ function indent(text: string): string {
 function failure(blocks: ShellBlock[], run: SectionRun, port: number, clusterPort: number): string {
   const block = blocks[run.last]
   const how = run.timedOut
-    ? `did not finish within ${SECTION_TIMEOUT_MS / 1000} s (killed)`
+    ? `did not finish within ${run.timeoutMs / 1000} s (killed)`
     : run.signal
       ? `was killed by ${run.signal}`
       : `exited ${run.code}`
@@ -289,6 +296,16 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
     }
   })
 
+  // A reader pastes the recipes one after the other into one terminal: one shell, one folder, one
+  // TOKENCTL_HOME from the first block to the last. A recipe that names a client an earlier one
+  // added must say how it goes on (--replace), or it stops with exit 3.
+  it('runs every section in document order in ONE shell and ONE TOKENCTL_HOME, as a reader pasting them would', async function () {
+    this.timeout(IN_ORDER_TIMEOUT_MS + 30_000)
+    const clusterPort = Number(new URL(cluster.url).port)
+    const run = await runSection(blocks, port, {caFile: cluster.caFile, port: clusterPort}, bin, tempHome(), IN_ORDER_TIMEOUT_MS)
+    if (run.code !== 0 || run.timedOut) assert.fail(failure(blocks, run, port, clusterPort))
+  })
+
   for (const {section, blocks: sectionBlocks} of sections) {
     it(`runs "${section}" (${sectionBlocks.length} block${sectionBlocks.length > 1 ? 's' : ''}, README.md:${sectionBlocks[0].line})`, async () => {
       const clusterPort = Number(new URL(cluster.url).port)
@@ -300,4 +317,32 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
       if (run.code !== 0 || run.timedOut) assert.fail(failure(sectionBlocks, run, port, clusterPort))
     })
   }
+})
+
+// The set-up is not run with the recipes (they run inside a clone already set up), but the line that
+// puts tokenctl on a PATH without root is: a newcomer copies it as it is.
+describe('README quick start: npm link without root', function () {
+  this.timeout(60_000)
+
+  it('links tokenctl into ~/.local/bin with no npm warning (no second build, no allowScripts notice), and the next lines find it on PATH', () => {
+    const setUp = shellBlocks(readFileSync(README, 'utf8'), 'sh not-run').find((block) => block.text.includes('NPM_CONFIG_PREFIX=~/.local npm link'))
+    assert.ok(setUp, 'the quick start shows NPM_CONFIG_PREFIX=~/.local npm link … in a block of its own')
+    assert.match(setUp.text, /export PATH="\$HOME\/\.local\/bin:\$PATH"/, 'and says to put ~/.local/bin on PATH')
+    // What npm link reads of a clone: package.json (its bin, its prepare script) and the bin itself.
+    const home = tempHome()
+    const clone = join(home, 'tokenctl')
+    mkdirSync(join(clone, 'bin'), {recursive: true})
+    copyFileSync(join(ROOT, 'package.json'), join(clone, 'package.json'))
+    copyFileSync(join(ROOT, 'bin', 'run.js'), join(clone, 'bin', 'run.js'))
+    const result = spawnSync('bash', ['-eo', 'pipefail', '-c', setUp.text], {
+      cwd: clone,
+      encoding: 'utf8',
+      env: {HOME: home, PATH: [dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'), npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false'},
+      timeout: 50_000,
+    })
+    assert.equal(result.status, 0, `exit ${result.status}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`)
+    assert.doesNotMatch(result.stderr, /npm (warn|WARN)|allowScripts|prepare/, 'npm link says nothing to worry about')
+    assert.equal(result.stdout.trim().split('\n').at(-1), join(home, '.local', 'bin', 'tokenctl'))
+    assert.equal(realpathSync(join(home, '.local', 'bin', 'tokenctl')), realpathSync(join(clone, 'bin', 'run.js')))
+  })
 })

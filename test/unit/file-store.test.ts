@@ -407,7 +407,7 @@ describe('file store', () => {
       const missing = path.join(home, 'no-such-file')
       assert.throws(
         () => resolvePassphrase({TOKENCTL_STORE_PASSPHRASE_FILE: missing}),
-        (error: unknown) => error instanceof StoreError && error.exitCode === ExitCode.store && error.message.includes(missing) && /ENOENT/.test(error.message),
+        (error: unknown) => error instanceof StoreError && error.exitCode === ExitCode.store && error.message.includes(missing) && /there is no such file/.test(error.message),
       )
       assert.throws(() => resolvePassphrase({TOKENCTL_STORE_PASSPHRASE_FILE: home}), StoreError) // a directory
       const empty = path.join(home, 'empty')

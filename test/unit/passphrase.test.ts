@@ -65,12 +65,23 @@ describe('store passphrase', () => {
     assert.equal(resolvePassphrase({TOKENCTL_STORE_PASSPHRASE_FILE: ''}), undefined)
   })
 
-  it('a missing file names the file, the variable, the reason and the ways out', () => {
+  it('a missing file names the file, the variable, the reason in words (not ENOENT) and the ways out', () => {
     const missing = path.join(directory, 'missing')
     const error = failure({TOKENCTL_STORE_PASSPHRASE_FILE: missing})
-    assert.equal(error.message, `cannot read the store passphrase file ${missing} (TOKENCTL_STORE_PASSPHRASE_FILE): ENOENT`)
-    assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at a readable file, or set TOKENCTL_STORE_PASSPHRASE'])
+    assert.equal(error.message, `cannot read the store passphrase file ${missing} (TOKENCTL_STORE_PASSPHRASE_FILE): there is no such file`)
+    assert.deepEqual(error.suggestions, [
+      'check the path in TOKENCTL_STORE_PASSPHRASE_FILE: the file your secret manager mounts must be there when tokenctl runs (or set TOKENCTL_STORE_PASSPHRASE instead)',
+    ])
     assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENOENT')
+  })
+
+  it('a folder on the path that is a file, and a directory named as the file, are said in words too', () => {
+    const notFolder = path.join(directory, 'plain')
+    writeFileSync(notFolder, 'x')
+    assert.match(failure({TOKENCTL_STORE_PASSPHRASE_FILE: path.join(notFolder, 'pass')}).message, /: a part of its path is a file, not a folder$/)
+    const folder = failure({TOKENCTL_STORE_PASSPHRASE_FILE: directory})
+    assert.match(folder.message, /: it is a directory, not a regular file$/)
+    assert.deepEqual(folder.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at the regular file that holds the passphrase'])
   })
 
   it('a file holding only a line ending is empty; the message says what to write where', () => {
@@ -97,7 +108,7 @@ describe('store passphrase', () => {
     for (const [file, kind] of [['/dev/zero', 'a device'], [directory, 'a directory']]) {
       const error = failure({TOKENCTL_STORE_PASSPHRASE_FILE: file})
       assert.equal(error.message, `cannot read the store passphrase file ${file} (TOKENCTL_STORE_PASSPHRASE_FILE): it is ${kind}, not a regular file`)
-      assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at a readable file, or set TOKENCTL_STORE_PASSPHRASE'])
+      assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at the regular file that holds the passphrase'])
     }
   })
 

@@ -476,12 +476,15 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal((await record('nightly')).token_endpoint, server.tokenEndpoint)
     })
 
-    it('an unknown session is exit 3 with the way to list or start one', async () => {
+    it('an unknown session is exit 3 naming the store and TOKENCTL_HOME searched, how to point at the right ones, the way to list or start one', async () => {
       const error = await failure(refreshSession('nobody', {}, runtime), 'ConfigError', 'unknown_session')
-      assert.equal(error.message, 'unknown session "nobody"')
-      assert.deepEqual(error.suggestions, ['tokenctl session list shows the sessions; tokenctl session start creates one'])
-      await failure(showSession('nobody', runtime), 'ConfigError', 'unknown_session')
-      await failure(endSession('nobody', {revoke: true}, runtime), 'ConfigError', 'unknown_session')
+      assert.equal(error.message, `unknown session "nobody": not in the file store of TOKENCTL_HOME=${home}`)
+      assert.deepEqual(error.suggestions, [
+        'run this with the TOKENCTL_HOME and TOKENCTL_STORE of the shell the session was started in (a crontab line sets them itself: cron reads no shell profile)',
+        'tokenctl session list shows the sessions there; tokenctl session start creates one',
+      ])
+      assert.equal((await failure(showSession('nobody', runtime), 'ConfigError', 'unknown_session')).message, error.message)
+      assert.equal((await failure(endSession('nobody', {revoke: true}, runtime), 'ConfigError', 'unknown_session')).message, error.message)
     })
 
     it('a record that is not JSON is unreadable, with the way out', async () => {

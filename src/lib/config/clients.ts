@@ -1,7 +1,7 @@
 import {closeSync, openSync, readFileSync} from 'node:fs'
 
 import {ConfigError, UsageError} from '../errors.js'
-import {homePath, tokenctlHome} from '../paths.js'
+import {homePath, homeText, tokenctlHome} from '../paths.js'
 import {assertPrivateDescriptor, writePrivateFile} from '../private-files.js'
 import {withFileLock} from '../store/file-lock.js'
 import type {CertificateFacts} from './certificates.js'
@@ -123,8 +123,8 @@ export function findClient(name: string): ClientSettings | undefined {
 export function getClient(name: string): ClientSettings {
   const client = findClient(name)
   if (!client) {
-    throw new ConfigError(`unknown client "${name}"`, 'unknown_client', {
-      suggestions: ['tokenctl client list shows the clients; tokenctl client add creates one'],
+    throw new ConfigError(`unknown client "${name}": not in the config.json of ${homeText()}`, 'unknown_client', {
+      suggestions: ['tokenctl client list shows the clients there; tokenctl client add creates one'],
     })
   }
 

@@ -1,7 +1,7 @@
 import {access, constants} from 'node:fs/promises'
 
-import {chompLineEnding, MAX_INPUT_BYTES, NotRegularFileError, readAtMost, readStreamAtMost} from '../bounded-read.js'
-import {ConfigError, messageOf, UsageError} from '../errors.js'
+import {chompLineEnding, MAX_INPUT_BYTES, NotRegularFileError, readAtMost, readStreamAtMost, unreadableReason} from '../bounded-read.js'
+import {ConfigError, UsageError} from '../errors.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore} from '../store/types.js'
 import {certificateMaterial, type LoadedCertificate, loadCertificateMaterial, readCertificateFile} from './certificates.js'
@@ -65,7 +65,7 @@ export async function readStdin(
  * read (bounded-read.ts); `advice` says what to give instead.
  */
 export function unreadableFile(what: string, path: string, error: unknown, advice = 'name a regular file'): ConfigError {
-  if (!(error instanceof NotRegularFileError)) return new ConfigError(`cannot read ${what} ${path}: ${messageOf(error)}`)
+  if (!(error instanceof NotRegularFileError)) return new ConfigError(`cannot read ${what} ${path}: ${unreadableReason(error)}`)
   return new ConfigError(`cannot read ${what} ${path}: ${error.message}`, 'not_regular_file', {suggestions: [advice]})
 }
 
@@ -147,7 +147,7 @@ export async function assertFederatedSourceAvailable(source: FederatedTokenSourc
         await access(source.path, constants.R_OK)
         return
       } catch (error) {
-        throw new ConfigError(`no federated token: cannot read ${source.path} (${messageOf(error)})`, 'no_federated_token', {
+        throw new ConfigError(`no federated token: cannot read ${source.path} (${unreadableReason(error)})`, 'no_federated_token', {
           suggestions: ['point --federated-token-file at the projected service-account token (AKS: $AZURE_FEDERATED_TOKEN_FILE), as the pod mounts it'],
         })
       }

@@ -1,5 +1,6 @@
 import {readFileSync} from 'node:fs'
 
+import {unreadableReason} from '../bounded-read.js'
 import {ConfigError} from '../errors.js'
 import {homePath, tokenctlHome} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
@@ -42,14 +43,26 @@ function indexPath(): string {
 }
 
 function readSessionIndex(): Index {
+  let text: string
   try {
-    return JSON.parse(readFileSync(indexPath(), 'utf8')) as Index
+    text = readFileSync(indexPath(), 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw new ConfigError(`cannot read the session index ${indexPath()}: ${(error as Error).message}`, 'config_error', {
-      suggestions: ['remove the file: the next refresh of each session writes its entry again'],
-    })
+    throw new ConfigError(`cannot read the session index ${indexPath()}: ${unreadableReason(error)}`, 'config_error')
   }
+
+  let index: unknown
+  try {
+    index = JSON.parse(text)
+  } catch {
+    index = undefined
+  }
+
+  // The index is a list for people, not the sessions: they are in the store, untouched.
+  if (typeof index === 'object' && index !== null && !Array.isArray(index)) return index as Index
+  throw new ConfigError(`the session index ${indexPath()} is damaged (not the JSON object tokenctl writes)`, 'config_error', {
+    suggestions: ['remove the file: the sessions themselves are in the secure store, and the next refresh of each writes its entry again'],
+  })
 }
 
 async function changeIndex(change: (index: Index) => void): Promise<void> {

@@ -4,7 +4,8 @@
  * attaches. Every route needs a bearer JWT that verifies (signature, `iss`, `exp`, `aud` one of the
  * downstream APIs); a missing or bad one gets 401 with `WWW-Authenticate`, as RFC 6750 §3 says.
  *
- *   /api/echo               any method: 200 with the caller's verified claims
+ *   /api/echo               any method: 200 with the method, the body sent (as httpbin echoes it:
+ *                           `data`, and `json` when it parses) and the caller's verified claims
  *   /api/reject-first/ID    401 invalid_token for the first token seen for ID (as if it had been
  *                           revoked), the echo for any other: shows `call` renewing a token once
  *
@@ -74,17 +75,39 @@ function refuse(response: ServerResponse, description: string): void {
   send(response, 401, {error: 'invalid_token', error_description: description}, {'www-authenticate': 'Bearer error="invalid_token"'})
 }
 
+/** The most of a body the echo shows: enough for any recipe, bounded whatever a caller sends. */
+export const ECHOED_BODY_BYTES = 16 * 1024
+
+/**
+ * What the caller sent, for `call -X POST -d …` to be seen arriving: its content type, the body as
+ * text (`data`, cut at ECHOED_BODY_BYTES and then said to be) and, when it is JSON, as JSON (`json`)
+ * — the shape httpbin answers. Nothing is escaped beyond what JSON itself escapes.
+ */
+export function bodyEcho(contentType: string | undefined, body: Buffer, size = body.length): Record<string, unknown> {
+  if (size === 0) return {}
+  const data = body.subarray(0, ECHOED_BODY_BYTES).toString('utf8')
+  const echo: Record<string, unknown> = {content_type: contentType ?? null, data}
+  if (size > ECHOED_BODY_BYTES) return {...echo, data_truncated: true, body_bytes: size}
+  try {
+    echo.json = JSON.parse(data)
+  } catch {
+    // not JSON: the text alone
+  }
+
+  return echo
+}
+
 /** The handler of everything under PROTECTED_API_PATH. */
 export async function protectedApiHandler(options: VerifierOptions): Promise<RequestListener> {
   const verify = await bearerVerifier(options)
   const firstTokens = firstTokenRejecter()
-  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+  const handle = async (request: IncomingMessage, response: ServerResponse, body: Buffer, size: number) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1')
     const path = url.pathname.slice(PROTECTED_API_PATH.length)
     const token = bearerToken(request.headers.authorization)
     const verification = await verify(token)
     if ('problem' in verification) return refuse(response, verification.problem)
-    const echo = {method: request.method, path: url.pathname, claims: verification.claims}
+    const echo = {method: request.method, path: url.pathname, ...bodyEcho(request.headers['content-type'], body, size), claims: verification.claims}
     if (path === '/echo') return send(response, 200, echo)
     const rejectFirst = /^\/reject-first\/([^/]+)$/.exec(path)
     if (rejectFirst) {
@@ -97,9 +120,15 @@ export async function protectedApiHandler(options: VerifierOptions): Promise<Req
 
   return (request, response) => {
     // Drained first: an answer to a client still sending would make its failures depend on timing.
-    request.resume()
+    // What the echo shows is kept (the rest only counted), so any body costs bounded memory.
+    const kept: Buffer[] = []
+    let size = 0
+    request.on('data', (chunk: Buffer) => {
+      if (size < ECHOED_BODY_BYTES + 1) kept.push(chunk.subarray(0, ECHOED_BODY_BYTES + 1 - size))
+      size += chunk.length
+    })
     request.once('end', () => {
-      handle(request, response).catch(() => send(response, 500, {error: 'server_error'}))
+      handle(request, response, Buffer.concat(kept), size).catch(() => send(response, 500, {error: 'server_error'}))
     })
   }
 }

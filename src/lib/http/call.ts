@@ -46,6 +46,8 @@ export interface CallOptions {
   retryAll?: boolean
   /** Seconds to wait for the response headers, and for each chunk of the body. */
   timeoutSeconds: number
+  /** Told once the token is renewed after a 401, before the request goes again: `why` is the API's status and error. */
+  onRenewal?: (why: string) => void
 }
 
 export interface CallResponse {
@@ -113,6 +115,12 @@ function requestBody(body: CallBody | undefined): Readable | string | undefined 
 
 function header(response: CallResponse, name: string): string | undefined {
   return response.headers.find(([candidate]) => candidate.toLowerCase() === name)?.[1]
+}
+
+/** "401 Unauthorized, invalid_token": the status and the bearer challenge's error (RFC 6750 §3), as the API gave them. */
+function refusal(response: CallResponse): string {
+  const error = /\berror="?([\w.-]+)"?/i.exec(header(response, 'www-authenticate') ?? '')?.[1]
+  return `${`${response.status} ${response.statusText}`.trim()}${error ? `, ${error}` : ''}`
 }
 
 /** Entra's claims challenge (RFC 6750 error="insufficient_claims", claims base64): the user must sign in again. */
@@ -251,6 +259,7 @@ export async function callApi(request: CallRequest, source: TokenSource, options
     response.body.destroy()
     token = await source.renew()
     renewed = true
+    options.onRenewal?.(refusal(response))
     return attempt()
   }
 

@@ -229,7 +229,20 @@ export async function translateOAuthError(
           return new NetworkError(`${host} sent a malformed ${grant === 'discovery' ? 'discovery document' : 'token response'} (${err.message})`, 'invalid_response')
         }
 
-        case 'OAUTH_PARSE_ERROR':
+        case 'OAUTH_PARSE_ERROR': {
+          // A 200 whose body is not JSON at all (oauth4webapi's error, wrapped by openid-client, holds
+          // JSON.parse's SyntaxError): no parser's words, but where to look.
+          if ((err.cause as Error | undefined)?.cause instanceof SyntaxError) {
+            const what = grant === 'discovery' ? 'its discovery document' : 'a token response'
+            return new NetworkError(`${host} answered with a body that is not JSON, where ${what} should be`, 'invalid_response', {
+              suggestions: [`check ${SERVER_URL_SOURCE}: it must be the authorization server's, not a web page or another service on that port`],
+            })
+          }
+
+          const reason = err.cause instanceof Error ? err.cause.message : err.message
+          return new NetworkError(`${host} sent a malformed ${grant === 'discovery' ? 'discovery document' : 'token response'} (${reason})`, 'invalid_response')
+        }
+
         case 'OAUTH_INVALID_RESPONSE': {
           // The cause says which field ("expires_in" property must be a number); the wrapper only "invalid response".
           const reason = err.cause instanceof Error ? err.cause.message : err.message

@@ -32,6 +32,7 @@ import {
 import {materialOf, resolveCredential} from '../config/secrets.js'
 import {sessionIndex, type SessionSummary} from '../config/session-index.js'
 import {isSharedStore} from '../store/index.js'
+import {sameStoreAdvice, storeSearched} from '../store/searched.js'
 import {AuthorizationError, ConfigError, messageOf, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import type {SecretStore} from '../store/types.js'
@@ -136,9 +137,10 @@ function summaryOf(record: SessionRecord, credential = credentialDescription(rec
   return summary
 }
 
-function unknownSession(key: string): ConfigError {
-  return new ConfigError(`unknown session "${key}"`, 'unknown_session', {
-    suggestions: ['tokenctl session list shows the sessions; tokenctl session start creates one'],
+/** Not in this store: which one was searched, and how a cron job finds the one the session was started in. */
+function unknownSession(key: string, store: SecretStore): ConfigError {
+  return new ConfigError(`unknown session "${key}": not in ${storeSearched(store)}`, 'unknown_session', {
+    suggestions: [sameStoreAdvice(store), 'tokenctl session list shows the sessions there; tokenctl session start creates one'],
   })
 }
 
@@ -177,7 +179,7 @@ function reauthenticationError(record: SessionRecord): ReauthenticationRequiredE
 }
 
 /** How a session that needs the user again is started anew: as it began, a sign-in or an on-behalf-of exchange. */
-function restartAdvice(record: SessionRecord): string {
+export function restartAdvice(record: Pick<SessionRecord, 'flavor' | 'key'>): string {
   return record.flavor === 'sign-in'
     ? `sign the user in again: tokenctl token user … --session-key ${record.key} --replace`
     : `start it again with a fresh user token: tokenctl session start … --key ${record.key} --replace`
@@ -385,7 +387,7 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
   const cached = (record: SessionRecord): SessionResult => ({result: {source: 'cache', token: record.access_token}, summary: described(record)})
   const current = async () => {
     const record = await readRecord(store, key)
-    if (!record) throw unknownSession(key)
+    if (!record) throw unknownSession(key, store)
     if (record.status === 'needs_reauthentication') throw reauthenticationError(record)
     return record
   }
@@ -451,8 +453,9 @@ export function listSessions(runtime: Runtime): Promise<SessionSummary[]> {
 /** `session show`: from the stored record itself, which is authoritative. */
 export async function showSession(key: string, runtime: Runtime): Promise<SessionSummary> {
   assertSessionKey(key)
-  const record = await readRecord(await runtime.openStore(), key)
-  if (!record) throw unknownSession(key)
+  const store = await runtime.openStore()
+  const record = await readRecord(store, key)
+  if (!record) throw unknownSession(key, store)
   return summaryOf(record)
 }
 
@@ -467,9 +470,11 @@ export interface EndResult {
 export async function endSession(key: string, options: SessionOverrides & {revoke: boolean}, runtime: Runtime): Promise<EndResult> {
   assertSessionKey(key)
   const store = await runtime.openStore()
+  // Looked up before the lock, whose file would be the first thing written in an empty home.
+  if (!(await readRecord(store, key))) throw unknownSession(key, store)
   return store.withLock(sessionEntry(key), async () => {
     const record = await readRecord(store, key)
-    if (!record) throw unknownSession(key)
+    if (!record) throw unknownSession(key, store)
     const result: EndResult = {revocation: 'skipped', session_key: key}
     if (options.revoke) {
       try {

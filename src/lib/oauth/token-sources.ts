@@ -22,7 +22,7 @@ export function tokenSourceOf(flags: TokenSourceFlags, runtime: Runtime): TokenS
   const given = (['client', 'session', 'token-env', 'token-stdin'] as const).filter((name) => flags[name])
   if (given.length !== 1) {
     throw new UsageError(
-      `${given.length === 0 ? 'no token source' : `one token source, not ${given.length}`}: pass exactly one of --client NAME, --session KEY, --token-env VAR, --token-stdin`,
+      `${given.length === 0 ? 'no token source' : `one token source, not ${given.length}`}: pass exactly one of --client NAME, --session-key KEY, --token-env VAR, --token-stdin`,
     )
   }
 

@@ -36,7 +36,15 @@ export async function call({args, flags}: CommandInput<typeof Call>, shell: Comm
   if (!URL.canParse(args.url)) throw new UsageError(`not a URL: "${args.url}"`, 'usage_error', {suggestions: ['pass an absolute URL such as https://api.example.com/things']})
   const request = {body, headers, method: parseMethod(flags.request ?? (body ? 'POST' : 'GET')), url: secureUrl(args.url, 'the URL')}
   const source = tokenSourceOf({...flags, session: flags['session-key']}, shell.runtime())
-  const options = {caFile: flags['ca-file'], retries: flags.retries, retryAll: flags['retry-all'], timeoutSeconds: flags.timeout}
+  const renewed = flags.client ? `--client ${flags.client}` : `--session-key ${flags['session-key']}`
+  const options = {
+    caFile: flags['ca-file'],
+    // The one renewal is not silent: a 401 that a new token cured still says the old one was refused.
+    onRenewal: (why: string) => shell.logToStderr(`the API refused the token (${why}): got a new one (${renewed}) and sent the request again`),
+    retries: flags.retries,
+    retryAll: flags['retry-all'],
+    timeoutSeconds: flags.timeout,
+  }
   const response = await callApi(request, source, options, shell.hooks())
   const failed = response.status >= 400 && !flags['no-fail']
   if (shell.json) {

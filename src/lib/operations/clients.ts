@@ -6,13 +6,15 @@ import type ClientAdd from '../../commands/client/add.js'
 import type ClientRemove from '../../commands/client/remove.js'
 import type ClientShow from '../../commands/client/show.js'
 import {type CommandShell, stdoutColors} from '../command-shell.js'
+import {findClient} from '../config/clients.js'
 import {addClient, type ClientView, expiryWarning, listClientViews, removeClient, showClient} from '../config/named-clients.js'
 import {fieldLines, formatTable} from '../output.js'
 import type {CommandInput} from './input.js'
 
 export async function clientAdd({args, flags}: CommandInput<typeof ClientAdd>, shell: CommandShell): Promise<ClientView> {
+  const replaced = flags.replace && findClient(args.name) !== undefined
   const view = await addClient(args.name, flags, {replace: flags.replace, store: () => shell.store()})
-  shell.logToStderr(`added client ${args.name} (credential: ${view.credential})`)
+  shell.logToStderr(`${replaced ? 'replaced' : 'added'} client ${args.name} (credential: ${view.credential})`)
   return view
 }
 

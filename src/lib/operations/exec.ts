@@ -19,6 +19,7 @@ import {refreshSession} from '../oauth/sessions.js'
 import type {Runtime} from '../runtime.js'
 import {environmentWithoutSecrets} from '../secret-variables.js'
 import type {CommandInput} from './input.js'
+import {orWithoutCache} from './store-advice.js'
 
 type ExecInput = CommandInput<typeof Exec>
 
@@ -94,7 +95,7 @@ async function tokenOf({args, flags}: ExecInput, runtime: Runtime): Promise<stri
   }
 
   const connection = resolveConnection(args.name ?? flags.client, flags)
-  const result = await clientCredentialsToken(connection, {...options, noCache: flags['no-cache']}, runtime)
+  const result = await clientCredentialsToken(connection, {...options, noCache: flags['no-cache']}, runtime).catch(orWithoutCache(connection, flags['no-cache']))
   return result.token.access_token
 }
 

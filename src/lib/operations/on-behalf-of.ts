@@ -15,6 +15,7 @@ import {assertSessionKey, startSession} from '../oauth/sessions.js'
 import type {Flavor} from '../oauth/token.js'
 import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import type {CommandInput} from './input.js'
+import {orWithoutCache} from './store-advice.js'
 
 /**
  * What both exchanges start from, in the order a user is told of mistakes: no assertion source (a
@@ -32,7 +33,7 @@ export async function tokenObo({args, flags}: CommandInput<typeof TokenObo>, she
   checkTokenFormat(flags.format)
   const request = {assertion, flavor: flags.flavor as Flavor | undefined, requestedTokenType: flags['requested-token-type']}
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
-  const result = await oboToken(connection, request, options, shell.runtime())
+  const result = await oboToken(connection, request, options, shell.runtime()).catch(orWithoutCache(connection, options.noCache))
   shell.log(formatToken(result.token, flags.format as TokenFormat))
   return tokenJson(result, {client: args.name ?? null, flavor: result.token.flavor ?? null})
 }
@@ -44,5 +45,7 @@ export async function sessionStart({args, flags}: CommandInput<typeof SessionSta
   const options = {assertion, flavor: flags.flavor as Flavor | undefined, key: flags['session-key'], replace: flags.replace}
   const {result, summary} = await startSession(connection, options, shell.runtime())
   shell.log(summary.session_key)
+  // The key alone on stdout (KEY=$(tokenctl session start …)); what was done, for the person, on stderr.
+  shell.logToStderr(`started session ${summary.session_key} for client ${summary.client} (scopes ${summary.scopes.join(' ')}; its refresh token is in the secure store)`)
   return {session_key: summary.session_key, ...tokenJson(result, {client: summary.client, flavor: summary.flavor})}
 }

@@ -52,6 +52,7 @@ export async function tokenUser({argv, args, bin, flags}: TokenUserInput, shell:
     } as const
     const {result, sessionKey} = await signIn(connection, options, shell.runtime())
     shell.log(formatToken(result.token, flags.format as TokenFormat))
+    if (sessionKey) shell.logToStderr(`kept the sign-in as session ${sessionKey}: tokenctl session refresh --session-key ${sessionKey} gets the user's token from now on`)
     return tokenJson(result, {client: args.name ?? null, ...(sessionKey ? {session_key: sessionKey} : {})})
   } finally {
     process.off('SIGINT', onInterrupt)

@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
 import {messageOf, StoreError} from '../errors.js'
-import {homePath} from '../paths.js'
+import {createParent, homeFile} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
 import {type KdfParams, openEnvelope, parseEnvelope, sealEnvelope, sealingParams, secretKind, type StoreSecret} from './envelope.js'
 import {withFileLock} from './file-lock.js'
@@ -55,7 +55,7 @@ export class FileStore implements SecretStore {
   #last: undefined | {contents: Contents; data: Buffer; params: KdfParams; salt: Buffer}
 
   constructor(options: FileStoreOptions) {
-    this.location = options.file ?? homePath(STORE_FILE)
+    this.location = options.file ?? homeFile(STORE_FILE)
     this.#secret = secretOf(options)
     this.#kdfParams = sealingParams(this.#secret, options.kdfParams)
   }
@@ -111,6 +111,7 @@ export class FileStore implements SecretStore {
    * a write leaves out the entries whose lifetime has ended.
    */
   #modify(change: (contents: Contents) => boolean, expiryOf?: EntryOptions['expiryOf']): Promise<boolean> {
+    createParent(this.location) // the first write creates the home; a read never does
     return withFileLock(`${this.location}.lock`, async () => {
       const contents = await this.#read()
       if (!change(contents)) return false

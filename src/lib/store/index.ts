@@ -6,8 +6,7 @@ import type {SecretStore} from './types.js'
 export type StoreMode = 'auto' | 'file' | 'keychain' | 'redis'
 
 /** Both ways to give the file store its passphrase, in words a CI author can paste. */
-const PASSPHRASE_WAYS =
-  'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/file-holding-it, or export TOKENCTL_STORE_PASSPHRASE="$SECRET" from a CI secret variable (the same passphrase every run, or the stored secrets are unreadable)'
+const PASSPHRASE_WAYS = 'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/passphrase-file, or export TOKENCTL_STORE_PASSPHRASE="$SECRET" from a CI secret (the same every run)'
 
 /** The recommended way for machines (CI, fleets), whose secret is machine-made: a key, no scrypt. */
 const KEY_WAY = 'export TOKENCTL_STORE_KEY_FILE=/path/to/file-holding-a-key made once by openssl rand -base64 32 (or TOKENCTL_STORE_KEY="$KEY" from a CI secret variable)'
@@ -88,9 +87,8 @@ export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<S
   if (choice) return choice
   throw new StoreError(`no secure store: no keychain answers (${probe.reason}) and no key or passphrase is set for the encrypted file store`, 'no_store', {
     suggestions: [
-      `on a server, container or CI runner, give the encrypted file store a key: ${KEY_WAY}; or a passphrase: ${PASSPHRASE_WAYS}`,
-      'on a desktop, start or unlock the OS keychain (the Secret Service: gnome-keyring, KWallet)',
-      'token client --no-cache needs no store',
+      `on a server, container or CI runner: ${KEY_WAY}; or a passphrase: ${PASSPHRASE_WAYS}`,
+      'on a desktop: start or unlock the OS keychain (gnome-keyring, KWallet)',
     ],
   })
 }

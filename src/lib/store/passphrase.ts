@@ -1,4 +1,4 @@
-import {chompLineEnding, NotRegularFileError, readAtMostSync} from '../bounded-read.js'
+import {chompLineEnding, NotRegularFileError, readAtMostSync, unreadableReason} from '../bounded-read.js'
 import {StoreError} from '../errors.js'
 
 /**
@@ -31,10 +31,16 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string 
   try {
     text = readAtMostSync(source.file)?.toString('utf8')
   } catch (error) {
-    const reason = error instanceof NotRegularFileError ? error.message : ((error as NodeJS.ErrnoException).code ?? 'unreadable')
-    throw new StoreError(`cannot read the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}): ${reason}`, 'store_error', {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
+    throw new StoreError(`cannot read the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}): ${unreadableReason(error)}`, 'store_error', {
       cause: error,
-      suggestions: [`point ${PASSPHRASE_FILE_VARIABLE} at a readable file, or set ${PASSPHRASE_VARIABLE}`],
+      suggestions: [
+        error instanceof NotRegularFileError
+          ? `point ${PASSPHRASE_FILE_VARIABLE} at the regular file that holds the passphrase`
+          : missing
+            ? `check the path in ${PASSPHRASE_FILE_VARIABLE}: the file your secret manager mounts must be there when tokenctl runs (or set ${PASSPHRASE_VARIABLE} instead)`
+            : `let this user read ${source.file}, or set ${PASSPHRASE_VARIABLE} instead`,
+      ],
     })
   }
 
