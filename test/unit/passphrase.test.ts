@@ -249,8 +249,10 @@ describe('store key (instead of a passphrase)', () => {
   it('the key file is read as every secret file is: a regular file, at most 64 KiB; else exit 7 naming it', () => {
     const missing = path.join(directory, 'missing')
     let error = failsWith({TOKENCTL_STORE_KEY_FILE: missing}, StoreError, 'store_invalid_key')
-    assert.equal(error.message, `cannot read the store key file ${missing} (TOKENCTL_STORE_KEY_FILE): ENOENT`)
-    assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_KEY_FILE at a readable file, or set TOKENCTL_STORE_KEY'])
+    assert.equal(error.message, `cannot read the store key file ${missing} (TOKENCTL_STORE_KEY_FILE): there is no such file`)
+    assert.deepEqual(error.suggestions, [
+      'check the path in TOKENCTL_STORE_KEY_FILE: the file your secret manager mounts must be there when tokenctl runs (or set TOKENCTL_STORE_KEY instead)',
+    ])
     for (const [file, kind] of [['/dev/zero', 'a device'], [directory, 'a directory']]) {
       error = failsWith({TOKENCTL_STORE_KEY_FILE: file}, StoreError, 'store_invalid_key')
       assert.equal(error.message, `cannot read the store key file ${file} (TOKENCTL_STORE_KEY_FILE): it is ${kind}, not a regular file`)
