@@ -248,8 +248,7 @@ describe('transport (end to end: TLS trust, proxies, discovery)', function () {
       const httpPort = new URL(server.issuer).port
       const token = await runCli(tokenClient(['--token-endpoint', `https://127.0.0.1:${httpPort}/token`], ['--json', '--verbose']), {env: secretEnv()})
       const tokenError = expectJsonError(token, 6, 'tls_error')
-      // Sent straight over node:https as `call` is (src/lib/http/direct.ts): the system's words are the same.
-      assert.match(tokenError.message, new RegExp(`^TLS failure talking to 127\\.0\\.0\\.1:${httpPort}: EPROTO: wrong version number$`))
+      assert.match(tokenError.message, new RegExp(`^TLS failure talking to 127\\.0\\.0\\.1:${httpPort}: ERR_SSL_WRONG_VERSION_NUMBER: wrong version number$`))
       assert.equal(tokenError.hint, "that port speaks http, not https: use http:// for the --issuer / --token-endpoint URL (or the named client's)")
       assert.equal(failedAttempts(token), 1, 'the same answer again would not help: not retried')
 

@@ -83,7 +83,7 @@ function checked(name: string, value: string): [string, string] {
 
 export interface AnswerInit {
   headers?: HeaderInput
-  status: number
+  status?: number
   statusText?: string
 }
 
@@ -99,10 +99,11 @@ export class Answer {
   #stream: null | ReadableStream<Uint8Array> | undefined
   #used = false
 
-  constructor(bytes: Buffer, init: AnswerInit) {
-    this.#bytes = bytes
+  /** Bytes as read; text too, or nothing, as openid-client makes a Response of its own (a JSON text). */
+  constructor(body: Buffer | null | string | undefined, init: AnswerInit = {}) {
+    this.#bytes = typeof body === 'string' ? Buffer.from(body) : (body ?? Buffer.alloc(0))
     this.headers = new AnswerHeaders(init.headers)
-    this.status = init.status
+    this.status = init.status ?? 200
     this.statusText = init.statusText ?? ''
   }
 

@@ -17,6 +17,7 @@ import {Agent as HttpsAgent, request as httpsRequest} from 'node:https'
 
 import {Answer} from './answer.js'
 import {trackConnections} from './connections.js'
+import {bodyFailure, cutShort} from './bodies.js'
 import {tooLarge} from './failure.js'
 import {maskUrl} from './trace.js'
 
@@ -114,7 +115,7 @@ export function directFetch(options: DirectOptions = {}): (url: string, init?: R
       const contentType = defaultContentType(init.body)
       if (contentType && !headers.some(([name]) => name.toLowerCase() === 'content-type')) headers.push(['content-type', contentType])
       const settings: RequestOptions = {agent: agentFor(target.protocol), headers: Object.fromEntries(headers), method: init.method ?? 'GET', timeout: timeoutMs}
-      const send = target.protocol === 'https:' ? httpsRequest : httpRequest
+      const open = target.protocol === 'https:' ? httpsRequest : httpRequest
       let request: ClientRequest | undefined
       const fail = (error: unknown) => {
         request?.destroy()
@@ -130,7 +131,7 @@ export function directFetch(options: DirectOptions = {}): (url: string, init?: R
 
       const done = settle(resolve)
       const failed = settle(fail)
-      request = send(target, settings, (answer) => {
+      request = open(target, settings, (answer) => {
         const limit = options.maxBodyBytes ?? Number.POSITIVE_INFINITY
         const what = `the answer from ${maskUrl(url)}`
         if (Number(answer.headers['content-length'] ?? 0) > limit) {
@@ -152,19 +153,25 @@ export function directFetch(options: DirectOptions = {}): (url: string, init?: R
             failed(fetchFailed(error)) // a header no Response can carry
           }
         })
-        answer.on('error', (error) => failed(fetchFailed(error)))
+        answer.on('error', (error) => failed(bodyFailure(fetchFailed(error))))
         answer.on('close', () => {
-          if (!answer.complete) failed(fetchFailed(Object.assign(new Error('the connection closed in the middle of the answer'), {code: 'ECONNRESET'})))
+          if (!answer.complete) failed(cutShort())
         })
       })
-      // Connected means the TLS handshake is done too: until then a timeout is a connect timeout.
+      // Connected means the TLS handshake is done too: until then a timeout is a connect timeout. And
+      // nothing is written before: a handshake that fails then fails as itself (an https URL to an http
+      // port: ERR_SSL_WRONG_VERSION_NUMBER), as undici reports it, not as the write waiting on it (EPROTO).
       let connected = false
+      const send = () => {
+        connected = true
+        request!.end(body)
+      }
+
       request.on('socket', (socket) => {
-        if (!socket.connecting) connected = true
-        else socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', () => (connected = true))
+        if (socket.connecting) socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', send)
+        else send()
       })
       request.on('timeout', () => failed(timedOut(!connected, timeoutMs / 1000)))
       request.on('error', (error) => failed(fetchFailed(error)))
-      request.end(body)
     })
 }

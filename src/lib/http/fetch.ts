@@ -1,7 +1,7 @@
 import type {Dispatcher} from 'undici'
 
 import {baselineWasmOnly} from './baseline-wasm.js'
-import {limitBody} from './bodies.js'
+import {readBounded} from './bodies.js'
 import {isLoopbackName} from './destination.js'
 import {directFetch, sendsDirectly} from './direct.js'
 import {createDispatcher, type DispatcherOptions, proxyVariable} from './dispatcher.js'
@@ -71,22 +71,28 @@ export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
   }
 }
 
+/** What the request straight over node:http(s) honours itself; any other option (--ca-file…) is undici's to honour. */
+const STRAIGHT_OPTIONS = new Set(['maxBodyBytes', 'timeoutSeconds', 'trace', 'traceBodies'])
+
 /**
- * undici's fetch on the command's dispatcher (proxy, CAs, timeouts, loopback names checked) when a
- * proxy or an extra CA is configured or the host is a localhost name; otherwise the request goes
- * straight over node:https (./direct.ts), which is what one request costs at least, or, for what
- * that does not send, Node's own fetch. An IP literal needs no lookup, so 127.0.0.1 without a proxy
- * goes straight too. Every answer's body is held to maxBodyBytes.
+ * undici's fetch on the command's dispatcher (proxy, NO_PROXY, CAs, loopback names checked) when a
+ * proxy variable is set, an option only undici honours is given (--ca-file), or the host is a
+ * localhost name. Otherwise the request goes straight over node:http(s) (./direct.ts), which is what
+ * one request costs at least: no proxy, no CA but the system's and NODE_EXTRA_CA_CERTS (which node:tls
+ * honours as undici does), an IP literal or a name the system looks up. What that does not send (a
+ * redirect to follow, a stream) goes to Node's own fetch. Each way the answer is read whole, held to
+ * maxBodyBytes, before it is returned, so a failure is the same failure in the same words whichever
+ * way the request went (test/e2e/direct-transport.test.ts).
  */
 async function transport(options: HttpOptions): Promise<FetchFn> {
-  const always = Boolean(proxyVariable() || options.caFile)
+  const undiciOnly = Boolean(proxyVariable()) || Object.entries(options).some(([name, value]) => value !== undefined && !STRAIGHT_OPTIONS.has(name))
   const {maxBodyBytes} = options
-  const bounded = (url: string, response: Response) => (maxBodyBytes === undefined ? response : limitBody(response, maxBodyBytes, `the answer from ${maskUrl(url)}`))
+  const bounded = (url: string, response: Response) => (maxBodyBytes === undefined ? response : readBounded(response, maxBodyBytes, `the answer from ${maskUrl(url)}`))
   const direct = directFetch(options)
   let undici: Promise<[typeof import('undici'), Dispatcher]> | undefined
   return async (url, init) => {
     const target = new URL(url)
-    if (!always && !isLoopbackName(target.hostname)) return sendsDirectly(target, init) ? direct(url, init) : bounded(url, await fetch(url, init))
+    if (!undiciOnly && !isLoopbackName(target.hostname)) return sendsDirectly(target, init) ? direct(url, init) : bounded(url, await fetch(url, init))
     undici ??= Promise.all([import('undici'), createDispatcher(options)])
     const [{fetch: undiciFetch}, dispatcher] = await undici
     // After the loading: V8 flags changed at run time make it compile Node's own modules afresh (baseline-wasm.ts).
