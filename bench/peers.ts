@@ -8,8 +8,9 @@
  * `token client` with flags, of `session refresh --key` and `call`'s token lookup, on the file store
  * sealed with a store key (TOKENCTL_STORE_KEY, what CI and fleets are told to use) and with a
  * passphrase (scrypt), and on the keychain, the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), and
- * one token request with `--no-cache`. Ratios to `node -e 0` and to MSAL's hit; peak RSS of one run
- * of each.
+ * one token request with `--no-cache`. Ratios to `node -e 0` and to MSAL's hit, in wall time (hyperfine)
+ * and in CPU time (user + system, medians of runs in turn: what a loaded machine disturbs least);
+ * peak RSS, the median of those runs'.
  *
  * Everything talks to one authorization server over TLS (a throwaway CA): MSAL accepts only an https
  * authority. The runs that make a request trust the CA through NODE_EXTRA_CA_CERTS (Node then loads its
@@ -118,18 +119,17 @@ function fetchJwks(url: string, ca: string): Promise<{keys: never[]}> {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
-/** A row's times in ms: the median and quartiles of its runs' wall time, and its mean CPU time (user + system) where known. */
+/** A row's times in ms: the median and quartiles of its runs. */
 interface Timing {
-  cpu?: number
   median: number
   q1: number
   q3: number
 }
 
-function timing(values: number[], cpu?: number): Timing {
+function timing(values: number[]): Timing {
   const sorted = [...values].sort((a, b) => a - b)
   const at = (fraction: number) => sorted[Math.floor((sorted.length - 1) * fraction)]
-  return {cpu, median: median(values), q1: at(0.25), q3: at(0.75)}
+  return {median: median(values), q1: at(0.25), q3: at(0.75)}
 }
 
 /** Times in ms, by hyperfine (warm-ups, then `runs` runs of each, one command after the other). */
@@ -144,8 +144,8 @@ async function timeWithHyperfine(rows: Row[], runs: number, directory: string): 
   }
 
   await mustRun([findExecutable('hyperfine')!, ...args], process.env)
-  const {results} = JSON.parse(readFileSync(exported, 'utf8')) as {results: Array<{command: string; system: number; times: number[]; user: number}>}
-  return new Map(results.map((result) => [result.command, timing(result.times.map((seconds) => seconds * 1000), (result.user + result.system) * 1000)]))
+  const {results} = JSON.parse(readFileSync(exported, 'utf8')) as {results: Array<{command: string; times: number[]}>}
+  return new Map(results.map((result) => [result.command, timing(result.times.map((seconds) => seconds * 1000))]))
 }
 
 /** Without hyperfine: the same medians from runs in turn (each row once per round, so load hits them alike). */
@@ -163,11 +163,41 @@ async function timeRoundRobin(rows: Row[], runs: number): Promise<Map<string, Ti
   return new Map([...times].map(([name, values]) => [name, timing(values)]))
 }
 
-/** Peak RSS (MiB) of one run, from the kernel's accounting of the waited-for children. */
-async function peakRssMiB(row: Row): Promise<number | undefined> {
-  const script = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'
-  const result = await run([SYSTEM_PYTHON, '-c', script, ...row.argv], row.env)
-  return result.code === 0 ? Number(result.stdout.trim()) / 1024 : undefined
+/**
+ * Each row's CPU time (user + system) and peak RSS, run by run, from the kernel's accounting of each
+ * waited-for child (wait4): the rows in turn, `runs` rounds, so a busy machine weighs on them alike.
+ * hyperfine reports only the mean CPU time, which one run slowed by a neighbour drags up.
+ */
+const RUSAGE_SCRIPT = `
+import json, os, sys
+rows, runs = json.load(sys.stdin), int(sys.argv[1])
+cpu, rss = [[] for _ in rows], [[] for _ in rows]
+null = os.open(os.devnull, os.O_RDWR)
+for _ in range(runs):
+    for index, row in enumerate(rows):
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(null, 0); os.dup2(null, 1); os.dup2(null, 2)
+            os.execve(row["argv"][0], row["argv"], row["env"])
+        _, status, usage = os.wait4(pid, 0)
+        if status != 0:
+            sys.exit("%s failed (%d)" % (" ".join(row["argv"][:6]), status))
+        cpu[index].append((usage.ru_utime + usage.ru_stime) * 1000)
+        rss[index].append(usage.ru_maxrss / 1024)
+print(json.dumps({"cpu": cpu, "rss": rss}))
+`
+
+interface Usage {
+  /** CPU ms: the median and quartiles of the runs. */
+  cpu: Timing
+  /** Peak RSS in MiB: the median of the runs' peaks. */
+  rss: number
+}
+
+async function usageOf(rows: Row[], runs: number): Promise<Map<string, Usage>> {
+  const input = JSON.stringify(rows.map(({argv, env}) => ({argv, env})))
+  const {cpu, rss} = JSON.parse(await mustRun([SYSTEM_PYTHON, '-c', RUSAGE_SCRIPT, String(runs)], process.env, input)) as {cpu: number[][]; rss: number[][]}
+  return new Map(rows.map((row, index) => [row.name, {cpu: timing(cpu[index]), rss: median(rss[index])}]))
 }
 
 /** A home with client "ci" and session "nightly", tokens cached: the state of a CI runner's second job. */
@@ -230,23 +260,26 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
     const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
     const loadBefore = load()
     const times = hyperfine ? await timeWithHyperfine(rows, runs, directory) : await timeRoundRobin(rows, runs)
-    console.log(`  ${runs} runs of each after 3 warm-ups; Node ${process.version}; load average ${loadBefore} before, ${load()} after`)
-    console.log('  ms: median wall time [first–third quartile]; CPU: mean user + system time, which a loaded machine disturbs far less')
+    const usage = await usageOf(rows, runs)
+    console.log(`  ${runs} runs of each after 3 warm-ups, timed, then ${runs} rounds of all rows in turn for CPU time and memory; Node ${process.version}; load average ${loadBefore} before, ${load()} after`)
+    console.log('  ms: median wall time [first–third quartile]; CPU ms: median user + system time [quartiles], which a loaded machine disturbs far less; peak RSS: median of the runs')
+    const cpuOf = (row: Row | undefined) => row && usage.get(row.name)!.cpu.median
     const node = times.get('node -e 0')!
+    const nodeRow = rows.find((row) => row.name === 'node -e 0')
     const msalRow = rows.find((row) => row.name.startsWith('MSAL'))
     const msal = msalRow && times.get(msalRow.name)
     // A name is a table cell: its own | escaped.
     const label = (row: Row) => row.name.replaceAll('|', '\\|')
     const width = Math.max(...rows.map((row) => label(row).length))
     const ratio = (value: number | undefined, to: number | undefined) => (value === undefined || to === undefined ? '–' : (value / to).toFixed(2))
-    console.log(`\n| ${pad('', width)} | ms [q1–q3] | × node -e 0 | × MSAL hit | CPU ms | CPU × node -e 0 | CPU × MSAL hit | peak RSS MiB |`)
+    const span = ({median: middle, q1, q3}: Timing) => `${middle.toFixed(1)} [${q1.toFixed(0)}–${q3.toFixed(0)}]`
+    console.log(`\n| ${pad('', width)} | ms [q1–q3] | × node -e 0 | × MSAL hit | CPU ms [q1–q3] | CPU × node -e 0 | CPU × MSAL hit | peak RSS MiB |`)
     console.log(`|${'-'.repeat(width + 2)}|---:|---:|---:|---:|---:|---:|---:|`)
     for (const row of rows) {
-      const {cpu, median: ms, q1, q3} = times.get(row.name)!
-      const rss = await peakRssMiB(row)
-      const wall = `${ms.toFixed(1)} [${q1.toFixed(0)}–${q3.toFixed(0)}]`
-      const cpuCells = `${cpu === undefined ? '–' : cpu.toFixed(1)} | ${ratio(cpu, node.cpu)} | ${ratio(cpu, msal?.cpu)}`
-      console.log(`| ${pad(label(row), width)} | ${wall} | ${ratio(ms, node.median)} | ${ratio(ms, msal?.median)} | ${cpuCells} | ${rss === undefined ? '?' : rss.toFixed(1)} |`)
+      const wall = times.get(row.name)!
+      const {cpu, rss} = usage.get(row.name)!
+      const cpuCells = `${span(cpu)} | ${ratio(cpu.median, cpuOf(nodeRow))} | ${ratio(cpu.median, cpuOf(msalRow))}`
+      console.log(`| ${pad(label(row), width)} | ${span(wall)} | ${ratio(wall.median, node.median)} | ${ratio(wall.median, msal?.median)} | ${cpuCells} | ${rss.toFixed(1)} |`)
     }
   } finally {
     await api?.stop()
