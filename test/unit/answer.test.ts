@@ -96,6 +96,16 @@ describe('the small Response and Headers (answer.ts), side by side with fetch\'s
       assert.equal(new Answer(Buffer.alloc(0), {status: 200}).statusText, '')
     })
 
+    it('made as openid-client makes a Response of its own (a JSON text, headers, no status), or with no body, as fetch\'s', async () => {
+      const text = '{"access_token":"decoy","token_type":"bearer"}'
+      const ours = new Answer(text, {headers: new AnswerHeaders({'content-type': 'application/json'})})
+      const theirs = new Response(text, {headers: new Headers({'content-type': 'application/json'})})
+      assert.deepEqual([ours.status, ours.ok, ours.headers.get('content-type')], [theirs.status, theirs.ok, theirs.headers.get('content-type')])
+      assert.deepEqual(await ours.json(), await theirs.json())
+      const empty = new Answer(undefined)
+      assert.deepEqual([empty.status, empty.body, await empty.text()], [200, null, ''])
+    })
+
     it('is read once: a second read, or a clone after one, fails as fetch\'s does; a clone read first leaves it whole', async () => {
       const ours = new Answer(bytes, init)
       const theirs = new Response(bytes, init)
