@@ -37,9 +37,10 @@ async function jsonSummary(response: Response): Promise<Record<string, string> |
 }
 
 /**
- * The fetch every tokenctl request but `call`'s goes through: undici's, on the command's dispatcher
- * (proxy, CAs), each answer's body held to the policy's bound, each exchange reported, masked, to the
- * trace sink.
+ * The fetch every tokenctl request but `call`'s goes through (openid-client's and jose's customFetch):
+ * straight over node:http(s) when nothing stands between, else undici's on the command's dispatcher
+ * (proxy, CAs), each answer read whole and held to the policy's bound, each exchange reported,
+ * masked, to the trace sink.
  */
 export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
   const send = await transport(options)
