@@ -5,12 +5,17 @@
  * a cut connection — and what it leaves to fetch.
  */
 import {strict as assert} from 'node:assert'
+import {mkdtempSync, writeFileSync} from 'node:fs'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {rootCertificates} from 'node:tls'
 
 import {NetworkError} from '../../src/lib/errors.js'
 import {closeConnections} from '../../src/lib/http/connections.js'
 import {directFetch, sendsDirectly} from '../../src/lib/http/direct.js'
+import {createFetch, type HttpOptions} from '../../src/lib/http/fetch.js'
 
 interface Received {
   body: string
@@ -176,5 +181,42 @@ describe('a request straight over node:http (direct.ts)', () => {
     assert.equal(sendsDirectly(url, manual({body: new Blob(['x'])})), false)
     assert.equal(sendsDirectly(new URL('http://user:pw@127.0.0.1/'), manual()), false)
     assert.equal(sendsDirectly(new URL('http://user@127.0.0.1/'), manual()), false)
+  })
+})
+
+describe('which way createFetch sends a request (fetch.ts)', () => {
+  let server: Server
+  let base: string
+  const seen: Array<IncomingMessage['headers']> = []
+
+  before(async () => {
+    server = createServer((request, response) => {
+      seen.push(request.headers)
+      request.resume()
+      response.writeHead(200, {'content-type': 'application/json'}).end('{}')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  after(async () => {
+    await closeConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+
+  /** Whether the request went through undici: its fetch sends the Fetch standard's sec-fetch-mode, node:http nothing of the kind. */
+  async function throughUndici(options: HttpOptions): Promise<boolean> {
+    seen.length = 0
+    const fetch = await createFetch({maxBodyBytes: 1024, timeoutSeconds: 5, ...options})
+    await (await fetch(`${base}/token`, {body: 'a=b', method: 'POST', redirect: 'manual'})).text()
+    return seen[0]['sec-fetch-mode'] !== undefined
+  }
+
+  it('straight when nothing stands between; through undici for any option only undici honours (--ca-file, one added later)', async () => {
+    assert.equal(await throughUndici({}), false)
+    const caFile = join(mkdtempSync(join(tmpdir(), 'tokenctl-ca-')), 'ca.pem')
+    writeFileSync(caFile, rootCertificates[0])
+    assert.equal(await throughUndici({caFile}), true)
+    // An option this module does not know yet (mutual TLS's client certificate…) is undici's to honour, never ignored.
+    assert.equal(await throughUndici({clientCertificate: {}} as HttpOptions), true)
   })
 })
