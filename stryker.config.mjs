@@ -36,10 +36,13 @@ const SETS = {
     ],
     spec: ['test/unit/envelope.test.ts', 'test/unit/private-files.test.ts', 'test/unit/passphrase.test.ts', 'test/unit/local-lock.test.ts', 'test/unit/file-store-details.test.ts', 'test/unit/file-store.test.ts'],
   },
-  // The Redis store, against a real redis-server (test/helpers/redis.ts) in the test process.
+  // The Redis store, its URL and its topologies, against a real redis-server, Sentinel set and Cluster
+  // (test/helpers/redis.ts, redis-topologies.ts) in the test process; the fast files first.
   redis: {
-    mutate: ['src/lib/store/redis-store.ts'],
-    spec: ['test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts'],
+    mutate: ['src/lib/store/redis-store.ts', 'src/lib/store/redis-url.ts', 'src/lib/store/redis-topology.ts'],
+    spec: ['test/unit/redis-url.test.ts', 'test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts', 'test/unit/redis-tls.test.ts', 'test/unit/redis-topologies.test.ts'],
+    // Hours from scratch (failovers in the tests): a run retests only the mutants a change touched.
+    options: {incremental: true, incrementalFile: 'reports/stryker-incremental-redis.json'},
   },
   // Long-running OBO sessions, in one process against the tests' real authorization server
   // (test/e2e/obo-sessions.test.ts runs the same through the CLI, too slowly for every mutant).
@@ -92,6 +95,23 @@ const SETS = {
   http: {
     mutate: ['src/lib/http/policy.ts', 'src/lib/http/failure.ts', 'src/lib/http/bodies.ts'],
     spec: ['test/unit/http-policy.test.ts'],
+  },
+  // Sender-constrained tokens (DPoP, mutual TLS): the keys and where they live, the nonces remembered,
+  // the proofs, --format header --url, the proof and binding checks of token verify and dev idp's API,
+  // the client certificate presented. In one process (test/e2e/dpop.test.ts and mtls.test.ts run the
+  // same through the CLI against the strict servers, too slowly for every mutant).
+  'sender-constrained': {
+    mutate: [
+      'src/lib/oauth/dpop-keys.ts',
+      'src/lib/oauth/dpop.ts',
+      'src/lib/http/dpop-nonces.ts',
+      'src/lib/oauth/token-header.ts',
+      'src/lib/verify/binding.ts',
+      'src/lib/verify/binding-input.ts',
+      'src/lib/devidp/sender-constraints.ts',
+      'src/lib/http/mtls.ts',
+    ],
+    spec: ['test/unit/dpop.test.ts', 'test/unit/sender-binding.test.ts'],
   },
   // What --verbose may show: pure functions, killed by unit tests (test/e2e/redaction.test.ts runs the same names through the CLI).
   trace: {

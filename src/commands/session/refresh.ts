@@ -21,6 +21,8 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
     force: cacheFlags.force,
     format: formatFlag.format,
     'session-key': Flags.string({...sessionKey('key', 'the session'), required: true}),
+    method: formatFlag.method,
+    url: formatFlag.url,
     'min-ttl': cacheFlags['min-ttl'],
     ...outputFlag,
   }

@@ -8,7 +8,7 @@ export default class TokenDecode extends BaseCommand {
     token: Args.string({ignoreStdin: true, description: 'the JWT, or - (the default) to read it from stdin'}),
   }
 
-  static override description = `Prints a JWT's header and claims, with exp/iat/nbf as dates and as "expires in 53m" / "expired 2h ago".
+  static override description = `Prints a JWT's header and claims, with exp/iat/nbf as dates and as "expires in 53m" / "expired 2h ago", and what a cnf claim binds the token to (a DPoP key, a client certificate).
 The signature is NOT verified: whoever accepts the token must verify it.`
 
   static override examples = [

@@ -18,7 +18,10 @@ import {createMemoryAdapter as memoryAdapter} from 'oidc-provider/lib/adapters/m
 // The helpers the built-in grants use (lib/actions/grants/client_credentials.js): the same resource
 // resolution (defaultResource, getResourceServerInfo, invalid_target) and the same response shape.
 // @ts-expect-error oidc-provider 9 ships no type declarations
-import {buildTokenResponse as tokenResponse, resolveRequestedResources as requestedResources} from 'oidc-provider/lib/helpers/grants.js'
+import * as grantHelpers from 'oidc-provider/lib/helpers/grants.js'
+// The nonces oidc-provider's DPoP uses (time-stepped HKDF values, lib/helpers/challenge.js): dev idp's API hands out its own the same way.
+// @ts-expect-error oidc-provider 9 ships no type declarations
+import ServerChallengeClass from 'oidc-provider/lib/helpers/challenge.js'
 import type {IncomingMessage, RequestListener, ServerResponse} from 'node:http'
 
 /** The members of oidc-provider's Provider that tokenctl reaches for. */
@@ -53,5 +56,34 @@ export function createProvider(issuer: string, configuration: ProviderConfigurat
 export const providerErrors: Record<string, any> = errors
 
 export const createMemoryAdapter: () => unknown = memoryAdapter
-export const buildTokenResponse: (provider: OidcProvider, response: Record<string, unknown>) => Record<string, unknown> = tokenResponse
-export const resolveRequestedResources: (provider: OidcProvider, ctx: unknown) => Promise<unknown[]> = requestedResources
+export const buildTokenResponse: (provider: OidcProvider, response: Record<string, unknown>) => Record<string, unknown> = grantHelpers.buildTokenResponse
+export const resolveRequestedResources: (provider: OidcProvider, ctx: unknown) => Promise<unknown[]> = grantHelpers.resolveRequestedResources
+
+/** A DPoP proof of a token request as the built-in grants verify it: undefined when there is none. */
+export interface DpopProofResult {
+  jti: string
+  thumbprint: string
+}
+
+/**
+ * The sender-constraint helpers of the built-in grants (lib/helpers/sender_constraints.js,
+ * validate_dpop.js), for the custom grants: the proof verified (with the server's nonce), a replayed
+ * `jti` refused, a client that must use DPoP refused without it, the client certificate of a client
+ * whose tokens are bound to it.
+ */
+export const senderConstraints = {
+  checkDpopReplay: grantHelpers.checkDpopReplay as (provider: OidcProvider, ctx: unknown, dPoP: DpopProofResult, clientId: string) => Promise<void>,
+  checkDpopRequired: grantHelpers.checkDpopRequired as (provider: OidcProvider, ctx: unknown, dPoP: DpopProofResult | undefined) => void,
+  checkMtlsCert: grantHelpers.checkMtlsCert as (provider: OidcProvider, ctx: unknown) => unknown,
+  validateDpop: grantHelpers.validateDpop as (provider: OidcProvider, ctx: unknown) => Promise<DpopProofResult | undefined>,
+}
+
+/** oidc-provider's nonce source: `nextChallenge()` to hand out, `checkChallenge(nonce)` for the last few minutes' ones. */
+export interface ServerChallenge {
+  checkChallenge(nonce: string): boolean
+  nextChallenge(): string
+}
+
+export function serverChallenge(secret: Buffer, info: string): ServerChallenge {
+  return new ServerChallengeClass(secret, info) as ServerChallenge
+}

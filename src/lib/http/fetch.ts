@@ -77,7 +77,7 @@ const STRAIGHT_OPTIONS = new Set(['maxBodyBytes', 'timeoutSeconds', 'trace', 'tr
 
 /**
  * undici's fetch on the command's dispatcher (proxy, NO_PROXY, CAs, loopback names checked) when a
- * proxy variable is set, an option only undici honours is given (--ca-file), or the host is a
+ * proxy variable is set, an option only undici honours is given (--ca-file, a client certificate for mutual TLS), or the host is a
  * localhost name. Otherwise the request goes straight over node:http(s) (./direct.ts), which is what
  * one request costs at least: no proxy, no CA but the system's and NODE_EXTRA_CA_CERTS (which node:tls
  * honours as undici does), an IP literal or a name the system looks up. What that does not send (a

@@ -11,6 +11,12 @@ const PASSPHRASE_WAYS = 'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/passphra
 /** The recommended way for machines (CI, fleets), whose secret is machine-made: a key, no scrypt. */
 const KEY_WAY = 'export TOKENCTL_STORE_KEY_FILE=/path/to/file-holding-a-key made once by openssl rand -base64 32 (or TOKENCTL_STORE_KEY="$KEY" from a CI secret variable)'
 
+/** What the command wants to hear from the store it opens. */
+export interface OpenOptions {
+  /** A warning for the user (stderr): something the operation did not fail for. */
+  warn?: (message: string) => void
+}
+
 /** The store in use and why it was chosen: `store status` says it, nothing is downgraded silently. */
 export interface StoreChoice {
   reason: string
@@ -48,11 +54,14 @@ async function fileStore(env: NodeJS.ProcessEnv, reason: string): Promise<StoreC
   return {reason: `${reason} (${from(sealed.source)})`, sealedWith: sealed.source.kind, store: new FileStore(sealed.option)}
 }
 
+/** A Redis topology as `store status` names it. */
+export const REDIS_TOPOLOGY_WORDS = {cluster: 'Cluster', sentinel: 'Sentinel', server: 'server'} as const
+
 /**
  * The Redis store shared by a fleet: TOKENCTL_REDIS_URL and a key or a passphrase (the values are
  * sealed on this side). Its module, and the Redis client library, are loaded only here.
  */
-async function redisStore(env: NodeJS.ProcessEnv): Promise<StoreChoice> {
+async function redisStore(env: NodeJS.ProcessEnv, {warn}: OpenOptions): Promise<StoreChoice> {
   const sealed = sealing(env)
   if (sealed === undefined) {
     throw new StoreError('TOKENCTL_STORE=redis needs a key or a passphrase: every value is encrypted before it is sent to Redis', 'no_store', {
@@ -62,7 +71,12 @@ async function redisStore(env: NodeJS.ProcessEnv): Promise<StoreChoice> {
 
   const {RedisStore, redisSettings} = await import('./redis-store.js')
   const settings = redisSettings(env)
-  return {reason: `TOKENCTL_STORE=redis (server from TOKENCTL_REDIS_URL, ${from(sealed.source)})`, sealedWith: sealed.source.kind, store: new RedisStore({...sealed.option, settings})}
+  const topology = REDIS_TOPOLOGY_WORDS[settings.topology]
+  return {
+    reason: `TOKENCTL_STORE=redis (${topology} from TOKENCTL_REDIS_URL, ${from(sealed.source)})`,
+    sealedWith: sealed.source.kind,
+    store: new RedisStore({...sealed.option, settings, warn}),
+  }
 }
 
 /**
@@ -70,9 +84,9 @@ async function redisStore(env: NodeJS.ProcessEnv): Promise<StoreChoice> {
  * encrypted file store when a key or a passphrase is set, else fails naming the ways out (exit 7).
  * `auto` never picks Redis: a shared store is chosen explicitly.
  */
-export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<StoreChoice> {
+export async function openStore(env: NodeJS.ProcessEnv = process.env, options: OpenOptions = {}): Promise<StoreChoice> {
   const mode = storeMode(env)
-  if (mode === 'redis') return redisStore(env)
+  if (mode === 'redis') return redisStore(env, options)
   if (mode === 'file') {
     const choice = await fileStore(env, 'TOKENCTL_STORE=file')
     if (choice) return choice
