@@ -7,7 +7,7 @@
  * does), `curl | jq` making one token request, and tokenctl: the hits of `token client NAME`, of
  * `token client` with flags, of `session refresh --key` and `call`'s token lookup, on the file store
  * sealed with a store key (TOKENCTL_STORE_KEY, what CI and fleets are told to use) and with a
- * passphrase (scrypt), and on the keychain, the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), and
+ * passphrase (scrypt), on the keychain, and on a Redis server with a store key (a fleet's), the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), and
  * one token request with `--no-cache`. Ratios to `node -e 0` and to MSAL's hit, in wall time (hyperfine)
  * and in CPU time (user + system, medians of runs in turn: what a loaded machine disturbs least);
  * peak RSS, the median of those runs'.
@@ -29,6 +29,7 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 import {type ApiServer, startApiServer} from '../test/helpers/api-server.js'
 import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
 import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
+import {type RedisServer, startRedis} from '../test/helpers/redis.js'
 import {createTestPki, isPkiSkip, type TestPki} from '../test/helpers/tls.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
@@ -242,12 +243,16 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
   const directory = mkdtempSync(join(tmpdir(), 'tokenctl-bench-peers-'))
   let server: AuthServer | undefined
   let api: ApiServer | undefined
+  let redis: RedisServer | undefined
   try {
+    const startedRedis = await startRedis()
+    if ('skip' in startedRedis) console.log(`  Redis rows skipped: ${startedRedis.skip}`)
+    else redis = startedRedis
     server = await startAuthServer({issuerPath: TENANT_PATH, tls: {cert: pki.serverCert, key: pki.serverKey}})
     api = await startApiServer({audience: server.resources.api, issuer: server.issuer, jwksUri: await fetchJwks(server.jwksUri, pki.caCert)})
     // BENCH_PEERS=regex: only the rows it matches, beside the peers (node -e 0, MSAL, curl).
     const only = process.env.BENCH_PEERS ? new RegExp(process.env.BENCH_PEERS) : undefined
-    const rows = (await peerRows(options, server, api, pki, directory)).filter((row) => !only || !row.argv.includes(BIN) || only.test(row.name))
+    const rows = (await peerRows({...options, redis}, server, api, pki, directory)).filter((row) => !only || !row.argv.includes(BIN) || only.test(row.name))
     // Every hit really is one: none of them may reach the authorization server (discovery included).
     for (const row of rows.filter((r) => r.hit)) await mustRun(row.argv, row.env)
     server.resetCounters()
@@ -282,6 +287,7 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
       console.log(`| ${pad(label(row), width)} | ${span(wall)} | ${ratio(wall.median, node.median)} | ${ratio(wall.median, msal?.median)} | ${cpuCells} | ${rss.toFixed(1)} |`)
     }
   } finally {
+    await redis?.dispose()
     await api?.stop()
     await server?.stop()
     pki.remove()
@@ -289,7 +295,7 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
   }
 }
 
-async function peerRows(options: {keyring?: KeyringSession}, server: AuthServer, api: ApiServer, pki: TestPki, directory: string): Promise<Row[]> {
+async function peerRows(options: {keyring?: KeyringSession; redis?: RedisServer}, server: AuthServer, api: ApiServer, pki: TestPki, directory: string): Promise<Row[]> {
   const home = (name: string) => mkdtempSync(join(directory, `${name}-`))
   const base = cleanEnv({})
   const tls = {NODE_EXTRA_CA_CERTS: pki.caCertPath}
@@ -347,6 +353,14 @@ async function peerRows(options: {keyring?: KeyringSession}, server: AuthServer,
     rows.push(...tokenctlRows('keychain', keychainEnv, server, api, tls))
   } else {
     console.log('  keychain rows skipped: no Secret Service could be started')
+  }
+
+  if (options.redis) {
+    // A fleet's store: one Redis server on this machine, sealed with a store key (its hits, and one request).
+    const redisEnv = {...base, ...options.redis.env, TOKENCTL_HOME: home('redis'), TOKENCTL_REDIS_PREFIX: `tokenctl-bench-${process.pid}:`, TOKENCTL_STORE_KEY: randomBytes(32).toString('base64')}
+    await prepareHome({...redisEnv, ...tls}, server)
+    const wanted = /^tokenctl (token client ci, hit|session refresh|token client ci --no-cache)/
+    rows.push(...tokenctlRows('Redis, key', redisEnv, server, api, tls).filter((row) => wanted.test(row.name)))
   }
 
   return rows
