@@ -39,7 +39,7 @@ import {type ApiServer, expectedLargeBodySha256, startApiServer} from '../test/h
 import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
 import {sealEnvelope} from '../src/lib/store/envelope.js'
 import {FileStore} from '../src/lib/store/file-store.js'
-import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
+import {findExecutable, startKeyring} from '../test/helpers/keyring.js'
 import {type RedisServer, startRedis} from '../test/helpers/redis.js'
 import {mutationScores} from './mutation-scores.js'
 import {timingFigures} from './timings.js'
@@ -269,7 +269,7 @@ async function main(): Promise<void> {
       console.log(`keychain figures skipped: ${keyring.skip}`)
     } else {
       const keychainHome = home()
-      keychainEnv = baseEnv(keychainHome, {...(keyring as KeyringSession).env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-${process.pid}`})
+      keychainEnv = baseEnv(keychainHome, {...keyring.env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-${process.pid}`})
       await addClient(keychainEnv, server)
       await startSession(server, keychainEnv)
       cases.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: keychainEnv, name: 'token client ci (cache hit, keychain)'})
@@ -295,7 +295,7 @@ async function main(): Promise<void> {
     }
 
     // The peers: MSAL for Python's hit, curl | jq, the fast path and oclif, over TLS (bench/peers.ts).
-    await peersTable({keyring: 'skip' in keyring ? undefined : (keyring as KeyringSession), runs: RUNS})
+    await peersTable({keyring: 'skip' in keyring ? undefined : keyring, runs: RUNS})
 
     console.log(`\nthe stores, in this machine's environment: ${RUNS} runs of each, round-robin; medians. Node ${process.version}, ${process.platform}-${process.arch}`)
     const tables: Array<[string, Case[]]> = [['', cases]]
@@ -349,8 +349,8 @@ async function main(): Promise<void> {
   } finally {
     await api.stop()
     await server.stop()
-    if (!('skip' in keyring)) await (keyring as KeyringSession).stop()
-    if (!('skip' in redis)) await (redis as RedisServer).dispose()
+    if (!('skip' in keyring)) await keyring.stop()
+    if (!('skip' in redis)) await redis.dispose()
     for (const directory of homes) rmSync(directory, {force: true, recursive: true})
   }
 }

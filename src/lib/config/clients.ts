@@ -100,7 +100,7 @@ function readConfig(): ConfigFile {
     })
   }
 
-  return config as ConfigFile
+  return config
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -289,7 +289,7 @@ export async function requestDeviceAuthorization(opened: OpenedClient, scopes: s
   const {initiateDeviceAuthorization} = await import('openid-client')
   const host = new URL(String(opened.metadata.device_authorization_endpoint)).host
   try {
-    return (await initiateDeviceAuthorization(opened.config, {scope: scopes.join(' ')})) as DeviceAuthorization
+    return await initiateDeviceAuthorization(opened.config, {scope: scopes.join(' ')})
   } catch (error) {
     throw await translateOAuthError(error, {grant: 'sign_in', host, timeoutSeconds: opened.http.timeoutSeconds})
   }

@@ -88,7 +88,8 @@ function headerObject(response: CallResponse): Record<string, string | string[]>
     const key = name.toLowerCase()
     const previous = headers[key]
     if (previous === undefined) headers[key] = value
-    else if (key === 'set-cookie') headers[key] = [...(Array.isArray(previous) ? previous : [previous]), value]
+    else if (Array.isArray(previous)) headers[key] = [...previous, value]
+    else if (key === 'set-cookie') headers[key] = [previous, value]
     else headers[key] = `${previous}, ${value}`
   }
 
