@@ -7,6 +7,8 @@ import {importX} from 'eslint-plugin-import-x'
 import {defineConfig} from 'eslint/config'
 import {configs as typescript} from 'typescript-eslint'
 
+import {plugin as tokenctl} from './scripts/lint/type-import-cycles.js'
+
 // Node's globals, as the Node running ESLint has them (scripts/, bin/ and the mocha hooks are plain JavaScript).
 const nodeGlobals = Object.fromEntries(Object.getOwnPropertyNames(globalThis).map((name) => [name, 'readonly']))
 
@@ -24,11 +26,15 @@ export default defineConfig(
       // One program for src/, test/ and bench/ (tsconfig.test.json is what `npm run typecheck` checks).
       parserOptions: {project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname},
     },
+    plugins: {tokenctl},
     settings: {
       'import-x/resolver-next': [createTypeScriptImportResolver({project: 'tsconfig.test.json'})],
     },
     rules: {
+      // No import cycle, whatever kind of import closes it: import-x/no-cycle for imports of values,
+      // tokenctl/no-type-import-cycle (scripts/lint/) for the type-only imports it leaves out.
       'import-x/no-cycle': 'error',
+      'tokenctl/no-type-import-cycle': 'error',
       // A leading underscore marks what is there on purpose: a parameter an interface imposes, the
       // property a rest pattern leaves out (`const {authorization: _a, ...headers} = req.headers`).
       '@typescript-eslint/no-unused-vars': [
