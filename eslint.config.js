@@ -37,10 +37,7 @@ export default defineConfig(
       'tokenctl/no-type-import-cycle': 'error',
       // A leading underscore marks what is there on purpose: a parameter an interface imposes, the
       // property a rest pattern leaves out (`const {authorization: _a, ...headers} = req.headers`).
-      '@typescript-eslint/no-unused-vars': [
-        'error',
-        {argsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', varsIgnorePattern: '^_'},
-      ],
+      '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', varsIgnorePattern: '^_'}],
       // Every async function without an await here keeps a promise-returning interface (a store, an
       // oidc-provider hook, a test double); dropping `async` would turn its throws into synchronous ones.
       '@typescript-eslint/require-await': 'off',
