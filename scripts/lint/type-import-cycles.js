@@ -7,6 +7,8 @@
 //
 // The graph is the TypeScript program typed linting has already built (tsconfig.test.json), read once
 // per program: every import, export-from and import() of every file in it, type-only or not.
+import path from 'node:path'
+
 import ts from 'typescript'
 
 /** @type {WeakMap<ts.Program, {component: Map<string, number>, edges: Map<string, string[]>}>} */
@@ -127,7 +129,7 @@ const noTypeImportCycle = {
       if (!node.source || !typeOnly(node)) return
       const target = graph.resolve(node.source.value, file)
       if (target === undefined || !graph.component.has(file) || graph.component.get(target) !== graph.component.get(file)) return
-      const relative = (name) => name.slice(program.getCurrentDirectory().length + 1)
+      const relative = (name) => path.relative(context.cwd, name)
       context.report({data: {path: [file, ...pathBack(graph, target, file)].map(relative).join(' → ')}, messageId: 'cycle', node})
     }
     return {ExportAllDeclaration: check, ExportNamedDeclaration: check, ImportDeclaration: check}
