@@ -12,6 +12,7 @@ import {join} from 'node:path'
 
 import {expectExit, stdoutJson as json} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
+import {FileStore} from '../../src/lib/store/file-store.js'
 import {cliWithHome, type CliResult, tempHome} from '../helpers/cli.js'
 
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'disk tests'}
@@ -167,5 +168,19 @@ describe('TOKENCTL_HOME against a careless umask and hostile neighbours (end to 
     expectExit(await cli.run(['token', 'client', 'team.ci']), 0)
     expectExit(await cli.run(['client', 'remove', 'team.ci']), 0)
     assert.deepEqual(json(await cli.run(['client', 'list', '--json'])), [])
+  })
+  it('a damaged client credential in the store is exit 3 saying so and how to add it again, not an internal error', async () => {
+    const cli = cliWithHome({env: FILE_STORE})
+    const key = join(cli.home, 'key.pem')
+    writeFileSync(key, server.clients.jwt.privateKeyPem)
+    expectExit(await cli.run(['client', 'add', 'signer', '--issuer', server.issuer, '--client-id', 'jwt', '--private-key-file', key, '--key-id', server.clients.jwt.kid]), 0)
+    const store = new FileStore({file: join(cli.home, 'store.enc'), passphrase: FILE_STORE.TOKENCTL_STORE_PASSPHRASE})
+    for (const damaged of ['not json', 'null', '{"kind":"private_key"}', '{"kind":"certificate","key":"k","certificates":[]}', '{"kind":"other","key":"k"}']) {
+      await store.set('client-credential:signer', damaged)
+      const result = await cli.run(['token', 'client', 'signer', '--no-cache'])
+      expectExit(result, 3)
+      assert.equal(result.stdout, '')
+      assert.match(result.stderr, /the credential of client "signer" in the secure store is damaged.*tokenctl client add signer --replace/s, damaged)
+    }
   })
 })

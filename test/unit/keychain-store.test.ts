@@ -13,6 +13,7 @@ import {
   decodeMessage,
   encodeMethodCall,
   firstBodyValue,
+  keychainTimeoutMs,
   messageLength,
   parseBusAddress,
   probeSecretService,
@@ -250,6 +251,15 @@ describe('keychain native error mapping', () => {
 
 describe('keychain messages and settings (no daemon)', () => {
   const FILE_STORE_WAY_OUT = 'or use the encrypted file store: TOKENCTL_STORE=file with TOKENCTL_STORE_PASSPHRASE or TOKENCTL_STORE_PASSPHRASE_FILE'
+
+  it('TOKENCTL_KEYCHAIN_TIMEOUT: seconds, 3 s when absent or not a positive number, at most a day (a longer timer would fire at once)', () => {
+    assert.equal(keychainTimeoutMs({}), 3000)
+    assert.equal(keychainTimeoutMs({TOKENCTL_KEYCHAIN_TIMEOUT: 'soon'}), 3000)
+    assert.equal(keychainTimeoutMs({TOKENCTL_KEYCHAIN_TIMEOUT: '0'}), 3000)
+    assert.equal(keychainTimeoutMs({TOKENCTL_KEYCHAIN_TIMEOUT: '0.5'}), 500)
+    assert.equal(keychainTimeoutMs({TOKENCTL_KEYCHAIN_TIMEOUT: '86400'}), 86_400_000)
+    assert.equal(keychainTimeoutMs({TOKENCTL_KEYCHAIN_TIMEOUT: '1e9'}), 86_400_000)
+  })
 
   it('the service is TOKENCTL_KEYCHAIN_SERVICE unless blank, else "tokenctl"', () => {
     assert.equal(DEFAULT_KEYCHAIN_SERVICE, 'tokenctl')

@@ -203,6 +203,28 @@ function notInStore(clientName: string): ConfigError {
   })
 }
 
+const isText = (value: unknown): value is string => typeof value === 'string' && value !== ''
+
+/** The stored entry as tokenctl writes it; anything else (damaged, written by hand) is said so, not a crash. */
+function storedMaterial(text: string, clientName: string): CredentialMaterial {
+  let material: unknown
+  try {
+    material = JSON.parse(text)
+  } catch {
+    material = undefined
+  }
+
+  const entry = (typeof material === 'object' && material !== null ? material : {}) as Record<string, unknown>
+  const whole =
+    (entry.kind === 'private_key' && isText(entry.key)) ||
+    (entry.kind === 'secret' && isText(entry.secret)) ||
+    (entry.kind === 'certificate' && isText(entry.key) && Array.isArray(entry.certificates) && entry.certificates.length > 0 && entry.certificates.every(isText))
+  if (whole) return entry as CredentialMaterial
+  throw new ConfigError(`the credential of client "${clientName}" in the secure store is damaged (not what tokenctl writes)`, 'config_error', {
+    suggestions: [`add the client again with its credential: tokenctl client add ${clientName} --replace …`],
+  })
+}
+
 /** A named client's stored credential; undefined when it has none stored (and no shared store holds one). */
 async function namedClientCredential(
   location: Extract<Connection['credential'], {kind: 'named_client'}>,
@@ -213,7 +235,7 @@ async function namedClientCredential(
   if (stored === 'certificate' || stored === 'private_key') {
     const text = await (await openStore()).get(clientCredentialEntry(name))
     if (text === undefined) throw notInStore(name)
-    return fromMaterial(JSON.parse(text) as CredentialMaterial, `client "${name}"`)
+    return fromMaterial(storedMaterial(text, name), `client "${name}"`)
   }
 
   // A shared store (Redis) may hold the secret of a client whose local entry was added without one,

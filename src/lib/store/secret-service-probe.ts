@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import {connect, type Socket} from 'node:net'
 import path from 'node:path'
+import {MAX_TIMEOUT_SECONDS} from '../config/timeouts.js'
 
 /**
  * Asks the Secret Service whether its default collection is unlocked, over a D-Bus connection of our
@@ -29,7 +30,8 @@ const MAX_MESSAGE_BYTES = 1 << 20
 
 export function keychainTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   const seconds = Number(env.TOKENCTL_KEYCHAIN_TIMEOUT)
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : DEFAULT_TIMEOUT_MS
+  // Capped at tokenctl's longest timeout: a longer one overflows Node's timer and would fire at once.
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, MAX_TIMEOUT_SECONDS) * 1000 : DEFAULT_TIMEOUT_MS
 }
 
 // ---------------------------------------------------------------------------------------------
