@@ -35,6 +35,11 @@ export default defineConfig(
       // tokenctl/no-type-import-cycle (scripts/lint/) for the type-only imports it leaves out.
       'import-x/no-cycle': 'error',
       'tokenctl/no-type-import-cycle': 'error',
+      // Commands import the library, never the reverse (a command's flags live beside its operation).
+      'import-x/no-restricted-paths': [
+        'error',
+        {zones: [{target: './src/lib', from: './src/commands', message: 'The library never imports a command; a command line is defined in src/lib/operations/<command>.flags.ts.'}]},
+      ],
       // A leading underscore marks what is there on purpose: a parameter an interface imposes, the
       // property a rest pattern leaves out (`const {authorization: _a, ...headers} = req.headers`).
       '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', varsIgnorePattern: '^_'}],
