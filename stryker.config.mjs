@@ -29,10 +29,13 @@ const SETS = {
     mutate: ['src/lib/store/envelope.ts', 'src/lib/store/passphrase.ts', 'src/lib/store/local-lock.ts', 'src/lib/private-files.ts', 'src/lib/store/file-store.ts'],
     spec: ['test/unit/envelope.test.ts', 'test/unit/private-files.test.ts', 'test/unit/passphrase.test.ts', 'test/unit/local-lock.test.ts', 'test/unit/file-store-details.test.ts', 'test/unit/file-store.test.ts'],
   },
-  // The Redis store, against a real redis-server (test/helpers/redis.ts) in the test process.
+  // The Redis store, its URL and its topologies, against a real redis-server, Sentinel set and Cluster
+  // (test/helpers/redis.ts, redis-topologies.ts) in the test process; the fast files first.
   redis: {
-    mutate: ['src/lib/store/redis-store.ts'],
-    spec: ['test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts'],
+    mutate: ['src/lib/store/redis-store.ts', 'src/lib/store/redis-url.ts', 'src/lib/store/redis-topology.ts'],
+    spec: ['test/unit/redis-url.test.ts', 'test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts', 'test/unit/redis-tls.test.ts', 'test/unit/redis-topologies.test.ts'],
+    // Hours from scratch (failovers in the tests): a run retests only the mutants a change touched.
+    options: {incremental: true, incrementalFile: 'reports/stryker-incremental-redis.json'},
   },
   // Long-running OBO sessions, in one process against the tests' real authorization server
   // (test/e2e/obo-sessions.test.ts runs the same through the CLI, too slowly for every mutant).

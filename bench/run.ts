@@ -21,9 +21,16 @@
  *    reuse a token a concurrent run just fetched): refreshes per second, token requests,
  *    refresh-token reuse events (goal: 0).
  *
+ * And (issue 22, the fleet on replicated Redis, where redis-sentinel is installed too): for one server, a
+ * Sentinel set (a primary, a replica, three sentinels) and a Cluster (three masters, three replicas),
+ * side by side: the cache hit and a refresh (`session refresh --force`: the lock, the grant and the
+ * rotated refresh token written, each acknowledged by a replica where there is one), and the fleet's
+ * refreshes per second on each.
+ *
  * And (issue 10): the timings that used to be upper bounds in the tests (bench/timings.ts), and the
  * scores of the last `npm run mutation` (reports/mutation/*.json; the run itself is too slow for the
- * bench: run it on its own). `BENCH_ONLY=timings` or `BENCH_ONLY=mutation` prints only those.
+ * bench: run it on its own). `BENCH_ONLY=timings`, `BENCH_ONLY=mutation` or `BENCH_ONLY=redis` (the
+ * topologies) prints only those.
  *
  * And (issue 19): hit and miss on a file store holding 4,000 expired OBO entries, beside a store
  * without them, before and after the write that leaves them out (`BENCH_ONLY=expired` for this alone).
@@ -41,6 +48,7 @@ import {sealEnvelope} from '../src/lib/store/envelope.js'
 import {FileStore} from '../src/lib/store/file-store.js'
 import {findExecutable, startKeyring} from '../test/helpers/keyring.js'
 import {type RedisServer, startRedis} from '../test/helpers/redis.js'
+import {type RedisTopology, requireRedisCluster, requireSentinelSet} from '../test/helpers/redis-topologies.js'
 import {mutationScores} from './mutation-scores.js'
 import {timingFigures} from './timings.js'
 import {peersTable} from './peers.js'
@@ -190,7 +198,7 @@ async function startSession(server: AuthServer, env: NodeJS.ProcessEnv): Promise
  * every run redeeming the (rotating) refresh token under the fleet-wide lock: the rate, the token
  * requests it took, and reuse events.
  */
-async function fleetFigures(server: AuthServer, envs: NodeJS.ProcessEnv[], seconds = Number(process.env.BENCH_FLEET_SECONDS ?? 30)): Promise<void> {
+async function fleetFigures(server: AuthServer, envs: NodeJS.ProcessEnv[], topology = 'redis', seconds = Number(process.env.BENCH_FLEET_SECONDS ?? 30)): Promise<void> {
   const perHome = 5
   server.resetCounters()
   const deadline = Date.now() + seconds * 1000
@@ -211,10 +219,66 @@ async function fleetFigures(server: AuthServer, envs: NodeJS.ProcessEnv[], secon
   await Promise.all(envs.flatMap((env) => Array.from({length: perHome}, () => loop(env))))
   const elapsed = (Date.now() - started) / 1000
   const grants = server.refreshTokenUses.length
-  console.log(`\nfleet on redis: ${envs.length} homes × ${perHome} processes refreshing one session in a loop for ${seconds} s (session refresh --force --min-ttl 86400: every run redeems)`)
+  console.log(`\nfleet on ${topology}: ${envs.length} homes × ${perHome} processes refreshing one session in a loop for ${seconds} s (session refresh --force --min-ttl 86400: every run redeems)`)
   console.log(`  refreshes:         ${runs} ok, ${failures} failed, ${(runs / elapsed).toFixed(1)} per second fleet-wide`)
   console.log(`  token requests:    ${server.tokenRequests.length} (refresh-token grants: ${grants}, each refresh token presented once: ${new Set(server.refreshTokenUses.map((use) => use.sha256)).size === grants})`)
   console.log(`  reuse events:      ${server.reuseDetected} (goal: 0); every grant answered 200: ${server.refreshTokenUses.every((use) => use.status === 200)}`)
+}
+
+/** Three homes on one Redis, a session of their own started on the first; the others share only Redis. */
+async function fleetHomes(server: AuthServer, redisEnv: NodeJS.ProcessEnv, home: () => string, prefix: string): Promise<NodeJS.ProcessEnv[]> {
+  const fleet = [0, 1, 2].map(() => baseEnv(home(), {...redisEnv, TOKENCTL_REDIS_PREFIX: prefix, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}))
+  await run([process.execPath, BIN, 'client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], fleet[0], server.clients.api.clientSecret)
+  const userToken = await server.mintUserToken({aud: 'api', sub: 'fleet'})
+  await run([process.execPath, BIN, 'session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'fleet'], fleet[0], userToken)
+  return fleet
+}
+
+/**
+ * One server, Sentinel and Cluster side by side (round-robin, medians): a cache hit, and a refresh
+ * that redeems (the lock, the grant, the rotated refresh token and the session index written, each
+ * acknowledged by a replica where the primary has one); then the fleet's throughput on each.
+ */
+async function topologyFigures(server: AuthServer, redis: RedisServer, home: () => string): Promise<void> {
+  const topologies: Array<[string, Record<string, string>]> = [['one server', redis.env]]
+  const started: RedisTopology[] = []
+  try {
+    for (const [name, start] of [['Sentinel (primary + replica, 3 sentinels)', requireSentinelSet], ['Cluster (3 masters + 3 replicas)', requireRedisCluster]] as const) {
+      try {
+        const topology = await start()
+        started.push(topology)
+        topologies.push([name, topology.env])
+      } catch (error) {
+        console.log(`
+${name} figures skipped: ${(error as Error).message}`)
+      }
+    }
+
+    const floor: Case = {argv: [process.execPath, '-e', '0'], env: baseEnv(home()), name: 'node -e 0'}
+    const hits: Case[] = [floor]
+    const refreshes: Case[] = [floor]
+    for (const [name, env] of topologies) {
+      const topologyEnv = baseEnv(home(), {...env, TOKENCTL_REDIS_PREFIX: 'tokenctl-topologies:', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE})
+      await addClient(topologyEnv, server)
+      await startSession(server, topologyEnv)
+      hits.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: topologyEnv, name})
+      refreshes.push({argv: [process.execPath, BIN, 'session', 'refresh', '--key', 'nightly', '--force'], env: topologyEnv, name})
+    }
+
+    const runs = Math.max(5, Math.floor(RUNS / 2))
+    const hit = await timeSideBySide(hits, runs)
+    server.resetCounters()
+    const refresh = await timeSideBySide(refreshes, runs)
+    console.log(`
+the fleet's Redis by topology: ${runs} runs of each, round-robin; medians (node -e 0: ${hit.get('node -e 0')!.toFixed(1)} ms)`)
+    console.log(`  ${'topology'.padEnd(44)} ${'cache hit'.padStart(10)} ${'refresh --force'.padStart(16)}`)
+    for (const [name] of topologies) console.log(`  ${name.padEnd(44)} ${`${hit.get(name)!.toFixed(1)} ms`.padStart(10)} ${`${refresh.get(name)!.toFixed(1)} ms`.padStart(16)}`)
+    console.log(`  (refresh: the grant at a local server included; ${server.reuseDetected} refresh-token reuse(s) over ${server.refreshTokenUses.length} grants)`)
+
+    for (const [index, [name, env]] of topologies.entries()) await fleetFigures(server, await fleetHomes(server, env, home, `tokenctl-fleet-${index}:`), name)
+  } finally {
+    for (const topology of started) await topology.dispose()
+  }
 }
 
 async function concurrentRefreshFigures(server: AuthServer, env: NodeJS.ProcessEnv): Promise<void> {
@@ -338,18 +402,34 @@ async function main(): Promise<void> {
     await concurrentColdFigures(server, fileEnv)
     await concurrentRefreshFigures(server, fileEnv)
     if (curl) await downloadFigures(api, fileEnv, token)
-    if (redisEnv) {
-      // A session of its own, started on the first home; the other two share only Redis.
-      const fleet = [redisHome(), redisHome(), redisHome()].map((env) => ({...env, TOKENCTL_REDIS_PREFIX: 'tokenctl-fleet:'}))
-      await run([process.execPath, BIN, 'client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], fleet[0], server.clients.api.clientSecret)
-      const userToken = await server.mintUserToken({aud: 'api', sub: 'fleet'})
-      await run([process.execPath, BIN, 'session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'fleet'], fleet[0], userToken)
-      await fleetFigures(server, fleet)
-    }
+    if (redisEnv) await topologyFigures(server, redis as RedisServer, home)
   } finally {
     await api.stop()
     await server.stop()
     if (!('skip' in keyring)) await keyring.stop()
+    if (!('skip' in redis)) await redis.dispose()
+    for (const directory of homes) rmSync(directory, {force: true, recursive: true})
+  }
+}
+
+/** `BENCH_ONLY=redis`: the fleet's Redis by topology alone. */
+async function redisOnly(): Promise<void> {
+  const server = await startAuthServer()
+  const redis = await startRedis()
+  const homes: string[] = []
+  try {
+    if ('skip' in redis) {
+      console.log(`redis figures skipped: ${redis.skip}`)
+      return
+    }
+
+    await topologyFigures(server, redis, () => {
+      const directory = mkdtempSync(join(tmpdir(), 'tokenctl-bench-'))
+      homes.push(directory)
+      return directory
+    })
+  } finally {
+    await server.stop()
     if (!('skip' in redis)) await redis.dispose()
     for (const directory of homes) rmSync(directory, {force: true, recursive: true})
   }
@@ -456,6 +536,7 @@ ${EXPIRED_ENTRIES} expired OBO entries in the file store (${(expired.length / 10
 }
 
 const only = process.env.BENCH_ONLY
+if (only === 'redis') await redisOnly()
 if (!only) await main()
 if (!only || only === 'expired') await expiredEntriesFigures()
 if (!only || only === 'timings') await timingFigures()

@@ -195,7 +195,7 @@ export class CommandShell {
 
   /** Hooks for the library: traces with --verbose, a spinner only when stderr is a terminal. */
   hooks(): Hooks {
-    const hooks: Hooks = {progress: (progress) => this.showProgress(progress)}
+    const hooks: Hooks = {progress: (progress) => this.showProgress(progress), warning: (message) => this.warn(message)}
     if (this.verbose) {
       hooks.trace = (exchange) => {
         for (const line of traceLines(exchange)) process.stderr.write(`${this.colors?.dim('*') ?? '*'} ${line}\n`)
@@ -211,8 +211,16 @@ export class CommandShell {
 
   /** The secure store, chosen and opened on first use only: a command that needs no secret never touches it. */
   store(): Promise<SecretStore> {
-    this.storePromise ??= openStore().then((choice) => choice.store)
+    this.storePromise ??= openStore(process.env, {warn: this.hooks().warning}).then((choice) => choice.store)
     return this.storePromise
+  }
+
+  /**
+   * A warning on stderr, --json or not: stdout stays data, and a warning about what the command did
+   * (a write that a failover could lose) must reach a script's log too.
+   */
+  warn(message: string): void {
+    process.stderr.write(`warning: ${escapeControls(message)}\n`)
   }
 
   /**

@@ -3,8 +3,16 @@
  * of this test's own, and fails the test with its text and its output when it does not exit 0.
  *
  * The rules a recipe must fit (README.md, "Development", says them to the reader too):
- * - Blocks fenced ```sh run; ```sh not-run blocks (a real tenant, a CI platform, Redis) and any
- *   other fence (yaml, cron, none) are left alone.
+ * - Blocks fenced ```sh run; ```sh not-run blocks (a real tenant, a CI platform) and any other
+ *   fence (yaml, cron, none) are left alone.
+ * - Blocks fenced ```sh redis, ```sh redis-sentinel and ```sh redis-cluster run against a Redis of
+ *   that topology which this test starts (once, at the first section that needs it): one server
+ *   over TLS, a Sentinel set, a Cluster (test/helpers/redis.ts, redis-topologies.ts). The
+ *   addresses the README gives them (127.0.0.1:6380; sentinels 127.0.0.1:26379-26381 watching
+ *   "tokenctl-fleet"; Cluster nodes 127.0.0.1:7000-7002) are rewritten to their ports, and the
+ *   section's environment gets TOKENCTL_REDIS_PASSWORD (and TOKENCTL_REDIS_CA_FILE for TLS), as a
+ *   host's environment file gives them. They run in their own sections only: a reader pasting
+ *   every recipe into one terminal has no three Redis topologies at those addresses.
  * - Order: the blocks run in document order, twice. First all of them in ONE bash with ONE
  *   TOKENCTL_HOME, as a reader pastes the recipes one after the other: a recipe that adds a client an
  *   earlier one added says --replace. Then section by section: the blocks of one section (everything
@@ -40,7 +48,10 @@ import {API_RESOURCE, WEB_API_AUDIENCE} from '../../src/lib/devidp/configuration
 import {approveDevice} from '../../src/lib/devidp/robot.js'
 import {startCli, type StartedCli, tempHome} from '../helpers/cli.js'
 import {type KubeApiServer, startKubeApiServer} from '../helpers/kube-api-server.js'
+import {requireRedis} from '../helpers/redis.js'
+import {requireRedisCluster, requireSentinelSet} from '../helpers/redis-topologies.js'
 import {startStranger} from '../helpers/stranger.js'
+import {requireTestPki} from '../helpers/tls.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const README = join(ROOT, 'README.md')
@@ -51,15 +62,24 @@ const IN_ORDER_TIMEOUT_MS = 360_000
 /** Between blocks, on stdout and stderr both: splits a section's output by block. */
 const MARK = '@@tokenctl-readme-block'
 
+export type RedisTopologyName = 'cluster' | 'sentinel' | 'server'
+
+const REDIS_FENCES: Record<string, RedisTopologyName> = {redis: 'server', 'redis-cluster': 'cluster', 'redis-sentinel': 'sentinel'}
+
 export interface ShellBlock {
   /** The heading of the section the block is in. */
   section: string
+  /** ```sh redis… : the Redis topology the block runs against. */
+  redis?: RedisTopologyName
   /** 1-based line of the opening fence in README.md. */
   line: number
   text: string
 }
 
-/** The ```sh blocks of a Markdown text (or those of another info string), in order, each with the heading it is under. */
+/**
+ * The ```sh blocks of a Markdown text (with the ```sh redis… ones, each with its topology), or those
+ * of another info string, in order, each with the heading it is under.
+ */
 export function shellBlocks(markdown: string, info = 'sh'): ShellBlock[] {
   const blocks: ShellBlock[] = []
   const lines = markdown.split('\n')
@@ -75,21 +95,71 @@ export function shellBlocks(markdown: string, info = 'sh'): ShellBlock[] {
     const start = index
     const body: string[] = []
     for (index++; index < lines.length && !lines[index].startsWith(fence[1]); index++) body.push(lines[index])
+    const [language, topology, ...rest] = fence[2].trim().split(/\s+/)
     if (fence[2].trim() === info) blocks.push({line: start + 1, section, text: body.join('\n')})
+    else if (info === 'sh' && language === 'sh' && rest.length === 0 && REDIS_FENCES[topology]) {
+      blocks.push({line: start + 1, redis: REDIS_FENCES[topology], section, text: body.join('\n')})
+    }
   }
 
   return blocks
 }
 
-/** A block as the test runs it: dev idp's port (and the cluster's) rewritten, `tokenctl dev idp` left to the test. */
-export function runnable(text: string, port: number, clusterPort = 6443): string {
+/**
+ * A block as the test runs it: dev idp's port (and the Kubernetes cluster's, and a Redis topology's
+ * addresses) rewritten, in one pass, `tokenctl dev idp` left to the test.
+ */
+export function runnable(text: string, port: number, clusterPort = 6443, addresses: Record<string, string> = {}): string {
+  const rewrites: Record<string, string> = {...addresses, '127.0.0.1:6443': `127.0.0.1:${clusterPort}`, '127.0.0.1:8400': `127.0.0.1:${port}`}
+  const pattern = new RegExp(Object.keys(rewrites).map((address) => `${address.replaceAll('.', '\\.')}(?!\\d)`).join('|'), 'g')
   return text
     .split('\n')
     // `tokenctl dev idp` in the foreground (a comment after it allowed); `… &` or in a pipeline is run.
     .filter((line) => !/^\s*tokenctl dev idp\b[^&|;]*$/.test(line.replace(/\s+#.*$/, '')))
     .join('\n')
-    .replaceAll('127.0.0.1:8400', `127.0.0.1:${port}`)
-    .replaceAll('127.0.0.1:6443', `127.0.0.1:${clusterPort}`)
+    .replaceAll(pattern, (address) => rewrites[address])
+}
+
+/** A Redis a section runs against: the addresses to rewrite, and what a host's environment file would set. */
+interface RedisForReadme {
+  addresses: Record<string, string>
+  dispose(): Promise<void>
+  env: Record<string, string>
+}
+
+async function startRedisForReadme(topology: RedisTopologyName): Promise<RedisForReadme> {
+  switch (topology) {
+    case 'server': {
+      const pki = await requireTestPki({caName: 'README test Redis CA'})
+      const redis = await requireRedis({acl: true, tls: pki})
+      return {
+        addresses: {'127.0.0.1:6380': `127.0.0.1:${redis.port}`},
+        async dispose() {
+          await redis.dispose()
+          pki.remove()
+        },
+        env: {TOKENCTL_REDIS_CA_FILE: pki.caCertPath, TOKENCTL_REDIS_PASSWORD: redis.password},
+      }
+    }
+
+    case 'sentinel': {
+      const sentinel = await requireSentinelSet()
+      return {
+        addresses: Object.fromEntries(sentinel.sentinels.map((process, index) => [`127.0.0.1:${26_379 + index}`, process.address])),
+        dispose: () => sentinel.dispose(),
+        env: {TOKENCTL_REDIS_PASSWORD: sentinel.password},
+      }
+    }
+
+    case 'cluster': {
+      const cluster = await requireRedisCluster()
+      return {
+        addresses: Object.fromEntries(cluster.nodes.slice(0, 3).map((process, index) => [`127.0.0.1:${7000 + index}`, process.address])),
+        dispose: () => cluster.dispose(),
+        env: {TOKENCTL_REDIS_PASSWORD: cluster.password},
+      }
+    }
+  }
 }
 
 interface SectionRun {
@@ -129,10 +199,16 @@ function binFolder(): string {
   return folder
 }
 
-/** The test's cluster: where the recipes say 127.0.0.1:6443. */
+/** The test's Kubernetes cluster: where the recipes say 127.0.0.1:6443. */
 interface Cluster {
   caFile: string
   port: number
+}
+
+interface SectionOptions {
+  /** The Redis the section's ```sh redis… blocks run against. */
+  redis?: RedisForReadme
+  timeoutMs?: number
 }
 
 function splitByBlock(text: string, count: number): string[] {
@@ -143,10 +219,10 @@ function splitByBlock(text: string, count: number): string[] {
   return outputs
 }
 
-async function runSection(blocks: ShellBlock[], port: number, cluster: Cluster, bin: string, home: string, timeoutMs = SECTION_TIMEOUT_MS): Promise<SectionRun> {
+async function runSection(blocks: ShellBlock[], port: number, cluster: Cluster, bin: string, home: string, {redis, timeoutMs = SECTION_TIMEOUT_MS}: SectionOptions = {}): Promise<SectionRun> {
   const script = [
     'set -eo pipefail',
-    ...blocks.flatMap((block, index) => [`printf '\\n${MARK} ${index}@@\\n'; printf '\\n${MARK} ${index}@@\\n' >&2`, runnable(block.text, port, cluster.port)]),
+    ...blocks.flatMap((block, index) => [`printf '\\n${MARK} ${index}@@\\n'; printf '\\n${MARK} ${index}@@\\n' >&2`, runnable(block.text, port, cluster.port, redis?.addresses)]),
   ].join('\n')
   const workdir = mkdtempSync(join(home, 'work-'))
   copyFileSync(cluster.caFile, join(workdir, 'cluster-ca.pem'))
@@ -156,6 +232,7 @@ async function runSection(blocks: ShellBlock[], port: number, cluster: Cluster, 
     PATH: [bin, dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
     TOKENCTL_HOME: join(home, 'tokenctl'),
     TOKENCTL_STORE_PASSPHRASE: PASSPHRASE,
+    ...redis?.env,
   }
   mkdirSync(env.TOKENCTL_HOME, {mode: 0o700})
   const child = spawn('bash', ['-c', script], {cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe']})
@@ -206,7 +283,7 @@ function indent(text: string): string {
 }
 
 /** The failure message: which block, where, its text as run, what it printed. */
-function failure(blocks: ShellBlock[], run: SectionRun, port: number, clusterPort: number): string {
+function failure(blocks: ShellBlock[], run: SectionRun, port: number, clusterPort: number, redis?: RedisForReadme): string {
   const block = blocks[run.last]
   const how = run.timedOut
     ? `did not finish within ${run.timeoutMs / 1000} s (killed)`
@@ -216,7 +293,7 @@ function failure(blocks: ShellBlock[], run: SectionRun, port: number, clusterPor
   return [
     `README.md:${block.line} (section "${block.section}", block ${run.last + 1} of ${blocks.length}) ${how}.`,
     `The block, as run (127.0.0.1:8400 → 127.0.0.1:${port}):`,
-    indent(runnable(block.text, port, clusterPort)),
+    indent(runnable(block.text, port, clusterPort, redis?.addresses)),
     'stdout:',
     indent(run.outputs[run.last].stdout),
     'stderr:',
@@ -226,15 +303,19 @@ function failure(blocks: ShellBlock[], run: SectionRun, port: number, clusterPor
 
 describe('README recipes (every ```sh block, as written, against tokenctl dev idp)', function () {
   this.timeout(SECTION_TIMEOUT_MS + 30_000)
-  const blocks = shellBlocks(readFileSync(README, 'utf8'))
-  const sections = [...new Set(blocks.map((block) => block.section))].map((section) => ({
-    blocks: blocks.filter((block) => block.section === section),
+  const allBlocks = shellBlocks(readFileSync(README, 'utf8'))
+  /** What a reader pasting every recipe into one terminal runs: no Redis topology of the test's. */
+  const blocks = allBlocks.filter((block) => !block.redis)
+  const sections = [...new Set(allBlocks.map((block) => block.section))].map((section) => ({
+    blocks: allBlocks.filter((block) => block.section === section),
     section,
   }))
   let idp: StartedCli
   let port: number
   let bin: string
   let cluster: KubeApiServer
+  /** Each Redis topology, started at the first section that needs it. */
+  const redisFor = new Map<RedisTopologyName, Promise<RedisForReadme>>()
 
   before(async function () {
     this.timeout(30_000)
@@ -255,16 +336,27 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
     cluster = await startKubeApiServer({audience: [API_RESOURCE, WEB_API_AUDIENCE], issuer, jwksUri})
   })
 
-  after(async () => {
+  after(async function () {
+    this.timeout(60_000)
     idp?.kill('SIGINT')
     await cluster?.stop()
+    for (const started of redisFor.values()) await (await started.catch(() => undefined))?.dispose()
   })
 
   it('reads the fences and lines as the README says', () => {
-    const markdown = ['# A', '```sh', 'echo a', '```', '## B', '```sh not-run', 'echo real tenant', '```', '```yaml', 'k: v', '```', '```sh', 'tokenctl dev idp   # until Ctrl-C; --port N', 'tokenctl call http://127.0.0.1:8400/api/echo', '```'].join('\n')
+    const markdown = [
+      '# A', '```sh', 'echo a', '```', '## B', '```sh not-run', 'echo real tenant', '```', '```yaml', 'k: v', '```', '```sh', 'tokenctl dev idp   # until Ctrl-C; --port N', 'tokenctl call http://127.0.0.1:8400/api/echo', '```',
+      '## C', '```sh redis-sentinel', 'echo sentinel', '```', '```sh redis-cluster', 'echo cluster', '```', '```sh redis', 'echo one', '```', '```sh redis-elsewhere', 'echo no', '```',
+    ].join('\n')
     const found = shellBlocks(markdown)
-    assert.deepEqual(found.map(({line, section}) => [line, section]), [[2, 'A'], [12, 'B']])
+    assert.deepEqual(found.map(({line, redis, section}) => [line, section, redis]), [[2, 'A', undefined], [12, 'B', undefined], [17, 'C', 'sentinel'], [20, 'C', 'cluster'], [23, 'C', 'server']])
+    assert.deepEqual(shellBlocks(markdown, 'sh not-run').map(({line}) => line), [6])
     assert.equal(runnable(found[1].text, 4242), 'tokenctl call http://127.0.0.1:4242/api/echo')
+    assert.equal(
+      runnable('redis+cluster://u@127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:70010 http://127.0.0.1:8400', 4242, 6443, {'127.0.0.1:7000': '127.0.0.1:7001', '127.0.0.1:7001': '127.0.0.1:7000'}),
+      'redis+cluster://u@127.0.0.1:7001,127.0.0.1:7000,127.0.0.1:70010 http://127.0.0.1:4242',
+      'in one pass: an address rewritten to another one is not rewritten again',
+    )
     assert.equal(runnable('    server: https://127.0.0.1:6443', 4242, 4243), '    server: https://127.0.0.1:4243')
     assert.equal(runnable('tokenctl dev idp --port 0 --json > idp.json &', 4242), 'tokenctl dev idp --port 0 --json > idp.json &')
   })
@@ -304,7 +396,7 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
   it('runs every section in document order in ONE shell and ONE TOKENCTL_HOME, as a reader pasting them would', async function () {
     this.timeout(IN_ORDER_TIMEOUT_MS + 30_000)
     const clusterPort = Number(new URL(cluster.url).port)
-    const run = await runSection(blocks, port, {caFile: cluster.caFile, port: clusterPort}, bin, tempHome(), IN_ORDER_TIMEOUT_MS)
+    const run = await runSection(blocks, port, {caFile: cluster.caFile, port: clusterPort}, bin, tempHome(), {timeoutMs: IN_ORDER_TIMEOUT_MS})
     if (run.code !== 0 || run.timedOut) assert.fail(failure(blocks, run, port, clusterPort))
   })
 
@@ -315,8 +407,11 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
         assert.fail('missing prerequisite: kubectl is not on PATH; .ci/run extracts Debian\'s kubernetes-client where there is none (apt-get download kubernetes-client && dpkg -x …)')
       }
 
-      const run = await runSection(sectionBlocks, port, {caFile: cluster.caFile, port: clusterPort}, bin, tempHome())
-      if (run.code !== 0 || run.timedOut) assert.fail(failure(sectionBlocks, run, port, clusterPort))
+      const topology = sectionBlocks.find((block) => block.redis)?.redis
+      if (topology && !redisFor.has(topology)) redisFor.set(topology, startRedisForReadme(topology))
+      const redis = topology ? await redisFor.get(topology) : undefined
+      const run = await runSection(sectionBlocks, port, {caFile: cluster.caFile, port: clusterPort}, bin, tempHome(), {redis})
+      if (run.code !== 0 || run.timedOut) assert.fail(failure(sectionBlocks, run, port, clusterPort, redis))
     })
   }
 })

@@ -8,7 +8,6 @@ import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpe
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
 import {cliWithHome, tempHome} from '../helpers/cli.js'
 import {requireRedis, type RedisServer} from '../helpers/redis.js'
-import {requireTestPki, type TestPki} from '../helpers/tls.js'
 
 const PASSPHRASE = 'fleet passphrase from a secret manager'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
@@ -197,7 +196,7 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     }
     const keys = await redis.keys(`${prefix}*`)
     assert.ok(keys.length >= 8, keys.join('\n'))
-    assert.ok(keys.every((key) => /^[\w-]+:(e:[\da-f]{64}|n:[a-z-]+|kinds|keycheck)$/.test(key)), keys.join('\n'))
+    assert.ok(keys.every((key) => /^[\w-]+:(\{[\da-f]{64}\}(e:[a-z-]+|f)|keycheck)$/.test(key)), keys.join('\n'))
     const everything = await redis.dump() // redis-cli --scan, then GET (SMEMBERS for the index sets) of each key
     for (const [what, value] of Object.entries(secrets)) {
       assert.ok(value && value.length > 8, what)
@@ -206,7 +205,7 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     }
 
     for (const home of [a, b]) assert.ok(!allFileContents(home.home).includes(record.refresh_token), 'nor in any local file')
-    assert.ok(keys.includes(`${prefix}e:${sha256hex(`session:${sessionKey}`)}`))
+    assert.ok(keys.includes(`${prefix}{${sha256hex(`session:${sessionKey}`)}}e:session`))
   })
 
   it('a wrong passphrase on one host: exit 7 store_wrong_passphrase, and Redis is left exactly as it was', async () => {
@@ -228,7 +227,7 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     const lease = 3
     const {homes, prefix} = fleet(3, {TOKENCTL_REDIS_LOCK_LEASE: String(lease)})
     await sharedSession(homes, 'locked')
-    const lockKey = `${prefix}l:${sha256hex('session:locked')}`
+    const lockKey = `${prefix}{${sha256hex('session:locked')}}l`
     server.injectTokenFaults({delayMs: 15_000})
     const victim = homes[1].start(['session', 'refresh', '--key', 'locked', '--force'])
     await waitFor(() => server.tokenRequests.length > 0, 20_000)
@@ -251,37 +250,6 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     console.log(`      lease ${lease} s; the killed holder's lock had ${remaining} ms left; taken over ${takeover - before} ms after the kill (${takeover - expiresNoSoonerThan} ms after its expiry)`)
     assert.ok(takeover >= expiresNoSoonerThan, `not before the lease ran out (${expiresNoSoonerThan - takeover} ms early)`)
     assert.equal(server.reuseDetected, 0)
-  })
-
-  describe('over TLS (rediss://)', () => {
-    let pki: TestPki | undefined
-    let secure: RedisServer
-    before(async () => {
-      pki = await requireTestPki({caName: 'tokenctl redis test CA'})
-      secure = await requireRedis({tls: pki})
-    })
-    after(async () => {
-      await secure?.dispose()
-      pki?.remove()
-    })
-
-    it('works with the server CA trusted (NODE_EXTRA_CA_CERTS); an untrusted certificate is exit 7 naming the server', async () => {
-      const env = {...secure.env, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
-      const home = cliWithHome({env})
-      const status = await home.run(['store', 'status', '--json'])
-      expectExit(status, 0)
-      assert.ok(json(status).location.includes(`rediss://127.0.0.1:${secure.port}`))
-      expectExit(await home.run(['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], {input: server.clients.basic.clientSecret}), 0)
-      const first = await home.run(['token', 'client', 'ci', '--json'])
-      expectExit(first, 0)
-      assert.equal(json((await home.run(['token', 'client', 'ci', '--json']))).token_source, 'cache')
-      assert.equal(first.stderr, '', 'no warning either')
-
-      const untrusted = await home.run(['token', 'client', 'ci', '--json'], {env: {NODE_EXTRA_CA_CERTS: undefined}})
-      expectExit(untrusted, 7)
-      assert.ok(json(untrusted).error.message.includes(`rediss://127.0.0.1:${secure.port}`), json(untrusted).error.message)
-      assert.match(json(untrusted).error.message, /certificate/i)
-    })
   })
 
   describe('an outage (append-only Redis, stopped and restarted)', () => {

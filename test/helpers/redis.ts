@@ -7,7 +7,7 @@
  */
 import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
 import {tmpdir} from 'node:os'
@@ -32,8 +32,13 @@ export interface RedisOptions {
   appendOnly?: boolean
   /** The key pattern the ACL user may touch (default `tokenctl*`). */
   aclKeys?: string
-  /** TLS only (rediss://), with this PKI's server certificate; `env` then trusts its CA through NODE_EXTRA_CA_CERTS. */
+  /** TLS only (rediss://), with this PKI's server certificate; `env` then trusts its CA through TOKENCTL_REDIS_CA_FILE. */
   tls?: TestPki
+  /**
+   * With `tls`: the server requires a client certificate signed by the PKI's CA (tls-auth-clients yes),
+   * and the helper presents this one; `env` does not (a test adds TOKENCTL_REDIS_CERT_FILE / _KEY_FILE).
+   */
+  clientCertificate?: {certificatePath: string; keyPath: string}
 }
 
 export interface RedisServer {
@@ -65,8 +70,14 @@ export interface RedisServer {
   stop(): Promise<void>
 }
 
+/**
+ * What tokenctl needs, and nothing else: the README's ACL line (the keys are the caller's). Cluster
+ * topologies add `+cluster|slots` and `+asking` (test/helpers/redis-topologies.ts).
+ */
+export const TOKENCTL_COMMANDS = ['+ping', '+get', '+set', '+del', '+pexpire', '+eval', '+scan', '+role', '+wait']
+
 /** A port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
     server.once('error', reject)
@@ -78,9 +89,9 @@ async function freePort(): Promise<number> {
 }
 
 /** PING over a raw socket (TLS with a CA), authenticated: true once the server answers +PONG. */
-async function answersPing(port: number, auth: string[], ca?: string): Promise<boolean> {
+export async function answersPing(port: number, auth: string[], ca?: string, client?: {cert: string; key: string}): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = ca ? tls.connect({ca, host: '127.0.0.1', port, servername: 'localhost'}) : net.connect({host: '127.0.0.1', port})
+    const socket = ca ? tls.connect({ca, host: '127.0.0.1', port, servername: 'localhost', ...client}) : net.connect({host: '127.0.0.1', port})
     const command = (args: string[]) => `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`
     let received = ''
     const done = (ok: boolean) => {
@@ -90,7 +101,7 @@ async function answersPing(port: number, auth: string[], ca?: string): Promise<b
 
     socket.setTimeout(1000, () => done(false))
     socket.on('error', () => done(false))
-    socket.on(ca ? 'secureConnect' : 'connect', () => socket.write(command(['AUTH', ...auth]) + command(['PING'])))
+    socket.on(ca ? 'secureConnect' : 'connect', () => socket.write((auth.length > 0 ? command(['AUTH', ...auth]) : '') + command(['PING'])))
     socket.on('data', (chunk) => {
       received += chunk.toString('latin1')
       if (received.includes('+PONG')) done(true)
@@ -115,17 +126,18 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
         '--user', 'default', 'off',
         '--user', 'admin', 'on', `>${adminPassword}`, '~*', '&*', '+@all',
         // What tokenctl needs, and nothing else: the README's ACL line.
-        '--user', 'tokenctl', 'on', `>${password}`, `~${options.aclKeys ?? 'tokenctl*'}`,
-        '+ping', '+get', '+set', '+mget', '+del', '+pexpire', '+sadd', '+srem', '+smembers', '+srandmember', '+eval',
+        '--user', 'tokenctl', 'on', `>${password}`, `~${options.aclKeys ?? 'tokenctl*'}`, ...TOKENCTL_COMMANDS,
       ]
     : ['--requirepass', password]
   const adminAuth = options.acl ? ['--user', 'admin', '--pass', adminPassword] : ['--pass', password]
   const pingAuth = options.acl ? ['admin', adminPassword] : [password]
   const pki = options.tls
   const listenArgs = pki
-    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', pki.serverCertPath, '--tls-key-file', pki.serverKeyPath, '--tls-ca-cert-file', pki.caCertPath, '--tls-auth-clients', 'no']
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', pki.serverCertPath, '--tls-key-file', pki.serverKeyPath, '--tls-ca-cert-file', pki.caCertPath, '--tls-auth-clients', options.clientCertificate ? 'yes' : 'no']
     : ['--port', String(port)]
-  const tlsCliArgs = pki ? ['--tls', '--cacert', pki.caCertPath] : []
+  const client = options.clientCertificate
+  const tlsCliArgs = pki ? ['--tls', '--cacert', pki.caCertPath, ...(client ? ['--cert', client.certificatePath, '--key', client.keyPath] : [])] : []
+  const clientPem = client ? {cert: readFileSync(client.certificatePath, 'utf8'), key: readFileSync(client.keyPath, 'utf8')} : undefined
   const args = [
     ...listenArgs,
     '--bind', '127.0.0.1',
@@ -149,7 +161,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       if (child === started) child = undefined
     })
     const deadline = Date.now() + START_TIMEOUT_MS
-    while (!(await answersPing(port, pingAuth, pki?.caCert))) {
+    while (!(await answersPing(port, pingAuth, pki?.caCert, clientPem))) {
       if (!child) throw new Error(`redis-server exited at start (see ${path.join(directory, 'redis.log')})`)
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port} within ${START_TIMEOUT_MS} ms`)
       await sleep(20)
@@ -202,7 +214,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       TOKENCTL_REDIS_PASSWORD: password,
       TOKENCTL_REDIS_URL: display,
       TOKENCTL_STORE: 'redis',
-      ...(pki ? {NODE_EXTRA_CA_CERTS: pki.caCertPath} : {}),
+      ...(pki ? {TOKENCTL_REDIS_CA_FILE: pki.caCertPath} : {}),
     },
     host: '127.0.0.1',
     keys,

@@ -14,10 +14,12 @@ import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
 
+import {Command} from 'ioredis'
+
 import {ConfigError, ExitCode, type StoreError} from '../../src/lib/errors.js'
 import {openEnvelope, parseEnvelope, sealEnvelope} from '../../src/lib/store/envelope.js'
 import {entryKind, RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
-import {requireRedis, type RedisServer} from '../helpers/redis.js'
+import {requireRedis, type RedisServer, TOKENCTL_COMMANDS} from '../helpers/redis.js'
 import {rejectsWith} from '../helpers/assertions.js'
 import {holdLock} from '../helpers/locks.js'
 
@@ -25,6 +27,15 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MODULE = path.join(ROOT, 'src/lib/store/redis-store.ts')
 const PASSPHRASE = 'correct horse battery staple'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
+/** The keys of an entry share the hash tag of its name's hash: one Cluster slot. */
+const keysOf = (name: string, kind = name.slice(0, name.indexOf(':'))) => {
+  const tag = `tokenctl:{${sha256hex(name)}}`
+  return {entry: `${tag}e:${kind}`, fence: `${tag}f`, lock: `${tag}l`}
+}
+/** A key's Cluster slot (CRC16 of its hash tag), as ioredis routes it. */
+const slotOf = (key: string) => new Command('get', [key]).getSlot()
+const FORMS =
+  'use one of: redis://[user[:password]@]host[:port][/db] (one server; rediss:// for TLS); redis+sentinel://[user[:password]@]host:port[,host:port…]/MASTER_NAME[/db] (Sentinel; rediss+sentinel:// for TLS); redis+cluster://[user[:password]@]host:port[,host:port…] (Cluster; rediss+cluster:// for TLS)'
 
 function configError(env: NodeJS.ProcessEnv, message: string, suggestions?: string[]): void {
   assert.throws(
@@ -50,15 +61,19 @@ describe('the Redis store in detail', () => {
             error.name === 'StoreError' &&
             error.code === 'no_store' &&
             error.message === 'TOKENCTL_STORE=redis needs TOKENCTL_REDIS_URL' &&
-            error.suggestions[0] === 'set TOKENCTL_REDIS_URL=rediss://[user@]host:port[/db] (redis:// without TLS); the password in the URL or in TOKENCTL_REDIS_PASSWORD',
+            error.suggestions[0] === `set TOKENCTL_REDIS_URL to one of: ${FORMS.slice('use one of: '.length)}; the password in the URL or in TOKENCTL_REDIS_PASSWORD`,
         )
       }
     })
 
     it('what is wrong with a URL, never repeating what may be a password', () => {
-      configError({TOKENCTL_REDIS_URL: 'p4ssw0rd'}, 'TOKENCTL_REDIS_URL is not a URL', ['use redis://[user[:password]@]host[:port][/db], or rediss:// for TLS'])
-      configError({TOKENCTL_REDIS_URL: 'https://h'}, 'TOKENCTL_REDIS_URL must start with redis:// or rediss://, not https://')
-      configError({TOKENCTL_REDIS_URL: 'redis://'}, 'TOKENCTL_REDIS_URL names no host')
+      configError({TOKENCTL_REDIS_URL: 'p4ssw0rd'}, 'TOKENCTL_REDIS_URL is not a URL', [FORMS])
+      configError(
+        {TOKENCTL_REDIS_URL: 'https://h'},
+        'TOKENCTL_REDIS_URL must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://, not https://',
+        [FORMS],
+      )
+      configError({TOKENCTL_REDIS_URL: 'redis://'}, 'TOKENCTL_REDIS_URL names no host', [FORMS])
       configError({TOKENCTL_REDIS_URL: 'redis://h/x'}, 'TOKENCTL_REDIS_URL: the database must be a number, not "x"')
       configError({TOKENCTL_REDIS_URL: 'redis://h/-1'}, 'TOKENCTL_REDIS_URL: the database must be a number, not "-1"')
       configError({TOKENCTL_REDIS_URL: 'redis://h/1.5'}, 'TOKENCTL_REDIS_URL: the database must be a number, not "1.5"')
@@ -73,16 +88,19 @@ describe('the Redis store in detail', () => {
       assert.equal(settings.leaseMs, 60_000)
       assert.equal(settings.timeoutMs, 5000)
       assert.equal(redisSettings({TOKENCTL_REDIS_TIMEOUT: '0.1', TOKENCTL_REDIS_URL: 'redis://h'}).timeoutMs, 100)
-      configError({TOKENCTL_REDIS_LOCK_LEASE: '0.5', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_LOCK_LEASE must be a number of seconds, at least 1, not "0.5"')
-      configError({TOKENCTL_REDIS_TIMEOUT: 'soon', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds, at least 0.1, not "soon"')
-      configError({TOKENCTL_REDIS_TIMEOUT: 'Infinity', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds, at least 0.1, not "Infinity"')
+      configError({TOKENCTL_REDIS_LOCK_LEASE: '0.5', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_LOCK_LEASE must be a number of seconds from 1 to 86400, not "0.5"')
+      configError({TOKENCTL_REDIS_TIMEOUT: 'soon', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds from 0.1 to 86400, not "soon"')
+      configError({TOKENCTL_REDIS_TIMEOUT: 'Infinity', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds from 0.1 to 86400, not "Infinity"')
+      // Past a day Node's timer would overflow and fire at once: every command would time out.
+      configError({TOKENCTL_REDIS_TIMEOUT: '2147484', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds from 0.1 to 86400, not "2147484"')
+      configError({TOKENCTL_REDIS_LOCK_LEASE: '86401', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_LOCK_LEASE must be a number of seconds from 1 to 86400, not "86401"')
     })
 
     it('defaults: port 6379, database 0, no TLS; the display shows a non-default database', () => {
       const settings = redisSettings({TOKENCTL_REDIS_URL: 'redis://cache.internal'})
       assert.deepEqual(
-        {db: settings.db, display: settings.display, port: settings.port, tls: settings.tls},
-        {db: 0, display: 'redis://cache.internal:6379', port: 6379, tls: false},
+        {db: settings.db, display: settings.display, endpoints: settings.endpoints, tls: settings.tls},
+        {db: 0, display: 'redis://cache.internal:6379', endpoints: [{host: 'cache.internal', port: 6379}], tls: false},
       )
       assert.equal(redisSettings({TOKENCTL_REDIS_URL: 'redis://h/0'}).display, 'redis://h:6379')
       assert.equal(redisSettings({TOKENCTL_REDIS_URL: 'redis://h:7000/3'}).display, 'redis://h:7000/3')
@@ -117,7 +135,7 @@ describe('the Redis store in detail', () => {
       if (!redis.running) await redis.start()
       await redis.cli('FLUSHALL')
       // Every command tokenctl needs, as the README's ACL line gives them (a test may take one away).
-      await redis.cli('ACL', 'SETUSER', 'tokenctl', '+ping', '+get', '+set', '+mget', '+del', '+pexpire', '+sadd', '+srem', '+smembers', '+srandmember', '+eval')
+      await redis.cli('ACL', 'SETUSER', 'tokenctl', ...TOKENCTL_COMMANDS)
       home = mkdtempSync(path.join(tmpdir(), 'tokenctl-redis-details-'))
       process.env.TOKENCTL_HOME = home
     })
@@ -166,21 +184,37 @@ describe('the Redis store in detail', () => {
         assert.ok(opened.ok)
         assert.equal(opened.plaintext.toString('utf8'), 'tokenctl redis store: passphrase check v1')
         const salt = parseEnvelope(check).salt
-        for (const name of ['token:a', 'session:b']) assert.ok(parseEnvelope((await get(`tokenctl:e:${sha256hex(name)}`))!).salt.equals(salt), name)
+        for (const name of ['token:a', 'session:b']) assert.ok(parseEnvelope((await get(keysOf(name).entry))!).salt.equals(salt), name)
       })
 
-      it('a delete takes the entry out of its kind\'s index', async () => {
+      it('an entry, its lock and its fence share one hash slot; a delete leaves none of the entry behind', async () => {
         const store = open()
-        await store.set('session:a', '1')
+        await store.withLock('session:a', async () => store.set('session:a', '1'))
         await store.set('session:b', '2')
+        const {entry, fence, lock} = keysOf('session:a')
+        assert.equal(new Set([entry, fence, lock].map((key) => slotOf(key))).size, 1)
+        assert.deepEqual((await redis.keys()).filter((key) => key.includes(sha256hex('session:a'))), [entry, fence].sort(), 'the lock released, the fence kept')
         assert.equal(await store.delete('session:a'), true)
-        assert.deepEqual((await redis.cli('SMEMBERS', 'tokenctl:n:session')).trim(), sha256hex('session:b'))
-        assert.equal(await redis.cli('EXISTS', `tokenctl:e:${sha256hex('session:a')}`), '0\n')
+        assert.equal(await redis.cli('EXISTS', entry), '0\n')
+        assert.deepEqual(await store.list('session:'), ['session:b'])
+      })
+
+      it('a prefix with braces of its own still keeps an entry in one slot, and lists', async () => {
+        const store = open({TOKENCTL_REDIS_PREFIX: 'tokenctl{fleet-a}:'})
+        await store.withLock('session:a', async () => store.set('session:a', '1'))
+        assert.deepEqual(await store.list('session:'), ['session:a'])
+        const keys = (await redis.keys('tokenctl{fleet-a}:*')).filter((key) => key !== 'tokenctl{fleet-a}:keycheck')
+        assert.equal(keys.length, 2, keys.join(' '))
+        assert.equal(new Set(keys.map((key) => slotOf(key))).size, 1)
+        const globby = open({TOKENCTL_REDIS_PREFIX: 'tokenctl*[x]?:'})
+        await globby.set('session:c', '1')
+        assert.deepEqual(await globby.list('session:'), ['session:c'], 'a prefix with glob characters matches only itself')
+        assert.deepEqual(await store.list('session:'), ['session:a'])
       })
 
       it('an entry written with a lifetime has it as its TTL, and Redis removes it; one written without (a session, a secret) has none', async () => {
         const store = open()
-        const ttl = async (name: string) => Number(await redis.cli('PTTL', `tokenctl:e:${sha256hex(name)}`))
+        const ttl = async (name: string) => Number(await redis.cli('PTTL', keysOf(name).entry))
         await store.set('session:s', 'v')
         await store.set('client-secret:c', 'v')
         assert.deepEqual([await ttl('session:s'), await ttl('client-secret:c')], [-1, -1])
@@ -216,9 +250,9 @@ describe('the Redis store in detail', () => {
         const store = open()
         await store.set('session:gone', 'v')
         await store.set('session:kept', 'v')
-        await redis.cli('DEL', `tokenctl:e:${sha256hex('session:gone')}`)
+        await redis.cli('DEL', keysOf('session:gone').entry)
         assert.deepEqual(await store.list('session:'), ['session:kept'])
-        await redis.cli('DEL', `tokenctl:e:${sha256hex('session:kept')}`, 'tokenctl:keycheck')
+        await redis.cli('DEL', keysOf('session:kept').entry, 'tokenctl:keycheck')
         await open().set('token:new', 'v')
         assert.equal(await open().get('token:new'), 'v')
       })
@@ -255,7 +289,7 @@ describe('the Redis store in detail', () => {
       it('a damaged entry is corrupt, named with the key to remove; unnamed when list meets it', async () => {
         const store = open()
         await store.set('session:k', 'v')
-        const key = `tokenctl:e:${sha256hex('session:k')}`
+        const key = keysOf('session:k').entry
         const data = (await get(key))!
         data[data.length - 1] ^= 1
         await put(key, data)
@@ -270,7 +304,7 @@ describe('the Redis store in detail', () => {
       it('an envelope that opens but holds no entry is corrupt', async () => {
         const store = open()
         await store.set('session:k', 'v')
-        const key = `tokenctl:e:${sha256hex('session:k')}`
+        const key = keysOf('session:k').entry
         for (const plaintext of ['{"n":"session:k"}', '{"n":"session:k","v":1}', '{"n":1,"v":"v"}', 'not json', 'null']) {
           await put(key, await sealEnvelope(Buffer.from(plaintext), PASSPHRASE, {N: 1024, p: 1, r: 8}))
           const error = await rejectsWith(open().get('session:k'), 'store_corrupt')
@@ -280,7 +314,7 @@ describe('the Redis store in detail', () => {
 
       it('an entry moved to another key is corrupt', async () => {
         await open().set('session:a', 'v')
-        await put(`tokenctl:e:${sha256hex('session:b')}`, (await get(`tokenctl:e:${sha256hex('session:a')}`))!)
+        await put(keysOf('session:b').entry, (await get(keysOf('session:a').entry))!)
         const error = await rejectsWith(open().get('session:b'), 'store_corrupt')
         assert.equal(error.message, `the entry "session:b" in Redis at ${redis.display} is corrupt: it holds another entry (moved or altered)`)
       })
@@ -320,8 +354,9 @@ describe('the Redis store in detail', () => {
         await redis.cli('ACL', 'SETUSER', 'tokenctl', `-${command}`)
         try {
           const error = await rejectsWith(op(open()), 'store_error')
-          assert.ok(error.message.startsWith(`Redis at ${redis.display} does not allow tokenctl to ${action}: NOPERM`), error.message)
-          assert.deepEqual(error.suggestions, ['the Redis ACL user needs ~tokenctl:* and +ping +get +set +mget +del +pexpire +sadd +srem +smembers +srandmember +eval'])
+          assert.ok(error.message.startsWith(`Redis at ${redis.display} does not allow tokenctl to ${action}: `), `${action}: ${error.message}`)
+          assert.match(error.message, /NOPERM|can't run this command/) // refused inside a script: in the words of a script
+          assert.deepEqual(error.suggestions, ['the Redis ACL user needs ~tokenctl:* and +ping +get +set +del +pexpire +eval +scan +role +wait'])
         } finally {
           await redis.cli('ACL', 'SETUSER', 'tokenctl', `+${command}`)
         }
@@ -336,17 +371,17 @@ describe('the Redis store in detail', () => {
         await denied('get', (store) => store.set('session:b', 'v'), 'read the passphrase check')
         await denied('eval', (store) => store.set('session:b', 'v'), 'write "session:b"')
         await denied('eval', (store) => store.delete('session:a'), 'delete "session:a"')
-        await denied('smembers', (store) => store.list(''), 'read the kinds of entries')
-        await denied('smembers', (store) => store.list('session:'), 'read the entry index')
-        await denied('mget', (store) => store.list('session:'), 'read entries')
+        await denied('scan', (store) => store.list(''), 'list the entries')
+        await denied('get', (store) => store.list('session:'), 'read entries')
         await denied('set', (store) => store.withLock('session:a', async () => 1), 'take the lock on "session:a"')
+        await denied('role', (store) => store.set('session:b', 'v'), 'write "session:b"')
+        await denied('role', (store) => store.check(), 'answer a PING')
 
         await redis.cli('DEL', 'tokenctl:keycheck')
-        await denied('smembers', (store) => store.set('session:b', 'v'), 'read the kinds of entries')
-        await denied('srandmember', (store) => store.set('session:b', 'v'), 'read the entry index')
+        await denied('scan', (store) => store.set('session:b', 'v'), 'list the entries')
         await denied('set', (store) => store.set('session:b', 'v'), 'write the passphrase check')
-        await redis.cli('SET', `tokenctl:l:${sha256hex('session:a')}`, 'other-holder 1 host time', 'PX', '60000')
-        await denied('get', (store) => store.withLock('session:a', async () => 1, {waitMs: 100}), 'read the lock on "session:a"')
+        // A lock is taken only once the passphrase is proven the store's.
+        await denied('get', (store) => store.withLock('session:a', async () => 1, {waitMs: 100}), 'read the passphrase check')
       })
 
       it('a failure after an earlier dropped connection says what failed now, not what failed then', async () => {
@@ -406,23 +441,24 @@ describe('the Redis store in detail', () => {
         assert.match(short.message, /username-password pair or user/)
       })
 
-      it('a holder that lost its lock deletes nothing (fenced), and says why', async () => {
+      it('a holder whose lock another took since deletes nothing (fenced), and says why', async () => {
         const store = open({TOKENCTL_REDIS_LOCK_LEASE: '5'})
         await store.set('session:k', 'v')
-        const lockKey = `tokenctl:l:${sha256hex('session:k')}`
+        const {fence, lock} = keysOf('session:k')
         const error = await rejectsWith(
           store.withLock('session:k', async () => {
-            await redis.cli('SET', lockKey, 'someone-else', 'PX', '60000')
+            await redis.cli('SET', lock, 'someone-else', 'PX', '60000')
+            await redis.cli('SET', fence, 'someone-else', 'PX', '600000')
             return store.delete('session:k')
           }),
           'store_lock_lost',
         )
         assert.equal(
           error.message,
-          `the lock on "session:k" in Redis at ${redis.display} was lost before the write (its 5 s lease ran out: was this process suspended, or cut off from Redis?); nothing was written`,
+          `another tokenctl took the lock on "session:k" in Redis at ${redis.display} after this one's 5 s lease ran out (was this process suspended, or cut off from Redis?); nothing was written`,
         )
         assert.deepEqual(error.suggestions, ['run it again; raise TOKENCTL_REDIS_LOCK_LEASE if the work under the lock can take longer than the lease'])
-        await redis.cli('DEL', lockKey)
+        await redis.cli('DEL', lock)
         assert.equal(await store.get('session:k'), 'v')
       })
     })
@@ -443,7 +479,7 @@ describe('the Redis store in detail', () => {
       })
 
       it('a lock whose value names no holder: no holder told, and a timeout that names none', async () => {
-        const lockKey = `tokenctl:l:${sha256hex('session:k')}`
+        const lockKey = keysOf('session:k').lock
         await redis.cli('SET', lockKey, '', 'PX', '60000')
         let waited: unknown = 'not called'
         const error = await rejectsWith(open().withLock('session:k', async () => 1, {onWait: (holder) => (waited = holder), waitMs: 1500}), 'store_lock_timeout')

@@ -14,6 +14,11 @@ import {holdLock, incremented} from '../helpers/locks.js'
 const PASSPHRASE = 'correct horse battery staple'
 const SECRET = 'S3CRET-recognisable-f00dcafe'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
+/** The keys of an entry share the hash tag of its name's hash: one Cluster slot. */
+const keysOf = (name: string, kind = name.slice(0, name.indexOf(':'))) => {
+  const tag = `tokenctl:{${sha256hex(name)}}`
+  return {entry: `${tag}e:${kind}`, fence: `${tag}f`, lock: `${tag}l`}
+}
 
 describe('the Redis store backend', () => {
   // Stores remember things under TOKENCTL_HOME (the Redis store its salt): a home of these tests' own.
@@ -30,8 +35,8 @@ describe('the Redis store backend', () => {
   describe('settings of the Redis store (no server)', () => {
     it('reads the URL, the password from TOKENCTL_REDIS_PASSWORD or the URL, and never shows the password', () => {
       const settings = redisSettings({TOKENCTL_REDIS_URL: 'rediss://ops:p%40ss@cache.example.com:6380/2'})
-      assert.equal(settings.host, 'cache.example.com')
-      assert.equal(settings.port, 6380)
+      assert.deepEqual(settings.endpoints, [{host: 'cache.example.com', port: 6380}])
+      assert.equal(settings.topology, 'server')
       assert.equal(settings.db, 2)
       assert.equal(settings.tls, true)
       assert.equal(settings.username, 'ops')
@@ -49,7 +54,7 @@ describe('the Redis store backend', () => {
         TOKENCTL_REDIS_URL: 'redis://:in-url@[::1]',
       })
       assert.equal(overridden.password, 'from-env')
-      assert.equal(overridden.host, '::1')
+      assert.deepEqual(overridden.endpoints, [{host: '::1', port: 6379}])
       assert.equal(overridden.display, 'redis://[::1]:6379')
       assert.equal(overridden.prefix, 'fleet-a:')
       assert.equal(overridden.leaseMs, 2500)
@@ -107,7 +112,7 @@ describe('the Redis store backend', () => {
       return store
     }
 
-    it('keeps entries sealed under hashed key names, listed from its own index (the ACL allows no SCAN)', async () => {
+    it('keeps entries sealed under hashed key names, listed by SCAN', async () => {
       const store = open()
       await store.set('session:nightly', `{"refresh_token":"${SECRET}"}`)
       await store.set('client-secret:ci', SECRET)
@@ -121,11 +126,11 @@ describe('the Redis store backend', () => {
       const dump = await redis.dump()
       for (const clear of [SECRET, 'nightly', 'client-secret:ci', 'token-value', 'refresh_token']) assert.ok(!dump.includes(clear), `${clear} is not in Redis in clear`)
       const keys = await redis.keys()
-      assert.ok(keys.includes(`tokenctl:e:${sha256hex('session:nightly')}`), keys.join('\n'))
+      assert.ok(keys.includes(keysOf('session:nightly').entry), keys.join('\n'))
       assert.ok(keys.every((key) => key.startsWith('tokenctl:')))
 
       // The envelope is the file store's, opened with the passphrase alone.
-      const raw = await redis.cli('--no-raw', 'GET', `tokenctl:e:${sha256hex('client-secret:ci')}`)
+      const raw = await redis.cli('--no-raw', 'GET', keysOf('client-secret:ci').entry)
       assert.ok(raw.startsWith('"TKSE'), raw.slice(0, 20))
 
       assert.equal(await store.delete('session:nightly'), true)
@@ -141,7 +146,7 @@ describe('the Redis store backend', () => {
       const {Redis} = await import('ioredis')
       const raw = new Redis({enableReadyCheck: false, host: '127.0.0.1', password: redis.password, port: redis.port, username: redis.username})
       try {
-        const data = await raw.getBuffer(`tokenctl:e:${sha256hex('client-secret:ci')}`)
+        const data = await raw.getBuffer(keysOf('client-secret:ci').entry)
         assert.ok(data)
         const opened = await openEnvelope(data, PASSPHRASE)
         assert.ok(opened.ok)
@@ -149,7 +154,7 @@ describe('the Redis store backend', () => {
         assert.equal((await openEnvelope(data, 'another passphrase')).ok, false)
 
         // An envelope moved to another entry's key does not pass for that entry.
-        await raw.set(`tokenctl:e:${sha256hex('client-secret:other')}`, data)
+        await raw.set(keysOf('client-secret:other').entry, data)
         await rejectsWith(store.get('client-secret:other'), 'store_corrupt')
       } finally {
         raw.disconnect()
@@ -180,13 +185,13 @@ describe('the Redis store backend', () => {
         Array.from({length: 30}, (_, i) => incremented(connections[i % 3], 'counter:n')),
       )
       assert.equal(await open().get('counter:n'), '30')
-      assert.deepEqual(await redis.keys('tokenctl:l:*'), [], 'every lock released')
+      assert.deepEqual(await redis.keys('tokenctl:*l'), [], 'every lock released')
     })
 
     it('a held lock is renewed past its lease; a waiter times out with store_lock_timeout (exit 7) and gets it once released', async () => {
       const holder = open({TOKENCTL_REDIS_LOCK_LEASE: '1'})
       const waiter = open({TOKENCTL_REDIS_LOCK_LEASE: '1'})
-      const lockKey = `tokenctl:l:${sha256hex('session:k')}`
+      const lockKey = keysOf('session:k').lock
       let waited: unknown
       const release = await holdLock(holder, 'session:k')
       const timedOut = await rejectsWith(waiter.withLock('session:k', async () => 'never', {onWait: (who) => (waited = who), waitMs: 2500}), 'store_lock_timeout')
@@ -201,23 +206,45 @@ describe('the Redis store backend', () => {
       assert.equal(await waiter.withLock('session:k', async () => 'mine', {waitMs: 100}), 'mine')
     })
 
-    it('only the owner releases (compare-and-delete), and a holder that lost its lock writes nothing (fenced)', async () => {
+    it('only the owner releases (compare-and-delete), and a holder whose lock another took since writes nothing (fenced)', async () => {
       const store = open()
       await store.set('session:k', 'before')
-      const lockKey = `tokenctl:l:${sha256hex('session:k')}`
+      const {fence, lock} = keysOf('session:k')
       await rejectsWith(
         store.withLock('session:k', async () => {
-          // As if the lease had run out and another host had taken the lock.
-          await redis.cli('SET', lockKey, 'someone-else', 'PX', '60000')
+          // As if the lease had run out and another host had taken the lock: its lock, and the fence with it.
+          await redis.cli('SET', lock, 'someone-else', 'PX', '60000')
+          await redis.cli('SET', fence, 'someone-else', 'PX', '600000')
           await store.set('session:k', 'after')
         }),
         'store_lock_lost',
       )
       assert.equal(await store.get('session:k'), 'before', 'the fenced write did not happen')
-      assert.equal(await redis.cli('GET', lockKey), 'someone-else\n', 'their lock survives our release')
+      assert.equal(await redis.cli('GET', lock), 'someone-else\n', 'their lock survives our release')
       await rejectsWith(store.withLock('session:k', async () => store.delete('session:k'), {waitMs: 200}), 'store_lock_timeout')
-      await redis.cli('DEL', lockKey)
+      await redis.cli('DEL', lock)
       assert.equal(await store.withLock('session:k', async () => store.delete('session:k')), true)
+    })
+
+    it('a holder whose lease ran out and whom no one followed still writes (a failover outlasted the lease); a follower fences it out', async () => {
+      const store = open()
+      const other = open()
+      const {lock} = keysOf('session:k')
+      await store.withLock('session:k', async () => {
+        await redis.cli('DEL', lock) // the lease ran out
+        await store.set('session:k', 'fetched before the lease ran out')
+      })
+      assert.equal(await other.get('session:k'), 'fetched before the lease ran out')
+
+      await rejectsWith(
+        store.withLock('session:k', async () => {
+          await redis.cli('DEL', lock)
+          await other.withLock('session:k', async () => other.set('session:k', 'the follower'))
+          await store.set('session:k', 'stale')
+        }),
+        'store_lock_lost',
+      )
+      assert.equal(await other.get('session:k'), 'the follower')
     })
 
     it('Redis down: exit 7 store_unavailable naming the server; back up: the same store works again', async () => {

@@ -3,7 +3,7 @@ import {storeStatus} from '../../lib/operations/store-status.js'
 import type {StoreStatus} from '../../lib/store/status.js'
 
 export default class StoreStatusCommand extends BaseCommand {
-  static override description = `Which secure store is in use (keychain, file or redis), why it was chosen (TOKENCTL_STORE), where it lives (for Redis: the server, never its password), and whether it answers now. Never shows a secret.
+  static override description = `Which secure store is in use (keychain, file or redis), why it was chosen (TOKENCTL_STORE), where it lives (for Redis: the server, the master Sentinel names or a Cluster's masters, never the password), and whether it answers now. Never shows a secret.
 Exits 7 when the store does not answer.`
 
   static override examples = ['<%= config.bin %> <%= command.id %>', 'TOKENCTL_STORE=file <%= config.bin %> <%= command.id %> --json']

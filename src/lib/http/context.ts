@@ -13,6 +13,8 @@ export type Progress =
 export interface Hooks {
   progress?: (progress: Progress) => void
   trace?: TraceSink
+  /** Something the user should know that did not fail the operation (a store write no replica acknowledged). */
+  warning?: (message: string) => void
 }
 
 /** The HTTP side of one command: one fetch (proxy, CAs, trace, bounded bodies), one timeout, the failure policy. */

@@ -7,6 +7,12 @@ export type StoreMode = 'auto' | 'file' | 'keychain' | 'redis'
 /** Both ways to give the file store its passphrase, in words a CI author can paste. */
 const PASSPHRASE_WAYS = 'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/passphrase-file, or export TOKENCTL_STORE_PASSPHRASE="$SECRET" from a CI secret (the same every run)'
 
+/** What the command wants to hear from the store it opens. */
+export interface OpenOptions {
+  /** A warning for the user (stderr): something the operation did not fail for. */
+  warn?: (message: string) => void
+}
+
 /** The store in use and why it was chosen: `store status` says it, nothing is downgraded silently. */
 export interface StoreChoice {
   reason: string
@@ -33,11 +39,14 @@ async function fileStore(env: NodeJS.ProcessEnv, reason: string): Promise<StoreC
   return {reason: `${reason} (passphrase from ${source?.variable})`, store: new FileStore({passphrase})}
 }
 
+/** A Redis topology as `store status` names it. */
+export const REDIS_TOPOLOGY_WORDS = {cluster: 'Cluster', sentinel: 'Sentinel', server: 'server'} as const
+
 /**
  * The Redis store shared by a fleet: TOKENCTL_REDIS_URL and a passphrase (the values are sealed
  * on this side). Its module, and the Redis client library, are loaded only here.
  */
-async function redisStore(env: NodeJS.ProcessEnv): Promise<StoreChoice> {
+async function redisStore(env: NodeJS.ProcessEnv, {warn}: OpenOptions): Promise<StoreChoice> {
   const passphrase = resolvePassphrase(env)
   if (passphrase === undefined) {
     throw new StoreError('TOKENCTL_STORE=redis needs a passphrase: every value is encrypted before it is sent to Redis', 'no_store', {
@@ -48,7 +57,8 @@ async function redisStore(env: NodeJS.ProcessEnv): Promise<StoreChoice> {
   const {RedisStore, redisSettings} = await import('./redis-store.js')
   const settings = redisSettings(env)
   const source = passphraseSource(env)
-  return {reason: `TOKENCTL_STORE=redis (server from TOKENCTL_REDIS_URL, passphrase from ${source?.variable})`, store: new RedisStore({passphrase, settings})}
+  const topology = REDIS_TOPOLOGY_WORDS[settings.topology]
+  return {reason: `TOKENCTL_STORE=redis (${topology} from TOKENCTL_REDIS_URL, passphrase from ${source?.variable})`, store: new RedisStore({passphrase, settings, warn})}
 }
 
 /**
@@ -56,9 +66,9 @@ async function redisStore(env: NodeJS.ProcessEnv): Promise<StoreChoice> {
  * encrypted file store when a passphrase is set, else fails naming both ways out (exit 7).
  * `auto` never picks Redis: a shared store is chosen explicitly.
  */
-export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<StoreChoice> {
+export async function openStore(env: NodeJS.ProcessEnv = process.env, options: OpenOptions = {}): Promise<StoreChoice> {
   const mode = storeMode(env)
-  if (mode === 'redis') return redisStore(env)
+  if (mode === 'redis') return redisStore(env, options)
   if (mode === 'file') {
     const choice = await fileStore(env, 'TOKENCTL_STORE=file')
     if (choice) return choice

@@ -1,6 +1,6 @@
 import {isTokenctlError, messageOf, StoreError} from '../errors.js'
 import {homeFile} from '../paths.js'
-import {type StoreChoice, openStore, storeMode} from './index.js'
+import {REDIS_TOPOLOGY_WORDS, type StoreChoice, openStore, storeMode} from './index.js'
 import {passphraseSource} from './passphrase.js'
 import {STORE_FILE} from './store-key.js'
 
@@ -44,6 +44,8 @@ export async function storeStatus(env: NodeJS.ProcessEnv = process.env): Promise
     }
   }
 
+  // What the check reached (Redis: the master Sentinel named, a Cluster's masters) is part of where it lives.
+  status.location = store.location
   return status
 }
 
@@ -62,14 +64,16 @@ async function unopened(error: StoreError, env: NodeJS.ProcessEnv): Promise<Stor
   if (mode === 'redis') {
     const {redisSettings} = await import('./redis-store.js')
     let location: null | string = null
+    let reason = 'TOKENCTL_STORE=redis'
     try {
-      const {display, prefix} = redisSettings(env)
+      const {display, prefix, topology} = redisSettings(env)
       location = `Redis at ${display}, keys under "${prefix}"`
+      reason += ` (${REDIS_TOPOLOGY_WORDS[topology]} from TOKENCTL_REDIS_URL)`
     } catch {
       // no TOKENCTL_REDIS_URL: the error says so
     }
 
-    return failed('redis', 'TOKENCTL_STORE=redis', location)
+    return failed('redis', reason, location)
   }
 
   // auto fails only when no keychain answers: then a passphrase, if one is named, meant the file store.
