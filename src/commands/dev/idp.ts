@@ -1,10 +1,6 @@
-import {Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../lib/base-command.js'
+import * as commandLine from '../../lib/operations/dev-idp.flags.js'
 import {devIdp} from '../../lib/operations/dev-idp.js'
-
-/** A free port is the default of the library; a person wants an issuer that stays the same across restarts. */
-const DEFAULT_PORT = 8400
 
 export default class DevIdp extends BaseCommand {
   static override description = `Runs a local authorization server (oidc-provider) to try every flow on, without a cloud tenant.
@@ -18,9 +14,7 @@ Ctrl-C stops it.`
     '<%= config.bin %> <%= command.id %> --port 0 --json > idp.json &   # then: jq -r .issuer idp.json',
   ]
 
-  static override flags = {
-    port: Flags.integer({default: DEFAULT_PORT, description: 'port on 127.0.0.1 (0: a free one)', max: 65_535, min: 0}),
-  }
+  static override flags = commandLine.flags
 
   static override summary = 'Run a local authorization server for development'
 

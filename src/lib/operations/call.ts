@@ -4,12 +4,12 @@
  */
 import {pipeline} from 'node:stream/promises'
 
-import type Call from '../../commands/call.js'
 import type {CommandShell} from '../command-shell.js'
 import {secureUrl} from '../config/urls.js'
 import {ExitCode, HttpStatusError, NetworkError, UsageError} from '../errors.js'
 import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod} from '../http/call.js'
 import {tokenSourceOf} from '../oauth/token-sources.js'
+import type * as Call from './call.flags.js'
 import type {CommandInput} from './input.js'
 
 export interface CallJson {

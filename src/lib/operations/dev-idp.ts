@@ -1,6 +1,6 @@
 /** `dev idp`: the local authorization server, running until Ctrl-C (or a service manager's SIGTERM). */
-import type DevIdp from '../../commands/dev/idp.js'
 import type {CommandShell} from '../command-shell.js'
+import type * as DevIdp from './dev-idp.flags.js'
 import type {CommandInput} from './input.js'
 
 export interface DevIdpInput extends CommandInput<typeof DevIdp> {

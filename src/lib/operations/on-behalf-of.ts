@@ -3,8 +3,6 @@
  * (the assertion), once (cached like token client) or as a long-running session, as
  * Microsoft.Identity.Web's GetAccessTokenForUserAsync and LongRunningWebApiSessionKey do.
  */
-import type SessionStart from '../../commands/session/start.js'
-import type TokenObo from '../../commands/token/obo.js'
 import type {CommandShell} from '../command-shell.js'
 import {type Connection, resolveConnection} from '../config/connection.js'
 import {assertionSourceOf} from '../config/settings.js'
@@ -15,7 +13,9 @@ import {assertSessionKey, startSession} from '../oauth/sessions.js'
 import type {Flavor} from '../oauth/token.js'
 import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import type {CommandInput} from './input.js'
+import type * as SessionStart from './session-start.flags.js'
 import {orWithoutCache} from './store-advice.js'
+import type * as TokenObo from './token-obo.flags.js'
 
 /**
  * What both exchanges start from, in the order a user is told of mistakes: no assertion source (a

@@ -2,7 +2,6 @@
  * `token user`: signs a user in (device flow or authorization code with PKCE) and prints the access
  * token a web API would receive, the on-behalf-of assertion; `--session-key` keeps the refresh token.
  */
-import type TokenUser from '../../commands/token/user.js'
 import type {CommandShell} from '../command-shell.js'
 import {resolveConnection} from '../config/connection.js'
 import {UsageError} from '../errors.js'
@@ -12,6 +11,7 @@ import {assertSessionKey} from '../oauth/sessions.js'
 import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import {escapeControls} from '../terminal-text.js'
 import type {CommandInput} from './input.js'
+import type * as TokenUser from './token-user.flags.js'
 
 export interface TokenUserInput extends CommandInput<typeof TokenUser> {
   /** The command line as typed, for the advice when kubectl runs it where nobody can sign in. */
