@@ -89,6 +89,23 @@ const SETS = {
     mutate: ['src/lib/http/policy.ts', 'src/lib/http/failure.ts', 'src/lib/http/bodies.ts'],
     spec: ['test/unit/http-policy.test.ts'],
   },
+  // Sender-constrained tokens (DPoP, mutual TLS): the keys and where they live, the nonces remembered,
+  // the proofs, --format header --url, the proof and binding checks of token verify and dev idp's API,
+  // the client certificate presented. In one process (test/e2e/dpop.test.ts and mtls.test.ts run the
+  // same through the CLI against the strict servers, too slowly for every mutant).
+  'sender-constrained': {
+    mutate: [
+      'src/lib/oauth/dpop-keys.ts',
+      'src/lib/oauth/dpop.ts',
+      'src/lib/http/dpop-nonces.ts',
+      'src/lib/oauth/token-header.ts',
+      'src/lib/verify/binding.ts',
+      'src/lib/verify/binding-input.ts',
+      'src/lib/devidp/sender-constraints.ts',
+      'src/lib/http/mtls.ts',
+    ],
+    spec: ['test/unit/dpop.test.ts', 'test/unit/sender-binding.test.ts'],
+  },
   // What --verbose may show: pure functions, killed by unit tests (test/e2e/redaction.test.ts runs the same names through the CLI).
   trace: {
     mutate: ['src/lib/http/trace.ts'],

@@ -34,6 +34,10 @@
  *
  * And (issue 19): hit and miss on a file store holding 4,000 expired OBO entries, beside a store
  * without them, before and after the write that leaves them out (`BENCH_ONLY=expired` for this alone).
+ *
+ * And (issue 21, DPoP): a DPoP cache hit beside the bearer one — checked to make no proof (no token
+ * request, and neither jose nor openid-client loaded) — and a DPoP miss (one request, the server's
+ * nonce remembered from the last run) beside the bearer miss, with their ratios. `BENCH_ONLY=dpop`.
  */
 import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
@@ -304,6 +308,76 @@ async function downloadFigures(api: ApiServer, env: NodeJS.ProcessEnv, token: st
   }
 }
 
+/**
+ * DPoP beside bearer, in one home: the hits (medians, ratio), what the DPoP hit loads (no proof: no
+ * jose, no openid-client) and sends (nothing), and the misses (--force: requests per run, medians,
+ * ratio). The dev server asks for a nonce first: a DPoP miss is one request only because the last
+ * run's nonce is remembered.
+ */
+async function dpopFigures(server: AuthServer, env: NodeJS.ProcessEnv, store: string, runs = RUNS): Promise<void> {
+  await run([process.execPath, BIN, 'client', 'add', 'dpop', '--issuer', server.issuer, '--client-id', 'dpop', '--client-secret-stdin', '--dpop'], env, server.clients.dpop.clientSecret)
+  await run([process.execPath, BIN, 'token', 'client', 'dpop'], env)
+  const tokenctl = (...args: string[]) => [process.execPath, BIN, ...args]
+  const hits: Case[] = [
+    {argv: [process.execPath, '-e', '0'], env, name: 'node -e 0'},
+    {argv: tokenctl('token', 'client', 'ci'), env, name: `bearer cache hit (token client ci, ${store})`},
+    {argv: tokenctl('token', 'client', 'dpop'), env, name: `DPoP cache hit (token client dpop, ${store})`},
+  ]
+  server.resetCounters()
+  await run(hits[2].argv, env)
+  const modules = await loadedModules(hits[2])
+  const proofModules = modules.filter((url) => /openid-client|oauth4webapi|jose/.test(url))
+  console.log(`
+DPoP beside bearer (${store}; ${runs} runs each, round-robin, medians)`)
+  console.log(`  DPoP cache hit: ${server.requests.length} request(s) sent, proof modules loaded: ${proofModules.length === 0 ? 'none (no proof made)' : proofModules.join(', ')}`)
+  const medians = await timeSideBySide(hits, runs)
+  const [floor, bearerHit, dpopHit] = hits.map((c) => medians.get(c.name)!)
+  for (const c of hits) console.log(`  ${c.name.padEnd(52)} ${medians.get(c.name)!.toFixed(1).padStart(7)} ms`)
+  console.log(`  DPoP hit / bearer hit: ${(dpopHit / bearerHit).toFixed(2)}×; over node -e 0: ${(dpopHit - floor).toFixed(1)} ms against ${(bearerHit - floor).toFixed(1)} ms`)
+
+  const misses: Case[] = [
+    {argv: tokenctl('token', 'client', 'ci', '--force'), env, name: `bearer miss (token client ci --force, ${store})`},
+    {argv: tokenctl('token', 'client', 'dpop', '--force'), env, name: `DPoP miss (token client dpop --force, ${store})`},
+  ]
+  const requests: Record<string, number[]> = {}
+  for (const c of misses) {
+    requests[c.name] = []
+    for (let i = 0; i < 3; i++) {
+      server.resetCounters()
+      await run(c.argv, c.env)
+      requests[c.name].push(server.tokenRequests.length)
+    }
+  }
+
+  const missMedians = await timeSideBySide(misses, Math.max(5, Math.floor(runs / 2)))
+  for (const c of misses) console.log(`  ${c.name.padEnd(52)} ${missMedians.get(c.name)!.toFixed(1).padStart(7)} ms   token requests per run: ${[...new Set(requests[c.name])].join(', ')}`)
+  console.log(`  DPoP miss / bearer miss: ${(missMedians.get(misses[1].name)! / missMedians.get(misses[0].name)!).toFixed(2)}×`)
+}
+
+async function dpopOnly(): Promise<void> {
+  const server = await startAuthServer()
+  const keyring = await startKeyring()
+  const homes: string[] = []
+  try {
+    const home = mkdtempSync(join(tmpdir(), 'tokenctl-bench-dpop-'))
+    homes.push(home)
+    const fileEnv = baseEnv(home, {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE})
+    await addClient(fileEnv, server)
+    await dpopFigures(server, fileEnv, 'file store')
+    if (!('skip' in keyring)) {
+      const keychainHome = mkdtempSync(join(tmpdir(), 'tokenctl-bench-dpop-'))
+      homes.push(keychainHome)
+      const keychainEnv = baseEnv(keychainHome, {...keyring.env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-dpop-${process.pid}`})
+      await addClient(keychainEnv, server)
+      await dpopFigures(server, keychainEnv, 'keychain')
+    }
+  } finally {
+    await server.stop()
+    if (!('skip' in keyring)) await keyring.stop()
+    for (const directory of homes) rmSync(directory, {force: true, recursive: true})
+  }
+}
+
 async function main(): Promise<void> {
   const server = await startAuthServer()
   const api = await startApiServer({audience: server.resources.api, issuer: server.issuer, jwksUri: server.jwksUri})
@@ -399,6 +473,8 @@ async function main(): Promise<void> {
       await cacheMissFigures(server, redisEnv, 'redis', ['token', 'client', 'ci'], fewer)
       await cacheMissFigures(server, redisEnv, 'redis', ['session', 'refresh', '--key', 'nightly'], fewer)
     }
+    await dpopFigures(server, fileEnv, 'file store')
+    if (keychainEnv) await dpopFigures(server, keychainEnv, 'keychain')
     await concurrentColdFigures(server, fileEnv)
     await concurrentRefreshFigures(server, fileEnv)
     if (curl) await downloadFigures(api, fileEnv, token)
@@ -538,6 +614,7 @@ ${EXPIRED_ENTRIES} expired OBO entries in the file store (${(expired.length / 10
 const only = process.env.BENCH_ONLY
 if (only === 'redis') await redisOnly()
 if (!only) await main()
+if (only === 'dpop') await dpopOnly()
 if (!only || only === 'expired') await expiredEntriesFigures()
 if (!only || only === 'timings') await timingFigures()
 if (!only || only === 'mutation') mutationScores()

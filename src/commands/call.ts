@@ -8,6 +8,7 @@ export default class Call extends BaseCommand {
   static override description = `Calls an HTTP API with a managed token attached, as IdentityModel's ClientAccessTokenHandler does.
 The body streams to stdout (or -o PATH), binary-safe. Retries (default 3): connection errors, 429, 502, 503, 504, for idempotent methods (all with --retry-all), exponential backoff with jitter, Retry-After honoured.
 A 401 with --client or --session-key renews the token once and retries once, saying so on stderr. Status >= 400 after retries: exit 8, the body still printed (unless --no-fail).
+A DPoP-bound token goes as Authorization: DPoP with a fresh proof per request (the API's nonce challenge is answered once, not counted as the renewal); a certificate-bound one over a connection presenting the client's certificate.
 A body without -H 'Content-Type: …' is sent as application/json when -d is JSON, application/x-www-form-urlencoded for other -d data, application/octet-stream for --data-file.`
 
   static override examples = [

@@ -11,7 +11,8 @@ export default class Exec extends BaseCommand {
 The token comes as token client gets it (NAME, --client NAME or connection flags; cached) or as session refresh does (--session-key KEY), before COMMAND starts: when there is none, COMMAND does not run and the exit code is tokenctl's.
 COMMAND's stdin, stdout and stderr are its own; SIGINT, SIGTERM and SIGHUP are passed on to it; its exit code is tokenctl's (128 + the signal's number when a signal ended it; 127 when there is no such command, 126 when it cannot run, as a shell says).
 COMMAND's environment is tokenctl's without tokenctl's secrets: no TOKENCTL_* variable, and none that a --…-env flag named.
-The token is not renewed while COMMAND runs: --min-ttl SECONDS asks for one that lives at least that long.`
+The token is not renewed while COMMAND runs: --min-ttl SECONDS asks for one that lives at least that long.
+A DPoP-bound token (--dpop) is refused (exit 2): COMMAND could only send it as a bearer token, which the API refuses; tokenctl call sends it with a proof per request.`
 
   static override enableJsonFlag = false
 

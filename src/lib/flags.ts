@@ -43,13 +43,15 @@ export const connectionFlags = {
     options: [...ASSERTION_AUDIENCES],
   }),
   'auth-method': Flags.string({
-    description: 'client authentication (default client_secret_basic, or private_key_jwt with --private-key-file or --certificate-file, federated with a --federated-token-… flag)',
+    description:
+      'client authentication (default client_secret_basic, or private_key_jwt with --private-key-file or --certificate-file, federated with a --federated-token-… flag); tls_client_auth or self_signed_tls_client_auth present --certificate-file in the TLS handshake (mutual TLS)',
     helpGroup: CONNECTION,
     options: [...AUTH_METHODS],
   }),
   'ca-file': Flags.string({description: 'extra trusted CA certificates (PEM)', helpGroup: CONNECTION, helpValue: 'PATH'}),
   'client-id': Flags.string({description: 'client identifier (env: TOKENCTL_CLIENT_ID)', helpGroup: CONNECTION}),
   ...clientSecretFlags(),
+  ...dpopFlags(),
   ...certificateFlags(),
   ...federatedTokenFlags(),
   issuer: Flags.string({
@@ -84,6 +86,17 @@ function clientSecretFlags() {
       exclusive: others(CREDENTIAL_SOURCES, 'client-secret-stdin'),
       helpGroup: CONNECTION,
     }),
+  }
+}
+
+/** DPoP (RFC 9449): tokens bound to a key tokenctl holds, proved with a signed header on every request. */
+function dpopFlags() {
+  return {
+    dpop: Flags.boolean({
+      description: 'bind the tokens to a DPoP key (RFC 9449): a proof on every request; without --dpop-key-file tokenctl makes an ES256 key and keeps it in the secure store',
+      helpGroup: CONNECTION,
+    }),
+    'dpop-key-file': Flags.string({description: 'the DPoP private key: PEM (PKCS#8) or JWK; implies --dpop', helpGroup: CONNECTION, helpValue: 'PATH'}),
   }
 }
 
@@ -201,9 +214,12 @@ export const cacheFlags = {
 export const formatFlag = {
   format: Flags.string({
     default: 'token',
-    description: "token: the token alone; header: an Authorization header; env: ACCESS_TOKEN=…; exec-credential: a Kubernetes ExecCredential, for a kubeconfig's exec entry",
+    description:
+      "token: the token alone; header: an Authorization header (a DPoP-bound token: with its proof for --url); env: ACCESS_TOKEN=…; exec-credential: a Kubernetes ExecCredential, for a kubeconfig's exec entry (a bearer token: not for a DPoP-bound one)",
     options: [...TOKEN_FORMATS],
   }),
+  method: Flags.string({description: '--format header of a DPoP-bound token: the method of the request the proof is for [default: GET]', dependsOn: ['url'], helpValue: 'METHOD'}),
+  url: Flags.string({description: '--format header of a DPoP-bound token: the URL of the request its proof is for (a proof is good for one request)', helpValue: 'URL'}),
 }
 
 /** `--output PATH` / `-o` (README, "Commands"): stdout's data into PATH, atomically, only on success (see output-file.ts). */

@@ -56,6 +56,8 @@ export function tokenJson(result: TokenResult, extra: Record<string, unknown> = 
     expires_in: secondsLeft(token) ?? null,
     scope: token.scope ?? null,
     token_source: result.source,
+    // A DPoP-bound token: the thumbprint of the key it is bound to (README, "Sender-constrained tokens").
+    ...(token.dpop_jkt === undefined ? {} : {dpop_jkt: token.dpop_jkt}),
     ...extra,
   }
 }

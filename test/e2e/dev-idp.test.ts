@@ -1,6 +1,9 @@
 import {strict as assert} from 'node:assert'
-import {createHash, randomBytes} from 'node:crypto'
+import {createHash, randomBytes, X509Certificate} from 'node:crypto'
+import {readFileSync, statSync} from 'node:fs'
 import {request as httpRequest} from 'node:http'
+import {request as httpsRequest} from 'node:https'
+import {join} from 'node:path'
 import {createServer} from 'node:net'
 import type {AddressInfo} from 'node:net'
 
@@ -9,7 +12,7 @@ import {createRemoteJWKSet, decodeJwt, jwtVerify} from 'jose'
 import {approveDevice, completeAuthorization} from '../../src/lib/devidp/robot.js'
 import type {DevIdpSummary} from '../../src/lib/devidp/summary.js'
 import {expectExit, stdoutJson} from '../helpers/assertions.js'
-import {cliWithHome, runCli, startCli, type StartedCli} from '../helpers/cli.js'
+import {cliWithHome, runCli, startCli, type StartedCli, tempHome} from '../helpers/cli.js'
 
 // The server side with plain HTTP and the sign-in robot on purpose: `token user` has its own tests.
 
@@ -125,9 +128,11 @@ describe('tokenctl dev idp (end to end)', function () {
     if (idp.exitCode === null && idp.signalCode === null) idp.kill('SIGKILL')
   })
 
-  it('prints its issuer, endpoints and the four clients, and serves discovery on 127.0.0.1', async () => {
+  it('prints its issuer, endpoints and the five clients, and serves discovery on 127.0.0.1', async () => {
     assert.match(summary.issuer, /^http:\/\/127\.0\.0\.1:\d+$/)
-    assert.deepEqual(summary.clients.map((entry) => entry.client_id), ['worker', 'api', 'cli', 'workload'])
+    assert.deepEqual(summary.clients.map((entry) => entry.client_id), ['worker', 'api', 'cli', 'workload', 'dpop'])
+    assert.equal(client('dpop').dpop_bound, true)
+    assert.equal(summary.tls, undefined, 'no CA without --tls')
     assert.equal(client('workload').auth_method, 'federated')
     assert.deepEqual(client('workload').federated_credentials, [
       {issuer: `${summary.issuer}/github-actions`, subject: summary.github_actions.subject, audience: 'api://AzureADTokenExchange'},
@@ -140,7 +145,7 @@ describe('tokenctl dev idp (end to end)', function () {
     assert.deepEqual(client('cli').redirect_uris, ['http://127.0.0.1/callback'])
     assert.equal(client('cli').client_secret, undefined)
     // What to paste: the named clients first (the OBO pipeline needs `api` and `cli`), then the flows with them.
-    for (const name of ['worker', 'api', 'cli']) {
+    for (const name of ['worker', 'api', 'cli', 'dpop']) {
       assert.ok(summary.examples.some((line) => line.includes(`client add ${name} --issuer ${summary.issuer}`)), `a client add line for ${name}`)
     }
     assert.ok(summary.examples.some((line) => line.includes(`call ${summary.issuer}/api/echo`)))
@@ -512,5 +517,53 @@ describe('tokenctl dev idp (end to end)', function () {
       assert.equal(result.stdout.trim().split('\n').length, 1, result.stdout)
       assert.doesNotMatch(result.stderr, /oidc-provider|server error/, result.stderr)
     })
+  })
+})
+
+describe('tokenctl dev idp --tls (end to end)', function () {
+  this.timeout(60_000)
+
+  /** dev idp --tls in a home of its own, until it prints its summary. */
+  async function startTls(home: string): Promise<{idp: StartedCli; summary: DevIdpSummary}> {
+    const idp = startCli(['dev', 'idp', '--port', '0', '--tls', '--json'], {home, timeoutMs: 60_000})
+    return {idp, summary: JSON.parse(await firstLine(idp)) as DevIdpSummary}
+  }
+
+  it('serves https with a CA of its own, written where the summary says (0600), an mtls client registered by the certificate beside it, the same files on the next start', async () => {
+    const home = tempHome()
+    const first = await startTls(home)
+    try {
+      const {summary} = first
+      assert.match(summary.issuer, /^https:\/\/127\.0\.0\.1:\d+$/)
+      assert.equal(summary.tls!.ca_file, join(home, 'dev-idp', 'ca.pem'))
+      const ca = readFileSync(summary.tls!.ca_file, 'utf8')
+      assert.equal(summary.tls!.ca_sha256, new X509Certificate(ca).fingerprint256)
+      const mtls = summary.clients.find((client) => client.client_id === 'mtls')!
+      assert.equal(mtls.auth_method, 'self_signed_tls_client_auth')
+      assert.equal(mtls.certificate_file, join(home, 'dev-idp', 'mtls-client.pem'))
+      for (const file of [summary.tls!.ca_file, mtls.certificate_file!]) assert.equal(statSync(file).mode & 0o777, 0o600, file)
+      assert.notEqual(summary.tls!.mtls_origin, summary.issuer)
+      const metadata = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        httpsRequest(`${summary.issuer}/.well-known/openid-configuration`, {ca}, (response) => {
+          let body = ''
+          response.on('data', (chunk) => (body += chunk))
+          response.on('end', () => resolve(JSON.parse(body)))
+        }).on('error', reject).end()
+      })
+      assert.equal((metadata.mtls_endpoint_aliases as Record<string, string>).token_endpoint, `${summary.tls!.mtls_origin}/token`)
+      assert.equal(metadata.tls_client_certificate_bound_access_tokens, true)
+      assert.ok(summary.examples.some((line) => line.includes(`--certificate-file ${mtls.certificate_file}`)))
+    } finally {
+      first.idp.kill('SIGINT')
+      await first.idp.result
+    }
+
+    const again = await startTls(home)
+    try {
+      assert.equal(again.summary.tls!.ca_sha256, first.summary.tls!.ca_sha256, 'the same CA: a client added with its certificate keeps working')
+    } finally {
+      again.idp.kill('SIGINT')
+      await again.idp.result
+    }
   })
 })

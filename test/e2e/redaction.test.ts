@@ -16,7 +16,7 @@ import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {completeAuthorization, approveDevice} from '../../src/lib/devidp/robot.js'
-import {COOKIE_HEADERS, CREDENTIAL_HEADERS, NEVER_SHOWN, TOKEN_LIKE} from '../../src/lib/http/trace.js'
+import {COOKIE_HEADERS, CREDENTIAL_HEADERS, NEVER_SHOWN, PROOF_HEADERS, TOKEN_LIKE} from '../../src/lib/http/trace.js'
 import {FileStore} from '../../src/lib/store/file-store.js'
 import {type ApiServer, SESSION_COOKIE, useAuthServerWithApi} from '../helpers/api-server.js'
 import {expectExit} from '../helpers/assertions.js'
@@ -47,10 +47,11 @@ const PARAMETERS: Record<string, {in: string; shown: Shown}> = {
   value: {in: 'token client --federated-token-github (the GitHub Actions runner\'s answer)', shown: 'never'},
 }
 
-/** Headers: a credential keeps its scheme (a bearer token as a length and a short hash); a cookie never shows. */
-const HEADERS: Record<string, {in: string; shown: 'never' | 'scheme'}> = {
+/** Headers: a credential keeps its scheme (a bearer token as a length and a short hash); a cookie never shows; a DPoP proof as a length and a short hash. */
+const HEADERS: Record<string, {in: string; shown: 'never' | 'scheme' | 'token'}> = {
   authorization: {in: 'call with a token; token client with client_secret_basic', shown: 'scheme'},
   cookie: {in: 'call -H Cookie', shown: 'never'},
+  dpop: {in: 'token client --dpop and call with a DPoP-bound token (the proofs)', shown: 'token'},
   'proxy-authorization': {in: 'call -H Proxy-Authorization', shown: 'scheme'},
   'set-cookie': {in: 'call /set-cookie (the response)', shown: 'never'},
 }
@@ -238,6 +239,17 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
     sawHeader(run, 'cookie', SESSION_COOKIE, /> cookie: <redacted>$/m)
     sawHeader(run, 'set-cookie', 'secret-cookie-value', /< set-cookie: <redacted>$/m)
     sawHeader(run, 'proxy-authorization', proxyCredential, /> proxy-authorization: Basic <redacted>$/m)
+
+    // DPoP: the proofs of a token request and of an API call, and a DPoP-bound token in Authorization.
+    run = 'token client --dpop, call'
+    expectExit(await cli.run(['client', 'add', 'dpop', '--issuer', server.issuer, '--client-id', 'dpop', '--client-secret-stdin', '--dpop'], {input: 'dpop-secret'}), 0)
+    result = traced(run, await cli.run(['call', `${api.url}/echo`, '--client', 'dpop', '--verbose']))
+    const tokenProof = lastRequest('client_credentials').headers.dpop as string
+    sawHeader(run, 'dpop', tokenProof, new RegExp(`> dpop: ${escape(lengthAndHash(tokenProof))}$`, 'm'))
+    const apiRequest = api.requests.at(-1)!
+    sawHeader(run, 'dpop', apiRequest.dpop!, new RegExp(`> dpop: ${escape(lengthAndHash(apiRequest.dpop!))}$`, 'm'))
+    const dpopToken = apiRequest.authorization!.replace(/^DPoP /, '')
+    sawHeader(run, 'authorization', dpopToken, new RegExp(`> authorization: DPoP ${escape(lengthAndHash(dpopToken))}$`, 'm'))
   })
 
   it('the table here and the lists in src/lib/http/trace.ts name the same secrets, masked the same way', () => {
@@ -247,6 +259,7 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
     const headers = (shown: string) => Object.keys(HEADERS).filter((name) => HEADERS[name].shown === shown).sort()
     assert.deepEqual([...CREDENTIAL_HEADERS].sort(), headers('scheme'), 'credential headers')
     assert.deepEqual([...COOKIE_HEADERS].sort(), headers('never'), 'cookie headers')
+    assert.deepEqual([...PROOF_HEADERS].sort(), headers('token'), 'proof headers')
   })
 
   for (const [name, {in: where, shown}] of Object.entries(PARAMETERS)) {
@@ -264,14 +277,14 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
   }
 
   for (const [name, {in: where, shown}] of Object.entries(HEADERS)) {
-    it(`header ${name}: ${shown === 'never' ? 'never shown' : 'its scheme only, a bearer token as a length and a short hash'} (${where})`, () => {
+    it(`header ${name}: ${shown === 'never' ? 'never shown' : shown === 'token' ? 'a length and a short hash' : 'its scheme only, a bearer token as a length and a short hash'} (${where})`, () => {
       const mine = headerSecrets.get(name) ?? []
       assert.ok(mine.length > 0, `no run sent or received ${name}`)
       for (const {run, secret, shown: pattern} of mine) {
         const stderr = traces.get(run)!
         assert.ok(!stderr.includes(secret), `${run}: ${name} in clear on stderr:\n${stderr}`)
         // A cookie's value is no token, and its start ("secret-…") may be any word.
-        if (shown === 'scheme') assert.ok(!stderr.includes(secret.slice(0, PREFIX_LENGTH)), `${run}: the start of ${name} on stderr:\n${stderr}`)
+        if (shown !== 'never') assert.ok(!stderr.includes(secret.slice(0, PREFIX_LENGTH)), `${run}: the start of ${name} on stderr:\n${stderr}`)
         assert.match(stderr, pattern, `${run}: ${name} not shown masked:\n${stderr}`)
       }
     })

@@ -18,13 +18,22 @@
  * - `/upload`               POST/PUT: the hash, length and content type of the body
  * - `/set-cookie`           the echo with `Set-Cookie: session=secret-cookie-value`
  * - `/public/…`             the echo without any token check (`claims: null`)
+ * - `/dpop-refused`         401 with `WWW-Authenticate: DPoP error="invalid_dpop_proof"` and a reason
+ * - `/dpop-nonce-again`     401 `use_dpop_nonce` with a fresh `DPoP-Nonce` every time, even to a proof
+ *                           carrying the last one (an API whose nonces a load balancer splits)
+ *
+ * A sender-constrained token is held to its binding as dev idp's API holds it
+ * (src/lib/devidp/sender-constraints.ts), strictly (RFC 9449 §4.3, §7.1, §11.1): a DPoP-bound token
+ * sent as Bearer is refused, and so is a proof that is replayed, older than the window (`dpopWindowSeconds`,
+ * default 60 s), without `ath`, with a query in `htu`, or without this API's nonce.
  */
 import {createServer} from 'node:http'
 import type {IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse} from 'node:http'
-import {createCipheriv, createHash} from 'node:crypto'
+import {createCipheriv, createHash, randomUUID} from 'node:crypto'
 import type {JSONWebKeySet, JWTPayload} from 'jose'
 
-import {bearerToken, bearerVerifier, firstTokenRejecter} from '../../src/lib/devidp/protected-api.js'
+import {bearerToken, bearerVerifier, firstTokenRejecter, presentedToken, refuseSender} from '../../src/lib/devidp/protected-api.js'
+import {senderVerifier} from '../../src/lib/devidp/sender-constraints.js'
 import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
 import {type AuthServer, type AuthServerOptions, useAuthServer} from './auth-server.js'
 
@@ -34,6 +43,7 @@ export const CLAIMS_CHALLENGE_HEADER =
   'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", ' +
   'error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19"'
 export const INVALID_TOKEN_HEADER = 'Bearer error="invalid_token"'
+export const DPOP_REFUSED_HEADER = 'DPoP error="invalid_dpop_proof", error_description="the proof\'s key is on our deny list", algs="ES256"'
 export const SESSION_COOKIE = 'session=secret-cookie-value'
 export const SLOW_HEADERS_MS = 10_000
 
@@ -53,6 +63,8 @@ export interface ApiServerOptions {
   jwksUri: string | JSONWebKeySet
   /** The API's identifier, e.g. the auth server's `resources.api`: tokens must carry it in `aud`. */
   audience: string | string[]
+  /** How far a DPoP proof's iat may be from now, and how long its jti is remembered (default 60 s). */
+  dpopWindowSeconds?: number
 }
 
 export interface ApiRequestRecord {
@@ -61,6 +73,8 @@ export interface ApiRequestRecord {
   path: string
   /** The raw Authorization header, so tests can tell which token was sent. */
   authorization?: string
+  /** The raw DPoP header (a proof), when one was sent. */
+  dpop?: string
   time: number
   /** Set when the answer starts; absent while in flight, or when the client left before it. */
   status?: number
@@ -134,6 +148,7 @@ type Route = [pattern: RegExp, handler: (exchange: Exchange, match: RegExpExecAr
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const verifier = await bearerVerifier({issuer: options.issuer, audience: options.audience, keys: options.jwksUri})
+  const senders = senderVerifier({windowSeconds: options.dpopWindowSeconds ?? 60})
   const requests: ApiRequestRecord[] = []
   const tokensSeen = new Set<string>()
   const errors: Error[] = []
@@ -146,6 +161,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       method: req.method ?? 'GET',
       path: url.pathname,
       ...(req.headers.authorization === undefined ? {} : {authorization: req.headers.authorization}),
+      ...(typeof req.headers.dpop === 'string' ? {dpop: req.headers.dpop} : {}),
       time: Date.now(),
     }
     requests.push(record)
@@ -158,6 +174,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     if (!isPublic(url.pathname)) {
       const verification = await verifier(token)
       if ('problem' in verification) return rejectToken(exchange, verification.problem)
+      const sender = await senders.check(req, presentedToken(req.headers.authorization)!, verification.claims)
+      if ('refusal' in sender) {
+        record.status = 401
+        return refuseSender(res, sender.refusal)
+      }
+
+      if (sender.nonce) res.setHeader('dpop-nonce', sender.nonce)
       exchange.claims = verification.claims
     }
     for (const [pattern, handler] of routes) {
@@ -215,6 +238,12 @@ function apiRoutes(state: EndpointState): Route[] {
     [/^\/slow-headers$/, (exchange) => slowHeaders(exchange)],
     [/^\/upload$/, (exchange) => upload(exchange)],
     [/^\/set-cookie$/, (exchange) => answerEcho(exchange, {'set-cookie': SESSION_COOKIE})],
+    [/^\/dpop-refused$/, (exchange) => answerJson(exchange, 401, {error: 'invalid_dpop_proof'}, {'www-authenticate': DPOP_REFUSED_HEADER})],
+    [
+      /^\/dpop-nonce-again$/,
+      (exchange) =>
+        answerJson(exchange, 401, {error: 'use_dpop_nonce'}, {'dpop-nonce': randomUUID(), 'www-authenticate': 'DPoP error="use_dpop_nonce", error_description="another nonce"'}),
+    ],
   ]
 }
 

@@ -62,6 +62,10 @@ export interface TestClients {
   cli: TestClient
   /** `dev idp`'s federated client: client credentials with a token of its GitHub Actions runner imitation. */
   workload: TestClient
+  /** `dev idp`'s web API whose tokens must be DPoP-bound. */
+  dpop: TestClient
+  /** `dev idp --tls`'s mutual-TLS web API (with `mtlsClientCertificate`). */
+  mtls?: TestClient
 }
 
 /**
@@ -160,8 +164,16 @@ export interface AuthServerOptions {
    * (`federatedCredentials`) authenticate with an external issuer's token (src/lib/devidp/federation.ts).
    */
   devClients?: TestClient[]
-  /** Serve https with this certificate and key (PEM, e.g. from tls.ts); the issuer is then https://127.0.0.1:PORT. */
-  tls?: {cert: string; key: string}
+  /**
+   * Serve https with this certificate and key (PEM, e.g. from tls.ts); the issuer is then
+   * https://127.0.0.1:PORT. With `ca`, a second port asks for client certificates (mutual TLS): the
+   * mtls_endpoint_aliases and dev idp's API on it (`mtls`).
+   */
+  tls?: {ca?: string; cert: string; key: string}
+  /** DPoP: whether a proof must carry the server's nonce (default true, as dev idp). */
+  dpopNonce?: boolean
+  /** With `tls.ca`: register dev idp's `mtls` client (self_signed_tls_client_auth) with this certificate (PEM). */
+  mtlsClientCertificate?: string
 }
 
 /** The dev server's URLs, clients and resources, plus what only tests need. */
@@ -177,6 +189,8 @@ export interface AuthServer
     | 'resources'
     | 'revocationEndpoint'
     | 'tokenEndpoint'
+    | 'apiUrl'
+    | 'mtls'
   > {
   tokenRequests: TokenRequestRecord[]
   requests: RequestRecord[]
@@ -339,6 +353,8 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     revocationEndpoint: idp.revocationEndpoint,
     introspectionEndpoint: idp.introspectionEndpoint,
     jwksUri: idp.jwksUri,
+    apiUrl: idp.apiUrl,
+    mtls: idp.mtls,
     clients,
     resources: idp.resources,
     tokenRequests,
@@ -393,7 +409,7 @@ export function authServerConfiguration(
 /** The fixed clients of the tests, and `dev idp`'s three (worker, api, cli). */
 export function testClients(jwtClient: TestKeyClient, options: AuthServerOptions = {}): TestClients {
   return {
-    ...devClients({tokenExchange: options.tokenExchange}),
+    ...devClients({mtlsCertificate: options.mtlsClientCertificate, tokenExchange: options.tokenExchange}),
     basic: {clientId: 'basic', clientSecret: 'basic-secret', authMethod: 'client_secret_basic'},
     post: {clientId: 'post', clientSecret: 'post-secret', authMethod: 'client_secret_post'},
     jwt: jwtClient,

@@ -93,6 +93,12 @@ describe('token cache', () => {
       assert.equal(keys.size, 4)
     })
 
+    it('holds the DPoP key\'s thumbprint when there is one (a token bound to another key is no use)', () => {
+      const keys = new Set([cacheKey(base), cacheKey({...base, dpopJkt: 'a'}), cacheKey({...base, dpopJkt: 'b'}), cacheKey({...base, dpopJkt: 'a', flavor: 'entra'}), cacheKey({...base, flavor: 'entra'}), cacheKey({...base, dpopJkt: ''})])
+      assert.equal(keys.size, 6)
+      assert.equal(cacheKey({...base, dpopJkt: undefined}), cacheKey(base))
+    })
+
     it('does not sort the caller\'s arrays in place', () => {
       const parts: CacheKeyParts = {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']}
       cacheKey(parts)

@@ -5,7 +5,7 @@ import {type DecodedJson, tokenDecode} from '../../lib/operations/token-decode.j
 export default class TokenDecode extends BaseCommand {
   static override args = commandLine.args
 
-  static override description = `Prints a JWT's header and claims, with exp/iat/nbf as dates and as "expires in 53m" / "expired 2h ago".
+  static override description = `Prints a JWT's header and claims, with exp/iat/nbf as dates and as "expires in 53m" / "expired 2h ago", and what a cnf claim binds the token to (a DPoP key, a client certificate).
 The signature is NOT verified: whoever accepts the token must verify it.`
 
   static override examples = [

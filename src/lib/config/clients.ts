@@ -15,6 +15,12 @@ export interface ClientSettings extends AssertionSettings {
   /** The public facts of a stored certificate (thumbprint, validity), for `client show`. */
   certificate?: CertificateFacts
   clientId: string
+  /** Bind tokens to a DPoP key (RFC 9449): from --dpop, or a named client added with it. */
+  dpop?: boolean
+  /** --dpop-key-file: the user's own DPoP key, read when a proof is made (flags only: `client add` stores the key). */
+  dpopKeyFile?: string
+  /** The thumbprint of the DPoP key `client add --dpop` put into the secure store (the key itself never lives here). */
+  dpopJkt?: string
   /** Where a federated token is read for every request (never the token): a file, a variable, the GitHub Actions runner. */
   federatedToken?: FederatedTokenSource
   issuer?: string
@@ -37,8 +43,15 @@ export function credentialLocationOf(name: string, settings: Partial<ClientSetti
   return location
 }
 
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none', 'federated'] as const
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth', 'none', 'federated'] as const
 export type AuthMethod = (typeof AUTH_METHODS)[number]
+
+/** Mutual TLS client authentication (RFC 8705): the certificate is presented in the TLS handshake. */
+const MTLS_METHODS: ReadonlySet<AuthMethod> = new Set(['tls_client_auth', 'self_signed_tls_client_auth'])
+
+export function isMtlsMethod(method: AuthMethod | string | undefined): boolean {
+  return MTLS_METHODS.has(method as AuthMethod)
+}
 
 interface ConfigFile {
   clients?: Record<string, ClientSettings>

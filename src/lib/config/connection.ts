@@ -5,7 +5,8 @@
  * credential is found (config/credentials.ts).
  */
 import {ConfigError, UsageError} from '../errors.js'
-import {type AuthMethod, type ClientSettings, credentialLocationOf, getClient} from './clients.js'
+import type {DpopKeyLocation} from '../oauth/dpop-keys.js'
+import {type AuthMethod, type ClientSettings, credentialLocationOf, getClient, isMtlsMethod} from './clients.js'
 import {
   type AssertionSettings,
   type CredentialKind,
@@ -30,6 +31,8 @@ export interface Connection extends AssertionSettings {
   clientName?: string
   /** Where the credential is found when a request is made (config/credentials.ts). */
   credential: CredentialLocation
+  /** Where the DPoP key of --dpop is (oauth/dpop-keys.ts); none: bearer tokens. */
+  dpop?: DpopKeyLocation
   issuer?: URL
   /** Extra token request parameters, sorted by name. */
   params: Array<[string, string]>
@@ -41,9 +44,13 @@ export interface Connection extends AssertionSettings {
 
 const SIGNING_KINDS = new Set<CredentialKind>(['certificate', 'private_key'])
 
-/** Whether an auth method can use a kind of credential: signing keys go with private_key_jwt only, a federated token with federated only. */
+/**
+ * Whether an auth method can use a kind of credential: signing keys go with private_key_jwt, a
+ * certificate with mutual TLS too, a federated token with federated only.
+ */
 export function methodFits(method: AuthMethod, kind: CredentialKind): boolean {
   if (method === 'federated' || kind === 'federated') return method === 'federated' && kind === 'federated'
+  if (isMtlsMethod(method)) return kind === 'certificate'
   return SIGNING_KINDS.has(kind) ? method === 'private_key_jwt' : method !== 'private_key_jwt'
 }
 
@@ -64,6 +71,16 @@ const KIND_TEXT: Record<CredentialKind, string> = {
   secret: 'a client secret',
 }
 
+/** What to do when a credential given on the command line does not fit the --auth-method given with it. */
+function mismatchAdvice(kind: CredentialKind, requested: AuthMethod): string {
+  if (kind === 'federated') return 'a federated token authenticates with federated: drop --auth-method'
+  if (isMtlsMethod(requested)) return `${requested} presents a certificate in the TLS handshake: pass --certificate-file PATH (PEM or PKCS#12)`
+  if (kind === 'certificate') return 'a certificate authenticates with private_key_jwt, tls_client_auth or self_signed_tls_client_auth'
+  if (kind === 'private_key') return 'a key authenticates with private_key_jwt: drop --auth-method'
+  if (requested === 'none') return 'a public client has no secret: drop the secret flag'
+  return requested === 'federated' ? `federated needs a federated token: ${FEDERATED_FLAGS}` : 'private_key_jwt needs --private-key-file or --certificate-file'
+}
+
 /**
  * The auth method: the one asked for, else what the credential implies. A key, certificate or
  * federated token given on the command line with a method that cannot use it is a usage error
@@ -79,22 +96,16 @@ function authMethodFor(location: CredentialLocation, requested: AuthMethod | und
   if (methodFits(requested, kind) && !(location.kind === 'given' && requested === 'none')) return requested
   if (location.kind === 'given') {
     throw new UsageError(`--auth-method ${requested} does not go with ${givenFlag(location.source)}`, 'usage_error', {
-      suggestions: [
-        kind === 'federated'
-          ? 'a federated token authenticates with federated: drop --auth-method'
-          : SIGNING_KINDS.has(kind)
-            ? 'a key or a certificate authenticates with private_key_jwt: drop --auth-method'
-            : requested === 'none'
-              ? 'a public client has no secret: drop the secret flag'
-              : requested === 'federated'
-                ? `federated needs a federated token: ${FEDERATED_FLAGS}`
-                : 'private_key_jwt needs --private-key-file or --certificate-file',
-      ],
+      suggestions: [mismatchAdvice(kind, requested)],
     })
   }
 
   if (requested === 'private_key_jwt') {
     throw new ConfigError(`private_key_jwt needs --private-key-file or --certificate-file${where}`, 'missing_configuration')
+  }
+
+  if (isMtlsMethod(requested)) {
+    throw new ConfigError(`${requested} needs a certificate (--certificate-file)${where}`, 'missing_configuration')
   }
 
   if (requested === 'federated') {
@@ -138,6 +149,7 @@ export function toConnection(
     clientId: settings.clientId,
     clientName: extra.clientName,
     credential,
+    dpop: dpopLocationOf(settings, extra.clientName),
     issuer: settings.issuer ? secureUrl(settings.issuer, '--issuer') : undefined,
     keyId: settings.keyId,
     params: settings.params ?? [],
@@ -148,6 +160,17 @@ export function toConnection(
     timeoutSeconds,
     tokenEndpoint: settings.tokenEndpoint ? secureUrl(settings.tokenEndpoint, '--token-endpoint') : undefined,
   }
+}
+
+/**
+ * Where the DPoP key is: --dpop-key-file, else the named client's stored key, else one generated for
+ * this connection (oauth/dpop-keys.ts); none without --dpop.
+ */
+function dpopLocationOf(settings: Partial<ClientSettings>, clientName: string | undefined): DpopKeyLocation | undefined {
+  if (settings.dpopKeyFile !== undefined) return {kind: 'file', path: settings.dpopKeyFile}
+  if (!settings.dpop) return undefined
+  if (clientName !== undefined && settings.dpopJkt !== undefined) return {jkt: settings.dpopJkt, kind: 'named_client', name: clientName}
+  return {kind: 'connection'}
 }
 
 /** Where the credential is when no flag gives one: the named client's, else TOKENCTL_CLIENT_SECRET. */

@@ -2,8 +2,9 @@ import {ConfigError} from '../errors.js'
 import type {ConnectionFlags} from '../flags.js'
 import {isSharedStore} from '../store/index.js'
 import type {SecretStore, StoreBackendName} from '../store/types.js'
+import {clientDpopKeyEntry, type DpopKeyMaterial, generateDpopKey, readDpopKeyFile} from '../oauth/dpop-keys.js'
 import {type CertificateFacts, certificateFacts} from './certificates.js'
-import {assertClientName, type ClientSettings, deleteClient, findClient, getClient, listClients, saveClient} from './clients.js'
+import {assertClientName, type ClientSettings, deleteClient, findClient, getClient, isMtlsMethod, listClients, saveClient} from './clients.js'
 import {toConnection} from './connection.js'
 import {clientCredentialEntry, clientSecretEntry, type FederatedTokenSource, federatedSourceText, type StoredCredentialKind} from './credentials.js'
 import {materialOf, readCredentialSource} from './secrets.js'
@@ -15,6 +16,8 @@ export interface ClientView {
   assertion_audience: null | string
   audience: string[]
   auth_method: string
+  /** What its tokens are bound to: the DPoP key's thumbprint (--dpop), or the certificate's (mutual TLS); never a key. */
+  binding: null | {dpop_jkt?: string; 'x5t#S256'?: string}
   ca_file: null | string
   /** A certificate credential's public facts: SHA-256 thumbprint, validity, subject. */
   certificate: CertificateFacts | null
@@ -61,6 +64,15 @@ function credentialText(settings: ClientSettings, store: StoreFacts): string {
   return 'none stored (give one with the credential flags or TOKENCTL_CLIENT_SECRET)'
 }
 
+/** base64url SHA-256 of a certificate, from its `openssl x509 -fingerprint -sha256` form: what a bound token's cnf names. */
+const x5tOf = (fingerprint: string): string => Buffer.from(fingerprint.replaceAll(':', ''), 'hex').toString('base64url')
+
+function bindingOf(settings: ClientSettings): ClientView['binding'] {
+  if (settings.dpop && settings.dpopJkt) return {dpop_jkt: settings.dpopJkt}
+  if (isMtlsMethod(settings.authMethod) && settings.certificate) return {'x5t#S256': x5tOf(settings.certificate.sha256_thumbprint)}
+  return null
+}
+
 function defaultAuthMethod(settings: ClientSettings): string {
   if (settings.federatedToken) return 'federated'
   return settings.storedCredential === 'certificate' || settings.storedCredential === 'private_key' ? 'private_key_jwt' : 'client_secret_basic'
@@ -72,6 +84,7 @@ export function clientView(name: string, settings: ClientSettings, store: StoreF
     assertion_audience: settings.assertionAudience ?? null,
     audience: settings.audience ?? [],
     auth_method: settings.authMethod ?? defaultAuthMethod(settings),
+    binding: bindingOf(settings),
     ca_file: settings.caFile ?? null,
     certificate: settings.certificate ?? null,
     client_id: settings.clientId,
@@ -114,6 +127,8 @@ export async function addClient(
   // A federated source is kept as its location, in config.json: its token is read for every request,
   // and need not exist yet (a pod's projected token, a CI job's variable appear where the client is used).
   const credential = source && source.kind !== 'federated' ? await readCredentialSource(source) : undefined
+  const dpopKey = settings.dpop ? await dpopKeyToKeep(name, settings, existing, options.store) : undefined
+  delete settings.dpopKeyFile
   if (source?.kind === 'federated') {
     settings.federatedToken = source.from
   } else if (credential?.kind === 'secret') {
@@ -125,11 +140,36 @@ export async function addClient(
     if (credential.kind === 'certificate') settings.certificate = certificateFacts(credential.certificate.chain[0])
   }
 
+  if (dpopKey) {
+    await (await options.store()).set(clientDpopKeyEntry(name), JSON.stringify(dpopKey))
+    settings.dpopJkt = dpopKey.jkt
+  }
+
   // What the old definition stored and this one does not belonged to the old definition.
   const oldEntry = existing?.storedCredential && storeEntryOf(name, existing.storedCredential)
   if (oldEntry && oldEntry !== (settings.storedCredential && storeEntryOf(name, settings.storedCredential))) await (await options.store()).delete(oldEntry)
+  if (existing?.dpop && !settings.dpop) await (await options.store()).delete(clientDpopKeyEntry(name))
   await saveClient(name, settings)
   return clientView(name, settings)
+}
+
+/**
+ * The DPoP key a named client keeps in the secure store: --dpop-key-file's, else the key it already
+ * has when it is added again (its cached tokens and anything bound to it stay good), else a new one.
+ */
+async function dpopKeyToKeep(name: string, settings: ClientSettings, existing: ClientSettings | undefined, store: () => Promise<SecretStore>): Promise<DpopKeyMaterial> {
+  if (settings.dpopKeyFile !== undefined) return readDpopKeyFile(settings.dpopKeyFile)
+  if (existing?.dpop && existing.dpopJkt) {
+    const kept = await (await store()).get(clientDpopKeyEntry(name))
+    if (kept !== undefined) {
+      try {
+        const material = JSON.parse(kept) as DpopKeyMaterial
+        if (material.jkt === existing.dpopJkt && typeof material.jwk?.d === 'string') return material
+      } catch {}
+    }
+  }
+
+  return generateDpopKey()
 }
 
 /**
@@ -185,6 +225,7 @@ export async function removeClient(name: string, store: () => Promise<SecretStor
   let removed = false
   // A damaged entry does not say what it stored: both entries go.
   const entries = settings === undefined ? [clientSecretEntry(name), clientCredentialEntry(name)] : settings.storedCredential ? [storeEntryOf(name, settings.storedCredential)] : []
+  if (settings === undefined || settings.dpop) entries.push(clientDpopKeyEntry(name))
   for (const entry of entries) removed = (await (await store()).delete(entry)) || removed
   await deleteClient(name)
   return {name, secret_removed: removed}

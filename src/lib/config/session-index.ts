@@ -19,6 +19,8 @@ import type {SecretStore} from '../store/types.js'
  */
 export interface SessionSummary {
   access_token_expires_at: null | string
+  /** What its tokens are bound to: the DPoP key's thumbprint, or the client certificate's (mutual TLS); never a key. */
+  binding?: {dpop_jkt?: string; 'x5t#S256'?: string}
   client: string
   client_id: string
   created_at: string

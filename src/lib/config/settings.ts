@@ -164,6 +164,9 @@ export function settingsFromFlags(flags: ConnectionFlags): Partial<ClientSetting
     authMethod: parseAuthMethod(flags['auth-method']),
     caFile: flags['ca-file'],
     clientId: flags['client-id'],
+    dpop: flags.dpop || flags['dpop-key-file'] !== undefined || undefined,
+    // Absolute: a session keeps what it started with for runs from other folders.
+    dpopKeyFile: flags['dpop-key-file'] === undefined ? undefined : resolve(flags['dpop-key-file']),
     issuer: flags.issuer,
     keyId: flags['key-id'],
     params: parseParams(flags.param),

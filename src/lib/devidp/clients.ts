@@ -11,6 +11,8 @@
  * fresh signing key per start, so a secret protects nothing a developer could lose, while stable
  * values keep `client add` and scripts valid across restarts and make the printed examples stable.
  */
+import {X509Certificate} from 'node:crypto'
+
 import type {JWK} from 'jose'
 
 import {DEFAULT_FEDERATED_AUDIENCE} from '../config/credentials.js'
@@ -24,7 +26,14 @@ import {DEFAULT_WORKLOAD_SUBJECT} from './workload-issuer.js'
  */
 export const LOOPBACK_REDIRECT_URI = 'http://127.0.0.1/callback'
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none' | 'federated'
+export type ClientAuthMethod =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth'
+  | 'none'
+  | 'federated'
 
 /** Where `dev idp` serves its imitation of the GitHub Actions runner's token service (an issuer of its own). */
 export const GITHUB_ACTIONS_PATH = '/github-actions'
@@ -55,6 +64,14 @@ export interface DevIdpClient {
   publicJwk?: JWK
   /** A `federated` client: the external tokens it accepts as its credential (issuer, subject, audience). */
   federatedCredentials?: FederatedIdentityCredential[]
+  /** Its access tokens must be DPoP-bound: a token request without a proof is refused (RFC 9449 §5.2). */
+  dpopBound?: boolean
+  /**
+   * Mutual TLS (RFC 8705): the client's certificate (PEM). `self_signed_tls_client_auth` registers it
+   * (its key with `x5c`); `tls_client_auth` registers its subject, the certificate chaining to the
+   * server's trusted CA. Its access tokens are bound to it (`cnf` `x5t#S256`).
+   */
+  certificate?: string
 }
 
 /** A type, not an interface: it is then a Record<string, DevIdpClient> as well. */
@@ -70,9 +87,18 @@ export type DevClients = {
   cli: DevIdpClient
   /** A CI job without a secret: client credentials with a federated token from dev idp's GitHub Actions runner. */
   workload: DevIdpClient
+  /**
+   * A web API (client_secret_basic) whose tokens must be DPoP-bound: client credentials, on-behalf-of
+   * of user tokens addressed to it, refresh.
+   */
+  dpop: DevIdpClient
+  /** `dev idp --tls`: a web API that authenticates with its certificate (mutual TLS); its tokens are bound to it. */
+  mtls?: DevIdpClient
 }
 
 export interface ClientOptions {
+  /** `dev idp --tls`: the `mtls` client's certificate (PEM); no `mtls` client without it. */
+  mtlsCertificate?: string
   /** Whether RFC 8693 token exchange is registered, and so may be listed for the web API (default true). */
   tokenExchange?: boolean
 }
@@ -93,6 +119,10 @@ export function devClients(options: ClientOptions = {}): DevClients {
       grantTypes: ['client_credentials'],
       federatedCredentials: [{issuer: GITHUB_ACTIONS_PATH, subject: DEFAULT_WORKLOAD_SUBJECT, audience: DEFAULT_FEDERATED_AUDIENCE}],
     },
+    dpop: {...webApiClient(options), clientId: 'dpop', clientSecret: 'dpop-secret', dpopBound: true},
+    ...(options.mtlsCertificate === undefined
+      ? {}
+      : {mtls: {...webApiClient(options), clientId: 'mtls', clientSecret: undefined, authMethod: 'self_signed_tls_client_auth', certificate: options.mtlsCertificate}}),
   }
 }
 
@@ -124,10 +154,24 @@ export function clientMetadata(client: DevIdpClient): ClientMetadata {
     ...(client.clientSecret === undefined ? {} : {client_secret: client.clientSecret}),
     token_endpoint_auth_method: client.authMethod,
     ...(client.publicJwk === undefined ? {} : {jwks: {keys: [client.publicJwk]}}),
+    ...(client.dpopBound ? {dpop_bound_access_tokens: true} : {}),
+    ...(client.certificate === undefined ? {} : certificateRegistration(client.authMethod, client.certificate)),
     grant_types: grantTypes,
     response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
     redirect_uris: redirectUris,
     // Only a native client's loopback redirect URIs match on any port.
     ...(redirectUris.length > 0 ? {application_type: 'native'} : {}),
   }
+}
+
+/**
+ * How a mutual-TLS client is registered (RFC 8705 §2): by its certificate itself (`jwks` with `x5c`,
+ * self_signed_tls_client_auth) or by its subject (tls_client_auth); its tokens bound to it either way.
+ */
+function certificateRegistration(method: ClientAuthMethod, pem: string): Record<string, unknown> {
+  const certificate = new X509Certificate(pem)
+  const bound = {tls_client_certificate_bound_access_tokens: true}
+  if (method === 'tls_client_auth') return {...bound, tls_client_auth_subject_dn: certificate.subject.replaceAll('\n', ',')}
+  const jwk = certificate.publicKey.export({format: 'jwk'}) as JWK
+  return {...bound, jwks: {keys: [{...jwk, x5c: [certificate.raw.toString('base64')]}]}}
 }

@@ -10,6 +10,9 @@
  *   A sign-in asking for `access_as_user` (or Entra's spelling `api://api/access_as_user`) gets a
  *   token addressed to the client `api`, which is what the jwt-bearer OBO grant accepts as assertion.
  */
+import {randomBytes, X509Certificate} from 'node:crypto'
+import type {TLSSocket} from 'node:tls'
+
 import {clientMetadata, type DevIdpClient} from './clients.js'
 import {interactionUrl, deviceFlowPages} from './interactions.js'
 import type {SigningKeys} from './keys.js'
@@ -43,6 +46,50 @@ export interface ConfigurationOptions {
   extraResources?: Record<string, string>
   /** Last word on the provider configuration (features, ttl, …); may mutate or return a new one. */
   configure?: (configuration: ProviderConfiguration) => ProviderConfiguration | void
+  /**
+   * DPoP (RFC 9449): whether a proof must carry the server's nonce (a proof without one is answered
+   * `use_dpop_nonce` with the nonce to use), as servers that guard against pre-made proofs do. Default true.
+   */
+  dpopNonce?: boolean
+  /**
+   * Mutual TLS (RFC 8705): the endpoints to announce as `mtls_endpoint_aliases`, where the server asks
+   * for a client certificate. Given, mTLS client authentication and certificate-bound tokens are on.
+   */
+  mtlsEndpointAliases?: Record<string, string>
+}
+
+/** The client certificate of the TLS connection a request came on, if it presented one. */
+export function peerCertificate(socket: unknown): X509Certificate | undefined {
+  const peer = (socket as Partial<TLSSocket> | undefined)?.getPeerCertificate?.(false)
+  if (!peer?.raw) return undefined
+  return new X509Certificate(peer.raw)
+}
+
+/** `features.dPoP`: proofs verified, tokens bound to their key, a nonce first unless told otherwise. */
+function dpopFeature(options: ConfigurationOptions) {
+  const nonce = options.dpopNonce ?? true
+  return {enabled: true, nonceSecret: randomBytes(32), requireNonce: () => nonce}
+}
+
+/**
+ * `features.mTLS`: the certificate read off the TLS socket (the mTLS listener asks for one and lets
+ * the provider judge it); `certificateAuthorized`: it chains to the CA the listener trusts;
+ * `certificateSubjectMatches`: the registered subject DN (the only tls_client_auth attribute dev
+ * idp registers).
+ */
+function mtlsFeature(options: ConfigurationOptions) {
+  if (options.mtlsEndpointAliases === undefined) return {enabled: false}
+  type Context = {socket?: unknown}
+  return {
+    certificateAuthorized: (ctx: Context) => (ctx.socket as Partial<TLSSocket> | undefined)?.authorized === true,
+    certificateBoundAccessTokens: true,
+    certificateSubjectMatches: (ctx: Context, property: string, expected: string) =>
+      property === 'tls_client_auth_subject_dn' && peerCertificate(ctx.socket)?.subject.replaceAll('\n', ',') === expected,
+    enabled: true,
+    getCertificate: (ctx: Context) => peerCertificate(ctx.socket),
+    selfSignedTlsClientAuth: true,
+    tlsClientAuth: true,
+  }
 }
 
 interface ResourceServer {
@@ -75,6 +122,8 @@ export function providerConfiguration(
       clientCredentials: {enabled: true},
       deviceFlow: {enabled: true, ...deviceFlowPages},
       devInteractions: {enabled: false},
+      dPoP: dpopFeature(options),
+      mTLS: mtlsFeature(options),
       introspection: {enabled: true, allowedPolicy: introspectionAllowedPolicy},
       revocation: {enabled: true, allowedPolicy: revocationAllowedPolicy},
       resourceIndicators: {
@@ -110,6 +159,12 @@ export function providerConfiguration(
       Session: 14 * 24 * 3600,
       Interaction: 3600,
     },
+    ...(options.mtlsEndpointAliases === undefined
+      ? {}
+      : {
+          clientAuthMethods: ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'private_key_jwt', 'none', 'tls_client_auth', 'self_signed_tls_client_auth'],
+          discovery: {claim_types_supported: ['normal'], mtls_endpoint_aliases: options.mtlsEndpointAliases},
+        }),
     // Every refresh returns a new refresh token; presenting a used one revokes the whole grant
     // (lib/actions/grants/refresh_token.js), as Entra, Okta and Keycloak do with rotation on.
     rotateRefreshToken: true,

@@ -17,7 +17,7 @@ import type {JWK, JWTPayload} from 'jose'
 
 import {publicJwk} from './keys.js'
 import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT} from '../oauth/urns.js'
-import {buildTokenResponse, type OidcProvider, providerErrors, resolveRequestedResources} from './oidc.js'
+import {buildTokenResponse, type OidcProvider, providerErrors, resolveRequestedResources, senderConstraints} from './oidc.js'
 
 export interface OboGrantOptions {
   /** The keys user tokens are signed with: the server's own JWKS (private members are dropped). */
@@ -39,7 +39,7 @@ interface GrantContext {
   oidc: {
     provider: OidcProvider
     params: Record<string, string | string[] | undefined>
-    client: {clientId: string; grantTypeAllowed(grantType: string): boolean}
+    client: {clientAuthMethod: string; clientId: string; grantTypeAllowed(grantType: string): boolean}
     requestParamScopes: Set<string>
     entity(name: string, value: unknown): void
   }
@@ -131,6 +131,11 @@ async function issueDelegatedTokens(
   issuedTokenType?: string,
 ): Promise<Record<string, unknown>> {
   const {provider, client} = ctx.oidc
+  // As the built-in grants do (client_credentials.js): the proof verified and its jti unseen, the
+  // client certificate of a client whose tokens are bound to it, DPoP required of a client that must.
+  const dPoP = await senderConstraints.validateDpop(provider, ctx)
+  const certificate = senderConstraints.checkMtlsCert(provider, ctx)
+  senderConstraints.checkDpopRequired(provider, ctx, dPoP)
   const resourceServer = await singleResourceServer(ctx)
   const scope = grantedScopes(ctx.oidc.requestParamScopes, resourceServer).join(' ')
   const offline = ctx.oidc.requestParamScopes.has('offline_access') && client.grantTypeAllowed('refresh_token')
@@ -138,6 +143,11 @@ async function issueDelegatedTokens(
 
   const at = new provider.AccessToken({accountId: sub, client, grantId, gty, scope: scope || undefined})
   at.resourceServer = resourceServer
+  if (certificate) at.setThumbprint('x5t', certificate)
+  if (dPoP) {
+    await senderConstraints.checkDpopReplay(provider, ctx, dPoP, client.clientId)
+    at.setThumbprint('jkt', dPoP.thumbprint)
+  }
   ctx.oidc.entity('AccessToken', at)
   const accessToken: string = await at.save()
 

@@ -18,7 +18,10 @@ import {createMemoryAdapter as memoryAdapter} from 'oidc-provider/lib/adapters/m
 // The helpers the built-in grants use (lib/actions/grants/client_credentials.js): the same resource
 // resolution (defaultResource, getResourceServerInfo, invalid_target) and the same response shape.
 // @ts-expect-error oidc-provider 9 ships no type declarations
-import {buildTokenResponse as tokenResponse, resolveRequestedResources as requestedResources} from 'oidc-provider/lib/helpers/grants.js'
+import * as grantHelpers from 'oidc-provider/lib/helpers/grants.js'
+// The nonces oidc-provider's DPoP uses (time-stepped HKDF values, lib/helpers/challenge.js): dev idp's API hands out its own the same way.
+// @ts-expect-error oidc-provider 9 ships no type declarations
+import ServerChallengeClass from 'oidc-provider/lib/helpers/challenge.js'
 import type {IncomingMessage, RequestListener, ServerResponse} from 'node:http'
 
 /** What every oidc-provider model (a token, a grant) does: `save` stores it and returns its id. */
@@ -40,6 +43,8 @@ export interface AccessTokenModel extends Model {
   resourceServer?: unknown
   scope?: string
   tokenType: string
+  /** Binds the token (cnf): `x5t` to a client certificate, `jkt` to a DPoP key's thumbprint. */
+  setThumbprint(kind: 'jkt' | 'x5t', value: unknown): void
 }
 
 export interface RefreshTokenModel extends Model {
@@ -104,5 +109,44 @@ export const providerErrors = errors as {
 }
 
 export const createMemoryAdapter = memoryAdapter as () => unknown
-export const buildTokenResponse = tokenResponse as (provider: OidcProvider, response: Record<string, unknown>) => Record<string, unknown>
-export const resolveRequestedResources = requestedResources as (provider: OidcProvider, ctx: unknown) => Promise<unknown[]>
+/** The helpers of oidc-provider's built-in grants that dev idp's grants use (see senderConstraints below). */
+const grants = grantHelpers as {
+  buildTokenResponse: (provider: OidcProvider, response: Record<string, unknown>) => Record<string, unknown>
+  checkDpopReplay: (provider: OidcProvider, ctx: unknown, dPoP: DpopProofResult, clientId: string) => Promise<void>
+  checkDpopRequired: (provider: OidcProvider, ctx: unknown, dPoP: DpopProofResult | undefined) => void
+  checkMtlsCert: (provider: OidcProvider, ctx: unknown) => unknown
+  resolveRequestedResources: (provider: OidcProvider, ctx: unknown) => Promise<unknown[]>
+  validateDpop: (provider: OidcProvider, ctx: unknown) => Promise<DpopProofResult | undefined>
+}
+
+export const buildTokenResponse = grants.buildTokenResponse
+export const resolveRequestedResources = grants.resolveRequestedResources
+
+/** A DPoP proof of a token request as the built-in grants verify it: undefined when there is none. */
+export interface DpopProofResult {
+  jti: string
+  thumbprint: string
+}
+
+/**
+ * The sender-constraint helpers of the built-in grants (lib/helpers/sender_constraints.js,
+ * validate_dpop.js), for the custom grants: the proof verified (with the server's nonce), a replayed
+ * `jti` refused, a client that must use DPoP refused without it, the client certificate of a client
+ * whose tokens are bound to it.
+ */
+export const senderConstraints = {
+  checkDpopReplay: grants.checkDpopReplay,
+  checkDpopRequired: grants.checkDpopRequired,
+  checkMtlsCert: grants.checkMtlsCert,
+  validateDpop: grants.validateDpop,
+}
+
+/** oidc-provider's nonce source: `nextChallenge()` to hand out, `checkChallenge(nonce)` for the last few minutes' ones. */
+export interface ServerChallenge {
+  checkChallenge(nonce: string): boolean
+  nextChallenge(): string
+}
+
+export function serverChallenge(secret: Buffer, info: string): ServerChallenge {
+  return new (ServerChallengeClass as new (secret: Buffer, info: string) => ServerChallenge)(secret, info)
+}

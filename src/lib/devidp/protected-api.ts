@@ -1,8 +1,11 @@
 /**
  * The protected API that `dev idp` serves beside its authorization server, under `/api` on the same
  * port (so one URL, one port to forward): what a resource server does with the tokens tokenctl
- * attaches. Every route needs a bearer JWT that verifies (signature, `iss`, `exp`, `aud` one of the
+ * attaches. Every route needs a JWT that verifies (signature, `iss`, `exp`, `aud` one of the
  * downstream APIs); a missing or bad one gets 401 with `WWW-Authenticate`, as RFC 6750 §3 says.
+ * A sender-constrained token is held to its binding (./sender-constraints.ts): a DPoP-bound one
+ * needs `Authorization: DPoP` and a proof for the request with this API's own nonce, a
+ * certificate-bound one the same certificate on the TLS connection (dev idp's mTLS port).
  *
  *   /api/echo               any method: 200 with the method, the body sent (as httpbin echoes it:
  *                           `data`, and `json` when it parses) and the caller's verified claims
@@ -15,11 +18,18 @@ import type {IncomingMessage, RequestListener, ServerResponse} from 'node:http'
 
 import type {JSONWebKeySet, JWTPayload, JWTVerifyGetKey} from 'jose'
 
+import {type SenderRules, senderVerifier, type SenderRefusal} from './sender-constraints.js'
+
 export const PROTECTED_API_PATH = '/api'
 
-/** RFC 6750 §2.1's token syntax; the scheme is case-insensitive (RFC 9110 §11.1). */
+/** The token of an Authorization header: RFC 6750 §2.1's syntax after Bearer or DPoP; the scheme is case-insensitive (RFC 9110 §11.1). */
+export function presentedToken(authorization: string | undefined): {scheme: 'bearer' | 'dpop'; token: string} | undefined {
+  const match = /^(Bearer|DPoP) +([\w\-.~+/]+=*)\s*$/i.exec(authorization ?? '')
+  return match ? {scheme: match[1].toLowerCase() as 'bearer' | 'dpop', token: match[2]} : undefined
+}
+
 export function bearerToken(authorization: string | undefined): string | undefined {
-  return /^Bearer +([\w\-.~+/]+=*)\s*$/i.exec(authorization ?? '')?.[1]
+  return presentedToken(authorization)?.token
 }
 
 export type Verification = {claims: JWTPayload} | {problem: string}
@@ -75,6 +85,19 @@ function refuse(response: ServerResponse, description: string): void {
   send(response, 401, {error: 'invalid_token', error_description: description}, {'www-authenticate': 'Bearer error="invalid_token"'})
 }
 
+/** A refused binding: 401 with the challenge of its scheme (RFC 9449 §7.1), and the nonce to use when one is wanted. */
+export function refuseSender(response: ServerResponse, refusal: SenderRefusal): void {
+  const description = refusal.description.replaceAll('"', "'")
+  const headers: Record<string, string> = {'www-authenticate': `${refusal.scheme} error="${refusal.error}", error_description="${description}"${refusal.scheme === 'DPoP' ? `, algs="${refusal.algs}"` : ''}`}
+  if (refusal.nonce) headers['dpop-nonce'] = refusal.nonce
+  send(response, 401, {error: refusal.error, error_description: refusal.description}, headers)
+}
+
+export interface ProtectedApiOptions extends VerifierOptions {
+  /** How sender-constrained tokens are held to their binding (./sender-constraints.ts). */
+  senders?: Partial<SenderRules>
+}
+
 /** The most of a body the echo shows: enough for any recipe, bounded whatever a caller sends. */
 export const ECHOED_BODY_BYTES = 16 * 1024
 
@@ -98,15 +121,20 @@ export function bodyEcho(contentType: string | undefined, body: Buffer, size = b
 }
 
 /** The handler of everything under PROTECTED_API_PATH. */
-export async function protectedApiHandler(options: VerifierOptions): Promise<RequestListener> {
+export async function protectedApiHandler(options: ProtectedApiOptions): Promise<RequestListener> {
   const verify = await bearerVerifier(options)
+  const senders = senderVerifier(options.senders)
   const firstTokens = firstTokenRejecter()
   const handle = async (request: IncomingMessage, response: ServerResponse, body: Buffer, size: number) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1')
     const path = url.pathname.slice(PROTECTED_API_PATH.length)
-    const token = bearerToken(request.headers.authorization)
+    const presented = presentedToken(request.headers.authorization)
+    const token = presented?.token
     const verification = await verify(token)
     if ('problem' in verification) return refuse(response, verification.problem)
+    const sender = await senders.check(request, presented!, verification.claims)
+    if ('refusal' in sender) return refuseSender(response, sender.refusal)
+    if (sender.nonce) response.setHeader('dpop-nonce', sender.nonce)
     const echo = {method: request.method, path: url.pathname, ...bodyEcho(request.headers['content-type'], body, size), claims: verification.claims}
     if (path === '/echo') return send(response, 200, echo)
     const rejectFirst = /^\/reject-first\/([^/]+)$/.exec(path)

@@ -73,8 +73,17 @@ export interface DevIdpOptions<C extends ClientSet<C> = DevClients> extends Conf
    * servers with one issuer per tenant or realm are, and anything outside it answers 404.
    */
   issuerPath?: string
-  /** Serve https with this certificate and key (PEM) instead of plain http; the issuer is then https://127.0.0.1:PORT. */
-  tls?: {cert: string; key: string}
+  /**
+   * Serve https with this certificate and key (PEM) instead of plain http; the issuer is then
+   * https://127.0.0.1:PORT. With `ca`, a second https port asks for client certificates (verified
+   * against `ca`, or registered as they are): the mutual-TLS endpoints (`mtls_endpoint_aliases`) and
+   * the protected API, for tls_client_auth, self_signed_tls_client_auth and certificate-bound tokens.
+   */
+  tls?: {ca?: string; cert: string; key: string}
+  /** The port of the mutual-TLS endpoints (with `tls.ca`); 0 (the default) picks a free one. */
+  mtlsPort?: number
+  /** With the default clients: the `mtls` client's certificate (PEM); no `mtls` client without it. */
+  mtlsClientCertificate?: string
 }
 
 export interface DevIdp<C extends ClientSet<C> = DevClients> {
@@ -87,6 +96,8 @@ export interface DevIdp<C extends ClientSet<C> = DevClients> {
   jwksUri: string
   /** The protected API beside the server (`/echo`, `/reject-first/ID`): tokens for `resources.api` or `resources.other`. */
   apiUrl: string
+  /** With `tls.ca`: the origin that asks for client certificates, and the protected API on it (certificate-bound tokens go there). */
+  mtls?: {apiUrl: string; origin: string; tokenEndpoint: string}
   clients: C
   /** `api`, `other`: downstream APIs (scopes `api read write`); `webApi`: the web API for user tokens (scope `access_as_user`). */
   resources: {api: string; other: string; webApi: string}
@@ -111,11 +122,33 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
   options: DevIdpOptions<C> = {},
 ): Promise<DevIdp<C>> {
   const signingKeys = options.signingKeys ?? (await generateSigningKeys())
-  const clients = options.clients ?? (devClients({tokenExchange: options.tokenExchange}) as unknown as C)
+  const clients = options.clients ?? (devClients({mtlsCertificate: options.mtlsClientCertificate, tokenExchange: options.tokenExchange}) as unknown as C)
   const deviceInterval = options.deviceInterval ?? DEFAULT_DEVICE_INTERVAL
   const server = options.tls ? (createTlsServer({cert: options.tls.cert, key: options.tls.key}) as unknown as Server) : createServer()
   const issuerPath = options.issuerPath?.replace(/\/$/, '') ?? ''
   const issuer = `${await listenForIssuer(server, options.port ?? 0, options.tls ? 'https' : 'http')}${issuerPath}`
+  // A client certificate is asked for, never required of the handshake: the provider and the API judge it (RFC 8705 §2).
+  const mtlsServer = options.tls?.ca
+    ? (createTlsServer({ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key, rejectUnauthorized: false, requestCert: true}) as unknown as Server)
+    : undefined
+  let mtlsOrigin: string | undefined
+  try {
+    if (mtlsServer) mtlsOrigin = await listenForIssuer(mtlsServer, options.mtlsPort ?? 0, 'https')
+  } catch (error) {
+    server.close()
+    throw error
+  }
+
+  const mtlsBase = mtlsOrigin === undefined ? undefined : `${mtlsOrigin}${issuerPath}`
+  const mtlsEndpointAliases =
+    mtlsBase === undefined
+      ? undefined
+      : {
+          device_authorization_endpoint: `${mtlsBase}${ROUTES.deviceAuthorization}`,
+          introspection_endpoint: `${mtlsBase}${ROUTES.introspection}`,
+          revocation_endpoint: `${mtlsBase}${ROUTES.revocation}`,
+          token_endpoint: `${mtlsBase}${ROUTES.token}`,
+        }
   const errors: Error[] = []
   const reportError = (error: Error) => {
     errors.push(error)
@@ -127,7 +160,7 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
   const federation = federationFront(Object.values<DevIdpClient>(clients), origin)
   let provider: OidcProvider
   try {
-    provider = createProvider(issuer, providerConfiguration(signingKeys, federation.registered, options))
+    provider = createProvider(issuer, providerConfiguration(signingKeys, federation.registered, {...options, mtlsEndpointAliases}))
     // Before the first request: the `api` client's metadata names these grants, and oidc-provider
     // validates client metadata against the registered grant types when it first loads the client.
     registerOboGrants(provider, {userTokenKeys: signingKeys, tokenExchange: options.tokenExchange})
@@ -135,6 +168,7 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
     consentForOfflineAccess(provider, ROUTES.authorization)
   } catch (error) {
     server.close()
+    mtlsServer?.close()
     throw error
   }
 
@@ -166,7 +200,9 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
       providerCallback(req, res)
     }
   }, options.tls ? 'https' : 'http')
-  server.on('request', options.wrapHandler ? options.wrapHandler(handler) : handler)
+  const wrapped = options.wrapHandler ? options.wrapHandler(handler) : handler
+  server.on('request', wrapped)
+  mtlsServer?.on('request', wrapped)
 
   let stopped = false
   return {
@@ -178,6 +214,7 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
     introspectionEndpoint: `${issuer}${ROUTES.introspection}`,
     jwksUri: `${issuer}${ROUTES.jwks}`,
     apiUrl: `${issuer}${PROTECTED_API_PATH}`,
+    ...(mtlsOrigin === undefined ? {} : {mtls: {apiUrl: `${mtlsOrigin}${PROTECTED_API_PATH}`, origin: mtlsOrigin, tokenEndpoint: mtlsEndpointAliases!.token_endpoint}}),
     clients,
     resources: {api: API_RESOURCE, other: OTHER_RESOURCE, webApi: WEB_API_RESOURCE},
     deviceInterval,
@@ -189,6 +226,7 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
       if (stopped) return
       stopped = true
       if (server.listening) await closeServer(server)
+      if (mtlsServer?.listening) await closeServer(mtlsServer)
     },
   }
 }

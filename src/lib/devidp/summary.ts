@@ -26,7 +26,13 @@ export interface DevIdpSummary {
     redirect_uris?: string[]
     /** A federated client: the external tokens it accepts (issuer, subject, audience, exactly). */
     federated_credentials?: Array<{issuer: string; subject: string; audience: string}>
+    /** Its tokens must be DPoP-bound: a token request without a proof is refused. */
+    dpop_bound?: true
+    /** A mutual-TLS client: the file holding its certificate and key, for --certificate-file. */
+    certificate_file?: string
   }>
+  /** `--tls`: the CA of its own (the file to trust, and its SHA-256 fingerprint), and the port that asks for client certificates. */
+  tls?: {ca_file: string; ca_sha256: string; mtls_origin: string; mtls_api_url: string}
   /** The imitation of the GitHub Actions runner's token service: what a job's environment would hold. */
   github_actions: {issuer: string; request_url: string; request_token: string; subject: string}
   resources: Array<{resource: string; audience: string; scopes: string[]; use: string}>
@@ -34,7 +40,15 @@ export interface DevIdpSummary {
   examples: string[]
 }
 
-export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl'): DevIdpSummary {
+/** Where `dev idp --tls` wrote its CA and the `mtls` client's certificate. */
+export interface TlsFiles {
+  caFile: string
+  /** As `openssl x509 -noout -fingerprint -sha256` prints it. */
+  caSha256: string
+  clientFile: string
+}
+
+export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl', files?: TlsFiles): DevIdpSummary {
   return {
     issuer: idp.issuer,
     authorization_endpoint: idp.authorizationEndpoint,
@@ -51,7 +65,10 @@ export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl'): DevIdp
       grant_types: grantTypesOf(client),
       ...(client.redirectUris === undefined ? {} : {redirect_uris: client.redirectUris}),
       ...(client.federatedCredentials === undefined ? {} : {federated_credentials: client.federatedCredentials.map((credential) => federatedCredential(idp, credential))}),
+      ...(client.dpopBound ? {dpop_bound: true as const} : {}),
+      ...(client.certificate === undefined || files === undefined ? {} : {certificate_file: files.clientFile}),
     })),
+    ...(idp.mtls && files ? {tls: {ca_file: files.caFile, ca_sha256: files.caSha256, mtls_origin: idp.mtls.origin, mtls_api_url: idp.mtls.apiUrl}} : {}),
     github_actions: {
       issuer: idp.githubActions.issuer,
       request_url: idp.githubActions.requestUrl,
@@ -63,7 +80,7 @@ export function devIdpSummary(idp: DevIdp<DevClients>, bin = 'tokenctl'): DevIdp
       {resource: OTHER_RESOURCE, audience: OTHER_RESOURCE, scopes: API_SCOPES.split(' '), use: 'a second downstream API'},
       {resource: WEB_API_RESOURCE, audience: WEB_API_AUDIENCE, scopes: [WEB_API_SCOPE], use: `user tokens for the web API "${WEB_API_AUDIENCE}": the OBO assertion`},
     ],
-    examples: examples(idp, bin),
+    examples: examples(idp, bin, files),
   }
 }
 
@@ -73,18 +90,29 @@ function federatedCredential(idp: DevIdp<DevClients>, credential: FederatedIdent
 }
 
 /** Lines to paste, in order: name the three clients, then try each flow with them, then a secretless CI job. */
-function examples(idp: DevIdp<DevClients>, bin: string): string[] {
-  const {worker, api, cli, workload} = idp.clients
+function examples(idp: DevIdp<DevClients>, bin: string, files?: TlsFiles): string[] {
+  const {worker, api, cli, workload, dpop, mtls} = idp.clients
   const runner = idp.githubActions
-  const issuer = `--issuer ${idp.issuer}`
+  const ca = files ? ` --ca-file ${files.caFile}` : ''
+  const issuer = `--issuer ${idp.issuer}${ca}`
+  const withTls =
+    mtls && files && idp.mtls
+      ? [
+          `${bin} client add mtls ${issuer} --client-id ${mtls.clientId} --auth-method ${mtls.authMethod} --certificate-file ${files.clientFile}`,
+          `${bin} call ${idp.mtls.apiUrl}/echo --client mtls${ca}`,
+        ]
+      : []
   return [
     `printf %s ${worker.clientSecret} | ${bin} client add worker ${issuer} --client-id ${worker.clientId} --client-secret-stdin`,
     `printf %s ${api.clientSecret} | ${bin} client add api ${issuer} --client-id ${api.clientId} --client-secret-stdin`,
     `${bin} client add cli ${issuer} --client-id ${cli.clientId} --auth-method none`,
     `${bin} token client worker --scope read`,
-    `${bin} call ${idp.apiUrl}/echo --client worker`,
+    `${bin} call ${idp.apiUrl}/echo --client worker${ca}`,
     `${bin} token user cli --scope ${WEB_API_SCOPE} --device | ${bin} token obo api --assertion-stdin --scope read | ${bin} token decode`,
     `ACTIONS_ID_TOKEN_REQUEST_URL='${runner.requestUrl}' ACTIONS_ID_TOKEN_REQUEST_TOKEN=${runner.requestToken} ${bin} token client ${issuer} --client-id ${workload.clientId} --federated-token-github --scope read`,
+    `printf %s ${dpop.clientSecret} | ${bin} client add dpop ${issuer} --client-id ${dpop.clientId} --client-secret-stdin --dpop`,
+    `${bin} call ${idp.apiUrl}/echo --client dpop${ca}`,
+    ...withTls,
   ]
 }
 
@@ -105,11 +133,15 @@ export function summaryText(summary: DevIdpSummary): string {
     const indent = ' '.repeat(2 + idWidth)
     const redirect = (client.redirect_uris ?? []).map((uri) => `${indent}redirect ${uri}${uri === LOOPBACK_REDIRECT_URI ? ' (any port)' : ''}`)
     const trusts = (client.federated_credentials ?? []).map((trust) => `${indent}trusts iss ${trust.issuer}, sub ${trust.subject}, aud ${trust.audience}`)
+    const bound = client.dpop_bound ? [`${indent}must use DPoP (--dpop): its tokens are bound to the client's key`] : []
+    const certificate = client.certificate_file ? [`${indent}certificate ${client.certificate_file} (its tokens are bound to it)`] : []
     return [
       `  ${pad(client.client_id, idWidth)}${auth}${secret}`,
       `${indent}${client.grant_types.map((grant) => GRANT_NAMES[grant] ?? grant).join(', ')}`,
       ...redirect,
       ...trusts,
+      ...bound,
+      ...certificate,
     ]
   })
   const resources = summary.resources.map(
@@ -121,6 +153,13 @@ export function summaryText(summary: DevIdpSummary): string {
     `issuer     ${summary.issuer}`,
     `discovery  ${summary.issuer}/.well-known/openid-configuration`,
     `api        ${summary.api_url}/echo (any token for ${API_RESOURCE}: echoes its claims), ${summary.api_url}/reject-first/ID (401 for the first token per ID)`,
+    '           DPoP-bound tokens need Authorization: DPoP and a proof with the API\'s own nonce',
+    ...(summary.tls
+      ? [
+          `ca         ${summary.tls.ca_file} (trust it with --ca-file), SHA-256 ${summary.tls.ca_sha256}`,
+          `mtls       ${summary.tls.mtls_origin} asks for client certificates: the mtls_endpoint_aliases, and ${summary.tls.mtls_api_url}/echo for certificate-bound tokens`,
+        ]
+      : []),
     '',
     'clients',
     ...clients,

@@ -17,6 +17,7 @@ import type {Hooks} from './context.js'
 import {isLoopbackHost, loopbackCheckedLookup} from './destination.js'
 import {createDispatcher, proxyVariable, trustedCas} from './dispatcher.js'
 import {connectionFailure, type Destination, noAnswer} from './failure.js'
+import {type ClientCertificate, presenting} from './mtls.js'
 import {HTTP_POLICY, mayRepeat, retriesStatus} from './policy.js'
 import {parseRetryAfter, retryProgress, withRetries} from './retry.js'
 import {maskHeaders, maskUrl} from './trace.js'
@@ -30,14 +31,36 @@ export interface CallRequest {
   url: URL
 }
 
-/** Where the bearer token comes from; `renew` (a forced renewal) exists only for managed sources. */
+/** A token to attach, and how: `Bearer`, or `DPoP` with a proof per request. */
+export interface SentToken {
+  token: string
+  type: string
+}
+
+/** Proofs of possession of a DPoP key for the requests to an API (oauth/dpop.ts makes them). */
+export interface DpopProver {
+  noteNonce(url: URL, nonce: string | null | undefined): Promise<void>
+  proof(method: string, url: URL, accessToken: string): Promise<string>
+}
+
+/** What a request carries besides its token: a DPoP proof, a client certificate in the TLS handshake. */
+export interface SenderBinding {
+  certificate?: ClientCertificate
+  dpop?: DpopProver
+}
+
+/** Where the token comes from; `renew` (a forced renewal) exists only for managed sources. */
 export interface TokenSource {
-  renew?: () => Promise<string>
-  token: () => Promise<string>
+  /** What the source's tokens are bound to: its DPoP key, its client certificate. */
+  binding?: () => Promise<SenderBinding>
+  renew?: () => Promise<SentToken>
+  token: () => Promise<SentToken>
 }
 
 export interface CallOptions {
   caFile?: string
+  /** --certificate-file: the certificate to present, whatever the token source's. */
+  clientCertificate?: ClientCertificate
   /** Never wait longer than this in total for Retry-After and backoff (the api policy's budget by default). */
   maxTotalWaitMs?: number
   /** Attempts after the first one, on what the api policy retries (./policy.ts). */
@@ -117,6 +140,44 @@ function header(response: CallResponse, name: string): string | undefined {
   return response.headers.find(([candidate]) => candidate.toLowerCase() === name)?.[1]
 }
 
+/** The parameters of the first challenge of a scheme in WWW-Authenticate (RFC 9110 §11.6.1), quoted or not. */
+export function challengeOf(response: Pick<CallResponse, 'headers'>, scheme: string): Record<string, string> | undefined {
+  const header = response.headers.filter(([name]) => name.toLowerCase() === 'www-authenticate').map(([, value]) => value).join(', ')
+  const start = new RegExp(`(?:^|,)\\s*${scheme}(?:\\s+|\\s*$|\\s*,)`, 'i').exec(header)
+  if (!start) return undefined
+  const parameters: Record<string, string> = {}
+  const pattern = /\s*([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)/gy
+  pattern.lastIndex = start.index + start[0].length
+  for (let match = pattern.exec(header); match; match = pattern.exec(header)) {
+    parameters[match[1].toLowerCase()] = match[2] === undefined ? match[3] : match[2].replaceAll(/\\(.)/g, '$1')
+  }
+
+  return parameters
+}
+
+/**
+ * Why an API refused a request, from its challenge: a DPoP proof it would not take
+ * (`invalid_dpop_proof`, RFC 9449 §7.1) with its reason, or a token it would not take as a bearer
+ * token because it is bound. Undefined when the challenge says nothing tokenctl can add to.
+ */
+export function refusalOf(response: Pick<CallResponse, 'headers' | 'status'>): {message: string; suggestion: string} | undefined {
+  if (response.status !== 401 && response.status !== 403) return undefined
+  const dpop = challengeOf(response, 'DPoP')
+  const reason = dpop?.error_description ? `: ${dpop.error_description}` : ''
+  if (dpop?.error === 'invalid_dpop_proof') {
+    return {
+      message: `the API refused the DPoP proof (invalid_dpop_proof${reason})`,
+      suggestion: 'check that the API expects this URL and method (htu and htm: the URL without query and fragment), and this machine\'s clock (iat)',
+    }
+  }
+
+  if (dpop?.error === 'use_dpop_nonce') {
+    return {message: `the API asked again for a DPoP nonce (use_dpop_nonce${reason})`, suggestion: 'the API refused the nonce it had just given: try again, and check that nothing between tokenctl and the API rewrites its headers'}
+  }
+
+  return undefined
+}
+
 /** "401 Unauthorized, invalid_token": the status and the bearer challenge's error (RFC 6750 §3), as the API gave them. */
 function refusal(response: CallResponse): string {
   const error = /\berror="?([\w.-]+)"?/i.exec(header(response, 'www-authenticate') ?? '')?.[1]
@@ -162,13 +223,15 @@ interface Outgoing {
  * pause in the body. A localhost name is resolved once and held to loopback (destination.ts); a
  * loopback destination gets an agent of its own, never one a proxy setting could reach.
  */
-async function sendDirect(outgoing: Outgoing, destination: Destination, caFile: string | undefined): Promise<CallResponse> {
-  const ca = outgoing.url.protocol === 'https:' ? await trustedCas(caFile) : undefined
+async function sendDirect(outgoing: Outgoing, destination: Destination, caFile: string | undefined, certificate: ClientCertificate | undefined): Promise<CallResponse> {
+  const https = outgoing.url.protocol === 'https:'
+  const ca = https ? await trustedCas(caFile) : undefined
   const timeoutMs = destination.timeoutSeconds * 1000
   return new Promise((resolve, reject) => {
-    const send = outgoing.url.protocol === 'https:' ? httpsRequest : httpRequest
+    const send = https ? httpsRequest : httpRequest
     const agent = isLoopbackHost(outgoing.url.hostname) ? false : undefined
-    const options = {agent, ca, headers: outgoing.headers, lookup: loopbackCheckedLookup, method: outgoing.method, timeout: timeoutMs}
+    const tls = https ? presenting(certificate) : {}
+    const options = {agent, ca, ...tls, headers: outgoing.headers, lookup: loopbackCheckedLookup, method: outgoing.method, timeout: timeoutMs}
     const request = send(outgoing.url, options as RequestOptions, (response) => {
       resolve({body: response, headers: headerPairs(response.rawHeaders), status: response.statusCode ?? 0, statusText: response.statusMessage ?? ''})
     })
@@ -183,11 +246,11 @@ async function sendDirect(outgoing: Outgoing, destination: Destination, caFile: 
  * undici's request() on the command's dispatcher: HTTPS_PROXY / HTTP_PROXY / NO_PROXY as for token
  * requests, --timeout on connect, the proxy's CONNECT answer, headers and each pause in the body.
  */
-function proxiedSender(caFile: string | undefined, destination: Destination) {
+function proxiedSender(caFile: string | undefined, destination: Destination, certificate: () => ClientCertificate | undefined) {
   const timeoutMs = destination.timeoutSeconds * 1000
   let dispatcher: ReturnType<typeof createDispatcher> | undefined
   return async (outgoing: Outgoing): Promise<CallResponse> => {
-    dispatcher ??= createDispatcher({caFile, timeoutSeconds: destination.timeoutSeconds})
+    dispatcher ??= createDispatcher({caFile, clientCertificate: certificate(), timeoutSeconds: destination.timeoutSeconds})
     const [{request}, opened] = await Promise.all([import('undici'), dispatcher])
     try {
       const response = await request(outgoing.url, {
@@ -205,10 +268,12 @@ function proxiedSender(caFile: string | undefined, destination: Destination) {
   }
 }
 
-function outgoingRequest(request: CallRequest, token: string): Outgoing {
+function outgoingRequest(request: CallRequest, sent: SentToken, proof: string | undefined): Outgoing {
   const headers: OutgoingHttpHeaders = {}
   for (const [name, value] of request.headers) headers[name.toLowerCase()] = value
-  headers.authorization = `Bearer ${token}`
+  // RFC 9449 §7.1: a DPoP-bound token goes with its scheme and a proof; sent as Bearer it would be refused.
+  headers.authorization = `${proof === undefined ? 'Bearer' : 'DPoP'} ${sent.token}`
+  if (proof !== undefined) headers.dpop = proof
   if (request.body && !headers['content-type']) headers['content-type'] = defaultContentType(request.body)
   return {body: requestBody(request.body), headers, method: request.method, url: request.url}
 }
@@ -217,26 +282,40 @@ function outgoingRequest(request: CallRequest, token: string): Outgoing {
  * One API call: retried as the api policy says (./policy.ts: connection errors, 429/502/503/504,
  * Retry-After honoured, the total wait capped) for idempotent methods, or for all with retryAll; one
  * forced token renewal and one more try on a 401 when the source can renew, which is not one of the
- * retries. A claims challenge is exit 5.
+ * retries. A claims challenge is exit 5. A DPoP-bound token goes with a fresh proof on every
+ * attempt, and the API's first `use_dpop_nonce` challenge is answered at once with its nonce: that
+ * is neither a retry nor the renewal. The source's client certificate (or --certificate-file's) is
+ * presented in every TLS handshake.
  */
 export async function callApi(request: CallRequest, source: TokenSource, options: CallOptions, hooks: Hooks = {}): Promise<CallResponse> {
   const destination: Destination = {host: request.url.host, role: 'the API', source: 'the URL', timeoutSeconds: options.timeoutSeconds}
+  let sent = await source.token()
+  const binding: SenderBinding = (await source.binding?.()) ?? {}
+  const certificate = options.clientCertificate ?? binding.certificate
   // Loopback never goes through a proxy, whatever NO_PROXY says.
-  const proxied = proxyVariable() && !isLoopbackHost(request.url.hostname) ? proxiedSender(options.caFile, destination) : undefined
-  const send = (outgoing: Outgoing) => (proxied ? proxied(outgoing) : sendDirect(outgoing, destination, options.caFile))
+  const proxied = proxyVariable() && !isLoopbackHost(request.url.hostname) ? proxiedSender(options.caFile, destination, () => certificate) : undefined
+  const send = (outgoing: Outgoing) => (proxied ? proxied(outgoing) : sendDirect(outgoing, destination, options.caFile, certificate))
   // A body read from stdin cannot be sent twice.
   const replayable = request.body?.kind !== 'stdin'
   const retries = replayable && mayRepeat('api', request.method, options.retryAll) ? options.retries : 0
-  let token = await source.token()
   let renewed = false
+  let nonceAnswered = false
+
+  const proofFor = async (token: SentToken): Promise<string | undefined> => {
+    if (token.type !== 'DPoP') return undefined
+    if (!binding.dpop) throw new UsageError('the token is bound to a DPoP key (token_type DPoP) that this token source does not have')
+    return binding.dpop.proof(request.method, request.url, token.token)
+  }
 
   const exchange = async (): Promise<CallResponse> => {
-    const outgoing = outgoingRequest(request, token)
+    const outgoing = outgoingRequest(request, sent, await proofFor(sent))
     const started = performance.now()
     try {
       hooks.progress?.({message: `calling ${request.url.host}`, state: 'request'})
       const response = await send(outgoing)
       trace(hooks, outgoing, started, response)
+      // Any answer may bring the API's next nonce (RFC 9449 §9): the next proof to it carries it.
+      await binding.dpop?.noteNonce(request.url, header(response, 'dpop-nonce'))
       return response
     } catch (error) {
       trace(hooks, outgoing, started, undefined, error)
@@ -255,9 +334,18 @@ export async function callApi(request: CallRequest, source: TokenSource, options
       throw challenge
     }
 
+    const dpop = sent.type === 'DPoP' ? challengeOf(response, 'DPoP') : undefined
+    if (dpop?.error === 'use_dpop_nonce' && !nonceAnswered && replayable && header(response, 'dpop-nonce')) {
+      response.body.destroy()
+      nonceAnswered = true
+      return attempt()
+    }
+
+    // A proof the API will not take is not mended by another token: shown as it is (exit 8 with its reason).
+    if (dpop?.error === 'invalid_dpop_proof' || dpop?.error === 'use_dpop_nonce') return response
     if (!source.renew || renewed || !replayable) return response
     response.body.destroy()
-    token = await source.renew()
+    sent = await source.renew()
     renewed = true
     options.onRenewal?.(refusal(response))
     return attempt()

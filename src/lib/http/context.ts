@@ -1,4 +1,6 @@
+import type {NonceBook} from './dpop-nonces.js'
 import type {FetchFn} from './fetch.js'
+import type {ClientCertificate} from './mtls.js'
 import {HTTP_POLICY, type RequestKind} from './policy.js'
 import {retryProgress, withRetries} from './retry.js'
 import type {TraceSink} from './trace.js'
@@ -13,7 +15,7 @@ export type Progress =
 export interface Hooks {
   progress?: (progress: Progress) => void
   trace?: TraceSink
-  /** Something the user should know that did not fail the operation (a store write no replica acknowledged). */
+  /** Something the user should know that did not fail the operation (a store write no replica acknowledged, a server that did not bind a token to the DPoP key). */
   warning?: (message: string) => void
 }
 
@@ -28,6 +30,10 @@ export interface HttpContext {
 
 export interface HttpContextOptions {
   caFile?: string
+  /** Mutual TLS: the certificate every connection of this context presents. */
+  clientCertificate?: ClientCertificate
+  /** DPoP: where the nonces the servers answer with are remembered (token requests: role `token`). */
+  dpopNonces?: NonceBook
   /** Attempts after the first, instead of the policy's. */
   retries?: number
   timeoutSeconds: number
@@ -41,9 +47,17 @@ export function httpContext(options: HttpContextOptions, hooks: Hooks = {}): Htt
   return {
     fetch() {
       // Loaded only when a request is really made: a cache hit never pays for undici or TLS.
-      fetchPromise ??= import('./fetch.js').then(({createFetch}) =>
-        createFetch({caFile: options.caFile, maxBodyBytes: MAX_BODY_BYTES, timeoutSeconds: options.timeoutSeconds, trace: hooks.trace, traceBodies: true}),
-      )
+      fetchPromise ??= import('./fetch.js').then(async ({createFetch}) => {
+        const {caFile, clientCertificate, dpopNonces, timeoutSeconds} = options
+        const send = await createFetch({caFile, clientCertificate, maxBodyBytes: MAX_BODY_BYTES, timeoutSeconds, trace: hooks.trace, traceBodies: true})
+        if (!dpopNonces) return send
+        // Every answer may bring the server's next DPoP nonce (use_dpop_nonce's and a success's alike).
+        return async (url, init) => {
+          const response = await send(url, init)
+          await dpopNonces.note('token', url, response.headers.get('dpop-nonce'))
+          return response
+        }
+      })
       return fetchPromise
     },
     hooks,

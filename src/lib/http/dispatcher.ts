@@ -4,10 +4,13 @@ import {readRegularFileSync} from '../bounded-read.js'
 import {ConfigError, messageOf} from '../errors.js'
 import {trackConnections} from './connections.js'
 import {isLoopbackHost, loopbackCheckedLookup} from './destination.js'
+import {type ClientCertificate, presenting} from './mtls.js'
 
 export interface DispatcherOptions {
   /** An extra trusted CA bundle (PEM) for this command: --ca-file. */
   caFile?: string
+  /** Mutual TLS: the certificate every connection presents (./mtls.ts). */
+  clientCertificate?: ClientCertificate
   /** --timeout: bounds each wait of a request (see createDispatcher). Default 30. */
   timeoutSeconds?: number
 }
@@ -55,7 +58,8 @@ function isLoopbackOrigin(origin: string | URL | undefined): boolean {
  *   HTTP_PROXY / NO_PROXY say, as Go's net/http does: what is sent in clear to 127.0.0.1 never leaves
  *   the machine. A localhost name is held to loopback by the connection's own lookup (destination.ts);
  * - everything else through HTTPS_PROXY / HTTP_PROXY / NO_PROXY (undici's EnvHttpProxyAgent);
- * - the command's trusted CAs for direct, proxied and tunnelled TLS;
+ * - the command's trusted CAs for direct, proxied and tunnelled TLS, and its client certificate
+ *   (mutual TLS) for the connections to the servers (never to the proxy);
  * - --timeout on every wait: DNS + connect + TLS (the connect timeout), the proxy's answer to
  *   CONNECT (the proxy client's headers timeout), the response headers, each pause in a body.
  * It is tracked, so the command destroys it when it ends (connections.ts).
@@ -64,7 +68,7 @@ export async function createDispatcher(options: DispatcherOptions = {}): Promise
   const {Agent, Dispatcher: DispatcherClass, EnvHttpProxyAgent, Pool} = await import('undici')
   const ca = await trustedCas(options.caFile)
   const timeoutMs = (options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000
-  const connect = {...(ca ? {ca} : {}), lookup: loopbackCheckedLookup, timeout: timeoutMs}
+  const connect = {...(ca ? {ca} : {}), ...presenting(options.clientCertificate), lookup: loopbackCheckedLookup, timeout: timeoutMs}
   const timeouts = {bodyTimeout: timeoutMs, headersTimeout: timeoutMs}
   const direct = new Agent({...timeouts, connect})
   if (!proxyVariable()) {
@@ -78,7 +82,7 @@ export async function createDispatcher(options: DispatcherOptions = {}): Promise
     ...timeouts,
     clientFactory: (origin: URL, clientOptions: object) => new Pool(origin, {...clientOptions, ...timeouts}),
     connect,
-    proxyTls: connect,
+    proxyTls: {...(ca ? {ca} : {}), lookup: loopbackCheckedLookup, timeout: timeoutMs},
     proxyTunnel: false,
     requestTls: connect,
   })

@@ -75,12 +75,12 @@ export async function createFetch(options: HttpOptions = {}): Promise<FetchFn> {
 
 /**
  * undici's fetch on the command's dispatcher (proxy, CAs, timeouts, loopback names checked) when a
- * proxy or an extra CA is configured or the host is a localhost name; otherwise Node's own fetch
+ * proxy, an extra CA or a client certificate is configured or the host is a localhost name; otherwise Node's own fetch
  * (the same undici inside), which starts ~35 ms sooner than importing the package. An IP literal
  * needs no lookup, so 127.0.0.1 without a proxy keeps the fast path.
  */
 async function transport(options: HttpOptions): Promise<FetchFn> {
-  const always = Boolean(proxyVariable() || options.caFile)
+  const always = Boolean(proxyVariable() || options.caFile || options.clientCertificate)
   let undici: Promise<[typeof import('undici'), Dispatcher]> | undefined
   return async (url, init) => {
     if (!always && !isLoopbackName(new URL(url).hostname)) return fetch(url, init)

@@ -70,11 +70,14 @@ export function maskParams(entries: Iterable<[string, unknown]>): Record<string,
 /** Headers whose value is a credential. */
 export const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization'])
 export const COOKIE_HEADERS = new Set(['cookie', 'set-cookie'])
+/** A DPoP proof (RFC 9449): good for one request, yet a replay within its window is what servers guard against: shown as a length and a short hash. */
+export const PROOF_HEADERS = new Set(['dpop'])
 
 /** Authorization keeps its scheme and shows a bearer token as a length and a short hash; cookies never. */
 export function maskHeader(name: string, value: string): string {
   const lower = name.toLowerCase()
   if (COOKIE_HEADERS.has(lower)) return '<redacted>'
+  if (PROOF_HEADERS.has(lower)) return maskToken(value)
   if (!CREDENTIAL_HEADERS.has(lower)) return value
   const [scheme, credentials] = value.split(/\s+/, 2)
   if (!credentials) return '<redacted>'

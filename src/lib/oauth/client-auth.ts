@@ -2,6 +2,7 @@ import {createPrivateKey, type JsonWebKey, type KeyObject} from 'node:crypto'
 import type {ClientAuth} from 'openid-client'
 
 import {thumbprint, type ThumbprintAlgorithm} from '../config/certificates.js'
+import {isMtlsMethod} from '../config/clients.js'
 import type {Connection} from '../config/connection.js'
 import type {AssertionAudience} from '../config/credentials.js'
 import type {ClientCredential} from '../config/secrets.js'
@@ -154,6 +155,8 @@ export async function clientAuthentication(connection: Connection, credential: C
 
     case 'certificate':
     case 'private_key': {
+      // Mutual TLS: the certificate goes in the TLS handshake (the command's dispatcher), the form carries client_id alone.
+      if (isMtlsMethod(connection.authMethod)) return client.TlsClientAuth()
       return privateKeyJwt(connection, credential, assertionAudience(connection, metadata).audience)
     }
 
@@ -188,6 +191,11 @@ export function refusalAdvice(connection: Connection, credential: ClientCredenti
  */
 export function assertionAdvice(connection: Connection, credential: ClientCredential, metadata: ServerMetadata): string | undefined {
   if (credential.kind !== 'certificate' && credential.kind !== 'private_key') return undefined
+  if (credential.kind === 'certificate' && isMtlsMethod(connection.authMethod)) {
+    const alias = typeof metadata.mtls_endpoint_aliases === 'object' ? '' : ' (the server lists no mtls_endpoint_aliases: its token endpoint itself must ask for a client certificate)'
+    return `check that the certificate (SHA-256 thumbprint ${credential.certificate.chain[0].fingerprint256}) is registered for client ${connection.clientId} with ${connection.authMethod}${alias}`
+  }
+
   const {by, which} = assertionAudience(connection, metadata)
   const registered =
     credential.kind === 'certificate'

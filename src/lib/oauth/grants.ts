@@ -2,13 +2,19 @@
  * Everything tokenctl sends to a token endpoint, one function per grant. Loaded only when a request
  * is really needed: a cache hit never imports openid-client, undici or this module.
  */
-import type {Configuration} from 'openid-client'
+import type {Configuration, DPoPOptions} from 'openid-client'
 
+import {isMtlsMethod} from '../config/clients.js'
 import type {Connection} from '../config/connection.js'
-import {resolveCredential} from '../config/secrets.js'
+import {type ClientCredential, resolveCredential} from '../config/secrets.js'
 import {type HttpContext, httpContext} from '../http/context.js'
+import {dpopNonceBook} from '../http/dpop-nonces.js'
+import {type ClientCertificate, clientCertificateOf} from '../http/mtls.js'
 import type {Runtime} from '../runtime.js'
-import {connectionMetadata, openConfiguration} from './configuration.js'
+import {connectionMetadata, endpointUsed, openConfiguration} from './configuration.js'
+import type {TokenEndpointDpop} from './dpop.js'
+import {dpopKeyMaterial} from './dpop-keys.js'
+import {dpopOwnerOf} from './client-credentials.js'
 import {AuthorizationError, ConfigError, TokenctlError} from '../errors.js'
 import {type RefusalAdvice, refusalAdvice} from './client-auth.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
@@ -32,16 +38,34 @@ export interface OpenedClient {
   /** What to advise when the server answers invalid_client to this client's assertion or federated token. */
   assertionAdvice?: () => Promise<RefusalAdvice | undefined>
   config: Configuration
+  /** --dpop: the proofs every token request carries (./dpop.ts). */
+  dpop?: TokenEndpointDpop
   http: HttpContext
   metadata: ServerMetadata
 }
 
+/** Mutual TLS: the certificate every connection to the server presents, when the client authenticates with it. */
+export function presentedCertificate(connection: Connection, credential: ClientCredential): ClientCertificate | undefined {
+  return credential.kind === 'certificate' && isMtlsMethod(connection.authMethod) ? clientCertificateOf(credential.certificate) : undefined
+}
+
 export async function openClient(connection: Connection, runtime: Runtime): Promise<OpenedClient> {
-  const http = httpContext({caFile: connection.caFile, timeoutSeconds: connection.timeoutSeconds}, runtime.hooks)
   const credential = await resolveCredential(connection, runtime.openStore)
+  const dpopKey = await dpopKeyMaterial(dpopOwnerOf(connection), runtime.openStore)
+  const nonces = dpopKey ? dpopNonceBook() : undefined
+  const http = httpContext(
+    {caFile: connection.caFile, clientCertificate: presentedCertificate(connection, credential), dpopNonces: nonces, timeoutSeconds: connection.timeoutSeconds},
+    runtime.hooks,
+  )
   const metadata = await connectionMetadata(connection, http)
   const config = await openConfiguration(connection, metadata, credential, http)
-  return {assertionAdvice: refusalAdvice(connection, credential, metadata), config, http, metadata}
+  const dpop = dpopKey && nonces ? await (await import('./dpop.js')).tokenEndpointDpop(config, dpopKey, nonces, metadata) : undefined
+  return {assertionAdvice: refusalAdvice(connection, credential, metadata), config, dpop, http, metadata}
+}
+
+/** What every grant function of openid-client is given: the DPoP handle, when the connection has one. */
+function grantOptions(opened: OpenedClient): DPoPOptions | undefined {
+  return opened.dpop ? {DPoP: opened.dpop.handle} : undefined
 }
 
 /**
@@ -55,10 +79,27 @@ function tokenOf(response: TokenEndpointResponse, requested: string[]): AccessTo
   return token
 }
 
-function grantResult(response: TokenEndpointResponse, config: Configuration, request: {flavor?: Flavor; scopes: string[]}): GrantResult {
+/**
+ * A DPoP-bound answer (token_type DPoP: openid-client lower-cases it) keeps the thumbprint of the key
+ * it is bound to; an answer to a proof with a bearer token was not bound, which the user hears of.
+ */
+function bindingOf(token: AccessToken, opened: OpenedClient): void {
+  if (!opened.dpop) return
+  if (token.token_type === 'DPoP') {
+    token.dpop_jkt = opened.dpop.jkt
+    return
+  }
+
+  if (token.token_type === 'N_A') return
+  const host = new URL(endpointUsed(opened.config, 'token_endpoint')!).host
+  opened.http.hooks.warning?.(`${host} answered --dpop with a ${token.token_type} token: it did not bind the token to the DPoP key, so whoever holds it can use it`)
+}
+
+function grantResult(response: TokenEndpointResponse, opened: OpenedClient, request: {flavor?: Flavor; scopes: string[]}): GrantResult {
   const token = tokenOf(response, request.scopes)
   if (request.flavor) token.flavor = request.flavor
-  const result: GrantResult = {token, tokenEndpoint: config.serverMetadata().token_endpoint}
+  bindingOf(token, opened)
+  const result: GrantResult = {token, tokenEndpoint: endpointUsed(opened.config, 'token_endpoint')}
   if (response.refresh_token) result.refreshToken = response.refresh_token
   return result
 }
@@ -87,26 +128,26 @@ function nonAccessTokenResponse(error: unknown): TokenEndpointResponse | undefin
 
 /**
  * One token request through openid-client: retried on connection errors, 429 and 5xx (the grant
- * is re-run each time, so a client assertion is fresh on every attempt), never on 4xx; every
- * failure translated into tokenctl's errors and exit codes (README, "Exit codes").
+ * is re-run each time, so a client assertion and a DPoP proof are fresh on every attempt), never on
+ * 4xx (a server's `use_dpop_nonce` is answered once by openid-client itself); every failure
+ * translated into tokenctl's errors and exit codes (README, "Exit codes").
  */
 export async function tokenRequest(
-  config: Configuration,
+  opened: OpenedClient,
   grant: GrantKind,
-  run: (config: Configuration) => Promise<TokenEndpointResponse>,
-  http: HttpContext,
-  assertionAdvice?: () => Promise<RefusalAdvice | undefined>,
+  run: (config: Configuration, options: DPoPOptions | undefined) => Promise<TokenEndpointResponse>,
 ): Promise<TokenEndpointResponse> {
-  const host = new URL(config.serverMetadata().token_endpoint!).host
+  const {config, http} = opened
+  const host = new URL(endpointUsed(config, 'token_endpoint')!).host
   http.hooks.progress?.({message: `requesting a token from ${host}`, state: 'request'})
   try {
     return await http.retrying(async () => {
       try {
-        return await run(config)
+        return await run(config, grantOptions(opened))
       } catch (error) {
         const kept = nonAccessTokenResponse(error)
         if (kept) return kept
-        throw await withAssertionAdvice(await translateOAuthError(error, {grant, host, timeoutSeconds: http.timeoutSeconds}), assertionAdvice)
+        throw await withAssertionAdvice(await translateOAuthError(error, {grant, host, timeoutSeconds: http.timeoutSeconds}), opened.assertionAdvice)
       }
     })
   } finally {
@@ -131,11 +172,11 @@ export function requestParameters(fields: {
 
 /** RFC 6749 §4.4: the client's own token. */
 export async function requestClientCredentials(connection: Connection, runtime: Runtime): Promise<AccessToken> {
-  const {assertionAdvice: advice, config, http} = await openClient(connection, runtime)
+  const opened = await openClient(connection, runtime)
   const {clientCredentialsGrant} = await import('openid-client')
   const parameters = requestParameters(connection)
-  const response = await tokenRequest(config, 'client_credentials', (c) => clientCredentialsGrant(c, parameters), http, advice)
-  return tokenOf(response, connection.scopes)
+  const response = await tokenRequest(opened, 'client_credentials', (c, options) => clientCredentialsGrant(c, parameters, options))
+  return grantResult(response, opened, connection).token
 }
 
 export interface OboRequest {
@@ -166,12 +207,11 @@ interface OboAnswer {
 export async function requestObo(connection: Connection, request: OboRequest, runtime: Runtime): Promise<GrantResult> {
   const opened = await openClient(connection, runtime)
   const answer = await sendObo(opened, connection, {...request, scopes: withOfflineAccess(connection.scopes, request.offline)})
-  return grantResult(answer.response, opened.config, answer)
+  return grantResult(answer.response, opened, answer)
 }
 
 async function sendObo(opened: OpenedClient, connection: Connection, request: Omit<OboRequest, 'offline'> & {scopes: string[]}): Promise<OboAnswer> {
-  const {assertionAdvice: advice, config, http, metadata} = opened
-  const flavor = request.flavor ?? detectFlavor(connection, metadata)
+  const flavor = request.flavor ?? detectFlavor(connection, opened.metadata)
   const parameters = requestParameters({...connection, scopes: request.scopes})
   let grantType: string
   if (flavor === 'entra') {
@@ -186,7 +226,7 @@ async function sendObo(opened: OpenedClient, connection: Connection, request: Om
   }
 
   const {genericGrantRequest} = await import('openid-client')
-  const response = await tokenRequest(config, 'obo', (c) => genericGrantRequest(c, grantType, parameters), http, advice)
+  const response = await tokenRequest(opened, 'obo', (c, options) => genericGrantRequest(c, grantType, parameters, options))
   return {flavor, response, scopes: request.scopes}
 }
 
@@ -208,7 +248,7 @@ export async function requestOboSession(connection: Connection, request: Pick<Ob
     second = await sendObo(opened, connection, {...request, flavor: first.flavor, requestedTokenType: REFRESH_TOKEN_TYPE, scopes})
   } catch (error) {
     if (!(error instanceof AuthorizationError)) throw error
-    return {...grantResult(first.response, opened.config, first), refreshTokenRefused: error}
+    return {...grantResult(first.response, opened, first), refreshTokenRefused: error}
   }
 
   return sessionGrant(opened, second)
@@ -224,7 +264,7 @@ function issuedRefreshTokenOnly(response: TokenEndpointResponse): boolean {
 
 /** An answer with a refresh token, as a session keeps it: a refresh token alone is redeemed once for the access token. */
 async function sessionGrant(opened: OpenedClient, answer: OboAnswer): Promise<GrantResult> {
-  if (!issuedRefreshTokenOnly(answer.response)) return grantResult(answer.response, opened.config, answer)
+  if (!issuedRefreshTokenOnly(answer.response)) return grantResult(answer.response, opened, answer)
   const issued = checkedRefreshToken(answer.response.access_token)
   const scopes = answer.response.scope?.split(' ').filter(Boolean) ?? answer.scopes
   const refreshed = await refreshWith(opened, issued, scopes)
@@ -244,8 +284,8 @@ export async function requestRefresh(connection: Connection, refreshToken: strin
 async function refreshWith(opened: OpenedClient, refreshToken: string, scopes: string[]): Promise<GrantResult> {
   const {refreshTokenGrant} = await import('openid-client')
   const parameters = scopes.length > 0 ? {scope: scopes.join(' ')} : undefined
-  const response = await tokenRequest(opened.config, 'refresh_token', (c) => refreshTokenGrant(c, refreshToken, parameters), opened.http, opened.assertionAdvice)
-  return grantResult(response, opened.config, {scopes})
+  const response = await tokenRequest(opened, 'refresh_token', (c, options) => refreshTokenGrant(c, refreshToken, parameters, options))
+  return grantResult(response, opened, {scopes})
 }
 
 /**
@@ -256,7 +296,7 @@ export async function revokeRefreshToken(connection: Connection, refreshToken: s
   const {config, http, metadata} = await openClient(connection, runtime)
   if (!metadata.revocation_endpoint) return 'not_supported'
   const {tokenRevocation} = await import('openid-client')
-  const host = new URL(metadata.revocation_endpoint).host
+  const host = new URL(endpointUsed(config, 'revocation_endpoint')!).host
   try {
     await tokenRevocation(config, refreshToken, {token_type_hint: 'refresh_token'})
   } catch (error) {
@@ -287,7 +327,7 @@ function endpointOf(metadata: ServerMetadata, name: 'authorization_endpoint' | '
 export async function requestDeviceAuthorization(opened: OpenedClient, scopes: string[]): Promise<DeviceAuthorization> {
   endpointOf(opened.metadata, 'device_authorization_endpoint', 'device flow')
   const {initiateDeviceAuthorization} = await import('openid-client')
-  const host = new URL(String(opened.metadata.device_authorization_endpoint)).host
+  const host = new URL(endpointUsed(opened.config, 'device_authorization_endpoint')!).host
   try {
     return await initiateDeviceAuthorization(opened.config, {scope: scopes.join(' ')})
   } catch (error) {
@@ -301,17 +341,17 @@ export async function requestDeviceAuthorization(opened: OpenedClient, scopes: s
  */
 export async function pollDeviceToken(opened: OpenedClient, authorization: DeviceAuthorization, scopes: string[], signal: AbortSignal): Promise<GrantResult> {
   const {pollDeviceAuthorizationGrant} = await import('openid-client')
-  const host = new URL(opened.metadata.token_endpoint!).host
+  const host = new URL(endpointUsed(opened.config, 'token_endpoint')!).host
   let response: TokenEndpointResponse
   try {
-    response = await pollDeviceAuthorizationGrant(opened.config, authorization as never, undefined, {signal})
+    response = await pollDeviceAuthorizationGrant(opened.config, authorization as never, undefined, {...grantOptions(opened), signal})
   } catch (error) {
     const kept = nonAccessTokenResponse(error)
     if (!kept) throw await translateOAuthError(error, {grant: 'device_code', host, timeoutSeconds: opened.http.timeoutSeconds})
     response = kept
   }
 
-  return grantResult(response, opened.config, {scopes})
+  return grantResult(response, opened, {scopes})
 }
 
 export interface AuthorizationRequest {
@@ -331,6 +371,8 @@ export async function authorizationRequest(opened: OpenedClient, scopes: string[
   const url = client.buildAuthorizationUrl(opened.config, {
     code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
+    // RFC 9449 §10: the code is bound to the DPoP key, and only a proof with it redeems it.
+    ...(opened.dpop ? {dpop_jkt: opened.dpop.jkt} : {}),
     redirect_uri: redirectUri,
     response_type: 'code',
     scope: scopes.join(' '),
@@ -342,7 +384,7 @@ export async function authorizationRequest(opened: OpenedClient, scopes: string[
 /** Redeems the code the loopback redirect brought back; openid-client checks state and iss again. */
 export async function redeemAuthorizationCode(opened: OpenedClient, request: AuthorizationRequest, callback: URL): Promise<GrantResult> {
   const {authorizationCodeGrant} = await import('openid-client')
-  const run = (config: Configuration) =>
-    authorizationCodeGrant(config, callback, {expectedState: request.state, pkceCodeVerifier: request.codeVerifier})
-  return grantResult(await tokenRequest(opened.config, 'sign_in', run, opened.http, opened.assertionAdvice), opened.config, request)
+  const run = (config: Configuration, options: DPoPOptions | undefined) =>
+    authorizationCodeGrant(config, callback, {expectedState: request.state, pkceCodeVerifier: request.codeVerifier}, undefined, options)
+  return grantResult(await tokenRequest(opened, 'sign_in', run), opened, request)
 }

@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 
 import type {Connection} from '../config/connection.js'
 import type {Runtime} from '../runtime.js'
-import {serverKey} from './client-credentials.js'
+import {dpopJktOf, serverKey} from './client-credentials.js'
 import {oboFlavor} from './flavor.js'
 import type {OboRequest} from './grants.js'
 import type {TokenResult} from './token.js'
@@ -27,6 +27,7 @@ export async function oboToken(
   const key = cacheKey({
     audience: connection.audience,
     clientId: connection.clientId,
+    dpopJkt: await dpopJktOf(connection, runtime),
     flavor,
     grant: 'on_behalf_of',
     params: request.requestedTokenType ? [...connection.params, ['requested_token_type', request.requestedTokenType]] : connection.params,

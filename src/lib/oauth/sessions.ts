@@ -18,7 +18,10 @@
  * TOKENCTL_HOME with a local store, or entries of the store itself when it is shared (Redis), so
  * that every host of a fleet lists the same sessions. It is written with each record.
  */
-import {type ClientSettings, credentialLocationOf, findClient} from '../config/clients.js'
+import {X509Certificate} from 'node:crypto'
+
+import {thumbprint} from '../config/certificates.js'
+import {type ClientSettings, credentialLocationOf, findClient, isMtlsMethod} from '../config/clients.js'
 import {type Connection, methodFits, toConnection} from '../config/connection.js'
 import {
   credentialKind,
@@ -36,6 +39,10 @@ import {sameStoreAdvice, storeSearched} from '../store/searched.js'
 import {AuthorizationError, ConfigError, messageOf, ReauthenticationRequiredError, TokenctlError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import type {SecretStore} from '../store/types.js'
+import type {ClientCertificate} from '../http/mtls.js'
+import {dpopOwnerOf} from './client-credentials.js'
+import type {ResourceProver} from './dpop.js'
+import {type DpopKeyMaterial, dpopKeyMaterial} from './dpop-keys.js'
 import type {GrantResult} from './grants.js'
 import {sha256} from './obo.js'
 import {type AccessToken, type Flavor, isUsable, isWellFormed, type TokenResult} from './token.js'
@@ -78,6 +85,8 @@ interface SessionRecord {
   client: SessionClient
   created_at: string
   credential: SessionCredential
+  /** --dpop: the session's own copy of the key it started with, for its whole life (a public client's refresh token is bound to it). */
+  dpop?: DpopKeyMaterial
   flavor: SessionFlavor
   /** The scopes the server last said it granted (a token response's `scope`): what a refresh asks for. */
   granted_scopes: string[]
@@ -116,6 +125,24 @@ function credentialDescription(credential: SessionCredential): string {
   }
 }
 
+/** base64url of a SHA-256 thumbprint written as `openssl x509 -fingerprint` does (AB:CD:…). */
+const fingerprintToX5t = (fingerprint: string): string => Buffer.from(fingerprint.replaceAll(':', ''), 'hex').toString('base64url')
+
+/** The certificate a session's mutual TLS presents, as a bound token's cnf names it; never the key. */
+function certificateX5t(credential: SessionCredential): string | undefined {
+  if (credential.kind === 'kept' && credential.material.kind === 'certificate') return thumbprint(new X509Certificate(credential.material.certificates[0]), 'sha256')
+  const facts = credential.kind === 'named_client' ? findClient(credential.name)?.certificate : undefined
+  return facts ? fingerprintToX5t(facts.sha256_thumbprint) : undefined
+}
+
+/** What the session's tokens are bound to: its DPoP key's thumbprint, or its client certificate's. */
+function bindingOf(record: SessionRecord): SessionSummary['binding'] {
+  if (record.dpop) return {dpop_jkt: record.dpop.jkt}
+  if (!isMtlsMethod(record.client.authMethod)) return undefined
+  const x5t = certificateX5t(record.credential)
+  return x5t === undefined ? undefined : {'x5t#S256': x5t}
+}
+
 function summaryOf(record: SessionRecord, credential = credentialDescription(record.credential)): SessionSummary {
   const summary: SessionSummary = {
     access_token_expires_at: record.access_token.expires_at === undefined ? null : new Date(record.access_token.expires_at).toISOString(),
@@ -132,6 +159,8 @@ function summaryOf(record: SessionRecord, credential = credentialDescription(rec
     token_endpoint: record.token_endpoint,
   }
   if (record.reauthentication) summary.reauthentication = record.reauthentication
+  const binding = bindingOf(record)
+  if (binding) summary.binding = binding
   // Listed so that the browser of a sign-in never inherits them (config/stored-variables.ts).
   if (record.credential.kind === 'given') summary.credential_variables = variablesOf(record.credential.source)
   return summary
@@ -220,7 +249,9 @@ function sessionConnection(record: SessionRecord, overrides: SessionOverrides): 
   const merged = {...settings, ...changed}
   // The method the session started with was chosen for that credential: another may need another.
   if (merged.authMethod !== undefined && !methodFits(merged.authMethod, credentialKind(credential))) delete merged.authMethod
-  return toConnection(merged, {clientName: name, credential})
+  const connection = toConnection(merged, {clientName: name, credential})
+  if (record.dpop) connection.dpop = {kind: 'kept', material: record.dpop, session: record.key}
+  return connection
 }
 
 /**
@@ -271,8 +302,30 @@ export interface StartOptions {
 }
 
 export interface SessionResult {
+  /** Mutual TLS: the certificate its client presents, for the requests its certificate-bound token is sent with (`call`). */
+  certificate?: () => Promise<ClientCertificate | undefined>
+  /** --dpop: proofs with the session's key for the requests its token is sent with (`call`, `--format header --url`). */
+  proofs?: () => Promise<ResourceProver>
   result: TokenResult
   summary: SessionSummary
+}
+
+/**
+ * A session's result, with what its token is bound to: the proofs of its DPoP key (the key itself
+ * stays inside), the certificate its client presents with mutual TLS.
+ */
+function sessionResult(record: SessionRecord, result: TokenResult, summary: SessionSummary, connection: () => Connection, runtime: Runtime): SessionResult {
+  const {dpop} = record
+  const answer: SessionResult = {result, summary}
+  if (dpop) answer.proofs = async () => (await import('./dpop-keys.js')).resourceProverWith(dpop)
+  if (isMtlsMethod(record.client.authMethod)) {
+    answer.certificate = async () => {
+      const [{presentedCertificate}, used] = [await import('./grants.js'), connection()]
+      return presentedCertificate(used, await resolveCredential(used, runtime.openStore))
+    }
+  }
+
+  return answer
 }
 
 /** Refuses a key that is taken, unless replacing it is allowed: checked before a person signs in or an assertion is spent. */
@@ -324,6 +377,7 @@ export async function keepSession(connection: Connection, granted: GrantResult, 
     client: snapshotOf(connection),
     created_at: new Date().toISOString(),
     credential: await credentialToKeep(connection, session.key, runtime),
+    dpop: await dpopKeyMaterial(dpopOwnerOf(connection), runtime.openStore),
     flavor: session.flavor,
     granted_scopes: grantedScopes(granted, scopes),
     key: session.key,
@@ -340,7 +394,7 @@ export async function keepSession(connection: Connection, granted: GrantResult, 
     await assertSessionKeyFree(store, session.key, session.mayReplace) // someone may have taken the key meanwhile
     await writeRecord(store, record)
   })
-  return {result: {source: 'identity_provider', token: granted.token}, summary: summaryOf(record)}
+  return sessionResult(record, {source: 'identity_provider', token: granted.token}, summaryOf(record), () => connection, runtime)
 }
 
 /** `session start`: one OBO request that must bring a refresh token; the session is stored under its key. */
@@ -384,7 +438,8 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
   const store = await runtime.openStore()
   const usable = (record: SessionRecord) => isUsable(record.access_token, options.minTtlSeconds)
   const described = (record: SessionRecord) => summaryOf(record, options.credential ? GIVEN_ON_THE_COMMAND_LINE : undefined)
-  const cached = (record: SessionRecord): SessionResult => ({result: {source: 'cache', token: record.access_token}, summary: described(record)})
+  const cached = (record: SessionRecord): SessionResult =>
+    sessionResult(record, {source: 'cache', token: record.access_token}, described(record), () => sessionConnection(record, options), runtime)
   const current = async () => {
     const record = await readRecord(store, key)
     if (!record) throw unknownSession(key, store)
@@ -426,7 +481,7 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
         token_endpoint: granted.tokenEndpoint ?? record.token_endpoint,
       }
       await writeRecord(store, refreshed)
-      return {result: {source: 'identity_provider', token: granted.token}, summary: described(refreshed)}
+      return sessionResult(refreshed, {source: 'identity_provider', token: granted.token}, described(refreshed), () => sessionConnection(refreshed, options), runtime)
     },
     {onWait: () => runtime.hooks.progress?.({message: `waiting for another tokenctl refreshing session ${key}`, state: 'waiting'})},
   )

@@ -12,6 +12,8 @@ import {type AccessToken, isUsable, isWellFormed, type TokenResult} from './toke
 export interface CacheKeyParts {
   audience: string[]
   clientId: string
+  /** DPoP: the thumbprint of the key the tokens are bound to (a token bound to another key is no use). */
+  dpopJkt?: string
   /** On-behalf-of only: the two flavors answer the same request differently. */
   flavor?: string
   grant: string
@@ -43,6 +45,7 @@ export function cacheKey(parts: CacheKeyParts): string {
     [...parts.params].sort(([a], [b]) => a.localeCompare(b)),
     parts.subject ?? null,
     parts.flavor ?? null,
+    parts.dpopJkt ?? null,
   ])
   return createHash('sha256').update(canonical).digest('hex')
 }

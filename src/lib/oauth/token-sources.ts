@@ -1,11 +1,12 @@
-import {resolveConnection} from '../config/connection.js'
-import {readSecret} from '../config/secrets.js'
+import {isMtlsMethod} from '../config/clients.js'
+import {type Connection, resolveConnection} from '../config/connection.js'
+import {readSecret, resolveCredential} from '../config/secrets.js'
 import {UsageError} from '../errors.js'
-import type {TokenSource} from '../http/call.js'
+import type {SenderBinding, SentToken, TokenSource} from '../http/call.js'
 import type {Runtime} from '../runtime.js'
-import {clientCredentialsToken} from './client-credentials.js'
-import {refreshSession} from './sessions.js'
-import {isB64Token} from './token.js'
+import {clientCredentialsToken, dpopOwnerOf} from './client-credentials.js'
+import {refreshSession, type SessionResult} from './sessions.js'
+import {type AccessToken, isB64Token} from './token.js'
 
 export interface TokenSourceFlags {
   client?: string
@@ -28,14 +29,19 @@ export function tokenSourceOf(flags: TokenSourceFlags, runtime: Runtime): TokenS
 
   if (flags.client) {
     const connection = resolveConnection(flags.client, {})
-    const get = async (force: boolean) => (await clientCredentialsToken(connection, {force}, runtime)).token.access_token
-    return {renew: () => get(true), token: () => get(false)}
+    const get = async (force: boolean) => sent((await clientCredentialsToken(connection, {force}, runtime)).token)
+    return {binding: () => connectionBinding(connection, runtime), renew: () => get(true), token: () => get(false)}
   }
 
   if (flags.session) {
     const key = flags.session
-    const get = async (force: boolean) => (await refreshSession(key, {force}, runtime)).result.token.access_token
-    return {renew: () => get(true), token: () => get(false)}
+    let latest: SessionResult | undefined
+    const get = async (force: boolean) => {
+      latest = await refreshSession(key, {force}, runtime)
+      return sent(latest.result.token)
+    }
+
+    return {binding: async () => sessionBinding(latest!), renew: () => get(true), token: () => get(false)}
   }
 
   const source = flags['token-env'] ? ({kind: 'env', variable: flags['token-env']} as const) : ({kind: 'stdin'} as const)
@@ -49,7 +55,26 @@ export function tokenSourceOf(flags: TokenSourceFlags, runtime: Runtime): TokenS
         })
       }
 
-      return token
+      return {token, type: 'Bearer'}
     },
   }
+}
+
+const sent = (token: AccessToken): SentToken => ({token: token.access_token, type: token.token_type === 'DPoP' ? 'DPoP' : 'Bearer'})
+
+/** A named client's: its DPoP key (--dpop), its certificate when it authenticates with mutual TLS. */
+async function connectionBinding(connection: Connection, runtime: Runtime): Promise<SenderBinding> {
+  const binding: SenderBinding = {}
+  if (connection.dpop) binding.dpop = await (await import('./dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+  if (isMtlsMethod(connection.authMethod)) {
+    const {presentedCertificate} = await import('./grants.js')
+    binding.certificate = presentedCertificate(connection, await resolveCredential(connection, runtime.openStore))
+  }
+
+  return binding
+}
+
+/** A session's: the DPoP key it keeps, the certificate its client presents. */
+async function sessionBinding(result: SessionResult): Promise<SenderBinding> {
+  return {certificate: await result.certificate?.(), dpop: await result.proofs?.()}
 }

@@ -7,6 +7,8 @@ export type Flavor = 'entra' | 'rfc8693'
 /** An access token as tokenctl keeps and prints it. Times are epoch milliseconds. */
 export interface AccessToken {
   access_token: string
+  /** A DPoP-bound token (token_type DPoP): the thumbprint of the key it is bound to. */
+  dpop_jkt?: string
   expires_at?: number
   /** How an on-behalf-of token was obtained. */
   flavor?: Flavor

@@ -14,6 +14,11 @@ export const args = {url: Args.string({description: 'the API URL (https, or http
 
 export const flags = {
   'ca-file': connectionFlags['ca-file'],
+  'certificate-file': Flags.string({
+    description: 'present this client certificate (PEM with its key, or PKCS#12) in the TLS handshake: for a certificate-bound token from --token-env or --token-stdin (a named client or session presents its own)',
+    helpValue: 'PATH',
+  }),
+  'certificate-password-env': {...connectionFlags['certificate-password-env'], helpGroup: undefined},
   client: Flags.string({description: 'named client: client credentials, cached', helpGroup: SOURCE, helpValue: 'NAME'}),
   data: emptyValueAllowed(Flags.string({char: 'd', description: 'request body (default method POST); -d \'\' sends an empty one', exclusive: ['data-file']})),
   'data-file': Flags.string({description: 'request body from a file, or - for stdin; streamed', helpValue: 'PATH|-'}),

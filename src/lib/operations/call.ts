@@ -6,8 +6,10 @@ import {pipeline} from 'node:stream/promises'
 
 import type {CommandShell} from '../command-shell.js'
 import {secureUrl} from '../config/urls.js'
+import {readCertificateFile} from '../config/certificates.js'
 import {ExitCode, HttpStatusError, NetworkError, UsageError} from '../errors.js'
-import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod} from '../http/call.js'
+import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod, refusalOf} from '../http/call.js'
+import {clientCertificateOf} from '../http/mtls.js'
 import {tokenSourceOf} from '../oauth/token-sources.js'
 import type * as Call from './call.flags.js'
 import type {CommandInput} from './input.js'
@@ -36,9 +38,12 @@ export async function call({args, flags}: CommandInput<typeof Call>, shell: Comm
   if (!URL.canParse(args.url)) throw new UsageError(`not a URL: "${args.url}"`, 'usage_error', {suggestions: ['pass an absolute URL such as https://api.example.com/things']})
   const request = {body, headers, method: parseMethod(flags.request ?? (body ? 'POST' : 'GET')), url: secureUrl(args.url, 'the URL')}
   const source = tokenSourceOf({...flags, session: flags['session-key']}, shell.runtime())
+  // A certificate-bound token from outside (--token-env) goes over a connection presenting its certificate.
+  const certificate = flags['certificate-file'] === undefined ? undefined : clientCertificateOf(await readCertificateFile(flags['certificate-file'], flags['certificate-password-env']))
   const renewed = flags.client ? `--client ${flags.client}` : `--session-key ${flags['session-key']}`
   const options = {
     caFile: flags['ca-file'],
+    clientCertificate: certificate,
     // The one renewal is not silent: a 401 that a new token cured still says the old one was refused.
     onRenewal: (why: string) => shell.logToStderr(`the API refused the token (${why}): got a new one (${renewed}) and sent the request again`),
     retries: flags.retries,
@@ -53,8 +58,16 @@ export async function call({args, flags}: CommandInput<typeof Call>, shell: Comm
   }
 
   await writeResponse(response, flags.include, shell.dataStream())
-  if (failed) throw new HttpStatusError(`the API answered ${response.status} ${response.statusText}`.trim(), response.status)
+  if (failed) throw statusError(response)
   return undefined
+}
+
+/** Exit 8, with the API's own reason when its challenge gives one (a DPoP proof it refused). */
+function statusError(response: CallResponse): HttpStatusError {
+  const status = `${response.status} ${response.statusText}`.trim()
+  const refusal = refusalOf(response)
+  if (!refusal) return new HttpStatusError(`the API answered ${status}`, response.status)
+  return new HttpStatusError(`the API answered ${status}: ${refusal.message}`, response.status, {suggestions: [refusal.suggestion]})
 }
 
 /** Streams the answer to stdout or into the --output file, which the shell commits only on success. */

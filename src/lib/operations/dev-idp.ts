@@ -1,5 +1,9 @@
 /** `dev idp`: the local authorization server, running until Ctrl-C (or a service manager's SIGTERM). */
+import {X509Certificate} from 'node:crypto'
+import {join, resolve} from 'node:path'
+
 import type {CommandShell} from '../command-shell.js'
+import {tokenctlHome} from '../paths.js'
 import type * as DevIdp from './dev-idp.flags.js'
 import type {CommandInput} from './input.js'
 
@@ -14,11 +18,15 @@ export async function devIdp({bin, flags}: DevIdpInput, shell: CommandShell): Pr
   // Loaded here: oclif reads every command's module (and what it imports) for its manifest and help.
   const {startDevIdp} = await import('../devidp/server.js')
   const {devIdpSummary, summaryText} = await import('../devidp/summary.js')
+  // --tls: a CA of its own and the certificates it issued, kept in a folder and used again by later starts.
+  const pki = flags.tls ? await (await import('../devidp/pki.js')).devPki(resolve(flags['tls-dir'] ?? join(tokenctlHome(), 'dev-idp'))) : undefined
   const idp = await startDevIdp({
     onError: (error) => process.stderr.write(`dev idp: server error: ${error.message}\n`),
     port: flags.port,
+    ...(pki ? {mtlsClientCertificate: pki.clientCertificateOnly, mtlsPort: flags['mtls-port'], tls: {ca: pki.caCertificate, cert: pki.serverCertificate, key: pki.serverKey}} : {}),
   })
-  const summary = devIdpSummary(idp, bin)
+  const tlsFiles = pki ? {caFile: pki.caFile, caSha256: new X509Certificate(pki.caCertificate).fingerprint256, clientFile: pki.clientFile} : undefined
+  const summary = devIdpSummary(idp, bin, tlsFiles)
   // Now, as one line under --json: the command keeps running, so a result at the end is no use,
   // and shell.log() is silent under --json.
   process.stdout.write(`${shell.json ? JSON.stringify(summary) : summaryText(summary)}\n`)

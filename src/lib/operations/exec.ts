@@ -2,7 +2,8 @@
  * `exec`: runs a command with a token in its environment, as `aws-vault exec` and `op run` do, shared
  * by the oclif command and the fast path of bin/run.js (one implementation; see ../command-shell.ts).
  * The token comes the way `token client` or `session refresh` gets it (cached), before the command
- * starts: no token, no command. The command's stdin, stdout and stderr are its own, signals sent to
+ * starts: no token, no command (nor for a DPoP-bound token, which the command could only send as a
+ * bearer token). The command's stdin, stdout and stderr are its own, signals sent to
  * tokenctl reach it, and its exit status is what this answers; setting it is the caller's business.
  */
 import {spawn} from 'node:child_process'
@@ -15,6 +16,8 @@ import {ExitCode, SIGNALLED_EXIT_BASE, TokenctlError, UsageError} from '../error
 import {closeConnections} from '../http/connections.js'
 import {clientCredentialsToken} from '../oauth/client-credentials.js'
 import {refreshSession} from '../oauth/sessions.js'
+import type {AccessToken} from '../oauth/token.js'
+import {boundTokenRefused, type DpopGiven, dpopGivenOf} from '../oauth/token-header.js'
 import type {Runtime} from '../runtime.js'
 import {environmentWithoutSecrets} from '../secret-variables.js'
 import type * as Exec from './exec.flags.js'
@@ -33,6 +36,8 @@ export const NOT_WITH_SESSION = [
   'audience',
   'auth-method',
   'client-id',
+  'dpop',
+  'dpop-key-file',
   'issuer',
   'key-id',
   'no-cache',
@@ -91,12 +96,21 @@ async function tokenOf({args, flags}: ExecInput, runtime: Runtime): Promise<stri
     }
 
     const {result} = await refreshSession(key, {...sessionOverridesOf(flags), ...options}, runtime)
-    return result.token.access_token
+    return bearerToken(result.token, {session: key})
   }
 
   const connection = resolveConnection(args.name ?? flags.client, flags)
+  const given = dpopGivenOf(flags, connection)
+  // Said before any request: a connection with --dpop gets a bound token.
+  if (connection.dpop) throw boundTokenRefused('exec', given)
   const result = await clientCredentialsToken(connection, {...options, noCache: flags['no-cache']}, runtime).catch(orWithoutCache(connection, flags['no-cache']))
-  return result.token.access_token
+  return bearerToken(result.token, given)
+}
+
+/** The command can only send the token as a bearer token: a DPoP-bound one (a session's) is refused, the command not run. */
+function bearerToken(token: AccessToken, given: DpopGiven): string {
+  if (token.token_type === 'DPoP') throw boundTokenRefused('exec', given)
+  return token.access_token
 }
 
 /** A command that cannot start, as a shell reports it: 127 when there is no such command, 126 when it cannot run. */

@@ -8,10 +8,12 @@ import {type Connection, resolveConnection} from '../config/connection.js'
 import {assertionSourceOf} from '../config/settings.js'
 import {readSecret} from '../config/secrets.js'
 import type {AssertionFlags, ConnectionFlags} from '../flags.js'
+import {dpopOwnerOf} from '../oauth/client-credentials.js'
 import {oboToken} from '../oauth/obo.js'
 import {assertSessionKey, startSession} from '../oauth/sessions.js'
 import type {Flavor} from '../oauth/token.js'
-import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import {assertDpopFormat, dpopGivenOf, presentToken, proofRequestOf} from '../oauth/token-header.js'
+import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import type {CommandInput} from './input.js'
 import type * as SessionStart from './session-start.flags.js'
 import {orWithoutCache} from './store-advice.js'
@@ -31,10 +33,15 @@ async function exchangeInput(name: string | undefined, flags: AssertionFlags & C
 export async function tokenObo({args, flags}: CommandInput<typeof TokenObo>, shell: CommandShell): Promise<TokenJson> {
   const {assertion, connection} = await exchangeInput(args.name, flags)
   checkTokenFormat(flags.format)
+  const proofRequest = proofRequestOf(flags)
+  const dpopGiven = dpopGivenOf(flags, connection)
+  if (connection.dpop) assertDpopFormat(flags.format, proofRequest, dpopGiven)
   const request = {assertion, flavor: flags.flavor as Flavor | undefined, requestedTokenType: flags['requested-token-type']}
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
-  const result = await oboToken(connection, request, options, shell.runtime()).catch(orWithoutCache(connection, options.noCache))
-  shell.log(formatToken(result.token, flags.format as TokenFormat))
+  const runtime = shell.runtime()
+  const result = await oboToken(connection, request, options, runtime).catch(orWithoutCache(connection, options.noCache))
+  const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+  shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
   return tokenJson(result, {client: args.name ?? null, flavor: result.token.flavor ?? null})
 }
 

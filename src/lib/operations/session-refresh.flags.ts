@@ -11,6 +11,8 @@ export const flags = {
   force: cacheFlags.force,
   format: formatFlag.format,
   'session-key': Flags.string({...sessionKey('key', 'the session'), required: true}),
+  method: formatFlag.method,
+  url: formatFlag.url,
   'min-ttl': cacheFlags['min-ttl'],
   ...outputFlag,
 }

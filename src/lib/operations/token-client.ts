@@ -4,17 +4,23 @@
  */
 import type {CommandShell} from '../command-shell.js'
 import {resolveConnection} from '../config/connection.js'
-import {clientCredentialsToken} from '../oauth/client-credentials.js'
-import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import {clientCredentialsToken, dpopOwnerOf} from '../oauth/client-credentials.js'
+import {assertDpopFormat, dpopGivenOf, presentToken, proofRequestOf} from '../oauth/token-header.js'
+import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import type {CommandInput} from './input.js'
 import {orWithoutCache} from './store-advice.js'
 import type * as TokenClient from './token-client.flags.js'
 
 export async function tokenClient({args, flags}: CommandInput<typeof TokenClient>, shell: CommandShell): Promise<TokenJson> {
   checkTokenFormat(flags.format)
+  const proofRequest = proofRequestOf(flags)
   const connection = resolveConnection(args.name, flags)
+  const dpopGiven = dpopGivenOf(flags, connection)
+  if (connection.dpop) assertDpopFormat(flags.format, proofRequest, dpopGiven)
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
-  const result = await clientCredentialsToken(connection, options, shell.runtime()).catch(orWithoutCache(connection, options.noCache))
-  shell.log(formatToken(result.token, flags.format as TokenFormat))
+  const runtime = shell.runtime()
+  const result = await clientCredentialsToken(connection, options, runtime).catch(orWithoutCache(connection, options.noCache))
+  const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+  shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
   return tokenJson(result, {client: args.name ?? null})
 }

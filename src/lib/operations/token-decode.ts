@@ -5,7 +5,7 @@ import {UsageError} from '../errors.js'
 import {decodeJwt} from '../jwt.js'
 import {isTimeInRange} from '../oauth/token.js'
 import {relativeTime} from '../output.js'
-import {escapeJsonText} from '../terminal-text.js'
+import {escapeControls, escapeJsonText} from '../terminal-text.js'
 import type {CommandInput} from './input.js'
 import type * as TokenDecode from './token-decode.flags.js'
 
@@ -31,8 +31,21 @@ export async function tokenDecode({args}: CommandInput<typeof TokenDecode>, shel
     else shell.log(`${claim}: ${value} (out of range)`)
   }
 
+  const binding = bindingText(jwt.payload.cnf)
+  if (binding) shell.log(`cnf: ${escapeControls(binding)}`)
   shell.log('signature not verified')
   return {claims: jwt.payload, header: jwt.header, signature_verified: false}
+}
+
+/** What a `cnf` claim binds the token to (README, "Sender-constrained tokens"), for a person. */
+function bindingText(cnf: unknown): string | undefined {
+  if (cnf === undefined) return undefined
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return `${JSON.stringify(cnf)} (not an object: no binding an API could check)`
+  const {jkt, 'x5t#S256': x5t} = cnf as Record<string, unknown>
+  const parts: string[] = []
+  if (typeof jkt === 'string') parts.push(`bound to a DPoP key (jkt ${jkt}): an API wants Authorization: DPoP and a proof signed with that key`)
+  if (typeof x5t === 'string') parts.push(`bound to a client certificate (x5t#S256 ${x5t}): an API wants it presented in the TLS handshake`)
+  return parts.length > 0 ? parts.join('; ') : `${JSON.stringify(cnf)} (no binding tokenctl knows: jkt, x5t#S256)`
 }
 
 /** The TOKEN argument, or stdin when it is `-` or not given; a terminal there is nobody piping one in. */

@@ -6,9 +6,11 @@ import type {CommandShell} from '../command-shell.js'
 import {resolveConnection} from '../config/connection.js'
 import {UsageError} from '../errors.js'
 import {noSignInReason, signInNeedsTerminal} from '../exec-credential.js'
+import {dpopOwnerOf} from '../oauth/client-credentials.js'
 import {signIn, type SignInPrompt} from '../oauth/sign-in.js'
 import {assertSessionKey} from '../oauth/sessions.js'
-import {checkTokenFormat, formatToken, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
+import {assertDpopFormat, dpopGivenOf, presentToken, proofRequestOf} from '../oauth/token-header.js'
+import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import {escapeControls} from '../terminal-text.js'
 import type {CommandInput} from './input.js'
 import type * as TokenUser from './token-user.flags.js'
@@ -32,6 +34,9 @@ export async function tokenUser({argv, args, bin, flags}: TokenUserInput, shell:
   const connection = resolveConnection(args.name, flags, process.env, {publicByDefault: true})
   if (connection.scopes.length === 0) throw noScope()
   checkTokenFormat(flags.format)
+  const proofRequest = proofRequestOf(flags)
+  const dpopGiven = dpopGivenOf(flags, connection)
+  if (connection.dpop) assertDpopFormat(flags.format, proofRequest, dpopGiven)
   // Run by kubectl: a prompt only where someone can answer it (exit 5 at once otherwise).
   const noSignIn = noSignInReason()
   if (noSignIn !== undefined) throw signInNeedsTerminal(noSignIn, bin, argv)
@@ -50,8 +55,10 @@ export async function tokenUser({argv, args, bin, flags}: TokenUserInput, shell:
       signal: cancel.signal,
       waitSeconds: flags.wait,
     } as const
-    const {result, sessionKey} = await signIn(connection, options, shell.runtime())
-    shell.log(formatToken(result.token, flags.format as TokenFormat))
+    const runtime = shell.runtime()
+    const {result, sessionKey} = await signIn(connection, options, runtime)
+    const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+    shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
     if (sessionKey) shell.logToStderr(`kept the sign-in as session ${sessionKey}: tokenctl session refresh --session-key ${sessionKey} gets the user's token from now on`)
     return tokenJson(result, {client: args.name ?? null, ...(sessionKey ? {session_key: sessionKey} : {})})
   } finally {

@@ -8,6 +8,7 @@ import {resolveConnection, resolveIssuer} from '../config/connection.js'
 import {splitScopes} from '../config/settings.js'
 import {ExitCode, TokenInvalidError, UsageError} from '../errors.js'
 import type {ConnectionFlags} from '../flags.js'
+import {bindingEvidenceOf} from '../verify/binding-input.js'
 import {audienceOptions, checkTokenSyntax, readTokenFromStdin, tokenArguments} from '../verify/input.js'
 import {checkLines, failedNames, uncheckedAudienceWarning, verifyJson, type VerifyJson} from '../verify/report.js'
 import {introspectToken, type VerifyOptions, verifyJwt} from '../verify/verify.js'
@@ -27,9 +28,11 @@ export async function tokenVerify({args, flags}: CommandInput<typeof TokenVerify
     clockSkewSeconds: flags['clock-skew'],
     roles: flags.role ?? [],
     scopes: splitScopes(flags.scope) ?? [],
+    binding: await bindingEvidenceOf(flags),
   }
-  // --audience and --scope here are what the token must carry, not what a token request asks for.
-  const connection: ConnectionFlags = {...flags, audience: undefined, scope: undefined}
+  // --audience and --scope here are what the token must carry, not what a token request asks for;
+  // --certificate-file the certificate it must be bound to, not a credential.
+  const connection: ConnectionFlags = {...flags, audience: undefined, 'certificate-file': undefined, 'certificate-password-env': undefined, scope: undefined}
   const result = flags.introspect
     ? await introspectToken(token, resolveConnection(clientName, connection), options, shell.runtime())
     : await verifyJwt(token, resolveIssuer(clientName, connection), options, shell.hooks())

@@ -6,7 +6,7 @@
  */
 import {explainIssuerMismatch, isGraphAudience, otherAppName} from './entra.js'
 
-export type CheckName = 'active' | 'aud' | 'exp' | 'iss' | 'nbf' | 'roles' | 'scp' | 'signature'
+export type CheckName = 'active' | 'aud' | 'cnf' | 'exp' | 'iss' | 'nbf' | 'roles' | 'scp' | 'signature'
 export type CheckStatus = 'failed' | 'passed' | 'skipped'
 
 export interface Check {

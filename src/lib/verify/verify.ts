@@ -17,6 +17,7 @@ import {openConfiguration} from '../oauth/configuration.js'
 import {translateOAuthError} from '../oauth/errors.js'
 import {type ServerMetadata, serverMetadata} from '../oauth/metadata.js'
 import type {Runtime} from '../runtime.js'
+import {type BindingEvidence, checkBinding} from './binding.js'
 import {type Check, type CheckName, checkIssuer, claimChecks, type Claims, failed, passed, skipped} from './checks.js'
 import {noteEmbeddedKeys} from './embedded-keys.js'
 import {loadJwks} from './jwks.js'
@@ -27,9 +28,17 @@ export interface VerifyOptions {
   audiences: string[]
   /** Where `audiences` came from when no --audience gave them: said on the aud line. */
   audienceDefault?: string
+  /** What a sender-constrained token is checked with: a DPoP proof and its request, a certificate (./binding.ts). */
+  binding?: Pick<BindingEvidence, 'certificateX5t' | 'dpop'>
   clockSkewSeconds: number
   roles: string[]
   scopes: string[]
+}
+
+/** The binding check, when the token is bound or a proof or certificate was given: after the others, as an API makes it. */
+async function withBinding(checks: Check[], claims: Claims, token: string, options: VerifyOptions): Promise<Check[]> {
+  const binding = await checkBinding(claims, {...options.binding, clockSkewSeconds: options.clockSkewSeconds, now: nowInSeconds(), token})
+  return binding ? [...checks, binding] : checks
 }
 
 export interface VerifyResult {
@@ -80,7 +89,7 @@ export async function verifyJwt(token: string, issuer: IssuerConnection, options
     checkIssuer(jwt.payload, metadata.issuer),
     ...claimChecks(jwt.payload, {...options, now: nowInSeconds()}),
   ]
-  return resultOf(checks, jwt.payload)
+  return resultOf(await withBinding(checks, jwt.payload, token, options), jwt.payload)
 }
 
 /** Non-standard fields some servers add to an inactive answer to say why. */
@@ -156,5 +165,6 @@ export async function introspectToken(token: string, connection: Connection, opt
     http.hooks.progress?.({state: 'done'})
   }
 
-  return resultOf(introspectionChecks(response, endpoint.host, metadata, options), response)
+  const checks = introspectionChecks(response, endpoint.host, metadata, options)
+  return resultOf(response.active === true ? await withBinding(checks, response, token, options) : checks, response)
 }
