@@ -40,7 +40,7 @@ export async function tokenObo({args, flags}: CommandInput<typeof TokenObo>, she
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
   const runtime = shell.runtime()
   const result = await oboToken(connection, request, options, runtime).catch(orWithoutCache(connection, options.noCache))
-  const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+  const prover = async () => (await import('../oauth/dpop.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
   shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
   return tokenJson(result, {client: args.name ?? null, flavor: result.token.flavor ?? null})
 }

@@ -20,7 +20,7 @@ export async function tokenClient({args, flags}: CommandInput<typeof TokenClient
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
   const runtime = shell.runtime()
   const result = await clientCredentialsToken(connection, options, runtime).catch(orWithoutCache(connection, options.noCache))
-  const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+  const prover = async () => (await import('../oauth/dpop.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
   shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
   return tokenJson(result, {client: args.name ?? null})
 }

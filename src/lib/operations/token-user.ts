@@ -57,7 +57,7 @@ export async function tokenUser({argv, args, bin, flags}: TokenUserInput, shell:
     } as const
     const runtime = shell.runtime()
     const {result, sessionKey} = await signIn(connection, options, runtime)
-    const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+    const prover = async () => (await import('../oauth/dpop.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
     shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
     if (sessionKey) shell.logToStderr(`kept the sign-in as session ${sessionKey}: tokenctl session refresh --session-key ${sessionKey} gets the user's token from now on`)
     return tokenJson(result, {client: args.name ?? null, ...(sessionKey ? {session_key: sessionKey} : {})})
