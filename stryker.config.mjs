@@ -111,6 +111,71 @@ const SETS = {
     mutate: ['src/lib/http/trace.ts'],
     spec: ['test/unit/trace.test.ts', 'test/unit/building-blocks.test.ts'],
   },
+  // Which destinations count as this machine (plain http allowed, never through a proxy) and the
+  // lookup that holds a localhost name to it; the loopback listener every local server uses.
+  destination: {
+    mutate: ['src/lib/http/destination.ts', 'src/lib/http/loopback.ts'],
+    spec: ['test/unit/destination.test.ts'],
+  },
+  // Discovery of an issuer's metadata (the locations asked, what counts as "not here", the issuer
+  // and endpoint checks) and its cache in TOKENCTL_HOME, against servers in the test process.
+  discovery: {
+    mutate: ['src/lib/oauth/discovery.ts', 'src/lib/oauth/metadata.ts', 'src/lib/document-cache.ts'],
+    spec: ['test/unit/discovery.test.ts', 'test/unit/discovery-locations.test.ts', 'test/unit/document-cache.test.ts'],
+  },
+  // Workload identity federation: where the federated token is read from, where the runner's
+  // request token goes, and the advice on a refusal.
+  federation: {
+    mutate: ['src/lib/oauth/federated.ts'],
+    spec: ['test/unit/federated-token.test.ts', 'test/unit/federation.test.ts'],
+  },
+  // On-behalf-of from a shell: the flavor (decided before the cache is read) and the cache key.
+  obo: {
+    mutate: ['src/lib/oauth/obo.ts', 'src/lib/oauth/flavor.ts'],
+    spec: ['test/unit/obo-token.test.ts'],
+  },
+  // --output: the file replaced whole or left as it was, never written through a link, and no
+  // temporary file left by a signal or an exit (those tests stop a process of their own: coverage
+  // "off", as a child process reports none).
+  'output-file': {
+    mutate: ['src/lib/output-file.ts'],
+    spec: ['test/unit/output-file.test.ts'],
+    options: {coverageAnalysis: 'off'},
+  },
+  // Settings in whole layers (flags, a named client, the variables) and the connection checked from them.
+  connection: {
+    mutate: ['src/lib/config/connection.ts', 'src/lib/config/settings.ts'],
+    spec: ['test/unit/connection-settings.test.ts', 'test/unit/connection-layers.test.ts', 'test/unit/federation.test.ts'],
+  },
+  // token verify's key fetching (jose's remote key set with tokenctl's fetch and cache) and the signature line.
+  'verify-keys': {
+    mutate: ['src/lib/verify/jwks.ts', 'src/lib/verify/signature.ts'],
+    spec: ['test/unit/verify-keys.test.ts', 'test/unit/token-verify.test.ts'],
+  },
+  // The fast path's recogniser of command lines: what it reads must be what oclif reads, anything else undefined.
+  'fast-path': {
+    mutate: ['src/fast-path/argv.ts'],
+    spec: ['test/unit/fast-path-argv.test.ts'],
+  },
+  // Client authentication (a secret, a key or a certificate's assertion, none) and the advice on a
+  // refused assertion, by unit tests that run openid-client's authentication on a request of their own.
+  'client-auth': {
+    mutate: ['src/lib/oauth/client-auth.ts'],
+    spec: ['test/unit/client-auth.test.ts'],
+  },
+  // Every grant's request and how its answer is read, against the tests' real authorization server
+  // (and purpose-made token endpoints) in the test process.
+  grants: {
+    mutate: ['src/lib/oauth/grants.ts'],
+    spec: ['test/unit/grants.test.ts'],
+  },
+  // tokenctl call (headers, method, body, one renewal on a 401, retries) and the dispatcher every
+  // request goes through (loopback directly, the rest through a proxy variable), against servers and
+  // a proxy in the test process.
+  'http-call': {
+    mutate: ['src/lib/http/call.ts', 'src/lib/http/dispatcher.ts'],
+    spec: ['test/unit/call.test.ts'],
+  },
 }
 
 const name = process.env.MUTATION_SET ?? 'core'

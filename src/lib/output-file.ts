@@ -40,8 +40,10 @@ function onSignal(signal: NodeJS.Signals): void {
 function track(file: string): void {
   if (pending.size === 0) {
     process.once('exit', removePendingSync)
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    // First in line: a once-listener of the command's that ran before ours would be gone by then,
+    // and onSignal would take the command for one that does not listen.
+    process.prependOnceListener('SIGINT', onSignal)
+    process.prependOnceListener('SIGTERM', onSignal)
   }
 
   pending.add(file)

@@ -5,7 +5,7 @@
 import {strict as assert} from 'node:assert'
 import {mkdtempSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 
 import {DOCUMENT_TTL_MS, documentPath, isFresh, readDocument, writeDocument} from '../../src/lib/document-cache.js'
 
@@ -54,6 +54,7 @@ describe('the document cache: one 24 h rule for metadata and key sets', () => {
       assert.notEqual(file, documentPath('jwks', 'https://idp.example.com/other'))
       assert.notEqual(file, documentPath('metadata', 'https://idp.example.com/keys'))
       assert.ok(file.startsWith(join(home, 'cache', 'jwks')))
+      assert.match(basename(file), /^[\da-f]{32}\.json$/, 'named by a digest of the URL: no character of a URL reaches a file name')
       await writeDocument(file, {fetchedAt: 5, keys: 'x'})
       assert.equal(statSync(file).mode & 0o777, 0o600)
       assert.deepEqual(await readDocument(file), {fetchedAt: 5, keys: 'x'})

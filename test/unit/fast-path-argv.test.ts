@@ -94,6 +94,38 @@ describe('the fast path reads a command line as oclif does, or not at all', () =
     assert.equal(await parseArgv(['--session', 'a'], SPEC), undefined)
   })
 
+  it('an integer inside its range is read, one outside it goes to oclif, at both ends', async () => {
+    // A negative value never gets this far (it starts with a dash): the bounds here are positive.
+    const spec: CommandSpec = {args: [], flags: {timeout: {max: 600, min: 1, type: 'option', value: 'integer'}}}
+    assert.deepEqual((await parseArgv(['--timeout', '1'], spec))?.flags, {timeout: 1})
+    assert.deepEqual((await parseArgv(['--timeout=600'], spec))?.flags, {timeout: 600})
+    assert.equal(await parseArgv(['--timeout', '0'], spec), undefined)
+    assert.equal(await parseArgv(['--timeout', '601'], spec), undefined)
+    const floor: CommandSpec = {args: [], flags: {retries: {min: 2, type: 'option', value: 'integer'}}}
+    assert.deepEqual((await parseArgv(['--retries', '99999'], floor))?.flags, {retries: 99_999})
+    assert.equal(await parseArgv(['--retries', '1'], floor), undefined)
+  })
+
+  it('"-" alone is an argument; -oVALUE glued, a required flag missing, or one of two flags depended on, goes to oclif', async () => {
+    assert.deepEqual(await parseArgv(['-'], SPEC), {args: {name: '-'}, flags: {format: 'token'}})
+    assert.equal(await parseArgv(['-oout', 'ci'], SPEC), undefined)
+    const spec: CommandSpec = {
+      args: [],
+      flags: {
+        a: {type: 'boolean', value: 'boolean'},
+        b: {type: 'boolean', value: 'boolean'},
+        both: {dependsOn: ['a', 'b'], type: 'boolean', value: 'boolean'},
+        either: {exclusive: ['a', 'b'], type: 'boolean', value: 'boolean'},
+        needed: {required: true, type: 'option', value: 'text'},
+      },
+    }
+    assert.equal(await parseArgv(['--a'], spec), undefined)
+    assert.deepEqual((await parseArgv(['--needed', 'x', '--both', '--a', '--b'], spec))?.flags, {a: true, b: true, both: true, needed: 'x'})
+    assert.equal(await parseArgv(['--needed', 'x', '--both', '--a'], spec), undefined)
+    assert.equal(await parseArgv(['--needed', 'x', '--either', '--b'], spec), undefined)
+    assert.deepEqual((await parseArgv(['--needed', 'x', '--either'], spec))?.flags, {either: true, needed: 'x'})
+  })
+
   it('a required argument missing goes to oclif', async () => {
     assert.equal(await parseArgv([], {args: [{name: 'url', required: true}], flags: {}}), undefined)
     assert.equal(await parseArgv(['x'], {args: [{name: 'url', options: ['y'], required: true}], flags: {}}), undefined)

@@ -22,11 +22,7 @@ function defaultAlgorithm(key: KeyObject): string {
     }
 
     case 'ed25519': {
-      return 'EdDSA'
-    }
-
-    case 'rsa-pss': {
-      return 'PS256'
+      return 'Ed25519'
     }
 
     default: {
@@ -90,11 +86,18 @@ type SigningKey = Awaited<ReturnType<typeof import('jose').importPKCS8>>
 
 async function signingKey(key: KeyObject, alg: string, label: string): Promise<SigningKey> {
   const {importPKCS8} = await import('jose')
+  // Web Crypto (jose) imports no RSASSA-PSS-only key, whatever the algorithm: no --alg would help.
+  if (key.asymmetricKeyType === 'rsa-pss') {
+    throw new ConfigError(`${label} is an RSASSA-PSS key, which cannot sign a client assertion here`, 'config_error', {
+      suggestions: ['use an ordinary RSA key (openssl genpkey -algorithm RSA): it signs PS256 as well as RS256'],
+    })
+  }
+
   try {
     return await importPKCS8(key.export({format: 'pem', type: 'pkcs8'}) as string, alg)
   } catch {
     throw new ConfigError(`${label} cannot sign with ${alg}`, 'config_error', {
-      suggestions: ['pass --alg matching the key (RS256, PS256, ES256, ES384, ES512, EdDSA)'],
+      suggestions: ['pass --alg matching the key (RS256, PS256, ES256, ES384, ES512, Ed25519, EdDSA)'],
     })
   }
 }
@@ -130,7 +133,9 @@ async function privateKeyJwt(connection: Connection, credential: SigningCredenti
     {key: cryptoKey, kid},
     {
       [client.modifyAssertion](jwsHeader: Record<string, unknown>, payload: Record<string, unknown>) {
-        Object.assign(jwsHeader, {typ: 'JWT'}, header)
+        // openid-client names an Ed25519 key's algorithm Ed25519 (the fully-specified name); a server
+        // that knows only RFC 8037's EdDSA gets the name --alg (or the JWK) gave. The signature is the same.
+        Object.assign(jwsHeader, {typ: 'JWT'}, header, alg === 'EdDSA' ? {alg} : {})
         if (credential.kind === 'certificate') delete jwsHeader.kid
         payload.aud = audience
         payload.exp = Number(payload.iat) + ASSERTION_LIFETIME_SECONDS
