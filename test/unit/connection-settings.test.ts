@@ -73,7 +73,7 @@ describe('settings from the command line', () => {
     assert.equal(error.code, 'secret_on_command_line')
     assert.equal(error.message, '--param Client_Secret carries a credential, and secrets are never taken as flag values')
     assert.deepEqual(error.suggestions, ['use --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH (or TOKENCTL_CLIENT_SECRET)'])
-    assert.ok(!`${error.message} ${error.suggestions}`.includes('s3cr3t'))
+    assert.ok(!`${error.message} ${error.suggestions.join(' ')}`.includes('s3cr3t'))
     for (const name of ['assertion', 'client_assertion', 'refresh_token', 'subject_token', 'actor_token', 'code', 'code_verifier', 'device_code', 'password']) {
       assert.equal(credentialParam([name.toUpperCase()]), name.toUpperCase(), name)
     }

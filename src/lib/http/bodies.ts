@@ -36,7 +36,8 @@ export function limitBody(response: Response, limit: number, what: string): Resp
 /** The first `bytes` of a body, as text, to quote what an error page said; the rest is never downloaded. */
 export async function bodyStart(response: Response, bytes: number): Promise<string> {
   if (!response.body) return ''
-  const reader = response.body.getReader()
+  // A body is bytes (the Fetch standard); Node's declarations leave its chunks untyped.
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
   const chunks: Uint8Array[] = []
   let size = 0
   try {

@@ -26,7 +26,7 @@ function formParams(body: unknown): Record<string, string> | undefined {
 async function jsonSummary(response: Response): Promise<Record<string, string> | undefined> {
   if (!response.headers.get('content-type')?.includes('json')) return undefined
   try {
-    const body = (await response.clone().json()) as unknown
+    const body: unknown = await response.clone().json()
     if (body && typeof body === 'object' && !Array.isArray(body)) return maskParams(Object.entries(body))
   } catch {
     // a malformed body is reported by whoever parses it; the trace just omits it
@@ -86,6 +86,6 @@ async function transport(options: HttpOptions): Promise<FetchFn> {
     if (!always && !isLoopbackName(new URL(url).hostname)) return fetch(url, init)
     undici ??= Promise.all([import('undici'), createDispatcher(options)])
     const [{fetch: undiciFetch}, dispatcher] = await undici
-    return undiciFetch(url, {...(init as object), dispatcher} as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>
+    return undiciFetch(url, {...(init as object), dispatcher})
   }
 }
