@@ -50,7 +50,7 @@ import {type ApiServer, expectedLargeBodySha256, startApiServer} from '../test/h
 import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
 import {sealEnvelope} from '../src/lib/store/envelope.js'
 import {FileStore} from '../src/lib/store/file-store.js'
-import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
+import {findExecutable, startKeyring} from '../test/helpers/keyring.js'
 import {type RedisServer, startRedis} from '../test/helpers/redis.js'
 import {type RedisTopology, requireRedisCluster, requireSentinelSet} from '../test/helpers/redis-topologies.js'
 import {mutationScores} from './mutation-scores.js'
@@ -367,13 +367,13 @@ async function dpopOnly(): Promise<void> {
     if (!('skip' in keyring)) {
       const keychainHome = mkdtempSync(join(tmpdir(), 'tokenctl-bench-dpop-'))
       homes.push(keychainHome)
-      const keychainEnv = baseEnv(keychainHome, {...(keyring as KeyringSession).env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-dpop-${process.pid}`})
+      const keychainEnv = baseEnv(keychainHome, {...keyring.env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-dpop-${process.pid}`})
       await addClient(keychainEnv, server)
       await dpopFigures(server, keychainEnv, 'keychain')
     }
   } finally {
     await server.stop()
-    if (!('skip' in keyring)) await (keyring as KeyringSession).stop()
+    if (!('skip' in keyring)) await keyring.stop()
     for (const directory of homes) rmSync(directory, {force: true, recursive: true})
   }
 }
@@ -407,7 +407,7 @@ async function main(): Promise<void> {
       console.log(`keychain figures skipped: ${keyring.skip}`)
     } else {
       const keychainHome = home()
-      keychainEnv = baseEnv(keychainHome, {...(keyring as KeyringSession).env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-${process.pid}`})
+      keychainEnv = baseEnv(keychainHome, {...keyring.env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-${process.pid}`})
       await addClient(keychainEnv, server)
       await startSession(server, keychainEnv)
       cases.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: keychainEnv, name: 'token client ci (cache hit, keychain)'})
@@ -433,7 +433,7 @@ async function main(): Promise<void> {
     }
 
     // The peers: MSAL for Python's hit, curl | jq, the fast path and oclif, over TLS (bench/peers.ts).
-    await peersTable({keyring: 'skip' in keyring ? undefined : (keyring as KeyringSession), runs: RUNS})
+    await peersTable({keyring: 'skip' in keyring ? undefined : keyring, runs: RUNS})
 
     console.log(`\nthe stores, in this machine's environment: ${RUNS} runs of each, round-robin; medians. Node ${process.version}, ${process.platform}-${process.arch}`)
     const tables: Array<[string, Case[]]> = [['', cases]]
@@ -482,8 +482,8 @@ async function main(): Promise<void> {
   } finally {
     await api.stop()
     await server.stop()
-    if (!('skip' in keyring)) await (keyring as KeyringSession).stop()
-    if (!('skip' in redis)) await (redis as RedisServer).dispose()
+    if (!('skip' in keyring)) await keyring.stop()
+    if (!('skip' in redis)) await redis.dispose()
     for (const directory of homes) rmSync(directory, {force: true, recursive: true})
   }
 }

@@ -48,14 +48,16 @@ function demoEnvironment(home: string): NodeJS.ProcessEnv {
   return {...env, NO_COLOR: '1', TOKENCTL_HOME: home, TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: randomBytes(24).toString('base64url')}
 }
 
-const json = (ran: Ran): Record<string, unknown> => JSON.parse(ran.stdout) as Record<string, unknown>
+/** A member of tokenctl's JSON or of the echoed claims the walk shows: all scalars. */
+type Shown = boolean | null | number | string | undefined
+const json = (ran: Ran): Record<string, Shown> => JSON.parse(ran.stdout) as Record<string, Shown>
 /** The caller's claims, as dev idp's protected API echoes them. */
-const claimsOf = (ran: Ran): Record<string, unknown> => json(ran).claims as Record<string, unknown>
+const claimsOf = (ran: Ran): Record<string, Shown> => (JSON.parse(ran.stdout) as {claims: Record<string, Shown>}).claims
 
 function describeToken(token: unknown): string {
   const claims = decodeJwtClaims(String(token)) ?? {}
-  const who = claims.sub === claims.client_id ? `client ${claims.client_id}` : `user ${claims.sub}`
-  return `${maskToken(String(token))} — ${who}, aud ${claims.aud}`
+  const who = claims.sub === claims.client_id ? `client ${String(claims.client_id)}` : `user ${String(claims.sub)}`
+  return `${maskToken(String(token))} — ${who}, aud ${String(claims.aud)}`
 }
 
 export interface DemoOptions {

@@ -174,7 +174,7 @@ describe('call (end to end: a real authorization server and an API that verifies
     const started = cli.start(['call', `${api.url}/large?bytes=${LARGE}`, '--client', 'ci'])
     const hash = createHash('sha256')
     let length = 0
-    started.stdout!.on('data', (chunk: Buffer) => {
+    started.stdout.on('data', (chunk: Buffer) => {
       hash.update(chunk)
       length += chunk.length
     })

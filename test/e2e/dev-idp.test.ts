@@ -541,7 +541,7 @@ describe('tokenctl dev idp --tls (end to end)', function () {
       const mtls = summary.clients.find((client) => client.client_id === 'mtls')!
       assert.equal(mtls.auth_method, 'self_signed_tls_client_auth')
       assert.equal(mtls.certificate_file, join(home, 'dev-idp', 'mtls-client.pem'))
-      for (const file of [summary.tls!.ca_file, mtls.certificate_file!]) assert.equal(statSync(file).mode & 0o777, 0o600, file)
+      for (const file of [summary.tls!.ca_file, mtls.certificate_file]) assert.equal(statSync(file).mode & 0o777, 0o600, file)
       assert.notEqual(summary.tls!.mtls_origin, summary.issuer)
       const metadata = await new Promise<Record<string, unknown>>((resolve, reject) => {
         httpsRequest(`${summary.issuer}/.well-known/openid-configuration`, {ca}, (response) => {

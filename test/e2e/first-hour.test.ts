@@ -77,7 +77,7 @@ describe('the first hour: help, suggestions and advice', function () {
 
     const open = spawn(process.execPath, [BIN, 'sesion', 'refrsh'], {env: cleanEnvironment(tempHome()), stdio: ['pipe', 'pipe', 'pipe']})
     let stderr = ''
-    open.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+    open.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     const code = await new Promise((resolve) => open.once('close', resolve))
     assert.equal(code, 127)
     assert.match(stderr, /did you mean `session refresh`\?/)

@@ -182,7 +182,9 @@ function onPath(name: string): string | undefined {
     try {
       accessSync(path, constants.X_OK)
       return path
-    } catch {}
+    } catch {
+      // not there, or not executable: the next place
+    }
   }
 
   return undefined

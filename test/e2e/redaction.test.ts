@@ -231,7 +231,7 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
     const proxyCredential = Buffer.from('proxy-user:proxy-password').toString('base64')
     run = 'call (query, headers)'
     result = traced(run, await cli.run(
-      ['call', `${api.url}/set-cookie?${new URLSearchParams(query)}`, '--token-env', 'T', '--verbose', '-H', `Cookie: ${SESSION_COOKIE}`, '-H', `Proxy-Authorization: Basic ${proxyCredential}`],
+      ['call', `${api.url}/set-cookie?${new URLSearchParams(query).toString()}`, '--token-env', 'T', '--verbose', '-H', `Cookie: ${SESSION_COOKIE}`, '-H', `Proxy-Authorization: Basic ${proxyCredential}`],
       {env: {T: clientToken}},
     ))
     for (const [name, value] of Object.entries(query)) saw(run, name, value, true)

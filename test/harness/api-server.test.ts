@@ -290,9 +290,9 @@ describe('test API server', () => {
           },
         }),
         duplex: 'half',
-      } as RequestInit)
+      })
       assert.equal(response.status, 200)
-      assert.deepEqual((await response.json()) as UploadResponse, {
+      assert.deepEqual(await response.json(), {
         bodySha256: expected.digest('hex'),
         bodyLength: 3 * MB,
         contentType: 'application/octet-stream',

@@ -79,7 +79,9 @@ export async function startHttpsFront(options: HttpsFrontOptions): Promise<Https
   }
 
   // A client that goes away mid-request only ends that request.
-  const server = createServer({cert: options.cert, key: options.key}, (req, res) => forward(req, res).catch(() => res.destroy()))
+  const server = createServer({cert: options.cert, key: options.key}, (req, res) => {
+    forward(req, res).catch(() => res.destroy())
+  })
   server.on('secureConnection', (socket) => {
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))

@@ -320,7 +320,7 @@ export async function startKeycloakServer(options: {clients: KeycloakClient[]; r
       const {payload} = await jwtVerify(token, publicKey, {issuer, requiredClaims: ['sub', 'exp']})
       if (payload.typ !== 'Bearer') throw new Error('not an access token')
       if (typeof payload.sid === 'string' && !sessions.has(payload.sid)) throw new Error('session not active')
-      return payload as JWTPayload & {azp?: string; sid?: string}
+      return payload
     } catch {
       throw new Refusal(400, 'invalid_request', 'Invalid token')
     }

@@ -179,7 +179,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
 
   const cli = async (...cliArgs: string[]): Promise<string> => {
-    const {stdout} = await execFileAsync(cliBinary!, ['-h', '127.0.0.1', '-p', String(port), ...tlsCliArgs, ...adminAuth, '--no-auth-warning', ...cliArgs], {
+    const {stdout} = await execFileAsync(cliBinary, ['-h', '127.0.0.1', '-p', String(port), ...tlsCliArgs, ...adminAuth, '--no-auth-warning', ...cliArgs], {
       encoding: 'latin1',
       maxBuffer: 64 * 1024 * 1024,
     })

@@ -41,7 +41,6 @@ async function told(command: CommandClass, id: string, argv: string[]): Promise<
     id,
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the definitions as oclif reads them
     await Parser.parse(argv, {args: command.args ?? {}, context: {}, flags: flags as any, strict: command.strict !== false} as any)
   } catch (error) {
     const usage: UsageError = usageErrorFrom(error, facts)

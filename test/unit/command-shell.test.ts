@@ -17,7 +17,7 @@ async function told(error: unknown, verbose: boolean): Promise<{exitCode: typeof
   process.stderr.write = ((chunk: string | Uint8Array) => {
     stderr += chunk.toString()
     return true
-  }) as typeof process.stderr.write
+  })
   try {
     await new CommandShell({json: false, verbose}).fail(error)
     return {exitCode: process.exitCode, stderr}

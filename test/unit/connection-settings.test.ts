@@ -73,7 +73,7 @@ describe('settings from the command line', () => {
     assert.equal(error.code, 'secret_on_command_line')
     assert.equal(error.message, '--param Client_Secret carries a credential, and secrets are never taken as flag values')
     assert.deepEqual(error.suggestions, ['use --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH (or TOKENCTL_CLIENT_SECRET)'])
-    assert.ok(!`${error.message} ${error.suggestions}`.includes('s3cr3t'))
+    assert.ok(!`${error.message} ${error.suggestions.join(' ')}`.includes('s3cr3t'))
     for (const name of ['assertion', 'client_assertion', 'refresh_token', 'subject_token', 'actor_token', 'code', 'code_verifier', 'device_code', 'password']) {
       assert.equal(credentialParam([name.toUpperCase()]), name.toUpperCase(), name)
     }
@@ -160,7 +160,7 @@ describe('settings from the command line', () => {
   })
 
   it('values outside their lists: exit 2 naming what is allowed', () => {
-    assert.equal(thrown(() => settingsFromFlags({'auth-method': 'basic'}), UsageError).message, '--auth-method must be one of client_secret_basic, client_secret_post, private_key_jwt, none, federated')
+    assert.equal(thrown(() => settingsFromFlags({'auth-method': 'basic'}), UsageError).message, '--auth-method must be one of client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth, self_signed_tls_client_auth, none, federated')
     assert.equal(thrown(() => settingsFromFlags({'assertion-audience': 'audience'}), UsageError).message, '--assertion-audience must be one of token-endpoint, issuer')
     assert.equal(thrown(() => settingsFromFlags({thumbprint: 'md5'}), UsageError).message, '--thumbprint must be sha256 or sha1')
   })
@@ -256,8 +256,8 @@ describe('the auth method and the credential', () => {
       ['client_secret_basic', federated('env'), '--federated-token-env', 'a federated token authenticates with federated: drop --auth-method'],
       ['private_key_jwt', federated('file'), '--federated-token-file', 'a federated token authenticates with federated: drop --auth-method'],
       ['none', federated('github'), '--federated-token-github', 'a federated token authenticates with federated: drop --auth-method'],
-      ['client_secret_post', key, '--private-key-file', 'a key or a certificate authenticates with private_key_jwt: drop --auth-method'],
-      ['federated', certificate, '--certificate-file', 'a key or a certificate authenticates with private_key_jwt: drop --auth-method'],
+      ['client_secret_post', key, '--private-key-file', 'a key authenticates with private_key_jwt: drop --auth-method'],
+      ['federated', certificate, '--certificate-file', 'a certificate authenticates with private_key_jwt, tls_client_auth or self_signed_tls_client_auth'],
       ['none', secret, 'a client secret', 'a public client has no secret: drop the secret flag'],
       ['federated', secret, 'a client secret', `federated needs a federated token: ${FEDERATED_FLAGS}`],
       ['private_key_jwt', secret, 'a client secret', 'private_key_jwt needs --private-key-file or --certificate-file'],
@@ -347,6 +347,7 @@ describe('a connection, checked whole before any request', () => {
         clientId: 'app',
         clientName: 'ci',
         credential: {kind: 'given', source: {file: 'c.pem', kind: 'certificate'}},
+        dpop: undefined,
         issuer: 'https://idp.example/',
         keyId: 'k',
         params: [['p', '1']],

@@ -190,7 +190,7 @@ describe('loopback destinations', () => {
       })
       assert.equal(answer.error, null)
       assert.ok(Array.isArray(answer.address) && answer.address.length > 0)
-      for (const {address} of answer.address as LookupAddress[]) assert.ok(isLoopbackAddress(address), address)
+      for (const {address} of answer.address) assert.ok(isLoopbackAddress(address), address)
     })
 
     it('passes resolver failures on as they are', async () => {

@@ -70,6 +70,7 @@ describe('discovery locations (OpenID Connect Discovery §4, then RFC 8414 §3.1
     try {
       const failure = await discover(new URL(`http://127.0.0.1:${port}`), httpContext({retries: 0, timeoutSeconds: 5})).catch((error: unknown) => error)
       assert.ok(failure instanceof TokenctlError, String(failure))
+      // eslint-disable-next-line no-control-regex -- the control characters the hostile server sent, which must not reach the message
       assert.doesNotMatch(failure.message, /[\u0000-\u001F\u007F-\u009F]/)
       assert.ok(failure.message.includes('answered 404 {"error":"\\u001b[2J\\u009b31mcleared"'), failure.message)
       assert.ok(!failure.message.includes('x'.repeat(100)), 'the body is cut short')

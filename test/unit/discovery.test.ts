@@ -155,6 +155,7 @@ describe('discovery against a server in this process', () => {
       const issuer = issuerAt()
       site.answers.set(`/tenant1${RFC8414}`, json(200, documentFor(`\u001B]0;pwned\u0007${'x'.repeat(100)}`)))
       const {message} = await failure(discover(issuer, http()))
+      // eslint-disable-next-line no-control-regex -- the control characters the hostile server sent, which must not reach the message
       assert.doesNotMatch(message, /[\u0000-\u001F\u007F-\u009F]/)
       const escaped = `\\x1b]0;pwned\\x07${'x'.repeat(100)}`
       assert.ok(message.includes(`names another issuer, ${escaped.slice(0, 63)}…, not`), message)

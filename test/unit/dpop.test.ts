@@ -15,7 +15,7 @@ import {calculateJwkThumbprint, decodeJwt, decodeProtectedHeader} from 'jose'
 
 import {ConfigError, UsageError} from '../../src/lib/errors.js'
 import {dpopNonceBook, MAX_REMEMBERED, NONCE_MAX_AGE_SECONDS, nonceBookFile} from '../../src/lib/http/dpop-nonces.js'
-import {resourceProver, tokenEndpointDpop} from '../../src/lib/oauth/dpop.js'
+import {resourceProver, resourceProverFor, tokenEndpointDpop} from '../../src/lib/oauth/dpop.js'
 import {
   clientDpopKeyEntry,
   connectionDpopKeyEntry,
@@ -25,7 +25,6 @@ import {
   generateDpopKey,
   publicDpopJwk,
   readDpopKeyFile,
-  resourceProverFor,
 } from '../../src/lib/oauth/dpop-keys.js'
 import {assertDpopFormat, boundTokenRefused, dpopGivenOf, presentToken, proofRequestOf} from '../../src/lib/oauth/token-header.js'
 import type {AccessToken} from '../../src/lib/oauth/token.js'

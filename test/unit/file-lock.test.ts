@@ -299,7 +299,7 @@ describe('file lock', function () {
       assert.deepEqual(waits, [], 'not waited for')
       assert.equal(record(lock).pid, process.pid)
       await release()
-      assert.deepEqual((await Promise.all([existsSync(lock), existsSync(`${lock}.break`)])), [false, false], 'no lock and no side lock left')
+      assert.deepEqual([existsSync(lock), existsSync(`${lock}.break`)], [false, false], 'no lock and no side lock left')
     })
 
     it('a holder this process may not signal (EPERM) is alive: waited for, never broken', async () => {

@@ -491,7 +491,9 @@ describe('file store', () => {
       let pidns: string | undefined
       try {
         pidns = readlinkSync('/proc/self/ns/pid')
-      } catch {}
+      } catch {
+        // no /proc: the record goes without a PID namespace, as tokenctl's own would
+      }
 
       const lock = `${storeFile()}.lock`
       const record = {acquiredAt: new Date().toISOString(), host: hostname(), nonce: 'dead', pid: dead.pid, pidns}

@@ -9,7 +9,7 @@
 import {strict as assert} from 'node:assert'
 import {createHash, generateKeyPairSync} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer, type IncomingMessage} from 'node:http'
+import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {text} from 'node:stream/consumers'
@@ -67,7 +67,7 @@ describe('grants: what each token request sends and how its answer is read', () 
   let home = ''
   const savedHome = process.env.TOKENCTL_HOME
 
-  const server = createServer(async (request: IncomingMessage, response) => {
+  const answer = async (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? '/', origin)
     if (url.pathname === '/t/.well-known/openid-configuration') {
       const issuer = `${origin}/t`
@@ -81,6 +81,10 @@ describe('grants: what each token request sends and how its answer is read', () 
     const reply = replies.shift() ?? refused('no_reply_queued')
     if (reply.hang) return
     response.writeHead(reply.status ?? 200, {'cache-control': 'no-store', 'content-type': 'application/json', ...reply.headers}).end(reply.raw ?? JSON.stringify(reply.body))
+  }
+  // A client that goes away mid-request only ends that request.
+  const server = createServer((request, response) => {
+    answer(request, response).catch(() => response.destroy())
   })
 
   before(async () => {

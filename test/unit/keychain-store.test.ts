@@ -151,7 +151,7 @@ describe('secret service probe', function () {
     })
 
     it('finds XDG_RUNTIME_DIR/bus when DBUS_SESSION_BUS_ADDRESS is not set', async () => {
-      const env = {XDG_RUNTIME_DIR: session.env.XDG_RUNTIME_DIR!}
+      const env = {XDG_RUNTIME_DIR: session.env.XDG_RUNTIME_DIR}
       assert.deepEqual(await probeSecretService({env}), {state: 'unlocked'})
     })
 
@@ -175,7 +175,7 @@ describe('secret service probe', function () {
   it('speaks to a bus on an abstract socket, or says why this Node.js cannot', async () => {
     const session = await requireKeyring({abstract: true, secrets: false})
     try {
-      assert.match(session.env.DBUS_SESSION_BUS_ADDRESS!, /^unix:abstract=/)
+      assert.match(session.env.DBUS_SESSION_BUS_ADDRESS, /^unix:abstract=/)
       const state = await probeSecretService({env: session.env})
       assert.equal(state.state, 'unavailable')
       const reason = (state as {reason: string}).reason
@@ -370,9 +370,9 @@ describe('KeychainStore (Secret Service)', function () {
     await new KeychainStore().set('session/k1', SECRET)
     const items = await session.secretToolSearch({service})
     assert.equal(items.length, 1, JSON.stringify(items))
-    assert.equal(items[0]!.attributes.service, service)
-    assert.equal(items[0]!.attributes.username, 'session/k1')
-    assert.equal(items[0]!.secret, SECRET)
+    assert.equal(items[0].attributes.service, service)
+    assert.equal(items[0].attributes.username, 'session/k1')
+    assert.equal(items[0].secret, SECRET)
   })
 
   it('lists only the entries of its own service', async () => {
@@ -403,7 +403,7 @@ describe('KeychainStore (Secret Service)', function () {
     const expiries = async () => {
       const items = await session.secretToolSearch({service, username: 'store:expiries'})
       assert.equal(items.length, 1, JSON.stringify(items))
-      return JSON.parse(items[0]!.secret!) as Record<string, number>
+      return JSON.parse(items[0].secret!) as Record<string, number>
     }
     /** How the token cache reads a lifetime in an entry an older tokenctl wrote without one; the names it was asked about. */
     const reader = () => {
@@ -534,7 +534,7 @@ describe('KeychainStore (Secret Service)', function () {
           const outcome = await getInChild(env, 'a', 10_000)
           assert.ok(outcome.exited, 'the child process hung')
           assert.equal(outcome.error?.code, 'store_unavailable', JSON.stringify(outcome))
-          assert.match(outcome.error!.message, /timeout after 1 s/)
+          assert.match(outcome.error.message, /timeout after 1 s/)
           assert.ok(outcome.elapsedMs! >= 950, `gave up after ${outcome.elapsedMs} ms, before its 1 s`)
         } finally {
           process.kill(pid, 'SIGCONT')

@@ -160,7 +160,7 @@ describe('private files', () => {
       // for a suite run as root the answer another user would get is given by a stand-in for kill.
       const name = 'store.enc.1.0123456789ab.tmp'
       assert.equal(isAbandonedTemporary(name, now - 2 * MINUTE, now), false, 'pid 1 runs, whoever asks')
-      const {kill} = process
+      const kill = process.kill.bind(process)
       process.kill = () => {
         throw Object.assign(new Error('kill EPERM'), {code: 'EPERM', syscall: 'kill'})
       }

@@ -80,7 +80,7 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
       // The library never prints (ioredis would, with a ready check the ACL refuses, or a password a server does not want).
       const printed: string[] = []
       const consoleMethods = ['debug', 'error', 'info', 'log', 'warn'] as const
-      const originals = consoleMethods.map((method) => console[method])
+      const originals = consoleMethods.map((method) => console[method].bind(console))
       beforeEach(() => {
         warnings = []
         printed.length = 0

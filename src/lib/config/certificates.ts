@@ -122,10 +122,10 @@ async function fromPkcs12(bytes: Buffer, file: string, passwordVariable: string 
   const bags = (type: string) => p12.getBags({bagType: type})[type] ?? []
   const chain = bags(forge.pki.oids.certBag).map((bag) =>
     // node-forge parses RSA certificates only; others come back as their ASN.1.
-    new X509Certificate(der(bag.cert ? forge.pki.certificateToAsn1(bag.cert) : bag.asn1!)),
+    new X509Certificate(der(bag.cert ? forge.pki.certificateToAsn1(bag.cert) : bag.asn1)),
   )
   const keys = [...bags(forge.pki.oids.pkcs8ShroudedKeyBag), ...bags(forge.pki.oids.keyBag)].map((bag) => {
-    const info = bag.key ? forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(bag.key)) : bag.asn1!
+    const info = bag.key ? forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(bag.key)) : bag.asn1
     return createPrivateKey({format: 'der', key: der(info), type: 'pkcs8'})
   })
   if (chain.length === 0) throw unreadable(file, 'the PKCS#12 file holds no certificate')

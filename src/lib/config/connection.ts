@@ -5,7 +5,6 @@
  * credential is found (config/credentials.ts).
  */
 import {ConfigError, UsageError} from '../errors.js'
-import type {DpopKeyLocation} from '../oauth/dpop-keys.js'
 import {type AuthMethod, type ClientSettings, credentialLocationOf, getClient, isMtlsMethod} from './clients.js'
 import {
   type AssertionSettings,
@@ -13,6 +12,7 @@ import {
   credentialKind,
   type CredentialLocation,
   type CredentialSource,
+  type DpopKeyLocation,
   hasOwnCredential,
 } from './credentials.js'
 import type {ConnectionFlags} from '../flags.js'

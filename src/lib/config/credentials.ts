@@ -15,7 +15,21 @@
  * is kept instead of its material: a named client or a session records the source itself, and a
  * connection finds it as `given` (a source), whoever gave it.
  */
+import type {JWK} from 'jose'
+
 import type {CertificateMaterial, ThumbprintAlgorithm} from './certificates.js'
+
+/** A DPoP private key (oauth/dpop-keys.ts) as the secure store keeps it: the private JWK (with its `alg`) and its RFC 7638 thumbprint. */
+export interface DpopKeyMaterial {
+  jkt: string
+  jwk: JWK
+}
+
+export type DpopKeyLocation =
+  | {kind: 'connection'}
+  | {kind: 'file'; path: string}
+  | {jkt?: string; kind: 'named_client'; name: string}
+  | {kind: 'kept'; material: DpopKeyMaterial; session: string}
 
 /** Where a secret given on the command line comes from: never the flag's own value. */
 export type SecretSource = {kind: 'env'; variable: string} | {kind: 'file'; path: string} | {kind: 'stdin'}

@@ -165,7 +165,9 @@ async function dpopKeyToKeep(name: string, settings: ClientSettings, existing: C
       try {
         const material = JSON.parse(kept) as DpopKeyMaterial
         if (material.jkt === existing.dpopJkt && typeof material.jwk?.d === 'string') return material
-      } catch {}
+      } catch {
+        // an unreadable kept key: a new one, as below
+      }
     }
   }
 

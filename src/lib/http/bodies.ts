@@ -17,9 +17,10 @@ export function cutShort(): TypeError {
  * A body that could not be read whole: a connection that went away (undici's "terminated", its cause
  * "other side closed"; node:http's "aborted") is cutShort() whoever read it; anything else, as it came.
  */
-export function bodyFailure(error: unknown): unknown {
-  for (let cause = error, depth = 0; cause && depth < 5; cause = (cause as Error).cause, depth++) {
-    if (classify(String((cause as NodeJS.ErrnoException).code), String((cause as Error).message)) === 'connection cut') return cutShort()
+export function bodyFailure(error: Error): Error {
+  let cause: unknown = error
+  for (let depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
+    if (classify(String((cause as NodeJS.ErrnoException).code), cause.message) === 'connection cut') return cutShort()
   }
 
   return error
@@ -37,7 +38,7 @@ export async function readBounded(response: Response, limit: number, what: strin
   const headers = [...response.headers]
   const answer = (bytes: Buffer) => new Answer(bytes, {headers, status: response.status, statusText: response.statusText}) as unknown as Response
   if (!response.body) return answer(Buffer.alloc(0))
-  const reader = response.body.getReader()
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
   if (Number(response.headers.get('content-length') ?? 0) > limit) {
     reader.cancel().catch(() => {})
     throw tooLarge(what, limit)
@@ -50,7 +51,7 @@ export async function readBounded(response: Response, limit: number, what: strin
     try {
       read = await reader.read()
     } catch (error) {
-      throw bodyFailure(error)
+      throw bodyFailure(error as Error)
     }
 
     if (read.done) return answer(Buffer.concat(chunks))
@@ -67,7 +68,8 @@ export async function readBounded(response: Response, limit: number, what: strin
 /** The first `bytes` of a body, as text, to quote what an error page said; the rest is never downloaded. */
 export async function bodyStart(response: Response, bytes: number): Promise<string> {
   if (!response.body) return ''
-  const reader = response.body.getReader()
+  // A body is bytes (the Fetch standard); Node's declarations leave its chunks untyped.
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
   const chunks: Uint8Array[] = []
   let size = 0
   try {

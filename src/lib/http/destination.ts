@@ -16,7 +16,7 @@ import {ConfigError} from '../errors.js'
 // node:dns and node:net load when a name is resolved or an address checked, not with this module:
 // a cache hit for an https server needs neither (about 0.7 MiB and a millisecond between them).
 const builtin = createRequire(import.meta.url)
-const dns = (): typeof import('node:dns') => builtin('node:dns')
+const dns = (): typeof import('node:dns') => builtin('node:dns') as typeof import('node:dns')
 const isIP = (input: string): number => (builtin('node:net') as typeof import('node:net')).isIP(input)
 
 const bare = (hostname: string): string => hostname.replace(/^\[|\]$/g, '').toLowerCase()
@@ -83,7 +83,7 @@ export function pinnedLookup(resolve: Resolve = (hostname, options, callback) =>
       }
 
       if (addresses.length === 0 || !addresses.every((entry) => isLoopbackAddress(entry.address))) {
-        callback(notLoopbackError(hostname, addresses.map((entry) => entry.address)) as unknown as NodeJS.ErrnoException, [])
+        callback(notLoopbackError(hostname, addresses.map((entry) => entry.address)), [])
         return
       }
 

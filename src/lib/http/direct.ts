@@ -105,7 +105,7 @@ export function directFetch(options: DirectOptions = {}): (url: string, init?: R
     new Promise<Response>((resolve, reject) => {
       const {signal} = init
       if (signal?.aborted) {
-        reject(signal.reason)
+        reject(signal.reason as Error) // the signal's own reason, as fetch rejects with it
         return
       }
 
@@ -117,12 +117,12 @@ export function directFetch(options: DirectOptions = {}): (url: string, init?: R
       const settings: RequestOptions = {agent: agentFor(target.protocol), headers: Object.fromEntries(headers), method: init.method ?? 'GET', timeout: timeoutMs}
       const open = target.protocol === 'https:' ? httpsRequest : httpRequest
       let request: ClientRequest | undefined
-      const fail = (error: unknown) => {
+      const fail = (error: Error) => {
         request?.destroy()
         reject(error)
       }
 
-      const onAbort = () => fail(signal!.reason)
+      const onAbort = () => fail(signal!.reason as Error)
       signal?.addEventListener('abort', onAbort, {once: true})
       const settle = <T>(outcome: (value: T) => void) => (value: T) => {
         signal?.removeEventListener('abort', onAbort)
@@ -164,7 +164,7 @@ export function directFetch(options: DirectOptions = {}): (url: string, init?: R
       let connected = false
       const send = () => {
         connected = true
-        request!.end(body)
+        request.end(body)
       }
 
       request.on('socket', (socket) => {

@@ -139,7 +139,7 @@ export function failureReason(error: unknown): string {
   if (system === undefined) return error instanceof Error ? error.message : String(error)
   const code = String(system.code)
   if (code === 'TimeoutError' || code === 'AbortError') return 'timed out'
-  const said = opensslReason(system) ?? String(system.message ?? '')
+  const said = opensslReason(system) ?? (typeof system.message === 'string' ? system.message : '')
   return said === '' ? code : `${code}: ${said}`
 }
 

@@ -27,7 +27,7 @@ function formParams(body: unknown): Record<string, string> | undefined {
 async function jsonSummary(response: Response): Promise<Record<string, string> | undefined> {
   if (!response.headers.get('content-type')?.includes('json')) return undefined
   try {
-    const body = (await response.clone().json()) as unknown
+    const body: unknown = await response.clone().json()
     if (body && typeof body === 'object' && !Array.isArray(body)) return maskParams(Object.entries(body))
   } catch {
     // a malformed body is reported by whoever parses it; the trace just omits it
@@ -77,8 +77,8 @@ const STRAIGHT_OPTIONS = new Set(['maxBodyBytes', 'timeoutSeconds', 'trace', 'tr
 
 /**
  * undici's fetch on the command's dispatcher (proxy, NO_PROXY, CAs, loopback names checked) when a
- * proxy variable is set, an option only undici honours is given (--ca-file, a client certificate for mutual TLS), or the host is a
- * localhost name. Otherwise the request goes straight over node:http(s) (./direct.ts), which is what
+ * proxy variable is set, an option only undici honours is given (--ca-file, a client certificate
+ * for mutual TLS), or the host is a localhost name. Otherwise the request goes straight over node:http(s) (./direct.ts), which is what
  * one request costs at least: no proxy, no CA but the system's and NODE_EXTRA_CA_CERTS (which node:tls
  * honours as undici does), an IP literal or a name the system looks up. What that does not send (a
  * redirect to follow, a stream) goes to Node's own fetch. Each way the answer is read whole, held to
@@ -98,6 +98,6 @@ async function transport(options: HttpOptions): Promise<FetchFn> {
     const [{fetch: undiciFetch}, dispatcher] = await undici
     // After the loading: V8 flags changed at run time make it compile Node's own modules afresh (baseline-wasm.ts).
     baselineWasmOnly()
-    return bounded(url, (await undiciFetch(url, {...(init as object), dispatcher} as Parameters<typeof undiciFetch>[1])) as unknown as Response)
+    return bounded(url, await undiciFetch(url, {...(init as object), dispatcher}))
   }
 }

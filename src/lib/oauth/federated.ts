@@ -36,6 +36,7 @@ import {JWT_BEARER_CLIENT_ASSERTION} from './urns.js'
  * function that adds the client's credentials to the request body and headers).
  */
 export function federatedClientAuth(credential: FederatedCredential, http: HttpContext): ClientAuth {
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- openid-client declares ClientAuth as returning void, yet awaits it (as its own PrivateKeyJwt, also async, needs)
   return async (_as, client, body) => {
     const token = await readFederatedToken(credential, http)
     body.set('client_id', client.client_id)

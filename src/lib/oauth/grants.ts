@@ -14,12 +14,12 @@ import type {Runtime} from '../runtime.js'
 import {connectionMetadata, endpointUsed, openConfiguration} from './configuration.js'
 import type {TokenEndpointDpop} from './dpop.js'
 import {dpopKeyMaterial} from './dpop-keys.js'
-import {dpopOwnerOf} from './client-credentials.js'
 import {AuthorizationError, ConfigError, TokenctlError} from '../errors.js'
 import {type RefusalAdvice, refusalAdvice} from './client-auth.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
 import {detectFlavor} from './flavor.js'
 import type {ServerMetadata} from './metadata.js'
+import {dpopOwnerOf} from './server-key.js'
 import {type AccessToken, accessTokenFrom, checkedRefreshToken, type Flavor, type TokenEndpointResponse} from './token.js'
 import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, REFRESH_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT} from './urns.js'
 
@@ -329,7 +329,7 @@ export async function requestDeviceAuthorization(opened: OpenedClient, scopes: s
   const {initiateDeviceAuthorization} = await import('openid-client')
   const host = new URL(endpointUsed(opened.config, 'device_authorization_endpoint')!).host
   try {
-    return (await initiateDeviceAuthorization(opened.config, {scope: scopes.join(' ')})) as DeviceAuthorization
+    return await initiateDeviceAuthorization(opened.config, {scope: scopes.join(' ')})
   } catch (error) {
     throw await translateOAuthError(error, {grant: 'sign_in', host, timeoutSeconds: opened.http.timeoutSeconds})
   }

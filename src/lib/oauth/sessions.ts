@@ -317,7 +317,7 @@ export interface SessionResult {
 function sessionResult(record: SessionRecord, result: TokenResult, summary: SessionSummary, connection: () => Connection, runtime: Runtime): SessionResult {
   const {dpop} = record
   const answer: SessionResult = {result, summary}
-  if (dpop) answer.proofs = async () => (await import('./dpop-keys.js')).resourceProverWith(dpop)
+  if (dpop) answer.proofs = async () => (await import('./dpop.js')).resourceProverWith(dpop)
   if (isMtlsMethod(record.client.authMethod)) {
     answer.certificate = async () => {
       const [{presentedCertificate}, used] = [await import('./grants.js'), connection()]

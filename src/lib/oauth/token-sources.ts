@@ -65,7 +65,7 @@ const sent = (token: AccessToken): SentToken => ({token: token.access_token, typ
 /** A named client's: its DPoP key (--dpop), its certificate when it authenticates with mutual TLS. */
 async function connectionBinding(connection: Connection, runtime: Runtime): Promise<SenderBinding> {
   const binding: SenderBinding = {}
-  if (connection.dpop) binding.dpop = await (await import('./dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+  if (connection.dpop) binding.dpop = await (await import('./dpop.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
   if (isMtlsMethod(connection.authMethod)) {
     const {presentedCertificate} = await import('./grants.js')
     binding.certificate = presentedCertificate(connection, await resolveCredential(connection, runtime.openStore))

@@ -500,7 +500,9 @@ export class RedisStore implements SecretStore {
     try {
       const entry = JSON.parse(opened.plaintext.toString('utf8')) as {n?: unknown; v?: unknown}
       if (typeof entry.n === 'string' && typeof entry.v === 'string') return {n: entry.n, v: entry.v}
-    } catch {}
+    } catch {
+      // not JSON: corrupt, as below
+    }
 
     throw this.#corrupt(name, 'its contents are not an entry')
   }
@@ -562,7 +564,9 @@ export class RedisStore implements SecretStore {
       if (salt.length !== 16 || kdfParamsProblem(params)) return
       this.#hintedSalt = hint.salt
       this.#derive(salt, params).catch(() => {})
-    } catch {}
+    } catch {
+      // no hint, or an unreadable one: the key is derived when the store's salt is read
+    }
   }
 
   /** Remembers the store salt for the next process; best effort (a read-only home only loses the head start). */
@@ -577,7 +581,9 @@ export class RedisStore implements SecretStore {
       const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
       writeFileSync(temp, JSON.stringify({N: params.N, p: params.p, r: params.r, salt: hex}), {mode: 0o600})
       renameSync(temp, file)
-    } catch {}
+    } catch {
+      // best effort, as said above
+    }
   }
 
   async #openAnyEntry(): Promise<void> {

@@ -199,7 +199,7 @@ class Reader {
 
   byte(): number {
     this.need(1)
-    return this.buffer[this.offset++]!
+    return this.buffer[this.offset++]
   }
 
   uint32(): number {
@@ -312,7 +312,7 @@ export function decodeMessage(buffer: Buffer): Message {
 export function firstBodyValue(message: Message): Basic | undefined {
   if (message.signature === '') return undefined
   const reader = new Reader(message.body, message.littleEndian, message.bodyOffset, message.bodyOffset)
-  const type = message.signature[0]!
+  const type = message.signature[0]
   return type === 'v' ? reader.variant() : reader.basic(type)
 }
 

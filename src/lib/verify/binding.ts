@@ -164,5 +164,5 @@ export async function checkBinding(claims: Claims, evidence: BindingEvidence): P
   if (results.length === 0) return skipped('cnf', 'cnf names no binding tokenctl checks (jkt, x5t#S256)')
   const failures = results.filter((result) => typeof result !== 'string')
   if (failures.length > 0) return failed('cnf', failures.map((failure) => failure.failure).join('; '))
-  return passed('cnf', results.join('; '))
+  return passed('cnf', results.filter((result) => typeof result === 'string').join('; '))
 }

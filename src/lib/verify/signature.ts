@@ -80,7 +80,7 @@ function noMatchingKey(header: Record<string, unknown>, loaded: LoadedJwks): str
   const sameKid = typeof kid === 'string' ? loaded.jwks().keys.find((key) => key.kid === kid) : undefined
   if (sameKid) {
     const fits = sameKid.alg ? `alg ${sameKid.alg}` : `kty ${sameKid.kty}`
-    return `the key kid ${kid} in ${where(loaded)} is for ${fits}, not ${String(alg)}: the header's alg does not fit the key`
+    return `the key kid ${String(kid)} in ${where(loaded)} is for ${fits}, not ${String(alg)}: the header's alg does not fit the key`
   }
 
   return `no key with ${typeof kid === 'string' ? `kid ${kid}` : `alg ${String(alg)}`} in ${where(loaded)}: the token was not issued by this issuer, or signed with a key it no longer publishes`
