@@ -22,11 +22,18 @@ const SETS = {
     mutate: ['src/lib/http/retry.ts', 'src/lib/oauth/token-cache.ts', 'src/lib/store/file-lock.ts', 'src/lib/process-alive.ts'],
     spec: ['test/unit/retry.test.ts', 'test/unit/token-cache.test.ts', 'test/unit/file-lock.test.ts', 'test/unit/file-store.test.ts'],
   },
-  // The local stores: the envelope both encrypted stores seal with, the file store, its passphrase,
-  // the per-entry locks, private files under TOKENCTL_HOME. Focused unit tests first: a mutant they
-  // kill never reaches file-store.test.ts's multi-process tests.
+  // The local stores: the envelope both encrypted stores seal with, the file store, its passphrase or
+  // key, the per-entry locks, private files under TOKENCTL_HOME. Focused unit tests first: a mutant
+  // they kill never reaches file-store.test.ts's multi-process tests.
   stores: {
-    mutate: ['src/lib/store/envelope.ts', 'src/lib/store/passphrase.ts', 'src/lib/store/local-lock.ts', 'src/lib/private-files.ts', 'src/lib/store/file-store.ts'],
+    mutate: [
+      'src/lib/store/envelope.ts',
+      'src/lib/store/passphrase.ts',
+      'src/lib/store/store-secret.ts',
+      'src/lib/store/local-lock.ts',
+      'src/lib/private-files.ts',
+      'src/lib/store/file-store.ts',
+    ],
     spec: ['test/unit/envelope.test.ts', 'test/unit/private-files.test.ts', 'test/unit/passphrase.test.ts', 'test/unit/local-lock.test.ts', 'test/unit/file-store-details.test.ts', 'test/unit/file-store.test.ts'],
   },
   // The Redis store, its URL and its topologies, against a real redis-server, Sentinel set and Cluster

@@ -9,6 +9,7 @@
  * checked by the trace; the time it takes is for `npm run bench`).
  */
 import {strict as assert} from 'node:assert'
+import {randomBytes} from 'node:crypto'
 import {chmodSync, cpSync, existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -25,6 +26,7 @@ const MODULE_TRACE = join(ROOT, 'bench', 'module-trace.mjs')
 const MODULE_TRACE_CJS = join(ROOT, 'bench', 'module-trace.cjs')
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'fast path tests'}
 const OCLIF_ONLY = {TOKENCTL_NO_FAST_PATH: '1'}
+const STORE_KEY = randomBytes(32).toString('base64')
 const EXEC_INFO_V1 = '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}'
 
 /** What a cache hit never needs: the framework, the OAuth and HTTP clients, JWT, config and Redis libraries, colours. */
@@ -177,6 +179,9 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     {args: ['token', 'client', 'nosuch', '--json'], fast: true, name: 'an unknown client, --json'},
     {args: ['token', 'client', 'ci'], env: {TOKENCTL_STORE_PASSPHRASE: undefined}, fast: true, name: 'no store passphrase'},
     {args: ['token', 'client', 'ci', '--json'], env: {TOKENCTL_STORE_PASSPHRASE: 'wrong'}, fast: true, name: 'a wrong store passphrase, --json'},
+    {args: ['token', 'client', 'ci'], env: {TOKENCTL_STORE_KEY: STORE_KEY}, fast: true, name: 'a store key and a passphrase both set'},
+    {args: ['token', 'client', 'ci', '--json'], env: {TOKENCTL_STORE_KEY: STORE_KEY, TOKENCTL_STORE_PASSPHRASE: undefined}, fast: true, name: 'a store sealed with a passphrase, a key set'},
+    {args: ['session', 'refresh', '--key', 'nightly'], env: {TOKENCTL_STORE_KEY: 'c2hvcnQ=', TOKENCTL_STORE_PASSPHRASE: undefined}, fast: true, name: 'a store key that is not one'},
     {args: ['token', 'client', 'ci', '-o', 'HOME/no/such/folder/t'], fast: true, name: '-o into a folder that does not exist'},
     {args: ['token', 'client', 'ci'], fast: true, name: 'a TOKENCTL_HOME others can write', prepare: (home) => chmodSync(home, 0o777)},
     {args: ['session', 'refresh', '--key', 'nightly'], fast: true, name: 'a store file others can read', prepare: (home) => chmodSync(join(home, 'store.enc'), 0o644)},
@@ -287,6 +292,22 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     // The same trace shows oclif where it does run, so the absences above are not a blind trace.
     const oclif = await runTraced(['token', 'client', 'ci'], {env: {...FILE_STORE, ...OCLIF_ONLY}, home})
     assert.ok(oclif.packages.has('@oclif/core'))
+  })
+
+  it('a file store sealed with a key: a hit and one request answer as oclif does; the hit loads none of what it does not need', async () => {
+    const env = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_KEY: STORE_KEY, TOKENCTL_STORE_PASSPHRASE: undefined}
+    const cli = cliWithHome({env})
+    expectExit(await cli.run(['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], {input: server.clients.basic.clientSecret}), 0)
+    expectExit(await cli.run(['token', 'client', 'ci']), 0)
+    for (const args of [['token', 'client', 'ci'], ['token', 'client', 'ci', '--json', '--format', 'env'], ['token', 'client', 'ci', '--no-cache', '--format', 'header']]) {
+      const fast = await runTraced(args, {env, home: cli.home})
+      const oclif = await runTraced(args, {env: {...env, ...OCLIF_ONLY}, home: cli.home})
+      expectExit(fast, 0)
+      const normal = args.includes('--no-cache') ? withoutFreshness : withoutClock
+      assert.deepEqual([fast.code, normal(fast.stdout), normal(fast.stderr)], [oclif.code, normal(oclif.stdout), normal(oclif.stderr)])
+      assert.ok(servedFast(fast) && !servedFast(oclif))
+      if (!args.includes('--no-cache')) assert.deepEqual(NOT_ON_A_HIT.filter((name) => fast.packages.has(name)), [])
+    }
   })
 
   describe('with the OS keychain (a private Secret Service)', () => {

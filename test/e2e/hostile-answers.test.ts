@@ -352,6 +352,7 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
         [[...bare, '--certificate-file', fifo], {}, 3],
         [['token', 'client', ...client(), '--no-cache', '--ca-file', fifo], {}, 3],
         [['token', 'client', ...client()], {TOKENCTL_STORE_PASSPHRASE: undefined, TOKENCTL_STORE_PASSPHRASE_FILE: fifo}, 7],
+        [['token', 'client', ...client()], {TOKENCTL_STORE_PASSPHRASE: undefined, TOKENCTL_STORE_KEY_FILE: fifo}, 7],
       ]
       const results = await Promise.all(cases.map(([args, env]) => cli.run(args, {env, timeoutMs: 15_000})))
       for (const [index, result] of results.entries()) {

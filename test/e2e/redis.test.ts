@@ -1,15 +1,17 @@
 import {strict as assert} from 'node:assert'
-import {createHash} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {createHash, randomBytes} from 'node:crypto'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {redisSettings, RedisStore} from '../../src/lib/store/redis-store.js'
 import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
-import {cliWithHome, tempHome} from '../helpers/cli.js'
+import {cliWithHome, runNode, tempHome} from '../helpers/cli.js'
 import {requireRedis, type RedisServer} from '../helpers/redis.js'
 
 const PASSPHRASE = 'fleet passphrase from a secret manager'
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
 
 type Home = ReturnType<typeof cliWithHome>
@@ -84,6 +86,31 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     expectExit(wrong, 7)
     assert.equal(json(wrong).ok, false)
     assert.match(json(wrong).error, /refused tokenctl's credentials/)
+  })
+
+  it('a hit on the fast path loads ioredis from the one file the build puts beside it, never its forty files, and answers as oclif does', async () => {
+    const {homes: [home], prefix} = fleet(1)
+    const add = await home.run(['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], {input: server.clients.basic.clientSecret})
+    expectExit(add, 0)
+    expectExit(await home.run(['token', 'client', 'ci']), 0)
+    const traced = async (env: Record<string, string> = {}) => {
+      const trace = join(tempHome(), 'modules.txt')
+      const result = await runNode(['--no-warnings', '--require', join(ROOT, 'bench', 'module-trace.cjs'), join(ROOT, 'bin', 'run.js'), 'token', 'client', 'ci', '--json'], {
+        env: {...redis.env, TOKENCTL_REDIS_PREFIX: prefix, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE, TOKENCTL_MODULE_TRACE: trace, ...env},
+        home: home.home,
+      })
+      return {...result, modules: readFileSync(trace, 'utf8')}
+    }
+
+    const fast = await traced()
+    const oclif = await traced({TOKENCTL_NO_FAST_PATH: '1'})
+    expectExit(fast, 0)
+    assert.equal(json(fast).token_source, 'cache')
+    const normal = (text: string) => text.replaceAll(/"expires_in": \d+/g, '"expires_in": <seconds>')
+    assert.deepEqual([fast.code, normal(fast.stdout), fast.stderr], [oclif.code, normal(oclif.stdout), oclif.stderr])
+    assert.match(fast.modules, /\/dist\/fast-path\/ioredis\.cjs\n/)
+    assert.doesNotMatch(fast.modules, /\/node_modules\/ioredis\//)
+    assert.match(oclif.modules, /\/node_modules\/ioredis\//, 'oclif loads the package itself')
   })
 
   it('30 overlapping session refresh --force --key K over three homes: all exit 0, zero reuse, the session alive afterwards', async () => {
@@ -221,6 +248,28 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     expectExit(await b.run(['session', 'end', '--key', 'pp-1', '--no-revoke'], {env: wrong}), 7)
     assert.equal(await redis.dump(), before)
     assert.equal(server.tokenRequests.length, 0)
+  })
+
+  it('a fleet on a store key (TOKENCTL_STORE_KEY_FILE, no passphrase): shared sessions and secrets, store status says a key; a passphrase host is refused, Redis unchanged', async () => {
+    const keyFile = join(tempHome(), 'fleet-key')
+    writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`)
+    const {homes: [a, b]} = fleet(2, {TOKENCTL_STORE_KEY_FILE: keyFile, TOKENCTL_STORE_PASSPHRASE: undefined})
+    await sharedSession([a, b], 'key-1', 'frank')
+    const refreshed = await b.run(['session', 'refresh', '--key', 'key-1', '--json'])
+    expectExit(refreshed, 0)
+    const status = await b.run(['store', 'status', '--json'])
+    expectExit(status, 0)
+    assert.equal(json(status).sealed_with, 'key')
+    assert.match(json(status).reason, /key from TOKENCTL_STORE_KEY_FILE/)
+    assert.ok(!status.stdout.includes(readFileSync(keyFile, 'utf8').trim()))
+
+    const before = await redis.dump()
+    const withPassphrase = {TOKENCTL_STORE_KEY_FILE: undefined, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
+    const refused = await a.run(['session', 'refresh', '--key', 'key-1', '--force', '--json'], {env: withPassphrase})
+    expectExit(refused, 7)
+    assert.equal(json(refused).error.code, 'store_wrong_secret_kind')
+    assert.match(json(refused).error.message, /^cannot open the secure store in Redis at .*: it is sealed with a key, and a passphrase is set$/)
+    assert.equal(await redis.dump(), before)
   })
 
   it('a lock held by a killed process is taken over after its lease, not before', async () => {

@@ -7,7 +7,7 @@
 import {strict as assert} from 'node:assert'
 
 import {ConfigError, NetworkError} from '../../src/lib/errors.js'
-import {bodyStart, limitBody} from '../../src/lib/http/bodies.js'
+import {bodyStart, readBounded} from '../../src/lib/http/bodies.js'
 import {classify, connectionFailure, type Destination, failureReason, noAnswer, tooLarge, unavailable} from '../../src/lib/http/failure.js'
 import {HTTP_POLICY, mayRepeat, type RequestKind, retriesStatus, WAITS} from '../../src/lib/http/policy.js'
 
@@ -408,48 +408,60 @@ describe('the HTTP failure policy', () => {
       return {body, pulled: () => pulled}
     }
 
-    it('limitBody: a body up to the bound is read as it came, status and headers kept', async () => {
-      const response = limitBody(new Response(stream(4, 256).body, {headers: {'x-kept': 'yes'}, status: 201, statusText: 'Made'}), 1024, 'the answer')
+    it('readBounded: a body up to the bound is read whole, status and headers kept', async () => {
+      const response = await readBounded(new Response(stream(4, 256).body, {headers: {'x-kept': 'yes'}, status: 201, statusText: 'Made'}), 1024, 'the answer')
       assert.equal(response.status, 201)
       assert.equal(response.statusText, 'Made')
       assert.equal(response.headers.get('x-kept'), 'yes')
       assert.equal(await response.text(), 'a'.repeat(1024))
     })
 
-    it('limitBody: one byte beyond the bound fails the reader with tooLarge, and the rest is not pulled', async () => {
+    it('readBounded: one byte beyond the bound fails with tooLarge, and the rest is not pulled', async () => {
       const over = stream(1000, 256)
-      const response = limitBody(new Response(over.body), 1024, 'the answer from X')
-      await assert.rejects(response.text(), (error: unknown) => error instanceof NetworkError && error.code === 'invalid_response' && /^the answer from X is larger than 1 KiB/.test(error.message))
+      await assert.rejects(readBounded(new Response(over.body), 1024, 'the answer from X'), (error: unknown) => error instanceof NetworkError && error.code === 'invalid_response' && /^the answer from X is larger than 1 KiB/.test(error.message))
       assert.ok(over.pulled() < 10, `pulled ${over.pulled()} chunks`)
-      const byOne = limitBody(new Response(new Uint8Array(1025)), 1024, 'the answer')
-      await assert.rejects(byOne.arrayBuffer(), NetworkError)
-      assert.equal((await limitBody(new Response(new Uint8Array(1024)), 1024, 'the answer').arrayBuffer()).byteLength, 1024)
+      await assert.rejects(readBounded(new Response(new Uint8Array(1025)), 1024, 'the answer'), NetworkError)
+      assert.equal((await (await readBounded(new Response(new Uint8Array(1024)), 1024, 'the answer')).arrayBuffer()).byteLength, 1024)
     })
 
-    it('limitBody: a Content-Length beyond the bound is refused before any byte is read', async () => {
+    it('readBounded: a Content-Length beyond the bound is refused before any byte is read', async () => {
       const announced = stream(1000, 256)
       const response = new Response(announced.body, {headers: {'content-length': '1025'}})
-      assert.throws(() => limitBody(response, 1024, 'the answer'), (error: unknown) => error instanceof NetworkError && error.code === 'invalid_response')
+      await assert.rejects(readBounded(response, 1024, 'the answer'), (error: unknown) => error instanceof NetworkError && error.code === 'invalid_response')
+      assert.equal(announced.pulled(), 0)
       const exact = new Response('a'.repeat(1024), {headers: {'content-length': '1024'}})
-      assert.equal(await limitBody(exact, 1024, 'the answer').text(), 'a'.repeat(1024))
+      assert.equal(await (await readBounded(exact, 1024, 'the answer')).text(), 'a'.repeat(1024))
     })
 
-    it('limitBody: an answer without a body is passed on', () => {
-      const empty = new Response(null, {status: 204})
-      assert.equal(limitBody(empty, 1024, 'the answer'), empty)
+    it('readBounded: an answer without a body is an empty one', async () => {
+      const empty = await readBounded(new Response(null, {status: 204}), 1024, 'the answer')
+      assert.deepEqual([empty.status, empty.body, await empty.text()], [204, null, ''])
     })
 
-    it('limitBody: a status no Response can be made with (a server\'s 1xx or 999) is passed on as it came; 599 is held to the bound', async () => {
+    it('readBounded: a status no Response can be made with (a server\'s 1xx or 999) is kept, its body held to the bound', async () => {
       for (const status of [101, 199, 600, 999]) {
         const odd = {body: stream(1, 10).body, headers: new Headers(), status, statusText: ''} as unknown as Response
-        assert.equal(limitBody(odd, 1024, 'the answer'), odd, String(status))
+        const read = await readBounded(odd, 1024, 'the answer')
+        assert.deepEqual([read.status, (await read.text()).length], [status, 10], String(status))
       }
 
-      for (const status of [200, 599]) {
-        const limited = limitBody(new Response(stream(10, 256).body, {status}), 1024, 'the answer')
-        assert.equal(limited.status, status)
-        await assert.rejects(limited.text(), NetworkError, String(status))
-      }
+      const large = {body: stream(5, 256).body, headers: new Headers(), status: 999, statusText: ''} as unknown as Response
+      await assert.rejects(readBounded(large, 1024, 'the answer'), NetworkError)
+    })
+
+    it('readBounded: a connection that closes in the middle of the answer fails the request as a cut connection (retried), in the words of the straight way', async () => {
+      const cut = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.error(new TypeError('terminated', {cause: Object.assign(new Error('other side closed'), {code: 'UND_ERR_SOCKET'})}))
+        },
+      })
+      await assert.rejects(readBounded(new Response(cut), 1024, 'the answer'), (error: Error) => error instanceof TypeError && error.message === 'fetch failed' && (error.cause as NodeJS.ErrnoException).code === 'ECONNRESET')
+      const timedOut = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.error(new TypeError('terminated', {cause: Object.assign(new Error('Body Timeout Error'), {code: 'UND_ERR_BODY_TIMEOUT'})}))
+        },
+      })
+      await assert.rejects(readBounded(new Response(timedOut), 1024, 'the answer'), (error: Error) => (error.cause as NodeJS.ErrnoException).code === 'UND_ERR_BODY_TIMEOUT', 'another failure as it came')
     })
 
     it('bodyStart: the first bytes of an error page, the rest never pulled, the body cancelled', async () => {

@@ -1,6 +1,8 @@
 import {strict as assert} from 'node:assert'
-import {createHash} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
+import {existsSync, rmSync} from 'node:fs'
 import net from 'node:net'
+import {join} from 'node:path'
 
 import {ConfigError, ExitCode} from '../../src/lib/errors.js'
 import {openEnvelope} from '../../src/lib/store/envelope.js'
@@ -176,6 +178,37 @@ describe('the Redis store backend', () => {
       await redis.cli('DEL', 'tokenctl:keycheck')
       const stranger = open({}, 'not the passphrase')
       await rejectsWith(stranger.set('token:new', 'v2'), 'store_wrong_passphrase')
+      assert.equal(await open().get('session:nightly'), 'v1')
+    })
+
+    it('sealed with a key (HKDF, nothing remembered under TOKENCTL_HOME); a store sealed with a passphrase refuses a key, and the reverse, changing nothing', async () => {
+      const key = randomBytes(32)
+      const withKey = (secret: Buffer) => {
+        const store = new RedisStore({key: secret, settings: redisSettings(redis.env)})
+        stores.push(store)
+        return store
+      }
+
+      const hints = join(process.env.TOKENCTL_HOME!, 'cache', 'redis')
+      rmSync(hints, {force: true, recursive: true})
+      await withKey(key).set('session:nightly', SECRET)
+      assert.equal(await withKey(Buffer.from(key)).get('session:nightly'), SECRET)
+      const data = await redis.cli('GET', 'tokenctl:keycheck')
+      assert.ok(data.startsWith('TKSE\x01\x02') || data.startsWith('TKSE\u0001\u0002'), 'the check is sealed with HKDF (kdf 2)')
+      assert.ok(!existsSync(hints), 'a key needs no head start: no salt remembered')
+      const before = await redis.dump()
+      await rejectsWith(withKey(randomBytes(32)).get('session:nightly'), 'store_wrong_key')
+      const error = await rejectsWith(open().set('token:new', 'v'), 'store_wrong_secret_kind')
+      assert.equal(error.message, `cannot open the secure store in Redis at ${redis.display}: it is sealed with a key, and a passphrase is set`)
+      assert.match(error.suggestions[0], /delete the keys under "tokenctl:" to start a store sealed with what is set/)
+      assert.equal(await redis.dump(), before, 'Redis is byte for byte as it was')
+
+      await redis.cli('FLUSHALL')
+      await open().set('session:nightly', 'v1')
+      await rejectsWith(withKey(key).get('session:nightly'), 'store_wrong_secret_kind')
+      await rejectsWith(withKey(key).check(), 'store_wrong_secret_kind')
+      await redis.cli('DEL', 'tokenctl:keycheck')
+      await rejectsWith(withKey(key).set('token:new', 'v2'), 'store_wrong_secret_kind')
       assert.equal(await open().get('session:nightly'), 'v1')
     })
 
