@@ -234,7 +234,7 @@ describe('store key (instead of a passphrase)', () => {
       const error = failsWith({TOKENCTL_STORE_KEY: value}, StoreError, 'store_invalid_key')
       assert.equal(error.message, `TOKENCTL_STORE_KEY is not a 256-bit store key: ${what}`, value)
       assert.deepEqual(error.suggestions, ['make one with openssl rand -base64 32 (the same on every machine that shares the store), and put it in TOKENCTL_STORE_KEY'])
-      if (value.trim() !== '') assert.ok(!error.message.includes(value.trim()) && !error.suggestions!.join('').includes(value.trim()))
+      if (value.trim() !== '') assert.ok(!error.message.includes(value.trim()) && !error.suggestions.join('').includes(value.trim()))
     }
 
     const file = path.join(directory, 'key')
@@ -282,7 +282,7 @@ describe('store key (instead of a passphrase)', () => {
     ])
     const sealedWithKey = sealedOtherwise('x', 'key', 'y')
     assert.equal(sealedWithKey.message, 'cannot open the secure store x: it is sealed with a key, and a passphrase is set')
-    assert.match(sealedWithKey.suggestions![0], /^set TOKENCTL_STORE_KEY \/ TOKENCTL_STORE_KEY_FILE to the key it was sealed with, and unset TOKENCTL_STORE_PASSPHRASE \//)
+    assert.match(sealedWithKey.suggestions[0], /^set TOKENCTL_STORE_KEY \/ TOKENCTL_STORE_KEY_FILE to the key it was sealed with, and unset TOKENCTL_STORE_PASSPHRASE \//)
   })
 
   it('a backend takes a passphrase or a key', () => {
