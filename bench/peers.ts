@@ -204,7 +204,11 @@ async function usageOf(rows: Row[], runs: number): Promise<Map<string, Usage>> {
 /** A home with client "ci" and session "nightly", tokens cached: the state of a CI runner's second job. */
 async function prepareHome(env: NodeJS.ProcessEnv, server: AuthServer): Promise<void> {
   const add = (name: string, clientId: string) =>
-    mustRun([process.execPath, BIN, 'client', 'add', name, '--issuer', server.issuer, '--client-id', clientId, '--scope', SCOPE, '--client-secret-stdin'], env, server.clients[clientId as 'basic'].clientSecret)
+    mustRun(
+      [process.execPath, BIN, 'client', 'add', name, '--issuer', server.issuer, '--client-id', clientId, '--scope', SCOPE, '--client-secret-stdin'],
+      env,
+      server.clients[clientId as 'basic'].clientSecret,
+    )
   await add('ci', 'basic')
   await mustRun([process.execPath, BIN, 'token', 'client', 'ci'], env)
   await add('api', 'api')
@@ -266,7 +270,9 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
     const loadBefore = load()
     const times = hyperfine ? await timeWithHyperfine(rows, runs, directory) : await timeRoundRobin(rows, runs)
     const usage = await usageOf(rows, runs)
-    console.log(`  ${runs} runs of each after 3 warm-ups, timed, then ${runs} rounds of all rows in turn for CPU time and memory; Node ${process.version}; load average ${loadBefore} before, ${load()} after`)
+    console.log(
+      `  ${runs} runs of each after 3 warm-ups, timed, then ${runs} rounds of all rows in turn for CPU time and memory; Node ${process.version}; load average ${loadBefore} before, ${load()} after`,
+    )
     console.log('  ms: median wall time [first–third quartile]; CPU ms: median user + system time [quartiles], which a loaded machine disturbs far less; peak RSS: median of the runs')
     const cpuOf = (row: Row | undefined) => row && usage.get(row.name)!.cpu.median
     const node = times.get('node -e 0')!
@@ -341,7 +347,12 @@ async function peerRows(options: {keyring?: KeyringSession; redis?: RedisServer}
 
   rows.push(...tokenctlRows('file store, key', keyEnv, server, api, tls))
   rows.push(...tokenctlRows('file store, passphrase', fileEnv, server, api, tls))
-  rows.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: {...keyEnv, TOKENCTL_NO_FAST_PATH: '1'}, hit: true, name: 'the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), file store, key'})
+  rows.push({
+    argv: [process.execPath, BIN, 'token', 'client', 'ci'],
+    env: {...keyEnv, TOKENCTL_NO_FAST_PATH: '1'},
+    hit: true,
+    name: 'the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), file store, key',
+  })
   rows.push({
     argv: [process.execPath, BIN, 'token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'basic', '--client-secret-env', 'CLIENT_SECRET', '--scope', SCOPE, '--no-cache'],
     env: {...base, ...tls, CLIENT_SECRET: server.clients.basic.clientSecret, TOKENCTL_HOME: home('ephemeral')},

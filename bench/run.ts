@@ -120,7 +120,8 @@ async function timeSideBySide(cases: Case[], runs = RUNS): Promise<Map<string, n
 async function childUsage(c: Case): Promise<undefined | {cpuMs: number; rssKiB: number}> {
   const python = findExecutable('python3')
   if (!python) return undefined
-  const script = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); u = resource.getrusage(resource.RUSAGE_CHILDREN); print(u.ru_maxrss, (u.ru_utime + u.ru_stime) * 1000)'
+  const script =
+    'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); u = resource.getrusage(resource.RUSAGE_CHILDREN); print(u.ru_maxrss, (u.ru_utime + u.ru_stime) * 1000)'
   c.prepare?.()
   const [rssKiB, cpuMs] = (await run([python, '-c', script, ...c.argv], c.env)).stdout.trim().split(' ').map(Number)
   return {cpuMs, rssKiB}
@@ -136,15 +137,14 @@ async function loadedModules(c: Case): Promise<string[]> {
   const hook = join(ROOT, 'bench', 'module-trace.mjs')
   const preload = join(ROOT, 'bench', 'module-trace.cjs')
   await run([process.execPath, '--no-warnings', '--require', preload, '--loader', hook, ...c.argv.slice(1)], {...c.env, TOKENCTL_MODULE_TRACE: trace})
-  return readFileSync(trace, 'utf8').trim().split('\n').map((line) => line.split(' ')[1])
+  return readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' ')[1])
 }
 
 async function addClient(env: NodeJS.ProcessEnv, server: AuthServer): Promise<void> {
-  await run(
-    [process.execPath, BIN, 'client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'],
-    env,
-    server.clients.basic.clientSecret,
-  )
+  await run([process.execPath, BIN, 'client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], env, server.clients.basic.clientSecret)
   await run([process.execPath, BIN, 'token', 'client', 'ci'], env) // fills discovery and token caches
 }
 
@@ -175,10 +175,14 @@ async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, stor
 async function concurrently(n: number, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const started = Date.now()
   await Promise.all(
-    Array.from({length: n}, () => new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], {env, stdio: 'ignore'})
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')}: exit ${code}`))))
-    })),
+    Array.from(
+      {length: n},
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(process.execPath, [BIN, ...args], {env, stdio: 'ignore'})
+          child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')}: exit ${code}`))))
+        }),
+    ),
   )
   return Date.now() - started
 }
@@ -225,7 +229,9 @@ async function fleetFigures(server: AuthServer, envs: NodeJS.ProcessEnv[], topol
   const grants = server.refreshTokenUses.length
   console.log(`\nfleet on ${topology}: ${envs.length} homes × ${perHome} processes refreshing one session in a loop for ${seconds} s (session refresh --force --min-ttl 86400: every run redeems)`)
   console.log(`  refreshes:         ${runs} ok, ${failures} failed, ${(runs / elapsed).toFixed(1)} per second fleet-wide`)
-  console.log(`  token requests:    ${server.tokenRequests.length} (refresh-token grants: ${grants}, each refresh token presented once: ${new Set(server.refreshTokenUses.map((use) => use.sha256)).size === grants})`)
+  console.log(
+    `  token requests:    ${server.tokenRequests.length} (refresh-token grants: ${grants}, each refresh token presented once: ${new Set(server.refreshTokenUses.map((use) => use.sha256)).size === grants})`,
+  )
   console.log(`  reuse events:      ${server.reuseDetected} (goal: 0); every grant answered 200: ${server.refreshTokenUses.every((use) => use.status === 200)}`)
 }
 
@@ -247,7 +253,10 @@ async function topologyFigures(server: AuthServer, redis: RedisServer, home: () 
   const topologies: Array<[string, Record<string, string>]> = [['one server', redis.env]]
   const started: RedisTopology[] = []
   try {
-    for (const [name, start] of [['Sentinel (primary + replica, 3 sentinels)', requireSentinelSet], ['Cluster (3 masters + 3 replicas)', requireRedisCluster]] as const) {
+    for (const [name, start] of [
+      ['Sentinel (primary + replica, 3 sentinels)', requireSentinelSet],
+      ['Cluster (3 masters + 3 replicas)', requireRedisCluster],
+    ] as const) {
       try {
         const topology = await start()
         started.push(topology)
@@ -304,7 +313,9 @@ async function downloadFigures(api: ApiServer, env: NodeJS.ProcessEnv, token: st
   for (const c of [tokenctl, curl]) {
     const ms = medians.get(c.name)!
     const rss = await peakRssKiB({...c, argv: c.argv})
-    console.log(`  ${c.name.padEnd(8)} ${ms.toFixed(0).padStart(6)} ms  ${(LARGE_BYTES / 1024 / 1024 / (ms / 1000)).toFixed(0).padStart(5)} MB/s  peak RSS ${rss === undefined ? '?' : (rss / 1024).toFixed(1)} MiB`)
+    console.log(
+      `  ${c.name.padEnd(8)} ${ms.toFixed(0).padStart(6)} ms  ${(LARGE_BYTES / 1024 / 1024 / (ms / 1000)).toFixed(0).padStart(5)} MB/s  peak RSS ${rss === undefined ? '?' : (rss / 1024).toFixed(1)} MiB`,
+    )
   }
 }
 
@@ -449,7 +460,9 @@ async function main(): Promise<void> {
       const floor: Case = {argv: [process.execPath, '-e', '0'], env: redisEnv, name: 'node -e 0'}
       const loading: Case = {argv: [process.execPath, '--input-type=module', '-e', importIoredis], env: redisEnv, name: 'ioredis'}
       const medians = await timeSideBySide([floor, loading], Math.max(5, Math.floor(RUNS / 3)))
-      console.log(`\nloading the Redis client: node -e "await import('ioredis')" ${medians.get('ioredis')!.toFixed(1)} ms against node -e 0 ${medians.get('node -e 0')!.toFixed(1)} ms: ${(medians.get('ioredis')! - medians.get('node -e 0')!).toFixed(1)} ms`)
+      console.log(
+        `\nloading the Redis client: node -e "await import('ioredis')" ${medians.get('ioredis')!.toFixed(1)} ms against node -e 0 ${medians.get('node -e 0')!.toFixed(1)} ms: ${(medians.get('ioredis')! - medians.get('node -e 0')!).toFixed(1)} ms`,
+      )
     }
 
     console.log('\npeak RSS (one run each)')
@@ -573,16 +586,22 @@ async function expiredEntriesFigures(): Promise<void> {
     const hit = [process.execPath, BIN, 'token', 'client', 'ci']
     const miss = [...hit, '--force']
     const tables: Array<[string, Case[]]> = [
-      ['token client ci (hit)', [
-        {argv: hit, env: emptyEnv, name: 'store without them'},
-        {argv: hit, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired, no write since`, prepare: restore},
-        {argv: hit, env: prunedEnv, name: 'after the next write left them out'},
-      ]],
-      ['token client ci --force (miss: one token request, one write)', [
-        {argv: miss, env: emptyEnv, name: 'store without them'},
-        {argv: miss, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired: the write that leaves them out`, prepare: restore},
-        {argv: miss, env: prunedEnv, name: 'after that write'},
-      ]],
+      [
+        'token client ci (hit)',
+        [
+          {argv: hit, env: emptyEnv, name: 'store without them'},
+          {argv: hit, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired, no write since`, prepare: restore},
+          {argv: hit, env: prunedEnv, name: 'after the next write left them out'},
+        ],
+      ],
+      [
+        'token client ci --force (miss: one token request, one write)',
+        [
+          {argv: miss, env: emptyEnv, name: 'store without them'},
+          {argv: miss, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired: the write that leaves them out`, prepare: restore},
+          {argv: miss, env: prunedEnv, name: 'after that write'},
+        ],
+      ],
     ]
     console.log(`
 ${EXPIRED_ENTRIES} expired OBO entries in the file store (${(expired.length / 1024 / 1024).toFixed(1)} MB sealed; ${(statSync(prunedFile).size / 1024).toFixed(1)} KB once left out), beside a store without them: ${RUNS} runs each, round-robin, medians; median CPU time and peak RSS of ${RUNS} more. Node ${process.version}`)
@@ -602,7 +621,9 @@ ${EXPIRED_ENTRIES} expired OBO entries in the file store (${(expired.length / 10
       console.log(`  ${title}`)
       for (const c of cases) {
         const [wall, cpuMs] = [medians.get(c.name)!, cpu(c)]
-        console.log(`    ${c.name.padEnd(48)} wall ${wall.toFixed(1).padStart(6)} ms ${(wall / wallBase).toFixed(2)}×   CPU ${cpuMs.toFixed(1).padStart(6)} ms ${(cpuMs / cpuBase).toFixed(2)}×   peak RSS ${rss(c).toFixed(1)} MiB`)
+        console.log(
+          `    ${c.name.padEnd(48)} wall ${wall.toFixed(1).padStart(6)} ms ${(wall / wallBase).toFixed(2)}×   CPU ${cpuMs.toFixed(1).padStart(6)} ms ${(cpuMs / cpuBase).toFixed(2)}×   peak RSS ${rss(c).toFixed(1)} MiB`,
+        )
       }
     }
   } finally {

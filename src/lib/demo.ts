@@ -115,7 +115,11 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
   try {
     section = "the worker (client credentials, as IdentityModel's worker token management does)"
     step('name the worker client; its secret goes to the encrypted store')
-    await succeed(['client', 'add', 'worker', '--issuer', iss, '--client-id', worker.clientId, '--scope', 'api', '--client-secret-stdin'], `client add worker --issuer ${iss} --client-id ${worker.clientId} --scope api --client-secret-stdin   # secret on stdin`, worker.clientSecret)
+    await succeed(
+      ['client', 'add', 'worker', '--issuer', iss, '--client-id', worker.clientId, '--scope', 'api', '--client-secret-stdin'],
+      `client add worker --issuer ${iss} --client-id ${worker.clientId} --scope api --client-secret-stdin   # secret on stdin`,
+      worker.clientSecret,
+    )
     reporter.outcome('added client worker')
 
     step('its token, from the identity provider')
@@ -153,15 +157,23 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
     reporter.outcome(`the token a web API would receive: ${describeToken(userToken)}`)
 
     step('name the web API client')
-    await succeed(['client', 'add', 'api', '--issuer', iss, '--client-id', web.clientId, '--client-secret-stdin'], `client add api --issuer ${iss} --client-id ${web.clientId} --client-secret-stdin   # secret on stdin`, web.clientSecret)
+    await succeed(
+      ['client', 'add', 'api', '--issuer', iss, '--client-id', web.clientId, '--client-secret-stdin'],
+      `client add api --issuer ${iss} --client-id ${web.clientId} --client-secret-stdin   # secret on stdin`,
+      web.clientSecret,
+    )
     reporter.outcome('added client api')
 
-    step('the web API exchanges the user\'s token on-behalf-of')
-    const obo = json(await succeed(['token', 'obo', 'api', '--assertion-stdin', '--scope', 'read', '--json'], 'token obo api --assertion-stdin --scope read --json   # the user token on stdin', userToken))
+    step("the web API exchanges the user's token on-behalf-of")
+    const obo = json(
+      await succeed(['token', 'obo', 'api', '--assertion-stdin', '--scope', 'read', '--json'], 'token obo api --assertion-stdin --scope read --json   # the user token on stdin', userToken),
+    )
     reporter.outcome(`flavor ${obo.flavor}: ${describeToken(obo.access_token)}`)
 
     step('and starts a long-running session for later work')
-    const key = (await succeed(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'nightly-report'], 'session start api --assertion-stdin --scope read --key nightly-report', userToken)).stdout.trim()
+    const key = (
+      await succeed(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'nightly-report'], 'session start api --assertion-stdin --scope read --key nightly-report', userToken)
+    ).stdout.trim()
     reporter.outcome(`session key: ${key} (the refresh token is in the store)`)
 
     step('a cron job asks for a token: the stored one is still valid')

@@ -204,7 +204,7 @@ describe('a request straight over node:https answers as one through undici does 
     const [cut] = await bothWays(tokenClient(server.http, ['--json']), {}, withCaFile())
     expectExit(cut, 6)
     assert.match(cut.stdout, /cannot reach 127\.0\.0\.1:\d+: ECONNRESET: the connection closed in the middle of the answer/)
-    assert.equal(server.seen.length, 4, 'the first attempt and the policy\'s 3 retries')
+    assert.equal(server.seen.length, 4, "the first attempt and the policy's 3 retries")
   })
 
   it('TLS: NODE_EXTRA_CA_CERTS (straight) and --ca-file (undici) trust the CA alike; without it, and https to an http port, the same failure', async () => {

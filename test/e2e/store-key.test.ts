@@ -61,13 +61,16 @@ describe('a store key instead of a passphrase (end to end)', function () {
     assert.equal(store.subarray(0, 6).toString('latin1'), 'TKSE\x01\x02', 'sealed with HKDF (kdf 2)')
     const status = await cli.run(['store', 'status', '--json'])
     expectExit(status, 0)
-    assert.deepEqual({...json(status), location: undefined}, {
-      backend: 'file',
-      location: undefined,
-      ok: true,
-      reason: 'TOKENCTL_STORE=file (key from TOKENCTL_STORE_KEY_FILE)',
-      sealed_with: 'key',
-    })
+    assert.deepEqual(
+      {...json(status), location: undefined},
+      {
+        backend: 'file',
+        location: undefined,
+        ok: true,
+        reason: 'TOKENCTL_STORE=file (key from TOKENCTL_STORE_KEY_FILE)',
+        sealed_with: 'key',
+      },
+    )
     const human = await cli.run(['store', 'status'])
     expectExit(human, 0)
     assert.match(human.stdout, /^sealed: +with a key$/m)
@@ -90,10 +93,16 @@ describe('a store key instead of a passphrase (end to end)', function () {
       ['correct horse battery staple', 'it is not base64'],
       [randomBytes(32).toString('hex'), 'it is 48 bytes in base64, not 32'],
     ]) {
-      for (const args of [['token', 'client', 'ci'], ['token', 'client', 'ci', '--force']]) {
+      for (const args of [
+        ['token', 'client', 'ci'],
+        ['token', 'client', 'ci', '--force'],
+      ]) {
         const result = await cli.run(args, {env: {TOKENCTL_STORE_KEY: value}})
         expectExit(result, 7)
-        assert.equal(oneCleanLine(result, value), `Error: TOKENCTL_STORE_KEY is not a 256-bit store key: ${why} — make one with openssl rand -base64 32 (the same on every machine that shares the store), and put it in TOKENCTL_STORE_KEY`)
+        assert.equal(
+          oneCleanLine(result, value),
+          `Error: TOKENCTL_STORE_KEY is not a 256-bit store key: ${why} — make one with openssl rand -base64 32 (the same on every machine that shares the store), and put it in TOKENCTL_STORE_KEY`,
+        )
       }
     }
 
@@ -109,7 +118,11 @@ describe('a store key instead of a passphrase (end to end)', function () {
     const passphraseFile = join(tempHome(), 'passphrase')
     writeFileSync(passphraseFile, 'from a file\n')
     for (const env of [{TOKENCTL_STORE_PASSPHRASE: 'Tr0ub4dor&3 passphrase'}, {TOKENCTL_STORE_PASSPHRASE_FILE: passphraseFile}]) {
-      for (const args of [['token', 'client', 'ci'], ['store', 'status'], ['client', 'add', 'other', '--issuer', server.issuer, '--client-id', 'x', '--client-secret-stdin']]) {
+      for (const args of [
+        ['token', 'client', 'ci'],
+        ['store', 'status'],
+        ['client', 'add', 'other', '--issuer', server.issuer, '--client-id', 'x', '--client-secret-stdin'],
+      ]) {
         const result = await cli.run(args, {env, input: 'secret'})
         expectExit(result, 3)
         const variable = Object.keys(env)[0]
@@ -121,7 +134,10 @@ describe('a store key instead of a passphrase (end to end)', function () {
     }
 
     assert.ok(readFileSync(join(cli.home, 'store.enc')).equals(before))
-    assert.deepEqual(json(await cli.run(['client', 'list', '--json'])).map((client: {name: string}) => client.name), ['ci'])
+    assert.deepEqual(
+      json(await cli.run(['client', 'list', '--json'])).map((client: {name: string}) => client.name),
+      ['ci'],
+    )
   })
 
   it('a store sealed with a passphrase, opened with a key (and the reverse): exit 7 saying which it needs; a wrong key: exit 7', async () => {
@@ -143,7 +159,11 @@ describe('a store key instead of a passphrase (end to end)', function () {
     for (const [cli, env, what] of cases) {
       const file = join(cli.home, 'store.enc')
       const before = readFileSync(file)
-      for (const args of [['token', 'client', 'ci'], ['token', 'client', 'ci', '--force'], ['client', 'remove', 'ci']]) {
+      for (const args of [
+        ['token', 'client', 'ci'],
+        ['token', 'client', 'ci', '--force'],
+        ['client', 'remove', 'ci'],
+      ]) {
         const result = await cli.run(args, {env})
         expectExit(result, 7)
         assert.equal(oneCleanLine(result, KEY, 'Tr0ub4dor&3 passphrase'), `Error: cannot open the secure store ${file}: ${what.replaceAll('STORE_FILE', file)}`)

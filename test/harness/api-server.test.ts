@@ -3,13 +3,7 @@ import {createHash} from 'node:crypto'
 import {generateKeyPair, SignJWT} from 'jose'
 import {useAuthServer} from '../helpers/auth-server.js'
 import type {AuthServer} from '../helpers/auth-server.js'
-import {
-  CHALLENGE_CLAIMS,
-  CLAIMS_CHALLENGE_HEADER,
-  expectedLargeBodySha256,
-  startApiServer,
-  useApiServer,
-} from '../helpers/api-server.js'
+import {CHALLENGE_CLAIMS, CLAIMS_CHALLENGE_HEADER, expectedLargeBodySha256, startApiServer, useApiServer} from '../helpers/api-server.js'
 import type {ApiServer, EchoResponse, UploadResponse} from '../helpers/api-server.js'
 
 // Plain fetch on purpose: these tests prove the test API server, not tokenctl.

@@ -115,12 +115,7 @@ function busAddress(bus: ChildProcess, output: () => string): Promise<string> {
   })
 }
 
-async function waitForProbe(
-  env: Record<string, string>,
-  wanted: string,
-  isReady: (state: SecretServiceState) => boolean,
-  describe: () => string,
-): Promise<void> {
+async function waitForProbe(env: Record<string, string>, wanted: string, isReady: (state: SecretServiceState) => boolean, describe: () => string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS
   let last: SecretServiceState | undefined
   while (Date.now() < deadline) {
@@ -233,7 +228,12 @@ export async function startKeyring(options: KeyringOptions = {}): Promise<Keyrin
         env: {...childEnv, DBUS_SESSION_BUS_ADDRESS: env.DBUS_SESSION_BUS_ADDRESS},
         timeout: 5000,
       })
-      await waitForProbe(env, 'locked', (state) => state.state === 'locked', () => 'after Secret Service Lock')
+      await waitForProbe(
+        env,
+        'locked',
+        (state) => state.state === 'locked',
+        () => 'after Secret Service Lock',
+      )
     },
     async secretToolSearch(attributes) {
       const pairs = Object.entries(attributes).flat()
@@ -259,4 +259,3 @@ export async function requireKeyring(options?: KeyringOptions): Promise<KeyringS
   if ('skip' in started) missingPrerequisite(started.skip, 'apt-get install dbus gnome-keyring libsecret-tools')
   return started
 }
-

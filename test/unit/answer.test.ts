@@ -14,13 +14,32 @@ function looseInstanceOf(input: unknown, expected: {prototype: object}): boolean
 
 const asPairs = (headers: Iterable<[string, string]>) => [...headers]
 
-describe('the small Response and Headers (answer.ts), side by side with fetch\'s', () => {
+describe("the small Response and Headers (answer.ts), side by side with fetch's", () => {
   describe('headers', () => {
     const inputs: Array<[string, Record<string, string> | Array<[string, string]>]> = [
       ['an object, names in any case', {Accept: 'application/json', 'X-B': 'b', 'content-type': 'text/plain'}],
-      ['pairs with a repeated name, joined by ", "', [['x-a', '1'], ['X-A', '2'], ['b', 'c']]],
-      ['values with whitespace around them, dropped', [['x', '  padded\t'], ['y', '\tinner value  ']]],
-      ['empty values', [['x', ''], ['y', '  ']]],
+      [
+        'pairs with a repeated name, joined by ", "',
+        [
+          ['x-a', '1'],
+          ['X-A', '2'],
+          ['b', 'c'],
+        ],
+      ],
+      [
+        'values with whitespace around them, dropped',
+        [
+          ['x', '  padded\t'],
+          ['y', '\tinner value  '],
+        ],
+      ],
+      [
+        'empty values',
+        [
+          ['x', ''],
+          ['y', '  '],
+        ],
+      ],
     ]
     for (const [what, input] of inputs) {
       it(`read from ${what}: get, has, entries (lower case, sorted), keys, values, forEach, as fetch's`, () => {
@@ -43,7 +62,7 @@ describe('the small Response and Headers (answer.ts), side by side with fetch\'s
       })
     }
 
-    it('set, append and delete as fetch\'s; another Headers (ours or fetch\'s) as input', () => {
+    it("set, append and delete as fetch's; another Headers (ours or fetch's) as input", () => {
       const ours = new AnswerHeaders({a: '1'})
       const theirs = new Headers({a: '1'})
       for (const headers of [ours, theirs]) {
@@ -61,8 +80,15 @@ describe('the small Response and Headers (answer.ts), side by side with fetch\'s
       assert.deepEqual(Object.fromEntries(new AnswerHeaders().entries()), {})
     })
 
-    it('refuses what fetch\'s refuses: a name that is not a token, a value with CR, LF or NUL', () => {
-      for (const [name, value] of [['bad name', 'v'], ['x:y', 'v'], ['', 'v'], ['x', 'a\r\nb'], ['x', 'a\nb'], ['x', 'a\u0000b']]) {
+    it("refuses what fetch's refuses: a name that is not a token, a value with CR, LF or NUL", () => {
+      for (const [name, value] of [
+        ['bad name', 'v'],
+        ['x:y', 'v'],
+        ['', 'v'],
+        ['x', 'a\r\nb'],
+        ['x', 'a\nb'],
+        ['x', 'a\u0000b'],
+      ]) {
         assert.throws(() => new Headers([[name, value]]), TypeError, `fetch's: ${JSON.stringify([name, value])}`)
         assert.throws(() => new AnswerHeaders([[name, value]]), TypeError, JSON.stringify([name, value]))
         assert.throws(() => new AnswerHeaders().set(name, value), TypeError)
@@ -72,7 +98,7 @@ describe('the small Response and Headers (answer.ts), side by side with fetch\'s
       assert.doesNotThrow(() => new AnswerHeaders([["!#$%&'*+-.^_`|~09azAZ", 'any "text" \u00e9']]))
     })
 
-    it('passes for a Headers where oauth4webapi looks for one, and fetch\'s passes for ours', () => {
+    it("passes for a Headers where oauth4webapi looks for one, and fetch's passes for ours", () => {
       assert.ok(looseInstanceOf(new AnswerHeaders(), Headers))
       assert.ok(looseInstanceOf(new Headers(), AnswerHeaders))
       assert.equal(Object.prototype.toString.call(new AnswerHeaders()), '[object Headers]')
@@ -81,9 +107,16 @@ describe('the small Response and Headers (answer.ts), side by side with fetch\'s
 
   describe('a response', () => {
     const bytes = Buffer.from('\uFEFF{"access_token":"t","é":"ü"}')
-    const init = {headers: [['Content-Type', 'application/json'], ['WWW-Authenticate', 'Bearer error="invalid_token"']] as Array<[string, string]>, status: 401, statusText: 'Unauthorized'}
+    const init = {
+      headers: [
+        ['Content-Type', 'application/json'],
+        ['WWW-Authenticate', 'Bearer error="invalid_token"'],
+      ] as Array<[string, string]>,
+      status: 401,
+      statusText: 'Unauthorized',
+    }
 
-    it('status, statusText, ok, headers, text and JSON (a byte-order mark dropped), as fetch\'s', async () => {
+    it("status, statusText, ok, headers, text and JSON (a byte-order mark dropped), as fetch's", async () => {
       const ours = new Answer(bytes, init)
       const theirs = new Response(bytes, init)
       assert.deepEqual([ours.status, ours.statusText, ours.ok, ours.redirected, ours.type], [theirs.status, theirs.statusText, theirs.ok, theirs.redirected, 'basic'])
@@ -96,7 +129,7 @@ describe('the small Response and Headers (answer.ts), side by side with fetch\'s
       assert.equal(new Answer(Buffer.alloc(0), {status: 200}).statusText, '')
     })
 
-    it('made as openid-client makes a Response of its own (a JSON text, headers, no status), or with no body, as fetch\'s', async () => {
+    it("made as openid-client makes a Response of its own (a JSON text, headers, no status), or with no body, as fetch's", async () => {
       const text = '{"access_token":"decoy","token_type":"bearer"}'
       const ours = new Answer(text, {headers: new AnswerHeaders({'content-type': 'application/json'})})
       const theirs = new Response(text, {headers: new Headers({'content-type': 'application/json'})})
@@ -106,7 +139,7 @@ describe('the small Response and Headers (answer.ts), side by side with fetch\'s
       assert.deepEqual([empty.status, empty.body, await empty.text()], [200, null, ''])
     })
 
-    it('is read once: a second read, or a clone after one, fails as fetch\'s does; a clone read first leaves it whole', async () => {
+    it("is read once: a second read, or a clone after one, fails as fetch's does; a clone read first leaves it whole", async () => {
       const ours = new Answer(bytes, init)
       const theirs = new Response(bytes, init)
       for (const response of [ours, theirs]) {
@@ -121,7 +154,7 @@ describe('the small Response and Headers (answer.ts), side by side with fetch\'s
       }
     })
 
-    it('JSON that does not parse rejects with a SyntaxError, as fetch\'s does; text that is not UTF-8 is replaced, not refused', async () => {
+    it("JSON that does not parse rejects with a SyntaxError, as fetch's does; text that is not UTF-8 is replaced, not refused", async () => {
       await assert.rejects(new Answer(Buffer.from('<html>'), {status: 200}).json(), SyntaxError)
       await assert.rejects(new Response('<html>').json(), SyntaxError)
       const invalid = Buffer.from([0x61, 0xff, 0x62])
@@ -139,7 +172,7 @@ describe('the small Response and Headers (answer.ts), side by side with fetch\'s
       await new Answer(Buffer.from('x'), {status: 503}).body?.cancel()
     })
 
-    it('passes for a Response where oauth4webapi looks for one, and fetch\'s passes for ours', () => {
+    it("passes for a Response where oauth4webapi looks for one, and fetch's passes for ours", () => {
       assert.ok(looseInstanceOf(new Answer(Buffer.alloc(0), {status: 200}), Response))
       assert.ok(looseInstanceOf(new Response(), Answer))
       assert.equal(Object.prototype.toString.call(new Answer(Buffer.alloc(0), {status: 200})), '[object Response]')

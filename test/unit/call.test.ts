@@ -95,7 +95,11 @@ describe('call: what the command line gives', () => {
       [[long], `malformed header #1 ("${'N'.repeat(40)}…"): expected -H 'Name: value'`],
       [['X(y): v'], `malformed header #1 ("X(y)…"): expected -H 'Name: value'`],
     ]
-    for (const [values, message] of cases) assert.throws(() => parseHeaders(values), (error: Error) => error instanceof UsageError && error.message === message)
+    for (const [values, message] of cases)
+      assert.throws(
+        () => parseHeaders(values),
+        (error: Error) => error instanceof UsageError && error.message === message,
+      )
   })
 
   it('a value no header can carry (CR, LF, NUL, DEL, beyond Latin-1) is refused, naming the header only', () => {
@@ -151,7 +155,14 @@ describe('call: one request to an API', () => {
   it('sends the method, the bearer token, the headers (by lower-case name) and the body; hands back status, headers and body', async () => {
     const api = await startApi(ok)
     try {
-      const request = get(api.url, {body: {data: '{"n":1}', kind: 'data'}, headers: [['X-One', '1'], ['Authorization', 'Basic nope']], method: 'POST'})
+      const request = get(api.url, {
+        body: {data: '{"n":1}', kind: 'data'},
+        headers: [
+          ['X-One', '1'],
+          ['Authorization', 'Basic nope'],
+        ],
+        method: 'POST',
+      })
       const response = await callApi(request, source(['the-token']), OPTIONS)
       assert.equal(response.status, 200)
       assert.equal(response.statusText, 'OK')
@@ -294,7 +305,7 @@ describe('call: one request to an API', () => {
     }
   })
 
-  it('retries 503 for GET as often as asked, and a POST only with --retry-all; a 500 is the API\'s answer', async () => {
+  it("retries 503 for GET as often as asked, and a POST only with --retry-all; a 500 is the API's answer", async () => {
     const busy = status(503, {'retry-after': '0'})
     const api = await startApi(busy, busy, ok)
     const progress: unknown[] = []
@@ -302,7 +313,10 @@ describe('call: one request to an API', () => {
       const response = await callApi(get(api.url), source(), {...OPTIONS, retries: 2}, {progress: (event) => progress.push(event)})
       assert.equal(response.status, 200)
       assert.equal(api.seen.length, 3)
-      assert.ok(progress.some((event) => (event as {state: string}).state === 'retry'), JSON.stringify(progress))
+      assert.ok(
+        progress.some((event) => (event as {state: string}).state === 'retry'),
+        JSON.stringify(progress),
+      )
       assert.deepEqual(progress[0], {message: `calling 127.0.0.1:${api.port}`, state: 'request'})
       assert.deepEqual(progress[1], {state: 'done'})
     } finally {
@@ -427,7 +441,10 @@ describe('call and the dispatcher: proxies and trusted CAs', () => {
       assert.equal(response.status, 200)
       assert.equal(response.statusText, 'OK')
       assert.ok(response.headers.some(([name, value]) => name === 'set-cookie' && value === 'a=1'))
-      assert.ok(response.headers.some(([name, value]) => name === 'content-type' && value === 'application/json'), JSON.stringify(response.headers))
+      assert.ok(
+        response.headers.some(([name, value]) => name === 'content-type' && value === 'application/json'),
+        JSON.stringify(response.headers),
+      )
       assert.deepEqual(JSON.parse(await text(response.body)), {method: 'POST'})
       assert.deepEqual(proxy.handled(), [`POST ${remote.href}`])
       assert.equal(api.seen[0].headers.authorization, 'Bearer proxied')

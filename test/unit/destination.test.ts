@@ -118,7 +118,10 @@ describe('loopback destinations', () => {
         {address: '::1', family: 6},
       ])
       assert.deepEqual(resolve.calls, ['api.localhost', 'api.localhost'], 'one resolution per connection, none besides')
-      assert.ok(resolve.options.every((options) => options.all === true), 'every address of the name is asked for, to check them all')
+      assert.ok(
+        resolve.options.every((options) => options.all === true),
+        'every address of the name is asked for, to check them all',
+      )
     })
 
     it('keeps the family asked for, given as options or as a number (as net passes it)', async () => {

@@ -62,7 +62,10 @@ describe('a request straight over node:http (direct.ts)', () => {
 
   it('sends the method, the headers and a form as fetch does, and answers a Response with the status, headers and body', async () => {
     answer = (_request, response) => response.writeHead(201, 'Made', {'content-type': 'application/json', 'x-answer': 'a'}).end('{"access_token":"t"}')
-    const response = await directFetch()(`${base}/token?q=1`, manual({body: new URLSearchParams({grant_type: 'client_credentials', scope: 'a b'}), headers: {accept: 'application/json', authorization: 'Basic eDp5'}, method: 'POST'}))
+    const response = await directFetch()(
+      `${base}/token?q=1`,
+      manual({body: new URLSearchParams({grant_type: 'client_credentials', scope: 'a b'}), headers: {accept: 'application/json', authorization: 'Basic eDp5'}, method: 'POST'}),
+    )
     assert.equal(Object.prototype.toString.call(response), '[object Response]', 'a Response to openid-client (src/lib/http/answer.ts)')
     assert.deepEqual([response.status, response.statusText, response.ok], [201, 'Made', true])
     assert.equal(response.headers.get('x-answer'), 'a')
@@ -97,10 +100,13 @@ describe('a request straight over node:http (direct.ts)', () => {
     const response = await directFetch()(`${base}/.well-known/openid-configuration`, manual())
     assert.equal(response.status, 302)
     assert.equal(response.headers.get('location'), '/elsewhere')
-    assert.deepEqual(received.map(({url}) => url), ['/.well-known/openid-configuration'])
+    assert.deepEqual(
+      received.map(({url}) => url),
+      ['/.well-known/openid-configuration'],
+    )
   })
 
-  it('an answer no Response can be made with keeps its status (fetch passes a server\'s 999 on as it came); 204 has no body', async () => {
+  it("an answer no Response can be made with keeps its status (fetch passes a server's 999 on as it came); 204 has no body", async () => {
     answer = (_request, response) => response.writeHead(999).end('odd')
     const odd = await directFetch()(base, manual())
     assert.deepEqual([odd.status, odd.ok], [999, false])
@@ -115,7 +121,10 @@ describe('a request straight over node:http (direct.ts)', () => {
     answer = (_request, response) => response.writeHead(200, {'content-type': 'application/json'}).end('0123456789')
     assert.equal(await (await send(`${base}/exact`, manual())).text(), '0123456789')
     answer = (_request, response) => response.writeHead(200, {'content-length': '11'}).end('0123456789a')
-    await assert.rejects(send(`${base}/announced`, manual()), (error: unknown) => error instanceof NetworkError && error.message === `the answer from ${base}/announced is larger than ${10 / 1024} KiB: not what was asked for`)
+    await assert.rejects(
+      send(`${base}/announced`, manual()),
+      (error: unknown) => error instanceof NetworkError && error.message === `the answer from ${base}/announced is larger than ${10 / 1024} KiB: not what was asked for`,
+    )
     answer = (_request, response) => {
       response.writeHead(200)
       response.write('0123456')
@@ -142,12 +151,15 @@ describe('a request straight over node:http (direct.ts)', () => {
     assert.ok(Date.now() - started >= 150)
   })
 
-  it('fails as fetch fails: a TypeError whose cause is the system\'s error (nothing listening, a connection cut mid-answer)', async () => {
+  it("fails as fetch fails: a TypeError whose cause is the system's error (nothing listening, a connection cut mid-answer)", async () => {
     const closed = createServer()
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
     const port = (closed.address() as AddressInfo).port
     await new Promise((resolve) => closed.close(resolve))
-    await assert.rejects(directFetch()(`http://127.0.0.1:${port}/`, manual()), (error: Error) => error instanceof TypeError && error.message === 'fetch failed' && (error.cause as NodeJS.ErrnoException).code === 'ECONNREFUSED')
+    await assert.rejects(
+      directFetch()(`http://127.0.0.1:${port}/`, manual()),
+      (error: Error) => error instanceof TypeError && error.message === 'fetch failed' && (error.cause as NodeJS.ErrnoException).code === 'ECONNREFUSED',
+    )
 
     answer = (_request, response) => {
       response.writeHead(200, {'content-length': '100'})
@@ -158,7 +170,7 @@ describe('a request straight over node:http (direct.ts)', () => {
     await assert.rejects(directFetch()(base, manual()), (error: Error) => error instanceof TypeError && (error.cause as NodeJS.ErrnoException).code === 'ECONNRESET')
   })
 
-  it('keeps the connection for the command\'s next request, and closes it when the command ends', async () => {
+  it("keeps the connection for the command's next request, and closes it when the command ends", async () => {
     const send = directFetch()
     await send(base, manual())
     await send(base, manual())

@@ -27,10 +27,7 @@ describe('discovery locations (OpenID Connect Discovery §4, then RFC 8414 §3.1
 
   it('an issuer without a path: the inserted and appended forms are one URL, asked once', () => {
     for (const issuer of ['https://as.example.com', 'https://as.example.com/']) {
-      assert.deepEqual(urls(issuer), [
-        'https://as.example.com/.well-known/openid-configuration',
-        'https://as.example.com/.well-known/oauth-authorization-server',
-      ])
+      assert.deepEqual(urls(issuer), ['https://as.example.com/.well-known/openid-configuration', 'https://as.example.com/.well-known/oauth-authorization-server'])
     }
   })
 
@@ -55,7 +52,11 @@ describe('discovery locations (OpenID Connect Discovery §4, then RFC 8414 §3.1
         const failure = await discover(issuer, httpContext({retries: 0, timeoutSeconds: 5})).catch((error: unknown) => error)
         assert.ok(failure instanceof TokenctlError && failure.code === 'no_discovery_document', String(failure))
         const expected = discoveryLocations(issuer).map(({url}) => url)
-        assert.deepEqual(asked, expected.map((url) => url.pathname), path)
+        assert.deepEqual(
+          asked,
+          expected.map((url) => url.pathname),
+          path,
+        )
         for (const url of expected) assert.ok(failure.message.includes(`${url.href} answered 404 {"error":"not_found"}`), failure.message)
       }
     } finally {

@@ -54,7 +54,10 @@ function withHeader(data: Buffer, edit: (header: Buffer) => void): Buffer {
 }
 
 function parseFails(data: Buffer, message: string | RegExp): void {
-  assert.throws(() => parseEnvelope(data), (error: Error) => (typeof message === 'string' ? error.message === message : message.test(error.message)))
+  assert.throws(
+    () => parseEnvelope(data),
+    (error: Error) => (typeof message === 'string' ? error.message === message : message.test(error.message)),
+  )
 }
 
 async function opensAs(data: Buffer, secret: StoreSecret, failure: 'corrupt' | 'wrong_secret', reason: string): Promise<void> {
@@ -136,7 +139,7 @@ describe('store envelope', () => {
       const sealed = await sealEnvelope(Buffer.from('derived'), 'not the passphrase', CHEAP, {derive, salt: Buffer.alloc(16, 1)})
       assert.deepEqual(calls, [{params: CHEAP, salt: Buffer.alloc(16, 1)}])
       const opened = await openEnvelope(sealed, 'p')
-      assert.ok(opened.ok && opened.plaintext.toString() === 'derived', 'the derived key is the passphrase\'s')
+      assert.ok(opened.ok && opened.plaintext.toString() === 'derived', "the derived key is the passphrase's")
       const again = await openEnvelope(sealed, 'also not the passphrase', derive)
       assert.ok(again.ok && again.plaintext.toString() === 'derived')
       assert.equal(calls.length, 2)
@@ -174,7 +177,12 @@ describe('store envelope', () => {
       const check = Buffer.from(FIXTURE)
       check[46] ^= 1
       await opensAs(check, FIXTURE_PASSPHRASE, 'corrupt', 'the header is damaged')
-      await opensAs(withHeader(FIXTURE, (header) => (header[46] ^= 1)), FIXTURE_PASSPHRASE, 'wrong_secret', 'wrong passphrase')
+      await opensAs(
+        withHeader(FIXTURE, (header) => (header[46] ^= 1)),
+        FIXTURE_PASSPHRASE,
+        'wrong_secret',
+        'wrong passphrase',
+      )
     })
 
     it('an envelope that does not parse is corrupt, with the reason', async () => {
@@ -198,8 +206,14 @@ describe('store envelope', () => {
     })
 
     it('another format version', () => {
-      parseFails(withHeader(FIXTURE, (header) => (header[4] = 2)), 'format version 2 is not supported by this tokenctl')
-      parseFails(withHeader(FIXTURE, (header) => (header[4] = 0)), 'format version 0 is not supported by this tokenctl')
+      parseFails(
+        withHeader(FIXTURE, (header) => (header[4] = 2)),
+        'format version 2 is not supported by this tokenctl',
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => (header[4] = 0)),
+        'format version 0 is not supported by this tokenctl',
+      )
     })
 
     it('a header that does not match its digest', () => {
@@ -215,30 +229,61 @@ describe('store envelope', () => {
     })
 
     it('another key derivation', () => {
-      for (const kdf of [0, 3, 255]) parseFails(withHeader(FIXTURE, (header) => (header[5] = kdf)), `key derivation ${kdf} is not supported by this tokenctl`)
+      for (const kdf of [0, 3, 255])
+        parseFails(
+          withHeader(FIXTURE, (header) => (header[5] = kdf)),
+          `key derivation ${kdf} is not supported by this tokenctl`,
+        )
     })
 
     it('an HKDF envelope that records parameters, or a scrypt one that records none', () => {
-      parseFails(withHeader(FIXTURE, (header) => (header[5] = 2)), 'key derivation HKDF takes no parameters, not N=1024 r=4 p=2')
+      parseFails(
+        withHeader(FIXTURE, (header) => (header[5] = 2)),
+        'key derivation HKDF takes no parameters, not N=1024 r=4 p=2',
+      )
       for (const at of [6, 10, 14]) {
-        parseFails(withHeader(KEY_FIXTURE, (header) => header.writeUInt32BE(1, at)), /^key derivation HKDF takes no parameters, not N=[01] r=[01] p=[01]$/)
+        parseFails(
+          withHeader(KEY_FIXTURE, (header) => header.writeUInt32BE(1, at)),
+          /^key derivation HKDF takes no parameters, not N=[01] r=[01] p=[01]$/,
+        )
       }
 
-      parseFails(withHeader(KEY_FIXTURE, (header) => (header[5] = 1)), 'scrypt N=0 is not a power of two between 2^10 and 2^22')
+      parseFails(
+        withHeader(KEY_FIXTURE, (header) => (header[5] = 1)),
+        'scrypt N=0 is not a power of two between 2^10 and 2^22',
+      )
     })
 
     it('a body shorter or longer than the header says', () => {
       parseFails(FIXTURE.subarray(0, FIXTURE.length - 1), `truncated (${FIXTURE.length - 1} of ${FIXTURE.length} bytes)`)
       parseFails(Buffer.concat([FIXTURE, Buffer.from('xyz')]), '3 unexpected bytes after the end')
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(FIXTURE_PLAINTEXT.length + 1, 62)), `truncated (${FIXTURE.length} of ${FIXTURE.length + 1} bytes)`)
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(FIXTURE_PLAINTEXT.length - 2, 62)), '2 unexpected bytes after the end')
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(FIXTURE_PLAINTEXT.length + 1, 62)),
+        `truncated (${FIXTURE.length} of ${FIXTURE.length + 1} bytes)`,
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(FIXTURE_PLAINTEXT.length - 2, 62)),
+        '2 unexpected bytes after the end',
+      )
     })
 
     it('parameters no derivation should run with, whatever the header says', () => {
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(3000, 6)), 'scrypt N=3000 is not a power of two between 2^10 and 2^22')
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(0, 10)), 'scrypt r=0 is out of range')
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(99, 14)), 'scrypt p=99 is out of range')
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(2 ** 22, 6)), 'scrypt N=4194304 r=4 needs more than 256 MiB')
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(3000, 6)),
+        'scrypt N=3000 is not a power of two between 2^10 and 2^22',
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(0, 10)),
+        'scrypt r=0 is out of range',
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(99, 14)),
+        'scrypt p=99 is out of range',
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(2 ** 22, 6)),
+        'scrypt N=4194304 r=4 needs more than 256 MiB',
+      )
     })
   })
 

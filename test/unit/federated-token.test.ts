@@ -206,7 +206,7 @@ describe('federated tokens: read fresh from their source for every request', () 
       )
     })
 
-    it('without the runner\'s variables (no `permissions: id-token: write`): exit 3, nothing asked', async () => {
+    it("without the runner's variables (no `permissions: id-token: write`): exit 3, nothing asked", async () => {
       delete process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN
       const error = await rejection(readFederatedToken(github(), http()))
       assert.equal(error.exitCode, ExitCode.config)
@@ -245,9 +245,7 @@ describe('federated tokens: read fresh from their source for every request', () 
       assert.equal(error.code, 'no_federated_token')
       assert.equal(error.message, `the GitHub Actions runner (${new URL(runner.requestUrl).host}) refused the OIDC token request (HTTP 403)`)
       assert.deepEqual(error.details.status, 403)
-      assert.deepEqual(error.suggestions, [
-        'ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN must come from this job, which needs `permissions: id-token: write`',
-      ])
+      assert.deepEqual(error.suggestions, ['ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN must come from this job, which needs `permissions: id-token: write`'])
     })
   })
 

@@ -51,7 +51,11 @@ describe('file store in detail', () => {
     let salt = saltOf()
     await store().set('a', '2')
     assert.ok(saltOf().equals(salt), 'same parameters: same salt')
-    for (const params of [{...CHEAP, N: CHEAP.N * 2}, {...CHEAP, N: CHEAP.N * 2, r: CHEAP.r + 1}, {...CHEAP, N: CHEAP.N * 2, p: CHEAP.p + 1, r: CHEAP.r + 1}]) {
+    for (const params of [
+      {...CHEAP, N: CHEAP.N * 2},
+      {...CHEAP, N: CHEAP.N * 2, r: CHEAP.r + 1},
+      {...CHEAP, N: CHEAP.N * 2, p: CHEAP.p + 1, r: CHEAP.r + 1},
+    ]) {
       await new FileStore({file, kdfParams: params, passphrase: PASSPHRASE}).set('a', JSON.stringify(params))
       assert.equal(saltOf().equals(salt), false, `new parameters ${JSON.stringify(params)}: a new salt`)
       assert.deepEqual(parseEnvelope(readFileSync(file)).params, params)
@@ -151,10 +155,12 @@ describe('file store in detail', () => {
 
     it('an entry whose lifetime has ended is gone after the next write; one still alive, and those written without one (a session, a secret), stay', async () => {
       const at = later()
-      await sealed(JSON.stringify({
-        entries: {'client-secret:ci': 's', 'session:nightly': 'r', 'token:alive': 'a', 'token:ended': 'e'},
-        expires: {'token:alive': at, 'token:ended': past()},
-      }))
+      await sealed(
+        JSON.stringify({
+          entries: {'client-secret:ci': 's', 'session:nightly': 'r', 'token:alive': 'a', 'token:ended': 'e'},
+          expires: {'token:alive': at, 'token:ended': past()},
+        }),
+      )
       assert.equal(await store().get('token:ended'), 'e', 'a read removes nothing (readers never write)')
       await store().set('token:new', 'n', {expiresAt: at})
       assert.deepEqual(await store().list(''), ['client-secret:ci', 'session:nightly', 'token:alive', 'token:new'])

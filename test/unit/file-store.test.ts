@@ -249,7 +249,7 @@ describe('file store', () => {
         await new FileStore({key}).set('b', '2') // another process writes
         assert.equal(await store.get('b'), '2')
         assert.equal(await store.get('a'), '1')
-        assert.equal(decryptions, 2, 'the other writer\'s file once (its own read before its write, then this one)')
+        assert.equal(decryptions, 2, "the other writer's file once (its own read before its write, then this one)")
       } finally {
         crypto.createDecipheriv = original
         syncBuiltinESMExports()
@@ -431,7 +431,11 @@ describe('file store', () => {
       }
 
       assert.equal(await store.get('before'), 'kept')
-      assert.deepEqual(readdirSync(home).filter((name) => name.startsWith('store.enc')), ['store.enc'], 'no temp or lock file left')
+      assert.deepEqual(
+        readdirSync(home).filter((name) => name.startsWith('store.enc')),
+        ['store.enc'],
+        'no temp or lock file left',
+      )
     })
 
     it('update from 3 processes, 10 increments each, counts to 30', async () => {
@@ -455,7 +459,12 @@ describe('file store', () => {
         for (const worker of [writer, reader]) if (worker.child.exitCode === null) worker.child.kill('SIGKILL')
       }
 
-      const seen = JSON.parse(reader.output().split('\n').find((line) => line.startsWith('{'))!) as {corrupt: number; distinct: number; errors: string[]; reads: number}
+      const seen = JSON.parse(
+        reader
+          .output()
+          .split('\n')
+          .find((line) => line.startsWith('{'))!,
+      ) as {corrupt: number; distinct: number; errors: string[]; reads: number}
       assert.ok(seen.distinct >= 5, `the reader raced the writer: it saw ${seen.distinct} values in ${seen.reads} reads`)
       assert.equal(seen.corrupt, 0, `store_corrupt in ${seen.corrupt} of ${seen.reads + seen.corrupt} reads: the file was seen half-written`)
       assert.deepEqual(seen.errors, [])

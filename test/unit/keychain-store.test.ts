@@ -7,7 +7,17 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {ExitCode} from '../../src/lib/errors.js'
-import {DEFAULT_KEYCHAIN_SERVICE, EXPIRIES, forgetKeychainProbes, KeychainStore, keychainService, nativeError, probeKeychain, PRUNE_PER_WRITE, warmUpKeychain} from '../../src/lib/store/keychain-store.js'
+import {
+  DEFAULT_KEYCHAIN_SERVICE,
+  EXPIRIES,
+  forgetKeychainProbes,
+  KeychainStore,
+  keychainService,
+  nativeError,
+  probeKeychain,
+  PRUNE_PER_WRITE,
+  warmUpKeychain,
+} from '../../src/lib/store/keychain-store.js'
 import {
   canReachAbstractSockets,
   decodeMessage,
@@ -112,7 +122,13 @@ describe('secret service probe', function () {
 
   describe('marshalling', () => {
     it('decodes the method call it encodes, header fields and string body included', () => {
-      const call = {args: ['org.freedesktop.Secret.Collection', 'Locked'], destination: 'org.freedesktop.secrets', interface: 'org.freedesktop.DBus.Properties', member: 'Get', path: '/org/freedesktop/secrets/aliases/default'}
+      const call = {
+        args: ['org.freedesktop.Secret.Collection', 'Locked'],
+        destination: 'org.freedesktop.secrets',
+        interface: 'org.freedesktop.DBus.Properties',
+        member: 'Get',
+        path: '/org/freedesktop/secrets/aliases/default',
+      }
       const bytes = encodeMethodCall(call, 7)
       assert.equal(bytes[0], 0x6c, 'little-endian marker')
       assert.equal(bytes[1], 1, 'METHOD_CALL')
@@ -305,7 +321,10 @@ describe('keychain messages and settings (no daemon)', () => {
       const release = await holdLock(new KeychainStore({service: 'one'}), 'session:a')
       assert.equal(await new KeychainStore({service: 'two'}).withLock('session:a', async () => 'other service', {waitMs: 100}), 'other service')
       assert.equal(await new KeychainStore({service: 'one'}).withLock('session:b', async () => 'other entry', {waitMs: 100}), 'other entry')
-      await rejectsWith(new KeychainStore({service: 'one'}).withLock('session:a', async () => 'same', {waitMs: 100}), 'store_lock_timeout')
+      await rejectsWith(
+        new KeychainStore({service: 'one'}).withLock('session:a', async () => 'same', {waitMs: 100}),
+        'store_lock_timeout',
+      )
       await release()
     } finally {
       if (saved === undefined) delete process.env.TOKENCTL_HOME

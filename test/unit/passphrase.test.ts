@@ -11,15 +11,7 @@ import path from 'node:path'
 
 import {ConfigError, ExitCode, StoreError} from '../../src/lib/errors.js'
 import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE, passphraseSource, resolvePassphrase} from '../../src/lib/store/passphrase.js'
-import {
-  KEY_FILE_VARIABLE,
-  KEY_VARIABLE,
-  resolveStoreSecret,
-  sealedOtherwise,
-  secretOf,
-  storeSecretSource,
-  wrongSecret,
-} from '../../src/lib/store/store-secret.js'
+import {KEY_FILE_VARIABLE, KEY_VARIABLE, resolveStoreSecret, sealedOtherwise, secretOf, storeSecretSource, wrongSecret} from '../../src/lib/store/store-secret.js'
 
 function failure(env: NodeJS.ProcessEnv): StoreError {
   try {
@@ -105,7 +97,10 @@ describe('store passphrase', () => {
   })
 
   it('a device that never ends (/dev/zero) or a directory is refused before any read, saying what it is', () => {
-    for (const [file, kind] of [['/dev/zero', 'a device'], [directory, 'a directory']]) {
+    for (const [file, kind] of [
+      ['/dev/zero', 'a device'],
+      [directory, 'a directory'],
+    ]) {
       const error = failure({TOKENCTL_STORE_PASSPHRASE_FILE: file})
       assert.equal(error.message, `cannot read the store passphrase file ${file} (TOKENCTL_STORE_PASSPHRASE_FILE): it is ${kind}, not a regular file`)
       assert.deepEqual(error.suggestions, ['point TOKENCTL_STORE_PASSPHRASE_FILE at the regular file that holds the passphrase'])
@@ -207,9 +202,7 @@ describe('store key (instead of a passphrase)', () => {
         const error = failsWith({...key, ...passphrase}, ConfigError, 'config_error')
         const [keyVariable, passphraseVariable] = [Object.keys(key)[0], Object.keys(passphrase)[0]]
         assert.equal(error.message, `both a store key (${keyVariable}) and a store passphrase (${passphraseVariable}) are set: a store is sealed with one of them`)
-        assert.deepEqual(error.suggestions, [
-          'unset TOKENCTL_STORE_KEY / TOKENCTL_STORE_KEY_FILE to use the passphrase, or TOKENCTL_STORE_PASSPHRASE / TOKENCTL_STORE_PASSPHRASE_FILE to use the key',
-        ])
+        assert.deepEqual(error.suggestions, ['unset TOKENCTL_STORE_KEY / TOKENCTL_STORE_KEY_FILE to use the passphrase, or TOKENCTL_STORE_PASSPHRASE / TOKENCTL_STORE_PASSPHRASE_FILE to use the key'])
       }
     }
   })
@@ -250,10 +243,11 @@ describe('store key (instead of a passphrase)', () => {
     const missing = path.join(directory, 'missing')
     let error = failsWith({TOKENCTL_STORE_KEY_FILE: missing}, StoreError, 'store_invalid_key')
     assert.equal(error.message, `cannot read the store key file ${missing} (TOKENCTL_STORE_KEY_FILE): there is no such file`)
-    assert.deepEqual(error.suggestions, [
-      'check the path in TOKENCTL_STORE_KEY_FILE: the file your secret manager mounts must be there when tokenctl runs (or set TOKENCTL_STORE_KEY instead)',
-    ])
-    for (const [file, kind] of [['/dev/zero', 'a device'], [directory, 'a directory']]) {
+    assert.deepEqual(error.suggestions, ['check the path in TOKENCTL_STORE_KEY_FILE: the file your secret manager mounts must be there when tokenctl runs (or set TOKENCTL_STORE_KEY instead)'])
+    for (const [file, kind] of [
+      ['/dev/zero', 'a device'],
+      [directory, 'a directory'],
+    ]) {
       error = failsWith({TOKENCTL_STORE_KEY_FILE: file}, StoreError, 'store_invalid_key')
       assert.equal(error.message, `cannot read the store key file ${file} (TOKENCTL_STORE_KEY_FILE): it is ${kind}, not a regular file`)
     }

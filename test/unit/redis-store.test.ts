@@ -214,9 +214,7 @@ describe('the Redis store backend', () => {
 
     it('a read-modify-write under the lock: 30 concurrent increments over 3 connections lose none', async () => {
       const connections = [open(), open(), open()]
-      await Promise.all(
-        Array.from({length: 30}, (_, i) => incremented(connections[i % 3], 'counter:n')),
-      )
+      await Promise.all(Array.from({length: 30}, (_, i) => incremented(connections[i % 3], 'counter:n')))
       assert.equal(await open().get('counter:n'), '30')
       assert.deepEqual(await redis.keys('tokenctl:*l'), [], 'every lock released')
     })
@@ -227,7 +225,10 @@ describe('the Redis store backend', () => {
       const lockKey = keysOf('session:k').lock
       let waited: unknown
       const release = await holdLock(holder, 'session:k')
-      const timedOut = await rejectsWith(waiter.withLock('session:k', async () => 'never', {onWait: (who) => (waited = who), waitMs: 2500}), 'store_lock_timeout')
+      const timedOut = await rejectsWith(
+        waiter.withLock('session:k', async () => 'never', {onWait: (who) => (waited = who), waitMs: 2500}),
+        'store_lock_timeout',
+      )
       assert.match(timedOut.message, new RegExp(`held by process ${process.pid}`))
       assert.ok(timedOut.message.includes(redis.display), timedOut.message)
       assert.equal((waited as {pid: number}).pid, process.pid)
@@ -254,7 +255,10 @@ describe('the Redis store backend', () => {
       )
       assert.equal(await store.get('session:k'), 'before', 'the fenced write did not happen')
       assert.equal(await redis.cli('GET', lock), 'someone-else\n', 'their lock survives our release')
-      await rejectsWith(store.withLock('session:k', async () => store.delete('session:k'), {waitMs: 200}), 'store_lock_timeout')
+      await rejectsWith(
+        store.withLock('session:k', async () => store.delete('session:k'), {waitMs: 200}),
+        'store_lock_timeout',
+      )
       await redis.cli('DEL', lock)
       assert.equal(await store.withLock('session:k', async () => store.delete('session:k')), true)
     })
@@ -287,7 +291,10 @@ describe('the Redis store backend', () => {
       const error = await rejectsWith(store.get('token:a'), 'store_unavailable')
       assert.ok(error.message.includes(redis.display), error.message)
       assert.ok(!error.message.includes(redis.password))
-      await rejectsWith(store.withLock('token:a', async () => 1), 'store_unavailable')
+      await rejectsWith(
+        store.withLock('token:a', async () => 1),
+        'store_unavailable',
+      )
       await redis.start()
       await store.set('token:a', 'v2') // appendonly off: the data is gone, the store is not
       assert.equal(await store.get('token:a'), 'v2')

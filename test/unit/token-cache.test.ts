@@ -60,11 +60,33 @@ const token = (name: string, seconds?: number): AccessToken => ({access_token: n
 
 describe('token cache', () => {
   describe('cacheKey', () => {
-    const base: CacheKeyParts = {audience: [], clientId: 'c', grant: 'client_credentials', params: [['b', '2'], ['a', '1']], resources: ['r1', 'r2'], scopes: ['a', 'b'], server: 'https://idp/token'}
+    const base: CacheKeyParts = {
+      audience: [],
+      clientId: 'c',
+      grant: 'client_credentials',
+      params: [
+        ['b', '2'],
+        ['a', '1'],
+      ],
+      resources: ['r1', 'r2'],
+      scopes: ['a', 'b'],
+      server: 'https://idp/token',
+    }
 
     it('is a SHA-256 in hex, the same whatever the order of scopes, resources and params', () => {
       assert.match(cacheKey(base), /^[\da-f]{64}$/)
-      assert.equal(cacheKey(base), cacheKey({...base, params: [['a', '1'], ['b', '2']], resources: ['r2', 'r1'], scopes: ['b', 'a']}))
+      assert.equal(
+        cacheKey(base),
+        cacheKey({
+          ...base,
+          params: [
+            ['a', '1'],
+            ['b', '2'],
+          ],
+          resources: ['r2', 'r1'],
+          scopes: ['b', 'a'],
+        }),
+      )
       assert.equal(cacheKey({...base, audience: ['x', 'y']}), cacheKey({...base, audience: ['y', 'x']}), 'audiences in any order (--audience repeats)')
     })
 
@@ -77,7 +99,12 @@ describe('token cache', () => {
         {audience: ['x', 'y']},
         {audience: ['']},
         {params: [['a', '1']]},
-        {params: [['a', '1'], ['b', '3']]},
+        {
+          params: [
+            ['a', '1'],
+            ['b', '3'],
+          ],
+        },
         {clientId: 'd'},
         {grant: 'urn:ietf:params:oauth:grant-type:jwt-bearer'},
         {server: 'https://other/token'},
@@ -93,16 +120,41 @@ describe('token cache', () => {
       assert.equal(keys.size, 4)
     })
 
-    it('holds the DPoP key\'s thumbprint when there is one (a token bound to another key is no use)', () => {
-      const keys = new Set([cacheKey(base), cacheKey({...base, dpopJkt: 'a'}), cacheKey({...base, dpopJkt: 'b'}), cacheKey({...base, dpopJkt: 'a', flavor: 'entra'}), cacheKey({...base, flavor: 'entra'}), cacheKey({...base, dpopJkt: ''})])
+    it("holds the DPoP key's thumbprint when there is one (a token bound to another key is no use)", () => {
+      const keys = new Set([
+        cacheKey(base),
+        cacheKey({...base, dpopJkt: 'a'}),
+        cacheKey({...base, dpopJkt: 'b'}),
+        cacheKey({...base, dpopJkt: 'a', flavor: 'entra'}),
+        cacheKey({...base, flavor: 'entra'}),
+        cacheKey({...base, dpopJkt: ''}),
+      ])
       assert.equal(keys.size, 6)
       assert.equal(cacheKey({...base, dpopJkt: undefined}), cacheKey(base))
     })
 
-    it('does not sort the caller\'s arrays in place', () => {
-      const parts: CacheKeyParts = {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']}
+    it("does not sort the caller's arrays in place", () => {
+      const parts: CacheKeyParts = {
+        ...base,
+        audience: ['y', 'x'],
+        params: [
+          ['b', '2'],
+          ['a', '1'],
+        ],
+        resources: ['r2', 'r1'],
+        scopes: ['b', 'a'],
+      }
       cacheKey(parts)
-      assert.deepEqual(parts, {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']})
+      assert.deepEqual(parts, {
+        ...base,
+        audience: ['y', 'x'],
+        params: [
+          ['b', '2'],
+          ['a', '1'],
+        ],
+        resources: ['r2', 'r1'],
+        scopes: ['b', 'a'],
+      })
     })
 
     it('names the store entry token:KEY', () => {
@@ -159,7 +211,7 @@ describe('token cache', () => {
       assert.deepEqual(store.locked, [])
     })
 
-    it('a token with 60 s or less left is a miss; with more, a hit (the lifetime buffer of README\'s Commands section)', async () => {
+    it("a token with 60 s or less left is a miss; with more, a hit (the lifetime buffer of README's Commands section)", async () => {
       store.entries.set(ENTRY, JSON.stringify(token('old', 59)))
       assert.equal((await cachedOrFetched(openStore, KEY, {}, fetchGiving(token('new', 3600)))).source, 'identity_provider')
       store.entries.set(ENTRY, JSON.stringify(token('old', 90)))
@@ -248,12 +300,19 @@ describe('token cache', () => {
 
     it('of a cache entry that is no usable token (unreadable, malformed, without an expiry): none left', () => {
       const later = inSeconds(3600)
-      for (const garbage of ['{not json', `{"token_type":"Bearer","expires_at":${later}}`, `{"access_token":"a b","token_type":"Bearer","expires_at":${later}}`, 'null', '', JSON.stringify(token('forever'))]) {
+      for (const garbage of [
+        '{not json',
+        `{"token_type":"Bearer","expires_at":${later}}`,
+        `{"access_token":"a b","token_type":"Bearer","expires_at":${later}}`,
+        'null',
+        '',
+        JSON.stringify(token('forever')),
+      ]) {
         assert.equal(cachedTokenExpiry(ENTRY, garbage), 0, garbage)
       }
     })
 
-    it('of any other entry (a session, a secret): not the cache\'s to say, whatever it holds', () => {
+    it("of any other entry (a session, a secret): not the cache's to say, whatever it holds", () => {
       const lookalike = JSON.stringify(token('refresh', -3600))
       for (const name of ['session:nightly', 'client-secret:ci', 'summary:nightly', 'tokens:x', 'xtoken:x', 'TOKEN:x']) {
         assert.equal(cachedTokenExpiry(name, lookalike), undefined, name)
@@ -270,7 +329,12 @@ describe('token cache', () => {
         for (let i = 0; i < 4000; i++) entries[`token:${i}`] = JSON.stringify(token(`expired${i}`, -60))
         writeFileSync(file, await sealEnvelope(Buffer.from(JSON.stringify({entries})), 'p', cheap), {mode: 0o600})
         const fileStore = new FileStore({file, kdfParams: cheap, passphrase: 'p'})
-        await cachedOrFetched(async () => fileStore, KEY, {}, async () => token('fresh', 3600))
+        await cachedOrFetched(
+          async () => fileStore,
+          KEY,
+          {},
+          async () => token('fresh', 3600),
+        )
         assert.deepEqual(await fileStore.list(''), ['client-secret:ci', 'session:nightly', 'token:alive', ENTRY].sort())
         assert.equal(await fileStore.get('token:alive'), alive)
       } finally {

@@ -25,5 +25,4 @@ A federated token source (--federated-token-file, --federated-token-env, --feder
   async run(): Promise<ClientView> {
     return clientAdd(await this.parse(ClientAdd), this.shell)
   }
-
 }

@@ -19,7 +19,7 @@ Cached like token client, under a key holding the assertion's SHA-256 (never the
 
   static override flags = commandLine.flags
 
-  static override summary = 'Exchange a user\'s token on-behalf-of'
+  static override summary = "Exchange a user's token on-behalf-of"
 
   async run(): Promise<TokenJson> {
     return tokenObo(await this.parse(TokenObo), this.shell)

@@ -25,11 +25,7 @@ export interface DpopKeyMaterial {
   jwk: JWK
 }
 
-export type DpopKeyLocation =
-  | {kind: 'connection'}
-  | {kind: 'file'; path: string}
-  | {jkt?: string; kind: 'named_client'; name: string}
-  | {kind: 'kept'; material: DpopKeyMaterial; session: string}
+export type DpopKeyLocation = {kind: 'connection'} | {kind: 'file'; path: string} | {jkt?: string; kind: 'named_client'; name: string} | {kind: 'kept'; material: DpopKeyMaterial; session: string}
 
 /** Where a secret given on the command line comes from: never the flag's own value. */
 export type SecretSource = {kind: 'env'; variable: string} | {kind: 'file'; path: string} | {kind: 'stdin'}
@@ -46,10 +42,7 @@ export type FederatedTokenSource = {audience: string; kind: 'github'} | {kind: '
 export const DEFAULT_FEDERATED_AUDIENCE = 'api://AzureADTokenExchange'
 
 export type CredentialSource =
-  | {file: string; kind: 'certificate'; passwordVariable?: string}
-  | {file: string; kind: 'private_key'}
-  | {from: SecretSource; kind: 'secret'}
-  | {from: FederatedTokenSource; kind: 'federated'}
+  {file: string; kind: 'certificate'; passwordVariable?: string} | {file: string; kind: 'private_key'} | {from: SecretSource; kind: 'secret'} | {from: FederatedTokenSource; kind: 'federated'}
 
 export type FederatedCredentialSource = Extract<CredentialSource, {kind: 'federated'}>
 

@@ -124,10 +124,12 @@ export function directFetch(options: DirectOptions = {}): (url: string, init?: R
 
       const onAbort = () => fail(signal!.reason as Error)
       signal?.addEventListener('abort', onAbort, {once: true})
-      const settle = <T>(outcome: (value: T) => void) => (value: T) => {
-        signal?.removeEventListener('abort', onAbort)
-        outcome(value)
-      }
+      const settle =
+        <T>(outcome: (value: T) => void) =>
+        (value: T) => {
+          signal?.removeEventListener('abort', onAbort)
+          outcome(value)
+        }
 
       const done = settle(resolve)
       const failed = settle(fail)

@@ -29,7 +29,9 @@ export const clientDpopKeyEntry = (clientName: string): string => `dpop-key:clie
 
 /** The store entry of the key generated for a connection without a named client's key: one per server and client id. */
 export function connectionDpopKeyEntry(server: string, clientId: string): string {
-  return `dpop-key:connection:${createHash('sha256').update(JSON.stringify([server, clientId])).digest('hex')}`
+  return `dpop-key:connection:${createHash('sha256')
+    .update(JSON.stringify([server, clientId]))
+    .digest('hex')}`
 }
 
 /** What DPoP needs to know of a connection: where its key is, and who it is (for a generated key's entry). */

@@ -33,7 +33,7 @@ interface ProofMaker {
 
 function proofMaker(handle: DPoPHandle): ProofMaker {
   const maker = handle as unknown as Partial<ProofMaker>
-  if (typeof maker.addProof !== 'function') throw new InternalError('openid-client\'s DPoP handle no longer makes proofs for a resource request (addProof)')
+  if (typeof maker.addProof !== 'function') throw new InternalError("openid-client's DPoP handle no longer makes proofs for a resource request (addProof)")
   return maker as ProofMaker
 }
 

@@ -16,12 +16,7 @@
  */
 import type {ClientAuth} from 'openid-client'
 
-import {
-  type FederatedTokenSource,
-  GITHUB_TOKEN_REQUEST_TOKEN,
-  GITHUB_TOKEN_REQUEST_URL,
-  type PresentedClaims,
-} from '../config/credentials.js'
+import {type FederatedTokenSource, GITHUB_TOKEN_REQUEST_TOKEN, GITHUB_TOKEN_REQUEST_URL, type PresentedClaims} from '../config/credentials.js'
 import {assertFederatedSourceAvailable, type FederatedCredential, readSecret, readSecretFile} from '../config/secrets.js'
 import {secureUrl} from '../config/urls.js'
 import {ConfigError, type ErrorDetails, NetworkError} from '../errors.js'
@@ -143,7 +138,7 @@ async function fromGithubRunner(audience: string, http: HttpContext): Promise<st
 
 /** A claim as shown in a message: JSON-quoted (quotes and line breaks escaped), cut when long. */
 function shown(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value)
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))
   return JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text)
 }
 

@@ -53,10 +53,7 @@ export async function openClient(connection: Connection, runtime: Runtime): Prom
   const credential = await resolveCredential(connection, runtime.openStore)
   const dpopKey = await dpopKeyMaterial(dpopOwnerOf(connection), runtime.openStore)
   const nonces = dpopKey ? dpopNonceBook() : undefined
-  const http = httpContext(
-    {caFile: connection.caFile, clientCertificate: presentedCertificate(connection, credential), dpopNonces: nonces, timeoutSeconds: connection.timeoutSeconds},
-    runtime.hooks,
-  )
+  const http = httpContext({caFile: connection.caFile, clientCertificate: presentedCertificate(connection, credential), dpopNonces: nonces, timeoutSeconds: connection.timeoutSeconds}, runtime.hooks)
   const metadata = await connectionMetadata(connection, http)
   const config = await openConfiguration(connection, metadata, credential, http)
   const dpop = dpopKey && nonces ? await (await import('./dpop.js')).tokenEndpointDpop(config, dpopKey, nonces, metadata) : undefined
@@ -156,12 +153,7 @@ export async function tokenRequest(
 }
 
 /** Token request parameters from the connection's scopes, resources, audience and extra params. */
-export function requestParameters(fields: {
-  audience: string[]
-  params: Array<[string, string]>
-  resources: string[]
-  scopes: string[]
-}): URLSearchParams {
+export function requestParameters(fields: {audience: string[]; params: Array<[string, string]>; resources: string[]; scopes: string[]}): URLSearchParams {
   const parameters = new URLSearchParams()
   if (fields.scopes.length > 0) parameters.set('scope', fields.scopes.join(' '))
   for (const resource of fields.resources) parameters.append('resource', resource)

@@ -80,13 +80,7 @@ export function cachedTokenExpiry(name: string, value: string): number | undefin
  * key serialize on the store's lock, and whoever waited reads what the first one wrote.
  * Failures are never cached: fetch() throwing leaves the entry as it was.
  */
-export async function cachedOrFetched(
-  openStore: () => Promise<SecretStore>,
-  key: string,
-  options: CacheOptions,
-  fetch: () => Promise<AccessToken>,
-  hooks: Hooks = {},
-): Promise<TokenResult> {
+export async function cachedOrFetched(openStore: () => Promise<SecretStore>, key: string, options: CacheOptions, fetch: () => Promise<AccessToken>, hooks: Hooks = {}): Promise<TokenResult> {
   if (options.noCache) return {source: 'identity_provider', token: await fetch()}
   const store = await openStore()
   const name = tokenEntry(key)

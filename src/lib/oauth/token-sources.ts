@@ -22,9 +22,7 @@ export interface TokenSourceFlags {
 export function tokenSourceOf(flags: TokenSourceFlags, runtime: Runtime): TokenSource {
   const given = (['client', 'session', 'token-env', 'token-stdin'] as const).filter((name) => flags[name])
   if (given.length !== 1) {
-    throw new UsageError(
-      `${given.length === 0 ? 'no token source' : `one token source, not ${given.length}`}: pass exactly one of --client NAME, --session-key KEY, --token-env VAR, --token-stdin`,
-    )
+    throw new UsageError(`${given.length === 0 ? 'no token source' : `one token source, not ${given.length}`}: pass exactly one of --client NAME, --session-key KEY, --token-env VAR, --token-stdin`)
   }
 
   if (flags.client) {

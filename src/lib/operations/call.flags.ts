@@ -15,19 +15,21 @@ export const args = {url: Args.string({description: 'the API URL (https, or http
 export const flags = {
   'ca-file': connectionFlags['ca-file'],
   'certificate-file': Flags.string({
-    description: 'present this client certificate (PEM with its key, or PKCS#12) in the TLS handshake: for a certificate-bound token from --token-env or --token-stdin (a named client or session presents its own)',
+    description:
+      'present this client certificate (PEM with its key, or PKCS#12) in the TLS handshake: for a certificate-bound token from --token-env or --token-stdin (a named client or session presents its own)',
     helpValue: 'PATH',
   }),
   'certificate-password-env': {...connectionFlags['certificate-password-env'], helpGroup: undefined},
   client: Flags.string({description: 'named client: client credentials, cached', helpGroup: SOURCE, helpValue: 'NAME'}),
-  data: emptyValueAllowed(Flags.string({char: 'd', description: 'request body (default method POST); -d \'\' sends an empty one', exclusive: ['data-file']})),
+  data: emptyValueAllowed(Flags.string({char: 'd', description: "request body (default method POST); -d '' sends an empty one", exclusive: ['data-file']})),
   'data-file': Flags.string({description: 'request body from a file, or - for stdin; streamed', helpValue: 'PATH|-'}),
   header: Flags.string({char: 'H', description: 'request header (repeatable)', helpValue: "'Name: value'", multiple: true}),
   include: Flags.boolean({char: 'i', description: 'print the status line and the response headers first'}),
   'no-fail': Flags.boolean({description: 'exit 0 even when the API answers with a status >= 400'}),
   output: Flags.string({
     char: 'o',
-    description: 'write the body (and with -i the headers) to PATH instead of stdout: a temporary file renamed over PATH only on success (a status >= 400 leaves PATH as it was, unless --no-fail); - is stdout',
+    description:
+      'write the body (and with -i the headers) to PATH instead of stdout: a temporary file renamed over PATH only on success (a status >= 400 leaves PATH as it was, unless --no-fail); - is stdout',
     helpValue: 'PATH',
   }),
   request: Flags.string({char: 'X', description: 'HTTP method (default GET, or POST with a body)', helpValue: 'METHOD'}),

@@ -32,7 +32,7 @@ export async function call({args, flags}: CommandInput<typeof Call>, shell: Comm
   if (body?.kind === 'stdin' && flags['token-stdin']) throw new UsageError('stdin cannot carry both the token (--token-stdin) and the body (--data-file -)')
   const headers = parseHeaders(flags.header)
   if (headers.some(([name]) => name.toLowerCase() === 'authorization')) {
-    throw new UsageError('the token source sets Authorization: drop the -H \'Authorization: …\' header')
+    throw new UsageError("the token source sets Authorization: drop the -H 'Authorization: …' header")
   }
 
   if (!URL.canParse(args.url)) throw new UsageError(`not a URL: "${args.url}"`, 'usage_error', {suggestions: ['pass an absolute URL such as https://api.example.com/things']})

@@ -5,4 +5,3 @@
 import {Args} from '@oclif/core'
 
 export const args = {name: Args.string({ignoreStdin: true, description: 'client name', required: true})}
-

@@ -27,14 +27,7 @@ export async function clientList(_input: unknown, shell: CommandShell): Promise<
   }
 
   const colors = await stdoutColors()
-  const rows = clients.map((client) => [
-    client.name,
-    client.client_id,
-    client.token_endpoint ?? client.issuer ?? '-',
-    client.auth_method,
-    client.secret,
-    client.scopes.join(' ') || '-',
-  ])
+  const rows = clients.map((client) => [client.name, client.client_id, client.token_endpoint ?? client.issuer ?? '-', client.auth_method, client.secret, client.scopes.join(' ') || '-'])
   const headers = ['NAME', 'CLIENT ID', 'ISSUER / TOKEN ENDPOINT', 'AUTH', 'SECRET', 'SCOPES']
   for (const line of formatTable(headers, rows, {header: colors.bold, terminal: Boolean(process.stdout.isTTY)})) shell.log(line)
   return clients

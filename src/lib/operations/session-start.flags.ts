@@ -15,5 +15,5 @@ export const flags = {
   ...assertionFlags,
   ...outputFlag,
   replace: Flags.boolean({description: 'replace an existing session with this --session-key'}),
-  'session-key': Flags.string(sessionKey('key', 'the session\'s key: 1–128 characters of A-Z a-z 0-9 . _ : - (default: from the assertion)')),
+  'session-key': Flags.string(sessionKey('key', "the session's key: 1–128 characters of A-Z a-z 0-9 . _ : - (default: from the assertion)")),
 }

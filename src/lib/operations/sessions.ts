@@ -33,15 +33,7 @@ export async function sessionList(_input: unknown, shell: CommandShell): Promise
           `${session.refresh_count}×${session.last_refreshed_at ? `, last ${timeCell(session.last_refreshed_at, now)}` : ''}`,
           timeCell(session.access_token_expires_at, now),
         ]
-      : [
-          session.session_key,
-          session.status,
-          session.client,
-          session.scopes.join(' '),
-          String(session.refresh_count),
-          session.last_refreshed_at ?? '-',
-          session.access_token_expires_at ?? '-',
-        ],
+      : [session.session_key, session.status, session.client, session.scopes.join(' '), String(session.refresh_count), session.last_refreshed_at ?? '-', session.access_token_expires_at ?? '-'],
   )
   const headers = ['KEY', 'STATUS', 'CLIENT', 'SCOPES', 'REFRESHED', 'TOKEN EXPIRES']
   for (const line of formatTable(headers, rows, {header: colors.bold, terminal})) shell.log(line)

@@ -7,4 +7,3 @@ import {Args} from '@oclif/core'
 export const args = {
   token: Args.string({ignoreStdin: true, description: 'the JWT, or - (the default) to read it from stdin'}),
 }
-

@@ -7,7 +7,7 @@ import {Args, Flags} from '@oclif/core'
 import {assertionFlags, cacheFlags, connectionFlags, formatFlag, outputFlag} from '../flags.js'
 
 export const args = {
-  name: Args.string({description: 'named client: the web API that exchanges the user\'s token', ignoreStdin: true}),
+  name: Args.string({description: "named client: the web API that exchanges the user's token", ignoreStdin: true}),
 }
 
 export const flags = {
@@ -16,5 +16,5 @@ export const flags = {
   ...cacheFlags,
   ...formatFlag,
   ...outputFlag,
-  'requested-token-type': Flags.string({description: 'rfc8693: requested_token_type (default: the server\'s choice)', helpValue: 'URI'}),
+  'requested-token-type': Flags.string({description: "rfc8693: requested_token_type (default: the server's choice)", helpValue: 'URI'}),
 }

@@ -16,16 +16,23 @@ export const args = {
 
 export const flags = {
   audience: Flags.string({
-    description: 'an audience the web API accepts (repeatable); an Entra app\'s client id X and app ID URI api://X count as one. Default with a named client that authenticates: its client id and api://{client id}, as Microsoft.Identity.Web; else aud is not checked (and the verdict says so)',
+    description:
+      "an audience the web API accepts (repeatable); an Entra app's client id X and app ID URI api://X count as one. Default with a named client that authenticates: its client id and api://{client id}, as Microsoft.Identity.Web; else aud is not checked (and the verdict says so)",
     multiple: true,
   }),
   'certificate-file': Flags.string({description: 'a certificate-bound token (cnf.x5t#S256): the certificate it must be bound to (PEM, or PKCS#12 with --certificate-password-env)', helpValue: 'PATH'}),
   'certificate-password-env': {...connectionFlags['certificate-password-env'], helpGroup: undefined},
-  'clock-skew': Flags.integer({default: 300, description: 'seconds of clock difference tolerated on exp and nbf, and on a DPoP proof\'s iat (Microsoft.Identity.Web\'s default)', helpValue: 'SECONDS', max: 86_400, min: 0}),
-  'dpop-proof': Flags.string({description: 'a DPoP-bound token (cnf.jkt): the proof it is sent with (the DPoP header\'s value), checked as the API checks it', dependsOn: ['url'], helpValue: 'PROOF'}),
+  'clock-skew': Flags.integer({
+    default: 300,
+    description: "seconds of clock difference tolerated on exp and nbf, and on a DPoP proof's iat (Microsoft.Identity.Web's default)",
+    helpValue: 'SECONDS',
+    max: 86_400,
+    min: 0,
+  }),
+  'dpop-proof': Flags.string({description: "a DPoP-bound token (cnf.jkt): the proof it is sent with (the DPoP header's value), checked as the API checks it", dependsOn: ['url'], helpValue: 'PROOF'}),
   method: Flags.string({description: 'the method of the request the DPoP proof is for [default: GET]', dependsOn: ['dpop-proof'], helpValue: 'METHOD'}),
   url: Flags.string({description: 'the URL of the request the DPoP proof is for', dependsOn: ['dpop-proof'], helpValue: 'URL'}),
-  introspect: Flags.boolean({description: 'ask the issuer\'s RFC 7662 introspection endpoint instead (opaque tokens), with the client\'s credentials'}),
+  introspect: Flags.boolean({description: "ask the issuer's RFC 7662 introspection endpoint instead (opaque tokens), with the client's credentials"}),
   role: Flags.string({description: 'an app role the token must carry in roles (repeatable)', multiple: true}),
   scope: Flags.string({description: 'a scope the token must carry in scp (repeatable, or space separated)', multiple: true}),
   issuer: connectionFlags.issuer,

@@ -49,7 +49,7 @@ export async function tokenVerify({args, flags}: CommandInput<typeof TokenVerify
   const failures = failedNames(result)
   if (failures.length > 0) {
     throw new TokenInvalidError(`the token fails ${failures.length === 1 ? 'a check' : `${failures.length} checks`}: ${failures.join(', ')}`, {
-      suggestions: ['each check\'s line on stdout says what was compared'],
+      suggestions: ["each check's line on stdout says what was compared"],
     })
   }
 

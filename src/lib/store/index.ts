@@ -65,7 +65,9 @@ async function redisStore(env: NodeJS.ProcessEnv, {warn}: OpenOptions): Promise<
   const sealed = sealing(env)
   if (sealed === undefined) {
     throw new StoreError('TOKENCTL_STORE=redis needs a key or a passphrase: every value is encrypted before it is sent to Redis', 'no_store', {
-      suggestions: ['set TOKENCTL_STORE_KEY_FILE to a file holding a key made by openssl rand -base64 32 (or TOKENCTL_STORE_KEY), or a passphrase in TOKENCTL_STORE_PASSPHRASE_FILE or TOKENCTL_STORE_PASSPHRASE: the same on every host'],
+      suggestions: [
+        'set TOKENCTL_STORE_KEY_FILE to a file holding a key made by openssl rand -base64 32 (or TOKENCTL_STORE_KEY), or a passphrase in TOKENCTL_STORE_PASSPHRASE_FILE or TOKENCTL_STORE_PASSPHRASE: the same on every host',
+      ],
     })
   }
 
@@ -100,9 +102,6 @@ export async function openStore(env: NodeJS.ProcessEnv = process.env, options: O
   const choice = await fileStore(env, `TOKENCTL_STORE=auto, no keychain answers (${probe.reason}), so the encrypted file store`)
   if (choice) return choice
   throw new StoreError(`no secure store: no keychain answers (${probe.reason}) and no key or passphrase is set for the encrypted file store`, 'no_store', {
-    suggestions: [
-      `on a server, container or CI runner: ${KEY_WAY}; or a passphrase: ${PASSPHRASE_WAYS}`,
-      'on a desktop: start or unlock the OS keychain (gnome-keyring, KWallet)',
-    ],
+    suggestions: [`on a server, container or CI runner: ${KEY_WAY}; or a passphrase: ${PASSPHRASE_WAYS}`, 'on a desktop: start or unlock the OS keychain (gnome-keyring, KWallet)'],
   })
 }

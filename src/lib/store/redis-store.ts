@@ -280,10 +280,13 @@ export class RedisStore implements SecretStore {
     }
 
     this.#held.set(name, token)
-    const renewal = setInterval(() => {
-      // A failed renewal is not fatal by itself: the fenced writes refuse to write once someone else took the lock.
-      this.#run(`renew the lock on "${name}"`, (connection) => connection.client.eval(RENEW_SCRIPT, 2, lock, fence, token, String(leaseMs), String(fenceMs)), 0).catch(() => {})
-    }, Math.max(100, Math.floor(leaseMs / 3)))
+    const renewal = setInterval(
+      () => {
+        // A failed renewal is not fatal by itself: the fenced writes refuse to write once someone else took the lock.
+        this.#run(`renew the lock on "${name}"`, (connection) => connection.client.eval(RENEW_SCRIPT, 2, lock, fence, token, String(leaseMs), String(fenceMs)), 0).catch(() => {})
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    )
     renewal.unref()
     try {
       return await fn()
@@ -453,7 +456,7 @@ export class RedisStore implements SecretStore {
         suggestions: [
           caFile
             ? `TOKENCTL_REDIS_CA_FILE (${caFile}) must hold the CA that signed the Redis server's certificate, for the host name in TOKENCTL_REDIS_URL`
-            : 'set TOKENCTL_REDIS_CA_FILE to the CA (PEM) that signed the Redis server\'s certificate',
+            : "set TOKENCTL_REDIS_CA_FILE to the CA (PEM) that signed the Redis server's certificate",
         ],
       })
     }
