@@ -529,9 +529,9 @@ const EXPIRED_ENTRIES = 4000
 /**
  * What debugging on-behalf-of from a shell leaves in the file store: one OBO entry per user token,
  * EXPIRED_ENTRIES of them, long expired. A home with the client "ci" (its secret and cached token),
- * the web API "api" and one real OBO token, copied EXPIRED_ENTRIES times with past expiries, as the
- * tokenctl before lifetimes wrote them (no lifetime recorded: the next write learns it from the
- * token). Returns the file's bytes, to put back before each run that must meet them.
+ * the web API "api" and one real OBO token, copied EXPIRED_ENTRIES times with past expiries and their
+ * lifetimes recorded as tokenctl records them. Returns the file's bytes, to put back before each run
+ * that must meet them.
  */
 async function homeWithExpiredEntries(server: AuthServer, env: NodeJS.ProcessEnv): Promise<Buffer> {
   await addClient(env, server)
@@ -545,11 +545,15 @@ async function homeWithExpiredEntries(server: AuthServer, env: NodeJS.ProcessEnv
   const obo = tokens.map(([, value]) => JSON.parse(value) as {flavor?: string}).find((token) => token.flavor)
   if (!obo) throw new Error('no OBO token was cached')
   const now = Date.now()
+  const expires: Record<string, number> = {}
   for (let i = 0; i < EXPIRED_ENTRIES; i++) {
-    entries[`token:${createHash('sha256').update(`user token ${i}`).digest('hex')}`] = JSON.stringify({...obo, expires_at: now - (i + 1) * 60_000})
+    const name = `token:${createHash('sha256').update(`user token ${i}`).digest('hex')}`
+    const expiresAt = now - (i + 1) * 60_000
+    entries[name] = JSON.stringify({...obo, expires_at: expiresAt})
+    expires[name] = expiresAt
   }
 
-  const sealed = await sealEnvelope(Buffer.from(JSON.stringify({entries}), 'utf8'), PASSPHRASE)
+  const sealed = await sealEnvelope(Buffer.from(JSON.stringify({entries, expires}), 'utf8'), PASSPHRASE)
   writeFileSync(file, sealed, {mode: 0o600})
   return sealed
 }

@@ -3,16 +3,11 @@
  * asked: the key, when the store is opened at all, when the lock is taken, what is written.
  */
 import {strict as assert} from 'node:assert'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
 
 import {NetworkError} from '../../src/lib/errors.js'
 import type {Progress} from '../../src/lib/http/context.js'
-import {cachedOrFetched, cachedTokenExpiry, cacheKey, type CacheKeyParts, tokenEntry} from '../../src/lib/oauth/token-cache.js'
+import {cachedOrFetched, cacheKey, type CacheKeyParts, tokenEntry} from '../../src/lib/oauth/token-cache.js'
 import type {AccessToken} from '../../src/lib/oauth/token.js'
-import {sealEnvelope} from '../../src/lib/store/envelope.js'
-import {FileStore} from '../../src/lib/store/file-store.js'
 import type {EntryOptions, LockOptions, SecretStore} from '../../src/lib/store/types.js'
 
 class MemoryStore implements SecretStore {
@@ -199,7 +194,7 @@ describe('token cache', () => {
     it('a token is written with its lifetime, so that the store drops it once expired, and with how to read the lifetime of what was cached before', async () => {
       const fresh = token('fresh', 3600)
       await cachedOrFetched(openStore, KEY, {}, fetchGiving(fresh))
-      assert.deepEqual(store.options.get(ENTRY), {expiresAt: fresh.expires_at, expiryOf: cachedTokenExpiry})
+      assert.deepEqual(store.options.get(ENTRY), {expiresAt: fresh.expires_at})
     })
 
     it('a hit is served without a fetch and without the lock', async () => {
@@ -288,58 +283,6 @@ describe('token cache', () => {
       store.contended = true
       const result = await cachedOrFetched(openStore, KEY, {}, fetchGiving(token('fresh', 3600)))
       assert.equal(result.source, 'identity_provider')
-    })
-  })
-
-  describe('cachedTokenExpiry (the lifetime of what a store holds without one recorded)', () => {
-    it('of a cached token: its expiry', () => {
-      const cached = token('cached', 3600)
-      assert.equal(cachedTokenExpiry(ENTRY, JSON.stringify(cached)), cached.expires_at)
-      assert.equal(cachedTokenExpiry(ENTRY, JSON.stringify({access_token: 'old', expires_at: 1000, token_type: 'Bearer'})), 1000)
-    })
-
-    it('of a cache entry that is no usable token (unreadable, malformed, without an expiry): none left', () => {
-      const later = inSeconds(3600)
-      for (const garbage of [
-        '{not json',
-        `{"token_type":"Bearer","expires_at":${later}}`,
-        `{"access_token":"a b","token_type":"Bearer","expires_at":${later}}`,
-        'null',
-        '',
-        JSON.stringify(token('forever')),
-      ]) {
-        assert.equal(cachedTokenExpiry(ENTRY, garbage), 0, garbage)
-      }
-    })
-
-    it("of any other entry (a session, a secret): not the cache's to say, whatever it holds", () => {
-      const lookalike = JSON.stringify(token('refresh', -3600))
-      for (const name of ['session:nightly', 'client-secret:ci', 'summary:nightly', 'tokens:x', 'xtoken:x', 'TOKEN:x']) {
-        assert.equal(cachedTokenExpiry(name, lookalike), undefined, name)
-      }
-    })
-
-    it('through the file store: the next miss drops the 4,000 expired entries an older tokenctl cached, and keeps the session, the secret and a live token', async () => {
-      const home = mkdtempSync(path.join(tmpdir(), 'tokenctl-token-cache-'))
-      try {
-        const file = path.join(home, 'store.enc')
-        const cheap = {N: 1024, p: 1, r: 8}
-        const alive = JSON.stringify(token('alive', 3600))
-        const entries: Record<string, string> = {'client-secret:ci': 's', 'session:nightly': JSON.stringify(token('refresh', -3600)), 'token:alive': alive}
-        for (let i = 0; i < 4000; i++) entries[`token:${i}`] = JSON.stringify(token(`expired${i}`, -60))
-        writeFileSync(file, await sealEnvelope(Buffer.from(JSON.stringify({entries})), 'p', cheap), {mode: 0o600})
-        const fileStore = new FileStore({file, kdfParams: cheap, passphrase: 'p'})
-        await cachedOrFetched(
-          async () => fileStore,
-          KEY,
-          {},
-          async () => token('fresh', 3600),
-        )
-        assert.deepEqual(await fileStore.list(''), ['client-secret:ci', 'session:nightly', 'token:alive', ENTRY].sort())
-        assert.equal(await fileStore.get('token:alive'), alive)
-      } finally {
-        rmSync(home, {force: true, recursive: true})
-      }
     })
   })
 })

@@ -83,7 +83,7 @@ export class FileStore implements SecretStore {
       if (options.expiresAt === undefined) expiries.delete(name)
       else expiries.set(name, options.expiresAt)
       return true
-    }, options.expiryOf)
+    })
   }
 
   withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
@@ -110,12 +110,12 @@ export class FileStore implements SecretStore {
    * change edits the contents in place and says whether anything changed (nothing changed: no write);
    * a write leaves out the entries whose lifetime has ended.
    */
-  #modify(change: (contents: Contents) => boolean, expiryOf?: EntryOptions['expiryOf']): Promise<boolean> {
+  #modify(change: (contents: Contents) => boolean): Promise<boolean> {
     createParent(this.location) // the first write creates the home; a read never does
     return withFileLock(`${this.location}.lock`, async () => {
       const contents = await this.#read()
       if (!change(contents)) return false
-      removeExpired(contents, Date.now(), expiryOf)
+      removeExpired(contents, Date.now())
       // The salt (and so the key) of the file just opened, unless there was none or the parameters change.
       const last = this.#last
       const salt = last && sameParams(last.params, this.#kdfParams) ? last.salt : undefined
@@ -130,16 +130,8 @@ export class FileStore implements SecretStore {
 
 const sameParams = (a: KdfParams, b: KdfParams): boolean => a.N === b.N && a.r === b.r && a.p === b.p
 
-/** Drops the entries whose lifetime ended by now; those without one recorded get expiryOf's, if it knows them. */
-function removeExpired({entries, expiries}: Contents, now: number, expiryOf: EntryOptions['expiryOf']): void {
-  if (expiryOf) {
-    for (const [name, value] of entries) {
-      if (expiries.has(name)) continue
-      const expiresAt = expiryOf(name, value)
-      if (expiresAt !== undefined) expiries.set(name, expiresAt)
-    }
-  }
-
+/** Drops the entries whose lifetime ended by now. */
+function removeExpired({entries, expiries}: Contents, now: number): void {
   for (const [name, expiresAt] of expiries) {
     if (expiresAt > now) continue
     entries.delete(name)
@@ -178,8 +170,7 @@ function decodeContents(file: string, plaintext: Buffer): Contents {
     map.set(name, value)
   }
 
-  // A lifetime that is not a number is no lifetime: the entry is kept (a file without any is one an
-  // older tokenctl wrote, read as it always was).
+  // A lifetime that is not a number is no lifetime: the entry is kept.
   const expiries = new Map<string, number>()
   for (const [name, expiresAt] of Object.entries((parsed as {expires?: object}).expires ?? {})) {
     if (typeof expiresAt === 'number') expiries.set(name, expiresAt)
