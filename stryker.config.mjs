@@ -22,12 +22,19 @@ const SETS = {
     mutate: ['src/lib/http/retry.ts', 'src/lib/oauth/token-cache.ts', 'src/lib/store/file-lock.ts', 'src/lib/process-alive.ts'],
     spec: ['test/unit/retry.test.ts', 'test/unit/token-cache.test.ts', 'test/unit/file-lock.test.ts', 'test/unit/file-store.test.ts'],
   },
-  // The local stores: the envelope both encrypted stores seal with, the file store, its passphrase,
-  // the per-entry locks, private files under TOKENCTL_HOME. Focused unit tests first: a mutant they
-  // kill never reaches file-store.test.ts's multi-process tests.
+  // The local stores: the envelope both encrypted stores seal with, the file store, its passphrase or
+  // key, the per-entry locks, private files under TOKENCTL_HOME. Focused unit tests first: a mutant
+  // they kill never reaches file-store.test.ts's multi-process tests.
   stores: {
-    mutate: ['src/lib/store/envelope.ts', 'src/lib/store/passphrase.ts', 'src/lib/store/local-lock.ts', 'src/lib/private-files.ts', 'src/lib/store/file-store.ts'],
-    spec: ['test/unit/envelope.test.ts', 'test/unit/private-files.test.ts', 'test/unit/passphrase.test.ts', 'test/unit/local-lock.test.ts', 'test/unit/file-store-details.test.ts', 'test/unit/file-store.test.ts'],
+    mutate: ['src/lib/store/envelope.ts', 'src/lib/store/passphrase.ts', 'src/lib/store/store-secret.ts', 'src/lib/store/local-lock.ts', 'src/lib/private-files.ts', 'src/lib/store/file-store.ts'],
+    spec: [
+      'test/unit/envelope.test.ts',
+      'test/unit/private-files.test.ts',
+      'test/unit/passphrase.test.ts',
+      'test/unit/local-lock.test.ts',
+      'test/unit/file-store-details.test.ts',
+      'test/unit/file-store.test.ts',
+    ],
   },
   // TOKENCTL_REDIS_URL and the settings beside it: pure functions, minutes.
   'redis-url': {
@@ -81,14 +88,7 @@ const SETS = {
   // token verify's checks, verdict, input and Entra knowledge, by unit tests (verifyJwt and
   // introspectToken against issuers in the test process). Not jwks.ts and signature.ts: the key fetching.
   verify: {
-    mutate: [
-      'src/lib/verify/checks.ts',
-      'src/lib/verify/verify.ts',
-      'src/lib/verify/input.ts',
-      'src/lib/verify/entra.ts',
-      'src/lib/verify/report.ts',
-      'src/lib/verify/embedded-keys.ts',
-    ],
+    mutate: ['src/lib/verify/checks.ts', 'src/lib/verify/verify.ts', 'src/lib/verify/input.ts', 'src/lib/verify/entra.ts', 'src/lib/verify/report.ts', 'src/lib/verify/embedded-keys.ts'],
     spec: ['test/unit/verify-checks.test.ts', 'test/unit/token-verify.test.ts'],
   },
   // What reaches a terminal from outside: pure functions, each code point checked (test/e2e/hostile-answers.test.ts runs the same samples through the CLI).

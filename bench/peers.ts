@@ -6,8 +6,11 @@
  * http_cache, acquire_token_silent(account=None) then acquire_token_for_client, as its own CLI recipe
  * does), `curl | jq` making one token request, and tokenctl: the hits of `token client NAME`, of
  * `token client` with flags, of `session refresh --key` and `call`'s token lookup, on the file store
- * and the keychain, the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), and one token request with
- * `--no-cache`. Ratios to `node -e 0` and to MSAL's hit; peak RSS of one run of each.
+ * sealed with a store key (TOKENCTL_STORE_KEY, what CI and fleets are told to use) and with a
+ * passphrase (scrypt), on the keychain, and on a Redis server with a store key (a fleet's), the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), and
+ * one token request with `--no-cache`. Ratios to `node -e 0` and to MSAL's hit, in wall time (hyperfine)
+ * and in CPU time (user + system, medians of runs in turn: what a loaded machine disturbs least);
+ * peak RSS, the median of those runs'.
  *
  * Everything talks to one authorization server over TLS (a throwaway CA): MSAL accepts only an https
  * authority. The runs that make a request trust the CA through NODE_EXTRA_CA_CERTS (Node then loads its
@@ -16,6 +19,7 @@
  * Every hit is checked to reach neither the token endpoint nor discovery.
  */
 import {spawn, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {request} from 'node:https'
 import {tmpdir} from 'node:os'
@@ -25,6 +29,7 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 import {type ApiServer, startApiServer} from '../test/helpers/api-server.js'
 import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
 import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
+import {type RedisServer, startRedis} from '../test/helpers/redis.js'
 import {createTestPki, isPkiSkip, type TestPki} from '../test/helpers/tls.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
@@ -115,8 +120,21 @@ function fetchJwks(url: string, ca: string): Promise<{keys: never[]}> {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
-/** Medians in ms, by hyperfine (warm-ups, then `runs` runs of each, one command after the other). */
-async function timeWithHyperfine(rows: Row[], runs: number, directory: string): Promise<Map<string, number>> {
+/** A row's times in ms: the median and quartiles of its runs. */
+interface Timing {
+  median: number
+  q1: number
+  q3: number
+}
+
+function timing(values: number[]): Timing {
+  const sorted = [...values].sort((a, b) => a - b)
+  const at = (fraction: number) => sorted[Math.floor((sorted.length - 1) * fraction)]
+  return {median: median(values), q1: at(0.25), q3: at(0.75)}
+}
+
+/** Times in ms, by hyperfine (warm-ups, then `runs` runs of each, one command after the other). */
+async function timeWithHyperfine(rows: Row[], runs: number, directory: string): Promise<Map<string, Timing>> {
   const exported = join(directory, 'hyperfine.json')
   const args = ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', exported, '--style', 'none']
   for (const row of rows) {
@@ -128,11 +146,11 @@ async function timeWithHyperfine(rows: Row[], runs: number, directory: string): 
 
   await mustRun([findExecutable('hyperfine')!, ...args], process.env)
   const {results} = JSON.parse(readFileSync(exported, 'utf8')) as {results: Array<{command: string; times: number[]}>}
-  return new Map(results.map((result) => [result.command, median(result.times) * 1000]))
+  return new Map(results.map((result) => [result.command, timing(result.times.map((seconds) => seconds * 1000))]))
 }
 
 /** Without hyperfine: the same medians from runs in turn (each row once per round, so load hits them alike). */
-async function timeRoundRobin(rows: Row[], runs: number): Promise<Map<string, number>> {
+async function timeRoundRobin(rows: Row[], runs: number): Promise<Map<string, Timing>> {
   const times = new Map<string, number[]>(rows.map((row) => [row.name, []]))
   for (const row of rows) for (let i = 0; i < 3; i++) await run(row.argv, row.env)
   for (let i = 0; i < runs; i++) {
@@ -143,20 +161,54 @@ async function timeRoundRobin(rows: Row[], runs: number): Promise<Map<string, nu
     }
   }
 
-  return new Map([...times].map(([name, values]) => [name, median(values)]))
+  return new Map([...times].map(([name, values]) => [name, timing(values)]))
 }
 
-/** Peak RSS (MiB) of one run, from the kernel's accounting of the waited-for children. */
-async function peakRssMiB(row: Row): Promise<number | undefined> {
-  const script = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'
-  const result = await run([SYSTEM_PYTHON, '-c', script, ...row.argv], row.env)
-  return result.code === 0 ? Number(result.stdout.trim()) / 1024 : undefined
+/**
+ * Each row's CPU time (user + system) and peak RSS, run by run, from the kernel's accounting of each
+ * waited-for child (wait4): the rows in turn, `runs` rounds, so a busy machine weighs on them alike.
+ * hyperfine reports only the mean CPU time, which one run slowed by a neighbour drags up.
+ */
+const RUSAGE_SCRIPT = `
+import json, os, sys
+rows, runs = json.load(sys.stdin), int(sys.argv[1])
+cpu, rss = [[] for _ in rows], [[] for _ in rows]
+null = os.open(os.devnull, os.O_RDWR)
+for _ in range(runs):
+    for index, row in enumerate(rows):
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(null, 0); os.dup2(null, 1); os.dup2(null, 2)
+            os.execve(row["argv"][0], row["argv"], row["env"])
+        _, status, usage = os.wait4(pid, 0)
+        if status != 0:
+            sys.exit("%s failed (%d)" % (" ".join(row["argv"][:6]), status))
+        cpu[index].append((usage.ru_utime + usage.ru_stime) * 1000)
+        rss[index].append(usage.ru_maxrss / 1024)
+print(json.dumps({"cpu": cpu, "rss": rss}))
+`
+
+interface Usage {
+  /** CPU ms: the median and quartiles of the runs. */
+  cpu: Timing
+  /** Peak RSS in MiB: the median of the runs' peaks. */
+  rss: number
+}
+
+async function usageOf(rows: Row[], runs: number): Promise<Map<string, Usage>> {
+  const input = JSON.stringify(rows.map(({argv, env}) => ({argv, env})))
+  const {cpu, rss} = JSON.parse(await mustRun([SYSTEM_PYTHON, '-c', RUSAGE_SCRIPT, String(runs)], process.env, input)) as {cpu: number[][]; rss: number[][]}
+  return new Map(rows.map((row, index) => [row.name, {cpu: timing(cpu[index]), rss: median(rss[index])}]))
 }
 
 /** A home with client "ci" and session "nightly", tokens cached: the state of a CI runner's second job. */
 async function prepareHome(env: NodeJS.ProcessEnv, server: AuthServer): Promise<void> {
   const add = (name: string, clientId: string) =>
-    mustRun([process.execPath, BIN, 'client', 'add', name, '--issuer', server.issuer, '--client-id', clientId, '--scope', SCOPE, '--client-secret-stdin'], env, server.clients[clientId as 'basic'].clientSecret)
+    mustRun(
+      [process.execPath, BIN, 'client', 'add', name, '--issuer', server.issuer, '--client-id', clientId, '--scope', SCOPE, '--client-secret-stdin'],
+      env,
+      server.clients[clientId as 'basic'].clientSecret,
+    )
   await add('ci', 'basic')
   await mustRun([process.execPath, BIN, 'token', 'client', 'ci'], env)
   await add('api', 'api')
@@ -195,10 +247,16 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
   const directory = mkdtempSync(join(tmpdir(), 'tokenctl-bench-peers-'))
   let server: AuthServer | undefined
   let api: ApiServer | undefined
+  let redis: RedisServer | undefined
   try {
+    const startedRedis = await startRedis()
+    if ('skip' in startedRedis) console.log(`  Redis rows skipped: ${startedRedis.skip}`)
+    else redis = startedRedis
     server = await startAuthServer({issuerPath: TENANT_PATH, tls: {cert: pki.serverCert, key: pki.serverKey}})
     api = await startApiServer({audience: server.resources.api, issuer: server.issuer, jwksUri: await fetchJwks(server.jwksUri, pki.caCert)})
-    const rows = await peerRows(options, server, api, pki, directory)
+    // BENCH_PEERS=regex: only the rows it matches, beside the peers (node -e 0, MSAL, curl).
+    const only = process.env.BENCH_PEERS ? new RegExp(process.env.BENCH_PEERS) : undefined
+    const rows = (await peerRows({...options, redis}, server, api, pki, directory)).filter((row) => !only || !row.argv.includes(BIN) || only.test(row.name))
     // Every hit really is one: none of them may reach the authorization server (discovery included).
     for (const row of rows.filter((r) => r.hit)) await mustRun(row.argv, row.env)
     server.resetCounters()
@@ -210,22 +268,32 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
     const runs = Math.min(options.runs, 40)
     const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
     const loadBefore = load()
-    const medians = hyperfine ? await timeWithHyperfine(rows, runs, directory) : await timeRoundRobin(rows, runs)
-    console.log(`  ${runs} runs of each after 3 warm-ups; Node ${process.version}; load average ${loadBefore} before, ${load()} after`)
-    const node = medians.get('node -e 0')!
-    const msal = rows.some((row) => row.name.startsWith('MSAL')) ? medians.get(rows.find((row) => row.name.startsWith('MSAL'))!.name) : undefined
+    const times = hyperfine ? await timeWithHyperfine(rows, runs, directory) : await timeRoundRobin(rows, runs)
+    const usage = await usageOf(rows, runs)
+    console.log(
+      `  ${runs} runs of each after 3 warm-ups, timed, then ${runs} rounds of all rows in turn for CPU time and memory; Node ${process.version}; load average ${loadBefore} before, ${load()} after`,
+    )
+    console.log('  ms: median wall time [first–third quartile]; CPU ms: median user + system time [quartiles], which a loaded machine disturbs far less; peak RSS: median of the runs')
+    const cpuOf = (row: Row | undefined) => row && usage.get(row.name)!.cpu.median
+    const node = times.get('node -e 0')!
+    const nodeRow = rows.find((row) => row.name === 'node -e 0')
+    const msalRow = rows.find((row) => row.name.startsWith('MSAL'))
+    const msal = msalRow && times.get(msalRow.name)
     // A name is a table cell: its own | escaped.
     const label = (row: Row) => row.name.replaceAll('|', '\\|')
     const width = Math.max(...rows.map((row) => label(row).length))
-    console.log(`\n| ${pad('', width)} | ms | × node -e 0 | × MSAL hit | peak RSS MiB |`)
-    console.log(`|${'-'.repeat(width + 2)}|---:|---:|---:|---:|`)
+    const ratio = (value: number | undefined, to: number | undefined) => (value === undefined || to === undefined ? '–' : (value / to).toFixed(2))
+    const span = ({median: middle, q1, q3}: Timing) => `${middle.toFixed(1)} [${q1.toFixed(0)}–${q3.toFixed(0)}]`
+    console.log(`\n| ${pad('', width)} | ms [q1–q3] | × node -e 0 | × MSAL hit | CPU ms [q1–q3] | CPU × node -e 0 | CPU × MSAL hit | peak RSS MiB |`)
+    console.log(`|${'-'.repeat(width + 2)}|---:|---:|---:|---:|---:|---:|---:|`)
     for (const row of rows) {
-      const ms = medians.get(row.name)!
-      const rss = await peakRssMiB(row)
-      const ratio = msal === undefined ? '–' : (ms / msal).toFixed(2)
-      console.log(`| ${pad(label(row), width)} | ${ms.toFixed(1)} | ${(ms / node).toFixed(2)} | ${ratio} | ${rss === undefined ? '?' : rss.toFixed(1)} |`)
+      const wall = times.get(row.name)!
+      const {cpu, rss} = usage.get(row.name)!
+      const cpuCells = `${span(cpu)} | ${ratio(cpu.median, cpuOf(nodeRow))} | ${ratio(cpu.median, cpuOf(msalRow))}`
+      console.log(`| ${pad(label(row), width)} | ${span(wall)} | ${ratio(wall.median, node.median)} | ${ratio(wall.median, msal?.median)} | ${cpuCells} | ${rss.toFixed(1)} |`)
     }
   } finally {
+    await redis?.dispose()
     await api?.stop()
     await server?.stop()
     pki.remove()
@@ -233,12 +301,14 @@ export async function peersTable(options: {keyring?: KeyringSession; runs: numbe
   }
 }
 
-async function peerRows(options: {keyring?: KeyringSession}, server: AuthServer, api: ApiServer, pki: TestPki, directory: string): Promise<Row[]> {
+async function peerRows(options: {keyring?: KeyringSession; redis?: RedisServer}, server: AuthServer, api: ApiServer, pki: TestPki, directory: string): Promise<Row[]> {
   const home = (name: string) => mkdtempSync(join(directory, `${name}-`))
   const base = cleanEnv({})
   const tls = {NODE_EXTRA_CA_CERTS: pki.caCertPath}
   const fileEnv = {...base, TOKENCTL_HOME: home('file'), TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
   await prepareHome({...fileEnv, ...tls}, server)
+  const keyEnv = {...base, TOKENCTL_HOME: home('key'), TOKENCTL_STORE: 'file', TOKENCTL_STORE_KEY: randomBytes(32).toString('base64')}
+  await prepareHome({...keyEnv, ...tls}, server)
   const rows: Row[] = [
     {argv: [process.execPath, '-e', '0'], env: base, name: 'node -e 0'},
     {argv: [process.execPath, BIN, '--version'], env: fileEnv, name: 'tokenctl --version (oclif)'},
@@ -275,8 +345,14 @@ async function peerRows(options: {keyring?: KeyringSession}, server: AuthServer,
     console.log('  curl | jq skipped: curl or jq is not installed')
   }
 
-  rows.push(...tokenctlRows('file store', fileEnv, server, api, tls))
-  rows.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: {...fileEnv, TOKENCTL_NO_FAST_PATH: '1'}, hit: true, name: 'the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), file store'})
+  rows.push(...tokenctlRows('file store, key', keyEnv, server, api, tls))
+  rows.push(...tokenctlRows('file store, passphrase', fileEnv, server, api, tls))
+  rows.push({
+    argv: [process.execPath, BIN, 'token', 'client', 'ci'],
+    env: {...keyEnv, TOKENCTL_NO_FAST_PATH: '1'},
+    hit: true,
+    name: 'the same hit through oclif (TOKENCTL_NO_FAST_PATH=1), file store, key',
+  })
   rows.push({
     argv: [process.execPath, BIN, 'token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'basic', '--client-secret-env', 'CLIENT_SECRET', '--scope', SCOPE, '--no-cache'],
     env: {...base, ...tls, CLIENT_SECRET: server.clients.basic.clientSecret, TOKENCTL_HOME: home('ephemeral')},
@@ -288,6 +364,14 @@ async function peerRows(options: {keyring?: KeyringSession}, server: AuthServer,
     rows.push(...tokenctlRows('keychain', keychainEnv, server, api, tls))
   } else {
     console.log('  keychain rows skipped: no Secret Service could be started')
+  }
+
+  if (options.redis) {
+    // A fleet's store: one Redis server on this machine, sealed with a store key (its hits, and one request).
+    const redisEnv = {...base, ...options.redis.env, TOKENCTL_HOME: home('redis'), TOKENCTL_REDIS_PREFIX: `tokenctl-bench-${process.pid}:`, TOKENCTL_STORE_KEY: randomBytes(32).toString('base64')}
+    await prepareHome({...redisEnv, ...tls}, server)
+    const wanted = /^tokenctl (token client ci, hit|session refresh|token client ci --no-cache)/
+    rows.push(...tokenctlRows('Redis, key', redisEnv, server, api, tls).filter((row) => wanted.test(row.name)))
   }
 
   return rows

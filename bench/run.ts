@@ -50,7 +50,7 @@ import {type ApiServer, expectedLargeBodySha256, startApiServer} from '../test/h
 import {type AuthServer, startAuthServer} from '../test/helpers/auth-server.js'
 import {sealEnvelope} from '../src/lib/store/envelope.js'
 import {FileStore} from '../src/lib/store/file-store.js'
-import {findExecutable, type KeyringSession, startKeyring} from '../test/helpers/keyring.js'
+import {findExecutable, startKeyring} from '../test/helpers/keyring.js'
 import {type RedisServer, startRedis} from '../test/helpers/redis.js'
 import {type RedisTopology, requireRedisCluster, requireSentinelSet} from '../test/helpers/redis-topologies.js'
 import {mutationScores} from './mutation-scores.js'
@@ -120,7 +120,8 @@ async function timeSideBySide(cases: Case[], runs = RUNS): Promise<Map<string, n
 async function childUsage(c: Case): Promise<undefined | {cpuMs: number; rssKiB: number}> {
   const python = findExecutable('python3')
   if (!python) return undefined
-  const script = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); u = resource.getrusage(resource.RUSAGE_CHILDREN); print(u.ru_maxrss, (u.ru_utime + u.ru_stime) * 1000)'
+  const script =
+    'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); u = resource.getrusage(resource.RUSAGE_CHILDREN); print(u.ru_maxrss, (u.ru_utime + u.ru_stime) * 1000)'
   c.prepare?.()
   const [rssKiB, cpuMs] = (await run([python, '-c', script, ...c.argv], c.env)).stdout.trim().split(' ').map(Number)
   return {cpuMs, rssKiB}
@@ -136,15 +137,14 @@ async function loadedModules(c: Case): Promise<string[]> {
   const hook = join(ROOT, 'bench', 'module-trace.mjs')
   const preload = join(ROOT, 'bench', 'module-trace.cjs')
   await run([process.execPath, '--no-warnings', '--require', preload, '--loader', hook, ...c.argv.slice(1)], {...c.env, TOKENCTL_MODULE_TRACE: trace})
-  return readFileSync(trace, 'utf8').trim().split('\n').map((line) => line.split(' ')[1])
+  return readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' ')[1])
 }
 
 async function addClient(env: NodeJS.ProcessEnv, server: AuthServer): Promise<void> {
-  await run(
-    [process.execPath, BIN, 'client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'],
-    env,
-    server.clients.basic.clientSecret,
-  )
+  await run([process.execPath, BIN, 'client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], env, server.clients.basic.clientSecret)
   await run([process.execPath, BIN, 'token', 'client', 'ci'], env) // fills discovery and token caches
 }
 
@@ -175,10 +175,14 @@ async function cacheMissFigures(server: AuthServer, env: NodeJS.ProcessEnv, stor
 async function concurrently(n: number, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const started = Date.now()
   await Promise.all(
-    Array.from({length: n}, () => new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], {env, stdio: 'ignore'})
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')}: exit ${code}`))))
-    })),
+    Array.from(
+      {length: n},
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(process.execPath, [BIN, ...args], {env, stdio: 'ignore'})
+          child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')}: exit ${code}`))))
+        }),
+    ),
   )
   return Date.now() - started
 }
@@ -225,7 +229,9 @@ async function fleetFigures(server: AuthServer, envs: NodeJS.ProcessEnv[], topol
   const grants = server.refreshTokenUses.length
   console.log(`\nfleet on ${topology}: ${envs.length} homes × ${perHome} processes refreshing one session in a loop for ${seconds} s (session refresh --force --min-ttl 86400: every run redeems)`)
   console.log(`  refreshes:         ${runs} ok, ${failures} failed, ${(runs / elapsed).toFixed(1)} per second fleet-wide`)
-  console.log(`  token requests:    ${server.tokenRequests.length} (refresh-token grants: ${grants}, each refresh token presented once: ${new Set(server.refreshTokenUses.map((use) => use.sha256)).size === grants})`)
+  console.log(
+    `  token requests:    ${server.tokenRequests.length} (refresh-token grants: ${grants}, each refresh token presented once: ${new Set(server.refreshTokenUses.map((use) => use.sha256)).size === grants})`,
+  )
   console.log(`  reuse events:      ${server.reuseDetected} (goal: 0); every grant answered 200: ${server.refreshTokenUses.every((use) => use.status === 200)}`)
 }
 
@@ -247,7 +253,10 @@ async function topologyFigures(server: AuthServer, redis: RedisServer, home: () 
   const topologies: Array<[string, Record<string, string>]> = [['one server', redis.env]]
   const started: RedisTopology[] = []
   try {
-    for (const [name, start] of [['Sentinel (primary + replica, 3 sentinels)', requireSentinelSet], ['Cluster (3 masters + 3 replicas)', requireRedisCluster]] as const) {
+    for (const [name, start] of [
+      ['Sentinel (primary + replica, 3 sentinels)', requireSentinelSet],
+      ['Cluster (3 masters + 3 replicas)', requireRedisCluster],
+    ] as const) {
       try {
         const topology = await start()
         started.push(topology)
@@ -304,7 +313,9 @@ async function downloadFigures(api: ApiServer, env: NodeJS.ProcessEnv, token: st
   for (const c of [tokenctl, curl]) {
     const ms = medians.get(c.name)!
     const rss = await peakRssKiB({...c, argv: c.argv})
-    console.log(`  ${c.name.padEnd(8)} ${ms.toFixed(0).padStart(6)} ms  ${(LARGE_BYTES / 1024 / 1024 / (ms / 1000)).toFixed(0).padStart(5)} MB/s  peak RSS ${rss === undefined ? '?' : (rss / 1024).toFixed(1)} MiB`)
+    console.log(
+      `  ${c.name.padEnd(8)} ${ms.toFixed(0).padStart(6)} ms  ${(LARGE_BYTES / 1024 / 1024 / (ms / 1000)).toFixed(0).padStart(5)} MB/s  peak RSS ${rss === undefined ? '?' : (rss / 1024).toFixed(1)} MiB`,
+    )
   }
 }
 
@@ -367,13 +378,13 @@ async function dpopOnly(): Promise<void> {
     if (!('skip' in keyring)) {
       const keychainHome = mkdtempSync(join(tmpdir(), 'tokenctl-bench-dpop-'))
       homes.push(keychainHome)
-      const keychainEnv = baseEnv(keychainHome, {...(keyring as KeyringSession).env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-dpop-${process.pid}`})
+      const keychainEnv = baseEnv(keychainHome, {...keyring.env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-dpop-${process.pid}`})
       await addClient(keychainEnv, server)
       await dpopFigures(server, keychainEnv, 'keychain')
     }
   } finally {
     await server.stop()
-    if (!('skip' in keyring)) await (keyring as KeyringSession).stop()
+    if (!('skip' in keyring)) await keyring.stop()
     for (const directory of homes) rmSync(directory, {force: true, recursive: true})
   }
 }
@@ -407,7 +418,7 @@ async function main(): Promise<void> {
       console.log(`keychain figures skipped: ${keyring.skip}`)
     } else {
       const keychainHome = home()
-      keychainEnv = baseEnv(keychainHome, {...(keyring as KeyringSession).env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-${process.pid}`})
+      keychainEnv = baseEnv(keychainHome, {...keyring.env, TOKENCTL_KEYCHAIN_SERVICE: `tokenctl-bench-${process.pid}`})
       await addClient(keychainEnv, server)
       await startSession(server, keychainEnv)
       cases.push({argv: [process.execPath, BIN, 'token', 'client', 'ci'], env: keychainEnv, name: 'token client ci (cache hit, keychain)'})
@@ -433,7 +444,7 @@ async function main(): Promise<void> {
     }
 
     // The peers: MSAL for Python's hit, curl | jq, the fast path and oclif, over TLS (bench/peers.ts).
-    await peersTable({keyring: 'skip' in keyring ? undefined : (keyring as KeyringSession), runs: RUNS})
+    await peersTable({keyring: 'skip' in keyring ? undefined : keyring, runs: RUNS})
 
     console.log(`\nthe stores, in this machine's environment: ${RUNS} runs of each, round-robin; medians. Node ${process.version}, ${process.platform}-${process.arch}`)
     const tables: Array<[string, Case[]]> = [['', cases]]
@@ -449,7 +460,9 @@ async function main(): Promise<void> {
       const floor: Case = {argv: [process.execPath, '-e', '0'], env: redisEnv, name: 'node -e 0'}
       const loading: Case = {argv: [process.execPath, '--input-type=module', '-e', importIoredis], env: redisEnv, name: 'ioredis'}
       const medians = await timeSideBySide([floor, loading], Math.max(5, Math.floor(RUNS / 3)))
-      console.log(`\nloading the Redis client: node -e "await import('ioredis')" ${medians.get('ioredis')!.toFixed(1)} ms against node -e 0 ${medians.get('node -e 0')!.toFixed(1)} ms: ${(medians.get('ioredis')! - medians.get('node -e 0')!).toFixed(1)} ms`)
+      console.log(
+        `\nloading the Redis client: node -e "await import('ioredis')" ${medians.get('ioredis')!.toFixed(1)} ms against node -e 0 ${medians.get('node -e 0')!.toFixed(1)} ms: ${(medians.get('ioredis')! - medians.get('node -e 0')!).toFixed(1)} ms`,
+      )
     }
 
     console.log('\npeak RSS (one run each)')
@@ -482,8 +495,8 @@ async function main(): Promise<void> {
   } finally {
     await api.stop()
     await server.stop()
-    if (!('skip' in keyring)) await (keyring as KeyringSession).stop()
-    if (!('skip' in redis)) await (redis as RedisServer).dispose()
+    if (!('skip' in keyring)) await keyring.stop()
+    if (!('skip' in redis)) await redis.dispose()
     for (const directory of homes) rmSync(directory, {force: true, recursive: true})
   }
 }
@@ -516,9 +529,9 @@ const EXPIRED_ENTRIES = 4000
 /**
  * What debugging on-behalf-of from a shell leaves in the file store: one OBO entry per user token,
  * EXPIRED_ENTRIES of them, long expired. A home with the client "ci" (its secret and cached token),
- * the web API "api" and one real OBO token, copied EXPIRED_ENTRIES times with past expiries, as the
- * tokenctl before lifetimes wrote them (no lifetime recorded: the next write learns it from the
- * token). Returns the file's bytes, to put back before each run that must meet them.
+ * the web API "api" and one real OBO token, copied EXPIRED_ENTRIES times with past expiries and their
+ * lifetimes recorded as tokenctl records them. Returns the file's bytes, to put back before each run
+ * that must meet them.
  */
 async function homeWithExpiredEntries(server: AuthServer, env: NodeJS.ProcessEnv): Promise<Buffer> {
   await addClient(env, server)
@@ -532,11 +545,15 @@ async function homeWithExpiredEntries(server: AuthServer, env: NodeJS.ProcessEnv
   const obo = tokens.map(([, value]) => JSON.parse(value) as {flavor?: string}).find((token) => token.flavor)
   if (!obo) throw new Error('no OBO token was cached')
   const now = Date.now()
+  const expires: Record<string, number> = {}
   for (let i = 0; i < EXPIRED_ENTRIES; i++) {
-    entries[`token:${createHash('sha256').update(`user token ${i}`).digest('hex')}`] = JSON.stringify({...obo, expires_at: now - (i + 1) * 60_000})
+    const name = `token:${createHash('sha256').update(`user token ${i}`).digest('hex')}`
+    const expiresAt = now - (i + 1) * 60_000
+    entries[name] = JSON.stringify({...obo, expires_at: expiresAt})
+    expires[name] = expiresAt
   }
 
-  const sealed = await sealEnvelope(Buffer.from(JSON.stringify({entries}), 'utf8'), PASSPHRASE)
+  const sealed = await sealEnvelope(Buffer.from(JSON.stringify({entries, expires}), 'utf8'), PASSPHRASE)
   writeFileSync(file, sealed, {mode: 0o600})
   return sealed
 }
@@ -573,16 +590,22 @@ async function expiredEntriesFigures(): Promise<void> {
     const hit = [process.execPath, BIN, 'token', 'client', 'ci']
     const miss = [...hit, '--force']
     const tables: Array<[string, Case[]]> = [
-      ['token client ci (hit)', [
-        {argv: hit, env: emptyEnv, name: 'store without them'},
-        {argv: hit, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired, no write since`, prepare: restore},
-        {argv: hit, env: prunedEnv, name: 'after the next write left them out'},
-      ]],
-      ['token client ci --force (miss: one token request, one write)', [
-        {argv: miss, env: emptyEnv, name: 'store without them'},
-        {argv: miss, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired: the write that leaves them out`, prepare: restore},
-        {argv: miss, env: prunedEnv, name: 'after that write'},
-      ]],
+      [
+        'token client ci (hit)',
+        [
+          {argv: hit, env: emptyEnv, name: 'store without them'},
+          {argv: hit, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired, no write since`, prepare: restore},
+          {argv: hit, env: prunedEnv, name: 'after the next write left them out'},
+        ],
+      ],
+      [
+        'token client ci --force (miss: one token request, one write)',
+        [
+          {argv: miss, env: emptyEnv, name: 'store without them'},
+          {argv: miss, env: expiredEnv, name: `${EXPIRED_ENTRIES} expired: the write that leaves them out`, prepare: restore},
+          {argv: miss, env: prunedEnv, name: 'after that write'},
+        ],
+      ],
     ]
     console.log(`
 ${EXPIRED_ENTRIES} expired OBO entries in the file store (${(expired.length / 1024 / 1024).toFixed(1)} MB sealed; ${(statSync(prunedFile).size / 1024).toFixed(1)} KB once left out), beside a store without them: ${RUNS} runs each, round-robin, medians; median CPU time and peak RSS of ${RUNS} more. Node ${process.version}`)
@@ -602,7 +625,9 @@ ${EXPIRED_ENTRIES} expired OBO entries in the file store (${(expired.length / 10
       console.log(`  ${title}`)
       for (const c of cases) {
         const [wall, cpuMs] = [medians.get(c.name)!, cpu(c)]
-        console.log(`    ${c.name.padEnd(48)} wall ${wall.toFixed(1).padStart(6)} ms ${(wall / wallBase).toFixed(2)}×   CPU ${cpuMs.toFixed(1).padStart(6)} ms ${(cpuMs / cpuBase).toFixed(2)}×   peak RSS ${rss(c).toFixed(1)} MiB`)
+        console.log(
+          `    ${c.name.padEnd(48)} wall ${wall.toFixed(1).padStart(6)} ms ${(wall / wallBase).toFixed(2)}×   CPU ${cpuMs.toFixed(1).padStart(6)} ms ${(cpuMs / cpuBase).toFixed(2)}×   peak RSS ${rss(c).toFixed(1)} MiB`,
+        )
       }
     }
   } finally {

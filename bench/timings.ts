@@ -72,7 +72,9 @@ function garbageCollector(): () => void {
 /** GETs with node:http and hashes the body as it arrives, so the client side holds no whole body. */
 async function download(url: string, token: string): Promise<{length: number; sha256: string}> {
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
-    httpRequest(url, {headers: {authorization: `Bearer ${token}`}}, resolve).on('error', reject).end()
+    httpRequest(url, {headers: {authorization: `Bearer ${token}`}}, resolve)
+      .on('error', reject)
+      .end()
   })
   const hash = createHash('sha256')
   let length = 0
@@ -282,7 +284,12 @@ async function redisRows(auth: AuthServer, redis: RedisServer): Promise<void> {
   await home.run(['client', 'add', 'ci', '--issuer', auth.issuer, '--client-id', 'basic', '--client-secret-stdin'], {input: 'basic-secret'})
   await redis.stop()
   try {
-    for (const args of [['session', 'refresh', '--key', 'k', '--force'], ['token', 'client', 'ci'], ['session', 'list'], ['store', 'status']]) {
+    for (const args of [
+      ['session', 'refresh', '--key', 'k', '--force'],
+      ['token', 'client', 'ci'],
+      ['session', 'list'],
+      ['store', 'status'],
+    ]) {
       await ms(`tokenctl ${args.join(' ')}, Redis stopped: exit 7`, '< 3000 ms', async () => {
         const result = await home.run(args)
         if (result.code !== 7) throw new Error(`${args.join(' ')}: exit ${result.code}: ${result.stderr}`)

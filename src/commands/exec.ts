@@ -1,18 +1,11 @@
-import {Args, Flags} from '@oclif/core'
-
 import {BaseCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
-import {cacheFlags, connectionFlags, sessionKey} from '../lib/flags.js'
+import * as commandLine from '../lib/operations/exec.flags.js'
 import {exec, EXEC_EXAMPLE} from '../lib/operations/exec.js'
 import {UnexpectedArgumentsError} from '../lib/parse-errors.js'
-import {environmentVariableName} from '../lib/secret-variables.js'
-
-const SOURCE = 'TOKEN SOURCE'
 
 export default class Exec extends BaseCommand {
-  static override args = {
-    name: Args.string({description: 'named client (tokenctl client add): client credentials, cached; as --client', ignoreStdin: true}),
-  }
+  static override args = commandLine.args
 
   static override description = `Runs COMMAND with an access token in its environment (ACCESS_TOKEN, or --env VAR), never in its arguments, as aws-vault exec and op run do.
 The token comes as token client gets it (NAME, --client NAME or connection flags; cached) or as session refresh does (--session-key KEY), before COMMAND starts: when there is none, COMMAND does not run and the exit code is tokenctl's.
@@ -29,14 +22,7 @@ A DPoP-bound token (--dpop) is refused (exit 2): COMMAND could only send it as a
     '<%= config.bin %> <%= command.id %> ci --min-ttl 1800 -- ./deploy.sh production',
   ]
 
-  static override flags = {
-    ...connectionFlags,
-    ...cacheFlags,
-    client: Flags.string({description: 'named client: client credentials, cached (as NAME)', helpGroup: SOURCE, helpValue: 'NAME'}),
-    // environmentVariableFlag's parser, with a default: the fast path recognises it too (scripts/fast-path-table.mjs).
-    env: Flags.string({default: 'ACCESS_TOKEN', description: "the variable of COMMAND's environment that holds the token", helpValue: 'VAR', parse: environmentVariableName}),
-    'session-key': Flags.string({...sessionKey('session', "a session: its access token, by session refresh's rules"), exclusive: ['client'], helpGroup: SOURCE}),
-  }
+  static override flags = commandLine.flags
 
   static override summary = 'Run a command with an access token in its environment'
 

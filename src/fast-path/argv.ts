@@ -42,7 +42,7 @@ export interface ParsedArgv {
   args: Record<string, string>
   /** What follows the first `--` of a command that runs another (`exec`), untouched. */
   command?: string[]
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as oclif's parsed flags are: each operation reads them through the types inferred from its command's definitions, which the table was built from
   flags: Record<string, any>
 }
 

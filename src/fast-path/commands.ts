@@ -11,7 +11,7 @@ import type {ParsedArgv} from './argv.js'
 
 /** What a run will certainly or probably need, so that its slow part can start before the rest loads. */
 export interface WarmUp {
-  /** A token request (--no-cache, --force): openid-client and Node's fetch. */
+  /** A token request (--no-cache, --force): openid-client (src/lib/oauth/warm-up.ts). */
   request?: boolean
   /** The secure store: its key derivation, or the keychain's probe. */
   store?: boolean

@@ -1,7 +1,7 @@
 import {Command, Errors, Flags, type Interfaces, ux} from '@oclif/core'
 
 import {CommandShell, oclifSpinner} from './command-shell.js'
-import {emptyValueError, type FlagShape} from './empty-values.js'
+import {emptyValueError} from './empty-values.js'
 import {isTokenctlError} from './errors.js'
 import {type CommandFacts, type FlagFacts, namingParser, spellingOf, usageErrorFrom} from './parse-errors.js'
 
@@ -53,14 +53,13 @@ export abstract class BaseCommand extends Command {
     await this.shell.fail(error)
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- oclif's signature
-  override logToStderr(message = '', ..._args: any[]): void {
+  override logToStderr(message = '', ..._args: unknown[]): void {
     this.shell.logToStderr(message)
   }
 
   override async finally(error: Error | undefined): Promise<void> {
     await this.shell.close()
-    return super.finally(error)
+    await super.finally(error)
   }
 
   override log(message = ''): void {
@@ -104,7 +103,7 @@ export abstract class BaseCommand extends Command {
     }
 
     const facts = this.commandFacts(input, typed)
-    const empty = emptyValueError(parsed.raw, facts.flags as Record<string, FlagShape>, (name) => spellingOf(name, facts))
+    const empty = emptyValueError(parsed.raw, facts.flags, (name) => spellingOf(name, facts))
     if (empty) throw empty
     await this.shell.openOutput(parsed.flags.output)
     return parsed

@@ -272,7 +272,10 @@ export class CommandShell {
     if (!process.stderr.isTTY || this.json || !this.options.spinner) return
     this.progressShown = progress.state === 'done' ? undefined : progress
     this.spinner ??= this.options.spinner()
-    this.spinner.then((spinner) => this.drawProgress(spinner), () => {})
+    this.spinner.then(
+      (spinner) => this.drawProgress(spinner),
+      () => {},
+    )
   }
 
   /** The latest message wins: a spinner still loading shows only what is current once it is there. */

@@ -48,14 +48,16 @@ function demoEnvironment(home: string): NodeJS.ProcessEnv {
   return {...env, NO_COLOR: '1', TOKENCTL_HOME: home, TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: randomBytes(24).toString('base64url')}
 }
 
-const json = (ran: Ran): Record<string, unknown> => JSON.parse(ran.stdout) as Record<string, unknown>
+/** A member of tokenctl's JSON or of the echoed claims the walk shows: all scalars. */
+type Shown = boolean | null | number | string | undefined
+const json = (ran: Ran): Record<string, Shown> => JSON.parse(ran.stdout) as Record<string, Shown>
 /** The caller's claims, as dev idp's protected API echoes them. */
-const claimsOf = (ran: Ran): Record<string, unknown> => json(ran).claims as Record<string, unknown>
+const claimsOf = (ran: Ran): Record<string, Shown> => (JSON.parse(ran.stdout) as {claims: Record<string, Shown>}).claims
 
 function describeToken(token: unknown): string {
   const claims = decodeJwtClaims(String(token)) ?? {}
-  const who = claims.sub === claims.client_id ? `client ${claims.client_id}` : `user ${claims.sub}`
-  return `${maskToken(String(token))} — ${who}, aud ${claims.aud}`
+  const who = claims.sub === claims.client_id ? `client ${String(claims.client_id)}` : `user ${String(claims.sub)}`
+  return `${maskToken(String(token))} — ${who}, aud ${String(claims.aud)}`
 }
 
 export interface DemoOptions {
@@ -113,7 +115,11 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
   try {
     section = "the worker (client credentials, as IdentityModel's worker token management does)"
     step('name the worker client; its secret goes to the encrypted store')
-    await succeed(['client', 'add', 'worker', '--issuer', iss, '--client-id', worker.clientId, '--scope', 'api', '--client-secret-stdin'], `client add worker --issuer ${iss} --client-id ${worker.clientId} --scope api --client-secret-stdin   # secret on stdin`, worker.clientSecret)
+    await succeed(
+      ['client', 'add', 'worker', '--issuer', iss, '--client-id', worker.clientId, '--scope', 'api', '--client-secret-stdin'],
+      `client add worker --issuer ${iss} --client-id ${worker.clientId} --scope api --client-secret-stdin   # secret on stdin`,
+      worker.clientSecret,
+    )
     reporter.outcome('added client worker')
 
     step('its token, from the identity provider')
@@ -151,15 +157,23 @@ export async function runDemo(reporter: DemoReporter, options: DemoOptions): Pro
     reporter.outcome(`the token a web API would receive: ${describeToken(userToken)}`)
 
     step('name the web API client')
-    await succeed(['client', 'add', 'api', '--issuer', iss, '--client-id', web.clientId, '--client-secret-stdin'], `client add api --issuer ${iss} --client-id ${web.clientId} --client-secret-stdin   # secret on stdin`, web.clientSecret)
+    await succeed(
+      ['client', 'add', 'api', '--issuer', iss, '--client-id', web.clientId, '--client-secret-stdin'],
+      `client add api --issuer ${iss} --client-id ${web.clientId} --client-secret-stdin   # secret on stdin`,
+      web.clientSecret,
+    )
     reporter.outcome('added client api')
 
-    step('the web API exchanges the user\'s token on-behalf-of')
-    const obo = json(await succeed(['token', 'obo', 'api', '--assertion-stdin', '--scope', 'read', '--json'], 'token obo api --assertion-stdin --scope read --json   # the user token on stdin', userToken))
+    step("the web API exchanges the user's token on-behalf-of")
+    const obo = json(
+      await succeed(['token', 'obo', 'api', '--assertion-stdin', '--scope', 'read', '--json'], 'token obo api --assertion-stdin --scope read --json   # the user token on stdin', userToken),
+    )
     reporter.outcome(`flavor ${obo.flavor}: ${describeToken(obo.access_token)}`)
 
     step('and starts a long-running session for later work')
-    const key = (await succeed(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'nightly-report'], 'session start api --assertion-stdin --scope read --key nightly-report', userToken)).stdout.trim()
+    const key = (
+      await succeed(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'nightly-report'], 'session start api --assertion-stdin --scope read --key nightly-report', userToken)
+    ).stdout.trim()
     reporter.outcome(`session key: ${key} (the refresh token is in the store)`)
 
     step('a cron job asks for a token: the stored one is still valid')

@@ -24,11 +24,7 @@ export function emptyValueAllowed<T extends object>(flag: T): T & {emptyValueAll
 }
 
 /** The first empty value among the words read, as a usage error naming the flag as typed; undefined when there is none. */
-export function emptyValueError(
-  tokens: ReadToken[],
-  flags: Record<string, FlagShape | undefined>,
-  spelling: (flag: string) => string = (flag) => `--${flag}`,
-): UsageError | undefined {
+export function emptyValueError(tokens: ReadToken[], flags: Record<string, FlagShape | undefined>, spelling: (flag: string) => string = (flag) => `--${flag}`): UsageError | undefined {
   for (const token of tokens) {
     if (token.input !== '') continue
     if (token.type === 'arg') {

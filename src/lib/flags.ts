@@ -187,7 +187,7 @@ export function sessionKey(alias: 'key' | 'session', description: string) {
 
 /** The incoming user token of on-behalf-of: never a literal value. */
 export const assertionFlags = {
-  'assertion-env': environmentVariableFlag('assertion-env', 'read the user\'s access token (the assertion) from this environment variable', ASSERTION_SOURCES),
+  'assertion-env': environmentVariableFlag('assertion-env', "read the user's access token (the assertion) from this environment variable", ASSERTION_SOURCES),
   'assertion-file': Flags.string({
     description: 'read the assertion from this file',
     exclusive: others(ASSERTION_SOURCES, 'assertion-file'),

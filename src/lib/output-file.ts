@@ -22,7 +22,9 @@ function removePendingSync(): void {
   for (const file of pending) {
     try {
       unlinkSync(file)
-    } catch {}
+    } catch {
+      // already gone, or not ours to remove: the exit goes on either way
+    }
   }
 
   pending.clear()

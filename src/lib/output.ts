@@ -109,9 +109,11 @@ export function relativeTime(epochMs: number, now = Date.now()): string {
   return seconds >= 0 ? `in ${text}` : `${text} ago`
 }
 
+type Scalar = boolean | null | number | string | undefined
+
 /** "field: value" lines of a record for people: lists joined, objects as JSON, empty values as "-". */
 export function fieldLines(record: object): string[] {
-  return Object.entries(record).map(([field, value]) => {
+  return Object.entries(record as Record<string, Scalar | object>).map(([field, value]) => {
     const shown = Array.isArray(value) ? value.join(' ') : value !== null && typeof value === 'object' ? JSON.stringify(value) : value
     return escapeControls(`${field}: ${shown === null || shown === undefined || shown === '' || shown === '{}' ? '-' : shown}`)
   })
@@ -126,7 +128,7 @@ export interface TableOptions {
 
 /** Characters that would break a row or a column apart: a cell is always one field of one line. */
 const CELL_BREAKS = /[\t\n\r\v\f]/g
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- ESC starts the colour sequences this pattern removes
 const ANSI = /\u001B\[[\d;]*m/g
 
 /** Rows as a table: `gh`'s convention, a header and aligned columns for people, plain rows for scripts. */

@@ -196,7 +196,9 @@ function failedValidation(parse: ParseState, command: CommandFacts): UsageError 
   const given = (name: string) => values[name] !== undefined && !fromDefault(name)
   const spell = (name: string) => spellingOf(name, command)
 
-  const missing = Object.entries(definitions).filter(([name, flag]) => flag.required && values[name] === undefined).map(([name]) => name)
+  const missing = Object.entries(definitions)
+    .filter(([name, flag]) => flag.required && values[name] === undefined)
+    .map(([name]) => name)
   if (missing.length > 0) {
     return new UsageError(`missing required flag${missing.length > 1 ? 's' : ''} ${missing.map((name) => `--${name}`).join(', ')}`, 'usage_error', {
       suggestions: exampleHint(exampleWith(spellings(missing[0], definitions[missing[0]]), command)),
@@ -206,7 +208,12 @@ function failedValidation(parse: ParseState, command: CommandFacts): UsageError 
   const oneOf = Object.values(definitions).find((flag) => flag.atLeastOne?.length && !flag.atLeastOne.some((name) => values[name] !== undefined))?.atLeastOne
   if (oneOf) {
     return new UsageError(`missing one of ${oneOf.map((name) => `--${name}`).join(', ')}`, 'usage_error', {
-      suggestions: exampleHint(exampleWith(oneOf.flatMap((name) => spellings(name, definitions[name])), command)),
+      suggestions: exampleHint(
+        exampleWith(
+          oneOf.flatMap((name) => spellings(name, definitions[name])),
+          command,
+        ),
+      ),
     })
   }
 

@@ -96,7 +96,9 @@ export async function removeStaleTemporaries(directory: string): Promise<void> {
       try {
         const info = await stat(file)
         if (info.isFile() && isAbandonedTemporary(name, info.mtimeMs)) await unlink(file)
-      } catch {}
+      } catch {
+        // removed by another process meanwhile, or not removable: left for the next sweep
+      }
     }),
   )
 }

@@ -66,7 +66,12 @@ export function closestNames(typed: string, names: string[], limit = 3): string[
       .slice(0, limit)
   }
 
-  return typed.length >= 3 ? unique.filter((name) => name.startsWith(typed)).sort().slice(0, limit) : []
+  return typed.length >= 3
+    ? unique
+        .filter((name) => name.startsWith(typed))
+        .sort()
+        .slice(0, limit)
+    : []
 }
 
 /** What people type for the version (git, npm and gh take some of them): tokenctl's is --version. */
@@ -79,7 +84,10 @@ const VERSION_WORDS = new Set(['-v', '-V', '--v', 'version'])
 export function unknownCommandLine(shown: string[], more: string[], commands: string[], bin: string): string {
   const what = shown.join(' ')
   if (VERSION_WORDS.has(shown[0])) return `Error: ${what} is not a ${bin} command — did you mean \`${bin} --version\`?`
-  const suggestions = closestCommands([...shown, ...more].filter((word) => !word.startsWith('-')), commands)
+  const suggestions = closestCommands(
+    [...shown, ...more].filter((word) => !word.startsWith('-')),
+    commands,
+  )
   const mean = suggestions.length > 0 ? ` — did you mean ${suggestions.map((command) => `\`${command}\``).join(' or ')}?` : ''
   return `Error: ${what} is not a ${bin} command${mean} (\`${bin} help\` lists every command)`
 }

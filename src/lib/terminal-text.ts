@@ -10,7 +10,7 @@
  * A backslash itself is left as it is: the output is for people, not for a parser.
  */
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- the control characters are what this pattern is for
 const TERMINAL_CONTROL = /[\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/g
 // JSON.stringify already escapes C0 (as \u001b, \n…); what it leaves raw is the rest.
 const JSON_LEFT_RAW = /[\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/g

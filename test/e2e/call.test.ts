@@ -124,13 +124,20 @@ describe('call (end to end: a real authorization server and an API that verifies
     expectExit(await cli.run(['client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret}), 0)
     const userToken = await server.mintUserToken({aud: 'api', sub: 'alice'})
     expectExit(await cli.run(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', '--key', 'k'], {input: userToken}), 0)
-    for (const [source, grant] of [[['--client', 'ci'], 'client_credentials'], [['--session', 'k'], 'refresh_token']] as const) {
+    for (const [source, grant] of [
+      [['--client', 'ci'], 'client_credentials'],
+      [['--session', 'k'], 'refresh_token'],
+    ] as const) {
       server.resetCounters()
       api.reset()
       const result = await cli.run(['call', `${api.url}/reject-always`, ...source])
       expectExit(result, 8)
-      assert.match(result.stdout, /the token has been revoked/, 'the API\'s last answer is still printed')
-      assert.deepEqual(tokenRequests().map((request) => request.grant_type), [grant], `${source.join(' ')}: one renewal`)
+      assert.match(result.stdout, /the token has been revoked/, "the API's last answer is still printed")
+      assert.deepEqual(
+        tokenRequests().map((request) => request.grant_type),
+        [grant],
+        `${source.join(' ')}: one renewal`,
+      )
       const tokens = api.requests.map((request) => request.authorization)
       assert.equal(tokens.length, 2, `${source.join(' ')}: the first try and the one retry`)
       assert.notEqual(tokens[0], tokens[1], 'the retry carries the renewed token')
@@ -174,7 +181,7 @@ describe('call (end to end: a real authorization server and an API that verifies
     const started = cli.start(['call', `${api.url}/large?bytes=${LARGE}`, '--client', 'ci'])
     const hash = createHash('sha256')
     let length = 0
-    started.stdout!.on('data', (chunk: Buffer) => {
+    started.stdout.on('data', (chunk: Buffer) => {
       hash.update(chunk)
       length += chunk.length
     })

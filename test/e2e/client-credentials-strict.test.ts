@@ -79,7 +79,9 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
 
   /** The header's thumbprint of a certificate, computed here from the PEM (independently of tokenctl). */
   const b64uThumbprint = (certificate: TestCertificate, algorithm: 'sha1' | 'sha256') =>
-    createHash(algorithm).update(Buffer.from(certificate.certificatePem.replaceAll(/-----[A-Z ]+-----|\s/g, ''), 'base64')).digest('base64url')
+    createHash(algorithm)
+      .update(Buffer.from(certificate.certificatePem.replaceAll(/-----[A-Z ]+-----|\s/g, ''), 'base64'))
+      .digest('base64url')
 
   describe('client assertions (private_key_jwt) as Entra checks them', () => {
     it('Entra (recognised by its token endpoint path): aud is the token endpoint, accepted; --assertion-audience issuer is refused with exit 4 and advice naming the flag', async () => {
@@ -113,7 +115,7 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
       assert.match(human.stderr, /--assertion-audience issuer.*pass --assertion-audience token-endpoint/)
     })
 
-    it('elsewhere the issuer stays the audience (openid-client\'s default); --assertion-audience token-endpoint, kept by a named client, overrides', async () => {
+    it("elsewhere the issuer stays the audience (openid-client's default); --assertion-audience token-endpoint, kept by a named client, overrides", async () => {
       const cli = cliWithHome({env: FILE_STORE})
       const {jwt} = lenient.clients
       const key = join(certificates.directory, 'lenient-jwt.pem')
@@ -216,7 +218,23 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
     it('sends the granted scopes (no offline_access the server did not grant) to a strict server, which accepts them', async () => {
       const userToken = await strict.mintUserToken({aud: 'api', sub: 'alice'})
       const cli = cliWithHome({env: {...FILE_STORE, S: API_SECRET, USER_TOKEN: userToken}})
-      const start = await cli.run(['session', 'start', '--issuer', strict.issuer, '--client-id', 'api', '--client-secret-env', 'S', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--key', 'k', '--json'])
+      const start = await cli.run([
+        'session',
+        'start',
+        '--issuer',
+        strict.issuer,
+        '--client-id',
+        'api',
+        '--client-secret-env',
+        'S',
+        '--assertion-env',
+        'USER_TOKEN',
+        '--scope',
+        'read',
+        '--key',
+        'k',
+        '--json',
+      ])
       expectExit(start, 0)
       assert.equal(strict.tokenRequests.at(-1)!.params.scope, 'read offline_access', 'the start asks for offline_access')
       assert.equal(json(start).scope, 'read', 'and the server grants read')
@@ -240,7 +258,21 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
 
       it('client add --certificate-file (PKCS#12): the key in the secure store, nothing secret in any file; client show prints the SHA-256 thumbprint as openssl does, and the expiry; remove deletes it', async () => {
         const cli = home({PFX_PASSWORD: rsa.password})
-        const add = await cli.run(['client', 'add', 'web', '--issuer', strict.issuer, '--client-id', 'cert-app', '--scope', 'read', '--certificate-file', rsa.pfxPath, '--certificate-password-env', 'PFX_PASSWORD'])
+        const add = await cli.run([
+          'client',
+          'add',
+          'web',
+          '--issuer',
+          strict.issuer,
+          '--client-id',
+          'cert-app',
+          '--scope',
+          'read',
+          '--certificate-file',
+          rsa.pfxPath,
+          '--certificate-password-env',
+          'PFX_PASSWORD',
+        ])
         expectExit(add, 0)
         const files = allFileContents(cli.home)
         const keyBody = readFileSync(rsa.keyPath, 'utf8').split('\n')[1]
@@ -248,7 +280,10 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
         assert.ok(!files.includes(rsa.password), 'no password either')
         const config = readFileSync(join(cli.home, 'config.json'), 'utf8')
         assert.ok(!config.includes(rsa.pfxPath), 'the certificate file is not needed any more')
-        assert.ok((await store.contents(cli.home)).some((value) => value.includes('PRIVATE KEY')), 'the key is in the store')
+        assert.ok(
+          (await store.contents(cli.home)).some((value) => value.includes('PRIVATE KEY')),
+          'the key is in the store',
+        )
 
         const show = await cli.run(['client', 'show', 'web', '--json'])
         expectExit(show, 0)
@@ -267,7 +302,7 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
         assert.ok(!(await store.contents(cli.home)).some((value) => value.includes('PRIVATE KEY')), 'removed from the store')
       })
 
-      it('client show warns on stderr within 30 days of the certificate\'s expiry', async () => {
+      it("client show warns on stderr within 30 days of the certificate's expiry", async () => {
         const cli = home()
         expectExit(await cli.run(['client', 'add', 'soon', '--issuer', strict.issuer, '--client-id', 'cert-expiring', '--certificate-file', expiring.pemPath]), 0)
         const show = await cli.run(['client', 'show', 'soon'])
@@ -279,7 +314,22 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
       it('a session started with --client-secret-env refreshes with only --key (the variable unset); session end deletes the kept secret', async () => {
         const userToken = await strict.mintUserToken({aud: 'api', sub: 'bob'})
         const cli = home({S: API_SECRET, USER_TOKEN: userToken})
-        const start = await cli.run(['session', 'start', '--issuer', strict.issuer, '--client-id', 'api', '--client-secret-env', 'S', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--key', 'cron'])
+        const start = await cli.run([
+          'session',
+          'start',
+          '--issuer',
+          strict.issuer,
+          '--client-id',
+          'api',
+          '--client-secret-env',
+          'S',
+          '--assertion-env',
+          'USER_TOKEN',
+          '--scope',
+          'read',
+          '--key',
+          'cron',
+        ])
         expectExit(start, 0)
         assert.ok(!allFileContents(cli.home).includes(API_SECRET), 'the secret is in no file')
         const cron = await cli.run(['session', 'refresh', '--key', 'cron', '--force', '--json'], {env: {S: undefined, USER_TOKEN: undefined}})
@@ -293,7 +343,10 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
         assert.equal(show.token_endpoint, strict.tokenEndpoint)
         const listed = json(await cli.run(['session', 'list', '--json']))
         assert.equal(listed[0].token_endpoint, strict.tokenEndpoint)
-        assert.ok((await store.contents(cli.home)).some((value) => value.includes(API_SECRET)), 'kept in the store')
+        assert.ok(
+          (await store.contents(cli.home)).some((value) => value.includes(API_SECRET)),
+          'kept in the store',
+        )
 
         expectExit(await cli.run(['session', 'end', '--key', 'cron'], {env: {S: undefined}}), 0)
         assert.ok(!(await store.contents(cli.home)).some((value) => value.includes(API_SECRET)), 'gone with the session')
@@ -303,7 +356,24 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
         const cli = home()
         const alice = await strict.mintUserToken({aud: 'cert-app', sub: 'alice'})
         const start = await cli.run(
-          ['session', 'start', '--issuer', strict.issuer, '--client-id', 'cert-app', '--certificate-file', rsa.pfxPath, '--certificate-password-env', 'P', '--assertion-env', 'U', '--scope', 'read', '--key', 'cert'],
+          [
+            'session',
+            'start',
+            '--issuer',
+            strict.issuer,
+            '--client-id',
+            'cert-app',
+            '--certificate-file',
+            rsa.pfxPath,
+            '--certificate-password-env',
+            'P',
+            '--assertion-env',
+            'U',
+            '--scope',
+            'read',
+            '--key',
+            'cert',
+          ],
           {env: {P: rsa.password, U: alice}},
         )
         expectExit(start, 0)
@@ -330,7 +400,7 @@ describe('strict servers: Entra client assertions, certificate credentials, sess
         expectExit(await add('rotated-away'), 0)
         const stale = await cli.run(['session', 'refresh', '--key', 'follow', '--force', '--json'])
         expectExit(stale, 4)
-        assert.equal(json(stale).error.code, 'invalid_client', 'the refresh used the client\'s new (wrong) secret')
+        assert.equal(json(stale).error.code, 'invalid_client', "the refresh used the client's new (wrong) secret")
         const overridden = await cli.run(['session', 'refresh', '--key', 'follow', '--force', '--client-secret-env', 'S'], {env: {S: API_SECRET}})
         expectExit(overridden, 0)
         expectExit(await add(API_SECRET), 0)

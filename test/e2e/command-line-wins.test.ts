@@ -57,7 +57,10 @@ describe('what the command line names, it gets: no TOKENCTL_* variable sends any
   const clientIds = () => server.tokenRequests.map((request) => request.client_id)
 
   describe('the server named by a flag, another by the variables', () => {
-    for (const [way, extra] of [['the fast path', {}], ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}]] as const) {
+    for (const [way, extra] of [
+      ['the fast path', {}],
+      ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}],
+    ] as const) {
       it(`token client --issuer (${way}): discovery and the secret go to that issuer only`, async () => {
         const cli = cliWithHome({env: {...FILE_STORE, ...elsewhereVariables(), ...extra, S: server.clients.basic.clientSecret}})
         const result = await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-env', 'S', '--no-cache'])
@@ -67,7 +70,7 @@ describe('what the command line names, it gets: no TOKENCTL_* variable sends any
       })
     }
 
-    it('token obo --issuer: the user\'s token and the secret go to that issuer only', async () => {
+    it("token obo --issuer: the user's token and the secret go to that issuer only", async () => {
       const assertion = await server.mintUserToken({aud: server.clients.api.clientId, sub: 'alice'})
       const cli = cliWithHome({env: {...FILE_STORE, ...elsewhereVariables(), S: server.clients.api.clientSecret, U: assertion}})
       const result = await cli.run(['token', 'obo', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-env', 'S', '--assertion-env', 'U', '--scope', 'read', '--no-cache'])
@@ -87,7 +90,7 @@ describe('what the command line names, it gets: no TOKENCTL_* variable sends any
   })
 
   describe('each pair of layers, the server', () => {
-    it('flag over named client: the client\'s token endpoint goes with its server', async () => {
+    it("flag over named client: the client's token endpoint goes with its server", async () => {
       const cli = cliWithHome({env: FILE_STORE})
       const add = ['client', 'add', 'ci', '--token-endpoint', `http://127.0.0.1:${elsewhere.port}/token`, '--client-id', 'basic', '--client-secret-stdin']
       expectExit(await cli.run(add, {input: server.clients.basic.clientSecret}), 0)
@@ -104,7 +107,7 @@ describe('what the command line names, it gets: no TOKENCTL_* variable sends any
       nothingElsewhere()
     })
 
-    it('named client over variable: the client\'s server, whatever TOKENCTL_ISSUER and TOKENCTL_TOKEN_ENDPOINT say', async () => {
+    it("named client over variable: the client's server, whatever TOKENCTL_ISSUER and TOKENCTL_TOKEN_ENDPOINT say", async () => {
       const cli = cliWithHome({env: {...FILE_STORE, ...elsewhereVariables()}})
       expectExit(await cli.run(['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], {input: server.clients.basic.clientSecret}), 0)
       expectExit(await cli.run(['token', 'client', 'ci', '--no-cache']), 0)
@@ -141,7 +144,7 @@ describe('what the command line names, it gets: no TOKENCTL_* variable sends any
     })
   })
 
-  it('with nothing on the command line naming a server, the variables name it (the ephemeral runner\'s recipe)', async () => {
+  it("with nothing on the command line naming a server, the variables name it (the ephemeral runner's recipe)", async () => {
     const cli = cliWithHome({env: {...FILE_STORE, TOKENCTL_CLIENT_ID: 'basic', TOKENCTL_CLIENT_SECRET: server.clients.basic.clientSecret!, TOKENCTL_TOKEN_ENDPOINT: server.tokenEndpoint}})
     expectExit(await cli.run(['token', 'client', '--no-cache']), 0)
     assert.deepEqual(clientIds(), ['basic'])

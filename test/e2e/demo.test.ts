@@ -7,7 +7,7 @@ import {runCli} from '../helpers/cli.js'
 describe('demo', function () {
   this.timeout(120_000)
 
-  it('walks both reference flows with real commands, names every step, exits 0, and leaves the user\'s home alone', async () => {
+  it("walks both reference flows with real commands, names every step, exits 0, and leaves the user's home alone", async () => {
     const result = await runCli(['demo'], {timeoutMs: 110_000})
     expectExit(result, 0)
     // The walk is the output (`demo | less`): all of it on stdout, nothing for stderr.

@@ -110,8 +110,7 @@ describe('tokenctl dev idp (end to end)', function () {
     return found
   }
 
-  const poll = (deviceCode: string) =>
-    post(summary.token_endpoint, {grant_type: DEVICE_CODE_GRANT, device_code: deviceCode, client_id: 'cli'})
+  const poll = (deviceCode: string) => post(summary.token_endpoint, {grant_type: DEVICE_CODE_GRANT, device_code: deviceCode, client_id: 'cli'})
 
   const startDeviceFlow = async (scope = 'access_as_user offline_access') => {
     const {status, body} = await post(summary.device_authorization_endpoint, {client_id: 'cli', scope})
@@ -130,13 +129,14 @@ describe('tokenctl dev idp (end to end)', function () {
 
   it('prints its issuer, endpoints and the five clients, and serves discovery on 127.0.0.1', async () => {
     assert.match(summary.issuer, /^http:\/\/127\.0\.0\.1:\d+$/)
-    assert.deepEqual(summary.clients.map((entry) => entry.client_id), ['worker', 'api', 'cli', 'workload', 'dpop'])
+    assert.deepEqual(
+      summary.clients.map((entry) => entry.client_id),
+      ['worker', 'api', 'cli', 'workload', 'dpop'],
+    )
     assert.equal(client('dpop').dpop_bound, true)
     assert.equal(summary.tls, undefined, 'no CA without --tls')
     assert.equal(client('workload').auth_method, 'federated')
-    assert.deepEqual(client('workload').federated_credentials, [
-      {issuer: `${summary.issuer}/github-actions`, subject: summary.github_actions.subject, audience: 'api://AzureADTokenExchange'},
-    ])
+    assert.deepEqual(client('workload').federated_credentials, [{issuer: `${summary.issuer}/github-actions`, subject: summary.github_actions.subject, audience: 'api://AzureADTokenExchange'}])
     assert.equal(summary.github_actions.request_url, `${summary.issuer}/github-actions/idtoken?api-version=2.0`)
     assert.ok(summary.examples.some((line) => line.includes('--federated-token-github')))
     assert.deepEqual(client('worker'), {client_id: 'worker', auth_method: 'client_secret_basic', client_secret: 'worker-secret', grant_types: ['client_credentials']})
@@ -146,7 +146,10 @@ describe('tokenctl dev idp (end to end)', function () {
     assert.equal(client('cli').client_secret, undefined)
     // What to paste: the named clients first (the OBO pipeline needs `api` and `cli`), then the flows with them.
     for (const name of ['worker', 'api', 'cli', 'dpop']) {
-      assert.ok(summary.examples.some((line) => line.includes(`client add ${name} --issuer ${summary.issuer}`)), `a client add line for ${name}`)
+      assert.ok(
+        summary.examples.some((line) => line.includes(`client add ${name} --issuer ${summary.issuer}`)),
+        `a client add line for ${name}`,
+      )
     }
     assert.ok(summary.examples.some((line) => line.includes(`call ${summary.issuer}/api/echo`)))
     assert.equal(summary.api_url, `${summary.issuer}/api`)
@@ -229,11 +232,14 @@ describe('tokenctl dev idp (end to end)', function () {
       assert.deepEqual([echo.method, echo.content_type, echo.data, echo.json], ['POST', 'application/json', '{"name":"x","quote":"\\"é\\""}', {name: 'x', quote: '"é"'}])
       assert.ok(posted.stdout.includes('"data": "{\\"name\\":\\"x\\",\\"quote\\":\\"\\\\\\"é\\\\\\"\\"}"'), `JSON's own escapes and nothing more:\n${posted.stdout}`)
       const form = await cli.run(['call', `${summary.api_url}/echo`, '--client', 'worker', '-X', 'PUT', '-d', 'a=1&b=2'])
-      assert.deepEqual(Object.entries(stdoutJson(form)).filter(([field]) => ['method', 'content_type', 'data', 'json'].includes(field)), [
-        ['method', 'PUT'],
-        ['content_type', 'application/x-www-form-urlencoded'],
-        ['data', 'a=1&b=2'],
-      ])
+      assert.deepEqual(
+        Object.entries(stdoutJson(form)).filter(([field]) => ['method', 'content_type', 'data', 'json'].includes(field)),
+        [
+          ['method', 'PUT'],
+          ['content_type', 'application/x-www-form-urlencoded'],
+          ['data', 'a=1&b=2'],
+        ],
+      )
       const bare = stdoutJson(await cli.run(['call', `${summary.api_url}/echo`, '--client', 'worker']))
       assert.deepEqual(Object.keys(bare), ['method', 'path', 'claims'], 'no body, no body fields')
 
@@ -331,7 +337,15 @@ describe('tokenctl dev idp (end to end)', function () {
       const {challenge} = pkce()
       const url = new URL(summary.authorization_endpoint)
       const redirectUri = `http://127.0.0.1:${await unusedPort()}/callback`
-      url.search = new URLSearchParams({client_id: 'cli', response_type: 'code', redirect_uri: redirectUri, scope: 'nonsense', state: 's', code_challenge: challenge, code_challenge_method: 'S256'}).toString()
+      url.search = new URLSearchParams({
+        client_id: 'cli',
+        response_type: 'code',
+        redirect_uri: redirectUri,
+        scope: 'nonsense',
+        state: 's',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      }).toString()
       const redirect = await fetch(url, {redirect: 'manual'})
       const location = new URL(redirect.headers.get('location') ?? '')
       assert.equal(location.origin + location.pathname, redirectUri)
@@ -344,12 +358,16 @@ describe('tokenctl dev idp (end to end)', function () {
       const api = basic('api', 'api-secret')
       const jwtBearer = await post(summary.token_endpoint, {grant_type: JWT_BEARER_GRANT, assertion: userToken, requested_token_use: 'on_behalf_of', scope: 'read nonsense'}, api)
       assert.equal(jwtBearer.body.error, 'invalid_scope', JSON.stringify(jwtBearer.body))
-      const exchange = await post(summary.token_endpoint, {
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        subject_token: userToken,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        scope: 'nonsense',
-      }, api)
+      const exchange = await post(
+        summary.token_endpoint,
+        {
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          subject_token: userToken,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          scope: 'nonsense',
+        },
+        api,
+      )
       assert.equal(exchange.body.error, 'invalid_scope', JSON.stringify(exchange.body))
       assert.equal((await post(summary.token_endpoint, {grant_type: JWT_BEARER_GRANT, assertion: userToken, requested_token_use: 'on_behalf_of', scope: 'read'}, api)).status, 200)
 
@@ -452,11 +470,7 @@ describe('tokenctl dev idp (end to end)', function () {
       assert.ok(redeemed.body.refresh_token, 'offline_access gives a refresh token without prompt=consent')
 
       // The web API exchanges it on behalf of bob (Entra's jwt-bearer flavor)…
-      const obo = await post(
-        summary.token_endpoint,
-        {grant_type: JWT_BEARER_GRANT, assertion: userToken, requested_token_use: 'on_behalf_of', scope: 'read'},
-        basic('api', 'api-secret'),
-      )
+      const obo = await post(summary.token_endpoint, {grant_type: JWT_BEARER_GRANT, assertion: userToken, requested_token_use: 'on_behalf_of', scope: 'read'}, basic('api', 'api-secret'))
       assert.equal(obo.status, 200, JSON.stringify(obo.body))
       assert.equal(decodeJwt(obo.body.access_token ?? '').sub, 'bob')
       assert.equal(decodeJwt(obo.body.access_token ?? '').aud, 'urn:tokenctl:api')
@@ -464,8 +478,21 @@ describe('tokenctl dev idp (end to end)', function () {
       // …and so does tokenctl, with the dev idp's printed settings.
       const cli = cliWithHome({env: {...FILE_STORE, API_SECRET: 'api-secret', USER_TOKEN: userToken}})
       const exchanged = await cli.run([
-        'token', 'obo', '--issuer', summary.issuer, '--client-id', 'api', '--client-secret-env', 'API_SECRET',
-        '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--flavor', 'entra', '--json',
+        'token',
+        'obo',
+        '--issuer',
+        summary.issuer,
+        '--client-id',
+        'api',
+        '--client-secret-env',
+        'API_SECRET',
+        '--assertion-env',
+        'USER_TOKEN',
+        '--scope',
+        'read',
+        '--flavor',
+        'entra',
+        '--json',
       ])
       expectExit(exchanged, 0)
       assert.equal(decodeJwt(stdoutJson(exchanged).access_token).sub, 'bob')
@@ -541,14 +568,16 @@ describe('tokenctl dev idp --tls (end to end)', function () {
       const mtls = summary.clients.find((client) => client.client_id === 'mtls')!
       assert.equal(mtls.auth_method, 'self_signed_tls_client_auth')
       assert.equal(mtls.certificate_file, join(home, 'dev-idp', 'mtls-client.pem'))
-      for (const file of [summary.tls!.ca_file, mtls.certificate_file!]) assert.equal(statSync(file).mode & 0o777, 0o600, file)
+      for (const file of [summary.tls!.ca_file, mtls.certificate_file]) assert.equal(statSync(file).mode & 0o777, 0o600, file)
       assert.notEqual(summary.tls!.mtls_origin, summary.issuer)
       const metadata = await new Promise<Record<string, unknown>>((resolve, reject) => {
         httpsRequest(`${summary.issuer}/.well-known/openid-configuration`, {ca}, (response) => {
           let body = ''
           response.on('data', (chunk) => (body += chunk))
           response.on('end', () => resolve(JSON.parse(body)))
-        }).on('error', reject).end()
+        })
+          .on('error', reject)
+          .end()
       })
       assert.equal((metadata.mtls_endpoint_aliases as Record<string, string>).token_endpoint, `${summary.tls!.mtls_origin}/token`)
       assert.equal(metadata.tls_client_certificate_bound_access_tokens, true)

@@ -96,9 +96,7 @@ describe('discovery of RFC 8414-only servers and the OBO cache by flavor (end to
         return {...cliWithHome({env}), tokenEntries: (home: string) => store.tokenEntries(home, env)}
       }
 
-      const tokenClient = (server: AuthServer, ...extra: string[]) => [
-        'token', 'client', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-env', 'S', '--json', ...extra,
-      ]
+      const tokenClient = (server: AuthServer, ...extra: string[]) => ['token', 'client', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-env', 'S', '--json', ...extra]
 
       /** A token from the server's real token endpoint, asked for by the `basic` client. */
       function expectIssued(result: CliResult, server: AuthServer): void {
@@ -206,13 +204,20 @@ describe('discovery of RFC 8414-only servers and the OBO cache by flavor (end to
         assert.equal(error.code, 'server_error')
         assert.equal(error.status, 503)
         assert.ok(String(error.message).includes(`${origin()}${oidcPath}`), error.message)
-        assert.deepEqual(tenant.discoveryRequests, Array.from({length: 4}, () => at(oidcPath)), 'the first try and 3 retries')
+        assert.deepEqual(
+          tenant.discoveryRequests,
+          Array.from({length: 4}, () => at(oidcPath)),
+          'the first try and 3 retries',
+        )
         assert.equal(tenant.tokenRequests.length, 0)
       })
 
       it('a document naming another issuer is still refused (exit 3), at the inserted and at the appended location', async () => {
         const other = 'http://127.0.0.1:1/someone-else'
-        for (const [metadataAt, path] of [['inserted', insertedPath], ['appended', appendedPath]] as const) {
+        for (const [metadataAt, path] of [
+          ['inserted', insertedPath],
+          ['appended', appendedPath],
+        ] as const) {
           tenant.behave({documentIssuer: other, metadataAt})
           tenant.resetCounters()
           const result = await cli(tenant).run(tokenClient(tenant))

@@ -43,7 +43,7 @@ function fetchedAt(file: string, when: number): void {
 describe("servers' documents: key sets, the 24 h rule, the bound on answers (end to end)", function () {
   this.timeout(90_000)
 
-  describe('key sets through jose\'s remote key set', () => {
+  describe("key sets through jose's remote key set", () => {
     let issuer: TestIssuer
     beforeEach(async () => {
       issuer = await startTestIssuer()

@@ -142,7 +142,10 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
         assert.equal(token.dpop_jkt, jkt)
         assert.deepEqual(decodeJwt(token.access_token).cnf, {jkt})
         // The nonce dance: the first proof has none, the server asks, the second carries it.
-        assert.deepEqual(server.tokenRequests.map((request) => request.grant_type), ['client_credentials', 'client_credentials'])
+        assert.deepEqual(
+          server.tokenRequests.map((request) => request.grant_type),
+          ['client_credentials', 'client_credentials'],
+        )
         assert.equal(front.proofs[0].payload.nonce, undefined)
         assert.ok(front.proofs[1].payload.nonce)
         assert.equal(await calculateJwkThumbprint(front.proofs[1].header.jwk as JWK), jkt)
@@ -160,8 +163,11 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
         const called = await cli.run(['call', `${api.url}/echo?q=1`, '--client', 'dpop'])
         expectExit(called, 0)
         const echoed = api.requests.filter((request) => request.path === '/echo')
-        assert.equal(echoed.length, 2, 'the API\'s nonce challenge answered once')
-        assert.deepEqual(echoed.map((request) => request.status), [401, 200])
+        assert.equal(echoed.length, 2, "the API's nonce challenge answered once")
+        assert.deepEqual(
+          echoed.map((request) => request.status),
+          [401, 200],
+        )
         for (const request of echoed) {
           assert.match(request.authorization!, /^DPoP /)
           const proof = decodeJwt(request.dpop!)
@@ -172,7 +178,7 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
 
         api.reset()
         expectExit(await cli.run(['call', `${api.url}/echo`, '--client', 'dpop']), 0)
-        assert.equal(api.requests.length, 1, 'the API\'s nonce remembered too')
+        assert.equal(api.requests.length, 1, "the API's nonce remembered too")
         assertProofsWellMade()
 
         const entries = await store.entries(cli.home)
@@ -200,10 +206,7 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
           assert.deepEqual(decodeJwt(json(exchanged).access_token).cnf, {jkt: json(exchanged).dpop_jkt})
         }
 
-        assert.deepEqual(
-          [...new Set(front.proofs.map((proof) => proof.grant_type))],
-          ['urn:ietf:params:oauth:grant-type:jwt-bearer', 'urn:ietf:params:oauth:grant-type:token-exchange'],
-        )
+        assert.deepEqual([...new Set(front.proofs.map((proof) => proof.grant_type))], ['urn:ietf:params:oauth:grant-type:jwt-bearer', 'urn:ietf:params:oauth:grant-type:token-exchange'])
         assertProofsWellMade()
       })
 
@@ -233,13 +236,15 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
         // The session's own copy: the client's key replaced (its own PEM now), the session proves with the key it began with.
         const keyFile = join(tempHome(), 'new-dpop.pem')
         writeFileSync(keyFile, generateKeyPairSync('ec', {namedCurve: 'P-256'}).privateKey.export({format: 'pem', type: 'pkcs8'}))
-        const replaced = await cli.run(['client', 'add', 'dpop', '--replace', '--issuer', server.issuer, '--client-id', 'dpop', '--client-secret-stdin', '--dpop-key-file', keyFile, '--json'], {input: 'dpop-secret'})
+        const replaced = await cli.run(['client', 'add', 'dpop', '--replace', '--issuer', server.issuer, '--client-id', 'dpop', '--client-secret-stdin', '--dpop-key-file', keyFile, '--json'], {
+          input: 'dpop-secret',
+        })
         assert.notEqual(json(replaced).binding.dpop_jkt, jkt)
         const after = await cli.run(['session', 'refresh', '--session-key', 'nightly', '--force', '--json'])
         expectExit(after, 0)
         assert.equal(json(after).dpop_jkt, jkt)
         const secrets = privateParts(await store.entries(cli.home))
-        assert.equal(secrets.length, 2, 'the client\'s key and the session\'s copy of the first, in the store')
+        assert.equal(secrets.length, 2, "the client's key and the session's copy of the first, in the store")
         for (const secret of secrets) assert.ok(!allFileContents(cli.home).includes(secret))
         assertProofsWellMade()
       })
@@ -262,7 +267,7 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       for (const secret of privateParts(entries)) assert.ok(!allFileContents(run.home).includes(secret))
     })
 
-    it('the cache key holds the key\'s thumbprint: a token cached for one key, or for none, is never served for another (worker flow and on-behalf-of)', async () => {
+    it("the cache key holds the key's thumbprint: a token cached for one key, or for none, is never served for another (worker flow and on-behalf-of)", async () => {
       const run = cli()
       const keyFile = (name: string) => {
         const file = join(tempHome(), name)
@@ -271,7 +276,8 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       }
 
       const [a, b] = [keyFile('a.pem'), keyFile('b.pem')]
-      const worker = (...extra: string[]) => run.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'S', '--json', ...extra], {env: {S: 'worker-secret'}})
+      const worker = (...extra: string[]) =>
+        run.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'S', '--json', ...extra], {env: {S: 'worker-secret'}})
       const bearer = json(await worker())
       assert.equal(bearer.token_type, 'Bearer')
       const bound = json(await worker('--dpop'))
@@ -287,7 +293,12 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
 
       const userToken = await server.mintUserToken({aud: 'api', sub: 'frank'})
       const obo = async (file: string) =>
-        json(await run.run(['token', 'obo', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-env', 'S', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--dpop-key-file', file, '--json'], {env: {S: 'api-secret', USER_TOKEN: userToken}}))
+        json(
+          await run.run(
+            ['token', 'obo', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-env', 'S', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--dpop-key-file', file, '--json'],
+            {env: {S: 'api-secret', USER_TOKEN: userToken}},
+          ),
+        )
       const oboA = await obo(a)
       const oboB = await obo(b)
       assert.deepEqual([oboA.token_source, oboB.token_source], ['identity_provider', 'identity_provider'])
@@ -295,7 +306,7 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       assert.equal((await obo(a)).token_source, 'cache')
     })
 
-    it('--dpop-key-file: the user\'s own key (PEM), its thumbprint in dpop_jkt', async () => {
+    it("--dpop-key-file: the user's own key (PEM), its thumbprint in dpop_jkt", async () => {
       const run = cli()
       const {privateKey} = generateKeyPairSync('ec', {namedCurve: 'P-256'})
       const file = join(tempHome(), 'dpop.pem')
@@ -331,7 +342,19 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       const response = await fetch(`${api.url}/upload`, {body: 'x', headers, method: 'POST'})
       assert.equal(response.status, 200)
 
-      const verified = await run.run(['token', 'verify', lines[0].slice('Authorization: DPoP '.length), '--issuer', server.issuer, '--dpop-proof', lines[1].slice(6), '--method', 'POST', '--url', `${api.url}/upload`])
+      const verified = await run.run([
+        'token',
+        'verify',
+        lines[0].slice('Authorization: DPoP '.length),
+        '--issuer',
+        server.issuer,
+        '--dpop-proof',
+        lines[1].slice(6),
+        '--method',
+        'POST',
+        '--url',
+        `${api.url}/upload`,
+      ])
       expectExit(verified, 0)
       assert.match(verified.stdout, /^cnf +passed +DPoP proof for POST /m)
       const bare = await run.run(['token', 'verify', lines[0].slice('Authorization: DPoP '.length), '--issuer', server.issuer])
@@ -341,12 +364,16 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       assert.match(decoded.stdout, /^cnf: bound to a DPoP key \(jkt [\w-]+\)/m)
     })
 
-    it('call: the API\'s nonce challenge is not the renewal (a 401 after it still renews once); invalid_dpop_proof is exit 8 with the API\'s reason', async () => {
+    it("call: the API's nonce challenge is not the renewal (a 401 after it still renews once); invalid_dpop_proof is exit 8 with the API's reason", async () => {
       const run = cli()
       expectExit(await run.run(['client', 'add', 'dpop', '--issuer', server.issuer, '--client-id', 'dpop', '--client-secret-stdin', '--dpop'], {input: 'dpop-secret'}), 0)
       const renewed = await run.run(['call', `${api.url}/reject-first/nonce-then-401`, '--client', 'dpop'])
       expectExit(renewed, 0)
-      assert.deepEqual(api.requests.map((request) => request.status), [401, 401, 200], 'nonce, revoked, renewed')
+      assert.deepEqual(
+        api.requests.map((request) => request.status),
+        [401, 401, 200],
+        'nonce, revoked, renewed',
+      )
       assert.equal(server.tokenRequests.length, 3, 'the first token (with the nonce dance), then one renewal')
 
       // An API that asks for a nonce again after its nonce was sent: asked once more only, and no renewal for it.
@@ -354,7 +381,11 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       server.resetCounters()
       const again = await run.run(['call', `${api.url}/dpop-nonce-again`, '--client', 'dpop'])
       expectExit(again, 8)
-      assert.deepEqual(api.requests.map((request) => request.status), [401, 401], 'one nonce retry, not a loop')
+      assert.deepEqual(
+        api.requests.map((request) => request.status),
+        [401, 401],
+        'one nonce retry, not a loop',
+      )
       assert.equal(server.tokenRequests.length, 0, 'a nonce challenge is not a reason to renew the token')
       assert.match(again.stderr, /the API asked again for a DPoP nonce \(use_dpop_nonce/)
 
@@ -376,7 +407,10 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
 
       const command = /a DPoP-bound token cannot be handed to a command: it could only send it as a bearer token/
       const kubectl = /a DPoP-bound token cannot go in an ExecCredential: kubectl sends it as a bearer token/
-      oneLine(await run.run(['exec', 'dpop', '--', 'sh', '-c', `touch ${marker}`]), new RegExp(`${command.source}.*for a command use a client added without --dpop; tokenctl call URL --client dpop sends this one`))
+      oneLine(
+        await run.run(['exec', 'dpop', '--', 'sh', '-c', `touch ${marker}`]),
+        new RegExp(`${command.source}.*for a command use a client added without --dpop; tokenctl call URL --client dpop sends this one`),
+      )
       oneLine(await run.run(['token', 'client', 'dpop', '--format', 'exec-credential']), new RegExp(`${kubectl.source}.*for kubectl use a client added without --dpop`))
       const flags = ['--issuer', server.issuer, '--client-id', 'dpop', '--client-secret-env', 'S', '--dpop']
       oneLine(await run.run(['token', 'client', ...flags, '--format', 'exec-credential'], {env: {S: 'dpop-secret'}}), /drop --dpop for kubectl/)
@@ -386,7 +420,10 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       // A session's binding is known once its token is: refused then, the session kept as it was.
       const userToken = await server.mintUserToken({aud: 'dpop', sub: 'erin'})
       expectExit(await run.run(['session', 'start', 'dpop', '--assertion-env', 'USER_TOKEN', '--session-key', 'bound'], {env: {USER_TOKEN: userToken}}), 0)
-      oneLine(await run.run(['session', 'refresh', '--session-key', 'bound', '--format', 'exec-credential']), /use a session started without --dpop; tokenctl call URL --session-key bound sends this one/)
+      oneLine(
+        await run.run(['session', 'refresh', '--session-key', 'bound', '--format', 'exec-credential']),
+        /use a session started without --dpop; tokenctl call URL --session-key bound sends this one/,
+      )
       oneLine(await run.run(['exec', '--session-key', 'bound', '--', 'sh', '-c', `touch ${marker}`]), command)
       assert.ok(!existsSync(marker), 'the command never ran')
       const after = await run.run(['session', 'refresh', '--session-key', 'bound', '--json'])
@@ -417,7 +454,7 @@ describe('DPoP (RFC 9449) end to end, against strict servers', function () {
       assert.equal(json(signedIn).token_type, 'DPoP')
       const refreshed = await run.run(['session', 'refresh', '--session-key', 'me', '--force', '--json'])
       expectExit(refreshed, 0)
-      assert.equal(json(refreshed).dpop_jkt, json(signedIn).dpop_jkt, 'the server binds a public client\'s refresh token: another key would be refused')
+      assert.equal(json(refreshed).dpop_jkt, json(signedIn).dpop_jkt, "the server binds a public client's refresh token: another key would be refused")
     })
 
     it('a browser sign-in with --dpop sends dpop_jkt with the authorization request, and redeems the code with that key', async () => {

@@ -52,7 +52,7 @@ describe('exec: a command run with the token in its environment', function () {
     assert.equal(tokenRequests().length, 1, 'exec on a cache hit sends no token request')
   })
 
-  it('--env VAR names the variable; tokenctl\'s own secrets (TOKENCTL_*, a --client-secret-env variable) stay out of the environment', async () => {
+  it("--env VAR names the variable; tokenctl's own secrets (TOKENCTL_*, a --client-secret-env variable) stay out of the environment", async () => {
     const cli = await homeWithClient()
     const env = {CI_SECRET: server.clients.basic.clientSecret, TOKENCTL_CLIENT_SECRET: 'not-for-the-child', UNRELATED: 'kept'}
     const args = ['exec', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-env', 'CI_SECRET', '--env', 'API_TOKEN', '--']
@@ -60,7 +60,10 @@ describe('exec: a command run with the token in its environment', function () {
     expectExit(result, 0)
     const names = result.stdout.split('\n').map((line) => line.replace(/=.*/, ''))
     assert.ok(names.includes('API_TOKEN') && names.includes('UNRELATED'))
-    assert.deepEqual(names.filter((name) => /^TOKENCTL_|^CI_SECRET$|^ACCESS_TOKEN$/.test(name)), [])
+    assert.deepEqual(
+      names.filter((name) => /^TOKENCTL_|^CI_SECRET$|^ACCESS_TOKEN$/.test(name)),
+      [],
+    )
     assert.ok(!result.stdout.includes(server.clients.basic.clientSecret!) && !result.stdout.includes('not-for-the-child'))
   })
 
@@ -70,7 +73,11 @@ describe('exec: a command run with the token in its environment', function () {
     expectExit(await cli.run(['exec', 'ci', '--', 'sh', '-c', 'kill -KILL $$']), 128 + 9)
   })
 
-  for (const [signal, number] of [['SIGTERM', 15], ['SIGINT', 2], ['SIGHUP', 1]] as const) {
+  for (const [signal, number] of [
+    ['SIGTERM', 15],
+    ['SIGINT', 2],
+    ['SIGHUP', 1],
+  ] as const) {
     it(`${signal} sent to tokenctl reaches the command, and tokenctl ends with the command's status`, async () => {
       const cli = await homeWithClient()
       const folder = tempHome()
@@ -95,7 +102,7 @@ describe('exec: a command run with the token in its environment', function () {
     })
   }
 
-  it('stdin is the command\'s', async () => {
+  it("stdin is the command's", async () => {
     const cli = await homeWithClient()
     const result = await cli.run(['exec', 'ci', '--', 'cat'], {input: 'line one\nline two\n'})
     expectExit(result, 0)
@@ -113,7 +120,7 @@ describe('exec: a command run with the token in its environment', function () {
     assert.match(result.stderr, /invalid_client/)
   })
 
-  it('--session KEY: the session\'s access token, by session refresh\'s rules', async () => {
+  it("--session KEY: the session's access token, by session refresh's rules", async () => {
     const cli = cliWithHome({env: FILE_STORE})
     expectExit(await cli.run(['client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret}), 0)
     const userToken = await server.mintUserToken({aud: 'api', sub: 'alice'})

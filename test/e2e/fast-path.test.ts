@@ -9,6 +9,7 @@
  * checked by the trace; the time it takes is for `npm run bench`).
  */
 import {strict as assert} from 'node:assert'
+import {randomBytes} from 'node:crypto'
 import {chmodSync, cpSync, existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -25,6 +26,7 @@ const MODULE_TRACE = join(ROOT, 'bench', 'module-trace.mjs')
 const MODULE_TRACE_CJS = join(ROOT, 'bench', 'module-trace.cjs')
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'fast path tests'}
 const OCLIF_ONLY = {TOKENCTL_NO_FAST_PATH: '1'}
+const STORE_KEY = randomBytes(32).toString('base64')
 const EXEC_INFO_V1 = '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}'
 
 /** What a cache hit never needs: the framework, the OAuth and HTTP clients, JWT, config and Redis libraries, colours. */
@@ -41,7 +43,12 @@ interface TracedResult extends CliResult {
 async function runTraced(args: string[], options: CliOptions): Promise<TracedResult> {
   const trace = join(tempHome(), 'modules.txt')
   const result = await runNode(['--no-warnings', '--require', MODULE_TRACE_CJS, '--loader', MODULE_TRACE, BIN, ...args], {...options, env: {...options.env, TOKENCTL_MODULE_TRACE: trace}})
-  const modules = existsSync(trace) ? readFileSync(trace, 'utf8').trim().split('\n').map((line) => line.split(' ')[1]) : []
+  const modules = existsSync(trace)
+    ? readFileSync(trace, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ')[1])
+    : []
   const packages = new Set(modules.flatMap((url) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? []))
   return {...result, modules, packages}
 }
@@ -177,6 +184,9 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     {args: ['token', 'client', 'nosuch', '--json'], fast: true, name: 'an unknown client, --json'},
     {args: ['token', 'client', 'ci'], env: {TOKENCTL_STORE_PASSPHRASE: undefined}, fast: true, name: 'no store passphrase'},
     {args: ['token', 'client', 'ci', '--json'], env: {TOKENCTL_STORE_PASSPHRASE: 'wrong'}, fast: true, name: 'a wrong store passphrase, --json'},
+    {args: ['token', 'client', 'ci'], env: {TOKENCTL_STORE_KEY: STORE_KEY}, fast: true, name: 'a store key and a passphrase both set'},
+    {args: ['token', 'client', 'ci', '--json'], env: {TOKENCTL_STORE_KEY: STORE_KEY, TOKENCTL_STORE_PASSPHRASE: undefined}, fast: true, name: 'a store sealed with a passphrase, a key set'},
+    {args: ['session', 'refresh', '--key', 'nightly'], env: {TOKENCTL_STORE_KEY: 'c2hvcnQ=', TOKENCTL_STORE_PASSPHRASE: undefined}, fast: true, name: 'a store key that is not one'},
     {args: ['token', 'client', 'ci', '-o', 'HOME/no/such/folder/t'], fast: true, name: '-o into a folder that does not exist'},
     {args: ['token', 'client', 'ci'], fast: true, name: 'a TOKENCTL_HOME others can write', prepare: (home) => chmodSync(home, 0o777)},
     {args: ['session', 'refresh', '--key', 'nightly'], fast: true, name: 'a store file others can read', prepare: (home) => chmodSync(join(home, 'store.enc'), 0o644)},
@@ -188,7 +198,7 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     {args: ['token', 'client', 'ci', '--ca-file=', '--force'], fast: false, name: 'an empty value after ='},
     {args: ['token', 'client', 'ci', '--client-secret-file', '', '--force'], fast: false, name: 'an empty value as its own word'},
     {args: ['token', 'client', ''], fast: false, name: 'an empty NAME'},
-    {args: ['call', 'API/echo', '--client', 'ci', '-d', ''], fast: false, name: 'call -d \'\' (an empty body: oclif reads it)'},
+    {args: ['call', 'API/echo', '--client', 'ci', '-d', ''], fast: false, name: "call -d '' (an empty body: oclif reads it)"},
     {args: ['token', 'client', '--client-secret-env', 'not a name', '--client-id', 'x'], fast: false, name: 'a secret where a variable name goes'},
     {args: ['token', 'client', 'ci', '--client-secret', 'abc'], fast: false, name: 'a secret flag that does not exist'},
     {args: ['token', 'client', 'ci', '--bogus'], fast: false, name: 'an unknown flag'},
@@ -225,9 +235,14 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
     {args: ['call', 'API/echo', '--client', 'ci', '--retries', '-1'], fast: false, name: 'call, --retries below its minimum'},
     {args: ['token', 'client', 'ci', '--format', 'exec-credential'], fast: true, name: 'a hit, --format exec-credential'},
     {args: ['token', 'client', 'ci', '--format', 'exec-credential'], env: {KUBERNETES_EXEC_INFO: EXEC_INFO_V1}, fast: true, name: 'a hit for kubectl, v1'},
-    {args: ['token', 'client', 'ci', '--format', 'exec-credential'], env: {KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1alpha1"}'}, fast: true, name: 'kubectl asks for v1alpha1'},
+    {
+      args: ['token', 'client', 'ci', '--format', 'exec-credential'],
+      env: {KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1alpha1"}'},
+      fast: true,
+      name: 'kubectl asks for v1alpha1',
+    },
     {args: ['session', 'refresh', '--key', 'nightly', '--format', 'exec-credential'], env: {KUBERNETES_EXEC_INFO: EXEC_INFO_V1}, fast: true, name: 'session refresh, a hit for kubectl'},
-    {args: ['exec', 'ci', '--', 'sh', '-c', 'echo ${#ACCESS_TOKEN} "$@"; exit 3', 'sh', '--help', '-x'], fast: true, name: 'exec, a hit (--help after -- is the command\'s)'},
+    {args: ['exec', 'ci', '--', 'sh', '-c', 'echo ${#ACCESS_TOKEN} "$@"; exit 3', 'sh', '--help', '-x'], fast: true, name: "exec, a hit (--help after -- is the command's)"},
     {args: ['exec', '--client', 'ci', '--env', 'T', '--', 'sh', '-c', 'test -n "$T" && cat'], fast: true, input: 'from stdin', name: 'exec --client --env, stdin'},
     {args: ['exec', '--session', 'SESSION', '--', 'sh', '-c', 'test -n "$ACCESS_TOKEN"'], fast: true, name: 'exec --session, a hit'},
     {args: ['exec', '--session-key', 'SESSION', '--', 'sh', '-c', 'test -n "$ACCESS_TOKEN"'], fast: true, name: 'exec --session-key, a hit'},
@@ -242,7 +257,12 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
   it('every command line: the same stdout, stderr, exit code and --output file both ways, served by the path expected', async () => {
     const differences: string[] = []
     for (const c of cases()) {
-      c.args = c.args.map((arg) => arg.replace(/^ISSUER$/, server.issuer).replace(/^TOKEN_ENDPOINT$/, server.tokenEndpoint).replace(/^API/, api.url))
+      c.args = c.args.map((arg) =>
+        arg
+          .replace(/^ISSUER$/, server.issuer)
+          .replace(/^TOKEN_ENDPOINT$/, server.tokenEndpoint)
+          .replace(/^API/, api.url),
+      )
       const [fast, oclif, fastHome, oclifHome] = await runBothWays(c)
       const normal = (text: string) =>
         (c.fresh ? withoutFreshness(text) : withoutClock(text)).replaceAll(fastHome, 'HOME').replaceAll(oclifHome, 'HOME').replaceAll('spare', 'SESSION').replaceAll('nightly', 'SESSION')
@@ -275,18 +295,52 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
       [['session', 'refresh', '--key', 'nightly'], NOT_ON_A_HIT],
       [['call', `${api.url}/echo`, '--client', 'ci'], NOT_ON_A_HIT],
       [['exec', 'ci', '--', 'true'], NOT_ON_A_HIT],
-      [['token', 'client', 'ci', '--no-cache'], ['@oclif/core', 'ioredis', 'chalk']],
+      [
+        ['token', 'client', 'ci', '--no-cache'],
+        ['@oclif/core', 'ioredis', 'chalk'],
+      ],
     ]
     for (const [args, absent] of runs) {
       const result = await runTraced(args, {env: FILE_STORE, home})
       expectExit(result, 0)
-      assert.ok(result.modules.some((url) => url.endsWith('/dist/fast-path/bundle.cjs')), 'the trace lists the modules loaded')
-      assert.deepEqual(absent.filter((name) => result.packages.has(name)), [], `tokenctl ${args.join(' ')} loaded them`)
+      assert.ok(
+        result.modules.some((url) => url.endsWith('/dist/fast-path/bundle.cjs')),
+        'the trace lists the modules loaded',
+      )
+      assert.deepEqual(
+        absent.filter((name) => result.packages.has(name)),
+        [],
+        `tokenctl ${args.join(' ')} loaded them`,
+      )
     }
 
     // The same trace shows oclif where it does run, so the absences above are not a blind trace.
     const oclif = await runTraced(['token', 'client', 'ci'], {env: {...FILE_STORE, ...OCLIF_ONLY}, home})
     assert.ok(oclif.packages.has('@oclif/core'))
+  })
+
+  it('a file store sealed with a key: a hit and one request answer as oclif does; the hit loads none of what it does not need', async () => {
+    const env = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_KEY: STORE_KEY, TOKENCTL_STORE_PASSPHRASE: undefined}
+    const cli = cliWithHome({env})
+    expectExit(await cli.run(['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], {input: server.clients.basic.clientSecret}), 0)
+    expectExit(await cli.run(['token', 'client', 'ci']), 0)
+    for (const args of [
+      ['token', 'client', 'ci'],
+      ['token', 'client', 'ci', '--json', '--format', 'env'],
+      ['token', 'client', 'ci', '--no-cache', '--format', 'header'],
+    ]) {
+      const fast = await runTraced(args, {env, home: cli.home})
+      const oclif = await runTraced(args, {env: {...env, ...OCLIF_ONLY}, home: cli.home})
+      expectExit(fast, 0)
+      const normal = args.includes('--no-cache') ? withoutFreshness : withoutClock
+      assert.deepEqual([fast.code, normal(fast.stdout), normal(fast.stderr)], [oclif.code, normal(oclif.stdout), normal(oclif.stderr)])
+      assert.ok(servedFast(fast) && !servedFast(oclif))
+      if (!args.includes('--no-cache'))
+        assert.deepEqual(
+          NOT_ON_A_HIT.filter((name) => fast.packages.has(name)),
+          [],
+        )
+    }
   })
 
   describe('with the OS keychain (a private Secret Service)', () => {
@@ -303,13 +357,19 @@ describe('the fast path of bin/run.js answers as oclif does', function () {
       const cli = cliWithHome({env})
       expectExit(await cli.run(['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], {input: server.clients.basic.clientSecret}), 0)
       expectExit(await cli.run(['token', 'client', 'ci']), 0)
-      for (const args of [['token', 'client', 'ci'], ['token', 'client', 'ci', '--json', '--format', 'env']]) {
+      for (const args of [
+        ['token', 'client', 'ci'],
+        ['token', 'client', 'ci', '--json', '--format', 'env'],
+      ]) {
         const fast = await runTraced(args, {env, home: cli.home})
         const oclif = await runTraced(args, {env: {...env, ...OCLIF_ONLY}, home: cli.home})
         expectExit(fast, 0)
         // Two processes, maybe a second apart: their seconds left may differ (withoutClock, as above).
         assert.deepEqual([fast.code, withoutClock(fast.stdout), withoutClock(fast.stderr)], [oclif.code, withoutClock(oclif.stdout), withoutClock(oclif.stderr)])
-        assert.deepEqual(NOT_ON_A_HIT.filter((name) => fast.packages.has(name)), [])
+        assert.deepEqual(
+          NOT_ON_A_HIT.filter((name) => fast.packages.has(name)),
+          [],
+        )
         // The trace sees what is required (CommonJS) as well as what is imported.
         assert.ok(fast.packages.has('@napi-rs/keyring') && oclif.packages.has('@oclif/core'))
       }

@@ -76,14 +76,14 @@ describe('secretless CI: federated client authentication (end to end)', function
   }
 
   describe('the GitHub Actions runner', () => {
-    it('one runner call per token request, none on a cache hit; the audience is appended to the runner URL\'s own query, URL-encoded', async () => {
+    it("one runner call per token request, none on a cache hit; the audience is appended to the runner URL's own query, URL-encoded", async () => {
       const cli = cliWithHome({env: {...FILE_STORE, ...github.env}})
       const first = await cli.run(viaGithub('--json'))
       expectExit(first, 0)
       assert.equal(json(first).token_source, 'identity_provider')
       assert.equal(github.calls.length, 1)
       const [call] = github.calls
-      assert.ok(call.authorized, 'the runner\'s request token was sent as a bearer token')
+      assert.ok(call.authorized, "the runner's request token was sent as a bearer token")
       assert.equal(call.audience, AUDIENCE)
       assert.match(call.url, /\?api-version=2\.0&audience=api%3A%2F%2FAzureADTokenExchange$/)
       assert.equal(tokenRequests().length, 1)
@@ -136,7 +136,7 @@ describe('secretless CI: federated client authentication (end to end)', function
       const token = github.calls[0].token!
       assert.match(refused.stderr, /invalid_client: AADSTS70021/)
       assert.ok(refused.stderr.includes(`iss "${github.issuer}", sub "repo:octo-org/octo-repo:ref:refs/heads/feature\\u001b[2J", aud "${AUDIENCE}"`), refused.stderr)
-      assert.ok(!refused.stderr.includes('\u001B'), 'the claim\'s control character is escaped')
+      assert.ok(!refused.stderr.includes('\u001B'), "the claim's control character is escaped")
       assert.ok(!refused.stderr.includes(token) && !refused.stderr.includes(token.split('.')[1]), 'not the token, nor its payload')
 
       const asJson = await cli.run(viaGithub('--no-cache', '--json'))
@@ -209,7 +209,7 @@ describe('secretless CI: federated client authentication (end to end)', function
       const garbage = await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'ci-app', '--federated-token-file', file.path, '--no-cache', '--json'])
       expectExit(garbage, 3)
       assert.equal(json(garbage).error.code, 'federated_token_invalid')
-      assert.ok(!garbage.stdout.includes('kubelet-misconfigured'), 'the file\'s content is not repeated')
+      assert.ok(!garbage.stdout.includes('kubelet-misconfigured'), "the file's content is not repeated")
       assert.equal(tokenRequests().length, 0)
     })
 
@@ -297,7 +297,10 @@ describe('secretless CI: federated client authentication (end to end)', function
         assertFederated(lastRequest(), file.current)
 
         const kept = [...(await store.contents(cli.home)), allFileContents(cli.home)]
-        assert.ok(kept.some((value) => value.includes(file.path)), 'the session keeps the file\'s path')
+        assert.ok(
+          kept.some((value) => value.includes(file.path)),
+          "the session keeps the file's path",
+        )
         for (const token of tokens) assert.ok(!kept.some((value) => value.includes(token.split('.')[1])), 'and no token')
       })
 
@@ -320,7 +323,7 @@ describe('secretless CI: federated client authentication (end to end)', function
         const issued = github.calls.map((call) => call.token!.split('.')[1])
         const kept = [...(await store.contents(cli.home)), allFileContents(cli.home)]
         assert.ok(!kept.some((value) => issued.some((payload) => value.includes(payload))), 'no runner token is kept')
-        assert.ok(!kept.some((value) => value.includes(REQUEST_TOKEN)), 'nor the runner\'s request token')
+        assert.ok(!kept.some((value) => value.includes(REQUEST_TOKEN)), "nor the runner's request token")
       })
     })
   }
@@ -333,7 +336,22 @@ describe('secretless CI: federated client authentication (end to end)', function
       const tokens = {FED_CLIENT_TOKEN: await podToken(), FED_SESSION_TOKEN: await github.mint(AUDIENCE, {sub: GITLAB_SUBJECT})}
       expectExit(await cli.run(['client', 'add', 'fed', '--issuer', server.issuer, '--client-id', 'ci-app', '--federated-token-env', 'FED_CLIENT_TOKEN']), 0)
       const alice = await server.mintUserToken({aud: 'ci-app', sub: 'alice'})
-      const start = ['session', 'start', '--issuer', server.issuer, '--client-id', 'ci-app', '--federated-token-env', 'FED_SESSION_TOKEN', '--assertion-env', 'U', '--scope', 'read', '--key', 'nightly']
+      const start = [
+        'session',
+        'start',
+        '--issuer',
+        server.issuer,
+        '--client-id',
+        'ci-app',
+        '--federated-token-env',
+        'FED_SESSION_TOKEN',
+        '--assertion-env',
+        'U',
+        '--scope',
+        'read',
+        '--key',
+        'nightly',
+      ]
       expectExit(await cli.run(start, {env: {...tokens, U: alice}}), 0)
 
       // A browser that writes down the environment it got, and opens nothing.

@@ -52,7 +52,6 @@ async function closedPort(): Promise<number> {
   return port
 }
 
-
 describe('the first hour: help, suggestions and advice', function () {
   this.timeout(60_000)
 
@@ -77,7 +76,7 @@ describe('the first hour: help, suggestions and advice', function () {
 
     const open = spawn(process.execPath, [BIN, 'sesion', 'refrsh'], {env: cleanEnvironment(tempHome()), stdio: ['pipe', 'pipe', 'pipe']})
     let stderr = ''
-    open.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+    open.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     const code = await new Promise((resolve) => open.once('close', resolve))
     assert.equal(code, 127)
     assert.match(stderr, /did you mean `session refresh`\?/)
@@ -106,7 +105,10 @@ describe('the first hour: help, suggestions and advice', function () {
     const signInKey = await runCli(['token', 'user', '--session-key', 'x y', '--scope', 'read', '--device'])
     expectExit(signInKey, 2)
     assert.match(oneLine(signInKey.stderr), /a session key is 1–128 characters/)
-    for (const command of [['session', 'start'], ['token', 'obo']]) {
+    for (const command of [
+      ['session', 'start'],
+      ['token', 'obo'],
+    ]) {
       const noAssertion = await runCli([...command, '--scope', 'read'])
       expectExit(noAssertion, 2)
       assert.match(oneLine(noAssertion.stderr), /no assertion: pass the user's access token with --assertion-env VAR/)
@@ -143,7 +145,9 @@ describe('the first hour: help, suggestions and advice', function () {
     expectExit(token, 6)
     assert.match(
       oneLine(token.stderr),
-      new RegExp(`cannot reach 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.* — nothing listens on 127\\.0\\.0\\.1:${port}: check the --issuer / --token-endpoint URL \\(or the named client's\\) and its port, and that the server is running`),
+      new RegExp(
+        `cannot reach 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.* — nothing listens on 127\\.0\\.0\\.1:${port}: check the --issuer / --token-endpoint URL \\(or the named client's\\) and its port, and that the server is running`,
+      ),
     )
     const call = await runCli(['call', `http://127.0.0.1:${port}/x`, '--token-env', 'SECRET', '--retries', '0'], {env: {SECRET: 'abc'}})
     expectExit(call, 6)
@@ -175,7 +179,11 @@ describe('the first hour, second pass: messages a newcomer can act on', function
   this.timeout(120_000)
 
   it('help for a command that does not exist is exit 127 with the closest commands, as the command itself', async () => {
-    for (const args of [['help', 'token', 'clinet'], ['token', 'clinet', '--help'], ['token', 'clinet', '-h']]) {
+    for (const args of [
+      ['help', 'token', 'clinet'],
+      ['token', 'clinet', '--help'],
+      ['token', 'clinet', '-h'],
+    ]) {
       const result = await runCli(args)
       expectExit(result, 127)
       assert.equal(result.stdout, '')
@@ -209,7 +217,10 @@ describe('the first hour, second pass: messages a newcomer can act on', function
     }
   })
 
-  for (const [way, extra] of [['the fast path', {}], ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}]] as const) {
+  for (const [way, extra] of [
+    ['the fast path', {}],
+    ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}],
+  ] as const) {
     it(`an unknown flag names the command and its closest flag (${way})`, async () => {
       const scope = await runCli(['token', 'client', 'ci', '--scop', 'read'], {env: extra})
       expectExit(scope, 2)
@@ -220,7 +231,7 @@ describe('the first hour, second pass: messages a newcomer can act on', function
     })
   }
 
-  it('oclif\'s own mistakes are said as tokenctl says everything else: one line, what to do, exit 2', async () => {
+  it("oclif's own mistakes are said as tokenctl says everything else: one line, what to do, exit 2", async () => {
     const cases: Array<[string[], string]> = [
       [['token', 'user', '--browser', '--device', '--scope', 'read'], 'Error: --browser and --device cannot go together — give one of them'],
       [['help', 'token', 'client', '--json'], 'Error: unknown flag --json for help — help has no --json output'],
@@ -316,10 +327,10 @@ describe('the first hour, third pass: the wrong home, no store, damaged files', 
     assert.equal(result.stderr, '')
     const lines = result.stdout.split('\n')
     assert.equal(lines[0], 'backend:  none')
-    assert.match(lines[1], /^reason: +no secure store: no keychain answers \(.+\) and no passphrase is set for the encrypted file store$/)
+    assert.match(lines[1], /^reason: +no secure store: no keychain answers \(.+\) and no key or passphrase is set for the encrypted file store$/)
     assert.equal(lines[2], 'location: -')
     assert.equal(lines[3], 'answers:  no')
-    assert.match(lines[4], /^to do: +on a server, container or CI runner: export TOKENCTL_STORE_PASSPHRASE_FILE=/)
+    assert.match(lines[4], /^to do: +on a server, container or CI runner: export TOKENCTL_STORE_KEY_FILE=.+; or a passphrase: export TOKENCTL_STORE_PASSPHRASE_FILE=/)
     assert.match(lines[5], /^ +on a desktop: start or unlock the OS keychain/)
     const asJson = await runCli(['store', 'status', '--json'])
     expectExit(asJson, 7)
@@ -354,7 +365,7 @@ describe('the first hour, third pass: the wrong home, no store, damaged files', 
     assert.doesNotMatch(call.stderr, /--no-cache/, 'call has no --no-cache')
   })
 
-  it('a damaged session index is one sentence with what to do, not a JSON parser\'s words', async () => {
+  it("a damaged session index is one sentence with what to do, not a JSON parser's words", async () => {
     const run = cliWithHome({env: FILE_STORE})
     writeFileSync(join(run.home, 'sessions.json'), 'garbage\n', {mode: 0o600})
     const result = await run.run(['session', 'list'])
@@ -370,10 +381,13 @@ describe('the first hour: against an authorization server', function () {
   this.timeout(90_000)
   let server: AuthServer
   let api: ApiServer
-  useAuthServerWithApi((started, startedApi) => {
-    server = started
-    api = startedApi
-  }, {deviceInterval: 1})
+  useAuthServerWithApi(
+    (started, startedApi) => {
+      server = started
+      api = startedApi
+    },
+    {deviceInterval: 1},
+  )
 
   const worker = () => ['--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'WORKER_SECRET']
   const cli = () => cliWithHome({env: {...FILE_STORE, WORKER_SECRET: server.clients.worker.clientSecret!}})
@@ -475,7 +489,10 @@ describe('the first hour: against an authorization server', function () {
   describe('an empty value is never "not given" (exit 2, nothing sent)', () => {
     const secretEverywhere = () => cliWithHome({env: {...FILE_STORE, TOKENCTL_CLIENT_SECRET: server.clients.worker.clientSecret!, WORKER_SECRET: server.clients.worker.clientSecret!}})
 
-    for (const [way, extra] of [['the fast path', {}], ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}]] as const) {
+    for (const [way, extra] of [
+      ['the fast path', {}],
+      ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}],
+    ] as const) {
       it(`--client-secret-file= does not fall back to TOKENCTL_CLIENT_SECRET (${way})`, async () => {
         const run = secretEverywhere()
         for (const empty of [['--client-secret-file='], ['--client-secret-file', '']]) {
@@ -507,7 +524,7 @@ describe('the first hour: against an authorization server', function () {
       })
     }
 
-    it('call -d \'\' is an empty body, sent as curl sends it', async () => {
+    it("call -d '' is an empty body, sent as curl sends it", async () => {
       const run = cli()
       expectExit(await run.run(['client', 'add', 'ci', ...worker(), '--scope', 'read']), 0)
       const result = await run.run(['call', `${api.url}/echo`, '--client', 'ci', '-d', '', '--json'])
@@ -516,8 +533,11 @@ describe('the first hour: against an authorization server', function () {
     })
   })
 
-  describe('--timeout and --wait hold at most a day (Node\'s timers fire at once past 24.8 days)', () => {
-    for (const [way, extra] of [['the fast path', {}], ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}]] as const) {
+  describe("--timeout and --wait hold at most a day (Node's timers fire at once past 24.8 days)", () => {
+    for (const [way, extra] of [
+      ['the fast path', {}],
+      ['oclif', {TOKENCTL_NO_FAST_PATH: '1'}],
+    ] as const) {
       it(`a larger value is exit 2 naming the bound, before anything is sent (${way})`, async () => {
         const commands = [
           ['token', 'client', ...worker(), '--no-cache', '--timeout', '2147484'],
@@ -547,7 +567,9 @@ describe('the first hour: against an authorization server', function () {
       const unknown = await run.run(['session', 'show', '--key', 'nope', '--verbose'])
       expectExit(unknown, 3)
       assert.match(oneLine(unknown.stderr), /unknown session "nope"/)
-      const refused = await run.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'WRONG', '--no-cache', '--verbose'], {env: {WRONG: 'not-the-secret'}})
+      const refused = await run.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'worker', '--client-secret-env', 'WRONG', '--no-cache', '--verbose'], {
+        env: {WRONG: 'not-the-secret'},
+      })
       expectExit(refused, 4)
       const token = await server.mintUserToken({aud: server.clients.api.clientId, sub: 'alice'})
       const failed = await run.run(['token', 'verify', token, '--issuer', server.issuer, '--audience', 'someone-else', '--verbose'])
@@ -555,7 +577,14 @@ describe('the first hour: against an authorization server', function () {
       for (const result of [refused, failed]) {
         assert.doesNotMatch(result.stderr, stackLine, result.stderr)
         // The trace lines, then the one error line.
-        assert.equal(result.stderr.trimEnd().split('\n').filter((line) => !line.startsWith('* ')).length, 1, result.stderr)
+        assert.equal(
+          result.stderr
+            .trimEnd()
+            .split('\n')
+            .filter((line) => !line.startsWith('* ')).length,
+          1,
+          result.stderr,
+        )
       }
     })
   })
@@ -626,7 +655,10 @@ describe('the first hour: against an authorization server', function () {
       const run = cli()
       expectExit(await run.run(['client', 'add', 'cli', '--issuer', server.issuer, '--client-id', 'cli', '--auth-method', 'none']), 0)
       server.resetCounters()
-      for (const args of [['token', 'user', 'cli'], ['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--device']]) {
+      for (const args of [
+        ['token', 'user', 'cli'],
+        ['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--device'],
+      ]) {
         const result = await run.run(args, {timeoutMs: 10_000})
         expectExit(result, 2)
         assert.equal(oneLine(result.stderr), 'Error: token user: no scope to sign in for — pass --scope S, the scope of the web API that receives the token (e.g. --scope api://my-api/access_as_user)')
@@ -638,7 +670,10 @@ describe('the first hour: against an authorization server', function () {
     it('--session-key on every command that takes a session; --key and --session still work, without a warning', async () => {
       const run = cli()
       expectExit(await run.run(['client', 'add', 'api', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret}), 0)
-      for (const [spelling, key] of [['--session-key', 'me'], ['--key', 'old']]) {
+      for (const [spelling, key] of [
+        ['--session-key', 'me'],
+        ['--key', 'old'],
+      ]) {
         const userToken = await server.mintUserToken({aud: 'api', sub: 'alice'})
         const started = await run.run(['session', 'start', 'api', '--assertion-stdin', '--scope', 'read', spelling, key], {input: userToken})
         expectExit(started, 0)
@@ -646,7 +681,10 @@ describe('the first hour: against an authorization server', function () {
       }
 
       for (const spelling of ['--session-key', '--key']) {
-        for (const command of [['session', 'refresh'], ['session', 'show']]) {
+        for (const command of [
+          ['session', 'refresh'],
+          ['session', 'show'],
+        ]) {
           const result = await run.run([...command, spelling, 'me'])
           expectExit(result, 0)
           assert.equal(result.stderr, '', `${command.join(' ')} ${spelling}`)
@@ -662,7 +700,11 @@ describe('the first hour: against an authorization server', function () {
         expectExit(ran, 0)
       }
 
-      for (const [spelling, key] of [['--session-key', 'me'], ['--key', 'old']]) expectExit(await run.run(['session', 'end', spelling, key, '--no-revoke']), 0)
+      for (const [spelling, key] of [
+        ['--session-key', 'me'],
+        ['--key', 'old'],
+      ])
+        expectExit(await run.run(['session', 'end', spelling, key, '--no-revoke']), 0)
     })
 
     it('--open, the old twin of --no-open, still works for one release with a deprecation line on stderr', async () => {

@@ -139,7 +139,22 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
     it('a refresh token with CR/LF: no session is kept', async () => {
       server.token = goodTokenAnswer({refresh_token: 'rt\r\nX: 1'})
       const cli = fresh()
-      const start = await cli.run(['session', 'start', '--issuer', server.url, '--client-id', 'api', '--client-secret-env', 'CLIENT_SECRET', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--key', 'k1'])
+      const start = await cli.run([
+        'session',
+        'start',
+        '--issuer',
+        server.url,
+        '--client-id',
+        'api',
+        '--client-secret-env',
+        'CLIENT_SECRET',
+        '--assertion-env',
+        'USER_TOKEN',
+        '--scope',
+        'read',
+        '--key',
+        'k1',
+      ])
       expectExit(start, 6)
       assert.equal(start.stdout, '')
       assert.match(start.stderr, /the refresh token has characters outside RFC 6749's syntax/)
@@ -194,7 +209,15 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
 
     it('a config.json edited by hand to hold a credential --param: exit 3 naming the client, never sent, hidden by client show', async () => {
       const cli = fresh()
-      const settings = {clientId: 'worker', tokenEndpoint: server.tokenEndpoint, authMethod: 'none', params: [['audience', 'x'], ['client_secret', 'hunter2']]}
+      const settings = {
+        clientId: 'worker',
+        tokenEndpoint: server.tokenEndpoint,
+        authMethod: 'none',
+        params: [
+          ['audience', 'x'],
+          ['client_secret', 'hunter2'],
+        ],
+      }
       writeFileSync(join(cli.home, 'config.json'), JSON.stringify({clients: {ci: settings}}), {mode: 0o600})
       const result = await cli.run(['token', 'client', 'ci', '--json'])
       expectExit(result, 3)
@@ -251,7 +274,7 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       })
     }
 
-    it('a 200 whose body is not JSON (a web page, another service on the port): exit 6 in words, what to check, never the parser\'s text', async () => {
+    it("a 200 whose body is not JSON (a web page, another service on the port): exit 6 in words, what to check, never the parser's text", async () => {
       server.token = {headers: {'content-type': 'application/json'}, raw: 'garbage\n', status: 200}
       for (const way of [{}, {TOKENCTL_NO_FAST_PATH: '1'}]) {
         const result = await fresh().run(['token', 'client', ...client()], {env: way})
@@ -352,6 +375,7 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
         [[...bare, '--certificate-file', fifo], {}, 3],
         [['token', 'client', ...client(), '--no-cache', '--ca-file', fifo], {}, 3],
         [['token', 'client', ...client()], {TOKENCTL_STORE_PASSPHRASE: undefined, TOKENCTL_STORE_PASSPHRASE_FILE: fifo}, 7],
+        [['token', 'client', ...client()], {TOKENCTL_STORE_PASSPHRASE: undefined, TOKENCTL_STORE_KEY_FILE: fifo}, 7],
       ]
       const results = await Promise.all(cases.map(([args, env]) => cli.run(args, {env, timeoutMs: 15_000})))
       for (const [index, result] of results.entries()) {
@@ -371,7 +395,11 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
       const link = join(cli.home, 'link-to-secret')
       symlinkSync(secret, link)
       const bare = ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'worker', '--no-cache', '--json']
-      for (const [file, kind] of [['/dev/zero', 'a device'], ['/dev/null', 'a device'], [cli.home, 'a directory']]) {
+      for (const [file, kind] of [
+        ['/dev/zero', 'a device'],
+        ['/dev/null', 'a device'],
+        [cli.home, 'a directory'],
+      ]) {
         const result = await cli.run([...bare, '--client-secret-file', file])
         expectExit(result, 3)
         assert.equal(json(result).error.code, 'not_regular_file')
@@ -412,7 +440,11 @@ describe('hostile answers and hostile input (end to end, a purpose-made hostile 
     it('a config.json whose client entry is null: exit 3 naming it, and client remove clears it', async () => {
       const cli = fresh()
       writeFileSync(join(cli.home, 'config.json'), JSON.stringify({clients: {ci: null}}), {mode: 0o600})
-      for (const args of [['token', 'client', 'ci'], ['client', 'list'], ['client', 'show', 'ci']]) {
+      for (const args of [
+        ['token', 'client', 'ci'],
+        ['client', 'list'],
+        ['client', 'show', 'ci'],
+      ]) {
         const result = await cli.run([...args, '--json'])
         expectExit(result, 3)
         assert.equal(json(result).error.code, 'invalid_client_entry', args.join(' '))

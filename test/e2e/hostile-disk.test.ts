@@ -71,7 +71,10 @@ describe('TOKENCTL_HOME against a careless umask and hostile neighbours (end to 
       assert.ok(paths.includes(expected), `${expected} was created (${paths.join(', ')})`)
     }
 
-    assert.ok(paths.some((path) => path.startsWith(join('cache', 'metadata', ''))), 'a cached discovery document')
+    assert.ok(
+      paths.some((path) => path.startsWith(join('cache', 'metadata', ''))),
+      'a cached discovery document',
+    )
     const wrong = entries.filter((entry) => entry.mode !== (entry.type === 'dir' ? 0o700 : 0o600))
     assert.deepEqual(wrong, [], 'files 0600, folders 0700')
   })
@@ -118,7 +121,10 @@ describe('TOKENCTL_HOME against a careless umask and hostile neighbours (end to 
     const config = lstatSync(join(cli.home, 'config.json'))
     assert.ok(config.isFile() && !config.isSymbolicLink(), 'config.json is a file of its own now')
     assert.equal(config.mode & 0o777, 0o600)
-    assert.deepEqual(json(await cli.run(['client', 'list', '--json'])).map((client: {name: string}) => client.name), ['ci'])
+    assert.deepEqual(
+      json(await cli.run(['client', 'list', '--json'])).map((client: {name: string}) => client.name),
+      ['ci'],
+    )
   })
 
   it('temporary files left by killed writers are removed; those of a live writer are kept', async () => {
@@ -135,7 +141,7 @@ describe('TOKENCTL_HOME against a careless umask and hostile neighbours (end to 
 
     expectExit(await cli.run(['client', 'add', 'second', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], addOptions()), 0)
     const left = readdirSync(cli.home).filter((name) => name.endsWith('.tmp'))
-    assert.deepEqual(left, [live], 'only the live writer\'s temporary file is left')
+    assert.deepEqual(left, [live], "only the live writer's temporary file is left")
   })
 
   it('a lock dated an hour ahead (a host with a fast clock, now gone) is broken after the stale period, not waited on forever', async () => {

@@ -93,7 +93,7 @@ describe('hostile networks (end to end)', function () {
     })
   })
 
-  describe('the GitHub Actions runner\'s token service is https, or http to loopback only', () => {
+  describe("the GitHub Actions runner's token service is https, or http to loopback only", () => {
     let stranger: Stranger
     let proxy: TestProxy
     before(async () => {
@@ -129,11 +129,11 @@ describe('hostile networks (end to end)', function () {
 
       assert.deepEqual(stranger.requests, [], 'the other machine received nothing')
       assert.deepEqual(proxy.handled(), [], 'the proxy saw nothing')
-      assert.deepEqual(server.tokenRequests, [], 'no token request was made without the runner\'s token')
+      assert.deepEqual(server.tokenRequests, [], "no token request was made without the runner's token")
     })
   })
 
-  describe('loopback never goes through a proxy (as Go\'s net/http), localhost names included', () => {
+  describe("loopback never goes through a proxy (as Go's net/http), localhost names included", () => {
     let proxy: TestProxy
     useProxy((started) => {
       proxy = started
@@ -203,10 +203,10 @@ describe('hostile networks (end to end)', function () {
         TOKENCTL_REDIS_PASSWORD: 'secret-redis-password',
         TOKENCTL_STORE_PASSPHRASE: 'secret-store-passphrase',
       }
-      const child = startCli(
-        ['token', 'user', '--browser', '--issuer', server.issuer, '--client-id', 'cli', '--client-secret-env', 'MY_CLIENT_SECRET', '--scope', 'access_as_user'],
-        {env: {...secrets, KEEP_ME: 'an ordinary variable', PATH: `${directory}:${process.env.PATH}`, RECORD: record, TOKENCTL_STORE: 'file'}, umask: 0o022},
-      )
+      const child = startCli(['token', 'user', '--browser', '--issuer', server.issuer, '--client-id', 'cli', '--client-secret-env', 'MY_CLIENT_SECRET', '--scope', 'access_as_user'], {
+        env: {...secrets, KEEP_ME: 'an ordinary variable', PATH: `${directory}:${process.env.PATH}`, RECORD: record, TOKENCTL_STORE: 'file'},
+        umask: 0o022,
+      })
       await waitFor(() => existsSync(record), 15_000)
       child.kill('SIGINT')
       const result = await child.result
@@ -218,7 +218,7 @@ describe('hostile networks (end to end)', function () {
       }
 
       assert.match(environment, /^KEEP_ME=an ordinary variable$/m)
-      assert.match(environment, /^UMASK_SEEN=0?022$/m, 'the user\'s umask, not tokenctl\'s private one')
+      assert.match(environment, /^UMASK_SEEN=0?022$/m, "the user's umask, not tokenctl's private one")
       expectExit(result, 130)
     })
 

@@ -74,7 +74,11 @@ describe('the OS keychain through the CLI (a real Secret Service)', function () 
     const result = await run.run(['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin', '--json'], {input: 's'})
     expectExit(result, 7)
     assert.equal(JSON.parse(result.stdout).error.code, 'store_unavailable')
-    assert.deepEqual(readdirSync(run.home).filter((name) => name.startsWith('store')), [], 'no file store created')
+    assert.deepEqual(
+      readdirSync(run.home).filter((name) => name.startsWith('store')),
+      [],
+      'no file store created',
+    )
     const status = await run.run(['store', 'status'])
     expectExit(status, 7)
     assert.match(status.stdout, /backend: +keychain/)

@@ -30,7 +30,7 @@ const CLIENTS = {
   outsider: {clientId: 'outsider-api', refreshInExchange: 'same-session', scopes: ['read'], secret: 'outsider-api-secret'},
 } as const
 
-describe('Keycloak (end to end, a server as strict as Keycloak 26\'s standard token exchange)', function () {
+describe("Keycloak (end to end, a server as strict as Keycloak 26's standard token exchange)", function () {
   this.timeout(120_000)
   let server: KeycloakServer
   useKeycloakServer(
@@ -123,7 +123,7 @@ describe('Keycloak (end to end, a server as strict as Keycloak 26\'s standard to
     })
   }
 
-  it('a client not allowed refresh tokens in token exchange: exit 4 no_refresh_token, the server\'s words, and the Keycloak setting that allows it', async () => {
+  it("a client not allowed refresh tokens in token exchange: exit 4 no_refresh_token, the server's words, and the Keycloak setting that allows it", async () => {
     const cli = await webApi(CLIENTS.never)
     const result = await cli.run(['session', 'start', 'api', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--key', 'k', '--json'])
     expectExit(result, 4)
@@ -141,7 +141,10 @@ describe('Keycloak (end to end, a server as strict as Keycloak 26\'s standard to
 
   it('access_denied from an exchange (the client is not in the token\'s audience, 403) is exit 4 with the server\'s words, never "sign in again"', async () => {
     const cli = await webApi(CLIENTS.outsider)
-    for (const command of [['token', 'obo'], ['session', 'start']]) {
+    for (const command of [
+      ['token', 'obo'],
+      ['session', 'start'],
+    ]) {
       const result = await cli.run([...command, 'api', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--json'])
       expectExit(result, 4)
       const {error} = json(result)
@@ -160,8 +163,7 @@ describe('Keycloak (end to end, a server as strict as Keycloak 26\'s standard to
 
   it('--audience repeats: each one sent, the token narrowed to them, one cache entry whatever their order', async () => {
     const cli = await webApi(CLIENTS.sameSession)
-    const obo = (...audiences: string[]) =>
-      cli.run(['token', 'obo', 'api', '--assertion-env', 'USER_TOKEN', '--scope', 'read', ...audiences.flatMap((audience) => ['--audience', audience]), '--json'])
+    const obo = (...audiences: string[]) => cli.run(['token', 'obo', 'api', '--assertion-env', 'USER_TOKEN', '--scope', 'read', ...audiences.flatMap((audience) => ['--audience', audience]), '--json'])
     const first = await obo('reports', 'downstream')
     expectExit(first, 0)
     assert.deepEqual(exchanges()[0].params.audience, ['reports', 'downstream'])
@@ -179,6 +181,6 @@ describe('Keycloak (end to end, a server as strict as Keycloak 26\'s standard to
     expectExit(await named.run(['token', 'obo', 'api', '--assertion-env', 'USER_TOKEN', '--scope', 'read']), 0)
     assert.deepEqual(exchanges().at(-1)!.params.audience, ['reports', 'downstream'], 'kept with the named client')
     expectExit(await named.run(['token', 'obo', 'api', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--audience', 'downstream']), 0)
-    assert.equal(exchanges().at(-1)!.params.audience, 'downstream', 'the command line\'s audiences replace the client\'s')
+    assert.equal(exchanges().at(-1)!.params.audience, 'downstream', "the command line's audiences replace the client's")
   })
 })

@@ -47,7 +47,10 @@ async function findKubectl(): Promise<Kubectl> {
     return {apiVersion: Number(clientVersion.major) > 1 || minor >= 22 ? V1 : V1BETA1, path, version: clientVersion.gitVersion}
   }
 
-  return missingPrerequisite('kubectl is not on PATH', 'a kubectl, or Debian\'s kubernetes-client extracted as .ci/run does: apt-get download kubernetes-client && dpkg -x kubernetes-client_*.deb DIR, then DIR/usr/bin on PATH')
+  return missingPrerequisite(
+    'kubectl is not on PATH',
+    "a kubectl, or Debian's kubernetes-client extracted as .ci/run does: apt-get download kubernetes-client && dpkg -x kubernetes-client_*.deb DIR, then DIR/usr/bin on PATH",
+  )
 }
 
 describe('--format exec-credential: tokens for kubectl', function () {
@@ -216,12 +219,15 @@ describe('--format exec-credential: tokens for kubectl', function () {
       assert.deepEqual([...tokens], [podRequests[0].token], 'every request carried the one cached token')
     })
 
-    it('a refused client: kubectl gets no credential and says why (tokenctl\'s line on its stderr); the cluster never sees a token', async () => {
+    it("a refused client: kubectl gets no credential and says why (tokenctl's line on its stderr); the cluster never sees a token", async () => {
       const cli = await homeWithClient('wrong-secret')
       const result = await kubectlRun(cli.home, kubeconfig(['token', 'client', 'ci', '--format', 'exec-credential']), ['get', 'pods'])
       assert.notEqual(result.code, 0)
       assert.match(result.stderr, /invalid_client/)
-      assert.deepEqual(cluster.requests.filter((request) => request.token !== undefined), [])
+      assert.deepEqual(
+        cluster.requests.filter((request) => request.token !== undefined),
+        [],
+      )
     })
   })
 })

@@ -61,7 +61,11 @@ describe('mutual TLS (RFC 8705) end to end: tls_client_auth, self_signed_tls_cli
 
   const mtlsHost = () => new URL(server.mtls!.origin).host
   /** Token requests that reached the server, with where they went and what the form carried. */
-  const sentTo = () => server.tokenRequests.map((request) => ({host: request.headers.host, secret: 'client_secret' in request.params || 'client_assertion' in request.params || request.headers.authorization !== undefined}))
+  const sentTo = () =>
+    server.tokenRequests.map((request) => ({
+      host: request.headers.host,
+      secret: 'client_secret' in request.params || 'client_assertion' in request.params || request.headers.authorization !== undefined,
+    }))
 
   const stores: Array<{env: () => Record<string, string | undefined>; name: string}> = [
     {env: () => ({TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}), name: 'file store'},
@@ -76,7 +80,20 @@ describe('mutual TLS (RFC 8705) end to end: tls_client_auth, self_signed_tls_cli
       async function mtlsClient() {
         const cli = cliWithHome({env: store.env()})
         const add = await cli.run([
-          'client', 'add', 'mtls', '--issuer', server.issuer, '--ca-file', pki.caFile, '--client-id', 'mtls', '--auth-method', 'self_signed_tls_client_auth', '--certificate-file', pki.clientFile, '--json',
+          'client',
+          'add',
+          'mtls',
+          '--issuer',
+          server.issuer,
+          '--ca-file',
+          pki.caFile,
+          '--client-id',
+          'mtls',
+          '--auth-method',
+          'self_signed_tls_client_auth',
+          '--certificate-file',
+          pki.clientFile,
+          '--json',
         ])
         expectExit(add, 0)
         assert.deepEqual(json(add).binding, {'x5t#S256': x5t})
@@ -98,7 +115,7 @@ describe('mutual TLS (RFC 8705) end to end: tls_client_auth, self_signed_tls_cli
         const plain = await cli.run(['call', `${server.apiUrl}/echo`, '--token-env', 'T', '--ca-file', pki.caFile], {env: {T: json(result).access_token}})
         expectExit(plain, 8)
         assert.match(plain.stdout, /without a client certificate/)
-        assert.ok(!allFileContents(cli.home).includes(pki.clientCertificate.split('-----BEGIN PRIVATE KEY-----')[1].slice(0, 64)), 'the certificate\'s key is in no file of the home')
+        assert.ok(!allFileContents(cli.home).includes(pki.clientCertificate.split('-----BEGIN PRIVATE KEY-----')[1].slice(0, 64)), "the certificate's key is in no file of the home")
       })
 
       it('on-behalf-of in both flavors: the exchanged token is bound to the certificate', async () => {
@@ -131,9 +148,25 @@ describe('mutual TLS (RFC 8705) end to end: tls_client_auth, self_signed_tls_cli
   describe('in the file store only', () => {
     const cli = () => cliWithHome({env: {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}})
 
-    it('tls_client_auth with a certificate the server\'s CA issued, from a PKCS#12 file, flags alone', async () => {
+    it("tls_client_auth with a certificate the server's CA issued, from a PKCS#12 file, flags alone", async () => {
       const result = await cli().run(
-        ['token', 'client', '--issuer', server.issuer, '--ca-file', pki.caFile, '--client-id', 'pki-client', '--auth-method', 'tls_client_auth', '--certificate-file', issued.pfxPath, '--certificate-password-env', 'P', '--json'],
+        [
+          'token',
+          'client',
+          '--issuer',
+          server.issuer,
+          '--ca-file',
+          pki.caFile,
+          '--client-id',
+          'pki-client',
+          '--auth-method',
+          'tls_client_auth',
+          '--certificate-file',
+          issued.pfxPath,
+          '--certificate-password-env',
+          'P',
+          '--json',
+        ],
         {env: {P: issued.password}},
       )
       expectExit(result, 0)
@@ -142,7 +175,20 @@ describe('mutual TLS (RFC 8705) end to end: tls_client_auth, self_signed_tls_cli
     })
 
     it('a certificate other than the registered one: the server refuses the client (exit 4), the advice names the thumbprint', async () => {
-      const result = await cli().run(['token', 'client', '--issuer', server.issuer, '--ca-file', pki.caFile, '--client-id', 'mtls', '--auth-method', 'self_signed_tls_client_auth', '--certificate-file', other.pemPath])
+      const result = await cli().run([
+        'token',
+        'client',
+        '--issuer',
+        server.issuer,
+        '--ca-file',
+        pki.caFile,
+        '--client-id',
+        'mtls',
+        '--auth-method',
+        'self_signed_tls_client_auth',
+        '--certificate-file',
+        other.pemPath,
+      ])
       expectExit(result, 4)
       assert.match(result.stderr, /invalid_client/)
       assert.match(result.stderr, /check that the certificate \(SHA-256 thumbprint [\dA-F:]+\) is registered for client mtls with self_signed_tls_client_auth/)
@@ -157,7 +203,21 @@ describe('mutual TLS (RFC 8705) end to end: tls_client_auth, self_signed_tls_cli
     it('token verify --certificate-file compares the certificate with cnf.x5t#S256; without it the binding check fails; call --token-env --certificate-file presents it', async () => {
       const run = cli()
       const token = json(
-        await run.run(['token', 'client', '--issuer', server.issuer, '--ca-file', pki.caFile, '--client-id', 'mtls', '--auth-method', 'self_signed_tls_client_auth', '--certificate-file', pki.clientFile, '--json']),
+        await run.run([
+          'token',
+          'client',
+          '--issuer',
+          server.issuer,
+          '--ca-file',
+          pki.caFile,
+          '--client-id',
+          'mtls',
+          '--auth-method',
+          'self_signed_tls_client_auth',
+          '--certificate-file',
+          pki.clientFile,
+          '--json',
+        ]),
       ).access_token
       const verify = (...extra: string[]) => run.run(['token', 'verify', token, '--issuer', server.issuer, '--ca-file', pki.caFile, ...extra])
       const matching = await verify('--certificate-file', other.certificatePath)

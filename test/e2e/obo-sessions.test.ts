@@ -78,7 +78,6 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
     return {cli, userToken}
   }
 
-
   describe('token obo', () => {
     it('exchanges in both flavors: rfc8693 detected from the metadata, entra on request; the second call is the cache', async () => {
       const {cli, userToken} = await webApi()
@@ -188,7 +187,7 @@ describe('on-behalf-of and long-running sessions (end to end, real authorization
       assert.equal(json(again).session_key, key)
       assert.equal(json(again).token_source, 'identity_provider')
       assert.equal(json(again).client, 'api')
-      assert.equal(json((await cli.run(['session', 'list', '--json']))).length, 1)
+      assert.equal(json(await cli.run(['session', 'list', '--json'])).length, 1)
     })
 
     it('uses --key as given; an existing explicit key is exit 3 unless --replace; a bad key is exit 2', async () => {

@@ -111,13 +111,20 @@ export function shellBlocks(markdown: string, info = 'sh'): ShellBlock[] {
  */
 export function runnable(text: string, port: number, clusterPort = 6443, addresses: Record<string, string> = {}): string {
   const rewrites: Record<string, string> = {...addresses, '127.0.0.1:6443': `127.0.0.1:${clusterPort}`, '127.0.0.1:8400': `127.0.0.1:${port}`}
-  const pattern = new RegExp(Object.keys(rewrites).map((address) => `${address.replaceAll('.', '\\.')}(?!\\d)`).join('|'), 'g')
-  return text
-    .split('\n')
-    // `tokenctl dev idp` in the foreground (a comment after it allowed); `… &` or in a pipeline is run.
-    .filter((line) => !/^\s*tokenctl dev idp\b[^&|;]*$/.test(line.replace(/\s+#.*$/, '')))
-    .join('\n')
-    .replaceAll(pattern, (address) => rewrites[address])
+  const pattern = new RegExp(
+    Object.keys(rewrites)
+      .map((address) => `${address.replaceAll('.', '\\.')}(?!\\d)`)
+      .join('|'),
+    'g',
+  )
+  return (
+    text
+      .split('\n')
+      // `tokenctl dev idp` in the foreground (a comment after it allowed); `… &` or in a pipeline is run.
+      .filter((line) => !/^\s*tokenctl dev idp\b[^&|;]*$/.test(line.replace(/\s+#.*$/, '')))
+      .join('\n')
+      .replaceAll(pattern, (address) => rewrites[address])
+  )
 }
 
 /** A Redis a section runs against: the addresses to rewrite, and what a host's environment file would set. */
@@ -182,7 +189,9 @@ function onPath(name: string): string | undefined {
     try {
       accessSync(path, constants.X_OK)
       return path
-    } catch {}
+    } catch {
+      // not there, or not executable: the next place
+    }
   }
 
   return undefined
@@ -245,9 +254,11 @@ async function runSection(blocks: ShellBlock[], port: number, cluster: Cluster, 
     for (const [, url, code] of stderr.matchAll(/open (\S+) and enter the code (\S+)/g)) {
       if (approvals.includes(code)) continue
       approvals.push(code)
-      approving.push(approveDevice(url, {login: 'readme-reader', userCode: code}).catch((error: Error) => {
-        stderr += `\n[readme test: approving ${code} failed: ${error.message}]\n`
-      }))
+      approving.push(
+        approveDevice(url, {login: 'readme-reader', userCode: code}).catch((error: Error) => {
+          stderr += `\n[readme test: approving ${code} failed: ${error.message}]\n`
+        }),
+      )
     }
   })
   let timedOut = false
@@ -283,11 +294,7 @@ function indent(text: string): string {
 /** The failure message: which block, where, its text as run, what it printed. */
 function failure(blocks: ShellBlock[], run: SectionRun, port: number, clusterPort: number, redis?: RedisForReadme): string {
   const block = blocks[run.last]
-  const how = run.timedOut
-    ? `did not finish within ${run.timeoutMs / 1000} s (killed)`
-    : run.signal
-      ? `was killed by ${run.signal}`
-      : `exited ${run.code}`
+  const how = run.timedOut ? `did not finish within ${run.timeoutMs / 1000} s (killed)` : run.signal ? `was killed by ${run.signal}` : `exited ${run.code}`
   return [
     `README.md:${block.line} (section "${block.section}", block ${run.last + 1} of ${blocks.length}) ${how}.`,
     `The block, as run (127.0.0.1:8400 → 127.0.0.1:${port}):`,
@@ -343,12 +350,50 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
 
   it('reads the fences and lines as the README says', () => {
     const markdown = [
-      '# A', '```sh', 'echo a', '```', '## B', '```sh not-run', 'echo real tenant', '```', '```yaml', 'k: v', '```', '```sh', 'tokenctl dev idp   # until Ctrl-C; --port N', 'tokenctl call http://127.0.0.1:8400/api/echo', '```',
-      '## C', '```sh redis-sentinel', 'echo sentinel', '```', '```sh redis-cluster', 'echo cluster', '```', '```sh redis', 'echo one', '```', '```sh redis-elsewhere', 'echo no', '```',
+      '# A',
+      '```sh',
+      'echo a',
+      '```',
+      '## B',
+      '```sh not-run',
+      'echo real tenant',
+      '```',
+      '```yaml',
+      'k: v',
+      '```',
+      '```sh',
+      'tokenctl dev idp   # until Ctrl-C; --port N',
+      'tokenctl call http://127.0.0.1:8400/api/echo',
+      '```',
+      '## C',
+      '```sh redis-sentinel',
+      'echo sentinel',
+      '```',
+      '```sh redis-cluster',
+      'echo cluster',
+      '```',
+      '```sh redis',
+      'echo one',
+      '```',
+      '```sh redis-elsewhere',
+      'echo no',
+      '```',
     ].join('\n')
     const found = shellBlocks(markdown)
-    assert.deepEqual(found.map(({line, redis, section}) => [line, section, redis]), [[2, 'A', undefined], [12, 'B', undefined], [17, 'C', 'sentinel'], [20, 'C', 'cluster'], [23, 'C', 'server']])
-    assert.deepEqual(shellBlocks(markdown, 'sh not-run').map(({line}) => line), [6])
+    assert.deepEqual(
+      found.map(({line, redis, section}) => [line, section, redis]),
+      [
+        [2, 'A', undefined],
+        [12, 'B', undefined],
+        [17, 'C', 'sentinel'],
+        [20, 'C', 'cluster'],
+        [23, 'C', 'server'],
+      ],
+    )
+    assert.deepEqual(
+      shellBlocks(markdown, 'sh not-run').map(({line}) => line),
+      [6],
+    )
     assert.equal(runnable(found[1].text, 4242), 'tokenctl call http://127.0.0.1:4242/api/echo')
     assert.equal(
       runnable('redis+cluster://u@127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:70010 http://127.0.0.1:8400', 4242, 6443, {'127.0.0.1:7000': '127.0.0.1:7001', '127.0.0.1:7001': '127.0.0.1:7000'}),
@@ -361,14 +406,17 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
 
   it('has recipes to run, fenced ```sh, and the dev idp port they use is 8400', () => {
     assert.ok(blocks.length >= 8, `only ${blocks.length} \`\`\`sh blocks found in README.md`)
-    assert.ok(blocks.some((block) => block.text.includes('127.0.0.1:8400')), 'the recipes use dev idp at http://127.0.0.1:8400')
+    assert.ok(
+      blocks.some((block) => block.text.includes('127.0.0.1:8400')),
+      'the recipes use dev idp at http://127.0.0.1:8400',
+    )
   })
 
   // What the command line names, it gets: the ephemeral runner's recipe leaves TOKENCTL_TOKEN_ENDPOINT,
   // TOKENCTL_CLIENT_ID and TOKENCTL_CLIENT_SECRET exported, and a reader goes on in the same shell.
-  it('after the ephemeral runner\'s recipe, every later recipe in the same shell sends nothing to the server its variables name', async () => {
+  it("after the ephemeral runner's recipe, every later recipe in the same shell sends nothing to the server its variables name", async () => {
     const at = blocks.findIndex((block) => block.text.includes('export TOKENCTL_TOKEN_ENDPOINT='))
-    assert.ok(at !== -1, 'the ephemeral runner\'s recipe (export TOKENCTL_TOKEN_ENDPOINT=…) is in README.md')
+    assert.ok(at !== -1, "the ephemeral runner's recipe (export TOKENCTL_TOKEN_ENDPOINT=…) is in README.md")
     // The variables name a server of their own, which records what reaches it (and answers like a token endpoint).
     const named = await startStranger()
     try {
@@ -402,7 +450,7 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
     it(`runs "${section}" (${sectionBlocks.length} block${sectionBlocks.length > 1 ? 's' : ''}, README.md:${sectionBlocks[0].line})`, async () => {
       const clusterPort = Number(new URL(cluster.url).port)
       if (sectionBlocks.some((block) => /^\s*kubectl\b/m.test(block.text)) && !onPath('kubectl')) {
-        assert.fail('missing prerequisite: kubectl is not on PATH; .ci/run extracts Debian\'s kubernetes-client where there is none (apt-get download kubernetes-client && dpkg -x …)')
+        assert.fail("missing prerequisite: kubectl is not on PATH; .ci/run extracts Debian's kubernetes-client where there is none (apt-get download kubernetes-client && dpkg -x …)")
       }
 
       const topology = sectionBlocks.find((block) => block.redis)?.redis

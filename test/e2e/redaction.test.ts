@@ -44,7 +44,7 @@ const PARAMETERS: Record<string, {in: string; shown: Shown}> = {
   refresh_token: {in: 'session start and session refresh (request and rotated response)', shown: 'token'},
   subject_token: {in: 'token obo --flavor rfc8693 (token exchange)', shown: 'never'},
   token: {in: 'session end (RFC 7009 revocation)', shown: 'token'},
-  value: {in: 'token client --federated-token-github (the GitHub Actions runner\'s answer)', shown: 'never'},
+  value: {in: "token client --federated-token-github (the GitHub Actions runner's answer)", shown: 'never'},
 }
 
 /** Headers: a credential keeps its scheme (a bearer token as a length and a short hash); a cookie never shows; a DPoP proof as a length and a short hash. */
@@ -83,7 +83,6 @@ function maskedForm(sighting: Sighting): RegExp {
   return new RegExp(`(^|\\s)${escape(sighting.name)}=${escape(shown)}(\\s|$)`, 'm')
 }
 
-
 describe('--verbose never shows a secret (every masked name, through real runs)', function () {
   this.timeout(180_000)
   let server: AuthServer
@@ -94,7 +93,12 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
   before(async () => {
     github = await startFakeGithubActions()
     serverOptions.devClients = [
-      {authMethod: 'federated', clientId: 'ci-app', federatedCredentials: [{audience: 'api://AzureADTokenExchange', issuer: github.issuer, subject: github.subject}], grantTypes: ['client_credentials']},
+      {
+        authMethod: 'federated',
+        clientId: 'ci-app',
+        federatedCredentials: [{audience: 'api://AzureADTokenExchange', issuer: github.issuer, subject: github.subject}],
+        grantTypes: ['client_credentials'],
+      },
     ]
   })
   after(async () => {
@@ -145,14 +149,22 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
 
     // client_secret_basic: the secret only in the Authorization header.
     let run = 'token client (client_secret_basic)'
-    let result = traced(run, await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-env', 'S', '--no-cache', '--verbose'], {env: {S: basic.clientSecret}}))
+    let result = traced(
+      run,
+      await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-env', 'S', '--no-cache', '--verbose'], {env: {S: basic.clientSecret}}),
+    )
     saw(run, 'access_token', result.stdout.trim())
     sawHeader(run, 'authorization', Buffer.from(`basic:${basic.clientSecret}`).toString('base64'), /> authorization: Basic <redacted>$/m)
     sawHeader(run, 'authorization', basic.clientSecret!, /> authorization: Basic <redacted>$/m)
     const clientToken = result.stdout.trim()
 
     run = 'token client (client_secret_post)'
-    result = traced(run, await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'post', '--auth-method', 'client_secret_post', '--client-secret-env', 'S', '--no-cache', '--verbose'], {env: {S: post.clientSecret}}))
+    result = traced(
+      run,
+      await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'post', '--auth-method', 'client_secret_post', '--client-secret-env', 'S', '--no-cache', '--verbose'], {
+        env: {S: post.clientSecret},
+      }),
+    )
     saw(run, 'client_secret', lastRequest('client_credentials').params.client_secret)
     saw(run, 'access_token', result.stdout.trim())
 
@@ -172,7 +184,10 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
     // Both OBO flavors, with the user's token as the assertion.
     const userToken = await server.mintUserToken({aud: webApi.clientId, sub: 'alice'})
     const obo = ['token', 'obo', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-env', 'S', '--assertion-env', 'U', '--scope', 'read', '--no-cache', '--verbose']
-    for (const [flavor, name] of [['entra', 'assertion'], ['rfc8693', 'subject_token']] as const) {
+    for (const [flavor, name] of [
+      ['entra', 'assertion'],
+      ['rfc8693', 'subject_token'],
+    ] as const) {
       run = `token obo --flavor ${flavor}`
       result = traced(run, await cli.run([...obo, '--flavor', flavor], {env: {S: webApi.clientSecret, U: userToken}}))
       saw(run, name, userToken)
@@ -230,10 +245,23 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
     const query = Object.fromEntries(Object.keys(PARAMETERS).map((name) => [name, `${randomBytes(12).toString('base64url')}-${name}`]))
     const proxyCredential = Buffer.from('proxy-user:proxy-password').toString('base64')
     run = 'call (query, headers)'
-    result = traced(run, await cli.run(
-      ['call', `${api.url}/set-cookie?${new URLSearchParams(query)}`, '--token-env', 'T', '--verbose', '-H', `Cookie: ${SESSION_COOKIE}`, '-H', `Proxy-Authorization: Basic ${proxyCredential}`],
-      {env: {T: clientToken}},
-    ))
+    result = traced(
+      run,
+      await cli.run(
+        [
+          'call',
+          `${api.url}/set-cookie?${new URLSearchParams(query).toString()}`,
+          '--token-env',
+          'T',
+          '--verbose',
+          '-H',
+          `Cookie: ${SESSION_COOKIE}`,
+          '-H',
+          `Proxy-Authorization: Basic ${proxyCredential}`,
+        ],
+        {env: {T: clientToken}},
+      ),
+    )
     for (const [name, value] of Object.entries(query)) saw(run, name, value, true)
     sawHeader(run, 'authorization', clientToken, new RegExp(`> authorization: Bearer ${escape(lengthAndHash(clientToken))}$`, 'm'))
     sawHeader(run, 'cookie', SESSION_COOKIE, /> cookie: <redacted>$/m)
@@ -253,10 +281,16 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
   })
 
   it('the table here and the lists in src/lib/http/trace.ts name the same secrets, masked the same way', () => {
-    const named = (shown: string) => Object.keys(PARAMETERS).filter((name) => PARAMETERS[name].shown === shown).sort()
+    const named = (shown: string) =>
+      Object.keys(PARAMETERS)
+        .filter((name) => PARAMETERS[name].shown === shown)
+        .sort()
     assert.deepEqual([...NEVER_SHOWN].sort(), named('never'), 'parameters never shown')
     assert.deepEqual([...TOKEN_LIKE].sort(), named('token'), 'parameters shown as a length and a short hash')
-    const headers = (shown: string) => Object.keys(HEADERS).filter((name) => HEADERS[name].shown === shown).sort()
+    const headers = (shown: string) =>
+      Object.keys(HEADERS)
+        .filter((name) => HEADERS[name].shown === shown)
+        .sort()
     assert.deepEqual([...CREDENTIAL_HEADERS].sort(), headers('scheme'), 'credential headers')
     assert.deepEqual([...COOKIE_HEADERS].sort(), headers('never'), 'cookie headers')
     assert.deepEqual([...PROOF_HEADERS].sort(), headers('token'), 'proof headers')
@@ -265,8 +299,15 @@ describe('--verbose never shows a secret (every masked name, through real runs)'
   for (const [name, {in: where, shown}] of Object.entries(PARAMETERS)) {
     it(`${name}: ${shown === 'never' ? 'never shown' : 'a length and a short hash, never its first characters'} (${where})`, () => {
       const mine = sightings.filter((sighting) => sighting.name === name)
-      if (!where.startsWith(URL_ONLY)) assert.ok(mine.some((sighting) => !sighting.url), `no real run sent or received ${name}`)
-      assert.ok(mine.some((sighting) => sighting.url), `${name} was not tried in a URL`)
+      if (!where.startsWith(URL_ONLY))
+        assert.ok(
+          mine.some((sighting) => !sighting.url),
+          `no real run sent or received ${name}`,
+        )
+      assert.ok(
+        mine.some((sighting) => sighting.url),
+        `${name} was not tried in a URL`,
+      )
       for (const sighting of mine) {
         const stderr = traces.get(sighting.run)!
         assert.ok(!stderr.includes(sighting.value), `${sighting.run}: ${name} in clear on stderr:\n${stderr}`)

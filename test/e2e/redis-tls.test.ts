@@ -32,7 +32,7 @@ describe('a fleet on Redis over TLS (end to end: rediss://, a private CA, a clie
   before(async function () {
     this.timeout(60_000)
     pki = await requireTestPki({caName: 'tokenctl redis test CA'})
-    otherPki = await requireTestPki({caName: 'another CA, not the server\'s'})
+    otherPki = await requireTestPki({caName: "another CA, not the server's"})
     certificates = certificateFactory()
     clientCertificate = await certificates.certificate({ca: {certificatePath: pki.caCertPath, certificatePem: pki.caCert, keyPath: pki.caKeyPath}, subject: 'fleet host', type: 'ec'})
     secure = await requireRedis({acl: true, tls: pki})
@@ -58,7 +58,7 @@ describe('a fleet on Redis over TLS (end to end: rediss://, a private CA, a clie
     }
   }
 
-  it('TOKENCTL_REDIS_CA_FILE trusts the server\'s CA: a secret stored, a token fetched then cached; NODE_EXTRA_CA_CERTS does as well', async () => {
+  it("TOKENCTL_REDIS_CA_FILE trusts the server's CA: a secret stored, a token fetched then cached; NODE_EXTRA_CA_CERTS does as well", async () => {
     const a = home(secure)
     const status = await a.run(['store', 'status', '--json'])
     expectExit(status, 0)

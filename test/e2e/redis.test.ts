@@ -1,15 +1,17 @@
 import {strict as assert} from 'node:assert'
-import {createHash} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {createHash, randomBytes} from 'node:crypto'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {redisSettings, RedisStore} from '../../src/lib/store/redis-store.js'
 import {allFileContents, expectExit, stdoutJson as json, waitFor} from '../helpers/assertions.js'
 import {type AuthServer, useAuthServer} from '../helpers/auth-server.js'
-import {cliWithHome, tempHome} from '../helpers/cli.js'
+import {cliWithHome, runNode, tempHome} from '../helpers/cli.js'
 import {requireRedis, type RedisServer} from '../helpers/redis.js'
 
 const PASSPHRASE = 'fleet passphrase from a secret manager'
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
 
 type Home = ReturnType<typeof cliWithHome>
@@ -34,9 +36,7 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
   /** n homes (n hosts) on a prefix of their own in the shared Redis. */
   function fleet(n = 3, env: Record<string, string | undefined> = {}): {homes: Home[]; prefix: string} {
     const prefix = `tokenctl-e2e-${process.pid}-${++prefixes}:`
-    const homes = Array.from({length: n}, () =>
-      cliWithHome({env: {...redis.env, TOKENCTL_REDIS_PREFIX: prefix, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE, ...env}}),
-    )
+    const homes = Array.from({length: n}, () => cliWithHome({env: {...redis.env, TOKENCTL_REDIS_PREFIX: prefix, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE, ...env}}))
     return {homes, prefix}
   }
 
@@ -65,7 +65,9 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
   }
 
   it('store status: backend redis, why, the server (never its password), and that it answers', async () => {
-    const {homes: [home]} = fleet(1)
+    const {
+      homes: [home],
+    } = fleet(1)
     const status = await home.run(['store', 'status', '--json'])
     expectExit(status, 0)
     const body = json(status)
@@ -86,12 +88,38 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     assert.match(json(wrong).error, /refused tokenctl's credentials/)
   })
 
+  it('a hit on the fast path loads ioredis from the one file the build puts beside it, never its forty files, and answers as oclif does', async () => {
+    const {
+      homes: [home],
+      prefix,
+    } = fleet(1)
+    const add = await home.run(['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin'], {input: server.clients.basic.clientSecret})
+    expectExit(add, 0)
+    expectExit(await home.run(['token', 'client', 'ci']), 0)
+    const traced = async (env: Record<string, string> = {}) => {
+      const trace = join(tempHome(), 'modules.txt')
+      const result = await runNode(['--no-warnings', '--require', join(ROOT, 'bench', 'module-trace.cjs'), join(ROOT, 'bin', 'run.js'), 'token', 'client', 'ci', '--json'], {
+        env: {...redis.env, TOKENCTL_REDIS_PREFIX: prefix, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE, TOKENCTL_MODULE_TRACE: trace, ...env},
+        home: home.home,
+      })
+      return {...result, modules: readFileSync(trace, 'utf8')}
+    }
+
+    const fast = await traced()
+    const oclif = await traced({TOKENCTL_NO_FAST_PATH: '1'})
+    expectExit(fast, 0)
+    assert.equal(json(fast).token_source, 'cache')
+    const normal = (text: string) => text.replaceAll(/"expires_in": \d+/g, '"expires_in": <seconds>')
+    assert.deepEqual([fast.code, normal(fast.stdout), fast.stderr], [oclif.code, normal(oclif.stdout), oclif.stderr])
+    assert.match(fast.modules, /\/dist\/fast-path\/ioredis\.cjs\n/)
+    assert.doesNotMatch(fast.modules, /\/node_modules\/ioredis\//)
+    assert.match(oclif.modules, /\/node_modules\/ioredis\//, 'oclif loads the package itself')
+  })
+
   it('30 overlapping session refresh --force --key K over three homes: all exit 0, zero reuse, the session alive afterwards', async () => {
     const {homes} = fleet()
     await sharedSession(homes)
-    const runs = Array.from({length: 30}, (_, i) =>
-      homes[i % 3].start(['session', 'refresh', '--key', 'nightly-report', '--force', '--json'], {timeoutMs: 90_000}),
-    )
+    const runs = Array.from({length: 30}, (_, i) => homes[i % 3].start(['session', 'refresh', '--key', 'nightly-report', '--force', '--json'], {timeoutMs: 90_000}))
     const results = await Promise.all(runs.map((run) => run.result))
     for (const result of results) expectExit(result, 0)
     assert.equal(server.reuseDetected, 0, 'no refresh token presented twice')
@@ -111,9 +139,7 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
   it('15 overlapping refreshes over three homes that must each redeem (--min-ttl beyond the token life): 15 grants in turn, each refresh token once', async () => {
     const {homes} = fleet()
     await sharedSession(homes, 'every-run')
-    const runs = Array.from({length: 15}, (_, i) =>
-      homes[i % 3].start(['session', 'refresh', '--key', 'every-run', '--min-ttl', '86400', '--json'], {timeoutMs: 90_000}),
-    )
+    const runs = Array.from({length: 15}, (_, i) => homes[i % 3].start(['session', 'refresh', '--key', 'every-run', '--min-ttl', '86400', '--json'], {timeoutMs: 90_000}))
     const results = await Promise.all(runs.map((run) => run.result))
     for (const result of results) expectExit(result, 0)
     assert.equal(server.refreshTokenUses.length, 15, 'every run redeemed the refresh token')
@@ -123,11 +149,16 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
   })
 
   it('a session started on one home is listed, shown, refreshed and ended on the others, with nothing there but the shared Redis', async () => {
-    const {homes: [a, b, c]} = fleet()
+    const {
+      homes: [a, b, c],
+    } = fleet()
     await sharedSession([a, b, c], 'shared-1', 'bob')
     const list = await b.run(['session', 'list', '--json'])
     expectExit(list, 0)
-    assert.deepEqual(json(list).map((session: {session_key: string}) => session.session_key), ['shared-1'])
+    assert.deepEqual(
+      json(list).map((session: {session_key: string}) => session.session_key),
+      ['shared-1'],
+    )
     assert.equal(json(list)[0].client, 'api')
 
     // Home C has no client "api" in its config: the session remembers its client, Redis holds the secret.
@@ -136,7 +167,7 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     expectExit(refreshed, 0)
     assert.equal(json(refreshed).token_source, 'identity_provider')
     const shown = json(await a.run(['session', 'show', '--key', 'shared-1', '--json']))
-    assert.equal(shown.refresh_count, 1, 'home A sees home C\'s refresh')
+    assert.equal(shown.refresh_count, 1, "home A sees home C's refresh")
     assert.equal(json(await b.run(['session', 'list', '--json']))[0].refresh_count, 1, 'and so does the index')
 
     const ended = await b.run(['session', 'end', '--key', 'shared-1', '--json'])
@@ -166,7 +197,10 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
   })
 
   it('every value under the prefix is ciphertext: no token, refresh token, secret, session key or client name in a dump', async () => {
-    const {homes: [a, b], prefix} = fleet(2)
+    const {
+      homes: [a, b],
+      prefix,
+    } = fleet(2)
     const clientName = 'payroll-nightly-client'
     const sessionKey = 'payroll-session-key-7f3a'
     expectExit(await a.run(['client', 'add', clientName, '--issuer', server.issuer, '--client-id', 'api', '--client-secret-stdin'], {input: server.clients.api.clientSecret}), 0)
@@ -196,7 +230,10 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     }
     const keys = await redis.keys(`${prefix}*`)
     assert.ok(keys.length >= 8, keys.join('\n'))
-    assert.ok(keys.every((key) => /^[\w-]+:(\{[\da-f]{64}\}(e:[a-z-]+|f)|keycheck)$/.test(key)), keys.join('\n'))
+    assert.ok(
+      keys.every((key) => /^[\w-]+:(\{[\da-f]{64}\}(e:[a-z-]+|f)|keycheck)$/.test(key)),
+      keys.join('\n'),
+    )
     const everything = await redis.dump() // redis-cli --scan, then GET (SMEMBERS for the index sets) of each key
     for (const [what, value] of Object.entries(secrets)) {
       assert.ok(value && value.length > 8, what)
@@ -209,7 +246,9 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
   })
 
   it('a wrong passphrase on one host: exit 7 store_wrong_passphrase, and Redis is left exactly as it was', async () => {
-    const {homes: [a, b]} = fleet(2)
+    const {
+      homes: [a, b],
+    } = fleet(2)
     await sharedSession([a, b], 'pp-1', 'dave')
     const before = await redis.dump()
     const wrong = {TOKENCTL_STORE_PASSPHRASE: 'not the fleet passphrase'}
@@ -221,6 +260,30 @@ describe('a fleet on Redis (end to end: three homes sharing nothing but a real r
     expectExit(await b.run(['session', 'end', '--key', 'pp-1', '--no-revoke'], {env: wrong}), 7)
     assert.equal(await redis.dump(), before)
     assert.equal(server.tokenRequests.length, 0)
+  })
+
+  it('a fleet on a store key (TOKENCTL_STORE_KEY_FILE, no passphrase): shared sessions and secrets, store status says a key; a passphrase host is refused, Redis unchanged', async () => {
+    const keyFile = join(tempHome(), 'fleet-key')
+    writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`)
+    const {
+      homes: [a, b],
+    } = fleet(2, {TOKENCTL_STORE_KEY_FILE: keyFile, TOKENCTL_STORE_PASSPHRASE: undefined})
+    await sharedSession([a, b], 'key-1', 'frank')
+    const refreshed = await b.run(['session', 'refresh', '--key', 'key-1', '--json'])
+    expectExit(refreshed, 0)
+    const status = await b.run(['store', 'status', '--json'])
+    expectExit(status, 0)
+    assert.equal(json(status).sealed_with, 'key')
+    assert.match(json(status).reason, /key from TOKENCTL_STORE_KEY_FILE/)
+    assert.ok(!status.stdout.includes(readFileSync(keyFile, 'utf8').trim()))
+
+    const before = await redis.dump()
+    const withPassphrase = {TOKENCTL_STORE_KEY_FILE: undefined, TOKENCTL_STORE_PASSPHRASE: PASSPHRASE}
+    const refused = await a.run(['session', 'refresh', '--key', 'key-1', '--force', '--json'], {env: withPassphrase})
+    expectExit(refused, 7)
+    assert.equal(json(refused).error.code, 'store_wrong_secret_kind')
+    assert.match(json(refused).error.message, /^cannot open the secure store in Redis at .*: it is sealed with a key, and a passphrase is set$/)
+    assert.equal(await redis.dump(), before)
   })
 
   it('a lock held by a killed process is taken over after its lease, not before', async () => {

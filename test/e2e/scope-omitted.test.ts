@@ -35,7 +35,7 @@ describe('a server that leaves scope out of its answers (RFC 6749 §5.1, as Lemo
     assert.equal(json(cached).scope, 'read write')
   })
 
-  it('a session\'s refresh: --json reports the granted scope, and every refresh asks for it again', async () => {
+  it("a session's refresh: --json reports the granted scope, and every refresh asks for it again", async () => {
     const userToken = await server.mintUserToken({aud: server.clients.api.clientId, sub: 'alice'})
     const cli = cliWithHome({env: {...FILE_STORE, S: server.clients.api.clientSecret, USER_TOKEN: userToken}})
     const start = ['session', 'start', '--issuer', server.issuer, '--client-id', 'api', '--client-secret-env', 'S', '--assertion-env', 'USER_TOKEN', '--scope', 'read', '--key', 'k']

@@ -14,7 +14,6 @@ import {cliWithHome, startNode, stderrMatch} from '../helpers/cli.js'
 const FILE_STORE = {TOKENCTL_STORE: 'file', TOKENCTL_STORE_PASSPHRASE: 'sign-in tests'}
 const BIN = join(process.cwd(), 'bin', 'run.js')
 
-
 const DEVICE_PROMPT = /open (\S+) and enter the code (\S+)/
 const BROWSER_PROMPT = /open this URL in a browser:\n(\S+)/
 
@@ -137,7 +136,7 @@ describe('token user: a person signs in (device flow, browser flow) against the 
     assert.equal(json(result).error.code, 'invalid_scope')
   })
 
-  it('browser flow: $BROWSER is tried first, entry by entry until one starts, the URL in place of %s (WSL\'s BROWSER=wslview)', async () => {
+  it("browser flow: $BROWSER is tried first, entry by entry until one starts, the URL in place of %s (WSL's BROWSER=wslview)", async () => {
     const directory = mkdtempSync(join(tmpdir(), 'tokenctl-browser-'))
     const argsFile = join(directory, 'args')
     // A browser that signs in as a person would: the dev server's login and consent, then the loopback redirect.
@@ -191,7 +190,7 @@ describe('token user: a person signs in (device flow, browser flow) against the 
     assert.equal(downstream.flavor, 'rfc8693', 'detected from the metadata')
   })
 
-  it('--session-key keeps the refresh token: session refresh serves the user\'s token', async () => {
+  it("--session-key keeps the refresh token: session refresh serves the user's token", async () => {
     const run = cli()
     const child = run.start(signInArgs('--device', '--session-key', 'me', '--json'))
     const [, verificationUri, userCode] = await stderrMatch(child, DEVICE_PROMPT)

@@ -23,10 +23,7 @@ describe('token client (end to end, real authorization server)', function () {
   /** A home with client "ci" (the `basic` client) added through stdin. */
   async function homeWithClient(extraFlags: string[] = []) {
     const cli = cliWithHome({env: FILE_STORE})
-    const add = await cli.run(
-      ['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin', ...extraFlags],
-      {input: `${server.clients.basic.clientSecret}\n`},
-    )
+    const add = await cli.run(['client', 'add', 'ci', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin', ...extraFlags], {input: `${server.clients.basic.clientSecret}\n`})
     expectExit(add, 0)
     return cli
   }
@@ -76,7 +73,12 @@ describe('token client (end to end, real authorization server)', function () {
 
   it('keeps different scopes, resources and audiences in different cache entries', async () => {
     const cli = await homeWithClient()
-    const variants = [['--scope', 'api'], ['--scope', 'read write'], ['--resource', server.resources.other], ['--audience', 'someone']]
+    const variants = [
+      ['--scope', 'api'],
+      ['--scope', 'read write'],
+      ['--resource', server.resources.other],
+      ['--audience', 'someone'],
+    ]
     const tokens = new Set<string>()
     for (const flags of variants) {
       const result = await cli.run(['token', 'client', 'ci', '--json', ...flags])
@@ -121,10 +123,9 @@ describe('token client (end to end, real authorization server)', function () {
 
   it('authenticates with client_secret_post and with private_key_jwt (PEM and JWK)', async () => {
     const cli = cliWithHome({env: FILE_STORE})
-    const post = await cli.run(
-      ['token', 'client', '--issuer', server.issuer, '--client-id', 'post', '--auth-method', 'client_secret_post', '--client-secret-env', 'SECRET'],
-      {env: {SECRET: server.clients.post.clientSecret}},
-    )
+    const post = await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'post', '--auth-method', 'client_secret_post', '--client-secret-env', 'SECRET'], {
+      env: {SECRET: server.clients.post.clientSecret},
+    })
     expectExit(post, 0)
     const postRequest = tokenRequests().at(-1)!
     assert.equal(postRequest.params.client_secret, server.clients.post.clientSecret)
@@ -148,10 +149,9 @@ describe('token client (end to end, real authorization server)', function () {
   })
 
   it('works from flags and environment alone, with no config file and no store (--no-cache)', async () => {
-    const result = await runCli(
-      ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--scope', 'api', '--no-cache', '--json'],
-      {env: {TOKENCTL_CLIENT_ID: 'basic', TOKENCTL_CLIENT_SECRET: server.clients.basic.clientSecret, DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: undefined}},
-    )
+    const result = await runCli(['token', 'client', '--token-endpoint', server.tokenEndpoint, '--scope', 'api', '--no-cache', '--json'], {
+      env: {TOKENCTL_CLIENT_ID: 'basic', TOKENCTL_CLIENT_SECRET: server.clients.basic.clientSecret, DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: undefined},
+    })
     expectExit(result, 0)
     assert.equal(json(result).token_source, 'identity_provider')
     assert.equal(json(result).client, null)
@@ -168,12 +168,9 @@ describe('token client (end to end, real authorization server)', function () {
     assert.equal(result.stdout, '')
   })
 
-  it('a wrong secret is exit 4 with the server\'s error code in --json', async () => {
+  it("a wrong secret is exit 4 with the server's error code in --json", async () => {
     const cli = cliWithHome({env: FILE_STORE})
-    const result = await cli.run(
-      ['token', 'client', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin', '--json'],
-      {input: 'wrong-secret'},
-    )
+    const result = await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-stdin', '--json'], {input: 'wrong-secret'})
     expectExit(result, 4)
     const {error} = json(result)
     assert.equal(error.code, 'invalid_client')
@@ -188,7 +185,7 @@ describe('token client (end to end, real authorization server)', function () {
     assert.match(human.stderr, /invalid_client/)
   })
 
-  it('access_denied to client credentials is exit 4 with the server\'s words: the server refused the client, no one is to sign in again', async () => {
+  it("access_denied to client credentials is exit 4 with the server's words: the server refused the client, no one is to sign in again", async () => {
     const cli = await homeWithClient()
     // Auth0 answers so a client that has no grant to the API it asks for.
     const denied = {error: 'access_denied', error_description: 'Client is not authorized to access "urn:tokenctl:api". You need to create a "client-grant" associated to this API.'}
@@ -236,20 +233,16 @@ describe('token client (end to end, real authorization server)', function () {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
     const {port} = closed.address() as {port: number}
     await new Promise<void>((resolve) => closed.close(() => resolve()))
-    const result = await runCli(
-      ['token', 'client', '--token-endpoint', `http://127.0.0.1:${port}/token`, '--client-id', 'x', '--no-cache', '--timeout', '5'],
-      {env: {TOKENCTL_CLIENT_SECRET: 'x'}},
-    )
+    const result = await runCli(['token', 'client', '--token-endpoint', `http://127.0.0.1:${port}/token`, '--client-id', 'x', '--no-cache', '--timeout', '5'], {env: {TOKENCTL_CLIENT_SECRET: 'x'}})
     expectExit(result, 6)
     assert.match(result.stderr, /ECONNREFUSED/)
   })
 
   it('a hanging server is exit 6 after --timeout', async () => {
     server.injectTokenFaults({hang: true})
-    const result = await runCli(
-      ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'basic', '--no-cache', '--timeout', '1', '--json'],
-      {env: {TOKENCTL_CLIENT_SECRET: server.clients.basic.clientSecret!}},
-    )
+    const result = await runCli(['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'basic', '--no-cache', '--timeout', '1', '--json'], {
+      env: {TOKENCTL_CLIENT_SECRET: server.clients.basic.clientSecret!},
+    })
     expectExit(result, 6)
     assert.equal(json(result).error.code, 'timeout')
     assert.ok(result.durationMs >= 1000, `gave up after ${result.durationMs} ms, before its --timeout 1`)
@@ -294,7 +287,7 @@ describe('token client (end to end, real authorization server)', function () {
     assert.equal(server.tokenRequests.length, 1)
   })
 
-  it('keeps Entra\'s error_codes, correlation_id and trace_id in --json errors', async () => {
+  it("keeps Entra's error_codes, correlation_id and trace_id in --json errors", async () => {
     server.injectTokenFaults({
       body: {
         correlation_id: 'c0ffee',
@@ -306,10 +299,7 @@ describe('token client (end to end, real authorization server)', function () {
       },
       status: 400,
     })
-    const result = await runCli(
-      ['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'basic', '--no-cache', '--json'],
-      {env: {TOKENCTL_CLIENT_SECRET: 'x'}},
-    )
+    const result = await runCli(['token', 'client', '--token-endpoint', server.tokenEndpoint, '--client-id', 'basic', '--no-cache', '--json'], {env: {TOKENCTL_CLIENT_SECRET: 'x'}})
     expectExit(result, 4)
     const {error} = json(result)
     assert.deepEqual(
@@ -318,7 +308,7 @@ describe('token client (end to end, real authorization server)', function () {
     )
   })
 
-  it('--min-ttl beyond the token\'s life fetches a new one; a short-lived token is never served from the cache', async () => {
+  it("--min-ttl beyond the token's life fetches a new one; a short-lived token is never served from the cache", async () => {
     const cli = await homeWithClient()
     expectExit(await cli.run(['token', 'client', 'ci']), 0)
     const longer = await cli.run(['token', 'client', 'ci', '--min-ttl', '4000', '--json'])
@@ -373,7 +363,10 @@ describe('token client (end to end, real authorization server)', function () {
     assert.deepEqual(json(show).scopes, ['api'])
     assert.ok(!show.stdout.includes(secret))
     const list = await cli.run(['client', 'list', '--json'])
-    assert.deepEqual(json(list).map((client: {name: string}) => client.name), ['ci'])
+    assert.deepEqual(
+      json(list).map((client: {name: string}) => client.name),
+      ['ci'],
+    )
 
     const removed = await cli.run(['client', 'remove', 'ci', '--json'])
     expectExit(removed, 0)

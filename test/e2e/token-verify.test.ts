@@ -117,7 +117,7 @@ describe('token verify (end to end)', function () {
       assert.equal(server.requests.filter((request) => request.path === '/jwks').length, 1, 'a cached key set is not fetched again')
     })
 
-    it('a user token from a real device-flow sign-in passes the README recipe\'s checks (--audience api://api --scope access_as_user)', async () => {
+    it("a user token from a real device-flow sign-in passes the README recipe's checks (--audience api://api --scope access_as_user)", async () => {
       const cli = cliWithHome({env: FILE_STORE})
       const child = cli.start(['token', 'user', '--issuer', server.issuer, '--client-id', 'cli', '--scope', 'access_as_user', '--device'])
       const [, verificationUri, userCode] = await stderrMatch(child, /open (\S+) and enter the code (\S+)/)
@@ -217,10 +217,7 @@ describe('token verify (end to end)', function () {
       const byClientId = await userToken({aud: 'api'})
       const uri = await cli.run(['token', 'verify', '--issuer', server.issuer, '--audience', 'api://api'], {input: byClientId})
       expectExit(uri, 0)
-      assert.equal(
-        check(uri, 'aud').detail,
-        'api matches --audience api://api: an Entra app is addressed both by its client id and its app ID URI (api and api://api)',
-      )
+      assert.equal(check(uri, 'aud').detail, 'api matches --audience api://api: an Entra app is addressed both by its client id and its app ID URI (api and api://api)')
 
       const byUri = await userToken({aud: 'api://api'})
       const id = await cli.run(['token', 'verify', '--issuer', server.issuer, '--audience', 'api'], {input: byUri})
@@ -274,7 +271,7 @@ describe('token verify (end to end)', function () {
       assert.match(check(result, 'signature').detail, /^bad signature: RS256 with kid \S+ from the JWKS at \S+ \(fetched\) does not verify — the token was altered/)
     })
 
-    describe('a token that carries its own key in its header (jwk, jku, x5c, x5u) is never trusted (RFC 8725 §3.10: only the issuer\'s keys count)', () => {
+    describe("a token that carries its own key in its header (jwk, jku, x5c, x5u) is never trusted (RFC 8725 §3.10: only the issuer's keys count)", () => {
       let forger: KeyForger
       before(async () => {
         forger = await startKeyForger()
@@ -316,13 +313,30 @@ describe('token verify (end to end)', function () {
         const result = await cliWithHome().run(['token', 'verify', '--issuer', server.issuer, '--audience', 'api'], {input: token})
         expectExit(result, 9)
         assert.deepEqual(failedChecks(result), ['signature'])
-        assert.match(check(result, 'signature').detail, new RegExp(`^bad signature: RS256 with kid ${keys[0].kid} from the JWKS at \\S+ .*does not verify .*; the header's own key \\(jwk\\) was not used: `))
+        assert.match(
+          check(result, 'signature').detail,
+          new RegExp(`^bad signature: RS256 with kid ${keys[0].kid} from the JWKS at \\S+ .*does not verify .*; the header's own key \\(jwk\\) was not used: `),
+        )
       })
     })
 
     it('--introspect: an active opaque token passes, with the claim checks run on what the server answered', async () => {
       const cli = cliWithHome({env: {...FILE_STORE, BASIC_SECRET: server.clients.basic.clientSecret!}})
-      const issued = await cli.run(['token', 'client', '--issuer', server.issuer, '--client-id', 'basic', '--client-secret-env', 'BASIC_SECRET', '--resource', OPAQUE_RESOURCE, '--scope', 'api', '--no-cache'])
+      const issued = await cli.run([
+        'token',
+        'client',
+        '--issuer',
+        server.issuer,
+        '--client-id',
+        'basic',
+        '--client-secret-env',
+        'BASIC_SECRET',
+        '--resource',
+        OPAQUE_RESOURCE,
+        '--scope',
+        'api',
+        '--no-cache',
+      ])
       expectExit(issued, 0)
       const opaque = issued.stdout.trim()
       assert.doesNotMatch(opaque, /\./, 'oidc-provider issued an opaque token')
@@ -376,14 +390,16 @@ describe('token verify (end to end)', function () {
       issuer.resetCounters()
     })
 
-    const verify = (cli: ReturnType<typeof cliWithHome>, token: string, flags: string[] = []) =>
-      cli.run(['token', 'verify', '--issuer', issuer.issuer, ...flags], {input: token})
+    const verify = (cli: ReturnType<typeof cliWithHome>, token: string, flags: string[] = []) => cli.run(['token', 'verify', '--issuer', issuer.issuer, ...flags], {input: token})
 
     it('an Entra-like user token passes every check: iss, aud, scp and roles', async () => {
       const token = await issuer.sign({aud: 'api://orders', scp: 'Orders.Read access_as_user', roles: ['Orders.Admin'], nbf: Math.floor(Date.now() / 1000) - 10, ver: '2.0'})
       const result = await verify(cliWithHome(), token, ['--audience', 'api://orders', '--scope', 'access_as_user', '--role', 'Orders.Admin'])
       expectExit(result, 0)
-      assert.ok(checkLines(result).every((line) => line.status === 'passed'), result.stdout)
+      assert.ok(
+        checkLines(result).every((line) => line.status === 'passed'),
+        result.stdout,
+      )
       assert.equal(check(result, 'scp').detail, 'access_as_user (scp: Orders.Read access_as_user)')
       assert.equal(check(result, 'roles').detail, 'Orders.Admin (roles: Orders.Admin)')
     })
@@ -418,10 +434,7 @@ describe('token verify (end to end)', function () {
         const result = await verify(cli, token)
         expectExit(result, 0)
         assert.deepEqual(check(result, 'aud'), {name: 'aud', status: 'skipped', detail: `not checked, pass --audience (the web API's client id or app ID URI): ${has}`})
-        assert.equal(
-          result.stderr,
-          "warning: the audience was not checked: pass --audience with the web API's client id or app ID URI (or name its client), or a token for another API passes too\n",
-        )
+        assert.equal(result.stderr, "warning: the audience was not checked: pass --audience with the web API's client id or app ID URI (or name its client), or a token for another API passes too\n")
         const asJson = await verify(cli, token, ['--json'])
         expectExit(asJson, 0)
         assert.equal(json(asJson).valid, true)

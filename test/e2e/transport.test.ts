@@ -206,7 +206,7 @@ describe('transport (end to end: TLS trust, proxies, discovery)', function () {
     })
   })
 
-  describe('loopback never goes through a proxy (as Go\'s net/http): plain http to the loopback authorization server', () => {
+  describe("loopback never goes through a proxy (as Go's net/http): plain http to the loopback authorization server", () => {
     let proxy: TestProxy
     useProxy((started) => {
       proxy = started

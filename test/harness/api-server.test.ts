@@ -3,13 +3,7 @@ import {createHash} from 'node:crypto'
 import {generateKeyPair, SignJWT} from 'jose'
 import {useAuthServer} from '../helpers/auth-server.js'
 import type {AuthServer} from '../helpers/auth-server.js'
-import {
-  CHALLENGE_CLAIMS,
-  CLAIMS_CHALLENGE_HEADER,
-  expectedLargeBodySha256,
-  startApiServer,
-  useApiServer,
-} from '../helpers/api-server.js'
+import {CHALLENGE_CLAIMS, CLAIMS_CHALLENGE_HEADER, expectedLargeBodySha256, startApiServer, useApiServer} from '../helpers/api-server.js'
 import type {ApiServer, EchoResponse, UploadResponse} from '../helpers/api-server.js'
 
 // Plain fetch on purpose: these tests prove the test API server, not tokenctl.
@@ -290,9 +284,9 @@ describe('test API server', () => {
           },
         }),
         duplex: 'half',
-      } as RequestInit)
+      })
       assert.equal(response.status, 200)
-      assert.deepEqual((await response.json()) as UploadResponse, {
+      assert.deepEqual(await response.json(), {
         bodySha256: expected.digest('hex'),
         bodyLength: 3 * MB,
         contentType: 'application/octet-stream',

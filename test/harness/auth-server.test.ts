@@ -28,25 +28,12 @@ async function postForm(url: string, form: Form, headers: Record<string, string>
 }
 
 async function clientCredentials(server: AuthServer, client: TestClient, form: Form = {}, signal?: AbortSignal) {
-  return postForm(
-    server.tokenEndpoint,
-    {grant_type: 'client_credentials', ...form},
-    {authorization: basicAuth(client)},
-    signal,
-  )
+  return postForm(server.tokenEndpoint, {grant_type: 'client_credentials', ...form}, {authorization: basicAuth(client)}, signal)
 }
 
 async function clientAssertion(server: AuthServer, key: CryptoKey | Uint8Array, audience: string): Promise<string> {
   const {clientId, kid, alg} = server.clients.jwt
-  return new SignJWT({})
-    .setProtectedHeader({alg, kid})
-    .setIssuer(clientId)
-    .setSubject(clientId)
-    .setAudience(audience)
-    .setJti(randomUUID())
-    .setIssuedAt()
-    .setExpirationTime('1m')
-    .sign(key)
+  return new SignJWT({}).setProtectedHeader({alg, kid}).setIssuer(clientId).setSubject(clientId).setAudience(audience).setJti(randomUUID()).setIssuedAt().setExpirationTime('1m').sign(key)
 }
 
 async function privateKeyJwtRequest(server: AuthServer, assertion: string) {
@@ -80,9 +67,10 @@ describe('test authorization server (oidc-provider)', () => {
     assert.equal(metadata.revocation_endpoint, server.revocationEndpoint)
     assert.equal(metadata.jwks_uri, server.jwksUri)
     assert.ok((metadata.grant_types_supported as string[]).includes('client_credentials'))
-    assert.deepEqual(server.requests.map(({method, path}) => `${method} ${path}`), [
-      'GET /.well-known/openid-configuration',
-    ])
+    assert.deepEqual(
+      server.requests.map(({method, path}) => `${method} ${path}`),
+      ['GET /.well-known/openid-configuration'],
+    )
   })
 
   it('issues a JWT for the default API resource to a client_secret_basic client', async () => {
@@ -206,7 +194,10 @@ describe('test authorization server (oidc-provider)', () => {
       assert.match(faulted.headers.get('content-type') ?? '', /^text\/plain/)
       await assert.rejects(faulted.json(), SyntaxError)
       assert.equal((await clientCredentials(server, server.clients.basic)).status, 200)
-      assert.deepEqual(server.tokenRequests.map((request) => request.fault), [{status: 503}, undefined])
+      assert.deepEqual(
+        server.tokenRequests.map((request) => request.fault),
+        [{status: 503}, undefined],
+      )
     })
 
     it('consumes faults in order', async () => {
@@ -315,10 +306,7 @@ describe('cli spawn helpers', () => {
       const env = JSON.parse(result.stdout) as Record<string, string | null>
       assert.equal(env.TOKENCTL_HOME, result.home)
       assert.ok(existsSync(result.home))
-      assert.deepEqual(
-        {...env, TOKENCTL_HOME: undefined},
-        {TOKENCTL_HOME: undefined, NO_COLOR: '1', TOKENCTL_STORE: null, HTTPS_PROXY: null, https_proxy: null, NO_PROXY: null, EXTRA: 'yes'},
-      )
+      assert.deepEqual({...env, TOKENCTL_HOME: undefined}, {TOKENCTL_HOME: undefined, NO_COLOR: '1', TOKENCTL_STORE: null, HTTPS_PROXY: null, https_proxy: null, NO_PROXY: null, EXTRA: 'yes'})
       const again = await runNode(['-e', printEnvironment])
       assert.notEqual(again.home, result.home)
     } finally {
@@ -378,8 +366,7 @@ describe('test authorization server: refresh-token records and grant revocation'
     server = started
   })
 
-  const refresh = (refreshToken: string) =>
-    postForm(server.tokenEndpoint, {grant_type: 'refresh_token', refresh_token: refreshToken}, {authorization: basicAuth(server.clients.api)})
+  const refresh = (refreshToken: string) => postForm(server.tokenEndpoint, {grant_type: 'refresh_token', refresh_token: refreshToken}, {authorization: basicAuth(server.clients.api)})
 
   async function assertError(response: Response, status: number, error: string): Promise<void> {
     assert.equal(response.status, status)

@@ -53,9 +53,11 @@ describe('harness: the Entra-strict authorization server refuses what Entra refu
   }
 
   const thumb = (algorithm: string, certificate: TestCertificate) =>
-    createHash(algorithm).update(Buffer.from(certificate.certificatePem.replaceAll(/-----[A-Z ]+-----|\s/g, ''), 'base64')).digest('base64url')
+    createHash(algorithm)
+      .update(Buffer.from(certificate.certificatePem.replaceAll(/-----[A-Z ]+-----|\s/g, ''), 'base64'))
+      .digest('base64url')
 
-  it('serves its token endpoint at Entra\'s path', () => {
+  it("serves its token endpoint at Entra's path", () => {
     assert.match(server.tokenEndpoint, /\/oauth2\/v2\.0\/token$/)
   })
 

@@ -63,10 +63,17 @@ describe('harness: federated credentials as Entra checks them, and a fake GitHub
     const {value} = (await answer.json()) as {value: string}
     const claims = decodeJwt(value)
     assert.deepEqual([claims.iss, claims.sub, claims.aud], [github.issuer, github.subject, AUDIENCE])
-    assert.ok(Number(claims.exp) - Number(claims.iat) <= 300, 'five minutes of life, as GitHub\'s')
-    assert.equal(decodeJwt(((await (await ask(undefined)).json()) as {value: string}).value).aud, 'https://github.com/octo-org', 'no audience: the owner\'s URL')
+    assert.ok(Number(claims.exp) - Number(claims.iat) <= 300, "five minutes of life, as GitHub's")
+    assert.equal(decodeJwt(((await (await ask(undefined)).json()) as {value: string}).value).aud, 'https://github.com/octo-org', "no audience: the owner's URL")
     assert.equal((await ask(AUDIENCE, 'wrong')).status, 401)
-    assert.deepEqual(github.calls.map((call) => [call.audience, call.authorized]), [[AUDIENCE, true], [undefined, true], [AUDIENCE, false]])
+    assert.deepEqual(
+      github.calls.map((call) => [call.audience, call.authorized]),
+      [
+        [AUDIENCE, true],
+        [undefined, true],
+        [AUDIENCE, false],
+      ],
+    )
     assert.equal(github.calls[0].token, value)
     const metadata = (await (await fetch(`${github.issuer}/.well-known/openid-configuration`)).json()) as {issuer: string; jwks_uri: string}
     assert.equal(metadata.issuer, github.issuer)
@@ -108,7 +115,7 @@ describe('harness: federated credentials as Entra checks them, and a fake GitHub
     assert.equal((await clientCredentials({client_id: 'ci-app'})).body.error, 'invalid_client')
   })
 
-  it('leaves the other clients to oidc-provider, and a federated client\'s refresh goes through the same check', async () => {
+  it("leaves the other clients to oidc-provider, and a federated client's refresh goes through the same check", async () => {
     const {basic} = server.clients
     assert.equal((await clientCredentials({client_id: basic.clientId, client_secret: basic.clientSecret!})).status, 200)
 
@@ -127,7 +134,7 @@ describe('harness: federated credentials as Entra checks them, and a fake GitHub
     assert.equal(((await stolen.json()) as {error: string}).error, 'invalid_client', 'a refresh token alone is not the client')
   })
 
-  it('dev idp\'s own runner imitation issues tokens its workload client accepts', async () => {
+  it("dev idp's own runner imitation issues tokens its workload client accepts", async () => {
     const runnerUrl = `${new URL(server.issuer).origin}/github-actions/idtoken?api-version=2.0&audience=${encodeURIComponent(AUDIENCE)}`
     const answer = await fetch(runnerUrl, {headers: {authorization: 'bearer dev-runner-request-token'}})
     const {value} = (await answer.json()) as {value: string}

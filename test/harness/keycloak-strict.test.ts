@@ -45,8 +45,7 @@ describe('test server: Keycloak 26 standard token exchange', () => {
     return {body: (await response.json()) as Record<string, string>, status: response.status}
   }
 
-  const userToken = (options: {aud?: string[]; sessionless?: boolean} = {}) =>
-    server.mintUserToken({aud: options.aud ?? ['api', 'plain', 'rfc'], sessionless: options.sessionless, sub: 'alice'})
+  const userToken = (options: {aud?: string[]; sessionless?: boolean} = {}) => server.mintUserToken({aud: options.aud ?? ['api', 'plain', 'rfc'], sessionless: options.sessionless, sub: 'alice'})
   const exchange = async (client: string, secret: string | undefined, extra: Record<string, string | string[]> = {}, token?: string) =>
     post(client, secret, {grant_type: EXCHANGE, subject_token: token ?? (await userToken()), subject_token_type: ACCESS, ...extra})
 
@@ -97,7 +96,7 @@ describe('test server: Keycloak 26 standard token exchange', () => {
     assert.equal(decodeJwt(refreshed.body.access_token).sub, 'alice')
   })
 
-  it('refuses a requester outside the subject token\'s audience with 403 access_denied, and a public client', async () => {
+  it("refuses a requester outside the subject token's audience with 403 access_denied, and a public client", async () => {
     assert.deepEqual(await exchange('outsider', 'outsider-secret'), {body: {error: 'access_denied', error_description: 'Client is not within the token audience'}, status: 403})
     const ownToken = await server.mintUserToken({aud: ['api'], azp: 'outsider', sub: 'alice'})
     assert.equal((await exchange('outsider', 'outsider-secret', {}, ownToken)).status, 200, 'the holder of the token (azp) may exchange it')
@@ -114,7 +113,7 @@ describe('test server: Keycloak 26 standard token exchange', () => {
     assert.deepEqual((await exchange('api', 'api-secret', {scope: 'write'})).body, {error: 'invalid_scope', error_description: 'Invalid scopes: write'})
   })
 
-  it('rotates refresh tokens: a reuse is invalid_grant and ends the session; a scope beyond the refresh token\'s is invalid_scope', async () => {
+  it("rotates refresh tokens: a reuse is invalid_grant and ends the session; a scope beyond the refresh token's is invalid_scope", async () => {
     const {body} = await exchange('api', 'api-secret', {requested_token_type: REFRESH, scope: 'read'})
     assert.deepEqual((await post('api', 'api-secret', {grant_type: 'refresh_token', refresh_token: body.refresh_token, scope: 'read offline_access'})).body, {
       error: 'invalid_scope',
@@ -123,7 +122,7 @@ describe('test server: Keycloak 26 standard token exchange', () => {
     const first = await post('api', 'api-secret', {grant_type: 'refresh_token', refresh_token: body.refresh_token, scope: 'read profile email'})
     assert.equal(first.status, 200)
     assert.equal(first.body.scope, 'read profile email')
-    assert.equal((await post('plain', 'plain-secret', {grant_type: 'refresh_token', refresh_token: first.body.refresh_token})).status, 400, 'another client\'s refresh token')
+    assert.equal((await post('plain', 'plain-secret', {grant_type: 'refresh_token', refresh_token: first.body.refresh_token})).status, 400, "another client's refresh token")
     const reused = await post('api', 'api-secret', {grant_type: 'refresh_token', refresh_token: body.refresh_token})
     assert.equal(reused.body.error, 'invalid_grant')
     assert.equal(server.reuseDetected, 1)

@@ -139,7 +139,7 @@ describe('harness: the strict servers refuse what RFC 9449 and RFC 8705 let a se
       assert.match(queried.body.error_description, /query/)
     })
 
-    it('refuses to refresh a public client\'s token with another key than the one it is bound to (RFC 9449 §5)', async () => {
+    it("refuses to refresh a public client's token with another key than the one it is bound to (RFC 9449 §5)", async () => {
       const deviceAuthorization = await post(server.deviceAuthorizationEndpoint, {client_id: 'cli', scope: 'access_as_user offline_access'}, {})
       await approveDevice(deviceAuthorization.body.verification_uri_complete, {login: 'erin'})
       await new Promise((resolve) => setTimeout(resolve, 1100))
@@ -255,7 +255,9 @@ describe('harness: the strict servers refuse what RFC 9449 and RFC 8705 let a se
       assert.equal((metadata.mtls_endpoint_aliases as Record<string, string>).token_endpoint, tls.mtls!.tokenEndpoint)
       const answer = await mtlsTokenRequest(presenting(pki.clientCertificate, pki.clientCertificate))
       assert.equal(answer.status, 200, JSON.stringify(answer.body))
-      const thumbprint = createHash('sha256').update(Buffer.from(pki.clientCertificateOnly.replaceAll(/-----[A-Z ]+-----|\s/g, ''), 'base64')).digest('base64url')
+      const thumbprint = createHash('sha256')
+        .update(Buffer.from(pki.clientCertificateOnly.replaceAll(/-----[A-Z ]+-----|\s/g, ''), 'base64'))
+        .digest('base64url')
       assert.deepEqual(decodeJwt(answer.body.access_token).cnf, {'x5t#S256': thumbprint})
     })
 

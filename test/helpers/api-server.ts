@@ -241,8 +241,7 @@ function apiRoutes(state: EndpointState): Route[] {
     [/^\/dpop-refused$/, (exchange) => answerJson(exchange, 401, {error: 'invalid_dpop_proof'}, {'www-authenticate': DPOP_REFUSED_HEADER})],
     [
       /^\/dpop-nonce-again$/,
-      (exchange) =>
-        answerJson(exchange, 401, {error: 'use_dpop_nonce'}, {'dpop-nonce': randomUUID(), 'www-authenticate': 'DPoP error="use_dpop_nonce", error_description="another nonce"'}),
+      (exchange) => answerJson(exchange, 401, {error: 'use_dpop_nonce'}, {'dpop-nonce': randomUUID(), 'www-authenticate': 'DPoP error="use_dpop_nonce", error_description="another nonce"'}),
     ],
   ]
 }
@@ -256,9 +255,14 @@ function isPublic(path: string): boolean {
 // bearerToken and bearerVerifier: src/lib/devidp/protected-api.ts, shared with dev idp's protected API.
 
 function rejectToken(exchange: Exchange, description: string): void {
-  answerJson(exchange, 401, {error: 'invalid_token', error_description: description}, {
-    'www-authenticate': INVALID_TOKEN_HEADER,
-  })
+  answerJson(
+    exchange,
+    401,
+    {error: 'invalid_token', error_description: description},
+    {
+      'www-authenticate': INVALID_TOKEN_HEADER,
+    },
+  )
 }
 
 // ---- endpoints --------------------------------------------------------------------------------
@@ -486,8 +490,6 @@ function answerJson(exchange: Exchange, status: number, body: unknown, headers: 
 function answerEcho(exchange: Exchange, headers: OutgoingHttpHeaders = {}): void {
   answerJson(exchange, 200, echo(exchange), headers)
 }
-
-
 
 /**
  * The mocha hooks of a suite that shares one API server. `options` is a function because the

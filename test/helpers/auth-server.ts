@@ -74,11 +74,7 @@ export interface TestClients {
  * provider never sees it.
  */
 export type TokenFault =
-  | {status: number; retryAfter?: number; body?: Record<string, unknown>; delayMs?: number}
-  | {html: true; delayMs?: number}
-  | {malformedJson: true; delayMs?: number}
-  | {hang: true}
-  | {delayMs: number}
+  {status: number; retryAfter?: number; body?: Record<string, unknown>; delayMs?: number} | {html: true; delayMs?: number} | {malformedJson: true; delayMs?: number} | {hang: true} | {delayMs: number}
 
 export interface TokenRequestRecord {
   grant_type?: string
@@ -177,21 +173,10 @@ export interface AuthServerOptions {
 }
 
 /** The dev server's URLs, clients and resources, plus what only tests need. */
-export interface AuthServer
-  extends Pick<
-    DevIdp<TestClients>,
-    | 'authorizationEndpoint'
-    | 'clients'
-    | 'deviceAuthorizationEndpoint'
-    | 'introspectionEndpoint'
-    | 'issuer'
-    | 'jwksUri'
-    | 'resources'
-    | 'revocationEndpoint'
-    | 'tokenEndpoint'
-    | 'apiUrl'
-    | 'mtls'
-  > {
+export interface AuthServer extends Pick<
+  DevIdp<TestClients>,
+  'authorizationEndpoint' | 'clients' | 'deviceAuthorizationEndpoint' | 'introspectionEndpoint' | 'issuer' | 'jwksUri' | 'resources' | 'revocationEndpoint' | 'tokenEndpoint' | 'apiUrl' | 'mtls'
+> {
   tokenRequests: TokenRequestRecord[]
   requests: RequestRecord[]
   /** Every `refresh_token` grant request the provider received, in order. */
@@ -397,11 +382,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
  * applied to the `short` client. A provider built from it also needs the OBO grants and the device
  * polling rules registered, as `startDevIdp` does.
  */
-export function authServerConfiguration(
-  keys: ServerKeys,
-  clients: TestClients,
-  options: AuthServerOptions = {},
-): ProviderConfiguration {
+export function authServerConfiguration(keys: ServerKeys, clients: TestClients, options: AuthServerOptions = {}): ProviderConfiguration {
   const short = {...clients.short, accessTokenTTL: options.shortTokenTTL ?? clients.short.accessTokenTTL ?? DEFAULT_SHORT_TOKEN_TTL}
   return providerConfiguration(keys.jwks, Object.values({...clients, short}), options)
 }
@@ -478,11 +459,7 @@ async function revokeGrantOf(provider: OidcProvider, refreshToken: string): Prom
  */
 async function revokeGrant(provider: OidcProvider, grantId: string): Promise<boolean> {
   const grant = await provider.Grant.find(grantId, {ignoreExpiration: true})
-  await Promise.all([
-    provider.AccessToken.revokeByGrantId(grantId),
-    provider.RefreshToken.revokeByGrantId(grantId),
-    provider.Grant.adapter.destroy(grantId),
-  ])
+  await Promise.all([provider.AccessToken.revokeByGrantId(grantId), provider.RefreshToken.revokeByGrantId(grantId), provider.Grant.adapter.destroy(grantId)])
   return grant !== undefined
 }
 

@@ -106,9 +106,22 @@ export function certificateFactory() {
     const now = Date.now()
     const issuer = options.ca ? ['-cert', options.ca.certificatePath, '-keyfile', options.ca.keyPath] : ['-selfsign', '-keyfile', `${name}.key`]
     await openssl(
-      'ca', '-batch', '-config', 'ca.cnf', '-notext', '-extensions', extensions, ...issuer, '-in', `${name}.csr`, '-out', `${name}.crt`,
-      '-startdate', options.startDate ?? opensslDate(new Date(now - 3600_000)),
-      '-enddate', options.endDate ?? opensslDate(new Date(now + 90 * 86_400_000)),
+      'ca',
+      '-batch',
+      '-config',
+      'ca.cnf',
+      '-notext',
+      '-extensions',
+      extensions,
+      ...issuer,
+      '-in',
+      `${name}.csr`,
+      '-out',
+      `${name}.crt`,
+      '-startdate',
+      options.startDate ?? opensslDate(new Date(now - 3600_000)),
+      '-enddate',
+      options.endDate ?? opensslDate(new Date(now + 90 * 86_400_000)),
     )
   }
 

@@ -19,15 +19,7 @@ const DEFAULT_TIMEOUT_MS = 20_000
  * Variables a developer's shell may carry that would change what the CLI does. The session bus is
  * dropped too, so no test touches a developer's real keyring: keychain tests pass their own.
  */
-const INHERITED_VARIABLES_TO_DROP = [
-  /^TOKENCTL_/i,
-  /^DBUS_SESSION_BUS_ADDRESS$/,
-  /^XDG_RUNTIME_DIR$/,
-  /^(HTTPS?|ALL|NO)_PROXY$/i,
-  /^NODE_EXTRA_CA_CERTS$/,
-  /^BROWSER$/,
-  /^(FORCE_COLOR|NO_COLOR)$/,
-]
+const INHERITED_VARIABLES_TO_DROP = [/^TOKENCTL_/i, /^DBUS_SESSION_BUS_ADDRESS$/, /^XDG_RUNTIME_DIR$/, /^(HTTPS?|ALL|NO)_PROXY$/i, /^NODE_EXTRA_CA_CERTS$/, /^BROWSER$/, /^(FORCE_COLOR|NO_COLOR)$/]
 
 export interface CliOptions {
   /** Added to the clean environment; `undefined` removes a variable. */
@@ -116,9 +108,7 @@ export function startNode(nodeArgs: string[], options: CliOptions = {}): Started
   const home = options.home ?? options.env?.TOKENCTL_HOME ?? tempHome()
   // stdio stays at its default, three pipes: nothing is inherited from the test process.
   const [command, args] =
-    options.umask === undefined
-      ? [process.execPath, nodeArgs]
-      : ['/bin/sh', ['-c', `umask ${options.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, ...nodeArgs]]
+    options.umask === undefined ? [process.execPath, nodeArgs] : ['/bin/sh', ['-c', `umask ${options.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, ...nodeArgs]]
   const child = spawn(command, args, {cwd: options.cwd ?? ROOT, env: cleanEnvironment(home, options.env)})
   // A child that exits without reading its stdin must not fail the test with EPIPE.
   child.stdin.on('error', () => {})

@@ -47,8 +47,8 @@ export function strictDpopFront(options: {path?: string; windowSeconds?: number}
       let header: Record<string, unknown>
       let payload: Record<string, unknown>
       try {
-        header = decodeProtectedHeader(proof) as Record<string, unknown>
-        payload = decodeJwt(proof) as Record<string, unknown>
+        header = decodeProtectedHeader(proof)
+        payload = decodeJwt(proof)
       } catch {
         return refuse('not a JWT')
       }

@@ -71,7 +71,9 @@ export async function startFakeGithubActions(options: {subject?: string} = {}): 
       res.end = ((chunk?: unknown) => {
         try {
           call.token = (JSON.parse(String(chunk)) as {value?: string}).value
-        } catch {}
+        } catch {
+          // an error page, not a token: nothing to remember
+        }
         return end(chunk)
       }) as typeof res.end
     }
@@ -97,7 +99,7 @@ export async function startFakeGithubActions(options: {subject?: string} = {}): 
     failNext(...statuses) {
       failures.push(...statuses)
     },
-    mint: (audience, extra) => issuer!.mint(audience, extra),
+    mint: (audience, extra) => issuer.mint(audience, extra),
     resetCounters() {
       calls.length = 0
       failures.length = 0

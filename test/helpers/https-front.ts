@@ -61,16 +61,13 @@ export async function startHttpsFront(options: HttpsFrontOptions): Promise<Https
     for (const [name, value] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(name)) headers[name] = value
     headers.host = origin.host
     headers['content-length'] = String(body.length)
-    const upstream = httpRequest(
-      {host: origin.hostname, port: origin.port, method: record.method, path: record.path, headers, agent: false},
-      (answer) => {
-        record.status = answer.statusCode
-        const back: IncomingHttpHeaders = {}
-        for (const [name, value] of Object.entries(answer.headers)) if (!HOP_BY_HOP.has(name)) back[name] = value
-        res.writeHead(answer.statusCode ?? 502, back)
-        answer.pipe(res)
-      },
-    )
+    const upstream = httpRequest({host: origin.hostname, port: origin.port, method: record.method, path: record.path, headers, agent: false}, (answer) => {
+      record.status = answer.statusCode
+      const back: IncomingHttpHeaders = {}
+      for (const [name, value] of Object.entries(answer.headers)) if (!HOP_BY_HOP.has(name)) back[name] = value
+      res.writeHead(answer.statusCode ?? 502, back)
+      answer.pipe(res)
+    })
     upstream.on('error', (error) => {
       if (res.headersSent) res.destroy(error)
       else res.writeHead(502, {'content-type': 'text/plain'}).end(`https front: origin unreachable: ${error.message}`)
@@ -79,7 +76,9 @@ export async function startHttpsFront(options: HttpsFrontOptions): Promise<Https
   }
 
   // A client that goes away mid-request only ends that request.
-  const server = createServer({cert: options.cert, key: options.key}, (req, res) => forward(req, res).catch(() => res.destroy()))
+  const server = createServer({cert: options.cert, key: options.key}, (req, res) => {
+    forward(req, res).catch(() => res.destroy())
+  })
   server.on('secureConnection', (socket) => {
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))

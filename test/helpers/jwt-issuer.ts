@@ -150,9 +150,7 @@ export async function startTestIssuer(options: TestIssuerOptions = {}): Promise<
       return key
     },
     async sign(claims = {}, {header = {}, key = keys.at(-1)!} = {}) {
-      return new SignJWT(claimsWithDefaults(claims))
-        .setProtectedHeader({alg: 'RS256', kid: key.kid, typ: 'JWT', ...header})
-        .sign(key.privateKey)
+      return new SignJWT(claimsWithDefaults(claims)).setProtectedHeader({alg: 'RS256', kid: key.kid, typ: 'JWT', ...header}).sign(key.privateKey)
     },
     unsigned(claims = {}) {
       return `${b64url({alg: 'none', typ: 'JWT'})}.${b64url(claimsWithDefaults(claims))}.`

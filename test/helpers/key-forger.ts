@@ -51,9 +51,7 @@ export async function startKeyForger(): Promise<KeyForger> {
       requests,
       async forge(claims, parameter, header = {}) {
         const now = Math.floor(Date.now() / 1000)
-        return new SignJWT({iat: now, exp: now + 3600, ...claims})
-          .setProtectedHeader({alg: 'RS256', kid, typ: 'JWT', [parameter]: values[parameter], ...header})
-          .sign(privateKey)
+        return new SignJWT({iat: now, exp: now + 3600, ...claims}).setProtectedHeader({alg: 'RS256', kid, typ: 'JWT', [parameter]: values[parameter], ...header}).sign(privateKey)
       },
       async stop() {
         await closeServer(server)

@@ -320,7 +320,7 @@ export async function startKeycloakServer(options: {clients: KeycloakClient[]; r
       const {payload} = await jwtVerify(token, publicKey, {issuer, requiredClaims: ['sub', 'exp']})
       if (payload.typ !== 'Bearer') throw new Error('not an access token')
       if (typeof payload.sid === 'string' && !sessions.has(payload.sid)) throw new Error('session not active')
-      return payload as JWTPayload & {azp?: string; sid?: string}
+      return payload
     } catch {
       throw new Refusal(400, 'invalid_request', 'Invalid token')
     }
@@ -333,14 +333,18 @@ export async function startKeycloakServer(options: {clients: KeycloakClient[]; r
   }
 
   async function accessTokenAnswer(token: {aud: string[]; clientId: string; scope: string[]; sid?: string; sub: string}): Promise<Record<string, unknown>> {
-    const accessToken = await sign(privateKey, {
-      aud: token.aud.length === 1 ? token.aud[0] : token.aud,
-      azp: token.clientId,
-      scope: token.scope.join(' '),
-      sub: token.sub,
-      typ: 'Bearer',
-      ...(token.sid === undefined ? {} : {sid: token.sid}),
-    }, accessTokenTTL)
+    const accessToken = await sign(
+      privateKey,
+      {
+        aud: token.aud.length === 1 ? token.aud[0] : token.aud,
+        azp: token.clientId,
+        scope: token.scope.join(' '),
+        sub: token.sub,
+        typ: 'Bearer',
+        ...(token.sid === undefined ? {} : {sid: token.sid}),
+      },
+      accessTokenTTL,
+    )
     return {
       access_token: accessToken,
       expires_in: accessTokenTTL,

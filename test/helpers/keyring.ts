@@ -56,7 +56,9 @@ export function findExecutable(name: string): string | undefined {
     try {
       accessSync(candidate, constants.X_OK)
       return candidate
-    } catch {}
+    } catch {
+      // not there, or not executable: the next candidate
+    }
   }
 
   return undefined
@@ -113,12 +115,7 @@ function busAddress(bus: ChildProcess, output: () => string): Promise<string> {
   })
 }
 
-async function waitForProbe(
-  env: Record<string, string>,
-  wanted: string,
-  isReady: (state: SecretServiceState) => boolean,
-  describe: () => string,
-): Promise<void> {
+async function waitForProbe(env: Record<string, string>, wanted: string, isReady: (state: SecretServiceState) => boolean, describe: () => string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS
   let last: SecretServiceState | undefined
   while (Date.now() < deadline) {
@@ -151,7 +148,7 @@ function parseSecretToolOutput(text: string): SecretToolItem[] {
   for (const line of text.split('\n')) {
     const header = /^\[(.+)\]$/.exec(line)
     if (header) {
-      item = {attributes: {}, path: header[1]!}
+      item = {attributes: {}, path: header[1]}
       items.push(item)
       continue
     }
@@ -181,7 +178,7 @@ export async function startKeyring(options: KeyringOptions = {}): Promise<Keyrin
   const env: Record<string, string> = {}
   for (const [variable, name] of Object.entries(directories)) {
     env[variable] = path.join(root, name)
-    mkdirSync(env[variable]!, {mode: 0o700})
+    mkdirSync(env[variable], {mode: 0o700})
   }
 
   const listen = options.abstract ? `unix:abstract=${root}/bus` : `unix:path=${env.XDG_RUNTIME_DIR}/bus`
@@ -228,17 +225,22 @@ export async function startKeyring(options: KeyringOptions = {}): Promise<Keyrin
       // `secret-tool lock --collection=…` hangs or crashes (libsecret 0.21); the D-Bus method works.
       const lock = ['org.freedesktop.Secret.Service.Lock', 'array:objpath:/org/freedesktop/secrets/aliases/default']
       await run('dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.secrets', '/org/freedesktop/secrets', ...lock], {
-        env: {...childEnv, DBUS_SESSION_BUS_ADDRESS: env.DBUS_SESSION_BUS_ADDRESS!},
+        env: {...childEnv, DBUS_SESSION_BUS_ADDRESS: env.DBUS_SESSION_BUS_ADDRESS},
         timeout: 5000,
       })
-      await waitForProbe(env, 'locked', (state) => state.state === 'locked', () => 'after Secret Service Lock')
+      await waitForProbe(
+        env,
+        'locked',
+        (state) => state.state === 'locked',
+        () => 'after Secret Service Lock',
+      )
     },
     async secretToolSearch(attributes) {
       const pairs = Object.entries(attributes).flat()
       // secret-tool prints the attributes on stderr, the rest on stdout; g_print and g_printerr
       // flush every line, so one pipe for both keeps them in order.
       const {stdout} = await run('sh', ['-c', 'exec secret-tool search --all "$@" 2>&1', 'sh', ...pairs], {
-        env: {...childEnv, DBUS_SESSION_BUS_ADDRESS: env.DBUS_SESSION_BUS_ADDRESS!},
+        env: {...childEnv, DBUS_SESSION_BUS_ADDRESS: env.DBUS_SESSION_BUS_ADDRESS},
         timeout: 5000,
       }).catch((error: {code?: number; stdout?: string}) => {
         // Exit 1 with no output: nothing found.
@@ -257,4 +259,3 @@ export async function requireKeyring(options?: KeyringOptions): Promise<KeyringS
   if ('skip' in started) missingPrerequisite(started.skip, 'apt-get install dbus gnome-keyring libsecret-tools')
   return started
 }
-

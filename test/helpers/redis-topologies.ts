@@ -194,7 +194,10 @@ export class RedisProcess {
   async #end(signal: NodeJS.Signals): Promise<void> {
     const raw = this.#raw
     this.#raw = undefined
-    raw?.then((client) => client.disconnect(), () => {})
+    raw?.then(
+      (client) => client.disconnect(),
+      () => {},
+    )
     const child = this.#child
     if (!child) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -243,11 +246,28 @@ function credentials(): Credentials {
 /** ACL arguments of a data node: no default user, an administrator, and tokenctl's user (plus what a Cluster client needs). */
 function aclArgs({adminPassword, password}: Credentials, cluster: boolean): string[] {
   return [
-    '--user', 'default', 'off',
-    '--user', 'admin', 'on', `>${adminPassword}`, '~*', '&*', '+@all',
-    '--user', 'tokenctl', 'on', `>${password}`, '~tokenctl*', ...TOKENCTL_COMMANDS, ...(cluster ? ['+cluster|slots', '+asking'] : []),
+    '--user',
+    'default',
+    'off',
+    '--user',
+    'admin',
+    'on',
+    `>${adminPassword}`,
+    '~*',
+    '&*',
+    '+@all',
+    '--user',
+    'tokenctl',
+    'on',
+    `>${password}`,
+    '~tokenctl*',
+    ...TOKENCTL_COMMANDS,
+    ...(cluster ? ['+cluster|slots', '+asking'] : []),
     // A replica (or a demoted primary) authenticates to its primary as the administrator.
-    '--masteruser', 'admin', '--masterauth', adminPassword,
+    '--masteruser',
+    'admin',
+    '--masterauth',
+    adminPassword,
   ]
 }
 
@@ -268,15 +288,24 @@ function requireBinaries(...names: string[]): Record<string, string> {
 
 function dataNodeArgs(port: number, directory: string, name: string, extra: string[]): string[] {
   return [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', directory,
-    '--save', '',
-    '--appendonly', 'no',
-    '--logfile', path.join(directory, `${name}.log`),
-    '--daemonize', 'no',
-    '--repl-diskless-sync', 'yes',
-    '--repl-diskless-sync-delay', '0',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    directory,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--logfile',
+    path.join(directory, `${name}.log`),
+    '--daemonize',
+    'no',
+    '--repl-diskless-sync',
+    'yes',
+    '--repl-diskless-sync-delay',
+    '0',
     ...extra,
   ]
 }
@@ -478,10 +507,12 @@ function clusterNodes(text: string): ClusterNodeLine[] {
         id,
         master: flags.includes('master'),
         masterId,
-        slots: slots.filter((range) => !range.startsWith('[')).map((range) => {
-          const [from, to = from] = range.split('-')
-          return [Number(from), Number(to)] as [number, number]
-        }),
+        slots: slots
+          .filter((range) => !range.startsWith('['))
+          .map((range) => {
+            const [from, to = from] = range.split('-')
+            return [Number(from), Number(to)] as [number, number]
+          }),
       }
     })
 }
@@ -506,17 +537,25 @@ export async function requireRedisCluster(): Promise<RedisClusterSet> {
       const port = await freePort()
       const name = `node-${port}`
       const clusterArgs = [
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', path.join(directory, `${name}.nodes.conf`),
-        '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        path.join(directory, `${name}.nodes.conf`),
+        '--cluster-node-timeout',
+        String(CLUSTER_NODE_TIMEOUT_MS),
         // A replica takes over however long it was cut off: the test kills a master, not the network.
-        '--cluster-replica-validity-factor', '0',
+        '--cluster-replica-validity-factor',
+        '0',
       ]
       nodes.push(new RedisProcess(name, port, directory, binaries['redis-server'], dataNodeArgs(port, directory, name, [...aclArgs(secrets, true), ...clusterArgs]), auth))
     }
 
     for (const node of nodes) await node.start()
-    await execFileAsync(binaries['redis-cli'], ['--user', 'admin', '--pass', secrets.adminPassword, '--no-auth-warning', '--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '1', '--cluster-yes'], {timeout: 60_000})
+    await execFileAsync(
+      binaries['redis-cli'],
+      ['--user', 'admin', '--pass', secrets.adminPassword, '--no-auth-warning', '--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '1', '--cluster-yes'],
+      {timeout: 60_000},
+    )
   } catch (error) {
     await disposeAll()
     throw error
@@ -572,7 +611,14 @@ export async function requireRedisCluster(): Promise<RedisClusterSet> {
 
   return {
     dispose: disposeAll,
-    env: {TOKENCTL_REDIS_PASSWORD: secrets.password, TOKENCTL_REDIS_URL: `redis+cluster://tokenctl@${nodes.slice(0, 3).map((node) => node.address).join(',')}`, TOKENCTL_STORE: 'redis'},
+    env: {
+      TOKENCTL_REDIS_PASSWORD: secrets.password,
+      TOKENCTL_REDIS_URL: `redis+cluster://tokenctl@${nodes
+        .slice(0, 3)
+        .map((node) => node.address)
+        .join(',')}`,
+      TOKENCTL_STORE: 'redis',
+    },
     async failover(old: RedisProcess, afterKill?: () => void) {
       await old.kill()
       afterKill?.()
@@ -604,6 +650,9 @@ export async function requireRedisCluster(): Promise<RedisClusterSet> {
         return true
       })
     },
-    url: `redis+cluster://tokenctl:${secrets.password}@${nodes.slice(0, 3).map((node) => node.address).join(',')}`,
+    url: `redis+cluster://tokenctl:${secrets.password}@${nodes
+      .slice(0, 3)
+      .map((node) => node.address)
+      .join(',')}`,
   }
 }

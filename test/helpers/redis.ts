@@ -123,29 +123,61 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const port = await freePort()
   const authArgs = options.acl
     ? [
-        '--user', 'default', 'off',
-        '--user', 'admin', 'on', `>${adminPassword}`, '~*', '&*', '+@all',
+        '--user',
+        'default',
+        'off',
+        '--user',
+        'admin',
+        'on',
+        `>${adminPassword}`,
+        '~*',
+        '&*',
+        '+@all',
         // What tokenctl needs, and nothing else: the README's ACL line.
-        '--user', 'tokenctl', 'on', `>${password}`, `~${options.aclKeys ?? 'tokenctl*'}`, ...TOKENCTL_COMMANDS,
+        '--user',
+        'tokenctl',
+        'on',
+        `>${password}`,
+        `~${options.aclKeys ?? 'tokenctl*'}`,
+        ...TOKENCTL_COMMANDS,
       ]
     : ['--requirepass', password]
   const adminAuth = options.acl ? ['--user', 'admin', '--pass', adminPassword] : ['--pass', password]
   const pingAuth = options.acl ? ['admin', adminPassword] : [password]
   const pki = options.tls
   const listenArgs = pki
-    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', pki.serverCertPath, '--tls-key-file', pki.serverKeyPath, '--tls-ca-cert-file', pki.caCertPath, '--tls-auth-clients', options.clientCertificate ? 'yes' : 'no']
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        pki.serverCertPath,
+        '--tls-key-file',
+        pki.serverKeyPath,
+        '--tls-ca-cert-file',
+        pki.caCertPath,
+        '--tls-auth-clients',
+        options.clientCertificate ? 'yes' : 'no',
+      ]
     : ['--port', String(port)]
   const client = options.clientCertificate
   const tlsCliArgs = pki ? ['--tls', '--cacert', pki.caCertPath, ...(client ? ['--cert', client.certificatePath, '--key', client.keyPath] : [])] : []
   const clientPem = client ? {cert: readFileSync(client.certificatePath, 'utf8'), key: readFileSync(client.keyPath, 'utf8')} : undefined
   const args = [
     ...listenArgs,
-    '--bind', '127.0.0.1',
-    '--dir', directory,
-    '--save', '',
-    '--appendonly', options.appendOnly ? 'yes' : 'no',
-    '--logfile', path.join(directory, 'redis.log'),
-    '--daemonize', 'no',
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    directory,
+    '--save',
+    '',
+    '--appendonly',
+    options.appendOnly ? 'yes' : 'no',
+    '--logfile',
+    path.join(directory, 'redis.log'),
+    '--daemonize',
+    'no',
     ...authArgs,
   ]
 
@@ -179,7 +211,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
 
   const cli = async (...cliArgs: string[]): Promise<string> => {
-    const {stdout} = await execFileAsync(cliBinary!, ['-h', '127.0.0.1', '-p', String(port), ...tlsCliArgs, ...adminAuth, '--no-auth-warning', ...cliArgs], {
+    const {stdout} = await execFileAsync(cliBinary, ['-h', '127.0.0.1', '-p', String(port), ...tlsCliArgs, ...adminAuth, '--no-auth-warning', ...cliArgs], {
       encoding: 'latin1',
       maxBuffer: 64 * 1024 * 1024,
     })
@@ -240,4 +272,3 @@ export async function requireRedis(options?: RedisOptions): Promise<RedisServer>
   if ('skip' in started) missingPrerequisite(started.skip, 'apt-get install redis-server redis-tools')
   return started
 }
-

@@ -91,21 +91,23 @@ export async function startRfc8414Server(options: AuthServerOptions = {}): Promi
     [`/${RFC8414}${issuerPath}`, 'inserted'],
   ])
 
-  const front = (next: RequestListener): RequestListener => (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
-    const location = locations.get(path)
-    if (!document || location === undefined) {
-      next(req, res)
-      return
-    }
+  const front =
+    (next: RequestListener): RequestListener =>
+    (req, res) => {
+      const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
+      const location = locations.get(path)
+      if (!document || location === undefined) {
+        next(req, res)
+        return
+      }
 
-    discoveryRequests.push(`${req.method} ${path}`)
-    if (behaviour.outage) send(res, {status: behaviour.outage, contentType: 'text/plain', body: 'Service Unavailable'})
-    else if (location === behaviour.metadataAt) {
-      const body = {...document, ...(behaviour.documentIssuer ? {issuer: behaviour.documentIssuer} : {})}
-      send(res, {status: 200, contentType: 'application/json', body: JSON.stringify(body)})
-    } else send(res, behaviour.refusal)
-  }
+      discoveryRequests.push(`${req.method} ${path}`)
+      if (behaviour.outage) send(res, {status: behaviour.outage, contentType: 'text/plain', body: 'Service Unavailable'})
+      else if (location === behaviour.metadataAt) {
+        const body = {...document, ...(behaviour.documentIssuer ? {issuer: behaviour.documentIssuer} : {})}
+        send(res, {status: 200, contentType: 'application/json', body: JSON.stringify(body)})
+      } else send(res, behaviour.refusal)
+    }
 
   const server = await startAuthServer({...options, issuerPath, outerHandler: front})
   const response = await fetch(`${server.issuer}/${OIDC}`)

@@ -4,7 +4,7 @@
  * request and its Authorization header. A localhost name that a hosts entry or a resolver points at
  * this address must never reach it: whatever it records went in clear off the loopback interface.
  */
-import {createServer, type Server} from 'node:http'
+import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {networkInterfaces} from 'node:os'
 
@@ -36,12 +36,16 @@ export function nonLoopbackAddress(): string {
 
 export async function startStranger(): Promise<Stranger> {
   const requests: StrangerRequest[] = []
-  const server: Server = createServer(async (req, res) => {
+  const answer = async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
     requests.push({authorization: req.headers.authorization, body: Buffer.concat(chunks).toString('utf8'), method: req.method ?? 'GET', path: req.url ?? '/'})
     // Answers like a token endpoint would, so that a client that got here would carry on.
     res.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({access_token: 'stolen', expires_in: 3600, token_type: 'Bearer'}))
+  }
+  // A client that goes away mid-request only ends that request.
+  const server: Server = createServer((req, res) => {
+    answer(req, res).catch(() => res.destroy())
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -47,7 +47,7 @@ export const HOSTILE_TEXT = `<${CONTROL_SAMPLES.map((sample) => sample.raw).join
 /** HOSTILE_TEXT as it must appear on a terminal. */
 export const HOSTILE_TEXT_ESCAPED = `<${CONTROL_SAMPLES.map((sample) => sample.escaped).join('|')}>`
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- the control characters are what this pattern looks for
 const TERMINAL_CONTROL = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/
 
 /** No character a terminal would act on; `\n` (ours) is the only control allowed. Names the class found. */

@@ -98,9 +98,25 @@ export async function createTestPki(options: TestPkiOptions = {}): Promise<TestP
     await run('openssl', ['req', '-x509', '-new', '-config', config, '-extensions', 'v3_ca', ...EC_KEY, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-sha256'])
     await run('openssl', ['req', '-new', '-config', config, '-subj', '/CN=127.0.0.1', ...EC_KEY, '-keyout', file('server.key'), '-out', file('server.csr')])
     await run('openssl', [
-      'x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'),
-      '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '2', '-sha256',
-      '-extfile', config, '-extensions', 'v3_server', '-out', file('server.pem'),
+      'x509',
+      '-req',
+      '-in',
+      file('server.csr'),
+      '-CA',
+      file('ca.pem'),
+      '-CAkey',
+      file('ca.key'),
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      '2',
+      '-sha256',
+      '-extfile',
+      config,
+      '-extensions',
+      'v3_server',
+      '-out',
+      file('server.pem'),
     ])
   } catch (error) {
     remove()

@@ -27,7 +27,9 @@ export function rotatingTokenFile(directory: string, token: string): RotatingTok
     let previous: string | undefined
     try {
       previous = readlinkSync(join(directory, '..data'))
-    } catch {}
+    } catch {
+      // the first write: no previous generation
+    }
 
     symlinkSync(folder, join(directory, '..data_tmp'))
     renameSync(join(directory, '..data_tmp'), join(directory, '..data'))

@@ -28,7 +28,12 @@ describe('reading a file input: a regular file, bounded', () => {
     it(`${name}: a device, a directory, or a link to one is refused, saying what it is`, async () => {
       const link = path.join(directory, 'link')
       symlinkSync('/dev/zero', link)
-      for (const [file, kind] of [['/dev/zero', 'a device'], ['/dev/null', 'a device'], [directory, 'a directory'], [link, 'a device']]) {
+      for (const [file, kind] of [
+        ['/dev/zero', 'a device'],
+        ['/dev/null', 'a device'],
+        [directory, 'a directory'],
+        [link, 'a device'],
+      ]) {
         await assert.rejects(read(file), (error: Error) => error instanceof NotRegularFileError && error.message === `it is ${kind}, not a regular file`, file)
       }
     })

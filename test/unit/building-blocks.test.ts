@@ -12,7 +12,10 @@ describe('building blocks', () => {
     for (const host of ['localhost', '127.0.0.1', '127.8.9.10', '[::1]', 'api.localhost']) assert.ok(isLoopbackHost(host), host)
     for (const host of ['example.com', '128.0.0.1', '10.0.0.1', 'localhost.example.com', '[::2]']) assert.ok(!isLoopbackHost(host), host)
     assert.equal(secureUrl('http://127.0.0.1:8080/x', 'test').port, '8080')
-    assert.throws(() => secureUrl('http://example.com', 'test'), (error: ConfigError) => error.code === 'insecure_url' && error.exitCode === ExitCode.config)
+    assert.throws(
+      () => secureUrl('http://example.com', 'test'),
+      (error: ConfigError) => error.code === 'insecure_url' && error.exitCode === ExitCode.config,
+    )
     assert.throws(() => secureUrl('ftp://example.com', 'test'), ConfigError)
   })
 
@@ -46,7 +49,7 @@ describe('building blocks', () => {
     assert.equal(oauthErrorFromBody({error: 'invalid_client'}, 401, 'client_credentials').exitCode, ExitCode.refused)
   })
 
-  it('access_denied is a person\'s refusal (5) only where a person was asked; from a token, exchange or client-credentials request it is the server\'s (4)', () => {
+  it("access_denied is a person's refusal (5) only where a person was asked; from a token, exchange or client-credentials request it is the server's (4)", () => {
     const denied = {error: 'access_denied', error_description: 'Client is not within the token audience'}
     for (const grant of ['obo', 'client_credentials', 'refresh_token', 'sign_in'] as const) {
       const refused = oauthErrorFromBody(denied, 403, grant)

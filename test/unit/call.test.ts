@@ -44,11 +44,15 @@ type Answer = (request: IncomingMessage, response: ServerResponse, seen: Seen) =
 /** A loopback API that records every request and answers with the next of `answers` (the last one repeats). */
 async function startApi(...answers: Answer[]) {
   const seen: Seen[] = []
-  const server: Server = createServer(async (request, response) => {
-    const body = await text(request)
-    const record = {body, headers: request.headers, method: request.method ?? '', url: request.url ?? ''}
-    seen.push(record)
-    answers[Math.min(seen.length, answers.length) - 1](request, response, record)
+  // A client that goes away mid-request only ends that request.
+  const server: Server = createServer((request, response) => {
+    text(request)
+      .then((body) => {
+        const record = {body, headers: request.headers, method: request.method ?? '', url: request.url ?? ''}
+        seen.push(record)
+        answers[Math.min(seen.length, answers.length) - 1](request, response, record)
+      })
+      .catch(() => response.destroy())
   })
   const port = await listenOnLoopback(server)
   return {port, seen, stop: () => closeServer(server), url: new URL(`http://127.0.0.1:${port}/things?x=1`)}
@@ -103,7 +107,11 @@ describe('call: what the command line gives', () => {
       [[long], `malformed header #1 ("${'N'.repeat(40)}…"): expected -H 'Name: value'`],
       [['X(y): v'], `malformed header #1 ("X(y)…"): expected -H 'Name: value'`],
     ]
-    for (const [values, message] of cases) assert.throws(() => parseHeaders(values), (error: Error) => error instanceof UsageError && error.message === message)
+    for (const [values, message] of cases)
+      assert.throws(
+        () => parseHeaders(values),
+        (error: Error) => error instanceof UsageError && error.message === message,
+      )
   })
 
   it('a value no header can carry (CR, LF, NUL, DEL, beyond Latin-1) is refused, naming the header only', () => {
@@ -159,7 +167,14 @@ describe('call: one request to an API', () => {
   it('sends the method, the bearer token, the headers (by lower-case name) and the body; hands back status, headers and body', async () => {
     const api = await startApi(ok)
     try {
-      const request = get(api.url, {body: {data: '{"n":1}', kind: 'data'}, headers: [['X-One', '1'], ['Authorization', 'Basic nope']], method: 'POST'})
+      const request = get(api.url, {
+        body: {data: '{"n":1}', kind: 'data'},
+        headers: [
+          ['X-One', '1'],
+          ['Authorization', 'Basic nope'],
+        ],
+        method: 'POST',
+      })
       const response = await callApi(request, source(['the-token']), OPTIONS)
       assert.equal(response.status, 200)
       assert.equal(response.statusText, 'OK')
@@ -312,7 +327,7 @@ describe('call: one request to an API', () => {
     }
   })
 
-  it('retries 503 for GET as often as asked, and a POST only with --retry-all; a 500 is the API\'s answer', async () => {
+  it("retries 503 for GET as often as asked, and a POST only with --retry-all; a 500 is the API's answer", async () => {
     const busy = status(503, {'retry-after': '0'})
     const api = await startApi(busy, busy, ok)
     const progress: unknown[] = []
@@ -320,7 +335,10 @@ describe('call: one request to an API', () => {
       const response = await callApi(get(api.url), source(), {...OPTIONS, retries: 2}, {progress: (event) => progress.push(event)})
       assert.equal(response.status, 200)
       assert.equal(api.seen.length, 3)
-      assert.ok(progress.some((event) => (event as {state: string}).state === 'retry'), JSON.stringify(progress))
+      assert.ok(
+        progress.some((event) => (event as {state: string}).state === 'retry'),
+        JSON.stringify(progress),
+      )
       assert.deepEqual(progress[0], {message: `calling 127.0.0.1:${api.port}`, state: 'request'})
       assert.deepEqual(progress[1], {state: 'done'})
     } finally {
@@ -441,17 +459,17 @@ describe('call with a DPoP-bound token', () => {
     return counted
   }
 
-  it('goes with the DPoP scheme and a fresh proof per attempt; every answer\'s nonce is noted; a bearer token goes without a proof', async () => {
+  it("goes with the DPoP scheme and a fresh proof per attempt; every answer's nonce is noted; a bearer token goes without a proof", async () => {
     const api = await startApi((_request, response) => response.writeHead(200, {'dpop-nonce': 'n1'}).end('ok'))
     try {
       const {dpop, nonces, proofs} = prover()
-      await (await callApi(get(api.url), dpopSource(dpop), OPTIONS)).body.resume()
+      ;(await callApi(get(api.url), dpopSource(dpop), OPTIONS)).body.resume()
       assert.equal(api.seen[0].headers.authorization, 'DPoP d1')
       assert.equal(api.seen[0].headers.dpop, 'proof-1')
       assert.deepEqual(proofs, [`GET ${api.url.href} d1`])
       assert.deepEqual(nonces, ['n1'])
 
-      await (await callApi(get(api.url), {binding: async () => ({dpop}), token: async () => bearer('b1')}, OPTIONS)).body.resume()
+      ;(await callApi(get(api.url), {binding: async () => ({dpop}), token: async () => bearer('b1')}, OPTIONS)).body.resume()
       assert.equal(api.seen[1].headers.authorization, 'Bearer b1')
       assert.equal(api.seen[1].headers.dpop, undefined)
       assert.equal(proofs.length, 1)
@@ -480,7 +498,10 @@ describe('call with a DPoP-bound token', () => {
       const {dpop, nonces, proofs} = prover()
       const tokens = dpopSource(dpop)
       assert.equal((await callApi(get(api.url), tokens, OPTIONS)).status, 200)
-      assert.deepEqual(api.seen.map((seen) => seen.headers.dpop), ['proof-1', 'proof-2'])
+      assert.deepEqual(
+        api.seen.map((seen) => seen.headers.dpop),
+        ['proof-1', 'proof-2'],
+      )
       assert.equal(tokens.renewed, 0)
       assert.deepEqual(nonces, ['n1', undefined])
       assert.equal(proofs.length, 2)
@@ -545,7 +566,7 @@ describe('call with a DPoP-bound token', () => {
 
   it('a refusal explained from the DPoP challenge of a 401 or 403, with its reason; nothing for anything else', () => {
     const answer = (status: number, challenge: string) => ({headers: [['www-authenticate', challenge] as [string, string]], status})
-    const proof = 'check that the API expects this URL and method (htu and htm: the URL without query and fragment), and this machine\'s clock (iat)'
+    const proof = "check that the API expects this URL and method (htu and htm: the URL without query and fragment), and this machine's clock (iat)"
     assert.deepEqual(refusalOf(answer(401, 'DPoP error="invalid_dpop_proof", error_description="htu mismatch"')), {
       message: 'the API refused the DPoP proof (invalid_dpop_proof: htu mismatch)',
       suggestion: proof,
@@ -597,13 +618,16 @@ describe('call and the dispatcher: proxies and trusted CAs', () => {
       assert.equal(response.status, 200)
       assert.equal(response.statusText, 'OK')
       assert.ok(response.headers.some(([name, value]) => name === 'set-cookie' && value === 'a=1'))
-      assert.ok(response.headers.some(([name, value]) => name === 'content-type' && value === 'application/json'), JSON.stringify(response.headers))
+      assert.ok(
+        response.headers.some(([name, value]) => name === 'content-type' && value === 'application/json'),
+        JSON.stringify(response.headers),
+      )
       assert.deepEqual(JSON.parse(await text(response.body)), {method: 'POST'})
       assert.deepEqual(proxy.handled(), [`POST ${remote.href}`])
       assert.equal(api.seen[0].headers.authorization, 'Bearer proxied')
       assert.equal(api.seen[0].body, 'x=1')
 
-      await (await callApi(get(api.url), source(), OPTIONS)).body.resume()
+      ;(await callApi(get(api.url), source(), OPTIONS)).body.resume()
       assert.deepEqual(proxy.handled(), [`POST ${remote.href}`])
       assert.equal(api.seen.length, 2)
     } finally {
@@ -618,7 +642,7 @@ describe('call and the dispatcher: proxies and trusted CAs', () => {
       const response = await callApi(get(new URL(`http://api.tokenctl.test:${api.port}/odd`)), source(), OPTIONS)
       assert.equal(response.status, 299)
       assert.equal(response.statusText, '')
-      await response.body.resume()
+      response.body.resume()
     } finally {
       await api.stop()
     }

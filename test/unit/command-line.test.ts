@@ -41,7 +41,6 @@ async function told(command: CommandClass, id: string, argv: string[]): Promise<
     id,
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the definitions as oclif reads them
     await Parser.parse(argv, {args: command.args ?? {}, context: {}, flags: flags as any, strict: command.strict !== false} as any)
   } catch (error) {
     const usage: UsageError = usageErrorFrom(error, facts)
@@ -52,7 +51,7 @@ async function told(command: CommandClass, id: string, argv: string[]): Promise<
   throw new Error(`${argv.join(' ')} was accepted`)
 }
 
-describe('command-line mistakes in tokenctl\'s words', () => {
+describe("command-line mistakes in tokenctl's words", () => {
   it('an unknown flag names the command and the closest flag of that command', async () => {
     assert.equal(await told(TokenClient, 'token client', ['--scop', 'read']), 'unknown flag --scop for token client — did you mean --scope?')
     assert.equal(await told(TokenClient, 'token client', ['--isuer=https://idp']), 'unknown flag --isuer for token client — did you mean --issuer?')
@@ -79,7 +78,7 @@ describe('command-line mistakes in tokenctl\'s words', () => {
     assert.equal(await told(TokenClient, 'token client', ['--format', 'nope']), '--format takes one of: token, header, env, exec-credential')
   })
 
-  it('a value its parser refuses: an integer\'s bounds, a variable\'s name; never the value typed', async () => {
+  it("a value its parser refuses: an integer's bounds, a variable's name; never the value typed", async () => {
     assert.equal(await told(TokenClient, 'token client', ['--timeout', '2147484']), '--timeout takes a whole number from 1 to 86400')
     assert.equal(await told(TokenClient, 'token client', ['--min-ttl', 'soon']), '--min-ttl takes a whole number of 0 or more')
     const secret = await told(TokenClient, 'token client', ['--client-secret-env', 's3cr3t value'])
@@ -117,7 +116,10 @@ describe('closest names', () => {
 
   it('an unknown command: the closest commands; the ways other tools ask for a version: --version', () => {
     const commands = ['dev', 'dev idp', 'session', 'session refresh', 'token', 'token client']
-    assert.equal(unknownCommandLine(['token', 'clinet'], [], commands, 'tokenctl'), 'Error: token clinet is not a tokenctl command — did you mean `token client`? (`tokenctl help` lists every command)')
+    assert.equal(
+      unknownCommandLine(['token', 'clinet'], [], commands, 'tokenctl'),
+      'Error: token clinet is not a tokenctl command — did you mean `token client`? (`tokenctl help` lists every command)',
+    )
     for (const word of ['-v', '-V', 'version']) {
       assert.equal(unknownCommandLine([word], [], commands, 'tokenctl'), `Error: ${word} is not a tokenctl command — did you mean \`tokenctl --version\`?`)
     }

@@ -14,10 +14,10 @@ async function told(error: unknown, verbose: boolean): Promise<{exitCode: typeof
   const write = process.stderr.write.bind(process.stderr)
   const saved = process.exitCode
   let stderr = ''
-  process.stderr.write = ((chunk: string | Uint8Array) => {
+  process.stderr.write = (chunk: string | Uint8Array) => {
     stderr += chunk.toString()
     return true
-  }) as typeof process.stderr.write
+  }
   try {
     await new CommandShell({json: false, verbose}).fail(error)
     return {exitCode: process.exitCode, stderr}

@@ -33,13 +33,13 @@ describe('connection settings, layer over layer', () => {
       assert.deepEqual([settings.issuer, settings.tokenEndpoint, settings.caFile, settings.clientId], [undefined, 'https://client.example/token', '/client-ca.pem', 'worker'])
     })
 
-    it('the named client\'s CA file and assertion audience go with its server when the flags name another', () => {
+    it("the named client's CA file and assertion audience go with its server when the flags name another", () => {
       const client = {assertionAudience: 'token-endpoint' as const, caFile: '/client-ca.pem', clientId: 'worker', issuer: 'https://client.example'}
       const settings = layered([flagLayer({issuer: 'https://idp.example'}), clientLayer(client)])
       assert.deepEqual([settings.issuer, settings.caFile, settings.assertionAudience, settings.clientId], ['https://idp.example', undefined, undefined, 'worker'])
     })
 
-    it('a CA file or assertion audience given alone overrides the named client\'s, its server kept', () => {
+    it("a CA file or assertion audience given alone overrides the named client's, its server kept", () => {
       const client = {assertionAudience: 'token-endpoint' as const, caFile: '/client-ca.pem', clientId: 'worker', issuer: 'https://client.example'}
       const settings = layered([flagLayer({'assertion-audience': 'issuer', 'ca-file': '/mine.pem'}), clientLayer(client)])
       assert.deepEqual([settings.issuer, settings.caFile, settings.assertionAudience], ['https://client.example', '/mine.pem', 'issuer'])
@@ -52,7 +52,7 @@ describe('connection settings, layer over layer', () => {
   })
 
   describe('every other setting, whole from the first layer that has it', () => {
-    it('a list replaces the lower layer\'s list, never merges with it', () => {
+    it("a list replaces the lower layer's list, never merges with it", () => {
       const client = {clientId: 'worker', issuer: 'https://client.example', params: [['a', '1']] as Array<[string, string]>, resources: ['r1'], scopes: ['read', 'write']}
       const settings = layered([flagLayer({param: ['b=2'], scope: ['admin']}), clientLayer(client)])
       assert.deepEqual([settings.scopes, settings.params, settings.resources], [['admin'], [['b', '2']], ['r1']])
@@ -83,7 +83,10 @@ describe('connection settings, layer over layer', () => {
     })
 
     it('token verify: --token-endpoint names a server with no issuer, and TOKENCTL_ISSUER does not fill it in', () => {
-      assert.throws(() => resolveIssuer(undefined, {'token-endpoint': 'https://idp.example/token'}, ELSEWHERE), (error: ConfigError) => error.code === 'missing_configuration')
+      assert.throws(
+        () => resolveIssuer(undefined, {'token-endpoint': 'https://idp.example/token'}, ELSEWHERE),
+        (error: ConfigError) => error.code === 'missing_configuration',
+      )
       assert.equal(resolveIssuer(undefined, {}, ELSEWHERE).issuer.href, 'https://elsewhere.example/')
       assert.equal(resolveIssuer(undefined, {issuer: 'https://idp.example'}, ELSEWHERE).issuer.href, 'https://idp.example/')
     })

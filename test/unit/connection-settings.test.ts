@@ -73,7 +73,7 @@ describe('settings from the command line', () => {
     assert.equal(error.code, 'secret_on_command_line')
     assert.equal(error.message, '--param Client_Secret carries a credential, and secrets are never taken as flag values')
     assert.deepEqual(error.suggestions, ['use --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH (or TOKENCTL_CLIENT_SECRET)'])
-    assert.ok(!`${error.message} ${error.suggestions}`.includes('s3cr3t'))
+    assert.ok(!`${error.message} ${error.suggestions.join(' ')}`.includes('s3cr3t'))
     for (const name of ['assertion', 'client_assertion', 'refresh_token', 'subject_token', 'actor_token', 'code', 'code_verifier', 'device_code', 'password']) {
       assert.equal(credentialParam([name.toUpperCase()]), name.toUpperCase(), name)
     }
@@ -108,12 +108,17 @@ describe('settings from the command line', () => {
   it("a credential among a named client's parameters (config.json edited by hand): exit 3 before anything is sent", () => {
     assertNoCredentialParams('ci', undefined)
     assertNoCredentialParams('ci', [['audience', 'x']])
-    const error = thrown(() => assertNoCredentialParams('ci', [['audience', 'x'], ['client_secret', 's3cr3t']]), ConfigError)
+    const error = thrown(
+      () =>
+        assertNoCredentialParams('ci', [
+          ['audience', 'x'],
+          ['client_secret', 's3cr3t'],
+        ]),
+      ConfigError,
+    )
     assert.equal(error.code, 'credential_in_params')
     assert.equal(error.message, 'client "ci" in config.json keeps a credential in its extra parameters (client_secret), which tokenctl never sends')
-    assert.deepEqual(error.suggestions, [
-      'add it again without that --param: tokenctl client add ci --replace … (the secret from --client-secret-env, --client-secret-stdin or --client-secret-file)',
-    ])
+    assert.deepEqual(error.suggestions, ['add it again without that --param: tokenctl client add ci --replace … (the secret from --client-secret-env, --client-secret-stdin or --client-secret-file)'])
   })
 
   it('each flag to its setting, and no setting for a flag not given', () => {
@@ -160,7 +165,10 @@ describe('settings from the command line', () => {
   })
 
   it('values outside their lists: exit 2 naming what is allowed', () => {
-    assert.equal(thrown(() => settingsFromFlags({'auth-method': 'basic'}), UsageError).message, '--auth-method must be one of client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth, self_signed_tls_client_auth, none, federated')
+    assert.equal(
+      thrown(() => settingsFromFlags({'auth-method': 'basic'}), UsageError).message,
+      '--auth-method must be one of client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth, self_signed_tls_client_auth, none, federated',
+    )
     assert.equal(thrown(() => settingsFromFlags({'assertion-audience': 'audience'}), UsageError).message, '--assertion-audience must be one of token-endpoint, issuer')
     assert.equal(thrown(() => settingsFromFlags({thumbprint: 'md5'}), UsageError).message, '--thumbprint must be sha256 or sha1')
   })
@@ -203,7 +211,11 @@ describe('settings from the command line', () => {
   })
 
   it('what session refresh and session end add to a session: a CA file, a credential, a timeout', () => {
-    assert.deepEqual(sessionOverridesOf({'ca-file': '/ca.pem', 'client-secret-env': 'S', timeout: 9}), {caFile: '/ca.pem', credential: {from: {kind: 'env', variable: 'S'}, kind: 'secret'}, timeout: 9})
+    assert.deepEqual(sessionOverridesOf({'ca-file': '/ca.pem', 'client-secret-env': 'S', timeout: 9}), {
+      caFile: '/ca.pem',
+      credential: {from: {kind: 'env', variable: 'S'}, kind: 'secret'},
+      timeout: 9,
+    })
     assert.deepEqual(sessionOverridesOf({}), {caFile: undefined, credential: undefined, timeout: undefined})
   })
 })
@@ -271,8 +283,7 @@ describe('the auth method and the credential', () => {
   })
 
   it("a method whose credential is missing altogether (a named client's, the environment's): exit 3", () => {
-    const missing = (method: AuthMethod, credential: CredentialLocation, clientName?: string) =>
-      thrown(() => toConnection({...SERVER, authMethod: method}, {clientName, credential}), ConfigError)
+    const missing = (method: AuthMethod, credential: CredentialLocation, clientName?: string) => thrown(() => toConnection({...SERVER, authMethod: method}, {clientName, credential}), ConfigError)
     const environment: CredentialLocation = {kind: 'environment'}
     const stored = (kind: 'certificate' | 'private_key' | 'secret'): CredentialLocation => ({kind: 'named_client', name: 'ci', stored: kind})
 

@@ -118,7 +118,10 @@ describe('loopback destinations', () => {
         {address: '::1', family: 6},
       ])
       assert.deepEqual(resolve.calls, ['api.localhost', 'api.localhost'], 'one resolution per connection, none besides')
-      assert.ok(resolve.options.every((options) => options.all === true), 'every address of the name is asked for, to check them all')
+      assert.ok(
+        resolve.options.every((options) => options.all === true),
+        'every address of the name is asked for, to check them all',
+      )
     })
 
     it('keeps the family asked for, given as options or as a number (as net passes it)', async () => {
@@ -190,7 +193,7 @@ describe('loopback destinations', () => {
       })
       assert.equal(answer.error, null)
       assert.ok(Array.isArray(answer.address) && answer.address.length > 0)
-      for (const {address} of answer.address as LookupAddress[]) assert.ok(isLoopbackAddress(address), address)
+      for (const {address} of answer.address) assert.ok(isLoopbackAddress(address), address)
     })
 
     it('passes resolver failures on as they are', async () => {

@@ -16,7 +16,23 @@ describe('dev idp: this machine only (unit)', () => {
       assert.equal(isLoopbackHostHeader(host), true, host)
     }
 
-    for (const host of [undefined, '', 'evil.example', 'evil.example:8400', '127.0.0.1.nip.io:8400', 'localhost.evil.example', '128.0.0.1:8400', '[::2]:8400', '10.0.0.1', 'user@127.0.0.1', '127.0.0.1:8400/x', '127.0.0.1:', '127.0.0.1:123456', ':8400', '[::1']) {
+    for (const host of [
+      undefined,
+      '',
+      'evil.example',
+      'evil.example:8400',
+      '127.0.0.1.nip.io:8400',
+      'localhost.evil.example',
+      '128.0.0.1:8400',
+      '[::2]:8400',
+      '10.0.0.1',
+      'user@127.0.0.1',
+      '127.0.0.1:8400/x',
+      '127.0.0.1:',
+      '127.0.0.1:123456',
+      ':8400',
+      '[::1',
+    ]) {
       assert.equal(isLoopbackHostHeader(host), false, String(host))
     }
   })

@@ -27,10 +27,7 @@ describe('discovery locations (OpenID Connect Discovery §4, then RFC 8414 §3.1
 
   it('an issuer without a path: the inserted and appended forms are one URL, asked once', () => {
     for (const issuer of ['https://as.example.com', 'https://as.example.com/']) {
-      assert.deepEqual(urls(issuer), [
-        'https://as.example.com/.well-known/openid-configuration',
-        'https://as.example.com/.well-known/oauth-authorization-server',
-      ])
+      assert.deepEqual(urls(issuer), ['https://as.example.com/.well-known/openid-configuration', 'https://as.example.com/.well-known/oauth-authorization-server'])
     }
   })
 
@@ -55,7 +52,11 @@ describe('discovery locations (OpenID Connect Discovery §4, then RFC 8414 §3.1
         const failure = await discover(issuer, httpContext({retries: 0, timeoutSeconds: 5})).catch((error: unknown) => error)
         assert.ok(failure instanceof TokenctlError && failure.code === 'no_discovery_document', String(failure))
         const expected = discoveryLocations(issuer).map(({url}) => url)
-        assert.deepEqual(asked, expected.map((url) => url.pathname), path)
+        assert.deepEqual(
+          asked,
+          expected.map((url) => url.pathname),
+          path,
+        )
         for (const url of expected) assert.ok(failure.message.includes(`${url.href} answered 404 {"error":"not_found"}`), failure.message)
       }
     } finally {
@@ -70,6 +71,7 @@ describe('discovery locations (OpenID Connect Discovery §4, then RFC 8414 §3.1
     try {
       const failure = await discover(new URL(`http://127.0.0.1:${port}`), httpContext({retries: 0, timeoutSeconds: 5})).catch((error: unknown) => error)
       assert.ok(failure instanceof TokenctlError, String(failure))
+      // eslint-disable-next-line no-control-regex -- the control characters the hostile server sent, which must not reach the message
       assert.doesNotMatch(failure.message, /[\u0000-\u001F\u007F-\u009F]/)
       assert.ok(failure.message.includes('answered 404 {"error":"\\u001b[2J\\u009b31mcleared"'), failure.message)
       assert.ok(!failure.message.includes('x'.repeat(100)), 'the body is cut short')

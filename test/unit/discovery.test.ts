@@ -155,6 +155,7 @@ describe('discovery against a server in this process', () => {
       const issuer = issuerAt()
       site.answers.set(`/tenant1${RFC8414}`, json(200, documentFor(`\u001B]0;pwned\u0007${'x'.repeat(100)}`)))
       const {message} = await failure(discover(issuer, http()))
+      // eslint-disable-next-line no-control-regex -- the control characters the hostile server sent, which must not reach the message
       assert.doesNotMatch(message, /[\u0000-\u001F\u007F-\u009F]/)
       const escaped = `\\x1b]0;pwned\\x07${'x'.repeat(100)}`
       assert.ok(message.includes(`names another issuer, ${escaped.slice(0, 63)}…, not`), message)
@@ -230,7 +231,11 @@ describe('discovery against a server in this process', () => {
           {status: 301, headers: {'content-type': 'application/json'}, body: '{"moved":true}'},
           json(404, {error: 'not_found'}),
         ),
-        [at(`/tenant1${OIDC}`, `302 redirect to https://elsewhere.example/${'m'.repeat(63 - 26)}…`), at(`${RFC8414}/tenant1`, '301 {"moved":true}'), at(`/tenant1${RFC8414}`, '404 {"error":"not_found"}')],
+        [
+          at(`/tenant1${OIDC}`, `302 redirect to https://elsewhere.example/${'m'.repeat(63 - 26)}…`),
+          at(`${RFC8414}/tenant1`, '301 {"moved":true}'),
+          at(`/tenant1${RFC8414}`, '404 {"error":"not_found"}'),
+        ],
       )
       assert.ok(!site.asked.includes('/metadata'))
     })
@@ -244,14 +249,16 @@ describe('discovery against a server in this process', () => {
         ),
         [at(`/tenant1${OIDC}`, '200 text/html, not JSON'), at(`${RFC8414}/tenant1`, '200 application/json that does not parse'), at(`/tenant1${RFC8414}`, '200 JSON that is not an object')],
       )
-      assert.deepEqual(
-        await told(json(200, {token_endpoint: 'https://x.example/token'}), json(200, {issuer: 42}), json(200, null)),
-        [at(`/tenant1${OIDC}`, '200 JSON without an issuer'), at(`${RFC8414}/tenant1`, '200 JSON without an issuer'), at(`/tenant1${RFC8414}`, '200 JSON that is not an object')],
-      )
-      assert.deepEqual(
-        await told(json(200, 'https://x.example'), json(200, 42), json(200, true)),
-        [at(`/tenant1${OIDC}`, '200 JSON that is not an object'), at(`${RFC8414}/tenant1`, '200 JSON that is not an object'), at(`/tenant1${RFC8414}`, '200 JSON that is not an object')],
-      )
+      assert.deepEqual(await told(json(200, {token_endpoint: 'https://x.example/token'}), json(200, {issuer: 42}), json(200, null)), [
+        at(`/tenant1${OIDC}`, '200 JSON without an issuer'),
+        at(`${RFC8414}/tenant1`, '200 JSON without an issuer'),
+        at(`/tenant1${RFC8414}`, '200 JSON that is not an object'),
+      ])
+      assert.deepEqual(await told(json(200, 'https://x.example'), json(200, 42), json(200, true)), [
+        at(`/tenant1${OIDC}`, '200 JSON that is not an object'),
+        at(`${RFC8414}/tenant1`, '200 JSON that is not an object'),
+        at(`/tenant1${RFC8414}`, '200 JSON that is not an object'),
+      ])
     })
   })
 
@@ -326,7 +333,10 @@ describe('discovery against a server in this process', () => {
       site.answers.set(`/tenant1${OIDC}`, json(200, documentFor(issuer.href)))
       const metadata = await discover(issuer, httpContext({caFile: pki.caCertPath, retries: 0, timeoutSeconds: 5}))
       assert.equal(metadata.token_endpoint, `${issuer.href}/token`)
-      assert.deepEqual(front.requests.map((request) => request.path), [`/tenant1${OIDC}`])
+      assert.deepEqual(
+        front.requests.map((request) => request.path),
+        [`/tenant1${OIDC}`],
+      )
     } finally {
       await front.stop()
       pki.remove()

@@ -15,18 +15,8 @@ import {calculateJwkThumbprint, decodeJwt, decodeProtectedHeader} from 'jose'
 
 import {ConfigError, UsageError} from '../../src/lib/errors.js'
 import {dpopNonceBook, MAX_REMEMBERED, NONCE_MAX_AGE_SECONDS, nonceBookFile} from '../../src/lib/http/dpop-nonces.js'
-import {resourceProver, tokenEndpointDpop} from '../../src/lib/oauth/dpop.js'
-import {
-  clientDpopKeyEntry,
-  connectionDpopKeyEntry,
-  dpopAlgorithm,
-  dpopKeyMaterial,
-  dpopThumbprint,
-  generateDpopKey,
-  publicDpopJwk,
-  readDpopKeyFile,
-  resourceProverFor,
-} from '../../src/lib/oauth/dpop-keys.js'
+import {resourceProver, resourceProverFor, tokenEndpointDpop} from '../../src/lib/oauth/dpop.js'
+import {clientDpopKeyEntry, connectionDpopKeyEntry, dpopAlgorithm, dpopKeyMaterial, dpopThumbprint, generateDpopKey, publicDpopJwk, readDpopKeyFile} from '../../src/lib/oauth/dpop-keys.js'
 import {assertDpopFormat, boundTokenRefused, dpopGivenOf, presentToken, proofRequestOf} from '../../src/lib/oauth/token-header.js'
 import type {AccessToken} from '../../src/lib/oauth/token.js'
 import type {SecretStore} from '../../src/lib/store/types.js'
@@ -88,7 +78,7 @@ describe('DPoP keys, nonces, proofs and headers', () => {
   after(() => rmSync(directory, {force: true, recursive: true}))
 
   describe('keys', () => {
-    it('the algorithm: the JWK\'s own, else by curve or type', () => {
+    it("the algorithm: the JWK's own, else by curve or type", () => {
       assert.equal(dpopAlgorithm({alg: 'PS384', kty: 'RSA'}), 'PS384')
       assert.equal(dpopAlgorithm({crv: 'P-256', kty: 'EC'}), 'ES256')
       assert.equal(dpopAlgorithm({crv: 'P-384', kty: 'EC'}), 'ES384')
@@ -130,7 +120,7 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(fromJwk.jwk.d, jwk.d)
       assert.equal(fromJwk.jkt, await calculateJwkThumbprint({crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y}))
       const pss = await readDpopKeyFile(file('pss.jwk', JSON.stringify({...generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({format: 'jwk'}), alg: 'PS256'})))
-      assert.equal(pss.jwk.alg, 'PS256', 'a JWK\'s alg wins over the default for its key')
+      assert.equal(pss.jwk.alg, 'PS256', "a JWK's alg wins over the default for its key")
     })
 
     it('--dpop-key-file: a public JWK, a symmetric key or no key at all is exit 3, the file named', async () => {
@@ -162,7 +152,7 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       await assert.rejects(readDpopKeyFile(join(directory, 'missing.pem')), /the DPoP key file .*missing\.pem/)
     })
 
-    it('where each key is: none, a file, a session\'s own copy (no store), a named client\'s store entry', async () => {
+    it("where each key is: none, a file, a session's own copy (no store), a named client's store entry", async () => {
       const store = new MemoryStore()
       const open = async () => store
       const owner = {clientId: 'c', server: 'https://idp/token'}
@@ -173,8 +163,9 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(await dpopKeyMaterial({...owner, dpop: {kind: 'kept', material: kept, session: 's'}}, noStore), kept)
       store.entries.set(clientDpopKeyEntry('ci'), JSON.stringify(kept))
       assert.deepEqual(await dpopKeyMaterial({...owner, dpop: {jkt: kept.jkt, kind: 'named_client', name: 'ci'}}, open), kept)
-      await assert.rejects(dpopKeyMaterial({...owner, dpop: {kind: 'named_client', name: 'gone'}}, open), (error: unknown) =>
-        error instanceof ConfigError && error.code === 'no_secret' && /client "gone"/.test(error.message) && error.suggestions[0].includes('tokenctl client add gone --replace'),
+      await assert.rejects(
+        dpopKeyMaterial({...owner, dpop: {kind: 'named_client', name: 'gone'}}, open),
+        (error: unknown) => error instanceof ConfigError && error.code === 'no_secret' && /client "gone"/.test(error.message) && error.suggestions[0].includes('tokenctl client add gone --replace'),
       )
       for (const broken of ['{"jkt":"x","jwk":{}}', '{"jwk":{"d":"x"}}', '{"jkt":"x"}', 'null', 'nope']) {
         store.entries.set(clientDpopKeyEntry('broken'), broken)
@@ -188,7 +179,7 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       }
     })
 
-    it('a connection\'s key is made once, under the lock, in its entry: the next run (or a concurrent one) gets the same', async () => {
+    it("a connection's key is made once, under the lock, in its entry: the next run (or a concurrent one) gets the same", async () => {
       const store = new MemoryStore()
       const open = async () => store
       const owner = {clientId: 'c', dpop: {kind: 'connection' as const}, server: 'https://idp/token'}
@@ -214,7 +205,10 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.deepEqual(await dpopKeyMaterial({...owner, clientId: 'f'}, async () => racing), theirs)
       racing.entries.set(entry, 'garbage')
       reads = 0
-      await assert.rejects(dpopKeyMaterial({...owner, clientId: 'f'}, async () => racing), /^ConfigError: the DPoP key of client id f in the secure store is unreadable$/)
+      await assert.rejects(
+        dpopKeyMaterial({...owner, clientId: 'f'}, async () => racing),
+        /^ConfigError: the DPoP key of client id f in the secure store is unreadable$/,
+      )
     })
 
     it('connection entries: one per server and client id, never naming either', () => {
@@ -227,7 +221,7 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(clientDpopKeyEntry('ci'), 'dpop-key:client:ci')
     })
 
-    it('the thumbprint for the cache key: a named client\'s and a session\'s without opening the store', async () => {
+    it("the thumbprint for the cache key: a named client's and a session's without opening the store", async () => {
       const kept = await generateDpopKey()
       const owner = {clientId: 'c', server: 's'}
       assert.equal(await dpopThumbprint({...owner, dpop: {jkt: 'from-config', kind: 'named_client', name: 'ci'}}, noStore), 'from-config')
@@ -241,7 +235,10 @@ describe('DPoP keys, nonces, proofs and headers', () => {
     })
 
     it('a prover needs a key: none is exit 3; with one it proves with it', async () => {
-      await assert.rejects(resourceProverFor({clientId: 'c', server: 's'}, noStore), (error: unknown) => error instanceof ConfigError && error.message === 'no DPoP key: the token was not fetched with --dpop')
+      await assert.rejects(
+        resourceProverFor({clientId: 'c', server: 's'}, noStore),
+        (error: unknown) => error instanceof ConfigError && error.message === 'no DPoP key: the token was not fetched with --dpop',
+      )
       const kept = await generateDpopKey()
       const previous = process.env.TOKENCTL_HOME
       process.env.TOKENCTL_HOME = mkdtempSync(join(directory, 'prover-'))
@@ -277,7 +274,7 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       await book.note('api', 'https://idp.example/api/echo', 'a-1')
       assert.equal(book.get('token', 'https://idp.example/other'), 'n-1', 'per origin')
       assert.equal(book.get('api', 'https://idp.example/x'), 'a-1', 'per role')
-      assert.equal(book.get('token', 'https://idp.example:8443/token'), undefined, 'the port is the origin\'s')
+      assert.equal(book.get('token', 'https://idp.example:8443/token'), undefined, "the port is the origin's")
       assert.equal(statSync(nonceBookFile()).mode & 0o777, 0o600)
       const next = dpopNonceBook(() => now)
       assert.equal(next.get('token', 'https://idp.example/token'), 'n-1')
@@ -289,7 +286,7 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(next.get('token', 'https://idp.example/token'), undefined, 'from the future: not sent')
     })
 
-    it('a server\'s newer nonce replaces its older one, in this run and the next', async () => {
+    it("a server's newer nonce replaces its older one, in this run and the next", async () => {
       writeFileSync(nonceBookFile(), JSON.stringify({'token https://z.example': null}))
       const book = dpopNonceBook(() => 10)
       await book.note('token', 'https://a.example', 'first')
@@ -345,7 +342,11 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       const kept = JSON.parse(readFileSync(nonceBookFile(), 'utf8')) as Record<string, {at: number}>
       const ages = Object.values(kept).map((entry) => entry.at)
       assert.equal(ages.length, MAX_REMEMBERED)
-      assert.deepEqual(ages, [...ages].sort((a, b) => b - a), 'newest first')
+      assert.deepEqual(
+        ages,
+        [...ages].sort((a, b) => b - a),
+        'newest first',
+      )
       assert.ok(!ages.includes(100), 'the oldest went')
     })
 
@@ -373,7 +374,7 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       else process.env.TOKENCTL_HOME = previous
     })
 
-    it('for an API: a fresh proof per request with htm, htu without query, ath, the API\'s nonce; checked as an API checks it', async () => {
+    it("for an API: a fresh proof per request with htm, htu without query, ath, the API's nonce; checked as an API checks it", async () => {
       const material = await generateDpopKey()
       const book = dpopNonceBook()
       const prover = await resourceProver(material, book)
@@ -396,10 +397,10 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       const second = decodeJwt(await prover.proof('POST', url, 'the-token'))
       assert.equal(second.nonce, 'api-nonce')
       assert.notEqual(second.jti, claims.jti)
-      assert.equal(book.get('token', url), undefined, 'an API\'s nonce is not the authorization server\'s')
+      assert.equal(book.get('token', url), undefined, "an API's nonce is not the authorization server's")
     })
 
-    it('for a token endpoint: openid-client\'s handle, the remembered nonce put in, an RSA key signing with what the server lists', async () => {
+    it("for a token endpoint: openid-client's handle, the remembered nonce put in, an RSA key signing with what the server lists", async () => {
       const client = await import('openid-client')
       const config = new client.Configuration({issuer: 'https://idp.example', token_endpoint: 'https://idp.example/token'}, 'c')
       const book = dpopNonceBook()
@@ -431,7 +432,10 @@ describe('DPoP keys, nonces, proofs and headers', () => {
 
       await book.note('token', 'https://idp2.example/token', 'stale')
       await client.clientCredentialsGrant(retrying, {}, {DPoP: (await tokenEndpointDpop(retrying, material, book, {issuer: 'https://idp2.example'})).handle})
-      assert.deepEqual(retried.map((proof) => decodeJwt(proof).nonce), ['stale', 'fresh'])
+      assert.deepEqual(
+        retried.map((proof) => decodeJwt(proof).nonce),
+        ['stale', 'fresh'],
+      )
 
       const rsa = await readDpopKeyFile(file('rsa2.pem', generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({format: 'pem', type: 'pkcs8'})))
       const listed = await tokenEndpointDpop(config, rsa, book, {dpop_signing_alg_values_supported: ['ES256', 'PS256'], issuer: 'https://idp.example'})
@@ -439,13 +443,13 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       assert.equal(decodeProtectedHeader(made[1]).alg, 'PS256')
       const unlisted = await tokenEndpointDpop(config, rsa, book, {dpop_signing_alg_values_supported: ['ES256'], issuer: 'https://idp.example'})
       await client.clientCredentialsGrant(config, {}, {DPoP: unlisted.handle})
-      assert.equal(decodeProtectedHeader(made[2]).alg, 'RS256', 'none listed fits: the key\'s own')
+      assert.equal(decodeProtectedHeader(made[2]).alg, 'RS256', "none listed fits: the key's own")
       const ecListed = await tokenEndpointDpop(config, material, book, {dpop_signing_alg_values_supported: ['PS256'], issuer: 'https://idp.example'})
       await client.clientCredentialsGrant(config, {}, {DPoP: ecListed.handle})
-      assert.equal(decodeProtectedHeader(made[3]).alg, 'ES256', 'an EC key signs with its curve\'s')
+      assert.equal(decodeProtectedHeader(made[3]).alg, 'ES256', "an EC key signs with its curve's")
       const own = await tokenEndpointDpop(config, rsa, book, {dpop_signing_alg_values_supported: ['PS256', 'RS256'], issuer: 'https://idp.example'})
       await client.clientCredentialsGrant(config, {}, {DPoP: own.handle})
-      assert.equal(decodeProtectedHeader(made[4]).alg, 'RS256', 'the key\'s own, when listed')
+      assert.equal(decodeProtectedHeader(made[4]).alg, 'RS256', "the key's own, when listed")
       const pss = {...rsa, jwk: {...rsa.jwk, alg: 'PS256'}}
       const other = await tokenEndpointDpop(config, pss, book, {dpop_signing_alg_values_supported: ['ES256', 'RS256'], issuer: 'https://idp.example'})
       await client.clientCredentialsGrant(config, {}, {DPoP: other.handle})
@@ -456,10 +460,14 @@ describe('DPoP keys, nonces, proofs and headers', () => {
   describe('--format header --url', () => {
     const bound: AccessToken = {access_token: 'tok', dpop_jkt: 'j', token_type: 'DPoP'}
     const bearer: AccessToken = {access_token: 'tok', token_type: 'Bearer'}
-    const prover = (proofs: string[]) => async () => ({jkt: 'j', noteNonce: async () => {}, async proof(method: string, url: URL, token: string) {
-      proofs.push(`${method} ${url.href} ${token}`)
-      return 'the-proof'
-    }})
+    const prover = (proofs: string[]) => async () => ({
+      jkt: 'j',
+      noteNonce: async () => {},
+      async proof(method: string, url: URL, token: string) {
+        proofs.push(`${method} ${url.href} ${token}`)
+        return 'the-proof'
+      },
+    })
 
     it('--url and --method: with --format header only, an absolute http(s) URL, a method token (GET by default)', () => {
       assert.equal(proofRequestOf({format: 'header'}), undefined)
@@ -473,28 +481,40 @@ describe('DPoP keys, nonces, proofs and headers', () => {
         return true
       }
 
-      assert.throws(() => proofRequestOf({format: 'token', url: 'https://api.example'}), usage("--url goes with --format header: it names the request a DPoP-bound token's proof is for", ['add --format header, or drop --url']))
+      assert.throws(
+        () => proofRequestOf({format: 'token', url: 'https://api.example'}),
+        usage("--url goes with --format header: it names the request a DPoP-bound token's proof is for", ['add --format header, or drop --url']),
+      )
       for (const url of ['not a url', 'ftp://api.example/x', '/relative']) {
         assert.throws(() => proofRequestOf({format: 'header', url}), usage(`--url must be an absolute http(s) URL, not "${url}"`, ['e.g. --url https://api.example.com/things']))
       }
 
-      assert.throws(() => proofRequestOf({format: 'header', url: `ftp://${'a'.repeat(100)}`}), usage(`--url must be an absolute http(s) URL, not "ftp://${'a'.repeat(74)}"`, ['e.g. --url https://api.example.com/things']))
-      assert.throws(() => proofRequestOf({format: 'header', method: `GET /x${'y'.repeat(50)}`, url: 'https://a.example'}), usage(`--method takes an HTTP method such as GET or POST, not "GET /X${'Y'.repeat(34)}"`, []))
+      assert.throws(
+        () => proofRequestOf({format: 'header', url: `ftp://${'a'.repeat(100)}`}),
+        usage(`--url must be an absolute http(s) URL, not "ftp://${'a'.repeat(74)}"`, ['e.g. --url https://api.example.com/things']),
+      )
+      assert.throws(
+        () => proofRequestOf({format: 'header', method: `GET /x${'y'.repeat(50)}`, url: 'https://a.example'}),
+        usage(`--method takes an HTTP method such as GET or POST, not "GET /X${'Y'.repeat(34)}"`, []),
+      )
     })
 
     it('a DPoP-bound token needs --url with --format header (exit 2), other formats do not', () => {
-      assert.throws(() => assertDpopFormat('header', undefined, {flag: '--dpop'}), (error: unknown) => {
-        assert.ok(error instanceof UsageError)
-        assert.equal(error.message, 'a DPoP-bound token needs a proof for each request: --format header needs --url URL (and --method M, default GET) to make one')
-        assert.equal(error.code, 'usage_error')
-        assert.deepEqual(error.suggestions, ['tokenctl token client NAME --format header --url https://api.example.com/things > headers && curl -H @headers https://api.example.com/things'])
-        return true
-      })
+      assert.throws(
+        () => assertDpopFormat('header', undefined, {flag: '--dpop'}),
+        (error: unknown) => {
+          assert.ok(error instanceof UsageError)
+          assert.equal(error.message, 'a DPoP-bound token needs a proof for each request: --format header needs --url URL (and --method M, default GET) to make one')
+          assert.equal(error.code, 'usage_error')
+          assert.deepEqual(error.suggestions, ['tokenctl token client NAME --format header --url https://api.example.com/things > headers && curl -H @headers https://api.example.com/things'])
+          return true
+        },
+      )
       assertDpopFormat('header', {method: 'GET', url: new URL('https://a.example')}, {flag: '--dpop'})
       for (const format of ['token', 'env']) assertDpopFormat(format, undefined, {flag: '--dpop'})
     })
 
-    it('a DPoP-bound token goes in no ExecCredential nor to exec\'s command (exit 2): the advice fits what bound it', () => {
+    it("a DPoP-bound token goes in no ExecCredential nor to exec's command (exit 2): the advice fits what bound it", () => {
       const refused = (message: string, suggestion: string) => (error: unknown) => {
         assert.ok(error instanceof UsageError)
         assert.equal(error.exitCode, 2)
@@ -507,16 +527,28 @@ describe('DPoP keys, nonces, proofs and headers', () => {
       const kubectl = 'a DPoP-bound token cannot go in an ExecCredential: kubectl sends it as a bearer token, which an API refuses from a bound token'
       const command = 'a DPoP-bound token cannot be handed to a command: it could only send it as a bearer token, which an API refuses from a bound token'
       assert.throws(() => assertDpopFormat('exec-credential', undefined, {flag: '--dpop'}), refused(kubectl, 'drop --dpop for kubectl'))
-      assert.throws(() => assertDpopFormat('exec-credential', undefined, {client: 'dpop'}), refused(kubectl, 'for kubectl use a client added without --dpop; tokenctl call URL --client dpop sends this one with a proof per request'))
-      assert.throws(() => {
-        throw boundTokenRefused('exec', {session: 'nightly'})
-      }, refused(command, 'for a command use a session started without --dpop; tokenctl call URL --session-key nightly sends this one with a proof per request'))
-      assert.throws(() => {
-        throw boundTokenRefused('exec', {client: 'dpop', flag: '--dpop-key-file'})
-      }, refused(command, 'drop --dpop-key-file and use a client added without --dpop for a command'))
-      assert.throws(() => {
-        throw boundTokenRefused('exec', {})
-      }, refused(command, 'for a command ask for a token without --dpop'))
+      assert.throws(
+        () => assertDpopFormat('exec-credential', undefined, {client: 'dpop'}),
+        refused(kubectl, 'for kubectl use a client added without --dpop; tokenctl call URL --client dpop sends this one with a proof per request'),
+      )
+      assert.throws(
+        () => {
+          throw boundTokenRefused('exec', {session: 'nightly'})
+        },
+        refused(command, 'for a command use a session started without --dpop; tokenctl call URL --session-key nightly sends this one with a proof per request'),
+      )
+      assert.throws(
+        () => {
+          throw boundTokenRefused('exec', {client: 'dpop', flag: '--dpop-key-file'})
+        },
+        refused(command, 'drop --dpop-key-file and use a client added without --dpop for a command'),
+      )
+      assert.throws(
+        () => {
+          throw boundTokenRefused('exec', {})
+        },
+        refused(command, 'for a command ask for a token without --dpop'),
+      )
     })
 
     it('what bound the tokens: the flag given (--dpop-key-file first), a named client whose stored key is used', () => {

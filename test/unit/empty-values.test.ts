@@ -25,7 +25,7 @@ describe('an empty value is a usage error, never "not given"', () => {
     assert.equal(error?.exitCode, ExitCode.usage)
     assert.equal(error?.message, '--ca-file is empty')
     assert.deepEqual(error?.suggestions, ['give it a value, or leave it out'])
-    assert.equal(emptyValueError([flag('scope', 'a'), flag('scope', '')], FLAGS)?.message, '--scope is empty', 'one of a repeatable flag\'s values too')
+    assert.equal(emptyValueError([flag('scope', 'a'), flag('scope', '')], FLAGS)?.message, '--scope is empty', "one of a repeatable flag's values too")
   })
 
   it('an empty argument: exit 2 naming it', () => {

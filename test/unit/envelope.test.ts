@@ -1,10 +1,11 @@
 /**
  * The sealed envelope of the encrypted stores (src/lib/store/envelope.ts): its layout is a file
  * format that existing stores depend on, so a store sealed by an earlier tokenctl is kept here as a
- * fixture and must keep opening; every way an envelope can be damaged has its own one-line reason.
+ * fixture and must keep opening (one sealed with a passphrase, one with a key); every way an envelope
+ * can be damaged has its own one-line reason.
  */
 import {strict as assert} from 'node:assert'
-import {createHash, scryptSync} from 'node:crypto'
+import {createHash, hkdfSync, scryptSync} from 'node:crypto'
 
 import {
   DEFAULT_KDF_PARAMS,
@@ -13,9 +14,14 @@ import {
   type KdfParams,
   keyCheck,
   memoisedDerive,
+  NO_KDF_PARAMS,
+  type OpenResult,
   openEnvelope,
   parseEnvelope,
   sealEnvelope,
+  sealingParams,
+  secretKind,
+  type StoreSecret,
 } from '../../src/lib/store/envelope.js'
 
 /** Sealed by tokenctl 0.1 under FIXTURE_PASSPHRASE with N=1024, r=4, p=2 (distinct, so a swap of two shows). */
@@ -26,6 +32,13 @@ const FIXTURE = Buffer.from(
 const FIXTURE_PASSPHRASE = 'fixture passphrase ü'
 const FIXTURE_PLAINTEXT = '{"entries":{"client-secret:ci":"s3cret"}}'
 const FIXTURE_PARAMS = {N: 1024, p: 2, r: 4}
+
+/** Sealed by tokenctl 0.1 under KEY_FIXTURE_KEY (the bytes 0 to 31), with HKDF: kdf 2, no parameters. */
+const KEY_FIXTURE = Buffer.from(
+  'VEtTRQECAAAAAAAAAAAAAAAAiULffYBaCqfLYqUijO2mZqbNKTtOJsgn4sg3gf17IyiyilQSFV++0rsIdPsAAAApAMem9htBvRQ4Sc5i5WHSgEbO7UxP/lSlMFlmfryJP5WsNMNF68Wb05BKnbv4LqXpibun8+qvwY6JGJe9dp4PR9c=',
+  'base64',
+)
+const KEY_FIXTURE_KEY = {key: Buffer.from(Array.from({length: 32}, (_, index) => index))}
 
 const CHEAP: KdfParams = {N: 1024, p: 1, r: 8}
 const HEADER_BYTES = 66
@@ -41,12 +54,17 @@ function withHeader(data: Buffer, edit: (header: Buffer) => void): Buffer {
 }
 
 function parseFails(data: Buffer, message: string | RegExp): void {
-  assert.throws(() => parseEnvelope(data), (error: Error) => (typeof message === 'string' ? error.message === message : message.test(error.message)))
+  assert.throws(
+    () => parseEnvelope(data),
+    (error: Error) => (typeof message === 'string' ? error.message === message : message.test(error.message)),
+  )
 }
 
-async function opensAs(data: Buffer, passphrase: string, failure: 'corrupt' | 'wrong_passphrase', reason: string): Promise<void> {
-  assert.deepEqual(await openEnvelope(data, passphrase), {failure, ok: false, reason})
+async function opensAs(data: Buffer, secret: StoreSecret, failure: 'corrupt' | 'wrong_secret', reason: string): Promise<void> {
+  assert.deepEqual(await openEnvelope(data, secret), {failure, ok: false, reason})
 }
+
+const aKey = (fill: number) => ({key: Buffer.alloc(32, fill)})
 
 describe('store envelope', () => {
   describe('the format', () => {
@@ -121,7 +139,7 @@ describe('store envelope', () => {
       const sealed = await sealEnvelope(Buffer.from('derived'), 'not the passphrase', CHEAP, {derive, salt: Buffer.alloc(16, 1)})
       assert.deepEqual(calls, [{params: CHEAP, salt: Buffer.alloc(16, 1)}])
       const opened = await openEnvelope(sealed, 'p')
-      assert.ok(opened.ok && opened.plaintext.toString() === 'derived', 'the derived key is the passphrase\'s')
+      assert.ok(opened.ok && opened.plaintext.toString() === 'derived', "the derived key is the passphrase's")
       const again = await openEnvelope(sealed, 'also not the passphrase', derive)
       assert.ok(again.ok && again.plaintext.toString() === 'derived')
       assert.equal(calls.length, 2)
@@ -132,7 +150,7 @@ describe('store envelope', () => {
 
   describe('opening', () => {
     it('a wrong passphrase is told apart from damage', async () => {
-      await opensAs(FIXTURE, 'not the passphrase', 'wrong_passphrase', 'wrong passphrase')
+      await opensAs(FIXTURE, 'not the passphrase', 'wrong_secret', 'wrong passphrase')
     })
 
     it('takes the passphrase as Unicode text: NFC and NFD spellings open the same store', async () => {
@@ -159,7 +177,12 @@ describe('store envelope', () => {
       const check = Buffer.from(FIXTURE)
       check[46] ^= 1
       await opensAs(check, FIXTURE_PASSPHRASE, 'corrupt', 'the header is damaged')
-      await opensAs(withHeader(FIXTURE, (header) => (header[46] ^= 1)), FIXTURE_PASSPHRASE, 'wrong_passphrase', 'wrong passphrase')
+      await opensAs(
+        withHeader(FIXTURE, (header) => (header[46] ^= 1)),
+        FIXTURE_PASSPHRASE,
+        'wrong_secret',
+        'wrong passphrase',
+      )
     })
 
     it('an envelope that does not parse is corrupt, with the reason', async () => {
@@ -183,8 +206,14 @@ describe('store envelope', () => {
     })
 
     it('another format version', () => {
-      parseFails(withHeader(FIXTURE, (header) => (header[4] = 2)), 'format version 2 is not supported by this tokenctl')
-      parseFails(withHeader(FIXTURE, (header) => (header[4] = 0)), 'format version 0 is not supported by this tokenctl')
+      parseFails(
+        withHeader(FIXTURE, (header) => (header[4] = 2)),
+        'format version 2 is not supported by this tokenctl',
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => (header[4] = 0)),
+        'format version 0 is not supported by this tokenctl',
+      )
     })
 
     it('a header that does not match its digest', () => {
@@ -200,21 +229,144 @@ describe('store envelope', () => {
     })
 
     it('another key derivation', () => {
-      parseFails(withHeader(FIXTURE, (header) => (header[5] = 2)), 'key derivation 2 is not supported by this tokenctl')
+      for (const kdf of [0, 3, 255])
+        parseFails(
+          withHeader(FIXTURE, (header) => (header[5] = kdf)),
+          `key derivation ${kdf} is not supported by this tokenctl`,
+        )
+    })
+
+    it('an HKDF envelope that records parameters, or a scrypt one that records none', () => {
+      parseFails(
+        withHeader(FIXTURE, (header) => (header[5] = 2)),
+        'key derivation HKDF takes no parameters, not N=1024 r=4 p=2',
+      )
+      for (const at of [6, 10, 14]) {
+        parseFails(
+          withHeader(KEY_FIXTURE, (header) => header.writeUInt32BE(1, at)),
+          /^key derivation HKDF takes no parameters, not N=[01] r=[01] p=[01]$/,
+        )
+      }
+
+      parseFails(
+        withHeader(KEY_FIXTURE, (header) => (header[5] = 1)),
+        'scrypt N=0 is not a power of two between 2^10 and 2^22',
+      )
     })
 
     it('a body shorter or longer than the header says', () => {
       parseFails(FIXTURE.subarray(0, FIXTURE.length - 1), `truncated (${FIXTURE.length - 1} of ${FIXTURE.length} bytes)`)
       parseFails(Buffer.concat([FIXTURE, Buffer.from('xyz')]), '3 unexpected bytes after the end')
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(FIXTURE_PLAINTEXT.length + 1, 62)), `truncated (${FIXTURE.length} of ${FIXTURE.length + 1} bytes)`)
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(FIXTURE_PLAINTEXT.length - 2, 62)), '2 unexpected bytes after the end')
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(FIXTURE_PLAINTEXT.length + 1, 62)),
+        `truncated (${FIXTURE.length} of ${FIXTURE.length + 1} bytes)`,
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(FIXTURE_PLAINTEXT.length - 2, 62)),
+        '2 unexpected bytes after the end',
+      )
     })
 
     it('parameters no derivation should run with, whatever the header says', () => {
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(3000, 6)), 'scrypt N=3000 is not a power of two between 2^10 and 2^22')
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(0, 10)), 'scrypt r=0 is out of range')
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(99, 14)), 'scrypt p=99 is out of range')
-      parseFails(withHeader(FIXTURE, (header) => header.writeUInt32BE(2 ** 22, 6)), 'scrypt N=4194304 r=4 needs more than 256 MiB')
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(3000, 6)),
+        'scrypt N=3000 is not a power of two between 2^10 and 2^22',
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(0, 10)),
+        'scrypt r=0 is out of range',
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(99, 14)),
+        'scrypt p=99 is out of range',
+      )
+      parseFails(
+        withHeader(FIXTURE, (header) => header.writeUInt32BE(2 ** 22, 6)),
+        'scrypt N=4194304 r=4 needs more than 256 MiB',
+      )
+    })
+  })
+
+  describe('a store key instead of a passphrase', () => {
+    it('opens an envelope an earlier tokenctl sealed with a key: kdf 2 (HKDF), no parameters', async () => {
+      const opened = await openEnvelope(KEY_FIXTURE, KEY_FIXTURE_KEY)
+      assert.ok(opened.ok)
+      assert.equal(opened.plaintext.toString('utf8'), FIXTURE_PLAINTEXT)
+      const parsed = parseEnvelope(KEY_FIXTURE)
+      assert.equal(KEY_FIXTURE[5], 2)
+      assert.equal(parsed.sealedWith, 'key')
+      assert.deepEqual(parsed.params, {N: 0, p: 0, r: 0})
+      assert.equal(parseEnvelope(FIXTURE).sealedWith, 'passphrase')
+    })
+
+    it('seals with a key: kdf 2, the parameters it is given left out, a fresh salt and nonce each time', async () => {
+      const plaintext = Buffer.from('{"entries":{"a":"recognisable plaintext"}}')
+      const first = await sealEnvelope(plaintext, aKey(1), CHEAP)
+      const second = await sealEnvelope(plaintext, aKey(1))
+      assert.equal(first.subarray(0, 6).toString('latin1'), 'TKSE\x01\x02')
+      assert.ok(first.subarray(6, 18).equals(Buffer.alloc(12)), 'N, r and p are zero')
+      assert.ok(!first.includes(plaintext))
+      const [a, b] = [parseEnvelope(first), parseEnvelope(second)]
+      assert.ok(!a.salt.equals(b.salt), 'salt reused')
+      assert.ok(!a.nonce.equals(b.nonce), 'nonce reused')
+      for (const sealed of [first, second]) {
+        const opened = await openEnvelope(sealed, aKey(1))
+        assert.ok(opened.ok && opened.plaintext.equals(plaintext))
+      }
+    })
+
+    it('the key is HKDF-SHA256 of the store key, the salt and "tokenctl-store-envelope", 32 bytes: no scrypt', async () => {
+      const salt = Buffer.alloc(16, 9)
+      const derived = await deriveKey(aKey(2), salt, DEFAULT_KDF_PARAMS)
+      assert.ok(derived.equals(Buffer.from(hkdfSync('sha256', Buffer.alloc(32, 2), salt, 'tokenctl-store-envelope', 32))))
+      assert.ok(!derived.equals(await deriveKey(aKey(2), Buffer.alloc(16, 8), DEFAULT_KDF_PARAMS)), 'each salt has its own key')
+      const {salt: fixtureSalt, check} = parseEnvelope(KEY_FIXTURE)
+      assert.ok(keyCheck(await deriveKey(KEY_FIXTURE_KEY, fixtureSalt, NO_KDF_PARAMS)).equals(check))
+    })
+
+    it('refuses a key that is not 32 bytes', async () => {
+      for (const length of [0, 16, 31, 33, 64]) {
+        await assert.rejects(deriveKey({key: Buffer.alloc(length, 1)}, Buffer.alloc(16), NO_KDF_PARAMS), {message: 'a store key is 32 bytes', name: 'RangeError'})
+      }
+    })
+
+    it('a wrong key is told apart from damage', async () => {
+      await opensAs(KEY_FIXTURE, aKey(0), 'wrong_secret', 'wrong key')
+      const damaged = Buffer.from(KEY_FIXTURE)
+      damaged[damaged.length - 1] ^= 1
+      await opensAs(damaged, KEY_FIXTURE_KEY, 'corrupt', 'the contents fail authentication (damaged or altered)')
+    })
+
+    it('a store sealed with a passphrase does not open with a key, nor the reverse: which one it needs, before any derivation', async () => {
+      const derived: unknown[] = []
+      const derive = async (salt: Buffer) => {
+        derived.push(salt)
+        return Buffer.alloc(32)
+      }
+
+      const withKey: OpenResult = await openEnvelope(FIXTURE, aKey(3), derive)
+      assert.deepEqual(withKey, {failure: 'other_secret', ok: false, reason: 'sealed with a passphrase, not a key', sealedWith: 'passphrase'})
+      const withPassphrase = await openEnvelope(KEY_FIXTURE, FIXTURE_PASSPHRASE, derive)
+      assert.deepEqual(withPassphrase, {failure: 'other_secret', ok: false, reason: 'sealed with a key, not a passphrase', sealedWith: 'key'})
+      assert.deepEqual(derived, [], 'no derivation ran')
+    })
+
+    it('a string is a passphrase, an object a key; a key seal records no parameters', () => {
+      assert.equal(secretKind('p'), 'passphrase')
+      assert.equal(secretKind(aKey(1)), 'key')
+      assert.deepEqual(sealingParams('p', CHEAP), CHEAP)
+      assert.deepEqual(sealingParams('p'), DEFAULT_KDF_PARAMS)
+      assert.deepEqual(sealingParams(aKey(1), CHEAP), {N: 0, p: 0, r: 0})
+      assert.ok(Object.isFrozen(NO_KDF_PARAMS))
+    })
+
+    it('a memoised derivation of a key derives as deriveKey does, once per salt', async () => {
+      const derive = memoisedDerive(aKey(4))
+      const salt = Buffer.alloc(16, 5)
+      const first = derive(salt, NO_KDF_PARAMS)
+      assert.equal(derive(salt, {...NO_KDF_PARAMS}), first)
+      assert.ok((await first).equals(await deriveKey(aKey(4), salt, NO_KDF_PARAMS)))
+      assert.ok(!(await derive(Buffer.alloc(16, 6), NO_KDF_PARAMS)).equals(await first))
     })
   })
 

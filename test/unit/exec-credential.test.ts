@@ -32,12 +32,30 @@ describe('kubectl credential plugins: KUBERNETES_EXEC_INFO and the ExecCredentia
   })
 
   it('anything else is a configuration error (exit 3) that says which versions work', () => {
-    assert.match(configErrorOf(() => execCredentialVersion(info({apiVersion: 'client.authentication.k8s.io/v1alpha1'}))), /apiVersion "client.authentication.k8s.io\/v1alpha1"/)
-    assert.match(configErrorOf(() => execCredentialVersion(info({kind: 'ExecCredential'}))), /no apiVersion/)
-    assert.match(configErrorOf(() => execCredentialVersion(info({apiVersion: 1}))), /no apiVersion/)
-    assert.match(configErrorOf(() => execCredentialVersion({KUBERNETES_EXEC_INFO: '{'})), /not JSON/)
-    assert.match(configErrorOf(() => execCredentialVersion(info(['client.authentication.k8s.io/v1']))), /not a JSON object/)
-    assert.match(configErrorOf(() => execCredentialVersion(info({apiVersion: 'client.authentication.k8s.io/v1', spec: {interactive: 'yes'}}))), /spec.interactive/)
+    assert.match(
+      configErrorOf(() => execCredentialVersion(info({apiVersion: 'client.authentication.k8s.io/v1alpha1'}))),
+      /apiVersion "client.authentication.k8s.io\/v1alpha1"/,
+    )
+    assert.match(
+      configErrorOf(() => execCredentialVersion(info({kind: 'ExecCredential'}))),
+      /no apiVersion/,
+    )
+    assert.match(
+      configErrorOf(() => execCredentialVersion(info({apiVersion: 1}))),
+      /no apiVersion/,
+    )
+    assert.match(
+      configErrorOf(() => execCredentialVersion({KUBERNETES_EXEC_INFO: '{'})),
+      /not JSON/,
+    )
+    assert.match(
+      configErrorOf(() => execCredentialVersion(info(['client.authentication.k8s.io/v1']))),
+      /not a JSON object/,
+    )
+    assert.match(
+      configErrorOf(() => execCredentialVersion(info({apiVersion: 'client.authentication.k8s.io/v1', spec: {interactive: 'yes'}}))),
+      /spec.interactive/,
+    )
   })
 
   it('prints the token and its expiry in whole seconds (RFC 3339, UTC); a token of unknown lifetime has no expirationTimestamp', () => {
@@ -66,7 +84,7 @@ describe('kubectl credential plugins: KUBERNETES_EXEC_INFO and the ExecCredentia
     assert.deepEqual(error.suggestions, [
       "sign in once from a terminal: tokenctl token user cli --scope 'api://api/access_as_user openid' --device --session-key KEY; then have the kubeconfig run tokenctl session refresh --key KEY --format exec-credential",
     ])
-    const keyed = signInNeedsTerminal('why', 'tokenctl', ['cli', '--format', 'exec-credential', '--session-key=it\'s'])
+    const keyed = signInNeedsTerminal('why', 'tokenctl', ['cli', '--format', 'exec-credential', "--session-key=it's"])
     assert.match(keyed.suggestions[0], /token user cli '--session-key=it'\\''s'; then have the kubeconfig run tokenctl session refresh --key 'it'\\''s' --format exec-credential$/)
   })
 })

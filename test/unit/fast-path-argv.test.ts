@@ -82,7 +82,7 @@ describe('the fast path reads a command line as oclif does, or not at all', () =
     assert.deepEqual((await parseArgv(['-o', 'f', '--password-env', 'P'], SPEC))?.flags, {format: 'token', output: 'f', 'password-env': 'P'})
   })
 
-  it('runs the flag\'s own parser for a variable name: the variable is noted as a secret, as oclif\'s parse notes it', async () => {
+  it("runs the flag's own parser for a variable name: the variable is noted as a secret, as oclif's parse notes it", async () => {
     assert.deepEqual((await parseArgv(['--client-secret-env', 'FAST_PATH_TEST_SECRET'], SPEC))?.flags['client-secret-env'], 'FAST_PATH_TEST_SECRET')
     assert.equal('FAST_PATH_TEST_SECRET' in environmentWithoutSecrets({FAST_PATH_TEST_SECRET: 'x'}), false)
   })
@@ -140,7 +140,7 @@ describe('the fast path knows every credential flag that flags.ts defines', () =
     .sort()
   const sample = (name: string) => (connectionFlags[name as keyof typeof connectionFlags].type === 'boolean' ? true : 'X')
 
-  it('its list is the definitions\' list', () => {
+  it("its list is the definitions' list", () => {
     assert.deepEqual([...CREDENTIAL_FLAGS].sort(), defined)
   })
 

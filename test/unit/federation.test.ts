@@ -11,7 +11,7 @@ import {environmentWithoutSecrets} from '../../src/lib/secret-variables.js'
 import {federatedRefusalAdvice} from '../../src/lib/oauth/federated.js'
 
 describe('federated client authentication: building blocks', () => {
-  it('a source from the flags: the runner with its audience (default Entra\'s), a variable, a file made absolute', () => {
+  it("a source from the flags: the runner with its audience (default Entra's), a variable, a file made absolute", () => {
     assert.deepEqual(federatedSourceOf({'federated-token-github': true}), {audience: 'api://AzureADTokenExchange', kind: 'github'})
     assert.deepEqual(federatedSourceOf({'federated-audience': 'sts.amazonaws.com', 'federated-token-github': true}), {audience: 'sts.amazonaws.com', kind: 'github'})
     assert.deepEqual(federatedSourceOf({'federated-token-env': 'CI_JOB_JWT'}), {kind: 'env', variable: 'CI_JOB_JWT'})
@@ -21,7 +21,11 @@ describe('federated client authentication: building blocks', () => {
 
   it('--federated-audience without the runner is a usage error: a file or variable token has its audience already', () => {
     for (const flags of [{'federated-audience': 'x'}, {'federated-audience': 'x', 'federated-token-file': 'f'}, {'federated-audience': '', 'federated-token-github': true}]) {
-      assert.throws(() => federatedSourceOf(flags), (error: unknown) => error instanceof UsageError && error.exitCode === 2, JSON.stringify(flags))
+      assert.throws(
+        () => federatedSourceOf(flags),
+        (error: unknown) => error instanceof UsageError && error.exitCode === 2,
+        JSON.stringify(flags),
+      )
     }
   })
 
@@ -46,7 +50,10 @@ describe('federated client authentication: building blocks', () => {
       source: {audience: 'api://AzureADTokenExchange', kind: 'github'},
     }
     const fresh = federatedRefusalAdvice(credential, now)!
-    assert.match(fresh.suggestion, /^the federated token presented iss "https:\/\/token\.actions\.githubusercontent\.com", sub "repo:o\/r\\"\\nx+…", aud "\[\\"api:\/\/AzureADTokenExchange\\",\\"b\\"\]": the app's federated credential must name exactly/)
+    assert.match(
+      fresh.suggestion,
+      /^the federated token presented iss "https:\/\/token\.actions\.githubusercontent\.com", sub "repo:o\/r\\"\\nx+…", aud "\[\\"api:\/\/AzureADTokenExchange\\",\\"b\\"\]": the app's federated credential must name exactly/,
+    )
     assert.ok(!fresh.suggestion.includes('x'.repeat(201)))
     assert.equal(fresh.details.presented_claims?.iss, 'https://token.actions.githubusercontent.com')
 
@@ -55,11 +62,18 @@ describe('federated client authentication: building blocks', () => {
     assert.equal(federatedRefusalAdvice({...credential, presented: undefined}), undefined, 'nothing was presented: no advice')
   })
 
-  it('the trace never shows the runner\'s answer (value) nor a client assertion', () => {
-    assert.deepEqual(maskParams([['value', 'eyJ.eyJ.sig'], ['client_assertion', 'eyJ.eyJ.sig'], ['count', '1']]), {client_assertion: '<redacted>', count: '1', value: '<redacted>'})
+  it("the trace never shows the runner's answer (value) nor a client assertion", () => {
+    assert.deepEqual(
+      maskParams([
+        ['value', 'eyJ.eyJ.sig'],
+        ['client_assertion', 'eyJ.eyJ.sig'],
+        ['count', '1'],
+      ]),
+      {client_assertion: '<redacted>', count: '1', value: '<redacted>'},
+    )
   })
 
-  it('a started program (a browser) never inherits the runner\'s request token', () => {
+  it("a started program (a browser) never inherits the runner's request token", () => {
     const kept = environmentWithoutSecrets({ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runner-secret', ACTIONS_ID_TOKEN_REQUEST_URL: 'https://runner/x', PATH: '/bin'})
     assert.deepEqual(kept, {ACTIONS_ID_TOKEN_REQUEST_URL: 'https://runner/x', PATH: '/bin'})
   })

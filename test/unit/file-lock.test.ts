@@ -119,7 +119,7 @@ describe('file lock', function () {
       }
     })
 
-    it('writes the holder\'s record (0600) and removes it on release, once', async () => {
+    it("writes the holder's record (0600) and removes it on release, once", async () => {
       const release = await acquireFileLock(lock)
       assert.equal(statSync(lock).mode & 0o777, 0o600)
       const held = record(lock)
@@ -160,7 +160,7 @@ describe('file lock', function () {
       assert.equal(existsSync(lock), false)
     })
 
-    it('a holder judged dead meanwhile leaves the new holder\'s lock alone on release', async () => {
+    it("a holder judged dead meanwhile leaves the new holder's lock alone on release", async () => {
       const release = await acquireFileLock(lock)
       foreignLock({nonce: 'the new holder'})
       await release()
@@ -194,8 +194,14 @@ describe('file lock', function () {
         globalThis.setInterval = realSetInterval
       }
 
-      assert.deepEqual(timers.map((timer) => timer.ms), [10_000, 2000, 1000])
-      assert.ok(timers.every(({timer}) => !timer.hasRef()), 'the heartbeat keeps no process alive')
+      assert.deepEqual(
+        timers.map((timer) => timer.ms),
+        [10_000, 2000, 1000],
+      )
+      assert.ok(
+        timers.every(({timer}) => !timer.hasRef()),
+        'the heartbeat keeps no process alive',
+      )
       const file = path.join(directory, 'heartbeat-600.lock')
       age(file, 60_000)
       timers[2].fn()
@@ -228,7 +234,7 @@ describe('file lock', function () {
       assert.ok(Date.now() - started >= 1400, `gave up after ${Date.now() - started} ms`)
       assert.equal(error.message, `timed out after 1 s waiting for the lock ${lock}, held by process ${process.pid} on ${hostname()}`)
       assert.deepEqual(error.suggestions, ['another tokenctl is still working on the same entry; try again later'])
-      assert.equal(record(lock).nonce, 'theirs', 'a live holder\'s lock is never broken')
+      assert.equal(record(lock).nonce, 'theirs', "a live holder's lock is never broken")
     })
 
     it('closes every file it opens while it waits (a wait of minutes polls the lock thousands of times)', async () => {
@@ -299,12 +305,14 @@ describe('file lock', function () {
       assert.deepEqual(waits, [], 'not waited for')
       assert.equal(record(lock).pid, process.pid)
       await release()
-      assert.deepEqual((await Promise.all([existsSync(lock), existsSync(`${lock}.break`)])), [false, false], 'no lock and no side lock left')
+      assert.deepEqual([existsSync(lock), existsSync(`${lock}.break`)], [false, false], 'no lock and no side lock left')
     })
 
     it('a holder this process may not signal (EPERM) is alive: waited for, never broken', async () => {
       foreignLock({pid: await deadPid()})
-      await (await acquireFileLock(lock))() // (a dead one is broken: the same check, answered ESRCH)
+      await (
+        await acquireFileLock(lock)
+      )() // (a dead one is broken: the same check, answered ESRCH)
       if (process.getuid?.() === 0) {
         // Root may signal anyone: the holder is nobody's process, the waiter root without CAP_KILL.
         const holder = spawn('sleep', ['60'], {gid: 65_534, uid: 65_534})
@@ -430,7 +438,7 @@ describe('file lock', function () {
     })
   })
 
-  describe('a symbolic link at the lock path (a neighbour\'s trap or damage)', () => {
+  describe("a symbolic link at the lock path (a neighbour's trap or damage)", () => {
     it('dangling: broken at once, never followed, and the wait still ends (no busy loop past waitMs)', async () => {
       const target = path.join(directory, 'target-of-the-link')
       symlinkSync(target, lock)
@@ -441,7 +449,7 @@ describe('file lock', function () {
       await release()
     })
 
-    it('to a file of someone else\'s: the link is removed, the file it points to is never read as a lock nor changed', async () => {
+    it("to a file of someone else's: the link is removed, the file it points to is never read as a lock nor changed", async () => {
       const victim = path.join(directory, 'victim')
       writeFileSync(victim, JSON.stringify({host: hostname(), nonce: 'victim', pid: process.pid, pidns: PID_NAMESPACE}))
       symlinkSync(victim, lock)

@@ -51,7 +51,11 @@ describe('file store in detail', () => {
     let salt = saltOf()
     await store().set('a', '2')
     assert.ok(saltOf().equals(salt), 'same parameters: same salt')
-    for (const params of [{...CHEAP, N: CHEAP.N * 2}, {...CHEAP, N: CHEAP.N * 2, r: CHEAP.r + 1}, {...CHEAP, N: CHEAP.N * 2, p: CHEAP.p + 1, r: CHEAP.r + 1}]) {
+    for (const params of [
+      {...CHEAP, N: CHEAP.N * 2},
+      {...CHEAP, N: CHEAP.N * 2, r: CHEAP.r + 1},
+      {...CHEAP, N: CHEAP.N * 2, p: CHEAP.p + 1, r: CHEAP.r + 1},
+    ]) {
       await new FileStore({file, kdfParams: params, passphrase: PASSPHRASE}).set('a', JSON.stringify(params))
       assert.equal(saltOf().equals(salt), false, `new parameters ${JSON.stringify(params)}: a new salt`)
       assert.deepEqual(parseEnvelope(readFileSync(file)).params, params)
@@ -151,10 +155,12 @@ describe('file store in detail', () => {
 
     it('an entry whose lifetime has ended is gone after the next write; one still alive, and those written without one (a session, a secret), stay', async () => {
       const at = later()
-      await sealed(JSON.stringify({
-        entries: {'client-secret:ci': 's', 'session:nightly': 'r', 'token:alive': 'a', 'token:ended': 'e'},
-        expires: {'token:alive': at, 'token:ended': past()},
-      }))
+      await sealed(
+        JSON.stringify({
+          entries: {'client-secret:ci': 's', 'session:nightly': 'r', 'token:alive': 'a', 'token:ended': 'e'},
+          expires: {'token:alive': at, 'token:ended': past()},
+        }),
+      )
       assert.equal(await store().get('token:ended'), 'e', 'a read removes nothing (readers never write)')
       await store().set('token:new', 'n', {expiresAt: at})
       assert.deepEqual(await store().list(''), ['client-secret:ci', 'session:nightly', 'token:alive', 'token:new'])
@@ -181,32 +187,6 @@ describe('file store in detail', () => {
       await store().set('y', 'another write')
       assert.equal(await store().get('x'), 'kept')
       assert.deepEqual((await contents()).expires, {})
-    })
-
-    it('entries an older tokenctl wrote without a lifetime get the one expiryOf reads in them, asked once each; what it does not know is kept', async () => {
-      // 4,000 expired OBO entries, as the token cache left them before stores recorded lifetimes.
-      const ended = past()
-      const entries: Record<string, string> = {'client-secret:ci': 's', 'session:nightly': JSON.stringify({expires_at: ended})}
-      for (let i = 0; i < 4000; i++) entries[`token:${i}`] = JSON.stringify({expires_at: ended})
-      entries['token:alive'] = JSON.stringify({expires_at: later()})
-      await sealed(JSON.stringify({entries}))
-      const large = statSync(file).size
-      const asked: string[] = []
-      const expiryOf = (name: string, value: string) => {
-        asked.push(name)
-        return name.startsWith('token:') ? (JSON.parse(value) as {expires_at: number}).expires_at : undefined
-      }
-
-      const at = later()
-      await store().set('token:new', 'n', {expiresAt: at, expiryOf})
-      assert.deepEqual(await store().list(''), ['client-secret:ci', 'session:nightly', 'token:alive', 'token:new'])
-      assert.equal(asked.length, 4003, 'every entry without a recorded lifetime, and none with one')
-      assert.ok(statSync(file).size < large / 100, `the file came down from ${large} to ${statSync(file).size} bytes`)
-      assert.deepEqual(Object.keys((await contents()).expires).sort(), ['token:alive', 'token:new'], 'what it said is recorded')
-
-      asked.length = 0
-      await store().set('token:newer', 'n', {expiresAt: at, expiryOf})
-      assert.deepEqual(asked.sort(), ['client-secret:ci', 'session:nightly'], 'a lifetime is learnt once; what has none is asked again')
     })
 
     it('a lifetime that is not a number is none: the entry is kept; a file without lifetimes opens as before', async () => {

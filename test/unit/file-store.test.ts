@@ -201,6 +201,61 @@ describe('file store', () => {
       }
     })
 
+    it('sealed with a key: HKDF, no scrypt at all, no parameters recorded, its salt kept across writes', async () => {
+      const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')
+      const original = crypto.scrypt
+      let derivations = 0
+      crypto.scrypt = ((...args: Parameters<typeof original>) => {
+        derivations++
+        return (original as (...a: unknown[]) => void)(...args)
+      }) as typeof original
+      syncBuiltinESMExports()
+      try {
+        const key = randomBytes(32)
+        await new FileStore({key}).set('a', SECRET)
+        const first = parseEnvelope(readFileSync(storeFile()))
+        const reader = new FileStore({key: Buffer.from(key)})
+        assert.equal(await reader.get('a'), SECRET)
+        await reader.set('b', '2')
+        const second = parseEnvelope(readFileSync(storeFile()))
+        assert.equal(first.sealedWith, 'key')
+        assert.deepEqual(first.params, {N: 0, p: 0, r: 0})
+        assert.ok(first.salt.equals(second.salt), 'the salt of the file is kept')
+        assert.ok(!first.nonce.equals(second.nonce))
+        assert.deepEqual(await new FileStore({kdfParams: {N: 1024, p: 1, r: 1}, key}).list(''), ['a', 'b'])
+        assert.equal(derivations, 0)
+        for (const text of [SECRET, key.toString('base64'), key.toString('hex')]) assert.ok(!readFileSync(storeFile()).includes(text))
+      } finally {
+        crypto.scrypt = original
+        syncBuiltinESMExports()
+      }
+    })
+
+    it('decrypts the file once while it does not change: reads of the bytes this process last opened or wrote decrypt nothing', async () => {
+      const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')
+      const original = crypto.createDecipheriv
+      let decryptions = 0
+      crypto.createDecipheriv = ((...args: Parameters<typeof original>) => {
+        decryptions++
+        return original(...args)
+      }) as typeof original
+      syncBuiltinESMExports()
+      try {
+        const key = randomBytes(32)
+        const store = new FileStore({key})
+        await store.set('a', '1') // a new file: nothing to decrypt
+        assert.deepEqual([await store.get('a'), await store.get('a'), await store.list('')], ['1', '1', ['a']])
+        assert.equal(decryptions, 0, 'what it wrote it knows')
+        await new FileStore({key}).set('b', '2') // another process writes
+        assert.equal(await store.get('b'), '2')
+        assert.equal(await store.get('a'), '1')
+        assert.equal(decryptions, 2, "the other writer's file once (its own read before its write, then this one)")
+      } finally {
+        crypto.createDecipheriv = original
+        syncBuiltinESMExports()
+      }
+    })
+
     it('opens a file written with other scrypt parameters, and rewrites it with the current ones', async () => {
       const old = new FileStore({kdfParams: {N: 2 ** 10, p: 2, r: 4}, passphrase: PASSPHRASE})
       await old.set('a', SECRET)
@@ -225,6 +280,33 @@ describe('file store', () => {
       await rejectsWith(store.delete('a'), code)
       assertUnchanged(storeFile(), before)
     }
+
+    it('with a wrong key: store_wrong_key, exit 7, the file left as it was', async () => {
+      const key = randomBytes(32)
+      await new FileStore({key}).set('a', SECRET)
+      const other = randomBytes(32)
+      const wrong = new FileStore({key: other})
+      await assertEveryOperationFails(wrong, 'store_wrong_key', SECRET, key.toString('base64'), other.toString('base64'))
+      const error = await rejectsWith(wrong.get('a'), 'store_wrong_key')
+      assert.equal(error.message, `cannot open the secure store ${storeFile()}: wrong key`)
+      assert.equal(await new FileStore({key}).get('a'), SECRET)
+    })
+
+    it('sealed with a passphrase, opened with a key (or the reverse): says which it is sealed with, exit 7, the file left as it was', async () => {
+      const key = randomBytes(32)
+      await new FileStore({passphrase: PASSPHRASE}).set('a', SECRET)
+      await assertEveryOperationFails(new FileStore({key}), 'store_wrong_secret_kind', SECRET, PASSPHRASE, key.toString('base64'))
+      const error = await rejectsWith(new FileStore({key}).get('a'), 'store_wrong_secret_kind')
+      assert.equal(error.message, `cannot open the secure store ${storeFile()}: it is sealed with a passphrase, and a key is set`)
+      assert.match(error.suggestions[0], /^set TOKENCTL_STORE_PASSPHRASE \/ TOKENCTL_STORE_PASSPHRASE_FILE to the passphrase it was sealed with/)
+      assert.ok(error.suggestions[0].includes(`move ${storeFile()} aside`))
+
+      rmSync(storeFile())
+      await new FileStore({key}).set('a', SECRET)
+      await assertEveryOperationFails(new FileStore({passphrase: PASSPHRASE}), 'store_wrong_secret_kind', SECRET, PASSPHRASE, key.toString('base64'))
+      const reverse = await rejectsWith(new FileStore({passphrase: PASSPHRASE}).get('a'), 'store_wrong_secret_kind')
+      assert.equal(reverse.message, `cannot open the secure store ${storeFile()}: it is sealed with a key, and a passphrase is set`)
+    })
 
     it('with a wrong passphrase: store_wrong_passphrase, exit 7, the file left as it was', async () => {
       await new FileStore({passphrase: PASSPHRASE}).set('a', SECRET)
@@ -349,7 +431,11 @@ describe('file store', () => {
       }
 
       assert.equal(await store.get('before'), 'kept')
-      assert.deepEqual(readdirSync(home).filter((name) => name.startsWith('store.enc')), ['store.enc'], 'no temp or lock file left')
+      assert.deepEqual(
+        readdirSync(home).filter((name) => name.startsWith('store.enc')),
+        ['store.enc'],
+        'no temp or lock file left',
+      )
     })
 
     it('update from 3 processes, 10 increments each, counts to 30', async () => {
@@ -373,7 +459,12 @@ describe('file store', () => {
         for (const worker of [writer, reader]) if (worker.child.exitCode === null) worker.child.kill('SIGKILL')
       }
 
-      const seen = JSON.parse(reader.output().split('\n').find((line) => line.startsWith('{'))!) as {corrupt: number; distinct: number; errors: string[]; reads: number}
+      const seen = JSON.parse(
+        reader
+          .output()
+          .split('\n')
+          .find((line) => line.startsWith('{'))!,
+      ) as {corrupt: number; distinct: number; errors: string[]; reads: number}
       assert.ok(seen.distinct >= 5, `the reader raced the writer: it saw ${seen.distinct} values in ${seen.reads} reads`)
       assert.equal(seen.corrupt, 0, `store_corrupt in ${seen.corrupt} of ${seen.reads + seen.corrupt} reads: the file was seen half-written`)
       assert.deepEqual(seen.errors, [])
@@ -409,7 +500,9 @@ describe('file store', () => {
       let pidns: string | undefined
       try {
         pidns = readlinkSync('/proc/self/ns/pid')
-      } catch {}
+      } catch {
+        // no /proc: the record goes without a PID namespace, as tokenctl's own would
+      }
 
       const lock = `${storeFile()}.lock`
       const record = {acquiredAt: new Date().toISOString(), host: hostname(), nonce: 'dead', pid: dead.pid, pidns}

@@ -14,13 +14,22 @@ describe('closest commands for an unknown one', () => {
     assert.deepEqual(closestCommands(['token', 'cliet'], COMMANDS), ['token client'])
     assert.deepEqual(closestCommands(['clinet', 'list'], COMMANDS), ['client list'])
     assert.deepEqual(closestCommands(['sesion'], COMMANDS), ['session'])
-    assert.deepEqual(closestCommands(['sesion', 'refrsh', '--key', 'k'].filter((word) => !word.startsWith('-')), COMMANDS), ['session refresh'])
+    assert.deepEqual(
+      closestCommands(
+        ['sesion', 'refrsh', '--key', 'k'].filter((word) => !word.startsWith('-')),
+        COMMANDS,
+      ),
+      ['session refresh'],
+    )
     assert.deepEqual(closestCommands(['zzzzzz'], COMMANDS), [])
   })
 })
 
 describe('tables', () => {
-  const rows = [['worker', 'client_secret_basic', 'stored'], ['a\tb', 'none', '\u001B[32mnone\u001B[39m']]
+  const rows = [
+    ['worker', 'client_secret_basic', 'stored'],
+    ['a\tb', 'none', '\u001B[32mnone\u001B[39m'],
+  ]
 
   it('on a terminal: a header, columns aligned on what is seen (colour codes take no room)', () => {
     assert.deepEqual(formatTable(['NAME', 'AUTH', 'SECRET'], rows, {terminal: true}), [
@@ -50,7 +59,10 @@ describe('where a session was looked for', () => {
     assert.equal(storeSearched({backend: 'file', location: '/srv/reports/tokenctl/store.enc'}, env), 'the file store of TOKENCTL_HOME=/srv/reports/tokenctl')
     assert.match(storeSearched({backend: 'file', location: 'x'}, {}), /^the file store of the default home \/\S+\/tokenctl \(TOKENCTL_HOME is not set\)$/)
     assert.match(storeSearched({backend: 'keychain', location: 'Secret Service, service "tokenctl"'}, env), /^the Secret Service, service "tokenctl", of user \S+$/)
-    assert.equal(storeSearched({backend: 'redis', location: 'Redis at rediss://tokenctl@redis.internal:6380, keys under "tokenctl:"'}, env), 'Redis at rediss://tokenctl@redis.internal:6380, keys under "tokenctl:"')
+    assert.equal(
+      storeSearched({backend: 'redis', location: 'Redis at rediss://tokenctl@redis.internal:6380, keys under "tokenctl:"'}, env),
+      'Redis at rediss://tokenctl@redis.internal:6380, keys under "tokenctl:"',
+    )
   })
 
   it('says which settings point at the store a session was started in, per backend', () => {

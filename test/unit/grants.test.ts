@@ -9,7 +9,7 @@
 import {strict as assert} from 'node:assert'
 import {createHash, createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer, type IncomingMessage} from 'node:http'
+import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {text} from 'node:stream/consumers'
@@ -73,7 +73,7 @@ describe('grants: what each token request sends and how its answer is read', () 
   let home = ''
   const savedHome = process.env.TOKENCTL_HOME
 
-  const server = createServer(async (request: IncomingMessage, response) => {
+  const answer = async (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? '/', origin)
     if (url.pathname === '/t/.well-known/openid-configuration') {
       const issuer = `${origin}/t`
@@ -87,6 +87,10 @@ describe('grants: what each token request sends and how its answer is read', () 
     const reply = replies.shift() ?? refused('no_reply_queued')
     if (reply.hang) return
     response.writeHead(reply.status ?? 200, {'cache-control': 'no-store', 'content-type': 'application/json', ...reply.headers}).end(reply.raw ?? JSON.stringify(reply.body))
+  }
+  // A client that goes away mid-request only ends that request.
+  const server = createServer((request, response) => {
+    answer(request, response).catch(() => response.destroy())
   })
 
   before(async () => {
@@ -130,7 +134,15 @@ describe('grants: what each token request sends and how its answer is read', () 
   }
 
   it('request parameters: the scopes joined, every resource, audience and extra parameter repeated in order', () => {
-    const parameters = requestParameters({audience: ['a1', 'a2'], params: [['x', '1'], ['x', '2']], resources: ['https://r1', 'https://r2'], scopes: ['s1', 's2']})
+    const parameters = requestParameters({
+      audience: ['a1', 'a2'],
+      params: [
+        ['x', '1'],
+        ['x', '2'],
+      ],
+      resources: ['https://r1', 'https://r2'],
+      scopes: ['s1', 's2'],
+    })
     assert.equal(parameters.toString(), 'scope=s1+s2&resource=https%3A%2F%2Fr1&resource=https%3A%2F%2Fr2&audience=a1&audience=a2&x=1&x=2')
     assert.equal(requestParameters({audience: [], params: [], resources: [], scopes: []}).toString(), '')
   })
@@ -166,7 +178,7 @@ describe('grants: what each token request sends and how its answer is read', () 
     })
   })
 
-  it('a 503 is tried again with a fresh request, a 400 never; both refusals in tokenctl\'s words', async () => {
+  it("a 503 is tried again with a fresh request, a 400 never; both refusals in tokenctl's words", async () => {
     replies = [{body: {error: 'temporarily_unavailable'}, headers: {'retry-after': '0'}, status: 503}, token()]
     assert.equal((await requestClientCredentials(connection(), runtime)).access_token, 'at-1')
     assert.equal(received.length, 2)
@@ -310,10 +322,7 @@ describe('grants: what each token request sends and how its answer is read', () 
     })
 
     it('an answer that is a refresh token only (issued_token_type refresh_token) is redeemed once for the access token', async () => {
-      replies = [
-        token({access_token: 'issued-refresh-token', issued_token_type: REFRESH_TOKEN_TYPE, scope: 'read  write', token_type: 'N_A'}),
-        token({access_token: 'at-from-refresh'}),
-      ]
+      replies = [token({access_token: 'issued-refresh-token', issued_token_type: REFRESH_TOKEN_TYPE, scope: 'read  write', token_type: 'N_A'}), token({access_token: 'at-from-refresh'})]
       const result = await requestOboSession(connection({scopes: ['read']}), {assertion: 'user.jwt', flavor: 'rfc8693'}, runtime)
       assert.equal(received.length, 2)
       assert.deepEqual(asked(1), {grant_type: ['refresh_token'], refresh_token: ['issued-refresh-token'], scope: ['read write']})
@@ -359,7 +368,7 @@ describe('grants: what each token request sends and how its answer is read', () 
     await assert.rejects(requestRefresh(connection(), 'rt-old', [], quiet), (error: TokenctlError) => error instanceof ReauthenticationRequiredError && error.code === 'invalid_grant')
   })
 
-  it('a token request that gets no answer within --timeout fails as one, in its host\'s name', async function () {
+  it("a token request that gets no answer within --timeout fails as one, in its host's name", async function () {
     this.timeout(20_000)
     replies = [{hang: true}, {hang: true}, {hang: true}, {hang: true}]
     await assert.rejects(requestClientCredentials(connection({timeout: 1}), quiet), (error: TokenctlError) => {
@@ -369,7 +378,7 @@ describe('grants: what each token request sends and how its answer is read', () 
     })
   })
 
-  it('revocation: not supported without an endpoint (nothing sent), else the refresh token with its hint; a refusal in tokenctl\'s words', async () => {
+  it("revocation: not supported without an endpoint (nothing sent), else the refresh token with its hint; a refusal in tokenctl's words", async () => {
     assert.equal(await revokeRefreshToken(connection({}, {discover: true}), 'rt', runtime), 'not_supported')
     assert.equal(received.length, 0)
 
@@ -422,7 +431,10 @@ describe('grants: what each token request sends and how its answer is read', () 
     replies = [refused('access_denied')]
     await assert.rejects(pollDeviceToken(device, authorization, [], new AbortController().signal), ReauthenticationRequiredError)
     replies = [{raw: '<html>not here</html>'}]
-    await assert.rejects(requestDeviceAuthorization(device, ['read']), (error: TokenctlError) => error instanceof NetworkError && error.message.startsWith(`${new URL(origin).host} answered with a body that is not JSON`))
+    await assert.rejects(
+      requestDeviceAuthorization(device, ['read']),
+      (error: TokenctlError) => error instanceof NetworkError && error.message.startsWith(`${new URL(origin).host} answered with a body that is not JSON`),
+    )
 
     // Ctrl-C (the signal) ends the polling before anything more is sent.
     const sent = received.length
@@ -465,11 +477,11 @@ describe('grants: what each token request sends and how its answer is read', () 
     assert.equal(received.length, 1)
   })
 
-  it('--dpop: a proof of the key on every token request; a DPoP answer keeps the key\'s thumbprint, a Bearer one is kept with a warning naming the host, N_A without', async () => {
+  it("--dpop: a proof of the key on every token request; a DPoP answer keeps the key's thumbprint, a Bearer one is kept with a warning naming the host, N_A without", async () => {
     const {privateKey} = generateKeyPairSync('ec', {namedCurve: 'P-256'})
     const keyFile = join(home, 'dpop.pem')
     writeFileSync(keyFile, privateKey.export({format: 'pem', type: 'pkcs8'}))
-    const jkt = await calculateJwkThumbprint(createPublicKey(privateKey).export({format: 'jwk'}) as JWK)
+    const jkt = await calculateJwkThumbprint(createPublicKey(privateKey).export({format: 'jwk'}))
     const warnings: string[] = []
     const warned: Runtime = {hooks: {warning: (message) => warnings.push(message)}, openStore: runtime.openStore}
     const dpop = connection({dpop: true, dpopKeyFile: keyFile})

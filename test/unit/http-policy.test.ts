@@ -7,7 +7,7 @@
 import {strict as assert} from 'node:assert'
 
 import {ConfigError, NetworkError} from '../../src/lib/errors.js'
-import {bodyStart, limitBody} from '../../src/lib/http/bodies.js'
+import {bodyStart, readBounded} from '../../src/lib/http/bodies.js'
 import {classify, connectionFailure, type Destination, failureReason, noAnswer, tooLarge, unavailable} from '../../src/lib/http/failure.js'
 import {HTTP_POLICY, mayRepeat, type RequestKind, retriesStatus, WAITS} from '../../src/lib/http/policy.js'
 
@@ -49,7 +49,7 @@ describe('the HTTP failure policy', () => {
       }
     })
 
-    it('an API call: 429, 502, 503 and 504 only (a 500 is the API\'s answer, shown with exit 8)', () => {
+    it("an API call: 429, 502, 503 and 504 only (a 500 is the API's answer, shown with exit 8)", () => {
       for (const status of [429, 502, 503, 504]) assert.equal(retriesStatus('api', status), true, String(status))
       for (const status of [200, 400, 401, 404, 408, 500, 501, 505, 599]) assert.equal(retriesStatus('api', status), false, String(status))
     })
@@ -73,7 +73,7 @@ describe('the HTTP failure policy', () => {
       }
     })
 
-    it('reads at most 1 MiB of a token answer or a document; an API\'s body is streamed, never held', () => {
+    it("reads at most 1 MiB of a token answer or a document; an API's body is streamed, never held", () => {
       assert.equal(HTTP_POLICY.token.maxBodyBytes, 1024 * 1024)
       assert.equal(HTTP_POLICY.document.maxBodyBytes, 1024 * 1024)
       assert.equal(HTTP_POLICY.api.maxBodyBytes, undefined)
@@ -129,7 +129,7 @@ describe('the HTTP failure policy', () => {
     }
   })
 
-  describe('each failure in a user\'s words (exit 6, with what to check)', () => {
+  describe("each failure in a user's words (exit 6, with what to check)", () => {
     /** code, retryable, message and hint of what connectionFailure makes of `error`. */
     function said(error: unknown, destination = LOCAL) {
       const failure = connectionFailure(error, destination)
@@ -147,7 +147,7 @@ describe('the HTTP failure policy', () => {
       })
     })
 
-    it('the same from node:https (EPROTO, the reason only in OpenSSL\'s message)', () => {
+    it("the same from node:https (EPROTO, the reason only in OpenSSL's message)", () => {
       const eproto = systemError('EPROTO', 'write EPROTO 802CCB66777F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:\n')
       assert.deepEqual(said(eproto), {
         code: 'tls_error',
@@ -180,7 +180,7 @@ describe('the HTTP failure policy', () => {
       })
     })
 
-    it('ECONNREFUSED to a URL without a port names the port tried; the role is the caller\'s', () => {
+    it("ECONNREFUSED to a URL without a port names the port tried; the role is the caller's", () => {
       const refused = systemError('ECONNREFUSED', 'connect ECONNREFUSED 203.0.113.5:443', {port: 443})
       assert.equal(said(refused, {...REMOTE, role: 'the API'}).hint, 'nothing listens on idp.example.com:443: check the --issuer URL and its port, and that the API is running')
       assert.equal(said(systemError('ECONNREFUSED'), REMOTE).hint, 'nothing listens on idp.example.com: check the --issuer URL and its port, and that the server is running')
@@ -219,7 +219,7 @@ describe('the HTTP failure policy', () => {
       )
     })
 
-    it('an unknown CA names --ca-file and NODE_EXTRA_CA_CERTS (and the proxy\'s CA when a proxy may inspect TLS), never retried', () => {
+    it("an unknown CA names --ca-file and NODE_EXTRA_CA_CERTS (and the proxy's CA when a proxy may inspect TLS), never retried", () => {
       for (const code of ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']) {
         assert.deepEqual(said(fetchFailed(systemError(code, 'self-signed certificate')), REMOTE), {
           code: 'tls_error',
@@ -230,7 +230,10 @@ describe('the HTTP failure policy', () => {
       }
 
       process.env.HTTPS_PROXY = 'http://proxy.example.com:3128'
-      assert.equal(said(systemError('SELF_SIGNED_CERT_IN_CHAIN'), REMOTE).hint, "trust the server's CA with --ca-file PATH or NODE_EXTRA_CA_CERTS (or the CA of the proxy in HTTPS_PROXY, if it inspects TLS)")
+      assert.equal(
+        said(systemError('SELF_SIGNED_CERT_IN_CHAIN'), REMOTE).hint,
+        "trust the server's CA with --ca-file PATH or NODE_EXTRA_CA_CERTS (or the CA of the proxy in HTTPS_PROXY, if it inspects TLS)",
+      )
     })
 
     it('a certificate for another name, or out of its dates: what to check instead of a CA, never retried', () => {
@@ -257,7 +260,7 @@ describe('the HTTP failure policy', () => {
       })
     })
 
-    it('a timeout names --timeout and is never retried: the user\'s bound is spent', () => {
+    it("a timeout names --timeout and is never retried: the user's bound is spent", () => {
       const headers = said(fetchFailed(systemError('UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error')))
       assert.deepEqual(headers, {code: 'timeout', hint: 'raise --timeout (7 s) if the server is just slow', message: 'no answer from 127.0.0.1:8443 within 7 s', retryable: false})
       const aborted = said(new DOMException('The operation was aborted due to timeout', 'TimeoutError'), {...REMOTE, name: 'the GitHub Actions runner (idp.example.com)', role: 'the runner'})
@@ -319,7 +322,7 @@ describe('the HTTP failure policy', () => {
       assert.equal(said(systemError('ENOTFOUND')).retryable, false)
     })
 
-    it('the code is found however deep it is: fetch\'s cause, an AggregateError of every address tried, openid-client\'s wrapper', () => {
+    it("the code is found however deep it is: fetch's cause, an AggregateError of every address tried, openid-client's wrapper", () => {
       const aggregate = Object.assign(new AggregateError([systemError('ECONNREFUSED', 'connect ECONNREFUSED ::1:8443'), systemError('ECONNREFUSED')]), {})
       assert.equal(said(fetchFailed(aggregate)).message, 'cannot reach 127.0.0.1:8443: ECONNREFUSED: connect ECONNREFUSED ::1:8443')
       const wrapped = Object.assign(new Error('something failed'), {code: 'OAUTH_RESPONSE_IS_NOT_CONFORM', cause: fetchFailed(systemError('ECONNRESET'))})
@@ -337,14 +340,14 @@ describe('the HTTP failure policy', () => {
       assert.equal(failureReason(cyclic), 'round and round')
     })
 
-    it('tokenctl\'s own refusal made inside the connection (a localhost name resolving elsewhere) is reported as it is', () => {
+    it("tokenctl's own refusal made inside the connection (a localhost name resolving elsewhere) is reported as it is", () => {
       const refusal = new ConfigError('evil.localhost resolves to 203.0.113.5', 'not_loopback')
       assert.equal(connectionFailure(fetchFailed(refusal), LOCAL), refusal)
       assert.equal(connectionFailure(refusal, LOCAL), refusal)
       assert.equal(failureReason(fetchFailed(refusal)), refusal.message)
     })
 
-    it('failureReason (what --verbose shows of a failed exchange): the code and the system\'s words, OpenSSL\'s reason alone', () => {
+    it("failureReason (what --verbose shows of a failed exchange): the code and the system's words, OpenSSL's reason alone", () => {
       assert.equal(failureReason(fetchFailed(systemError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1'))), 'ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1')
       assert.equal(failureReason(systemError('EPROTO', 'write EPROTO 80:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../x.c:1:')), 'EPROTO: wrong version number')
       assert.equal(failureReason(systemError('UND_ERR_SOCKET', '')), 'UND_ERR_SOCKET')
@@ -358,7 +361,7 @@ describe('the HTTP failure policy', () => {
   })
 
   describe('answers the policy retries, and answers too large to read', () => {
-    it('unavailable: a retryable server_error with the status and the server\'s Retry-After', () => {
+    it("unavailable: a retryable server_error with the status and the server's Retry-After", () => {
       const plain = unavailable('the JWKS is unavailable (HTTP 503)', {headers: new Headers({'retry-after': '7'}), status: 503})
       assert.equal(plain.code, 'server_error')
       assert.equal(plain.kind, 'server_error')
@@ -368,7 +371,7 @@ describe('the HTTP failure policy', () => {
       assert.equal(unavailable('x', {headers: new Headers(), status: 502}).retryAfterMs, undefined)
     })
 
-    it('an OAuth error sent with it becomes the code (as the README says of any code a server sends); tokenctl\'s kind is kept', () => {
+    it("an OAuth error sent with it becomes the code (as the README says of any code a server sends); tokenctl's kind is kept", () => {
       const oauth = unavailable('busy', {headers: new Headers(), status: 503}, {details: {description: 'try later', status: 503}, serverError: 'temporarily_unavailable'})
       assert.equal(oauth.code, 'temporarily_unavailable')
       assert.equal(oauth.kind, 'server_error')
@@ -384,11 +387,14 @@ describe('the HTTP failure policy', () => {
 
     it('tooLarge: invalid_response, never retried, naming the bound', () => {
       const error = tooLarge('the answer from http://127.0.0.1/jwks', 1024 * 1024)
-      assert.deepEqual({code: error.code, message: error.message, retryable: error.retryable}, {
-        code: 'invalid_response',
-        message: 'the answer from http://127.0.0.1/jwks is larger than 1024 KiB: not what was asked for',
-        retryable: false,
-      })
+      assert.deepEqual(
+        {code: error.code, message: error.message, retryable: error.retryable},
+        {
+          code: 'invalid_response',
+          message: 'the answer from http://127.0.0.1/jwks is larger than 1024 KiB: not what was asked for',
+          retryable: false,
+        },
+      )
     })
 
     /** A body of `chunks` chunks of `size` bytes, counting how many were pulled. */
@@ -408,48 +414,70 @@ describe('the HTTP failure policy', () => {
       return {body, pulled: () => pulled}
     }
 
-    it('limitBody: a body up to the bound is read as it came, status and headers kept', async () => {
-      const response = limitBody(new Response(stream(4, 256).body, {headers: {'x-kept': 'yes'}, status: 201, statusText: 'Made'}), 1024, 'the answer')
+    it('readBounded: a body up to the bound is read whole, status and headers kept', async () => {
+      const response = await readBounded(new Response(stream(4, 256).body, {headers: {'x-kept': 'yes'}, status: 201, statusText: 'Made'}), 1024, 'the answer')
       assert.equal(response.status, 201)
       assert.equal(response.statusText, 'Made')
       assert.equal(response.headers.get('x-kept'), 'yes')
       assert.equal(await response.text(), 'a'.repeat(1024))
     })
 
-    it('limitBody: one byte beyond the bound fails the reader with tooLarge, and the rest is not pulled', async () => {
+    it('readBounded: one byte beyond the bound fails with tooLarge, and the rest is not pulled', async () => {
       const over = stream(1000, 256)
-      const response = limitBody(new Response(over.body), 1024, 'the answer from X')
-      await assert.rejects(response.text(), (error: unknown) => error instanceof NetworkError && error.code === 'invalid_response' && /^the answer from X is larger than 1 KiB/.test(error.message))
+      await assert.rejects(
+        readBounded(new Response(over.body), 1024, 'the answer from X'),
+        (error: unknown) => error instanceof NetworkError && error.code === 'invalid_response' && /^the answer from X is larger than 1 KiB/.test(error.message),
+      )
       assert.ok(over.pulled() < 10, `pulled ${over.pulled()} chunks`)
-      const byOne = limitBody(new Response(new Uint8Array(1025)), 1024, 'the answer')
-      await assert.rejects(byOne.arrayBuffer(), NetworkError)
-      assert.equal((await limitBody(new Response(new Uint8Array(1024)), 1024, 'the answer').arrayBuffer()).byteLength, 1024)
+      await assert.rejects(readBounded(new Response(new Uint8Array(1025)), 1024, 'the answer'), NetworkError)
+      assert.equal((await (await readBounded(new Response(new Uint8Array(1024)), 1024, 'the answer')).arrayBuffer()).byteLength, 1024)
     })
 
-    it('limitBody: a Content-Length beyond the bound is refused before any byte is read', async () => {
+    it('readBounded: a Content-Length beyond the bound is refused before any byte is read', async () => {
       const announced = stream(1000, 256)
       const response = new Response(announced.body, {headers: {'content-length': '1025'}})
-      assert.throws(() => limitBody(response, 1024, 'the answer'), (error: unknown) => error instanceof NetworkError && error.code === 'invalid_response')
+      await assert.rejects(readBounded(response, 1024, 'the answer'), (error: unknown) => error instanceof NetworkError && error.code === 'invalid_response')
+      assert.equal(announced.pulled(), 0)
       const exact = new Response('a'.repeat(1024), {headers: {'content-length': '1024'}})
-      assert.equal(await limitBody(exact, 1024, 'the answer').text(), 'a'.repeat(1024))
+      assert.equal(await (await readBounded(exact, 1024, 'the answer')).text(), 'a'.repeat(1024))
     })
 
-    it('limitBody: an answer without a body is passed on', () => {
-      const empty = new Response(null, {status: 204})
-      assert.equal(limitBody(empty, 1024, 'the answer'), empty)
+    it('readBounded: an answer without a body is an empty one', async () => {
+      const empty = await readBounded(new Response(null, {status: 204}), 1024, 'the answer')
+      assert.deepEqual([empty.status, empty.body, await empty.text()], [204, null, ''])
     })
 
-    it('limitBody: a status no Response can be made with (a server\'s 1xx or 999) is passed on as it came; 599 is held to the bound', async () => {
+    it("readBounded: a status no Response can be made with (a server's 1xx or 999) is kept, its body held to the bound", async () => {
       for (const status of [101, 199, 600, 999]) {
         const odd = {body: stream(1, 10).body, headers: new Headers(), status, statusText: ''} as unknown as Response
-        assert.equal(limitBody(odd, 1024, 'the answer'), odd, String(status))
+        const read = await readBounded(odd, 1024, 'the answer')
+        assert.deepEqual([read.status, (await read.text()).length], [status, 10], String(status))
       }
 
-      for (const status of [200, 599]) {
-        const limited = limitBody(new Response(stream(10, 256).body, {status}), 1024, 'the answer')
-        assert.equal(limited.status, status)
-        await assert.rejects(limited.text(), NetworkError, String(status))
-      }
+      const large = {body: stream(5, 256).body, headers: new Headers(), status: 999, statusText: ''} as unknown as Response
+      await assert.rejects(readBounded(large, 1024, 'the answer'), NetworkError)
+    })
+
+    it('readBounded: a connection that closes in the middle of the answer fails the request as a cut connection (retried), in the words of the straight way', async () => {
+      const cut = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.error(new TypeError('terminated', {cause: Object.assign(new Error('other side closed'), {code: 'UND_ERR_SOCKET'})}))
+        },
+      })
+      await assert.rejects(
+        readBounded(new Response(cut), 1024, 'the answer'),
+        (error: Error) => error instanceof TypeError && error.message === 'fetch failed' && (error.cause as NodeJS.ErrnoException).code === 'ECONNRESET',
+      )
+      const timedOut = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.error(new TypeError('terminated', {cause: Object.assign(new Error('Body Timeout Error'), {code: 'UND_ERR_BODY_TIMEOUT'})}))
+        },
+      })
+      await assert.rejects(
+        readBounded(new Response(timedOut), 1024, 'the answer'),
+        (error: Error) => (error.cause as NodeJS.ErrnoException).code === 'UND_ERR_BODY_TIMEOUT',
+        'another failure as it came',
+      )
     })
 
     it('bodyStart: the first bytes of an error page, the rest never pulled, the body cancelled', async () => {

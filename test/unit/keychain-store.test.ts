@@ -7,7 +7,17 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {ExitCode} from '../../src/lib/errors.js'
-import {DEFAULT_KEYCHAIN_SERVICE, EXPIRIES, forgetKeychainProbes, KeychainStore, keychainService, nativeError, probeKeychain, PRUNE_PER_WRITE, warmUpKeychain} from '../../src/lib/store/keychain-store.js'
+import {
+  DEFAULT_KEYCHAIN_SERVICE,
+  EXPIRIES,
+  forgetKeychainProbes,
+  KeychainStore,
+  keychainService,
+  nativeError,
+  probeKeychain,
+  PRUNE_PER_WRITE,
+  warmUpKeychain,
+} from '../../src/lib/store/keychain-store.js'
 import {
   canReachAbstractSockets,
   decodeMessage,
@@ -112,7 +122,13 @@ describe('secret service probe', function () {
 
   describe('marshalling', () => {
     it('decodes the method call it encodes, header fields and string body included', () => {
-      const call = {args: ['org.freedesktop.Secret.Collection', 'Locked'], destination: 'org.freedesktop.secrets', interface: 'org.freedesktop.DBus.Properties', member: 'Get', path: '/org/freedesktop/secrets/aliases/default'}
+      const call = {
+        args: ['org.freedesktop.Secret.Collection', 'Locked'],
+        destination: 'org.freedesktop.secrets',
+        interface: 'org.freedesktop.DBus.Properties',
+        member: 'Get',
+        path: '/org/freedesktop/secrets/aliases/default',
+      }
       const bytes = encodeMethodCall(call, 7)
       assert.equal(bytes[0], 0x6c, 'little-endian marker')
       assert.equal(bytes[1], 1, 'METHOD_CALL')
@@ -151,7 +167,7 @@ describe('secret service probe', function () {
     })
 
     it('finds XDG_RUNTIME_DIR/bus when DBUS_SESSION_BUS_ADDRESS is not set', async () => {
-      const env = {XDG_RUNTIME_DIR: session.env.XDG_RUNTIME_DIR!}
+      const env = {XDG_RUNTIME_DIR: session.env.XDG_RUNTIME_DIR}
       assert.deepEqual(await probeSecretService({env}), {state: 'unlocked'})
     })
 
@@ -175,7 +191,7 @@ describe('secret service probe', function () {
   it('speaks to a bus on an abstract socket, or says why this Node.js cannot', async () => {
     const session = await requireKeyring({abstract: true, secrets: false})
     try {
-      assert.match(session.env.DBUS_SESSION_BUS_ADDRESS!, /^unix:abstract=/)
+      assert.match(session.env.DBUS_SESSION_BUS_ADDRESS, /^unix:abstract=/)
       const state = await probeSecretService({env: session.env})
       assert.equal(state.state, 'unavailable')
       const reason = (state as {reason: string}).reason
@@ -305,7 +321,10 @@ describe('keychain messages and settings (no daemon)', () => {
       const release = await holdLock(new KeychainStore({service: 'one'}), 'session:a')
       assert.equal(await new KeychainStore({service: 'two'}).withLock('session:a', async () => 'other service', {waitMs: 100}), 'other service')
       assert.equal(await new KeychainStore({service: 'one'}).withLock('session:b', async () => 'other entry', {waitMs: 100}), 'other entry')
-      await rejectsWith(new KeychainStore({service: 'one'}).withLock('session:a', async () => 'same', {waitMs: 100}), 'store_lock_timeout')
+      await rejectsWith(
+        new KeychainStore({service: 'one'}).withLock('session:a', async () => 'same', {waitMs: 100}),
+        'store_lock_timeout',
+      )
       await release()
     } finally {
       if (saved === undefined) delete process.env.TOKENCTL_HOME
@@ -370,9 +389,9 @@ describe('KeychainStore (Secret Service)', function () {
     await new KeychainStore().set('session/k1', SECRET)
     const items = await session.secretToolSearch({service})
     assert.equal(items.length, 1, JSON.stringify(items))
-    assert.equal(items[0]!.attributes.service, service)
-    assert.equal(items[0]!.attributes.username, 'session/k1')
-    assert.equal(items[0]!.secret, SECRET)
+    assert.equal(items[0].attributes.service, service)
+    assert.equal(items[0].attributes.username, 'session/k1')
+    assert.equal(items[0].secret, SECRET)
   })
 
   it('lists only the entries of its own service', async () => {
@@ -403,17 +422,7 @@ describe('KeychainStore (Secret Service)', function () {
     const expiries = async () => {
       const items = await session.secretToolSearch({service, username: 'store:expiries'})
       assert.equal(items.length, 1, JSON.stringify(items))
-      return JSON.parse(items[0]!.secret!) as Record<string, number>
-    }
-    /** How the token cache reads a lifetime in an entry an older tokenctl wrote without one; the names it was asked about. */
-    const reader = () => {
-      const asked: string[] = []
-      const expiryOf = (name: string, value: string) => {
-        asked.push(name)
-        return name.startsWith('token:') ? (JSON.parse(value) as {expires_at: number}).expires_at : undefined
-      }
-
-      return {asked, expiryOf}
+      return JSON.parse(items[0].secret!) as Record<string, number>
     }
 
     it('an entry whose lifetime has ended is deleted by a later write; one still alive, and those written without one (a session, a secret), stay', async () => {
@@ -427,7 +436,7 @@ describe('KeychainStore (Secret Service)', function () {
       assert.deepEqual(await expiries(), {'token:alive': at})
     })
 
-    it(`a write deletes at most ${PRUNE_PER_WRITE} ended entries: many are gone after a few writes, none of which searches the keychain`, async () => {
+    it(`a write deletes at most ${PRUNE_PER_WRITE} ended entries: many are gone after a few writes`, async () => {
       const store = new KeychainStore()
       const ended = PRUNE_PER_WRITE * 2
       const lifetimes: Record<string, number> = {}
@@ -437,38 +446,22 @@ describe('KeychainStore (Secret Service)', function () {
       }
 
       await store.set(EXPIRIES, JSON.stringify(lifetimes))
-      const {asked, expiryOf} = reader()
-      await store.set('token:new', 'n', {expiresAt: later(), expiryOf})
+      await store.set('token:new', 'n', {expiresAt: later()})
       assert.equal((await store.list('token:')).length, PRUNE_PER_WRITE + 1)
-      await store.set('token:newer', 'n', {expiresAt: later(), expiryOf})
+      await store.set('token:newer', 'n', {expiresAt: later()})
       assert.deepEqual(await store.list('token:'), ['token:new', 'token:newer'])
-      assert.deepEqual(asked, [], 'the lifetimes were there: nothing was searched')
     })
 
-    it('a keychain an older tokenctl filled is searched on the first write with a lifetime, once: what has ended by expiryOf goes, what it does not know stays', async () => {
-      const store = new KeychainStore()
-      await store.set('token:ended', JSON.stringify({expires_at: past()}))
-      await store.set('token:alive', JSON.stringify({expires_at: later()}))
-      await store.set('session:s', JSON.stringify({expires_at: past()}))
-      await store.set('client-secret:c', 's')
-      const {asked, expiryOf} = reader()
-      await store.set('token:new', 'n', {expiresAt: later(), expiryOf})
-      assert.deepEqual(asked.sort(), ['client-secret:c', 'session:s', 'token:alive', 'token:ended'])
-      assert.deepEqual(await store.list(''), ['client-secret:c', 'session:s', 'token:alive', 'token:new'])
-      assert.deepEqual(Object.keys(await expiries()).sort(), ['token:alive', 'token:new'])
-      asked.length = 0
-      await store.set('token:newer', 'n', {expiresAt: later(), expiryOf})
-      assert.deepEqual(asked, [], 'searched once')
-    })
-
-    it('lifetimes that do not read as such are learnt again from the keychain; a lifetime that is not a number is none', async () => {
+    it('lifetimes that do not read as such start again (what they held is kept, not guessed); a lifetime that is not a number is none', async () => {
       const store = new KeychainStore()
       for (const garbage of ['not json', 'null']) {
-        await store.set('token:ended', JSON.stringify({expires_at: past()}))
+        await store.set('token:ended', 'e')
         await store.set(EXPIRIES, garbage)
         const at = later()
-        await store.set('token:new', JSON.stringify({expires_at: at}), {expiresAt: at, expiryOf: reader().expiryOf})
-        assert.deepEqual(await store.list(''), ['token:new'], garbage)
+        await store.set('token:new', 'n', {expiresAt: at})
+        assert.deepEqual(await store.list(''), ['token:ended', 'token:new'], garbage)
+        assert.deepEqual(await expiries(), {'token:new': at}, garbage)
+        await store.delete('token:ended')
       }
 
       // Not numbers, though each compares as one (null and "1" are before now, "soon" never is).
@@ -534,7 +527,7 @@ describe('KeychainStore (Secret Service)', function () {
           const outcome = await getInChild(env, 'a', 10_000)
           assert.ok(outcome.exited, 'the child process hung')
           assert.equal(outcome.error?.code, 'store_unavailable', JSON.stringify(outcome))
-          assert.match(outcome.error!.message, /timeout after 1 s/)
+          assert.match(outcome.error.message, /timeout after 1 s/)
           assert.ok(outcome.elapsedMs! >= 950, `gave up after ${outcome.elapsedMs} ms, before its 1 s`)
         } finally {
           process.kill(pid, 'SIGCONT')

@@ -45,14 +45,14 @@ describe('local locks', () => {
     rmSync(home, {force: true, recursive: true})
   })
 
-  it('one lock file per entry under TOKENCTL_HOME/locks (0700), named by 40 hex digits of the entry\'s SHA-256', () => {
+  it("one lock file per entry under TOKENCTL_HOME/locks (0700), named by 40 hex digits of the entry's SHA-256", () => {
     const digest = createHash('sha256').update('session:nightly').digest('hex').slice(0, 40)
     assert.equal(localLockPath('session:nightly'), path.join(home, 'locks', `${digest}.lock`))
     assert.equal(statSync(path.join(home, 'locks')).mode & 0o777, 0o700)
     assert.notEqual(localLockPath('session:a'), localLockPath('session:b'))
   })
 
-  it('withLocalLock holds the entry\'s lock file while fn runs, returns what fn returns, and releases it', async () => {
+  it("withLocalLock holds the entry's lock file while fn runs, returns what fn returns, and releases it", async () => {
     const lock = localLockPath('token:x')
     const result = await withLocalLock('token:x', async () => {
       assert.ok(existsSync(lock), 'held')
@@ -65,16 +65,22 @@ describe('local locks', () => {
   it('withLocalLock passes its options on: a held entry is waited for, then given up on', async () => {
     const release = await holdLock({withLock: withLocalLock}, 'token:x')
     let waited = false
-    await assert.rejects(withLocalLock('token:x', async () => 'never', {onWait: () => (waited = true), waitMs: 200}), {code: 'store_lock_timeout'})
+    await assert.rejects(
+      withLocalLock('token:x', async () => 'never', {onWait: () => (waited = true), waitMs: 200}),
+      {code: 'store_lock_timeout'},
+    )
     assert.ok(waited, 'onWait was called')
     await release()
     assert.equal(await withLocalLock('token:x', async () => 'mine', {waitMs: 200}), 'mine')
   })
 
-  it('a read-modify-write under the entry\'s lock: 20 concurrent increments lose none', async () => {
+  it("a read-modify-write under the entry's lock: 20 concurrent increments lose none", async () => {
     const store = slowStore()
     const results = await Promise.all(Array.from({length: 20}, () => incremented(store, 'counter')))
     assert.equal(store.entries.get('counter'), '20')
-    assert.deepEqual([...results].sort((a, b) => Number(a) - Number(b)), Array.from({length: 20}, (_, i) => String(i + 1)))
+    assert.deepEqual(
+      [...results].sort((a, b) => Number(a) - Number(b)),
+      Array.from({length: 20}, (_, i) => String(i + 1)),
+    )
   })
 })

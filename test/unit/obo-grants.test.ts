@@ -45,24 +45,14 @@ describe('test authorization server: OBO grants', () => {
   let server: AuthServer
 
   const obo = (assertion: string, form: Form = {}, client: TestClient = server.clients.api) =>
-    postForm(
-      server.tokenEndpoint,
-      {grant_type: JWT_BEARER_GRANT, assertion, requested_token_use: 'on_behalf_of', scope: 'read', ...form},
-      client,
-    )
+    postForm(server.tokenEndpoint, {grant_type: JWT_BEARER_GRANT, assertion, requested_token_use: 'on_behalf_of', scope: 'read', ...form}, client)
 
   const exchange = (subjectToken: string, form: Form = {}) =>
-    postForm(
-      server.tokenEndpoint,
-      {grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, ...form},
-      server.clients.api,
-    )
+    postForm(server.tokenEndpoint, {grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, ...form}, server.clients.api)
 
-  const refresh = (refreshToken: string) =>
-    postForm(server.tokenEndpoint, {grant_type: 'refresh_token', refresh_token: refreshToken}, server.clients.api)
+  const refresh = (refreshToken: string) => postForm(server.tokenEndpoint, {grant_type: 'refresh_token', refresh_token: refreshToken}, server.clients.api)
 
-  const userToken = (sub = 'alice', expiresIn?: number) =>
-    server.mintUserToken({sub, aud: server.clients.api.clientId, scope: 'access_as_user', expiresIn})
+  const userToken = (sub = 'alice', expiresIn?: number) => server.mintUserToken({sub, aud: server.clients.api.clientId, scope: 'access_as_user', expiresIn})
 
   /** An OBO session: the first refresh token, with offline_access. */
   async function startSession(sub = 'alice'): Promise<string> {
@@ -258,11 +248,7 @@ describe('test authorization server: OBO grants', () => {
   describe('revocation', () => {
     it('revokes a refresh token at the revocation endpoint (RFC 7009), and records the request', async () => {
       const refreshToken = await startSession('alice')
-      const response = await postForm(
-        server.revocationEndpoint,
-        {token: refreshToken, token_type_hint: 'refresh_token'},
-        server.clients.api,
-      )
+      const response = await postForm(server.revocationEndpoint, {token: refreshToken, token_type_hint: 'refresh_token'}, server.clients.api)
       assert.equal(response.status, 200)
       await assertError(await refresh(refreshToken), 400, 'invalid_grant')
       assert.deepEqual(

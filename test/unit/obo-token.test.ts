@@ -44,7 +44,7 @@ describe('the on-behalf-of flavor', () => {
     assert.equal(detectFlavor(connection({issuer: 'https://idp.example'}), {issuer: 'https://sts.windows.net/t/', ...tokenExchange}), 'entra')
   })
 
-  it('elsewhere: RFC 8693 when the metadata lists token exchange, else Entra\'s', () => {
+  it("elsewhere: RFC 8693 when the metadata lists token exchange, else Entra's", () => {
     assert.equal(detectFlavor(connection({issuer: 'https://idp.example'}), {issuer: 'https://idp.example', ...tokenExchange}), 'rfc8693')
     assert.equal(detectFlavor(connection({issuer: 'https://idp.example'}), {issuer: 'https://idp.example', grant_types_supported: ['authorization_code']}), 'entra')
     assert.equal(detectFlavor(connection({issuer: 'https://idp.example'}), {issuer: 'https://idp.example'}), 'entra')
@@ -102,20 +102,23 @@ describe('the on-behalf-of flavor', () => {
       assert.deepEqual(asked, [])
     })
 
-    it('--token-endpoint has no metadata to read: Entra\'s by default, never a discovery (even with --issuer)', async () => {
+    it("--token-endpoint has no metadata to read: Entra's by default, never a discovery (even with --issuer)", async () => {
       assert.equal(await oboFlavor(connection({tokenEndpoint: `${origin}/t/token`}), undefined, noStore), 'entra')
       assert.equal(await oboFlavor(connection({issuer: `${origin}/t`, tokenEndpoint: `${origin}/t/token`}), undefined, noStore), 'entra')
       assert.deepEqual(asked, [])
     })
 
-    it('discovery under the connection\'s --ca-file and --timeout', async () => {
+    it("discovery under the connection's --ca-file and --timeout", async () => {
       const pki = await requireTestPki()
       const front = await startHttpsFront({cert: pki.serverCert, key: pki.serverKey, origin})
       try {
         const https = toConnection({caFile: pki.caCertPath, clientId: 'api', issuer: `${front.url}/t`, timeout: 5})
         origin = front.url
         assert.equal(await oboFlavor(https, undefined, noStore), 'rfc8693')
-        assert.deepEqual(front.requests.map((request) => request.path), ['/t/.well-known/openid-configuration'])
+        assert.deepEqual(
+          front.requests.map((request) => request.path),
+          ['/t/.well-known/openid-configuration'],
+        )
       } finally {
         origin = `http://127.0.0.1:${(server.address() as {port: number}).port}`
         await front.stop()

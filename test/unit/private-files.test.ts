@@ -10,15 +10,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {ConfigError, ExitCode} from '../../src/lib/errors.js'
-import {
-  assertPrivate,
-  assertPrivateDescriptor,
-  assertPrivateHome,
-  isAbandonedTemporary,
-  removeStaleTemporaries,
-  temporaryPath,
-  writePrivateFile,
-} from '../../src/lib/private-files.js'
+import {assertPrivate, assertPrivateDescriptor, assertPrivateHome, isAbandonedTemporary, removeStaleTemporaries, temporaryPath, writePrivateFile} from '../../src/lib/private-files.js'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -52,7 +44,7 @@ describe('private files', () => {
   afterEach(() => rmSync(directory, {force: true, recursive: true}))
 
   describe('writing', () => {
-    it('temporary names carry the writer\'s pid and a random part, next to the file', () => {
+    it("temporary names carry the writer's pid and a random part, next to the file", () => {
       const file = path.join(directory, 'store.enc')
       const first = temporaryPath(file)
       assert.match(first, new RegExp(`^${file.replaceAll('.', '\\.')}\\.${process.pid}\\.[\\da-f]{12}\\.tmp$`))
@@ -60,7 +52,7 @@ describe('private files', () => {
       assert.equal(isAbandonedTemporary(path.basename(first), Date.now() - 2 * HOUR), true, 'what it writes is what the clean-up recognises')
     })
 
-    it('writes the whole content, mode 0600 even under a umask that would take the owner\'s write bit', async () => {
+    it("writes the whole content, mode 0600 even under a umask that would take the owner's write bit", async () => {
       const file = path.join(directory, 'config.json')
       const previous = process.umask(0o277)
       try {
@@ -95,7 +87,7 @@ describe('private files', () => {
       assert.deepEqual(openHere(), [])
     })
 
-    it('replaces a symbolic link at the file by the file: the link\'s target is never written', async () => {
+    it("replaces a symbolic link at the file by the file: the link's target is never written", async () => {
       const target = path.join(directory, 'elsewhere')
       writeFileSync(target, 'untouched')
       const file = path.join(directory, 'config.json')
@@ -134,24 +126,35 @@ describe('private files', () => {
       }
 
       const notOurs = ['sessions.json.0123456789ab.tmp', 'a.b.c.abcdef01.tmp', `x.${dead}.0123456.tmp`, `.${dead}.0123456789ab.tmp`, `x.${dead}a.0123456789ab.tmp`, `x.${dead}.0123456789ab.tmp.bak`]
-      for (const name of [...notOurs, 'store.enc', 'store.enc.tmp', '.0123456789ab.tmp', 'x.0123456.tmp', 'x.0123456G.tmp', 'x.0123456789AB.tmp', 'x.0123456789ab.tmpx', 'x.0123456789ab.tmp.bak', 'x.0123456789ab_tmp']) {
+      for (const name of [
+        ...notOurs,
+        'store.enc',
+        'store.enc.tmp',
+        '.0123456789ab.tmp',
+        'x.0123456.tmp',
+        'x.0123456G.tmp',
+        'x.0123456789AB.tmp',
+        'x.0123456789ab.tmpx',
+        'x.0123456789ab.tmp.bak',
+        'x.0123456789ab_tmp',
+      ]) {
         assert.equal(isAbandonedTemporary(name, now - 2 * HOUR, now), false, name)
       }
     })
 
-    it('a dead writer\'s file is abandoned after 30 s, not before', async () => {
+    it("a dead writer's file is abandoned after 30 s, not before", async () => {
       const name = `store.enc.${await deadPid()}.0123456789ab.tmp`
       assert.equal(isAbandonedTemporary(name, now - 30_000, now), false)
       assert.equal(isAbandonedTemporary(name, now - 30_001, now), true)
     })
 
-    it('a live writer\'s file is kept for an hour, then abandoned whatever its pid says', () => {
+    it("a live writer's file is kept for an hour, then abandoned whatever its pid says", () => {
       const live = process.ppid // another running process (ours is never "abandoned" by its pid)
       const name = `store.enc.${live}.0123456789ab.tmp`
       assert.equal(isAbandonedTemporary(name, now - 59 * MINUTE, now), false)
       assert.equal(isAbandonedTemporary(name, now - HOUR, now), false)
       assert.equal(isAbandonedTemporary(name, now - HOUR - 1, now), true)
-      assert.equal(isAbandonedTemporary(`store.enc.${process.pid}.0123456789ab.tmp`, now - HOUR, now), false, 'this process\'s own')
+      assert.equal(isAbandonedTemporary(`store.enc.${process.pid}.0123456789ab.tmp`, now - HOUR, now), false, "this process's own")
       assert.equal(isAbandonedTemporary(`store.enc.${process.pid}.0123456789ab.tmp`, now - HOUR - 1, now), true)
     })
 
@@ -160,7 +163,7 @@ describe('private files', () => {
       // for a suite run as root the answer another user would get is given by a stand-in for kill.
       const name = 'store.enc.1.0123456789ab.tmp'
       assert.equal(isAbandonedTemporary(name, now - 2 * MINUTE, now), false, 'pid 1 runs, whoever asks')
-      const {kill} = process
+      const kill = process.kill.bind(process)
       process.kill = () => {
         throw Object.assign(new Error('kill EPERM'), {code: 'EPERM', syscall: 'kill'})
       }
@@ -224,7 +227,11 @@ describe('private files', () => {
         asUser(me, () =>
           assert.throws(
             () => assertPrivate(statsOf(4242, 0o100600), '/home/me/.config/tokenctl/config.json', 'config.json', '600'),
-            refusal('unsafe_permissions', 'config.json /home/me/.config/tokenctl/config.json belongs to another user (uid 4242)', `chown ${me} /home/me/.config/tokenctl/config.json && chmod 600 /home/me/.config/tokenctl/config.json`),
+            refusal(
+              'unsafe_permissions',
+              'config.json /home/me/.config/tokenctl/config.json belongs to another user (uid 4242)',
+              `chown ${me} /home/me/.config/tokenctl/config.json && chmod 600 /home/me/.config/tokenctl/config.json`,
+            ),
           ),
         )
       }
@@ -245,7 +252,10 @@ describe('private files', () => {
         [0o40702, '0702'],
         [0o41770, '1770'],
       ] as const) {
-        assert.throws(() => assertPrivate(statsOf(uid, mode), '/tmp/home', 'TOKENCTL_HOME', '700'), refusal('unsafe_permissions', `TOKENCTL_HOME /tmp/home is writable by other users (mode ${shown})`, 'run: chmod 700 /tmp/home'))
+        assert.throws(
+          () => assertPrivate(statsOf(uid, mode), '/tmp/home', 'TOKENCTL_HOME', '700'),
+          refusal('unsafe_permissions', `TOKENCTL_HOME /tmp/home is writable by other users (mode ${shown})`, 'run: chmod 700 /tmp/home'),
+        )
       }
 
       for (const mode of [0o40755, 0o40744, 0o100644, 0o100400]) assertPrivate(statsOf(uid, mode), '/tmp/home', 'TOKENCTL_HOME', '700')

@@ -194,7 +194,11 @@ describe('the Redis store in detail', () => {
         await store.set('session:b', '2')
         const {entry, fence, lock} = keysOf('session:a')
         assert.equal(new Set([entry, fence, lock].map((key) => slotOf(key))).size, 1)
-        assert.deepEqual((await redis.keys()).filter((key) => key.includes(sha256hex('session:a'))), [entry, fence].sort(), 'the lock released, the fence kept')
+        assert.deepEqual(
+          (await redis.keys()).filter((key) => key.includes(sha256hex('session:a'))),
+          [entry, fence].sort(),
+          'the lock released, the fence kept',
+        )
         assert.equal(await store.delete('session:a'), true)
         assert.equal(await redis.cli('EXISTS', entry), '0\n')
         assert.deepEqual(await store.list('session:'), ['session:b'])
@@ -258,7 +262,7 @@ describe('the Redis store in detail', () => {
         assert.equal(await open().get('token:new'), 'v')
       })
 
-      it('remembers the store\'s salt under TOKENCTL_HOME/cache/redis (0700, a 0600 file per store), for the next process', async () => {
+      it("remembers the store's salt under TOKENCTL_HOME/cache/redis (0700, a 0600 file per store), for the next process", async () => {
         await open().set('token:a', '1')
         const readerHome = mkdtempSync(path.join(tmpdir(), 'tokenctl-redis-reader-'))
         try {
@@ -330,7 +334,7 @@ describe('the Redis store in detail', () => {
         assert.deepEqual(error.suggestions, ['delete tokenctl:keycheck: the next write makes a new one'])
       })
 
-      it('a passphrase check that is not tokenctl\'s is corrupt', async () => {
+      it("a passphrase check that is not tokenctl's is corrupt", async () => {
         await put('tokenctl:keycheck', await sealEnvelope(Buffer.from('something else'), PASSPHRASE, {N: 1024, p: 1, r: 8}))
         const error = await rejectsWith(open().set('token:a', 'v'), 'store_corrupt')
         assert.equal(error.message, `an entry in Redis at ${redis.display} is corrupt: tokenctl:keycheck is not tokenctl's passphrase check`)
@@ -430,7 +434,7 @@ describe('the Redis store in detail', () => {
         }
       })
 
-      it('refused credentials: the server\'s words, the password masked even where they happen to contain it', async () => {
+      it("refused credentials: the server's words, the password masked even where they happen to contain it", async () => {
         // "WRONGPASS invalid username-password pair or user is disabled.": a password of 4 characters or
         // more is masked wherever it appears; a shorter one would mangle the text and cannot be told from it.
         const masked = await rejectsWith(open({TOKENCTL_REDIS_PASSWORD: 'invalid'}).check(), 'store_unavailable')
@@ -483,12 +487,18 @@ describe('the Redis store in detail', () => {
         const lockKey = keysOf('session:k').lock
         await redis.cli('SET', lockKey, '', 'PX', '60000')
         let waited: unknown = 'not called'
-        const error = await rejectsWith(open().withLock('session:k', async () => 1, {onWait: (holder) => (waited = holder), waitMs: 1500}), 'store_lock_timeout')
+        const error = await rejectsWith(
+          open().withLock('session:k', async () => 1, {onWait: (holder) => (waited = holder), waitMs: 1500}),
+          'store_lock_timeout',
+        )
         assert.equal(waited, undefined)
         assert.equal(error.message, `timed out after 2 s waiting for the lock on "session:k" in Redis at ${redis.display}`)
         assert.deepEqual(error.suggestions, ['another tokenctl (on this host or another) is still working on the same entry; try again later'])
         await redis.cli('SET', lockKey, 'nonce not-a-pid host time', 'PX', '60000')
-        const foreign = await rejectsWith(open().withLock('session:k', async () => 1, {onWait: (holder) => (waited = holder), waitMs: 100}), 'store_lock_timeout')
+        const foreign = await rejectsWith(
+          open().withLock('session:k', async () => 1, {onWait: (holder) => (waited = holder), waitMs: 100}),
+          'store_lock_timeout',
+        )
         assert.deepEqual(waited, {acquiredAt: 'time', host: 'host', pid: undefined})
         assert.ok(!foreign.message.includes('held by'), foreign.message)
       })

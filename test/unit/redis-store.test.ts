@@ -1,6 +1,8 @@
 import {strict as assert} from 'node:assert'
-import {createHash} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
+import {existsSync, rmSync} from 'node:fs'
 import net from 'node:net'
+import {join} from 'node:path'
 
 import {ConfigError, ExitCode} from '../../src/lib/errors.js'
 import {openEnvelope} from '../../src/lib/store/envelope.js'
@@ -179,11 +181,40 @@ describe('the Redis store backend', () => {
       assert.equal(await open().get('session:nightly'), 'v1')
     })
 
+    it('sealed with a key (HKDF, nothing remembered under TOKENCTL_HOME); a store sealed with a passphrase refuses a key, and the reverse, changing nothing', async () => {
+      const key = randomBytes(32)
+      const withKey = (secret: Buffer) => {
+        const store = new RedisStore({key: secret, settings: redisSettings(redis.env)})
+        stores.push(store)
+        return store
+      }
+
+      const hints = join(process.env.TOKENCTL_HOME!, 'cache', 'redis')
+      rmSync(hints, {force: true, recursive: true})
+      await withKey(key).set('session:nightly', SECRET)
+      assert.equal(await withKey(Buffer.from(key)).get('session:nightly'), SECRET)
+      const data = await redis.cli('GET', 'tokenctl:keycheck')
+      assert.ok(data.startsWith('TKSE\x01\x02') || data.startsWith('TKSE\u0001\u0002'), 'the check is sealed with HKDF (kdf 2)')
+      assert.ok(!existsSync(hints), 'a key needs no head start: no salt remembered')
+      const before = await redis.dump()
+      await rejectsWith(withKey(randomBytes(32)).get('session:nightly'), 'store_wrong_key')
+      const error = await rejectsWith(open().set('token:new', 'v'), 'store_wrong_secret_kind')
+      assert.equal(error.message, `cannot open the secure store in Redis at ${redis.display}: it is sealed with a key, and a passphrase is set`)
+      assert.match(error.suggestions[0], /delete the keys under "tokenctl:" to start a store sealed with what is set/)
+      assert.equal(await redis.dump(), before, 'Redis is byte for byte as it was')
+
+      await redis.cli('FLUSHALL')
+      await open().set('session:nightly', 'v1')
+      await rejectsWith(withKey(key).get('session:nightly'), 'store_wrong_secret_kind')
+      await rejectsWith(withKey(key).check(), 'store_wrong_secret_kind')
+      await redis.cli('DEL', 'tokenctl:keycheck')
+      await rejectsWith(withKey(key).set('token:new', 'v2'), 'store_wrong_secret_kind')
+      assert.equal(await open().get('session:nightly'), 'v1')
+    })
+
     it('a read-modify-write under the lock: 30 concurrent increments over 3 connections lose none', async () => {
       const connections = [open(), open(), open()]
-      await Promise.all(
-        Array.from({length: 30}, (_, i) => incremented(connections[i % 3], 'counter:n')),
-      )
+      await Promise.all(Array.from({length: 30}, (_, i) => incremented(connections[i % 3], 'counter:n')))
       assert.equal(await open().get('counter:n'), '30')
       assert.deepEqual(await redis.keys('tokenctl:*l'), [], 'every lock released')
     })
@@ -194,7 +225,10 @@ describe('the Redis store backend', () => {
       const lockKey = keysOf('session:k').lock
       let waited: unknown
       const release = await holdLock(holder, 'session:k')
-      const timedOut = await rejectsWith(waiter.withLock('session:k', async () => 'never', {onWait: (who) => (waited = who), waitMs: 2500}), 'store_lock_timeout')
+      const timedOut = await rejectsWith(
+        waiter.withLock('session:k', async () => 'never', {onWait: (who) => (waited = who), waitMs: 2500}),
+        'store_lock_timeout',
+      )
       assert.match(timedOut.message, new RegExp(`held by process ${process.pid}`))
       assert.ok(timedOut.message.includes(redis.display), timedOut.message)
       assert.equal((waited as {pid: number}).pid, process.pid)
@@ -221,7 +255,10 @@ describe('the Redis store backend', () => {
       )
       assert.equal(await store.get('session:k'), 'before', 'the fenced write did not happen')
       assert.equal(await redis.cli('GET', lock), 'someone-else\n', 'their lock survives our release')
-      await rejectsWith(store.withLock('session:k', async () => store.delete('session:k'), {waitMs: 200}), 'store_lock_timeout')
+      await rejectsWith(
+        store.withLock('session:k', async () => store.delete('session:k'), {waitMs: 200}),
+        'store_lock_timeout',
+      )
       await redis.cli('DEL', lock)
       assert.equal(await store.withLock('session:k', async () => store.delete('session:k')), true)
     })
@@ -254,7 +291,10 @@ describe('the Redis store backend', () => {
       const error = await rejectsWith(store.get('token:a'), 'store_unavailable')
       assert.ok(error.message.includes(redis.display), error.message)
       assert.ok(!error.message.includes(redis.password))
-      await rejectsWith(store.withLock('token:a', async () => 1), 'store_unavailable')
+      await rejectsWith(
+        store.withLock('token:a', async () => 1),
+        'store_unavailable',
+      )
       await redis.start()
       await store.set('token:a', 'v2') // appendonly off: the data is gone, the store is not
       assert.equal(await store.get('token:a'), 'v2')

@@ -42,7 +42,10 @@ describe('the Redis store over TLS (in process, a real redis-server with a test 
     pki?.remove()
     otherPki?.remove()
     certificates?.remove()
-    for (const [variable, value] of [['NODE_EXTRA_CA_CERTS', saved.extra], ['TOKENCTL_HOME', saved.home]] as const) {
+    for (const [variable, value] of [
+      ['NODE_EXTRA_CA_CERTS', saved.extra],
+      ['TOKENCTL_HOME', saved.home],
+    ] as const) {
       if (value === undefined) delete process.env[variable]
       else process.env[variable] = value
     }
@@ -58,7 +61,7 @@ describe('the Redis store over TLS (in process, a real redis-server with a test 
     return store
   }
 
-  it('TOKENCTL_REDIS_CA_FILE trusts the server\'s CA', async () => {
+  it("TOKENCTL_REDIS_CA_FILE trusts the server's CA", async () => {
     const store = open(secure)
     await store.set('session:a', 'v')
     assert.equal(await open(secure).get('session:a'), 'v')
@@ -74,7 +77,10 @@ describe('the Redis store over TLS (in process, a real redis-server with a test 
 
   it('a wrong CA: exit 7 saying the certificate is not trusted, and what to set', async () => {
     const wrong = await rejectsWith(open(secure, {TOKENCTL_REDIS_CA_FILE: otherPki.caCertPath}).check(), 'store_unavailable')
-    assert.match(wrong.message, new RegExp(`^Redis at rediss://tokenctl@127\\.0\\.0\\.1:${secure.port} presented a TLS certificate tokenctl does not trust: self-signed certificate in certificate chain$`))
+    assert.match(
+      wrong.message,
+      new RegExp(`^Redis at rediss://tokenctl@127\\.0\\.0\\.1:${secure.port} presented a TLS certificate tokenctl does not trust: self-signed certificate in certificate chain$`),
+    )
     assert.deepEqual(wrong.suggestions, [`TOKENCTL_REDIS_CA_FILE (${otherPki.caCertPath}) must hold the CA that signed the Redis server's certificate, for the host name in TOKENCTL_REDIS_URL`])
     const none = await rejectsWith(open(secure, {TOKENCTL_REDIS_CA_FILE: undefined}).get('session:a'), 'store_unavailable')
     assert.match(none.message, /presented a TLS certificate tokenctl does not trust: self-signed certificate in certificate chain$/)
@@ -98,14 +104,22 @@ describe('the Redis store over TLS (in process, a real redis-server with a test 
     ] as const) {
       const error = await open(mutual, env)
         .check()
-        .then(() => undefined, (error: unknown) => error)
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        )
       assert.ok(error instanceof ConfigError, `${variable}: ${String(error)}`)
       assert.match(error.message, new RegExp(`^cannot read ${variable} /nonexistent/\\w+\\.pem: ENOENT`))
       assert.deepEqual(error.suggestions, [`point ${variable} at a readable PEM file`])
     }
 
     process.env.NODE_EXTRA_CA_CERTS = '/nonexistent/extra.pem'
-    const extra = await open(secure).check().then(() => undefined, (error: unknown) => error)
+    const extra = await open(secure)
+      .check()
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      )
     assert.ok(extra instanceof ConfigError && extra.message.startsWith('cannot read NODE_EXTRA_CA_CERTS /nonexistent/extra.pem'), String(extra))
   })
 })

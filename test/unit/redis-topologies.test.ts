@@ -15,23 +15,15 @@ import {RedisStore, redisSettings} from '../../src/lib/store/redis-store.js'
 import {rejectsWith} from '../helpers/assertions.js'
 import {tempHome} from '../helpers/cli.js'
 import {holdLock} from '../helpers/locks.js'
-import {
-  type RedisClusterSet,
-  type RedisTopology,
-  requireRedisCluster,
-  requireSentinelSet,
-  SENTINEL_MASTER_NAME,
-  type SentinelSet,
-  stopTopology,
-  topologyFor,
-} from '../helpers/redis-topologies.js'
+import {type RedisClusterSet, type RedisTopology, requireRedisCluster, requireSentinelSet, SENTINEL_MASTER_NAME, type SentinelSet, stopTopology, topologyFor} from '../helpers/redis-topologies.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MODULE = path.join(ROOT, 'src/lib/store/redis-store.ts')
 const PASSPHRASE = 'correct horse battery staple'
 const sha256hex = (text: string) => createHash('sha256').update(text).digest('hex')
 const entryKey = (name: string) => `tokenctl:{${sha256hex(name)}}e:${name.slice(0, name.indexOf(':'))}`
-const WARNING = /^no replica of Redis at \S+ acknowledged the write of (the lock on )?"[^"]+" within 1 s: if the primary fails over now, the write can be lost; check its replicas \(redis-cli INFO replication\)$/
+const WARNING =
+  /^no replica of Redis at \S+ acknowledged the write of (the lock on )?"[^"]+" within 1 s: if the primary fails over now, the write can be lost; check its replicas \(redis-cli INFO replication\)$/
 
 describe('the Redis store on Sentinel and Cluster (in process, real redis-server and redis-sentinel)', function () {
   this.timeout(120_000)
@@ -49,7 +41,9 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
     {
       async reached(topology) {
         const primary = await (topology as SentinelSet).primary()
-        return new RegExp(`^Redis at redis\\+sentinel://tokenctl@[\\d.:,]+/${SENTINEL_MASTER_NAME} \\(Sentinel master "${SENTINEL_MASTER_NAME}" at ${primary.address}, 1 replica\\), keys under "tokenctl:"$`)
+        return new RegExp(
+          `^Redis at redis\\+sentinel://tokenctl@[\\d.:,]+/${SENTINEL_MASTER_NAME} \\(Sentinel master "${SENTINEL_MASTER_NAME}" at ${primary.address}, 1 replica\\), keys under "tokenctl:"$`,
+        )
       },
       start: () => requireSentinelSet(),
       title: 'Sentinel',
@@ -80,7 +74,7 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
       // The library never prints (ioredis would, with a ready check the ACL refuses, or a password a server does not want).
       const printed: string[] = []
       const consoleMethods = ['debug', 'error', 'info', 'log', 'warn'] as const
-      const originals = consoleMethods.map((method) => console[method])
+      const originals = consoleMethods.map((method) => console[method].bind(console))
       beforeEach(() => {
         warnings = []
         printed.length = 0
@@ -100,7 +94,7 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
         return store
       }
 
-      it('keeps, lists, locks and deletes entries: one entry\'s keys in one slot, listed from every master', async () => {
+      it("keeps, lists, locks and deletes entries: one entry's keys in one slot, listed from every master", async () => {
         const store = open()
         const names = Array.from({length: 12}, (_, i) => `${['session', 'token', 'client-secret'][i % 3]}:n${i}`)
         for (const name of names) await store.set(name, `value of ${name}`)
@@ -109,10 +103,12 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
         assert.deepEqual(await store.list('client'), names.filter((name) => name.startsWith('client-secret:')).sort())
         assert.equal(await open().get('token:n1'), 'value of token:n1')
         // As the token cache and sessions write: withLock around get and set.
-        await Promise.all(Array.from({length: 6}, async () => {
-          const each = open()
-          await each.withLock('session:counter', async () => each.set('session:counter', String(Number((await each.get('session:counter')) ?? '0') + 1)))
-        }))
+        await Promise.all(
+          Array.from({length: 6}, async () => {
+            const each = open()
+            await each.withLock('session:counter', async () => each.set('session:counter', String(Number((await each.get('session:counter')) ?? '0') + 1)))
+          }),
+        )
         assert.equal(await store.get('session:counter'), '6')
         assert.equal(await store.delete('session:n0'), true)
         assert.equal(await store.get('session:n0'), undefined)
@@ -189,7 +185,7 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
         }
       })
 
-      it('wrong credentials: exit 7 in the server\'s words, at once (a failover does not fix a password)', async () => {
+      it("wrong credentials: exit 7 in the server's words, at once (a failover does not fix a password)", async () => {
         const error = await rejectsWith(open({TOKENCTL_REDIS_PASSWORD: 'not-the-password', TOKENCTL_REDIS_TIMEOUT: '30'}).check(), 'store_unavailable')
         assert.match(error.message, /refused tokenctl's credentials: WRONGPASS/)
       })
@@ -205,7 +201,12 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
             })(),
             'store_error',
           )
-          assert.match(error.message, new RegExp(`^Redis at redis://tokenctl@${node.address.replaceAll('.', '\\.')} is a node of a Redis Cluster, which keeps this entry on another node \\((read the passphrase check|write the passphrase check|write "session:moved-\\d+")\\): MOVED `))
+          assert.match(
+            error.message,
+            new RegExp(
+              `^Redis at redis://tokenctl@${node.address.replaceAll('.', '\\.')} is a node of a Redis Cluster, which keeps this entry on another node \\((read the passphrase check|write the passphrase check|write "session:moved-\\d+")\\): MOVED `,
+            ),
+          )
           assert.deepEqual(error.suggestions, [`name it as a Cluster: TOKENCTL_REDIS_URL=redis+cluster://tokenctl@${node.address}`])
         })
       }
@@ -255,7 +256,7 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
       await stopTopology(sentinel)
     })
 
-    it('are given the servers\' user and password once they refuse to answer without', async () => {
+    it("are given the servers' user and password once they refuse to answer without", async () => {
       const store = new RedisStore({passphrase: PASSPHRASE, settings: redisSettings(sentinel.env)})
       try {
         await store.set('session:s', 'v')
@@ -277,7 +278,7 @@ describe('the Redis store on Sentinel and Cluster (in process, real redis-server
         const before = await connections()
         const error = await rejectsWith(wrong.get('session:s'), 'store_unavailable')
         assert.match(error.message, /All sentinels are unreachable/)
-        assert.match(error.message, /WRONGPASS/, 'the sentinels\' own words')
+        assert.match(error.message, /WRONGPASS/, "the sentinels' own words")
         assert.ok(!error.message.includes(sentinel.password))
         // Each sentinel asked without a password, then with the refused one; INFO's own connection counts too.
         const asked = (await connections()) - before - sentinel.sentinels.length

@@ -39,8 +39,26 @@ describe('TOKENCTL_REDIS_URL', () => {
   it('one server: redis:// and rediss://, a user, a password, a database', () => {
     const settings = url('rediss://ops:s3cret@cache.example.com:6380/2')
     assert.deepEqual(
-      {db: settings.db, display: settings.display, endpoints: settings.endpoints, masterName: settings.masterName, password: settings.password, tls: settings.tls, topology: settings.topology, username: settings.username},
-      {db: 2, display: 'rediss://ops@cache.example.com:6380/2', endpoints: [{host: 'cache.example.com', port: 6380}], masterName: undefined, password: 's3cret', tls: true, topology: 'server', username: 'ops'},
+      {
+        db: settings.db,
+        display: settings.display,
+        endpoints: settings.endpoints,
+        masterName: settings.masterName,
+        password: settings.password,
+        tls: settings.tls,
+        topology: settings.topology,
+        username: settings.username,
+      },
+      {
+        db: 2,
+        display: 'rediss://ops@cache.example.com:6380/2',
+        endpoints: [{host: 'cache.example.com', port: 6380}],
+        masterName: undefined,
+        password: 's3cret',
+        tls: true,
+        topology: 'server',
+        username: 'ops',
+      },
     )
     assert.equal(url('redis://h/').display, 'redis://h:6379')
     assert.equal(url('REDIS://h').topology, 'server', 'the scheme in any case')
@@ -102,8 +120,14 @@ describe('TOKENCTL_REDIS_URL', () => {
     refused({TOKENCTL_REDIS_URL: 'my redis://u:s3cret@h'}, 'TOKENCTL_REDIS_URL is not a URL')
     refused({TOKENCTL_REDIS_URL: 'redis://u:s3cret@h\nredis://other'}, 'TOKENCTL_REDIS_URL is not a URL')
     refused({TOKENCTL_REDIS_URL: 'redis6://h'}, 'TOKENCTL_REDIS_URL must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://, not redis6://')
-    refused({TOKENCTL_REDIS_URL: 'unix://u:s3cret@/run/redis.sock'}, 'TOKENCTL_REDIS_URL must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://, not unix://')
-    refused({TOKENCTL_REDIS_URL: 'redis+sentinels://h/m'}, 'TOKENCTL_REDIS_URL must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://, not redis+sentinels://')
+    refused(
+      {TOKENCTL_REDIS_URL: 'unix://u:s3cret@/run/redis.sock'},
+      'TOKENCTL_REDIS_URL must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://, not unix://',
+    )
+    refused(
+      {TOKENCTL_REDIS_URL: 'redis+sentinels://h/m'},
+      'TOKENCTL_REDIS_URL must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://, not redis+sentinels://',
+    )
     refused({TOKENCTL_REDIS_URL: 'redis://u:s3cret@'}, 'TOKENCTL_REDIS_URL names no host')
     refused({TOKENCTL_REDIS_URL: 'redis+cluster://u:s3cret@/x'}, 'TOKENCTL_REDIS_URL names no host')
     refused({TOKENCTL_REDIS_URL: 'redis://u:s3cret@h?tls=true'}, 'TOKENCTL_REDIS_URL has a query or a fragment (?… or #…): tokenctl takes none')
@@ -136,7 +160,11 @@ describe('TOKENCTL_REDIS_URL', () => {
     assert.deepEqual({ca: tls.caFile, cert: tls.certFile, key: tls.keyFile}, {ca: '/ca.pem', cert: '/c.pem', key: '/k.pem'})
     const none = url('rediss://h', {TOKENCTL_REDIS_CA_FILE: '', TOKENCTL_REDIS_CERT_FILE: '', TOKENCTL_REDIS_KEY_FILE: ''})
     assert.deepEqual({ca: none.caFile, cert: none.certFile, key: none.keyFile}, {ca: undefined, cert: undefined, key: undefined})
-    for (const [variable, scheme] of [['TOKENCTL_REDIS_CA_FILE', 'redis'], ['TOKENCTL_REDIS_CERT_FILE', 'redis+sentinel'], ['TOKENCTL_REDIS_KEY_FILE', 'redis+cluster']]) {
+    for (const [variable, scheme] of [
+      ['TOKENCTL_REDIS_CA_FILE', 'redis'],
+      ['TOKENCTL_REDIS_CERT_FILE', 'redis+sentinel'],
+      ['TOKENCTL_REDIS_KEY_FILE', 'redis+cluster'],
+    ]) {
       const tail = scheme === 'redis+sentinel' ? '/m' : ''
       refused({[variable]: '/x.pem', TOKENCTL_REDIS_URL: `${scheme}://h${tail}`}, `${variable} is for TLS, and TOKENCTL_REDIS_URL starts with ${scheme}://`, [
         `use ${scheme.replace('redis', 'rediss')}:// (TLS), or unset ${variable}`,

@@ -61,16 +61,28 @@ describe('retries of token requests (schedule, not time)', () => {
   describe('backoffDelay', () => {
     it('doubles from the base, scaled by a jitter factor in [0.5, 1)', () => {
       jitter(0)
-      assert.deepEqual([1, 2, 3, 4].map((attempt) => backoffDelay(attempt, 100)), [50, 100, 200, 400])
+      assert.deepEqual(
+        [1, 2, 3, 4].map((attempt) => backoffDelay(attempt, 100)),
+        [50, 100, 200, 400],
+      )
       jitter(0.5)
-      assert.deepEqual([1, 2, 3].map((attempt) => backoffDelay(attempt, 100)), [75, 150, 300])
+      assert.deepEqual(
+        [1, 2, 3].map((attempt) => backoffDelay(attempt, 100)),
+        [75, 150, 300],
+      )
       jitter(0.999_999)
-      assert.deepEqual([1, 2, 3].map((attempt) => backoffDelay(attempt, 100)), [100, 200, 400])
+      assert.deepEqual(
+        [1, 2, 3].map((attempt) => backoffDelay(attempt, 100)),
+        [100, 200, 400],
+      )
     })
 
     it('starts from 250 ms by default', () => {
       jitter(0)
-      assert.deepEqual([1, 2, 3].map((attempt) => backoffDelay(attempt)), [125, 250, 500])
+      assert.deepEqual(
+        [1, 2, 3].map((attempt) => backoffDelay(attempt)),
+        [125, 250, 500],
+      )
     })
   })
 
@@ -129,7 +141,10 @@ describe('retries of token requests (schedule, not time)', () => {
       const run = await schedule([throttled(3000), throttled(7000), 'ok'], {retries: 3})
       assert.deepEqual(run.outcome, {value: 'ok'})
       assert.deepEqual(run.waits, [3000, 7000])
-      assert.deepEqual(run.notices.map((notice) => notice.delayMs), [3000, 7000])
+      assert.deepEqual(
+        run.notices.map((notice) => notice.delayMs),
+        [3000, 7000],
+      )
     })
 
     it('ran out of retries: every retry waited, the last failure thrown', async () => {
@@ -242,10 +257,13 @@ describe('retries of token requests (schedule, not time)', () => {
     it('really waits when no sleep is given', async () => {
       const started = Date.now()
       let calls = 0
-      const value = await withRetries(async () => {
-        if (++calls === 1) throw throttled(200)
-        return 'ok'
-      }, {retries: 1})
+      const value = await withRetries(
+        async () => {
+          if (++calls === 1) throw throttled(200)
+          return 'ok'
+        },
+        {retries: 1},
+      )
       assert.equal(value, 'ok')
       assert.ok(Date.now() - started >= 195, `waited ${Date.now() - started} ms of Retry-After: 0.2 s`)
     })

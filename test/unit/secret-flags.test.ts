@@ -23,7 +23,7 @@ function refusal(flags: string[], command: FlagsOf): {advice: string; message: s
 }
 
 describe('secret flags', () => {
-  it('a client secret: the command\'s three sources and the variable', () => {
+  it("a client secret: the command's three sources and the variable", () => {
     for (const flag of ['--client-secret', '--secret', '-secret']) {
       const {advice, message} = refusal([flag], TokenClient)
       assert.equal(message, `secrets are never taken as flag values: ${flag} does not exist`)
@@ -31,11 +31,11 @@ describe('secret flags', () => {
     }
   })
 
-  it('an assertion: the sources of the user\'s token, no variable of tokenctl\'s own', () => {
+  it("an assertion: the sources of the user's token, no variable of tokenctl's own", () => {
     assert.equal(refusal(['--assertion'], TokenObo).advice, 'use --assertion-env VAR, --assertion-stdin or --assertion-file PATH')
   })
 
-  it('a password: the certificate password\'s one source', () => {
+  it("a password: the certificate password's one source", () => {
     assert.equal(refusal(['--password'], TokenClient).advice, 'use --certificate-password-env VAR')
   })
 
@@ -47,10 +47,7 @@ describe('secret flags', () => {
     assert.equal(refusal(['--token'], TokenClient).advice, 'secrets come from an environment variable named by a flag, from stdin or from a file: see --help')
     assert.equal(refusal(['--client-secret'], StoreStatus).advice, 'secrets come from an environment variable named by a flag, from stdin or from a file: see --help')
     assert.equal(refusal(['--passphrase'], StoreStatus).advice, 'set TOKENCTL_STORE_PASSPHRASE, or TOKENCTL_STORE_PASSPHRASE_FILE to a file holding it')
-    assert.equal(
-      refusal(['--refresh-token'], TokenClient).advice,
-      'refresh tokens stay in the secure store: tokenctl session start or tokenctl token user --session-key keeps one',
-    )
+    assert.equal(refusal(['--refresh-token'], TokenClient).advice, 'refresh tokens stay in the secure store: tokenctl session start or tokenctl token user --session-key keeps one')
   })
 
   it('the first secret among several unknown flags is the one named', () => {

@@ -66,7 +66,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
   })
 
   describe('a DPoP proof (RFC 9449 §4.3)', () => {
-    it('a good one: its key\'s thumbprint, jti, iat and nonce', async () => {
+    it("a good one: its key's thumbprint, jti, iat and nonce", async () => {
       const verdict = await checkDpopProof(await proof(key, {htu: URL_, nonce: 'n'}), expected(key, {url: `${URL_}?page=2#x`}))
       assert.deepEqual(verdict, {proof: {iat: NOW, jkt: key.jkt, jti: 'jti-1', nonce: 'n'}})
       assert.deepEqual(await checkDpopProof(await proof(key), expected(key, {method: 'get'})), {proof: {iat: NOW, jkt: key.jkt, jti: 'jti-1', nonce: undefined}})
@@ -95,7 +95,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
       assert.deepEqual(all, [
         'no jti (a proof is unique: servers refuse one they saw before)',
         'htm "POST", the request\'s method is GET',
-        'htu https://api.example/other, the request\'s URL is https://api.example/things',
+        "htu https://api.example/other, the request's URL is https://api.example/things",
         'iat 61 s ago, beyond the 60 s allowed (a proof is made for its request, then; check the clocks)',
         'ath is not the SHA-256 of this token: the proof was made for another token',
         `signed with the key ${key.jkt}, the token is bound to ${other.jkt} (cnf.jkt)`,
@@ -122,7 +122,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
     })
   })
 
-  describe('token verify\'s cnf line', () => {
+  describe("token verify's cnf line", () => {
     const evidence = (more: Partial<Parameters<typeof checkBinding>[1]> = {}) => ({clockSkewSeconds: 60, now: NOW, token: TOKEN, ...more})
 
     it('a bearer token nobody asked about: no line; a proof or a certificate for an unbound token: failed', async () => {
@@ -147,7 +147,10 @@ describe('sender-constrained tokens, as an API checks them', () => {
       const wrongMethod = await checkBinding(claims, evidence({dpop: {method: 'post', proof: await proof(key), url: URL_}}))
       assert.deepEqual(wrongMethod, {detail: `the DPoP proof for POST ${URL_} fails: htm "GET", the request's method is POST`, name: 'cnf', status: 'failed'})
       const twoWrong = await checkBinding(claims, evidence({dpop: {method: 'POST', proof: await proof(key), url: 'https://api.example/other'}}))
-      assert.equal(twoWrong!.detail, 'the DPoP proof for POST https://api.example/other fails: htm "GET", the request\'s method is POST; htu https://api.example/things, the request\'s URL is https://api.example/other')
+      assert.equal(
+        twoWrong!.detail,
+        'the DPoP proof for POST https://api.example/other fails: htm "GET", the request\'s method is POST; htu https://api.example/things, the request\'s URL is https://api.example/other',
+      )
       assert.deepEqual(await checkBinding({cnf: {jkt: 5}}, evidence()), {detail: 'cnf.jkt 5 is not a thumbprint', name: 'cnf', status: 'failed'})
     })
 
@@ -179,7 +182,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
     })
   })
 
-  describe('the API\'s rules', () => {
+  describe("the API's rules", () => {
     const secret = randomBytes(32)
     const request = (headers: Record<string, string>, socket: Record<string, unknown> = {}): IncomingMessage =>
       ({headers: {host: 'api.example', ...headers}, method: 'GET', socket, url: '/things?page=1'}) as unknown as IncomingMessage
@@ -204,10 +207,17 @@ describe('sender-constrained tokens, as an API checks them', () => {
         await verifier.check(request({dpop: twoProblems}, https), {scheme: 'dpop', token: TOKEN}, bound),
         refusalOf_('invalid_dpop_proof', 'the DPoP proof fails: htm "POST", the request\'s method is GET; htu https://elsewhere.example/things, the request\'s URL is https://api.example/things'),
       )
-      const bare = {headers: {dpop: await proof(key, {htu: 'https://api.example/', iat: Math.floor(Date.now() / 1000), jti: 'bare', nonce: nonces.nextChallenge()}), host: 'api.example'}, socket: https} as unknown as IncomingMessage
+      const bare = {
+        headers: {dpop: await proof(key, {htu: 'https://api.example/', iat: Math.floor(Date.now() / 1000), jti: 'bare', nonce: nonces.nextChallenge()}), host: 'api.example'},
+        socket: https,
+      } as unknown as IncomingMessage
       assert.deepEqual(await verifier.check(bare, {scheme: 'dpop', token: TOKEN}, bound), {}, 'no method: GET; no URL: /')
       const old = await proof(key, {iat: Math.floor(Date.now() / 1000) - 90, jti: 'old', nonce: nonces.nextChallenge()})
-      assert.equal(((await verifier.check(request({dpop: old}, https), {scheme: 'dpop', token: TOKEN}, bound)) as {refusal: {error: string}}).refusal.error, 'invalid_dpop_proof', 'the window given, not the default')
+      assert.equal(
+        ((await verifier.check(request({dpop: old}, https), {scheme: 'dpop', token: TOKEN}, bound)) as {refusal: {error: string}}).refusal.error,
+        'invalid_dpop_proof',
+        'the window given, not the default',
+      )
       assert.deepEqual(
         await verifier.check(request({}, https), {scheme: 'dpop', token: TOKEN}, {cnf: null}),
         refusalOf_('invalid_token', 'the token is not bound to a DPoP key, yet sent with the DPoP scheme'),
@@ -226,7 +236,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
       assert.equal((await refusal(verifier.check(request({}, https), dpop, claims)))!.description, 'no DPoP proof (the DPoP header) with a DPoP-bound token')
       const wrongHtu = await refusal(verifier.check(request({dpop: await fresh()}, {}), dpop, claims))
       assert.equal(wrongHtu!.error, 'invalid_dpop_proof')
-      assert.equal(wrongHtu!.description, 'the DPoP proof fails: htu https://api.example/things, the request\'s URL is http://api.example/things')
+      assert.equal(wrongHtu!.description, "the DPoP proof fails: htu https://api.example/things, the request's URL is http://api.example/things")
       const noNonce = await refusal(verifier.check(request({dpop: await fresh()}, https), dpop, claims))
       assert.deepEqual(noNonce, refusalOf_('use_dpop_nonce', 'this API wants its nonce in the proof', 'DPoP', nonces.nextChallenge()).refusal)
       const stale = await refusal(verifier.check(request({dpop: await fresh({nonce: 'made-up'})}, https), dpop, claims))
@@ -241,7 +251,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
       assert.equal((await refusal(verifier.check(request({dpop: older}, https), dpop, claims)))!.error, 'use_dpop_nonce')
     })
 
-    it('a good proof with an older nonce of the API\'s: accepted, and the next nonce handed out', async () => {
+    it("a good proof with an older nonce of the API's: accepted, and the next nonce handed out", async () => {
       let step = 0
       const nonces = {checkChallenge: (nonce: string) => nonce === 'old' || nonce === 'new', nextChallenge: () => (step++ === 0 ? 'new' : 'new')}
       const verifier = senderVerifier({nonces, windowSeconds: 60})
@@ -265,13 +275,21 @@ describe('sender-constrained tokens, as an API checks them', () => {
       try {
         const pki: DevPki = await devPki(directory)
         const certificate = new X509Certificate(pki.clientCertificateOnly)
-        const x5t = clientCertificateOf(loadCertificateMaterial({certificates: [pki.clientCertificateOnly], key: pki.clientCertificate.slice(pki.clientCertificate.indexOf('-----BEGIN PRIVATE KEY'))}, 'test')).x5tS256
+        const x5t = clientCertificateOf(
+          loadCertificateMaterial({certificates: [pki.clientCertificateOnly], key: pki.clientCertificate.slice(pki.clientCertificate.indexOf('-----BEGIN PRIVATE KEY'))}, 'test'),
+        ).x5tS256
         const verifier = senderVerifier()
         const bearer = {scheme: 'bearer' as const, token: TOKEN}
         const peer = (cert?: X509Certificate) => ({encrypted: true, getPeerCertificate: () => (cert ? {raw: cert.raw} : {})})
         assert.deepEqual(await verifier.check(request({}, peer(certificate)), bearer, {cnf: {'x5t#S256': x5t}}), {})
-        assert.deepEqual(await verifier.check(request({}, peer()), bearer, {cnf: {'x5t#S256': x5t}}), refusalOf_('invalid_token', 'a certificate-bound token without a client certificate on the connection', 'Bearer'))
-        assert.deepEqual(await verifier.check(request({}, {}), bearer, {cnf: {'x5t#S256': x5t}}), refusalOf_('invalid_token', 'a certificate-bound token without a client certificate on the connection', 'Bearer'))
+        assert.deepEqual(
+          await verifier.check(request({}, peer()), bearer, {cnf: {'x5t#S256': x5t}}),
+          refusalOf_('invalid_token', 'a certificate-bound token without a client certificate on the connection', 'Bearer'),
+        )
+        assert.deepEqual(
+          await verifier.check(request({}, {}), bearer, {cnf: {'x5t#S256': x5t}}),
+          refusalOf_('invalid_token', 'a certificate-bound token without a client certificate on the connection', 'Bearer'),
+        )
         const server = new X509Certificate(pki.serverCertificate)
         assert.deepEqual(
           await verifier.check(request({}, peer(server)), bearer, {cnf: {'x5t#S256': x5t}}),
@@ -286,7 +304,7 @@ describe('sender-constrained tokens, as an API checks them', () => {
   describe('the challenges call reads, and the certificate it presents', () => {
     const response = (status: number, ...challenges: string[]) => ({headers: challenges.map((value): [string, string] => ['WWW-Authenticate', value]), status})
 
-    it('a challenge\'s parameters, quoted or not, from any of several headers or schemes', () => {
+    it("a challenge's parameters, quoted or not, from any of several headers or schemes", () => {
       assert.deepEqual(challengeOf(response(401, 'DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"'), 'dpop'), {
         error: 'use_dpop_nonce',
         error_description: 'Resource server requires nonce in DPoP proof',
@@ -315,13 +333,20 @@ describe('sender-constrained tokens, as an API checks them', () => {
       assert.equal(refusalOf(response(401, 'DPoP error="invalid_token"')), undefined)
     })
 
-    it('the certificate presented: the chain and key as PEM, its x5t#S256 the leaf\'s', async () => {
+    it("the certificate presented: the chain and key as PEM, its x5t#S256 the leaf's", async () => {
       const directory = mkdtempSync(join(tmpdir(), 'tokenctl-mtls-unit-'))
       try {
         const pki = await devPki(directory)
-        const loaded = loadCertificateMaterial({certificates: [pki.clientCertificateOnly, pki.caCertificate], key: pki.clientCertificate.slice(pki.clientCertificate.indexOf('-----BEGIN PRIVATE KEY'))}, 'test')
+        const loaded = loadCertificateMaterial(
+          {certificates: [pki.clientCertificateOnly, pki.caCertificate], key: pki.clientCertificate.slice(pki.clientCertificate.indexOf('-----BEGIN PRIVATE KEY'))},
+          'test',
+        )
         const certificate = clientCertificateOf(loaded)
-        assert.equal(certificate.x5tS256, new X509Certificate(pki.clientCertificateOnly).fingerprint256.replaceAll(':', '') && Buffer.from(new X509Certificate(pki.clientCertificateOnly).fingerprint256.replaceAll(':', ''), 'hex').toString('base64url'))
+        assert.equal(
+          certificate.x5tS256,
+          new X509Certificate(pki.clientCertificateOnly).fingerprint256.replaceAll(':', '') &&
+            Buffer.from(new X509Certificate(pki.clientCertificateOnly).fingerprint256.replaceAll(':', ''), 'hex').toString('base64url'),
+        )
         assert.equal(certificate.cert, `${new X509Certificate(pki.clientCertificateOnly).toString()}${new X509Certificate(pki.caCertificate).toString()}`)
         assert.match(certificate.key, /^-----BEGIN PRIVATE KEY-----/)
         assert.deepEqual(presenting(certificate), {cert: certificate.cert, key: certificate.key})
@@ -353,7 +378,10 @@ describe('sender-constrained tokens, as an API checks them', () => {
         assert.deepEqual(await bindingEvidenceOf({'certificate-file': pki.clientFile}), {certificateX5t: x5t})
         const broken = join(directory, 'broken.pem')
         writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
-        await assert.rejects(bindingEvidenceOf({'certificate-file': broken}), (error: unknown) => error instanceof ConfigError && error.code === 'certificate_unreadable' && error.message.startsWith(`the certificate in ${broken} cannot be parsed`))
+        await assert.rejects(
+          bindingEvidenceOf({'certificate-file': broken}),
+          (error: unknown) => error instanceof ConfigError && error.code === 'certificate_unreadable' && error.message.startsWith(`the certificate in ${broken} cannot be parsed`),
+        )
         const certificates = certificateFactory()
         try {
           const pfx = await certificates.certificate({subject: 'verify'})
@@ -364,7 +392,10 @@ describe('sender-constrained tokens, as an API checks them', () => {
           delete process.env.TOKENCTL_TEST_PFX_PASSWORD
           certificates.remove()
         }
-        await assert.rejects(bindingEvidenceOf({'certificate-file': join(directory, 'missing.pem')}), (error: unknown) => error instanceof ConfigError && /cannot read the certificate file .*missing\.pem/.test(error.message))
+        await assert.rejects(
+          bindingEvidenceOf({'certificate-file': join(directory, 'missing.pem')}),
+          (error: unknown) => error instanceof ConfigError && /cannot read the certificate file .*missing\.pem/.test(error.message),
+        )
         const neither = join(directory, 'neither.bin')
         writeFileSync(neither, 'just bytes')
         await assert.rejects(bindingEvidenceOf({'certificate-file': neither}), /neither PEM nor PKCS#12/)

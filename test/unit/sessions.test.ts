@@ -266,7 +266,11 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(error.details.status, 400)
       assert.equal(error.details.description, 'requested_token_type unsupported\nsecond line')
       const silent = oauthErrorFromBody({error: 'unsupported_token_type'}, 400, 'obo')
-      const bare = await failure(keepSession(apiConnection(), {...granted, refreshTokenRefused: silent}, {flavor: 'rfc8693', key: 'k', mayReplace: false, scopes: []}, runtime), 'AuthorizationError', 'no_refresh_token')
+      const bare = await failure(
+        keepSession(apiConnection(), {...granted, refreshTokenRefused: silent}, {flavor: 'rfc8693', key: 'k', mayReplace: false, scopes: []}, runtime),
+        'AuthorizationError',
+        'no_refresh_token',
+      )
       assert.match(bare.message, /it answered unsupported_token_type\), so/)
       assert.equal(await store.get('session:k'), undefined)
     })
@@ -293,7 +297,7 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.deepEqual((await record('copied')).credential, {kind: 'kept', material: certificate, session: 'copied'})
     })
 
-    it('on a fleet (a shared store), a credential given for the start is kept with the session, not looked for under a client\'s name', async () => {
+    it("on a fleet (a shared store), a credential given for the start is kept with the session, not looked for under a client's name", async () => {
       process.env.TOKENCTL_STORE = 'redis'
       await keepSession(apiConnection(), {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}, {flavor: 'rfc8693', key: 'given', mayReplace: false, scopes: []}, runtime)
       assert.deepEqual((await record('given')).credential, {kind: 'kept', material: {kind: 'secret', secret: server.clients.api.clientSecret}, session: 'given'})
@@ -387,7 +391,10 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(server.refreshTokenUses.length, 1)
       assert.deepEqual([first.result.source, second.result.source].sort(), ['cache', 'identity_provider'])
       assert.equal(first.result.token.access_token, second.result.token.access_token)
-      assert.ok(progress.some((event) => event.state === 'waiting' && event.message === 'waiting for another tokenctl refreshing session nightly'), JSON.stringify(progress))
+      assert.ok(
+        progress.some((event) => event.state === 'waiting' && event.message === 'waiting for another tokenctl refreshing session nightly'),
+        JSON.stringify(progress),
+      )
       assert.equal((await record('nightly')).refresh_count, 1)
     })
 
@@ -444,7 +451,7 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(await store.get('session:nightly'), before)
     })
 
-    it('a valid stored token is served while another process holds the session\'s lock (a cache hit takes no lock)', async () => {
+    it("a valid stored token is served while another process holds the session's lock (a cache hit takes no lock)", async () => {
       const {result} = await started()
       const release = await holdLock(store, 'session:nightly')
       try {
@@ -508,7 +515,7 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal((await refreshSession('nightly', {credential: givenSecret}, runtime)).summary.credential, 'given on the command line')
     })
 
-    it('a session started from a named client follows the client\'s current credential', async () => {
+    it("a session started from a named client follows the client's current credential", async () => {
       await saveClient('api', {clientId: 'api', issuer: server.issuer, storedCredential: 'secret'})
       await store.set(clientSecretEntry('api'), server.clients.api.clientSecret!)
       const connection = toConnection({clientId: 'api', issuer: server.issuer, scopes: ['read'], storedCredential: 'secret'}, {clientName: 'api'})
@@ -549,7 +556,7 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal((await refreshSession('kept', {force: true}, runtime)).result.source, 'identity_provider')
     })
 
-    it('a public client\'s session sends no secret, even with TOKENCTL_CLIENT_SECRET set', async () => {
+    it("a public client's session sends no secret, even with TOKENCTL_CLIENT_SECRET set", async () => {
       const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
       await keepSession(toConnection({clientId: 'cli', issuer: server.issuer}, {credential: {kind: 'none'}}), granted, {flavor: 'sign-in', key: 'public', mayReplace: false, scopes: []}, runtime)
       process.env.TOKENCTL_CLIENT_SECRET = 'not for a public client'
@@ -561,7 +568,7 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.ok(!sent.body.includes('not for a public client'))
     })
 
-    it('a named client\'s current way of signing is followed: client_secret_post once the client says so', async () => {
+    it("a named client's current way of signing is followed: client_secret_post once the client says so", async () => {
       await saveClient('api', {authMethod: 'client_secret_basic', clientId: 'api', issuer: server.issuer, storedCredential: 'secret'})
       await store.set(clientSecretEntry('api'), server.clients.api.clientSecret!)
       const connection = toConnection({authMethod: 'client_secret_basic', clientId: 'api', issuer: server.issuer, scopes: ['read'], storedCredential: 'secret'}, {clientName: 'api'})
@@ -604,7 +611,7 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(await store.get('session:nightly'), JSON.stringify({...stored, client: {...stored.client, timeout: 0.3}}))
     })
 
-    it('a credential given for one run picks the way of signing that fits it: a private key signs, a secret keeps the session\'s method', async () => {
+    it("a credential given for one run picks the way of signing that fits it: a private key signs, a secret keeps the session's method", async () => {
       const postConnection = toConnection({authMethod: 'client_secret_post', clientId: 'api', issuer: server.issuer, scopes: ['read']}, {credential: {kind: 'given', source: givenSecret}})
       const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
       await keepSession(postConnection, granted, {flavor: 'sign-in', key: 'post', mayReplace: false, scopes: []}, runtime)
@@ -661,7 +668,10 @@ describe('long-running OBO sessions (in process, real authorization server, real
 
     it('a session of a federated client keeps where the token is read, never the token', async () => {
       process.env.FEDERATED_TOKEN = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'
-      const connection = toConnection({authMethod: 'federated', clientId: 'workload', issuer: server.issuer}, {credential: {kind: 'given', source: {from: {kind: 'env', variable: 'FEDERATED_TOKEN'}, kind: 'federated'}}})
+      const connection = toConnection(
+        {authMethod: 'federated', clientId: 'workload', issuer: server.issuer},
+        {credential: {kind: 'given', source: {from: {kind: 'env', variable: 'FEDERATED_TOKEN'}, kind: 'federated'}}},
+      )
       const granted: GrantResult = {refreshToken: 'r', token: {access_token: 'abc', token_type: 'Bearer'}}
       await keepSession(connection, granted, {flavor: 'sign-in', key: 'fed', mayReplace: false, scopes: []}, runtime)
       assert.deepEqual((await record('fed')).credential, {kind: 'given', source: {from: {kind: 'env', variable: 'FEDERATED_TOKEN'}, kind: 'federated'}})
@@ -674,7 +684,7 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.equal(server.tokenRequests.at(-1)!.params.client_assertion, process.env.FEDERATED_TOKEN, 'read from its source for the refresh')
     })
 
-    it('this run\'s --timeout and --ca-file apply to the refresh', async () => {
+    it("this run's --timeout and --ca-file apply to the refresh", async () => {
       await started()
       await assert.rejects(refreshSession('nightly', {caFile: path.join(home, 'no-such-ca.pem'), force: true}, runtime), /no-such-ca\.pem/)
       await failure(refreshSession('nightly', {force: true, timeout: -1}, runtime), 'UsageError', 'usage_error')
@@ -692,7 +702,7 @@ describe('long-running OBO sessions (in process, real authorization server, real
       assert.deepEqual(await listSessions(runtime), [])
     })
 
-    it('with a store shared by hosts, the session\'s summary goes from the store\'s own index too', async () => {
+    it("with a store shared by hosts, the session's summary goes from the store's own index too", async () => {
       process.env.TOKENCTL_STORE = 'redis' // the index follows TOKENCTL_STORE; the store itself is this test's file store
       await started()
       assert.deepEqual(await store.list('session-index:'), ['session-index:nightly'])

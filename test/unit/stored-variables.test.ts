@@ -12,7 +12,7 @@ import {fileSessionIndex, type SessionSummary} from '../../src/lib/config/sessio
 import {storedSourceVariables} from '../../src/lib/config/stored-variables.js'
 import type {SecretStore} from '../../src/lib/store/types.js'
 
-const noStore = async (): Promise<SecretStore> => assert.fail('a local store\'s index is read without opening the store')
+const noStore = async (): Promise<SecretStore> => assert.fail("a local store's index is read without opening the store")
 
 function summary(key: string, fields: Partial<SessionSummary>): SessionSummary {
   return {
@@ -48,7 +48,7 @@ describe('the variables stored credential sources read', () => {
     assert.deepEqual(await storedSourceVariables(noStore), [])
   })
 
-  it('a named client\'s federated token variable, and each session\'s, once each; files and runners name none', async () => {
+  it("a named client's federated token variable, and each session's, once each; files and runners name none", async () => {
     await saveClient('gitlab', {clientId: 'a', federatedToken: {kind: 'env', variable: 'GITLAB_OIDC_TOKEN'}, issuer: 'http://127.0.0.1'})
     await saveClient('pod', {clientId: 'b', federatedToken: {kind: 'file', path: '/var/run/token'}, issuer: 'http://127.0.0.1'})
     await saveClient('runner', {clientId: 'c', federatedToken: {audience: 'api://AzureADTokenExchange', kind: 'github'}, issuer: 'http://127.0.0.1'})

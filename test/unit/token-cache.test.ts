@@ -3,16 +3,11 @@
  * asked: the key, when the store is opened at all, when the lock is taken, what is written.
  */
 import {strict as assert} from 'node:assert'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
 
 import {NetworkError} from '../../src/lib/errors.js'
 import type {Progress} from '../../src/lib/http/context.js'
-import {cachedOrFetched, cachedTokenExpiry, cacheKey, type CacheKeyParts, tokenEntry} from '../../src/lib/oauth/token-cache.js'
+import {cachedOrFetched, cacheKey, type CacheKeyParts, tokenEntry} from '../../src/lib/oauth/token-cache.js'
 import type {AccessToken} from '../../src/lib/oauth/token.js'
-import {sealEnvelope} from '../../src/lib/store/envelope.js'
-import {FileStore} from '../../src/lib/store/file-store.js'
 import type {EntryOptions, LockOptions, SecretStore} from '../../src/lib/store/types.js'
 
 class MemoryStore implements SecretStore {
@@ -60,11 +55,33 @@ const token = (name: string, seconds?: number): AccessToken => ({access_token: n
 
 describe('token cache', () => {
   describe('cacheKey', () => {
-    const base: CacheKeyParts = {audience: [], clientId: 'c', grant: 'client_credentials', params: [['b', '2'], ['a', '1']], resources: ['r1', 'r2'], scopes: ['a', 'b'], server: 'https://idp/token'}
+    const base: CacheKeyParts = {
+      audience: [],
+      clientId: 'c',
+      grant: 'client_credentials',
+      params: [
+        ['b', '2'],
+        ['a', '1'],
+      ],
+      resources: ['r1', 'r2'],
+      scopes: ['a', 'b'],
+      server: 'https://idp/token',
+    }
 
     it('is a SHA-256 in hex, the same whatever the order of scopes, resources and params', () => {
       assert.match(cacheKey(base), /^[\da-f]{64}$/)
-      assert.equal(cacheKey(base), cacheKey({...base, params: [['a', '1'], ['b', '2']], resources: ['r2', 'r1'], scopes: ['b', 'a']}))
+      assert.equal(
+        cacheKey(base),
+        cacheKey({
+          ...base,
+          params: [
+            ['a', '1'],
+            ['b', '2'],
+          ],
+          resources: ['r2', 'r1'],
+          scopes: ['b', 'a'],
+        }),
+      )
       assert.equal(cacheKey({...base, audience: ['x', 'y']}), cacheKey({...base, audience: ['y', 'x']}), 'audiences in any order (--audience repeats)')
     })
 
@@ -77,7 +94,12 @@ describe('token cache', () => {
         {audience: ['x', 'y']},
         {audience: ['']},
         {params: [['a', '1']]},
-        {params: [['a', '1'], ['b', '3']]},
+        {
+          params: [
+            ['a', '1'],
+            ['b', '3'],
+          ],
+        },
         {clientId: 'd'},
         {grant: 'urn:ietf:params:oauth:grant-type:jwt-bearer'},
         {server: 'https://other/token'},
@@ -93,16 +115,41 @@ describe('token cache', () => {
       assert.equal(keys.size, 4)
     })
 
-    it('holds the DPoP key\'s thumbprint when there is one (a token bound to another key is no use)', () => {
-      const keys = new Set([cacheKey(base), cacheKey({...base, dpopJkt: 'a'}), cacheKey({...base, dpopJkt: 'b'}), cacheKey({...base, dpopJkt: 'a', flavor: 'entra'}), cacheKey({...base, flavor: 'entra'}), cacheKey({...base, dpopJkt: ''})])
+    it("holds the DPoP key's thumbprint when there is one (a token bound to another key is no use)", () => {
+      const keys = new Set([
+        cacheKey(base),
+        cacheKey({...base, dpopJkt: 'a'}),
+        cacheKey({...base, dpopJkt: 'b'}),
+        cacheKey({...base, dpopJkt: 'a', flavor: 'entra'}),
+        cacheKey({...base, flavor: 'entra'}),
+        cacheKey({...base, dpopJkt: ''}),
+      ])
       assert.equal(keys.size, 6)
       assert.equal(cacheKey({...base, dpopJkt: undefined}), cacheKey(base))
     })
 
-    it('does not sort the caller\'s arrays in place', () => {
-      const parts: CacheKeyParts = {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']}
+    it("does not sort the caller's arrays in place", () => {
+      const parts: CacheKeyParts = {
+        ...base,
+        audience: ['y', 'x'],
+        params: [
+          ['b', '2'],
+          ['a', '1'],
+        ],
+        resources: ['r2', 'r1'],
+        scopes: ['b', 'a'],
+      }
       cacheKey(parts)
-      assert.deepEqual(parts, {...base, audience: ['y', 'x'], params: [['b', '2'], ['a', '1']], resources: ['r2', 'r1'], scopes: ['b', 'a']})
+      assert.deepEqual(parts, {
+        ...base,
+        audience: ['y', 'x'],
+        params: [
+          ['b', '2'],
+          ['a', '1'],
+        ],
+        resources: ['r2', 'r1'],
+        scopes: ['b', 'a'],
+      })
     })
 
     it('names the store entry token:KEY', () => {
@@ -147,7 +194,7 @@ describe('token cache', () => {
     it('a token is written with its lifetime, so that the store drops it once expired, and with how to read the lifetime of what was cached before', async () => {
       const fresh = token('fresh', 3600)
       await cachedOrFetched(openStore, KEY, {}, fetchGiving(fresh))
-      assert.deepEqual(store.options.get(ENTRY), {expiresAt: fresh.expires_at, expiryOf: cachedTokenExpiry})
+      assert.deepEqual(store.options.get(ENTRY), {expiresAt: fresh.expires_at})
     })
 
     it('a hit is served without a fetch and without the lock', async () => {
@@ -159,7 +206,7 @@ describe('token cache', () => {
       assert.deepEqual(store.locked, [])
     })
 
-    it('a token with 60 s or less left is a miss; with more, a hit (the lifetime buffer of README\'s Commands section)', async () => {
+    it("a token with 60 s or less left is a miss; with more, a hit (the lifetime buffer of README's Commands section)", async () => {
       store.entries.set(ENTRY, JSON.stringify(token('old', 59)))
       assert.equal((await cachedOrFetched(openStore, KEY, {}, fetchGiving(token('new', 3600)))).source, 'identity_provider')
       store.entries.set(ENTRY, JSON.stringify(token('old', 90)))
@@ -236,46 +283,6 @@ describe('token cache', () => {
       store.contended = true
       const result = await cachedOrFetched(openStore, KEY, {}, fetchGiving(token('fresh', 3600)))
       assert.equal(result.source, 'identity_provider')
-    })
-  })
-
-  describe('cachedTokenExpiry (the lifetime of what a store holds without one recorded)', () => {
-    it('of a cached token: its expiry', () => {
-      const cached = token('cached', 3600)
-      assert.equal(cachedTokenExpiry(ENTRY, JSON.stringify(cached)), cached.expires_at)
-      assert.equal(cachedTokenExpiry(ENTRY, JSON.stringify({access_token: 'old', expires_at: 1000, token_type: 'Bearer'})), 1000)
-    })
-
-    it('of a cache entry that is no usable token (unreadable, malformed, without an expiry): none left', () => {
-      const later = inSeconds(3600)
-      for (const garbage of ['{not json', `{"token_type":"Bearer","expires_at":${later}}`, `{"access_token":"a b","token_type":"Bearer","expires_at":${later}}`, 'null', '', JSON.stringify(token('forever'))]) {
-        assert.equal(cachedTokenExpiry(ENTRY, garbage), 0, garbage)
-      }
-    })
-
-    it('of any other entry (a session, a secret): not the cache\'s to say, whatever it holds', () => {
-      const lookalike = JSON.stringify(token('refresh', -3600))
-      for (const name of ['session:nightly', 'client-secret:ci', 'summary:nightly', 'tokens:x', 'xtoken:x', 'TOKEN:x']) {
-        assert.equal(cachedTokenExpiry(name, lookalike), undefined, name)
-      }
-    })
-
-    it('through the file store: the next miss drops the 4,000 expired entries an older tokenctl cached, and keeps the session, the secret and a live token', async () => {
-      const home = mkdtempSync(path.join(tmpdir(), 'tokenctl-token-cache-'))
-      try {
-        const file = path.join(home, 'store.enc')
-        const cheap = {N: 1024, p: 1, r: 8}
-        const alive = JSON.stringify(token('alive', 3600))
-        const entries: Record<string, string> = {'client-secret:ci': 's', 'session:nightly': JSON.stringify(token('refresh', -3600)), 'token:alive': alive}
-        for (let i = 0; i < 4000; i++) entries[`token:${i}`] = JSON.stringify(token(`expired${i}`, -60))
-        writeFileSync(file, await sealEnvelope(Buffer.from(JSON.stringify({entries})), 'p', cheap), {mode: 0o600})
-        const fileStore = new FileStore({file, kdfParams: cheap, passphrase: 'p'})
-        await cachedOrFetched(async () => fileStore, KEY, {}, async () => token('fresh', 3600))
-        assert.deepEqual(await fileStore.list(''), ['client-secret:ci', 'session:nightly', 'token:alive', ENTRY].sort())
-        assert.equal(await fileStore.get('token:alive'), alive)
-      } finally {
-        rmSync(home, {force: true, recursive: true})
-      }
     })
   })
 })

@@ -155,7 +155,7 @@ describe('token verify building blocks', () => {
     assert.deepEqual(checkAudience({}, ['api']), {name: 'aud', status: 'failed', detail: 'no aud claim; expected api'})
   })
 
-  it("a named client that authenticates defaults the audience to its client id and api://{client id}, as Microsoft.Identity.Web; a public client does not", () => {
+  it('a named client that authenticates defaults the audience to its client id and api://{client id}, as Microsoft.Identity.Web; a public client does not', () => {
     assert.deepEqual(webApiAudiences('6e74172b'), ['6e74172b', 'api://6e74172b'])
     const defaulted = {
       audiences: ['api', 'api://api'],
@@ -175,10 +175,7 @@ describe('token verify building blocks', () => {
     assert.deepEqual(checkAudience({aud: 'api://api'}, defaulted.audiences, defaulted.audienceDefault), {name: 'aud', status: 'passed', detail: `api://api${from}`})
     assert.equal(checkAudience({aud: 'other'}, defaulted.audiences, defaulted.audienceDefault).detail, `other, expected one of api api://api${from}`)
     assert.equal(checkAudience({}, defaulted.audiences, defaulted.audienceDefault).detail, `no aud claim; expected api api://api${from}`)
-    assert.equal(
-      checkAudience({aud: 'https://graph.microsoft.com'}, ['api'], 'd').detail,
-      'https://graph.microsoft.com, expected api (d): a token for Microsoft Graph, not for your API',
-    )
+    assert.equal(checkAudience({aud: 'https://graph.microsoft.com'}, ['api'], 'd').detail, 'https://graph.microsoft.com, expected api (d): a token for Microsoft Graph, not for your API')
   })
 
   it('a verdict that passed without the audience checked warns; one that failed, or checked it, does not', () => {
@@ -267,8 +264,7 @@ describe('token verify building blocks', () => {
     let issuer: TestIssuer
     const options: VerifyOptions = {audiences: ['api'], clockSkewSeconds: 300, roles: [], scopes: []}
     const issuerOf = (server: TestIssuer) => ({issuer: new URL(server.issuer), timeoutSeconds: 10})
-    const connection = () =>
-      toConnection({clientId: 'c', issuer: issuer.issuer, timeout: 10}, {credential: {kind: 'given', source: {kind: 'secret', from: {kind: 'env', variable: SECRET_VARIABLE}}}})
+    const connection = () => toConnection({clientId: 'c', issuer: issuer.issuer, timeout: 10}, {credential: {kind: 'given', source: {kind: 'secret', from: {kind: 'env', variable: SECRET_VARIABLE}}}})
     const runtime = (progress: Progress[] = []) => ({hooks: {progress: (event: Progress) => progress.push(event)}, openStore: () => assert.fail('the store was opened')})
     const introspect = (more: Partial<VerifyOptions> = {}, progress?: Progress[]) => introspectToken('opaque-token', connection(), {...options, ...more}, runtime(progress))
 
@@ -381,7 +377,7 @@ describe('token verify building blocks', () => {
       assert.equal((await introspect()).checks[0].detail, `the server at ${host} says the token is not active: gone`)
     })
 
-    it('an active token: its claims checked as a JWT\'s would be; no iss and no exp are skipped, not failed', async () => {
+    it("an active token: its claims checked as a JWT's would be; no iss and no exp are skipped, not failed", async () => {
       const host = new URL(issuer.issuer).host
       const now = Math.floor(Date.now() / 1000)
       issuer.introspectWith({json: {active: true, iss: issuer.issuer, aud: 'api', scope: 'read', exp: now + 3600, nbf: now - 10}})
@@ -394,7 +390,16 @@ describe('token verify building blocks', () => {
       ])
       assert.deepEqual(
         full.checks.map((check) => [check.name, check.status]),
-        [['active', 'passed'], ['signature', 'skipped'], ['iss', 'passed'], ['aud', 'passed'], ['exp', 'passed'], ['nbf', 'passed'], ['scp', 'passed'], ['roles', 'skipped']],
+        [
+          ['active', 'passed'],
+          ['signature', 'skipped'],
+          ['iss', 'passed'],
+          ['aud', 'passed'],
+          ['exp', 'passed'],
+          ['nbf', 'passed'],
+          ['scp', 'passed'],
+          ['roles', 'skipped'],
+        ],
       )
 
       issuer.introspectWith({json: {active: true, aud: 'api'}})
@@ -424,7 +429,7 @@ describe('token verify building blocks', () => {
       await assert.rejects(introspect(), {exitCode: 6, message: /^cannot reach 127\.0\.0\.1:1: /})
     })
 
-    it("unsupported_token_type: exit 4 advising to verify the JWT itself; other refusals as the server said them", async () => {
+    it('unsupported_token_type: exit 4 advising to verify the JWT itself; other refusals as the server said them', async () => {
       issuer.introspectWith({status: 400, json: {error: 'unsupported_token_type', error_description: 'only opaque tokens'}})
       await assert.rejects(introspect(), (error: {code: string; exitCode: number; suggestions: string[]}) => {
         assert.equal(error.code, 'unsupported_token_type')

@@ -119,11 +119,18 @@ describe('trace masks', () => {
     })
 
     it('maskHeaders lower-cases names and masks each value', () => {
-      assert.deepEqual(maskHeaders([['Authorization', `Bearer ${SECRET}`], ['Cookie', SECRET], ['Accept', 'application/json']]), {
-        accept: 'application/json',
-        authorization: `Bearer ${SECRET_MASKED}`,
-        cookie: '<redacted>',
-      })
+      assert.deepEqual(
+        maskHeaders([
+          ['Authorization', `Bearer ${SECRET}`],
+          ['Cookie', SECRET],
+          ['Accept', 'application/json'],
+        ]),
+        {
+          accept: 'application/json',
+          authorization: `Bearer ${SECRET_MASKED}`,
+          cookie: '<redacted>',
+        },
+      )
       assert.deepEqual(maskHeaders(new Headers({'X-Request-Id': 'abc'})), {'x-request-id': 'abc'})
     })
   })

@@ -39,8 +39,19 @@ const APP_ONLY = "an app-only token (client credentials), where a user token was
 describe('token verify, check by check (unit)', () => {
   it('duration: seconds below 2 minutes, minutes below 2 hours, hours below 2 days, then days; never negative', () => {
     const cases: Array<[number, string]> = [
-      [-5, '0 seconds'], [0, '0 seconds'], [1, '1 second'], [1.4, '1 second'], [59.5, '60 seconds'], [119, '119 seconds'],
-      [120, '2 minutes'], [7199, '119 minutes'], [7200, '2 hours'], [86_400, '24 hours'], [172_799, '47 hours'], [172_800, '2 days'], [86_400 * 400, '400 days'],
+      [-5, '0 seconds'],
+      [0, '0 seconds'],
+      [1, '1 second'],
+      [1.4, '1 second'],
+      [59.5, '60 seconds'],
+      [119, '119 seconds'],
+      [120, '2 minutes'],
+      [7199, '119 minutes'],
+      [7200, '2 hours'],
+      [86_400, '24 hours'],
+      [172_799, '47 hours'],
+      [172_800, '2 days'],
+      [86_400 * 400, '400 days'],
     ]
     for (const [seconds, text] of cases) assert.equal(duration(seconds), text, String(seconds))
   })
@@ -57,14 +68,8 @@ describe('token verify, check by check (unit)', () => {
   it('aud: one accepted directly; a client id for its app ID URI and back; a list; Graph named; nothing accepted means not checked', () => {
     assert.deepEqual(checkAudience({aud: 'api'}, ['x', 'api']), passed('aud', 'api'))
     assert.deepEqual(checkAudience({aud: ['y', 'api']}, ['api']), passed('aud', 'api'))
-    assert.deepEqual(
-      checkAudience({aud: 'x'}, ['api://x']),
-      passed('aud', 'x matches --audience api://x: an Entra app is addressed both by its client id and its app ID URI (x and api://x)'),
-    )
-    assert.deepEqual(
-      checkAudience({aud: 'api://x'}, ['x']),
-      passed('aud', 'api://x matches --audience x: an Entra app is addressed both by its client id and its app ID URI (x and api://x)'),
-    )
+    assert.deepEqual(checkAudience({aud: 'x'}, ['api://x']), passed('aud', 'x matches --audience api://x: an Entra app is addressed both by its client id and its app ID URI (x and api://x)'))
+    assert.deepEqual(checkAudience({aud: 'api://x'}, ['x']), passed('aud', 'api://x matches --audience x: an Entra app is addressed both by its client id and its app ID URI (x and api://x)'))
     assert.deepEqual(checkAudience({aud: 'c'}, ['a']), failed('aud', 'c, expected a'))
     assert.deepEqual(checkAudience({aud: ['c', 'd']}, ['a', 'b']), failed('aud', 'c d, expected one of a b'))
     assert.deepEqual(checkAudience({aud: ['other', GRAPH]}, ['api']), failed('aud', `other ${GRAPH}, expected api: a token for Microsoft Graph, not for your API`))
@@ -89,14 +94,8 @@ describe('token verify, check by check (unit)', () => {
   it('nbf: optional, a NumericDate, not yet valid beyond the skew (how much longer), valid within it', () => {
     assert.deepEqual(checkNotBefore({}, AT), skipped('nbf', 'no nbf claim'))
     assert.deepEqual(checkNotBefore({nbf: null}, AT), failed('nbf', 'nbf null is not a NumericDate (seconds since 1970)'))
-    assert.deepEqual(
-      checkNotBefore({nbf: NOW + 301}, AT),
-      failed('nbf', "not valid for 1 more second (nbf 2023-11-14T22:18:21.000Z; clock skew 300 s): check this machine's clock"),
-    )
-    assert.deepEqual(
-      checkNotBefore({nbf: NOW + 500}, AT),
-      failed('nbf', "not valid for 3 more minutes (nbf 2023-11-14T22:21:40.000Z; clock skew 300 s): check this machine's clock"),
-    )
+    assert.deepEqual(checkNotBefore({nbf: NOW + 301}, AT), failed('nbf', "not valid for 1 more second (nbf 2023-11-14T22:18:21.000Z; clock skew 300 s): check this machine's clock"))
+    assert.deepEqual(checkNotBefore({nbf: NOW + 500}, AT), failed('nbf', "not valid for 3 more minutes (nbf 2023-11-14T22:21:40.000Z; clock skew 300 s): check this machine's clock"))
     assert.deepEqual(checkNotBefore({nbf: NOW + 300}, AT), passed('nbf', 'valid since 2023-11-14T22:18:20.000Z (clock skew 300 s)'))
     assert.deepEqual(checkNotBefore({nbf: NOW - 60}, AT), passed('nbf', 'valid since 2023-11-14T22:12:20.000Z (clock skew 300 s)'))
   })
@@ -135,7 +134,13 @@ describe('token verify, check by check (unit)', () => {
     const checks = claimChecks({aud: 'x', exp: NOW + 60, scp: 's', roles: ['r']}, {...AT, audiences: ['api://x'], audienceDefault: 'd', roles: ['r'], scopes: ['s']})
     assert.deepEqual(
       checks.map((check) => [check.name, check.status]),
-      [['aud', 'passed'], ['exp', 'passed'], ['nbf', 'skipped'], ['scp', 'passed'], ['roles', 'passed']],
+      [
+        ['aud', 'passed'],
+        ['exp', 'passed'],
+        ['nbf', 'skipped'],
+        ['scp', 'passed'],
+        ['roles', 'passed'],
+      ],
     )
     assert.equal(claimChecks({aud: 'y'}, {...AT, audiences: ['x'], audienceDefault: 'the default', roles: [], scopes: []})[0].detail, 'y, expected x (the default)')
   })
@@ -175,10 +180,14 @@ describe("Entra ID's shapes (unit)", () => {
   })
 
   it("Microsoft Graph's names, in any letter case; its tokens explained", () => {
-    for (const audience of [GRAPH, GRAPH.toUpperCase(), 'https://graph.microsoft.com', 'https://graph.microsoft.com/', 'HTTPS://GRAPH.MICROSOFT.COM']) assert.equal(isGraphAudience(audience), true, audience)
+    for (const audience of [GRAPH, GRAPH.toUpperCase(), 'https://graph.microsoft.com', 'https://graph.microsoft.com/', 'HTTPS://GRAPH.MICROSOFT.COM'])
+      assert.equal(isGraphAudience(audience), true, audience)
     for (const audience of ['https://graph.microsoft.com/x', 'api://graph', '']) assert.equal(isGraphAudience(audience), false, audience)
     assert.match(GRAPH_TOKEN_EXPLANATION, /^the header carries a nonce: a token for Microsoft Graph, whose signature only Graph can verify \(Entra signs a hash of the nonce\) — not a token/)
-    assert.match(GRAPH_TOKEN_EXPLANATION, /not a token for your API, and not an assertion your API can exchange on-behalf-of; ask for your API's scope \(api:\/\/\{client id\}\/access_as_user\) instead$/)
+    assert.match(
+      GRAPH_TOKEN_EXPLANATION,
+      /not a token for your API, and not an assertion your API can exchange on-behalf-of; ask for your API's scope \(api:\/\/\{client id\}\/access_as_user\) instead$/,
+    )
   })
 })
 
@@ -209,7 +218,10 @@ describe('token verify: its input and its verdict (unit)', () => {
     assert.deepEqual(tokenArguments({token: '-'}, always), {clientName: undefined, token: undefined})
     assert.deepEqual(tokenArguments({token: 'web'}, always), {clientName: 'web'})
     assert.deepEqual(tokenArguments({token: 'web', name: 'api'}, always), {clientName: 'api', token: 'web'})
-    assert.deepEqual(tokenArguments({token: 'a.b.c'}, () => false), {clientName: undefined, token: 'a.b.c'})
+    assert.deepEqual(
+      tokenArguments({token: 'a.b.c'}, () => false),
+      {clientName: undefined, token: 'a.b.c'},
+    )
   })
 
   const check = (name: Check['name'], status: Check['status'], detail = 'd'): Check => ({detail, name, status})

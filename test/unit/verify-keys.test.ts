@@ -41,7 +41,7 @@ const sign = (key: SigningKey, header: Record<string, unknown> = {}) =>
 
 const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8')) as Record<string, unknown>
 
-describe('the signature check with the issuer\'s key set', function () {
+describe("the signature check with the issuer's key set", function () {
   this.timeout(20_000)
   let rsa: SigningKey
   let rotated: SigningKey
@@ -142,20 +142,14 @@ describe('the signature check with the issuer\'s key set', function () {
       })
     })
 
-    it('no key with its kid: not this issuer\'s token, or a key it no longer publishes', async () => {
+    it("no key with its kid: not this issuer's token, or a key it no longer publishes", async () => {
       const token = await sign(rotated)
-      assert.equal(
-        (await check(token)).detail,
-        `no key with kid k2 in the JWKS at ${origin}/keys (fetched): the token was not issued by this issuer, or signed with a key it no longer publishes`,
-      )
+      assert.equal((await check(token)).detail, `no key with kid k2 in the JWKS at ${origin}/keys (fetched): the token was not issued by this issuer, or signed with a key it no longer publishes`)
     })
 
     it('no kid and no key for its alg: said by the alg', async () => {
       const token = await sign({...ec, jwk: {...ec.jwk, kid: undefined}})
-      assert.equal(
-        (await check(token)).detail,
-        `no key with alg ES256 in the JWKS at ${origin}/keys (fetched): the token was not issued by this issuer, or signed with a key it no longer publishes`,
-      )
+      assert.equal((await check(token)).detail, `no key with alg ES256 in the JWKS at ${origin}/keys (fetched): the token was not issued by this issuer, or signed with a key it no longer publishes`)
     })
 
     it("a key with the token's kid but for another alg: the header's alg does not fit the key", async () => {
@@ -173,10 +167,13 @@ describe('the signature check with the issuer\'s key set', function () {
       const token = await sign(second)
       assert.deepEqual(await check(token), {detail: `RS256, no kid, from the JWKS at ${origin}/keys (fetched)`, name: 'signature', status: 'passed'})
       const stranger = await newKey('RS256', undefined)
-      assert.equal((await check(await sign(stranger))).detail, `bad signature: RS256 with no kid from the JWKS at ${origin}/keys (cache) does not verify — the token was altered, or signed by someone else`)
+      assert.equal(
+        (await check(await sign(stranger))).detail,
+        `bad signature: RS256 with no kid from the JWKS at ${origin}/keys (cache) does not verify — the token was altered, or signed by someone else`,
+      )
     })
 
-    it("a key jose will not use (an RSA modulus under 2048 bits): cannot verify, said as jose says it", async () => {
+    it('a key jose will not use (an RSA modulus under 2048 bits): cannot verify, said as jose says it', async () => {
       const {privateKey, publicKey} = generateKeyPairSync('rsa', {modulusLength: 1024})
       serve({...(publicKey.export({format: 'jwk'}) as JWK), alg: 'RS256', kid: 'weak'})
       const input = `${Buffer.from('{"alg":"RS256","kid":"weak"}').toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}`
@@ -322,7 +319,10 @@ describe('the signature check with the issuer\'s key set', function () {
       const port = await closedLoopbackPort()
       const refused = await failure(getKey(5, new URL(`http://127.0.0.1:${port}/keys`)))
       assert.equal(refused.exitCode, ExitCode.network)
-      assert.ok(refused.suggestions.some((suggestion) => suggestion.includes("the jwks_uri of the issuer's discovery document")), refused.suggestions.join('; '))
+      assert.ok(
+        refused.suggestions.some((suggestion) => suggestion.includes("the jwks_uri of the issuer's discovery document")),
+        refused.suggestions.join('; '),
+      )
       const hanging = createServer(() => {})
       const hangingPort = await listenOnLoopback(hanging)
       try {

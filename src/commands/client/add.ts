@@ -1,14 +1,10 @@
-import {Args, Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../lib/base-command.js'
 import type {ClientView} from '../../lib/config/named-clients.js'
-import {connectionFlags} from '../../lib/flags.js'
+import * as commandLine from '../../lib/operations/client-add.flags.js'
 import {clientAdd} from '../../lib/operations/clients.js'
 
 export default class ClientAdd extends BaseCommand {
-  static override args = {
-    name: Args.string({ignoreStdin: true, description: 'name to give the client (A-Z a-z 0-9 . _ : -)', required: true}),
-  }
+  static override args = commandLine.args
 
   static override description = `Like IdentityModel's options.Client.Clients.Add("identityserver", …): the non-secret settings go to TOKENCTL_HOME/config.json, the credential (a secret, a private key or a certificate, if one is given) to the secure store.
 A federated token source (--federated-token-file, --federated-token-env, --federated-token-github) is kept in config.json as where to read the token for every request, never the token.`
@@ -22,18 +18,11 @@ A federated token source (--federated-token-file, --federated-token-env, --feder
 
   // A client keeps what these flags give, never TOKENCTL_* variables (read where a client is used):
   // its id and its server are required here.
-  static override flags = {
-    ...connectionFlags,
-    'client-id': {...connectionFlags['client-id'], description: 'client identifier', required: true},
-    issuer: {...connectionFlags.issuer, atLeastOne: ['issuer', 'token-endpoint'], description: 'issuer URL: discovery from /.well-known/openid-configuration or oauth-authorization-server'},
-    replace: Flags.boolean({description: 'replace a client of the same name'}),
-    'token-endpoint': {...connectionFlags['token-endpoint'], description: 'token endpoint URL; no discovery'},
-  }
+  static override flags = commandLine.flags
 
   static override summary = 'Add a named client'
 
   async run(): Promise<ClientView> {
     return clientAdd(await this.parse(ClientAdd), this.shell)
   }
-
 }

@@ -1,11 +1,10 @@
-import {Args} from '@oclif/core'
-
 import {BaseCommand} from '../../lib/base-command.js'
 import type {ClientView} from '../../lib/config/named-clients.js'
+import * as commandLine from '../../lib/operations/client-show.flags.js'
 import {clientShow} from '../../lib/operations/clients.js'
 
 export default class ClientShow extends BaseCommand {
-  static override args = {name: Args.string({ignoreStdin: true, description: 'client name', required: true})}
+  static override args = commandLine.args
   static override description = `Shows a named client's settings and where its credential is kept (keychain, file store, shared store, a federated token's file, variable or runner). The credential is never shown.
 For a certificate: its SHA-256 thumbprint (as openssl x509 -fingerprint -sha256 prints it) and expiry, with a warning on stderr within 30 days of it.`
   static override examples = ['<%= config.bin %> <%= command.id %> ci', '<%= config.bin %> <%= command.id %> ci --json']

@@ -1,10 +1,6 @@
-import {Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../lib/base-command.js'
+import * as commandLine from '../../lib/operations/dev-idp.flags.js'
 import {devIdp} from '../../lib/operations/dev-idp.js'
-
-/** A free port is the default of the library; a person wants an issuer that stays the same across restarts. */
-const DEFAULT_PORT = 8400
 
 export default class DevIdp extends BaseCommand {
   static override description = `Runs a local authorization server (oidc-provider) to try every flow on, without a cloud tenant.
@@ -21,12 +17,7 @@ Ctrl-C stops it.`
     '<%= config.bin %> <%= command.id %> --tls',
   ]
 
-  static override flags = {
-    port: Flags.integer({default: DEFAULT_PORT, description: 'port on 127.0.0.1 (0: a free one)', max: 65_535, min: 0}),
-    'mtls-port': Flags.integer({dependsOn: ['tls'], description: 'with --tls: the port that asks for client certificates [default: 0, a free one]', max: 65_535, min: 0}),
-    tls: Flags.boolean({description: 'serve https with a CA of its own, and mutual TLS on a second port'}),
-    'tls-dir': Flags.string({dependsOn: ['tls'], description: 'where --tls keeps its CA and certificates [default: TOKENCTL_HOME/dev-idp]', helpValue: 'PATH'}),
-  }
+  static override flags = commandLine.flags
 
   static override summary = 'Run a local authorization server for development'
 

@@ -1,8 +1,6 @@
-import {Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../lib/base-command.js'
-import {sessionClientFlags, sessionKey} from '../../lib/flags.js'
 import type {EndResult} from '../../lib/oauth/sessions.js'
+import * as commandLine from '../../lib/operations/session-end.flags.js'
 import {sessionEnd} from '../../lib/operations/sessions.js'
 
 export default class SessionEnd extends BaseCommand {
@@ -10,11 +8,7 @@ export default class SessionEnd extends BaseCommand {
 A failed revocation is a warning: the local session is removed all the same.`
 
   static override examples = ['<%= config.bin %> <%= command.id %> --session-key nightly-report', '<%= config.bin %> <%= command.id %> --session-key nightly-report --no-revoke']
-  static override flags = {
-    ...sessionClientFlags,
-    'session-key': Flags.string({...sessionKey('key', 'the session'), required: true}),
-    'no-revoke': Flags.boolean({description: 'remove the session without revoking its refresh token'}),
-  }
+  static override flags = commandLine.flags
 
   static override summary = 'End a session'
 

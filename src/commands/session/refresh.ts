@@ -1,7 +1,5 @@
-import {Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../lib/base-command.js'
-import {cacheFlags, formatFlag, outputFlag, sessionClientFlags, sessionKey} from '../../lib/flags.js'
+import * as commandLine from '../../lib/operations/session-refresh.flags.js'
 import {sessionRefresh} from '../../lib/operations/session-refresh.js'
 import type {TokenJson} from '../../lib/output.js'
 
@@ -16,16 +14,7 @@ Exit 5: the user must sign in again (the session is kept, marked needs_reauthent
     '*/10 * * * * TOKENCTL_STORE=file TOKENCTL_STORE_PASSPHRASE_FILE=/etc/tokenctl/pass <%= config.bin %> <%= command.id %> --session-key nightly-report --format header --output /run/report/auth-header',
   ]
 
-  static override flags = {
-    ...sessionClientFlags,
-    force: cacheFlags.force,
-    format: formatFlag.format,
-    'session-key': Flags.string({...sessionKey('key', 'the session'), required: true}),
-    method: formatFlag.method,
-    url: formatFlag.url,
-    'min-ttl': cacheFlags['min-ttl'],
-    ...outputFlag,
-  }
+  static override flags = commandLine.flags
 
   static override summary = 'Get an access token for a session'
 

@@ -1,14 +1,10 @@
-import {Args} from '@oclif/core'
-
 import {BaseCommand} from '../../lib/base-command.js'
-import {cacheFlags, connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
+import * as commandLine from '../../lib/operations/token-client.flags.js'
 import {tokenClient} from '../../lib/operations/token-client.js'
 import type {TokenJson} from '../../lib/output.js'
 
 export default class TokenClient extends BaseCommand {
-  static override args = {
-    name: Args.string({ignoreStdin: true, description: 'named client (tokenctl client add); without one, flags and environment only'}),
-  }
+  static override args = commandLine.args
 
   static override description = `Client credentials grant (RFC 6749 §4.4), cached in the secure store.
 A cached token is returned while it has more than max(--min-ttl, 60) seconds left; concurrent runs for the same cache key make one token request.`
@@ -20,7 +16,7 @@ A cached token is returned while it has more than max(--min-ttl, 60) seconds lef
     '<%= config.bin %> <%= command.id %> --issuer https://login.microsoftonline.com/$TENANT_ID/v2.0 --client-id $CLIENT_ID --federated-token-github --scope api://my-api/.default --no-cache   # GitHub Actions, permissions: id-token: write',
   ]
 
-  static override flags = {...connectionFlags, ...cacheFlags, ...formatFlag, ...outputFlag}
+  static override flags = commandLine.flags
 
   static override summary = 'Get a client-credentials access token'
 

@@ -1,14 +1,10 @@
-import {Args, Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../lib/base-command.js'
-import {assertionFlags, cacheFlags, connectionFlags, formatFlag, outputFlag} from '../../lib/flags.js'
 import {tokenObo} from '../../lib/operations/on-behalf-of.js'
+import * as commandLine from '../../lib/operations/token-obo.flags.js'
 import type {TokenJson} from '../../lib/output.js'
 
 export default class TokenObo extends BaseCommand {
-  static override args = {
-    name: Args.string({description: 'named client: the web API that exchanges the user\'s token', ignoreStdin: true}),
-  }
+  static override args = commandLine.args
 
   static override description = `Exchanges an incoming user access token (the assertion) for a downstream token, as a web API does:
 entra: grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer, requested_token_use=on_behalf_of;
@@ -21,16 +17,9 @@ Cached like token client, under a key holding the assertion's SHA-256 (never the
     '<%= config.bin %> token user cli --scope access_as_user --device | <%= config.bin %> <%= command.id %> api --assertion-stdin --scope read',
   ]
 
-  static override flags = {
-    ...connectionFlags,
-    ...assertionFlags,
-    ...cacheFlags,
-    ...formatFlag,
-    ...outputFlag,
-    'requested-token-type': Flags.string({description: 'rfc8693: requested_token_type (default: the server\'s choice)', helpValue: 'URI'}),
-  }
+  static override flags = commandLine.flags
 
-  static override summary = 'Exchange a user\'s token on-behalf-of'
+  static override summary = "Exchange a user's token on-behalf-of"
 
   async run(): Promise<TokenJson> {
     return tokenObo(await this.parse(TokenObo), this.shell)

@@ -58,11 +58,9 @@ function unreadable(file: string, why: string): ConfigError {
 }
 
 function wrongPassword(file: string, passwordVariable: string | undefined): ConfigError {
-  return new ConfigError(
-    passwordVariable ? `the password in ${passwordVariable} does not open ${file}` : `${file} is protected by a password`,
-    'certificate_password',
-    {suggestions: [passwordVariable ? `check the password in ${passwordVariable}` : 'name the variable holding it with --certificate-password-env VAR']},
-  )
+  return new ConfigError(passwordVariable ? `the password in ${passwordVariable} does not open ${file}` : `${file} is protected by a password`, 'certificate_password', {
+    suggestions: [passwordVariable ? `check the password in ${passwordVariable}` : 'name the variable holding it with --certificate-password-env VAR'],
+  })
 }
 
 function certificatePassword(passwordVariable: string | undefined): string | undefined {
@@ -78,13 +76,15 @@ function certificatePassword(passwordVariable: string | undefined): string | und
 /** A PEM file: every CERTIFICATE block, and exactly one private key (PKCS#8, PKCS#1, SEC 1, encrypted or not). */
 function fromPem(text: string, file: string, passwordVariable: string | undefined): LoadedCertificate {
   const blocks = [...text.matchAll(PEM_BLOCK)]
-  const chain = blocks.filter(([, label]) => label === 'CERTIFICATE').map(([block]) => {
-    try {
-      return new X509Certificate(block)
-    } catch (error) {
-      throw unreadable(file, `a certificate in it cannot be parsed (${messageOf(error)})`)
-    }
-  })
+  const chain = blocks
+    .filter(([, label]) => label === 'CERTIFICATE')
+    .map(([block]) => {
+      try {
+        return new X509Certificate(block)
+      } catch (error) {
+        throw unreadable(file, `a certificate in it cannot be parsed (${messageOf(error)})`)
+      }
+    })
   const keys = blocks.filter(([, label]) => label.endsWith('PRIVATE KEY')).map(([block]) => block)
   if (chain.length === 0) throw unreadable(file, 'it holds no certificate (-----BEGIN CERTIFICATE-----)')
   if (keys.length === 0) throw unreadable(file, 'it holds no private key: a PEM certificate file must hold the key too')
@@ -120,12 +120,13 @@ async function fromPkcs12(bytes: Buffer, file: string, passwordVariable: string 
 
   const der = (asn1: ReturnType<typeof forge.asn1.fromDer>) => Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary')
   const bags = (type: string) => p12.getBags({bagType: type})[type] ?? []
-  const chain = bags(forge.pki.oids.certBag).map((bag) =>
-    // node-forge parses RSA certificates only; others come back as their ASN.1.
-    new X509Certificate(der(bag.cert ? forge.pki.certificateToAsn1(bag.cert) : bag.asn1!)),
+  const chain = bags(forge.pki.oids.certBag).map(
+    (bag) =>
+      // node-forge parses RSA certificates only; others come back as their ASN.1.
+      new X509Certificate(der(bag.cert ? forge.pki.certificateToAsn1(bag.cert) : bag.asn1)),
   )
   const keys = [...bags(forge.pki.oids.pkcs8ShroudedKeyBag), ...bags(forge.pki.oids.keyBag)].map((bag) => {
-    const info = bag.key ? forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(bag.key)) : bag.asn1!
+    const info = bag.key ? forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(bag.key)) : bag.asn1
     return createPrivateKey({format: 'der', key: der(info), type: 'pkcs8'})
   })
   if (chain.length === 0) throw unreadable(file, 'the PKCS#12 file holds no certificate')
@@ -148,7 +149,7 @@ function checked(loaded: LoadedCertificate, what: string, now = Date.now()): Loa
   const facts = certificateFacts(leaf)
   if (now < Date.parse(facts.not_before)) {
     throw new ConfigError(`${what}: the certificate is not valid yet (from ${facts.not_before})`, 'certificate_not_yet_valid', {
-      suggestions: ['wait until it is valid, or check this machine\'s clock'],
+      suggestions: ["wait until it is valid, or check this machine's clock"],
     })
   }
 

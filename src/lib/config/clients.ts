@@ -49,7 +49,7 @@ export type AuthMethod = (typeof AUTH_METHODS)[number]
 /** Mutual TLS client authentication (RFC 8705): the certificate is presented in the TLS handshake. */
 const MTLS_METHODS: ReadonlySet<AuthMethod> = new Set(['tls_client_auth', 'self_signed_tls_client_auth'])
 
-export function isMtlsMethod(method: AuthMethod | string | undefined): boolean {
+export function isMtlsMethod(method: string | undefined): boolean {
   return MTLS_METHODS.has(method as AuthMethod)
 }
 
@@ -113,7 +113,7 @@ function readConfig(): ConfigFile {
     })
   }
 
-  return config as ConfigFile
+  return config
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -5,16 +5,8 @@
  * credential is found (config/credentials.ts).
  */
 import {ConfigError, UsageError} from '../errors.js'
-import type {DpopKeyLocation} from '../oauth/dpop-keys.js'
 import {type AuthMethod, type ClientSettings, credentialLocationOf, getClient, isMtlsMethod} from './clients.js'
-import {
-  type AssertionSettings,
-  type CredentialKind,
-  credentialKind,
-  type CredentialLocation,
-  type CredentialSource,
-  hasOwnCredential,
-} from './credentials.js'
+import {type AssertionSettings, type CredentialKind, credentialKind, type CredentialLocation, type CredentialSource, type DpopKeyLocation, hasOwnCredential} from './credentials.js'
 import type {ConnectionFlags} from '../flags.js'
 import {assertNoCredentialParams, clientLayer, credentialSourceOf, environmentLayer, flagLayer, layered} from './settings.js'
 import {timeoutSecondsOf} from './timeouts.js'
@@ -118,10 +110,7 @@ function authMethodFor(location: CredentialLocation, requested: AuthMethod | und
 }
 
 /** Validates merged settings into a Connection; every URL is checked before any request is made. */
-export function toConnection(
-  settings: Partial<ClientSettings>,
-  extra: {clientName?: string; credential?: CredentialLocation} = {},
-): Connection {
+export function toConnection(settings: Partial<ClientSettings>, extra: {clientName?: string; credential?: CredentialLocation} = {}): Connection {
   const where = extra.clientName ? ` for client "${extra.clientName}"` : ''
   if (!settings.clientId) {
     throw new ConfigError(`no client id${where}`, 'missing_configuration', {
@@ -182,12 +171,7 @@ function defaultCredential(settings: Partial<ClientSettings>, clientName: string
  * The flags over a named client's settings over the environment, in whole layers (see layered).
  * `publicByDefault` (sign-in): a client with no secret anywhere authenticates with `none`.
  */
-export function resolveConnection(
-  clientName: string | undefined,
-  flags: ConnectionFlags,
-  env: NodeJS.ProcessEnv = process.env,
-  options: {publicByDefault?: boolean} = {},
-): Connection {
+export function resolveConnection(clientName: string | undefined, flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, options: {publicByDefault?: boolean} = {}): Connection {
   const client = clientName ? getClient(clientName) : undefined
   if (clientName && client) assertNoCredentialParams(clientName, client.params)
 

@@ -15,7 +15,17 @@
  * is kept instead of its material: a named client or a session records the source itself, and a
  * connection finds it as `given` (a source), whoever gave it.
  */
+import type {JWK} from 'jose'
+
 import type {CertificateMaterial, ThumbprintAlgorithm} from './certificates.js'
+
+/** A DPoP private key (oauth/dpop-keys.ts) as the secure store keeps it: the private JWK (with its `alg`) and its RFC 7638 thumbprint. */
+export interface DpopKeyMaterial {
+  jkt: string
+  jwk: JWK
+}
+
+export type DpopKeyLocation = {kind: 'connection'} | {kind: 'file'; path: string} | {jkt?: string; kind: 'named_client'; name: string} | {kind: 'kept'; material: DpopKeyMaterial; session: string}
 
 /** Where a secret given on the command line comes from: never the flag's own value. */
 export type SecretSource = {kind: 'env'; variable: string} | {kind: 'file'; path: string} | {kind: 'stdin'}
@@ -32,10 +42,7 @@ export type FederatedTokenSource = {audience: string; kind: 'github'} | {kind: '
 export const DEFAULT_FEDERATED_AUDIENCE = 'api://AzureADTokenExchange'
 
 export type CredentialSource =
-  | {file: string; kind: 'certificate'; passwordVariable?: string}
-  | {file: string; kind: 'private_key'}
-  | {from: SecretSource; kind: 'secret'}
-  | {from: FederatedTokenSource; kind: 'federated'}
+  {file: string; kind: 'certificate'; passwordVariable?: string} | {file: string; kind: 'private_key'} | {from: SecretSource; kind: 'secret'} | {from: FederatedTokenSource; kind: 'federated'}
 
 export type FederatedCredentialSource = Extract<CredentialSource, {kind: 'federated'}>
 

@@ -110,11 +110,7 @@ export function clientView(name: string, settings: ClientSettings, store: StoreF
  * then the settings: a failure at any step leaves no client that points at a credential that is not
  * there, and a bad certificate is refused before anything is written.
  */
-export async function addClient(
-  name: string,
-  flags: ConnectionFlags,
-  options: {replace?: boolean; store: () => Promise<SecretStore>},
-): Promise<ClientView> {
+export async function addClient(name: string, flags: ConnectionFlags, options: {replace?: boolean; store: () => Promise<SecretStore>}): Promise<ClientView> {
   assertClientName(name)
   const existing = findClient(name)
   if (existing && !options.replace) {
@@ -165,7 +161,9 @@ async function dpopKeyToKeep(name: string, settings: ClientSettings, existing: C
       try {
         const material = JSON.parse(kept) as DpopKeyMaterial
         if (material.jkt === existing.dpopJkt && typeof material.jwk?.d === 'string') return material
-      } catch {}
+      } catch {
+        // an unreadable kept key: a new one, as below
+      }
     }
   }
 

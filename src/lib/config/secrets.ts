@@ -23,11 +23,7 @@ export {clientSecretEntry} from './credentials.js'
 
 /** How the client proves who it is at the token endpoint, ready to use. Never logged, never written to config. */
 export type ClientCredential =
-  | {certificate: LoadedCertificate; kind: 'certificate'; label: string}
-  | {keyText: string; kind: 'private_key'; label: string}
-  | {kind: 'none'}
-  | {kind: 'secret'; secret: string}
-  | FederatedCredential
+  {certificate: LoadedCertificate; kind: 'certificate'; label: string} | {keyText: string; kind: 'private_key'; label: string} | {kind: 'none'} | {kind: 'secret'; secret: string} | FederatedCredential
 
 /**
  * A federated token's source: the token is read for every request (oauth/federated.ts), never held
@@ -47,11 +43,7 @@ function tooLarge(what: string, where: string): UsageError {
 }
 
 /** At most 64 KiB of stdin, one line ending chomped; `example` shows how to pipe the value in. */
-export async function readStdin(
-  what: string,
-  example = 'printf %s "$SECRET" | tokenctl …',
-  stdin: AsyncIterable<unknown> & {isTTY?: boolean} = process.stdin,
-): Promise<string> {
+export async function readStdin(what: string, example = 'printf %s "$SECRET" | tokenctl …', stdin: AsyncIterable<unknown> & {isTTY?: boolean} = process.stdin): Promise<string> {
   if (stdin.isTTY) throw new UsageError(`${what}: stdin is a terminal; pipe the value in (for example: ${example})`)
   const bytes = await readStreamAtMost(stdin as AsyncIterable<Uint8Array>)
   if (bytes === undefined) throw tooLarge(what, 'stdin')
@@ -226,10 +218,7 @@ function storedMaterial(text: string, clientName: string): CredentialMaterial {
 }
 
 /** A named client's stored credential; undefined when it has none stored (and no shared store holds one). */
-async function namedClientCredential(
-  location: Extract<Connection['credential'], {kind: 'named_client'}>,
-  openStore: () => Promise<SecretStore>,
-): Promise<ClientCredential | undefined> {
+async function namedClientCredential(location: Extract<Connection['credential'], {kind: 'named_client'}>, openStore: () => Promise<SecretStore>): Promise<ClientCredential | undefined> {
   const {name, stored} = location
   if (location.source) return readCredentialSource(location.source)
   if (stored === 'certificate' || stored === 'private_key') {
@@ -295,8 +284,6 @@ async function readCredential(connection: Connection, openStore: () => Promise<S
   if (fromEnvironment) return {kind: 'secret', secret: fromEnvironment}
   const who = connection.clientName ? `client "${connection.clientName}"` : `client id ${connection.clientId}`
   throw new ConfigError(`no client secret for ${who}`, 'no_secret', {
-    suggestions: [
-      'pass --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH, store one with tokenctl client add, or set TOKENCTL_CLIENT_SECRET',
-    ],
+    suggestions: ['pass --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH, store one with tokenctl client add, or set TOKENCTL_CLIENT_SECRET'],
   })
 }

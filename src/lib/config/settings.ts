@@ -11,14 +11,7 @@ import {ConfigError, UsageError} from '../errors.js'
 import type {AssertionFlags, ConnectionFlags} from '../flags.js'
 import type {ThumbprintAlgorithm} from './certificates.js'
 import {AUTH_METHODS, type AuthMethod, type ClientSettings} from './clients.js'
-import {
-  ASSERTION_AUDIENCES,
-  type AssertionAudience,
-  type CredentialSource,
-  DEFAULT_FEDERATED_AUDIENCE,
-  type FederatedTokenSource,
-  type SecretSource,
-} from './credentials.js'
+import {ASSERTION_AUDIENCES, type AssertionAudience, type CredentialSource, DEFAULT_FEDERATED_AUDIENCE, type FederatedTokenSource, type SecretSource} from './credentials.js'
 
 /** `--scope a --scope "b c"` → [a, b, c], deduplicated, in the order given. */
 export function splitScopes(values: string[] | undefined): string[] | undefined {
@@ -33,7 +26,7 @@ export function splitScopes(values: string[] | undefined): string[] | undefined 
  */
 const CREDENTIAL_PARAMS: Record<string, string> = {
   actor_token: 'tokenctl does not send an actor token',
-  assertion: 'pass the user\'s token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH',
+  assertion: "pass the user's token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH",
   client_assertion:
     'pass --private-key-file PATH (tokenctl signs a fresh client assertion for every request), or a federated token with --federated-token-file PATH, --federated-token-env VAR or --federated-token-github',
   client_secret: 'use --client-secret-env VAR, --client-secret-stdin or --client-secret-file PATH (or TOKENCTL_CLIENT_SECRET)',
@@ -42,7 +35,7 @@ const CREDENTIAL_PARAMS: Record<string, string> = {
   device_code: 'sign in with tokenctl token user --device',
   password: 'tokenctl does not send passwords (the password grant): sign in with tokenctl token user',
   refresh_token: 'keep the refresh token as a session (tokenctl session start, token user --session-key) and use tokenctl session refresh',
-  subject_token: 'pass the user\'s token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH',
+  subject_token: "pass the user's token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH",
 }
 
 /** The credential-carrying parameter among these names, if any. */
@@ -79,9 +72,7 @@ export function assertNoCredentialParams(clientName: string, params: Array<[stri
   const name = credentialParam((params ?? []).map(([param]) => param))
   if (name === undefined) return
   throw new ConfigError(`client "${clientName}" in config.json keeps a credential in its extra parameters (${name}), which tokenctl never sends`, 'credential_in_params', {
-    suggestions: [
-      `add it again without that --param: tokenctl client add ${clientName} --replace … (the secret from --client-secret-env, --client-secret-stdin or --client-secret-file)`,
-    ],
+    suggestions: [`add it again without that --param: tokenctl client add ${clientName} --replace … (the secret from --client-secret-env, --client-secret-stdin or --client-secret-file)`],
   })
 }
 
@@ -96,7 +87,7 @@ export function assertionSourceOf(flags: AssertionFlags): SecretSource {
   if (flags['assertion-env']) return {kind: 'env', variable: flags['assertion-env']}
   if (flags['assertion-file']) return {kind: 'file', path: flags['assertion-file']}
   if (flags['assertion-stdin']) return {kind: 'stdin'}
-  throw new UsageError('no assertion: pass the user\'s access token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH')
+  throw new UsageError("no assertion: pass the user's access token with --assertion-env VAR, --assertion-stdin or --assertion-file PATH")
 }
 
 /** What `session refresh` / `session end` flags add to the client a session remembers. */
@@ -122,7 +113,7 @@ export function federatedSourceOf(flags: ConnectionFlags): FederatedTokenSource 
   if (audience !== undefined && !flags['federated-token-github']) {
     throw new UsageError('--federated-audience goes with --federated-token-github (the audience the runner is asked for)', 'usage_error', {
       suggestions: [
-        'a token from --federated-token-file or --federated-token-env carries the audience it was issued for: set it where it is issued (the pod\'s projected volume audience, GitLab\'s id_tokens aud:)',
+        "a token from --federated-token-file or --federated-token-env carries the audience it was issued for: set it where it is issued (the pod's projected volume audience, GitLab's id_tokens aud:)",
       ],
     })
   }

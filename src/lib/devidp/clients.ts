@@ -26,14 +26,7 @@ import {DEFAULT_WORKLOAD_SUBJECT} from './workload-issuer.js'
  */
 export const LOOPBACK_REDIRECT_URI = 'http://127.0.0.1/callback'
 
-export type ClientAuthMethod =
-  | 'client_secret_basic'
-  | 'client_secret_post'
-  | 'private_key_jwt'
-  | 'tls_client_auth'
-  | 'self_signed_tls_client_auth'
-  | 'none'
-  | 'federated'
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'tls_client_auth' | 'self_signed_tls_client_auth' | 'none' | 'federated'
 
 /** Where `dev idp` serves its imitation of the GitHub Actions runner's token service (an issuer of its own). */
 export const GITHUB_ACTIONS_PATH = '/github-actions'
@@ -128,7 +121,7 @@ export function devClients(options: ClientOptions = {}): DevClients {
 
 export function webApiClient(options: ClientOptions = {}): DevIdpClient {
   // A client may only list registered grant types, so token exchange only when it is registered.
-  const exchange = options.tokenExchange ?? true ? [TOKEN_EXCHANGE_GRANT] : []
+  const exchange = (options.tokenExchange ?? true) ? [TOKEN_EXCHANGE_GRANT] : []
   return {
     clientId: 'api',
     clientSecret: 'api-secret',

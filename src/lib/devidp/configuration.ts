@@ -98,16 +98,11 @@ interface ResourceServer {
   ttl: number
 }
 
-export function providerConfiguration(
-  jwks: SigningKeys,
-  clients: DevIdpClient[],
-  options: ConfigurationOptions = {},
-): ProviderConfiguration {
+export function providerConfiguration(jwks: SigningKeys, clients: DevIdpClient[], options: ConfigurationOptions = {}): ProviderConfiguration {
   const accessTokenTTL = options.accessTokenTTL ?? DEFAULT_ACCESS_TOKEN_TTL
   const resources = resourceServers(options)
   const ttlByClient = new Map(clients.flatMap((client) => (client.accessTokenTTL === undefined ? [] : [[client.clientId, client.accessTokenTTL]])))
-  const tokenTTL = (_ctx: unknown, token: {resourceServer?: {accessTokenTTL?: number}}) =>
-    token.resourceServer?.accessTokenTTL ?? accessTokenTTL
+  const tokenTTL = (_ctx: unknown, token: {resourceServer?: {accessTokenTTL?: number}}) => token.resourceServer?.accessTokenTTL ?? accessTokenTTL
 
   const oidcScopes = ['openid', 'offline_access']
   const knownScopes = new Set([...oidcScopes, ...[...resources.values()].flatMap((server) => server.scope.split(' '))])
@@ -175,7 +170,9 @@ export function providerConfiguration(
     findAccount: (_ctx: unknown, sub: string) => ({accountId: sub, claims: () => ({sub})}),
     renderError(ctx: {type: string; body: unknown}, out: Record<string, string>) {
       ctx.type = 'text'
-      ctx.body = Object.entries(out).map(([key, value]) => `${key}: ${value}`).join('\n')
+      ctx.body = Object.entries(out)
+        .map(([key, value]) => `${key}: ${value}`)
+        .join('\n')
     },
   }
   return options.configure?.(configuration) ?? configuration

@@ -167,7 +167,6 @@ export function federationFront(clients: DevIdpClient[], origin: string): Federa
   }
 }
 
-
 /** The client id of a Basic header (RFC 6749 §2.3.1: form-urlencoded, then base64). */
 function basicUser(authorization: string | undefined): string | undefined {
   const match = /^basic\s+(\S+)$/i.exec(authorization ?? '')

@@ -60,13 +60,7 @@ function render(interaction: Interaction, res: ServerResponse, error?: string): 
   }
 }
 
-async function submit(
-  provider: OidcProvider,
-  interaction: Interaction,
-  form: URLSearchParams,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<void> {
+async function submit(provider: OidcProvider, interaction: Interaction, form: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (form.get('decision') === 'deny') {
     await provider.interactionFinished(req, res, ACCESS_DENIED, {mergeWithLastSubmission: false})
     return

@@ -35,7 +35,7 @@ const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'
 
 /** The public part of a key: verifying needs nothing else, and jose refuses private keys for it. */
 export function publicJwk(jwk: JWK): JWK {
-  return Object.fromEntries(Object.entries(jwk).filter(([member]) => !PRIVATE_JWK_MEMBERS.has(member))) as JWK
+  return Object.fromEntries(Object.entries(jwk).filter(([member]) => !PRIVATE_JWK_MEMBERS.has(member)))
 }
 
 /**

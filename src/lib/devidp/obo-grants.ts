@@ -55,12 +55,7 @@ export function registerOboGrants(provider: OidcProvider, options: OboGrantOptio
   const verify = userTokenVerifier(provider.issuer, options.userTokenKeys)
   // Registered parameters are the only ones that reach the handler (token.js strips the others);
   // `resource` may repeat as in the built-in grants, and is then refused unless it resolves to one.
-  provider.registerGrantType(
-    JWT_BEARER_GRANT,
-    onBehalfOfHandler(verify),
-    ['assertion', 'requested_token_use', 'scope', 'resource'],
-    ['resource'],
-  )
+  provider.registerGrantType(JWT_BEARER_GRANT, onBehalfOfHandler(verify), ['assertion', 'requested_token_use', 'scope', 'resource'], ['resource'])
   if (options.tokenExchange ?? true) {
     provider.registerGrantType(
       TOKEN_EXCHANGE_GRANT,
@@ -124,12 +119,7 @@ function applyAudience(params: GrantContext['oidc']['params']): void {
  * An access token for the user (`sub`) and the requested resource, a JWT like the client-credentials
  * tokens; and, when `offline_access` is requested by a client allowed refresh tokens, a refresh token.
  */
-async function issueDelegatedTokens(
-  ctx: GrantContext,
-  sub: string,
-  gty: string,
-  issuedTokenType?: string,
-): Promise<Record<string, unknown>> {
+async function issueDelegatedTokens(ctx: GrantContext, sub: string, gty: string, issuedTokenType?: string): Promise<Record<string, unknown>> {
   const {provider, client} = ctx.oidc
   // As the built-in grants do (client_credentials.js): the proof verified and its jti unseen, the
   // client certificate of a client whose tokens are bound to it, DPoP required of a client that must.
@@ -151,10 +141,7 @@ async function issueDelegatedTokens(
   ctx.oidc.entity('AccessToken', at)
   const accessToken: string = await at.save()
 
-  const refreshToken =
-    grantId === undefined
-      ? undefined
-      : await saveRefreshToken(ctx, {sub, grantId, gty, resource: resourceServer.identifier(), scope})
+  const refreshToken = grantId === undefined ? undefined : await saveRefreshToken(ctx, {sub, grantId, gty, resource: resourceServer.identifier(), scope})
   return buildTokenResponse(provider, {
     accessToken,
     expiresIn: at.expiration,
@@ -201,10 +188,7 @@ async function saveGrant(ctx: GrantContext, sub: string, resourceServer: Resourc
  * `offline_access` as an authorization-code refresh token's does; `resource` is the one identifier,
  * which `useGrantedResource` reuses when a refresh names none.
  */
-async function saveRefreshToken(
-  ctx: GrantContext,
-  token: {sub: string; grantId: string; gty: string; resource: string; scope: string},
-): Promise<string> {
+async function saveRefreshToken(ctx: GrantContext, token: {sub: string; grantId: string; gty: string; resource: string; scope: string}): Promise<string> {
   const {provider, client} = ctx.oidc
   const rt = new provider.RefreshToken({
     accountId: token.sub,
@@ -228,13 +212,7 @@ function requiredParam(ctx: GrantContext, name: string): string {
 }
 
 /** Verifies a user token for `audience`, turning any rejection into the grant's OAuth error. */
-async function verifyOrRefuse(
-  verify: UserTokenVerifier,
-  token: string,
-  audience: string,
-  name: string,
-  error: 'invalid_grant' | 'invalid_request',
-): Promise<UserToken> {
+async function verifyOrRefuse(verify: UserTokenVerifier, token: string, audience: string, name: string, error: 'invalid_grant' | 'invalid_request'): Promise<UserToken> {
   try {
     return await verify(token, audience)
   } catch (cause) {

@@ -24,40 +24,103 @@ import * as grantHelpers from 'oidc-provider/lib/helpers/grants.js'
 import ServerChallengeClass from 'oidc-provider/lib/helpers/challenge.js'
 import type {IncomingMessage, RequestListener, ServerResponse} from 'node:http'
 
+/** What every oidc-provider model (a token, a grant) does: `save` stores it and returns its id. */
+interface Model {
+  save(): Promise<string>
+}
+
+/** A model class: instances are built from their properties, and found or revoked by id. */
+interface ModelClass<M extends Model, P> {
+  new (properties: P): M
+  find(id: string, options?: {ignoreExpiration?: boolean}): Promise<M | undefined>
+  revokeByGrantId(grantId: string): Promise<void>
+  readonly adapter: {destroy(id: string): Promise<void>}
+}
+
+export interface AccessTokenModel extends Model {
+  expiration: number
+  grantId?: string
+  resourceServer?: unknown
+  scope?: string
+  tokenType: string
+  /** Binds the token (cnf): `x5t` to a client certificate, `jkt` to a DPoP key's thumbprint. */
+  setThumbprint(kind: 'jkt' | 'x5t', value: unknown): void
+}
+
+export interface RefreshTokenModel extends Model {
+  grantId?: string
+}
+
+export interface GrantModel extends Model {
+  addOIDCClaims(claims: string[]): void
+  addOIDCScope(scope: string): void
+  addResourceScope(resource: string, scope: string): void
+}
+
 /** The members of oidc-provider's Provider that tokenctl reaches for. */
 export interface OidcProvider {
   readonly issuer: string
+  readonly AccessToken: ModelClass<AccessTokenModel, Record<string, unknown>>
+  readonly Grant: ModelClass<GrantModel, {accountId?: string; clientId: string}>
+  readonly RefreshToken: ModelClass<RefreshTokenModel, Record<string, unknown>>
   callback(): RequestListener
-  registerGrantType(
+  /** `Context` is the part of oidc-provider's Koa context the handler reads, as the handler declares it. */
+  registerGrantType<Context>(
     name: string,
-    handler: (ctx: any, next: () => Promise<void>) => Promise<void>,
+    handler: (ctx: Context, next: () => Promise<void>) => Promise<void>,
     params?: string | string[] | Set<string>,
     allowedDuplicateParams?: string | string[] | Set<string>,
   ): void
   /** Koa middleware in front of the provider's routes. */
-  use(middleware: (ctx: any, next: () => Promise<void>) => Promise<void>): void
-  interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<any>
+  use<Context>(middleware: (ctx: Context, next: () => Promise<void>) => Promise<void>): void
+  interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<unknown>
   interactionFinished(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>, options?: {mergeWithLastSubmission?: boolean}): Promise<void>
-  on(event: string, listener: (...args: any[]) => void): unknown
-  [member: string]: any
+  /** `never[]`: each listener declares the arguments its event passes (see oidc-provider's docs/events.md). */
+  on(event: string, listener: (...args: never[]) => void): unknown
+  off(event: string, listener: (...args: never[]) => void): unknown
 }
 
-/** Provider configuration in oidc-provider's own format (see its docs/README.md). */
+/**
+ * Provider configuration in oidc-provider's own format (see its docs/README.md): a deep object that
+ * dev idp builds and tests rewrite in place (`configuration.features.resourceIndicators`…).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- oidc-provider publishes no type for its configuration, and its callers reach deep into it
 export type ProviderConfiguration = Record<string, any>
 
 /** Client metadata in oidc-provider's (RFC 7591) format. */
 export type ClientMetadata = Record<string, unknown> & {client_id: string}
 
+const Provider = ProviderClass as new (issuer: string, configuration: ProviderConfiguration) => OidcProvider
+
 export function createProvider(issuer: string, configuration: ProviderConfiguration): OidcProvider {
-  return new ProviderClass(issuer, configuration) as OidcProvider
+  return new Provider(issuer, configuration)
 }
 
-/** oidc-provider's error classes (InvalidRequest, InvalidTarget, CustomOIDCProviderError, …). */
-export const providerErrors: Record<string, any> = errors
+/** An OAuth error of oidc-provider's, answered with the description given (InvalidScope's second argument: the scope). */
+type ProviderErrorClass = new (description?: string, detail?: string) => Error
 
-export const createMemoryAdapter: () => unknown = memoryAdapter
-export const buildTokenResponse: (provider: OidcProvider, response: Record<string, unknown>) => Record<string, unknown> = grantHelpers.buildTokenResponse
-export const resolveRequestedResources: (provider: OidcProvider, ctx: unknown) => Promise<unknown[]> = grantHelpers.resolveRequestedResources
+/** oidc-provider's error classes that dev idp and the test servers throw. */
+export const providerErrors = errors as {
+  CustomOIDCProviderError: new (error: string, description: string, options?: {cause?: unknown}) => Error
+  InvalidClientAuth: ProviderErrorClass
+  InvalidRequest: ProviderErrorClass
+  InvalidScope: ProviderErrorClass
+  InvalidTarget: ProviderErrorClass
+}
+
+export const createMemoryAdapter = memoryAdapter as () => unknown
+/** The helpers of oidc-provider's built-in grants that dev idp's grants use (see senderConstraints below). */
+const grants = grantHelpers as {
+  buildTokenResponse: (provider: OidcProvider, response: Record<string, unknown>) => Record<string, unknown>
+  checkDpopReplay: (provider: OidcProvider, ctx: unknown, dPoP: DpopProofResult, clientId: string) => Promise<void>
+  checkDpopRequired: (provider: OidcProvider, ctx: unknown, dPoP: DpopProofResult | undefined) => void
+  checkMtlsCert: (provider: OidcProvider, ctx: unknown) => unknown
+  resolveRequestedResources: (provider: OidcProvider, ctx: unknown) => Promise<unknown[]>
+  validateDpop: (provider: OidcProvider, ctx: unknown) => Promise<DpopProofResult | undefined>
+}
+
+export const buildTokenResponse = grants.buildTokenResponse
+export const resolveRequestedResources = grants.resolveRequestedResources
 
 /** A DPoP proof of a token request as the built-in grants verify it: undefined when there is none. */
 export interface DpopProofResult {
@@ -72,10 +135,10 @@ export interface DpopProofResult {
  * whose tokens are bound to it.
  */
 export const senderConstraints = {
-  checkDpopReplay: grantHelpers.checkDpopReplay as (provider: OidcProvider, ctx: unknown, dPoP: DpopProofResult, clientId: string) => Promise<void>,
-  checkDpopRequired: grantHelpers.checkDpopRequired as (provider: OidcProvider, ctx: unknown, dPoP: DpopProofResult | undefined) => void,
-  checkMtlsCert: grantHelpers.checkMtlsCert as (provider: OidcProvider, ctx: unknown) => unknown,
-  validateDpop: grantHelpers.validateDpop as (provider: OidcProvider, ctx: unknown) => Promise<DpopProofResult | undefined>,
+  checkDpopReplay: grants.checkDpopReplay,
+  checkDpopRequired: grants.checkDpopRequired,
+  checkMtlsCert: grants.checkMtlsCert,
+  validateDpop: grants.validateDpop,
 }
 
 /** oidc-provider's nonce source: `nextChallenge()` to hand out, `checkChallenge(nonce)` for the last few minutes' ones. */
@@ -85,5 +148,5 @@ export interface ServerChallenge {
 }
 
 export function serverChallenge(secret: Buffer, info: string): ServerChallenge {
-  return new ServerChallengeClass(secret, info) as ServerChallenge
+  return new (ServerChallengeClass as new (secret: Buffer, info: string) => ServerChallenge)(secret, info)
 }

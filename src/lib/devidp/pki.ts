@@ -55,7 +55,10 @@ function issue(forge: Forge, subject: string, extensions: object[], issuer?: Iss
   certificate.serialNumber = `0${randomBytes(16).toString('hex')}`
   certificate.validity.notBefore = new Date(Date.now() - 60 * 60 * 1000)
   certificate.validity.notAfter = new Date(Date.now() + VALID_DAYS * DAY_MS)
-  const name = [{name: 'commonName', value: subject}, {name: 'organizationName', value: 'tokenctl dev idp'}]
+  const name = [
+    {name: 'commonName', value: subject},
+    {name: 'organizationName', value: 'tokenctl dev idp'},
+  ]
   certificate.setSubject(name)
   const signer = issuer ? forge.pki.certificateFromPem(issuer.certificate) : undefined
   certificate.setIssuer(signer ? signer.subject.attributes : name)
@@ -131,7 +134,14 @@ export async function devPki(directory: string): Promise<DevPki> {
       {cA: false, critical: true, name: 'basicConstraints'},
       {critical: true, digitalSignature: true, keyEncipherment: true, name: 'keyUsage'},
       {name: 'extKeyUsage', serverAuth: true},
-      {altNames: [{ip: '127.0.0.1', type: 7}, {ip: '::1', type: 7}, {type: 2, value: 'localhost'}], name: 'subjectAltName'},
+      {
+        altNames: [
+          {ip: '127.0.0.1', type: 7},
+          {ip: '::1', type: 7},
+          {type: 2, value: 'localhost'},
+        ],
+        name: 'subjectAltName',
+      },
     ],
     newCa,
   )

@@ -88,7 +88,9 @@ function refuse(response: ServerResponse, description: string): void {
 /** A refused binding: 401 with the challenge of its scheme (RFC 9449 §7.1), and the nonce to use when one is wanted. */
 export function refuseSender(response: ServerResponse, refusal: SenderRefusal): void {
   const description = refusal.description.replaceAll('"', "'")
-  const headers: Record<string, string> = {'www-authenticate': `${refusal.scheme} error="${refusal.error}", error_description="${description}"${refusal.scheme === 'DPoP' ? `, algs="${refusal.algs}"` : ''}`}
+  const headers: Record<string, string> = {
+    'www-authenticate': `${refusal.scheme} error="${refusal.error}", error_description="${description}"${refusal.scheme === 'DPoP' ? `, algs="${refusal.algs}"` : ''}`,
+  }
   if (refusal.nonce) headers['dpop-nonce'] = refusal.nonce
   send(response, 401, {error: refusal.error, error_description: refusal.description}, headers)
 }

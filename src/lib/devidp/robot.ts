@@ -160,8 +160,6 @@ function keepCookies(jar: Map<string, string>, response: Response): void {
 
 /** A page's words without its markup, for error messages. */
 function pageText(html: string): string {
-  const text = html
-    .replaceAll(/<(script|style)\b[\s\S]*?<\/\1>/gi, ' ')
-    .replaceAll(/<[^>]+>/g, ' ')
+  const text = html.replaceAll(/<(script|style)\b[\s\S]*?<\/\1>/gi, ' ').replaceAll(/<[^>]+>/g, ' ')
   return decodeEntities(text).replaceAll(/\s+/g, ' ').trim().slice(0, 300)
 }

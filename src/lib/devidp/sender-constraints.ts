@@ -63,8 +63,7 @@ function requestUrl(request: IncomingMessage): string {
   return `${scheme}://${request.headers.host}${path}`
 }
 
-const confirmation = (claims: JWTPayload): Record<string, unknown> =>
-  claims.cnf && typeof claims.cnf === 'object' && !Array.isArray(claims.cnf) ? (claims.cnf as Record<string, unknown>) : {}
+const confirmation = (claims: JWTPayload): Record<string, unknown> => (claims.cnf && typeof claims.cnf === 'object' && !Array.isArray(claims.cnf) ? (claims.cnf as Record<string, unknown>) : {})
 
 export function senderVerifier(rules: Partial<SenderRules> = {}) {
   const windowSeconds = rules.windowSeconds ?? 300

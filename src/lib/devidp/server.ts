@@ -118,9 +118,7 @@ export interface DevIdp<C extends ClientSet<C> = DevClients> {
   stop(): Promise<void>
 }
 
-export async function startDevIdp<C extends ClientSet<C> = DevClients>(
-  options: DevIdpOptions<C> = {},
-): Promise<DevIdp<C>> {
+export async function startDevIdp<C extends ClientSet<C> = DevClients>(options: DevIdpOptions<C> = {}): Promise<DevIdp<C>> {
   const signingKeys = options.signingKeys ?? (await generateSigningKeys())
   const clients = options.clients ?? (devClients({mtlsCertificate: options.mtlsClientCertificate, tokenExchange: options.tokenExchange}) as unknown as C)
   const deviceInterval = options.deviceInterval ?? DEFAULT_DEVICE_INTERVAL
@@ -183,23 +181,26 @@ export async function startDevIdp<C extends ClientSet<C> = DevClients>(
     keys: {keys: signingKeys.keys.map((key) => publicJwk(key))},
   })
   // Only this machine, and in a browser only the server's own pages (./local-only.ts).
-  const handler: RequestListener = localOnly((req, res) => {
-    const {pathname} = new URL(req.url ?? '/', issuer)
-    if (pathname === PROTECTED_API_PATH || pathname.startsWith(`${PROTECTED_API_PATH}/`)) {
-      api(req, res)
-    } else if (githubActions.handle(req, res)) {
-      // the runner's token service, discovery and keys
-    } else if (isInteractionRequest(pathname)) {
-      handleInteraction(provider, req, res).catch((error: unknown) => {
-        reportError(error instanceof Error ? error : new Error(String(error)))
-        res.destroy()
-      })
-    } else if (issuerPath) {
-      mounted(issuerPath, providerCallback, req, res)
-    } else {
-      providerCallback(req, res)
-    }
-  }, options.tls ? 'https' : 'http')
+  const handler: RequestListener = localOnly(
+    (req, res) => {
+      const {pathname} = new URL(req.url ?? '/', issuer)
+      if (pathname === PROTECTED_API_PATH || pathname.startsWith(`${PROTECTED_API_PATH}/`)) {
+        api(req, res)
+      } else if (githubActions.handle(req, res)) {
+        // the runner's token service, discovery and keys
+      } else if (isInteractionRequest(pathname)) {
+        handleInteraction(provider, req, res).catch((error: unknown) => {
+          reportError(error instanceof Error ? error : new Error(String(error)))
+          res.destroy()
+        })
+      } else if (issuerPath) {
+        mounted(issuerPath, providerCallback, req, res)
+      } else {
+        providerCallback(req, res)
+      }
+    },
+    options.tls ? 'https' : 'http',
+  )
   const wrapped = options.wrapHandler ? options.wrapHandler(handler) : handler
   server.on('request', wrapped)
   mtlsServer?.on('request', wrapped)

@@ -144,16 +144,14 @@ export function summaryText(summary: DevIdpSummary): string {
       ...certificate,
     ]
   })
-  const resources = summary.resources.map(
-    (resource) => `  ${pad(resource.resource, resourceWidth)}${pad(resource.scopes.join(' '), 16)}${resource.use}`,
-  )
+  const resources = summary.resources.map((resource) => `  ${pad(resource.resource, resourceWidth)}${pad(resource.scopes.join(' '), 16)}${resource.use}`)
   return [
     'A local authorization server for development: state in memory, 127.0.0.1 only, any user name signs in.',
     '',
     `issuer     ${summary.issuer}`,
     `discovery  ${summary.issuer}/.well-known/openid-configuration`,
     `api        ${summary.api_url}/echo (any token for ${API_RESOURCE}: echoes its claims), ${summary.api_url}/reject-first/ID (401 for the first token per ID)`,
-    '           DPoP-bound tokens need Authorization: DPoP and a proof with the API\'s own nonce',
+    "           DPoP-bound tokens need Authorization: DPoP and a proof with the API's own nonce",
     ...(summary.tls
       ? [
           `ca         ${summary.tls.ca_file} (trust it with --ca-file), SHA-256 ${summary.tls.ca_sha256}`,

@@ -8,6 +8,11 @@ import {setFlagsFromString} from 'node:v8'
  * compilation only delays the exit: by 40–50 ms of a one-request `token client --no-cache` (measured
  * with `node --liftoff-only` and without). So V8 keeps the baseline code only. Nothing but llhttp is WebAssembly here.
  *
+ * Set it as late as possible: once V8's flags change, the code cache node ships for its own modules
+ * no longer matches them, and every such module loaded afterwards is compiled from source (loading
+ * the fetch built into Node took 27 ms more CPU after the flag than before it). Requests that go
+ * straight over node:https (./direct.ts) parse with node's C parser and need neither.
+ *
  * --liftoff-only is in V8 11–13 (Node 20–24); with a V8 that does not know it, setFlagsFromString
  * would print an error, so it is only set where it is known.
  */

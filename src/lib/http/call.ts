@@ -142,7 +142,10 @@ function header(response: CallResponse, name: string): string | undefined {
 
 /** The parameters of the first challenge of a scheme in WWW-Authenticate (RFC 9110 §11.6.1), quoted or not. */
 export function challengeOf(response: Pick<CallResponse, 'headers'>, scheme: string): Record<string, string> | undefined {
-  const header = response.headers.filter(([name]) => name.toLowerCase() === 'www-authenticate').map(([, value]) => value).join(', ')
+  const header = response.headers
+    .filter(([name]) => name.toLowerCase() === 'www-authenticate')
+    .map(([, value]) => value)
+    .join(', ')
   const start = new RegExp(`(?:^|,)\\s*${scheme}(?:\\s+|\\s*$|\\s*,)`, 'i').exec(header)
   if (!start) return undefined
   const parameters: Record<string, string> = {}
@@ -167,12 +170,15 @@ export function refusalOf(response: Pick<CallResponse, 'headers' | 'status'>): {
   if (dpop?.error === 'invalid_dpop_proof') {
     return {
       message: `the API refused the DPoP proof (invalid_dpop_proof${reason})`,
-      suggestion: 'check that the API expects this URL and method (htu and htm: the URL without query and fragment), and this machine\'s clock (iat)',
+      suggestion: "check that the API expects this URL and method (htu and htm: the URL without query and fragment), and this machine's clock (iat)",
     }
   }
 
   if (dpop?.error === 'use_dpop_nonce') {
-    return {message: `the API asked again for a DPoP nonce (use_dpop_nonce${reason})`, suggestion: 'the API refused the nonce it had just given: try again, and check that nothing between tokenctl and the API rewrites its headers'}
+    return {
+      message: `the API asked again for a DPoP nonce (use_dpop_nonce${reason})`,
+      suggestion: 'the API refused the nonce it had just given: try again, and check that nothing between tokenctl and the API rewrites its headers',
+    }
   }
 
   return undefined

@@ -6,11 +6,7 @@ import {retryProgress, withRetries} from './retry.js'
 import type {TraceSink} from './trace.js'
 
 /** What a command wants to hear while the library works; the library itself never prints. */
-export type Progress =
-  | {delayMs: number; message: string; state: 'retry'}
-  | {message: string; state: 'request'}
-  | {message: string; state: 'waiting'}
-  | {state: 'done'}
+export type Progress = {delayMs: number; message: string; state: 'retry'} | {message: string; state: 'request'} | {message: string; state: 'waiting'} | {state: 'done'}
 
 export interface Hooks {
   progress?: (progress: Progress) => void

@@ -16,7 +16,7 @@ import {ConfigError} from '../errors.js'
 // node:dns and node:net load when a name is resolved or an address checked, not with this module:
 // a cache hit for an https server needs neither (about 0.7 MiB and a millisecond between them).
 const builtin = createRequire(import.meta.url)
-const dns = (): typeof import('node:dns') => builtin('node:dns')
+const dns = (): typeof import('node:dns') => builtin('node:dns') as typeof import('node:dns')
 const isIP = (input: string): number => (builtin('node:net') as typeof import('node:net')).isIP(input)
 
 const bare = (hostname: string): string => hostname.replace(/^\[|\]$/g, '').toLowerCase()
@@ -51,11 +51,9 @@ export function isLoopbackHost(hostname: string): boolean {
 /** The refusal when a localhost name resolves elsewhere: a configuration problem (exit 3), never retried. */
 export function notLoopbackError(hostname: string, addresses: string[]): ConfigError {
   const where = addresses.length > 0 ? addresses.join(', ') : 'no address'
-  return new ConfigError(
-    `${hostname} resolves to ${where}, not only to loopback addresses: refusing to connect (a localhost name must stay on this machine)`,
-    'not_loopback',
-    {suggestions: [`check the hosts file and resolver entries for ${hostname}, or use http://127.0.0.1 instead`]},
-  )
+  return new ConfigError(`${hostname} resolves to ${where}, not only to loopback addresses: refusing to connect (a localhost name must stay on this machine)`, 'not_loopback', {
+    suggestions: [`check the hosts file and resolver entries for ${hostname}, or use http://127.0.0.1 instead`],
+  })
 }
 
 export type Resolve = (hostname: string, options: LookupAllOptions, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void
@@ -83,7 +81,13 @@ export function pinnedLookup(resolve: Resolve = (hostname, options, callback) =>
       }
 
       if (addresses.length === 0 || !addresses.every((entry) => isLoopbackAddress(entry.address))) {
-        callback(notLoopbackError(hostname, addresses.map((entry) => entry.address)) as unknown as NodeJS.ErrnoException, [])
+        callback(
+          notLoopbackError(
+            hostname,
+            addresses.map((entry) => entry.address),
+          ),
+          [],
+        )
         return
       }
 

@@ -139,7 +139,7 @@ export function failureReason(error: unknown): string {
   if (system === undefined) return error instanceof Error ? error.message : String(error)
   const code = String(system.code)
   if (code === 'TimeoutError' || code === 'AbortError') return 'timed out'
-  const said = opensslReason(system) ?? String(system.message ?? '')
+  const said = opensslReason(system) ?? (typeof system.message === 'string' ? system.message : '')
   return said === '' ? code : `${code}: ${said}`
 }
 
@@ -189,9 +189,7 @@ function advice(failure: Failure, destination: Destination, system: SystemError 
 
     case 'unknown host':
     case 'dns unavailable': {
-      return proxy
-        ? [`check the host name in ${source}`, viaProxy(proxy)]
-        : [`check the host name ${hostname(destination)} in ${source}, and whether this network needs a proxy (HTTPS_PROXY)`]
+      return proxy ? [`check the host name in ${source}`, viaProxy(proxy)] : [`check the host name ${hostname(destination)} in ${source}, and whether this network needs a proxy (HTTPS_PROXY)`]
     }
 
     case 'certificate untrusted': {
@@ -221,9 +219,7 @@ function advice(failure: Failure, destination: Destination, system: SystemError 
     }
 
     default: {
-      const through = proxy
-        ? `the proxy in ${proxy} (the request went through it; NO_PROXY lists hosts that bypass it)`
-        : 'whether this network needs a proxy (HTTPS_PROXY)'
+      const through = proxy ? `the proxy in ${proxy} (the request went through it; NO_PROXY lists hosts that bypass it)` : 'whether this network needs a proxy (HTTPS_PROXY)'
       return [`check ${source}, that ${role} is up, and ${through}; a proxy that inspects TLS needs its CA in --ca-file`]
     }
   }
@@ -277,11 +273,7 @@ export function noAnswer(destination: Destination): NetworkError {
  * An answer whose status the policy retries (./policy.ts), as the error that asks ./retry.ts for
  * another attempt, the server's Retry-After kept.
  */
-export function unavailable(
-  message: string,
-  response: {headers: Headers; status: number},
-  options: {details?: ErrorDetails; serverError?: string} = {},
-): NetworkError {
+export function unavailable(message: string, response: {headers: Headers; status: number}, options: {details?: ErrorDetails; serverError?: string} = {}): NetworkError {
   return new NetworkError(message, 'server_error', {
     details: options.details ?? {status: response.status},
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),

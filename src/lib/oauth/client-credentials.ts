@@ -1,17 +1,10 @@
 import type {Connection} from '../config/connection.js'
 import type {Runtime} from '../runtime.js'
-import type {DpopOwner} from './dpop-keys.js'
+import {dpopOwnerOf, serverKey} from './server-key.js'
 import type {TokenResult} from './token.js'
 import {cachedOrFetched, cacheKey, type CacheOptions} from './token-cache.js'
 
-export function serverKey(connection: Connection): string {
-  return (connection.tokenEndpoint ?? connection.issuer!).href
-}
-
-/** Whose DPoP key a connection's is (oauth/dpop-keys.ts). */
-export function dpopOwnerOf(connection: Connection): DpopOwner {
-  return {clientId: connection.clientId, dpop: connection.dpop, server: serverKey(connection)}
-}
+export {dpopOwnerOf, serverKey} from './server-key.js'
 
 /**
  * The thumbprint of the connection's DPoP key, for the cache key; none without --dpop. Its module is

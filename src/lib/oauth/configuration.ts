@@ -27,12 +27,7 @@ export function endpointUsed(config: Configuration, name: 'device_authorization_
 }
 
 /** An openid-client Configuration for this connection, speaking through the command's fetch. */
-export async function openConfiguration(
-  connection: Connection,
-  metadata: ServerMetadata,
-  credential: ClientCredential,
-  http: HttpContext,
-): Promise<Configuration> {
+export async function openConfiguration(connection: Connection, metadata: ServerMetadata, credential: ClientCredential, http: HttpContext): Promise<Configuration> {
   const client = await import('openid-client')
   const auth = await clientAuthentication(connection, credential, metadata, http)
   // Mutual TLS: requests go to the metadata's mtls_endpoint_aliases where it has them (RFC 8705 §5).

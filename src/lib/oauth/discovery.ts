@@ -132,11 +132,9 @@ function namesIssuer(named: string, issuer: URL): boolean {
 }
 
 function anotherIssuer(url: URL, named: unknown, issuer: URL): ConfigError {
-  return new ConfigError(
-    `the discovery document at ${url.href} names another issuer, ${quote(String(named))}, not ${issuer.href}`,
-    'config_error',
-    {suggestions: ['pass --issuer exactly as the server spells its issuer (trailing slash included)']},
-  )
+  return new ConfigError(`the discovery document at ${url.href} names another issuer, ${quote(String(named))}, not ${issuer.href}`, 'config_error', {
+    suggestions: ['pass --issuer exactly as the server spells its issuer (trailing slash included)'],
+  })
 }
 
 /** The document at one location, or what the location answered instead. */
@@ -182,9 +180,11 @@ function checkEndpoints(metadata: ServerMetadata): void {
 export async function discover(issuer: URL, http: HttpContext): Promise<ServerMetadata> {
   const tried: string[] = []
   for (const location of discoveryLocations(issuer)) {
-    const found = await http.retrying(() => documentAt(location, issuer, http), 'document').catch((error: unknown) => {
-      throw error instanceof NetworkError ? error.at(`discovery: ${location.url.href}`) : error
-    })
+    const found = await http
+      .retrying(() => documentAt(location, issuer, http), 'document')
+      .catch((error: unknown) => {
+        throw error instanceof NetworkError ? error.at(`discovery: ${location.url.href}`) : error
+      })
     if (typeof found !== 'string') {
       checkEndpoints(found)
       return found

@@ -18,28 +18,20 @@ import {createHash} from 'node:crypto'
 
 import type {JWK} from 'jose'
 
+import type {DpopKeyLocation, DpopKeyMaterial} from '../config/credentials.js'
 import {ConfigError} from '../errors.js'
 import type {SecretStore} from '../store/types.js'
-import type {ResourceProver} from './dpop.js'
 
-/** A DPoP private key as the secure store keeps it: the private JWK (with its `alg`) and its RFC 7638 thumbprint. */
-export interface DpopKeyMaterial {
-  jkt: string
-  jwk: JWK
-}
-
-export type DpopKeyLocation =
-  | {kind: 'connection'}
-  | {kind: 'file'; path: string}
-  | {jkt?: string; kind: 'named_client'; name: string}
-  | {kind: 'kept'; material: DpopKeyMaterial; session: string}
+export type {DpopKeyLocation, DpopKeyMaterial} from '../config/credentials.js'
 
 /** Where a named client's DPoP key is kept. */
 export const clientDpopKeyEntry = (clientName: string): string => `dpop-key:client:${clientName}`
 
 /** The store entry of the key generated for a connection without a named client's key: one per server and client id. */
 export function connectionDpopKeyEntry(server: string, clientId: string): string {
-  return `dpop-key:connection:${createHash('sha256').update(JSON.stringify([server, clientId])).digest('hex')}`
+  return `dpop-key:connection:${createHash('sha256')
+    .update(JSON.stringify([server, clientId]))
+    .digest('hex')}`
 }
 
 /** What DPoP needs to know of a connection: where its key is, and who it is (for a generated key's entry). */
@@ -114,7 +106,9 @@ function parseMaterial(text: string, where: string): DpopKeyMaterial {
   try {
     const material = JSON.parse(text) as DpopKeyMaterial
     if (typeof material.jkt === 'string' && typeof material.jwk?.d === 'string') return material
-  } catch {}
+  } catch {
+    // not JSON: unreadable, as below
+  }
 
   throw new ConfigError(`the DPoP key of ${where} in the secure store is unreadable`, 'config_error', {
     suggestions: ['remove it and let tokenctl make a new one (tokens bound to the old key are fetched again)'],
@@ -174,16 +168,4 @@ export async function dpopThumbprint(owner: DpopOwner, openStore: () => Promise<
   const location = owner.dpop
   if (location?.kind === 'named_client' && location.jkt !== undefined) return location.jkt
   return (await dpopKeyMaterial(owner, openStore))?.jkt
-}
-
-/** Proofs with the connection's (or session's) key for the requests to an API: `call`, `--format header --url`. */
-export async function resourceProverFor(owner: DpopOwner, openStore: () => Promise<SecretStore>): Promise<ResourceProver> {
-  const material = await dpopKeyMaterial(owner, openStore)
-  if (!material) throw new ConfigError('no DPoP key: the token was not fetched with --dpop')
-  return resourceProverWith(material)
-}
-
-export async function resourceProverWith(material: DpopKeyMaterial): Promise<ResourceProver> {
-  const [{resourceProver}, {dpopNonceBook}] = await Promise.all([import('./dpop.js'), import('../http/dpop-nonces.js')])
-  return resourceProver(material, dpopNonceBook())
 }

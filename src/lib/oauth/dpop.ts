@@ -14,9 +14,10 @@
  */
 import type {Configuration, CryptoKey, CryptoKeyPair, DPoPHandle} from 'openid-client'
 
-import {InternalError} from '../errors.js'
+import {ConfigError, InternalError} from '../errors.js'
 import type {NonceBook, NonceRole} from '../http/dpop-nonces.js'
-import {type DpopKeyMaterial, dpopAlgorithm, publicDpopJwk} from './dpop-keys.js'
+import {type DpopKeyMaterial, dpopAlgorithm, dpopKeyMaterial, type DpopOwner, publicDpopJwk} from './dpop-keys.js'
+import type {SecretStore} from '../store/types.js'
 import type {ServerMetadata} from './metadata.js'
 
 /** The DPoP side of a token request: openid-client's handle, and the thumbprint of its key. */
@@ -32,7 +33,7 @@ interface ProofMaker {
 
 function proofMaker(handle: DPoPHandle): ProofMaker {
   const maker = handle as unknown as Partial<ProofMaker>
-  if (typeof maker.addProof !== 'function') throw new InternalError('openid-client\'s DPoP handle no longer makes proofs for a resource request (addProof)')
+  if (typeof maker.addProof !== 'function') throw new InternalError("openid-client's DPoP handle no longer makes proofs for a resource request (addProof)")
   return maker as ProofMaker
 }
 
@@ -98,4 +99,16 @@ export async function resourceProver(material: DpopKeyMaterial, nonces: NonceBoo
       return headers.get('dpop')!
     },
   }
+}
+
+/** Proofs with the connection's (or session's) key for the requests to an API: `call`, `--format header --url`. */
+export async function resourceProverFor(owner: DpopOwner, openStore: () => Promise<SecretStore>): Promise<ResourceProver> {
+  const material = await dpopKeyMaterial(owner, openStore)
+  if (!material) throw new ConfigError('no DPoP key: the token was not fetched with --dpop')
+  return resourceProverWith(material)
+}
+
+export async function resourceProverWith(material: DpopKeyMaterial): Promise<ResourceProver> {
+  const {dpopNonceBook} = await import('../http/dpop-nonces.js')
+  return resourceProver(material, dpopNonceBook())
 }

@@ -1,12 +1,4 @@
-import {
-  AuthorizationError,
-  ConfigError,
-  type ErrorDetails,
-  messageOf,
-  NetworkError,
-  ReauthenticationRequiredError,
-  TokenctlError,
-} from '../errors.js'
+import {AuthorizationError, ConfigError, type ErrorDetails, messageOf, NetworkError, ReauthenticationRequiredError, TokenctlError} from '../errors.js'
 import {connectionFailure, type Destination, noAnswer, unavailable} from '../http/failure.js'
 import {type RequestKind, retriesStatus} from '../http/policy.js'
 
@@ -16,16 +8,7 @@ import {type RequestKind, retriesStatus} from '../http/policy.js'
  * the browser's answer to an authorization request (`authorization`) and the polls of a device
  * sign-in (`device_code`).
  */
-export type GrantKind =
-  | 'authorization'
-  | 'client_credentials'
-  | 'device_code'
-  | 'discovery'
-  | 'introspection'
-  | 'obo'
-  | 'refresh_token'
-  | 'revocation'
-  | 'sign_in'
+export type GrantKind = 'authorization' | 'client_credentials' | 'device_code' | 'discovery' | 'introspection' | 'obo' | 'refresh_token' | 'revocation' | 'sign_in'
 
 interface ErrorBody {
   claims?: unknown
@@ -76,7 +59,7 @@ const DENIED_HINTS: Partial<Record<GrantKind, string>> = {
 }
 
 const HINTS: Record<string, string> = {
-  access_denied: "the server denied this client the request, and signing in again will not change that: check what the authorization server allows this client",
+  access_denied: 'the server denied this client the request, and signing in again will not change that: check what the authorization server allows this client',
   expired_token: 'the device code expired before anyone approved it: start the sign-in again',
   consent_required: 'the user (or an admin) must consent to the requested scopes, then sign in again',
   interaction_required: 'the user must sign in again (interactively)',
@@ -95,10 +78,7 @@ export function oauthErrorFromBody(body: ErrorBody, status: number | undefined, 
   const details = detailsOf(body, status)
   const code = body.error
   const said = details.description ? `${code}: ${firstLine(details.description)}` : code
-  const reauthenticate =
-    needsPerson(code, grant) ||
-    (details.suberror !== undefined && needsPerson(details.suberror, grant)) ||
-    (grant === 'refresh_token' && code === 'invalid_grant')
+  const reauthenticate = needsPerson(code, grant) || (details.suberror !== undefined && needsPerson(details.suberror, grant)) || (grant === 'refresh_token' && code === 'invalid_grant')
   if (reauthenticate) {
     const hint =
       details.claims === undefined
@@ -154,11 +134,9 @@ async function fromUnexpectedResponse(response: Response, grant: GrantKind): Pro
     })
   }
 
-  return new NetworkError(
-    `unexpected answer from the authorization server: HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''} without an OAuth error`,
-    'invalid_response',
-    {details: {status}},
-  )
+  return new NetworkError(`unexpected answer from the authorization server: HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''} without an OAuth error`, 'invalid_response', {
+    details: {status},
+  })
 }
 
 /** Where the user gave the URL of an authorization server, for the advice when it cannot be reached. */
@@ -179,10 +157,7 @@ interface LibraryError extends Error {
  * The one place where openid-client's and fetch's errors become tokenctl errors. `host` names the
  * server in messages; `timeoutSeconds` explains a timeout.
  */
-export async function translateOAuthError(
-  error: unknown,
-  context: {grant: GrantKind; host: string; timeoutSeconds: number},
-): Promise<TokenctlError> {
+export async function translateOAuthError(error: unknown, context: {grant: GrantKind; host: string; timeoutSeconds: number}): Promise<TokenctlError> {
   if (error instanceof TokenctlError) return error
   // A refusal of ours made inside the connection (a localhost name that resolves elsewhere) arrives
   // wrapped by fetch and openid-client: it is reported as it is, not as a network failure.

@@ -16,12 +16,7 @@
  */
 import type {ClientAuth} from 'openid-client'
 
-import {
-  type FederatedTokenSource,
-  GITHUB_TOKEN_REQUEST_TOKEN,
-  GITHUB_TOKEN_REQUEST_URL,
-  type PresentedClaims,
-} from '../config/credentials.js'
+import {type FederatedTokenSource, GITHUB_TOKEN_REQUEST_TOKEN, GITHUB_TOKEN_REQUEST_URL, type PresentedClaims} from '../config/credentials.js'
 import {assertFederatedSourceAvailable, type FederatedCredential, readSecret, readSecretFile} from '../config/secrets.js'
 import {secureUrl} from '../config/urls.js'
 import {ConfigError, type ErrorDetails, NetworkError} from '../errors.js'
@@ -36,6 +31,7 @@ import {JWT_BEARER_CLIENT_ASSERTION} from './urns.js'
  * function that adds the client's credentials to the request body and headers).
  */
 export function federatedClientAuth(credential: FederatedCredential, http: HttpContext): ClientAuth {
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- openid-client declares ClientAuth as returning void, yet awaits it (as its own PrivateKeyJwt, also async, needs)
   return async (_as, client, body) => {
     const token = await readFederatedToken(credential, http)
     body.set('client_id', client.client_id)
@@ -142,7 +138,7 @@ async function fromGithubRunner(audience: string, http: HttpContext): Promise<st
 
 /** A claim as shown in a message: JSON-quoted (quotes and line breaks escaped), cut when long. */
 function shown(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value)
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))
   return JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text)
 }
 

@@ -14,12 +14,12 @@ import type {Runtime} from '../runtime.js'
 import {connectionMetadata, endpointUsed, openConfiguration} from './configuration.js'
 import type {TokenEndpointDpop} from './dpop.js'
 import {dpopKeyMaterial} from './dpop-keys.js'
-import {dpopOwnerOf} from './client-credentials.js'
 import {AuthorizationError, ConfigError, TokenctlError} from '../errors.js'
 import {type RefusalAdvice, refusalAdvice} from './client-auth.js'
 import {type GrantKind, translateOAuthError} from './errors.js'
 import {detectFlavor} from './flavor.js'
 import type {ServerMetadata} from './metadata.js'
+import {dpopOwnerOf} from './server-key.js'
 import {type AccessToken, accessTokenFrom, checkedRefreshToken, type Flavor, type TokenEndpointResponse} from './token.js'
 import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, REFRESH_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT} from './urns.js'
 
@@ -53,10 +53,7 @@ export async function openClient(connection: Connection, runtime: Runtime): Prom
   const credential = await resolveCredential(connection, runtime.openStore)
   const dpopKey = await dpopKeyMaterial(dpopOwnerOf(connection), runtime.openStore)
   const nonces = dpopKey ? dpopNonceBook() : undefined
-  const http = httpContext(
-    {caFile: connection.caFile, clientCertificate: presentedCertificate(connection, credential), dpopNonces: nonces, timeoutSeconds: connection.timeoutSeconds},
-    runtime.hooks,
-  )
+  const http = httpContext({caFile: connection.caFile, clientCertificate: presentedCertificate(connection, credential), dpopNonces: nonces, timeoutSeconds: connection.timeoutSeconds}, runtime.hooks)
   const metadata = await connectionMetadata(connection, http)
   const config = await openConfiguration(connection, metadata, credential, http)
   const dpop = dpopKey && nonces ? await (await import('./dpop.js')).tokenEndpointDpop(config, dpopKey, nonces, metadata) : undefined
@@ -156,12 +153,7 @@ export async function tokenRequest(
 }
 
 /** Token request parameters from the connection's scopes, resources, audience and extra params. */
-export function requestParameters(fields: {
-  audience: string[]
-  params: Array<[string, string]>
-  resources: string[]
-  scopes: string[]
-}): URLSearchParams {
+export function requestParameters(fields: {audience: string[]; params: Array<[string, string]>; resources: string[]; scopes: string[]}): URLSearchParams {
   const parameters = new URLSearchParams()
   if (fields.scopes.length > 0) parameters.set('scope', fields.scopes.join(' '))
   for (const resource of fields.resources) parameters.append('resource', resource)
@@ -329,7 +321,7 @@ export async function requestDeviceAuthorization(opened: OpenedClient, scopes: s
   const {initiateDeviceAuthorization} = await import('openid-client')
   const host = new URL(endpointUsed(opened.config, 'device_authorization_endpoint')!).host
   try {
-    return (await initiateDeviceAuthorization(opened.config, {scope: scopes.join(' ')})) as DeviceAuthorization
+    return await initiateDeviceAuthorization(opened.config, {scope: scopes.join(' ')})
   } catch (error) {
     throw await translateOAuthError(error, {grant: 'sign_in', host, timeoutSeconds: opened.http.timeoutSeconds})
   }

@@ -17,12 +17,7 @@ export function sha256(text: string): Buffer {
  * behind the assertion, cached under a key that holds the assertion's SHA-256, never the assertion,
  * and the flavor (asked for or detected), which the request then uses.
  */
-export async function oboToken(
-  connection: Connection,
-  request: Omit<OboRequest, 'offline'>,
-  options: CacheOptions,
-  runtime: Runtime,
-): Promise<TokenResult> {
+export async function oboToken(connection: Connection, request: Omit<OboRequest, 'offline'>, options: CacheOptions, runtime: Runtime): Promise<TokenResult> {
   const flavor = await oboFlavor(connection, request.flavor, runtime)
   const key = cacheKey({
     audience: connection.audience,

@@ -23,15 +23,7 @@ import {X509Certificate} from 'node:crypto'
 import {thumbprint} from '../config/certificates.js'
 import {type ClientSettings, credentialLocationOf, findClient, isMtlsMethod} from '../config/clients.js'
 import {type Connection, methodFits, toConnection} from '../config/connection.js'
-import {
-  credentialKind,
-  type CredentialLocation,
-  type CredentialSource,
-  type FederatedCredentialSource,
-  federatedSourceText,
-  hasOwnCredential,
-  variablesOf,
-} from '../config/credentials.js'
+import {credentialKind, type CredentialLocation, type CredentialSource, type FederatedCredentialSource, federatedSourceText, hasOwnCredential, variablesOf} from '../config/credentials.js'
 import {materialOf, resolveCredential} from '../config/secrets.js'
 import {sessionIndex, type SessionSummary} from '../config/session-index.js'
 import {isSharedStore} from '../store/index.js'
@@ -76,9 +68,7 @@ type SessionClient = ClientSettings & {name?: string}
  * read for every request (its file, its variable, the GitHub Actions runner — never the token), or
  * none (a public client).
  */
-export type SessionCredential =
-  | Extract<CredentialLocation, {kind: 'kept' | 'named_client' | 'none'}>
-  | {kind: 'given'; source: FederatedCredentialSource}
+export type SessionCredential = Extract<CredentialLocation, {kind: 'kept' | 'named_client' | 'none'}> | {kind: 'given'; source: FederatedCredentialSource}
 
 interface SessionRecord {
   access_token: AccessToken
@@ -317,7 +307,7 @@ export interface SessionResult {
 function sessionResult(record: SessionRecord, result: TokenResult, summary: SessionSummary, connection: () => Connection, runtime: Runtime): SessionResult {
   const {dpop} = record
   const answer: SessionResult = {result, summary}
-  if (dpop) answer.proofs = async () => (await import('./dpop-keys.js')).resourceProverWith(dpop)
+  if (dpop) answer.proofs = async () => (await import('./dpop.js')).resourceProverWith(dpop)
   if (isMtlsMethod(record.client.authMethod)) {
     answer.certificate = async () => {
       const [{presentedCertificate}, used] = [await import('./grants.js'), connection()]
@@ -438,8 +428,7 @@ export async function refreshSession(key: string, options: RefreshOptions, runti
   const store = await runtime.openStore()
   const usable = (record: SessionRecord) => isUsable(record.access_token, options.minTtlSeconds)
   const described = (record: SessionRecord) => summaryOf(record, options.credential ? GIVEN_ON_THE_COMMAND_LINE : undefined)
-  const cached = (record: SessionRecord): SessionResult =>
-    sessionResult(record, {source: 'cache', token: record.access_token}, described(record), () => sessionConnection(record, options), runtime)
+  const cached = (record: SessionRecord): SessionResult => sessionResult(record, {source: 'cache', token: record.access_token}, described(record), () => sessionConnection(record, options), runtime)
   const current = async () => {
     const record = await readRecord(store, key)
     if (!record) throw unknownSession(key, store)

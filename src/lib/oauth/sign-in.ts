@@ -21,9 +21,7 @@ import type {TokenResult} from './token.js'
 export type SignInMethod = 'browser' | 'device'
 
 /** What the person must be told: the command prints it on stderr. */
-export type SignInPrompt =
-  | {expiresIn: number; kind: 'device'; userCode: string; verificationUri: string; verificationUriComplete?: string}
-  | {kind: 'browser'; opened: boolean; url: string}
+export type SignInPrompt = {expiresIn: number; kind: 'device'; userCode: string; verificationUri: string; verificationUriComplete?: string} | {kind: 'browser'; opened: boolean; url: string}
 
 export interface SignInOptions {
   method: SignInMethod
@@ -83,11 +81,7 @@ async function deviceSignIn(opened: OpenedClient, scopes: string[], options: Sig
         waited ? `nobody approved the sign-in within ${options.waitSeconds} s (--wait)` : `the device code expired after ${authorization.expires_in} s without an approval`,
         'expired_token',
         {
-          suggestions: [
-            waited
-              ? 'run it again and approve it sooner, or give the person more time with --wait SECONDS'
-              : 'run it again and approve it within the time the server allows',
-          ],
+          suggestions: [waited ? 'run it again and approve it sooner, or give the person more time with --wait SECONDS' : 'run it again and approve it within the time the server allows'],
         },
       )
     }
@@ -118,9 +112,11 @@ function awaitCallback(request: AuthorizationRequest, onRequest: (handler: (req:
 
       if (url.searchParams.get('state') !== request.state) {
         answer(res, 400, 'Sign-in refused', 'The answer does not belong to this sign-in (state mismatch). Start again from tokenctl.')
-        reject(new ReauthenticationRequiredError('the sign-in answer carried a wrong state (a stale or forged redirect)', 'state_mismatch', {
-          suggestions: ['run the sign-in again'],
-        }))
+        reject(
+          new ReauthenticationRequiredError('the sign-in answer carried a wrong state (a stale or forged redirect)', 'state_mismatch', {
+            suggestions: ['run the sign-in again'],
+          }),
+        )
         return
       }
 

@@ -66,27 +66,11 @@ function parseCached(text: string | undefined): AccessToken | undefined {
 }
 
 /**
- * The lifetime of a cache entry a store holds without one recorded (an older tokenctl wrote it):
- * the token's expiry; an entry that is no usable token has none left (0). Entries that are not the
- * cache's are not its to judge.
- */
-export function cachedTokenExpiry(name: string, value: string): number | undefined {
-  if (!name.startsWith(TOKEN_PREFIX)) return undefined
-  return parseCached(value)?.expires_at ?? 0
-}
-
-/**
  * A usable cached token, or one fetched by exactly one process: concurrent callers for the same
  * key serialize on the store's lock, and whoever waited reads what the first one wrote.
  * Failures are never cached: fetch() throwing leaves the entry as it was.
  */
-export async function cachedOrFetched(
-  openStore: () => Promise<SecretStore>,
-  key: string,
-  options: CacheOptions,
-  fetch: () => Promise<AccessToken>,
-  hooks: Hooks = {},
-): Promise<TokenResult> {
+export async function cachedOrFetched(openStore: () => Promise<SecretStore>, key: string, options: CacheOptions, fetch: () => Promise<AccessToken>, hooks: Hooks = {}): Promise<TokenResult> {
   if (options.noCache) return {source: 'identity_provider', token: await fetch()}
   const store = await openStore()
   const name = tokenEntry(key)
@@ -104,7 +88,7 @@ export async function cachedOrFetched(
       if (filled) return {source: 'cache', token: filled}
       const token = await fetch()
       // Written with its lifetime: the store drops it once expired, as it writes later entries.
-      if (token.expires_at !== undefined) await store.set(name, JSON.stringify(token), {expiresAt: token.expires_at, expiryOf: cachedTokenExpiry})
+      if (token.expires_at !== undefined) await store.set(name, JSON.stringify(token), {expiresAt: token.expires_at})
       return {source: 'identity_provider', token}
     },
     {onWait: () => hooks.progress?.({message: 'waiting for another tokenctl fetching the same token', state: 'waiting'})},

@@ -34,7 +34,7 @@ const METHOD = /^[!#$%&'*+.^`|~\w-]+$/
 export function proofRequestOf(flags: ProofRequestFlags): ProofRequest | undefined {
   if (flags.url === undefined) return undefined
   if (flags.format !== 'header') {
-    throw new UsageError('--url goes with --format header: it names the request a DPoP-bound token\'s proof is for', 'usage_error', {
+    throw new UsageError("--url goes with --format header: it names the request a DPoP-bound token's proof is for", 'usage_error', {
       suggestions: ['add --format header, or drop --url'],
     })
   }
@@ -102,13 +102,7 @@ export function assertDpopFormat(format: string, request: ProofRequest | undefin
  * The token in the format asked for; a DPoP-bound token's header with a fresh proof for the request
  * (the API's last nonce in it, when it gave one).
  */
-export async function presentToken(
-  token: AccessToken,
-  format: TokenFormat,
-  request: ProofRequest | undefined,
-  prover: () => Promise<ResourceProver>,
-  given: DpopGiven,
-): Promise<string> {
+export async function presentToken(token: AccessToken, format: TokenFormat, request: ProofRequest | undefined, prover: () => Promise<ResourceProver>, given: DpopGiven): Promise<string> {
   if (token.token_type !== 'DPoP' || (format !== 'header' && format !== 'exec-credential')) return formatToken(token, format)
   assertDpopFormat(format, request, given)
   const proof = await (await prover()).proof(request!.method, request!.url, token.access_token)

@@ -22,9 +22,7 @@ export interface TokenSourceFlags {
 export function tokenSourceOf(flags: TokenSourceFlags, runtime: Runtime): TokenSource {
   const given = (['client', 'session', 'token-env', 'token-stdin'] as const).filter((name) => flags[name])
   if (given.length !== 1) {
-    throw new UsageError(
-      `${given.length === 0 ? 'no token source' : `one token source, not ${given.length}`}: pass exactly one of --client NAME, --session-key KEY, --token-env VAR, --token-stdin`,
-    )
+    throw new UsageError(`${given.length === 0 ? 'no token source' : `one token source, not ${given.length}`}: pass exactly one of --client NAME, --session-key KEY, --token-env VAR, --token-stdin`)
   }
 
   if (flags.client) {
@@ -65,7 +63,7 @@ const sent = (token: AccessToken): SentToken => ({token: token.access_token, typ
 /** A named client's: its DPoP key (--dpop), its certificate when it authenticates with mutual TLS. */
 async function connectionBinding(connection: Connection, runtime: Runtime): Promise<SenderBinding> {
   const binding: SenderBinding = {}
-  if (connection.dpop) binding.dpop = await (await import('./dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+  if (connection.dpop) binding.dpop = await (await import('./dpop.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
   if (isMtlsMethod(connection.authMethod)) {
     const {presentedCertificate} = await import('./grants.js')
     binding.certificate = presentedCertificate(connection, await resolveCredential(connection, runtime.openStore))

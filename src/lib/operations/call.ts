@@ -4,7 +4,6 @@
  */
 import {pipeline} from 'node:stream/promises'
 
-import type Call from '../../commands/call.js'
 import type {CommandShell} from '../command-shell.js'
 import {secureUrl} from '../config/urls.js'
 import {readCertificateFile} from '../config/certificates.js'
@@ -12,6 +11,7 @@ import {ExitCode, HttpStatusError, NetworkError, UsageError} from '../errors.js'
 import {type CallBody, callApi, type CallResponse, parseHeaders, parseMethod, refusalOf} from '../http/call.js'
 import {clientCertificateOf} from '../http/mtls.js'
 import {tokenSourceOf} from '../oauth/token-sources.js'
+import type * as Call from './call.flags.js'
 import type {CommandInput} from './input.js'
 
 export interface CallJson {
@@ -32,7 +32,7 @@ export async function call({args, flags}: CommandInput<typeof Call>, shell: Comm
   if (body?.kind === 'stdin' && flags['token-stdin']) throw new UsageError('stdin cannot carry both the token (--token-stdin) and the body (--data-file -)')
   const headers = parseHeaders(flags.header)
   if (headers.some(([name]) => name.toLowerCase() === 'authorization')) {
-    throw new UsageError('the token source sets Authorization: drop the -H \'Authorization: …\' header')
+    throw new UsageError("the token source sets Authorization: drop the -H 'Authorization: …' header")
   }
 
   if (!URL.canParse(args.url)) throw new UsageError(`not a URL: "${args.url}"`, 'usage_error', {suggestions: ['pass an absolute URL such as https://api.example.com/things']})
@@ -101,7 +101,8 @@ function headerObject(response: CallResponse): Record<string, string | string[]>
     const key = name.toLowerCase()
     const previous = headers[key]
     if (previous === undefined) headers[key] = value
-    else if (key === 'set-cookie') headers[key] = [...(Array.isArray(previous) ? previous : [previous]), value]
+    else if (Array.isArray(previous)) headers[key] = [...previous, value]
+    else if (key === 'set-cookie') headers[key] = [previous, value]
     else headers[key] = `${previous}, ${value}`
   }
 

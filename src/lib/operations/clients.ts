@@ -2,13 +2,13 @@
  * `client add`, `client list`, `client show`, `client remove`: named clients, as IdentityModel's
  * options.Client.Clients.Add keeps them; the settings in config.json, the credential in the store.
  */
-import type ClientAdd from '../../commands/client/add.js'
-import type ClientRemove from '../../commands/client/remove.js'
-import type ClientShow from '../../commands/client/show.js'
 import {type CommandShell, stdoutColors} from '../command-shell.js'
 import {findClient} from '../config/clients.js'
 import {addClient, type ClientView, expiryWarning, listClientViews, removeClient, showClient} from '../config/named-clients.js'
 import {fieldLines, formatTable} from '../output.js'
+import type * as ClientAdd from './client-add.flags.js'
+import type * as ClientRemove from './client-remove.flags.js'
+import type * as ClientShow from './client-show.flags.js'
 import type {CommandInput} from './input.js'
 
 export async function clientAdd({args, flags}: CommandInput<typeof ClientAdd>, shell: CommandShell): Promise<ClientView> {
@@ -27,14 +27,7 @@ export async function clientList(_input: unknown, shell: CommandShell): Promise<
   }
 
   const colors = await stdoutColors()
-  const rows = clients.map((client) => [
-    client.name,
-    client.client_id,
-    client.token_endpoint ?? client.issuer ?? '-',
-    client.auth_method,
-    client.secret,
-    client.scopes.join(' ') || '-',
-  ])
+  const rows = clients.map((client) => [client.name, client.client_id, client.token_endpoint ?? client.issuer ?? '-', client.auth_method, client.secret, client.scopes.join(' ') || '-'])
   const headers = ['NAME', 'CLIENT ID', 'ISSUER / TOKEN ENDPOINT', 'AUTH', 'SECRET', 'SCOPES']
   for (const line of formatTable(headers, rows, {header: colors.bold, terminal: Boolean(process.stdout.isTTY)})) shell.log(line)
   return clients

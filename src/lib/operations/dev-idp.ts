@@ -2,9 +2,9 @@
 import {X509Certificate} from 'node:crypto'
 import {join, resolve} from 'node:path'
 
-import type DevIdp from '../../commands/dev/idp.js'
 import type {CommandShell} from '../command-shell.js'
 import {tokenctlHome} from '../paths.js'
+import type * as DevIdp from './dev-idp.flags.js'
 import type {CommandInput} from './input.js'
 
 export interface DevIdpInput extends CommandInput<typeof DevIdp> {

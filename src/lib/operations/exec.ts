@@ -9,7 +9,6 @@
 import {spawn} from 'node:child_process'
 import {constants} from 'node:os'
 
-import type Exec from '../../commands/exec.js'
 import type {CommandShell} from '../command-shell.js'
 import {resolveConnection} from '../config/connection.js'
 import {sessionOverridesOf} from '../config/settings.js'
@@ -21,6 +20,7 @@ import type {AccessToken} from '../oauth/token.js'
 import {boundTokenRefused, type DpopGiven, dpopGivenOf} from '../oauth/token-header.js'
 import type {Runtime} from '../runtime.js'
 import {environmentWithoutSecrets} from '../secret-variables.js'
+import type * as Exec from './exec.flags.js'
 import type {CommandInput} from './input.js'
 import {orWithoutCache} from './store-advice.js'
 

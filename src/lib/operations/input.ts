@@ -1,13 +1,16 @@
 /**
  * What a command's operation is given: the args and flags its command line parsed to, typed from the
- * command's own definitions (oclif's InferredArgs / InferredFlags), so that no hand-kept interface can
- * drift from the flags a user types. Types only: the fast path loads operations without oclif.
+ * definitions oclif parses (oclif's InferredArgs / InferredFlags), so that no hand-kept interface can
+ * drift from the flags a user types. The definitions are in `<command>.flags.ts` beside the operations
+ * (`token-client.flags.ts` for `token client`), which the command and its operation both import: the
+ * operation as a type only, so that the fast path loads operations without oclif, and the library
+ * never imports a command.
  */
 import type {Interfaces} from '@oclif/core'
 
 import type {CommandShell} from '../command-shell.js'
 
-/** The part of a command class that says what its command line holds. */
+/** What a command line holds: a `<command>.flags.ts` module (`typeof` its namespace import), or a command class. */
 interface Definitions {
   args?: unknown
   flags?: unknown

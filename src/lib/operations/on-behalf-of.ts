@@ -3,8 +3,6 @@
  * (the assertion), once (cached like token client) or as a long-running session, as
  * Microsoft.Identity.Web's GetAccessTokenForUserAsync and LongRunningWebApiSessionKey do.
  */
-import type SessionStart from '../../commands/session/start.js'
-import type TokenObo from '../../commands/token/obo.js'
 import type {CommandShell} from '../command-shell.js'
 import {type Connection, resolveConnection} from '../config/connection.js'
 import {assertionSourceOf} from '../config/settings.js'
@@ -17,7 +15,9 @@ import type {Flavor} from '../oauth/token.js'
 import {assertDpopFormat, dpopGivenOf, presentToken, proofRequestOf} from '../oauth/token-header.js'
 import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import type {CommandInput} from './input.js'
+import type * as SessionStart from './session-start.flags.js'
 import {orWithoutCache} from './store-advice.js'
+import type * as TokenObo from './token-obo.flags.js'
 
 /**
  * What both exchanges start from, in the order a user is told of mistakes: no assertion source (a
@@ -40,7 +40,7 @@ export async function tokenObo({args, flags}: CommandInput<typeof TokenObo>, she
   const options = {force: flags.force, minTtlSeconds: flags['min-ttl'], noCache: flags['no-cache']}
   const runtime = shell.runtime()
   const result = await oboToken(connection, request, options, runtime).catch(orWithoutCache(connection, options.noCache))
-  const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+  const prover = async () => (await import('../oauth/dpop.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
   shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
   return tokenJson(result, {client: args.name ?? null, flavor: result.token.flavor ?? null})
 }

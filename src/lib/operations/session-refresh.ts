@@ -2,13 +2,13 @@
  * `session refresh`: what the command does once its flags are parsed, shared by the oclif command and
  * the fast path of bin/run.js (one implementation; see ../command-shell.ts).
  */
-import type SessionRefresh from '../../commands/session/refresh.js'
 import type {CommandShell} from '../command-shell.js'
 import {sessionOverridesOf} from '../config/settings.js'
 import {refreshSession} from '../oauth/sessions.js'
 import {presentToken, proofRequestOf} from '../oauth/token-header.js'
 import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import type {CommandInput} from './input.js'
+import type * as SessionRefresh from './session-refresh.flags.js'
 
 export async function sessionRefresh({flags}: CommandInput<typeof SessionRefresh>, shell: CommandShell): Promise<TokenJson> {
   checkTokenFormat(flags.format)

@@ -2,14 +2,14 @@
  * `session list`, `session show`, `session end`: the sessions kept in the secure store, never a token
  * (`session start` is in on-behalf-of.ts, `session refresh` in session-refresh.ts, served by the fast path).
  */
-import type SessionEnd from '../../commands/session/end.js'
-import type SessionShow from '../../commands/session/show.js'
 import {type CommandShell, stdoutColors} from '../command-shell.js'
 import {sessionOverridesOf} from '../config/settings.js'
 import type {SessionSummary} from '../config/session-index.js'
 import {type EndResult, endSession, listSessions, restartAdvice, type SessionFlavor, showSession} from '../oauth/sessions.js'
 import {fieldLines, formatTable, timeCell} from '../output.js'
 import type {CommandInput} from './input.js'
+import type * as SessionEnd from './session-end.flags.js'
+import type * as SessionShow from './session-show.flags.js'
 
 export async function sessionList(_input: unknown, shell: CommandShell): Promise<SessionSummary[]> {
   const sessions = await listSessions(shell.runtime())
@@ -33,15 +33,7 @@ export async function sessionList(_input: unknown, shell: CommandShell): Promise
           `${session.refresh_count}×${session.last_refreshed_at ? `, last ${timeCell(session.last_refreshed_at, now)}` : ''}`,
           timeCell(session.access_token_expires_at, now),
         ]
-      : [
-          session.session_key,
-          session.status,
-          session.client,
-          session.scopes.join(' '),
-          String(session.refresh_count),
-          session.last_refreshed_at ?? '-',
-          session.access_token_expires_at ?? '-',
-        ],
+      : [session.session_key, session.status, session.client, session.scopes.join(' '), String(session.refresh_count), session.last_refreshed_at ?? '-', session.access_token_expires_at ?? '-'],
   )
   const headers = ['KEY', 'STATUS', 'CLIENT', 'SCOPES', 'REFRESHED', 'TOKEN EXPIRES']
   for (const line of formatTable(headers, rows, {header: colors.bold, terminal})) shell.log(line)

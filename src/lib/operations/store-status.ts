@@ -9,6 +9,7 @@ export async function storeStatus(_input: unknown, shell: CommandShell): Promise
   shell.log(`backend:  ${status.backend}`)
   shell.log(`reason:   ${status.reason}`)
   shell.log(`location: ${status.location ?? '-'}`)
+  if (status.sealed_with) shell.log(`sealed:   with a ${status.sealed_with}`)
   // A store that could not be chosen has said why in its reason already.
   shell.log(`answers:  ${status.ok ? 'yes' : status.backend === 'none' ? 'no' : `no — ${status.error}`}`)
   for (const [index, advice] of (status.advice ?? []).entries()) shell.log(`${index === 0 ? 'to do:   ' : '         '} ${advice}`)

@@ -1,5 +1,4 @@
 /** `token decode`: a JWT's header and claims, times as dates; never a verdict on its signature. */
-import type TokenDecode from '../../commands/token/decode.js'
 import type {CommandShell} from '../command-shell.js'
 import {readStdin} from '../config/secrets.js'
 import {UsageError} from '../errors.js'
@@ -8,6 +7,7 @@ import {isTimeInRange} from '../oauth/token.js'
 import {relativeTime} from '../output.js'
 import {escapeControls, escapeJsonText} from '../terminal-text.js'
 import type {CommandInput} from './input.js'
+import type * as TokenDecode from './token-decode.flags.js'
 
 const TIME_CLAIMS = ['exp', 'iat', 'nbf', 'auth_time']
 

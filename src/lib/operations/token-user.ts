@@ -2,7 +2,6 @@
  * `token user`: signs a user in (device flow or authorization code with PKCE) and prints the access
  * token a web API would receive, the on-behalf-of assertion; `--session-key` keeps the refresh token.
  */
-import type TokenUser from '../../commands/token/user.js'
 import type {CommandShell} from '../command-shell.js'
 import {resolveConnection} from '../config/connection.js'
 import {UsageError} from '../errors.js'
@@ -14,6 +13,7 @@ import {assertDpopFormat, dpopGivenOf, presentToken, proofRequestOf} from '../oa
 import {checkTokenFormat, type TokenFormat, tokenJson, type TokenJson} from '../output.js'
 import {escapeControls} from '../terminal-text.js'
 import type {CommandInput} from './input.js'
+import type * as TokenUser from './token-user.flags.js'
 
 export interface TokenUserInput extends CommandInput<typeof TokenUser> {
   /** The command line as typed, for the advice when kubectl runs it where nobody can sign in. */
@@ -57,7 +57,7 @@ export async function tokenUser({argv, args, bin, flags}: TokenUserInput, shell:
     } as const
     const runtime = shell.runtime()
     const {result, sessionKey} = await signIn(connection, options, runtime)
-    const prover = async () => (await import('../oauth/dpop-keys.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
+    const prover = async () => (await import('../oauth/dpop.js')).resourceProverFor(dpopOwnerOf(connection), runtime.openStore)
     shell.log(await presentToken(result.token, flags.format as TokenFormat, proofRequest, prover, dpopGiven))
     if (sessionKey) shell.logToStderr(`kept the sign-in as session ${sessionKey}: tokenctl session refresh --session-key ${sessionKey} gets the user's token from now on`)
     return tokenJson(result, {client: args.name ?? null, ...(sessionKey ? {session_key: sessionKey} : {})})

@@ -2,7 +2,6 @@
  * `token verify`: checks a token as the web API that receives it would (Microsoft.Identity.Web's
  * JwtBearer validation with [RequiredScope]) and says which check fails and why.
  */
-import type TokenVerify from '../../commands/token/verify.js'
 import type {CommandShell} from '../command-shell.js'
 import {findClient, getClient} from '../config/clients.js'
 import {resolveConnection, resolveIssuer} from '../config/connection.js'
@@ -14,6 +13,7 @@ import {audienceOptions, checkTokenSyntax, readTokenFromStdin, tokenArguments} f
 import {checkLines, failedNames, uncheckedAudienceWarning, verifyJson, type VerifyJson} from '../verify/report.js'
 import {introspectToken, type VerifyOptions, verifyJwt} from '../verify/verify.js'
 import type {CommandInput} from './input.js'
+import type * as TokenVerify from './token-verify.flags.js'
 
 export async function tokenVerify({args, flags}: CommandInput<typeof TokenVerify>, shell: CommandShell): Promise<VerifyJson> {
   const {clientName, token: argument} = tokenArguments(args, (value) => findClient(value) !== undefined)
@@ -49,7 +49,7 @@ export async function tokenVerify({args, flags}: CommandInput<typeof TokenVerify
   const failures = failedNames(result)
   if (failures.length > 0) {
     throw new TokenInvalidError(`the token fails ${failures.length === 1 ? 'a check' : `${failures.length} checks`}: ${failures.join(', ')}`, {
-      suggestions: ['each check\'s line on stdout says what was compared'],
+      suggestions: ["each check's line on stdout says what was compared"],
     })
   }
 

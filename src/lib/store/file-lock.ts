@@ -107,11 +107,7 @@ interface Watched {
 function isStale(seen: Observed, staleMs: number, watchedSince: number): boolean {
   if (seen.foreign) return true
   const {record} = seen
-  const sameProcessSpace =
-    record !== undefined &&
-    typeof record.pid === 'number' &&
-    record.host === hostname() &&
-    record.pidns === pidNamespace()
+  const sameProcessSpace = record !== undefined && typeof record.pid === 'number' && record.host === hostname() && record.pidns === pidNamespace()
   if (sameProcessSpace && !isProcessAlive(record.pid!)) return true
   return untouchedFor(seen, watchedSince, Date.now()) > staleMs
 }
@@ -225,10 +221,13 @@ async function tryCreate(lockPath: string): Promise<string | undefined> {
 }
 
 function holdLock(lockPath: string, nonce: string, staleMs: number): ReleaseLock {
-  const heartbeat = setInterval(() => {
-    const now = new Date()
-    utimes(lockPath, now, now).catch(() => {})
-  }, Math.max(1000, Math.floor(staleMs / 3)))
+  const heartbeat = setInterval(
+    () => {
+      const now = new Date()
+      utimes(lockPath, now, now).catch(() => {})
+    },
+    Math.max(1000, Math.floor(staleMs / 3)),
+  )
   heartbeat.unref()
 
   let released = false

@@ -3,11 +3,11 @@ import {readFile} from 'node:fs/promises'
 import {messageOf, StoreError} from '../errors.js'
 import {createParent, homeFile} from '../paths.js'
 import {writePrivateFile} from '../private-files.js'
-import {DEFAULT_KDF_PARAMS, type KdfParams, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
+import {type KdfParams, openEnvelope, parseEnvelope, sealEnvelope, sealingParams, secretKind, type StoreSecret} from './envelope.js'
 import {withFileLock} from './file-lock.js'
 import {withLocalLock} from './local-lock.js'
-import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE} from './passphrase.js'
 import {deriveFor, STORE_FILE} from './store-key.js'
+import {sealedOtherwise, type SecretOption, secretOf, wrongSecret} from './store-secret.js'
 import type {EntryOptions, LockOptions, SecretStore} from './types.js'
 
 /**
@@ -17,11 +17,11 @@ import type {EntryOptions, LockOptions, SecretStore} from './types.js'
  * writing different entries never lose each other's writes. A file that does not open is never
  * written over: every write decrypts the current file first.
  *
- * One scrypt derivation per process: the key is derived from the passphrase and the file's salt once
- * (store-key.ts may start it before the command has even loaded), and a write seals under the same
- * salt and key with a fresh nonce, as the Redis store does. The salt still defeats precomputed
- * passphrase guesses, which is what it is for; a new salt is drawn when there is no file yet and when
- * the KDF parameters change. AES-GCM's limit for random nonces under one key (2^32 messages, NIST
+ * The file is sealed with a passphrase or with a key (envelope.ts). One derivation per process: the key
+ * is derived from the secret and the file's salt once (store-key.ts may start a passphrase's scrypt
+ * before the command has even loaded), and a write seals under the same salt and key with a fresh
+ * nonce, as the Redis store does. The salt still defeats precomputed passphrase guesses, which is what
+ * it is for; a new salt is drawn when there is no file yet and when the KDF parameters change. AES-GCM's limit for random nonces under one key (2^32 messages, NIST
  * SP 800-38D §8.3) is beyond any store's lifetime of writes.
  *
  * Entries written with a lifetime (cached tokens) have it recorded beside them, and every write leaves
@@ -29,12 +29,12 @@ import type {EntryOptions, LockOptions, SecretStore} from './types.js'
  * can still be used, not every token a developer ever fetched.
  */
 
-export interface FileStoreOptions {
+/** Sealed with a passphrase, or with a 256-bit key (store-secret.ts). */
+export type FileStoreOptions = SecretOption & {
   /** Default: store.enc under TOKENCTL_HOME. */
   file?: string
-  /** Parameters for new writes; existing files open with the parameters they record. */
+  /** scrypt's parameters for new writes under a passphrase; existing files open with the parameters they record. */
   kdfParams?: KdfParams
-  passphrase: string
 }
 
 type Entries = Map<string, string>
@@ -50,14 +50,14 @@ export class FileStore implements SecretStore {
   readonly backend = 'file' as const
   readonly location: string
   readonly #kdfParams: KdfParams
-  readonly #passphrase: string
+  readonly #secret: StoreSecret
   /** The envelope this process last opened or sealed: the same bytes again need no second scrypt. */
   #last: undefined | {contents: Contents; data: Buffer; params: KdfParams; salt: Buffer}
 
   constructor(options: FileStoreOptions) {
     this.location = options.file ?? homeFile(STORE_FILE)
-    this.#kdfParams = options.kdfParams ?? DEFAULT_KDF_PARAMS
-    this.#passphrase = options.passphrase
+    this.#secret = secretOf(options)
+    this.#kdfParams = sealingParams(this.#secret, options.kdfParams)
   }
 
   async check(): Promise<void> {
@@ -83,7 +83,7 @@ export class FileStore implements SecretStore {
       if (options.expiresAt === undefined) expiries.delete(name)
       else expiries.set(name, options.expiresAt)
       return true
-    }, options.expiryOf)
+    })
   }
 
   withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
@@ -94,8 +94,12 @@ export class FileStore implements SecretStore {
     const data = await readStoreFile(this.location)
     if (data === undefined) return {entries: new Map(), expiries: new Map()}
     if (this.#last?.data.equals(data)) return copy(this.#last.contents)
-    const opened = await openEnvelope(data, this.#passphrase, deriveFor(this.#passphrase))
-    if (!opened.ok) throw openFailure(this.location, opened.failure, opened.reason)
+    const opened = await openEnvelope(data, this.#secret, deriveFor(this.#secret))
+    if (!opened.ok) {
+      if (opened.failure === 'other_secret') throw sealedOtherwise(this.location, opened.sealedWith, `move ${this.location} aside`)
+      throw opened.failure === 'wrong_secret' ? wrongSecret(this.location, secretKind(this.#secret)) : corrupt(this.location, opened.reason)
+    }
+
     const contents = decodeContents(this.location, opened.plaintext)
     const {params, salt} = parseEnvelope(data)
     this.#last = {contents: copy(contents), data, params, salt}
@@ -106,16 +110,16 @@ export class FileStore implements SecretStore {
    * change edits the contents in place and says whether anything changed (nothing changed: no write);
    * a write leaves out the entries whose lifetime has ended.
    */
-  #modify(change: (contents: Contents) => boolean, expiryOf?: EntryOptions['expiryOf']): Promise<boolean> {
+  #modify(change: (contents: Contents) => boolean): Promise<boolean> {
     createParent(this.location) // the first write creates the home; a read never does
     return withFileLock(`${this.location}.lock`, async () => {
       const contents = await this.#read()
       if (!change(contents)) return false
-      removeExpired(contents, Date.now(), expiryOf)
+      removeExpired(contents, Date.now())
       // The salt (and so the key) of the file just opened, unless there was none or the parameters change.
       const last = this.#last
       const salt = last && sameParams(last.params, this.#kdfParams) ? last.salt : undefined
-      const sealed = await sealEnvelope(encodeContents(contents), this.#passphrase, this.#kdfParams, {derive: deriveFor(this.#passphrase), salt})
+      const sealed = await sealEnvelope(encodeContents(contents), this.#secret, this.#kdfParams, {derive: deriveFor(this.#secret), salt})
       await writeAtomically(this.location, sealed)
       const {params, salt: sealedUnder} = parseEnvelope(sealed)
       this.#last = {contents: copy(contents), data: sealed, params, salt: sealedUnder}
@@ -126,16 +130,8 @@ export class FileStore implements SecretStore {
 
 const sameParams = (a: KdfParams, b: KdfParams): boolean => a.N === b.N && a.r === b.r && a.p === b.p
 
-/** Drops the entries whose lifetime ended by now; those without one recorded get expiryOf's, if it knows them. */
-function removeExpired({entries, expiries}: Contents, now: number, expiryOf: EntryOptions['expiryOf']): void {
-  if (expiryOf) {
-    for (const [name, value] of entries) {
-      if (expiries.has(name)) continue
-      const expiresAt = expiryOf(name, value)
-      if (expiresAt !== undefined) expiries.set(name, expiresAt)
-    }
-  }
-
+/** Drops the entries whose lifetime ended by now. */
+function removeExpired({entries, expiries}: Contents, now: number): void {
   for (const [name, expiresAt] of expiries) {
     if (expiresAt > now) continue
     entries.delete(name)
@@ -150,16 +146,6 @@ async function readStoreFile(file: string): Promise<Buffer | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new StoreError(`cannot read the secure store ${file}: ${messageOf(error)}`, 'store_error', {cause: error})
   }
-}
-
-function openFailure(file: string, failure: 'corrupt' | 'wrong_passphrase', reason: string): StoreError {
-  if (failure === 'wrong_passphrase') {
-    return new StoreError(`cannot open the secure store ${file}: wrong passphrase`, 'store_wrong_passphrase', {
-      suggestions: [`check ${PASSPHRASE_VARIABLE} / ${PASSPHRASE_FILE_VARIABLE}: it must be the passphrase the store was created with`],
-    })
-  }
-
-  return corrupt(file, reason)
 }
 
 function corrupt(file: string, reason: string): StoreError {
@@ -184,8 +170,7 @@ function decodeContents(file: string, plaintext: Buffer): Contents {
     map.set(name, value)
   }
 
-  // A lifetime that is not a number is no lifetime: the entry is kept (a file without any is one an
-  // older tokenctl wrote, read as it always was).
+  // A lifetime that is not a number is no lifetime: the entry is kept.
   const expiries = new Map<string, number>()
   for (const [name, expiresAt] of Object.entries((parsed as {expires?: object}).expires ?? {})) {
     if (typeof expiresAt === 'number') expiries.set(name, expiresAt)

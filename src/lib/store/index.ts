@@ -1,11 +1,15 @@
 import {ConfigError, StoreError} from '../errors.js'
-import {passphraseSource, resolvePassphrase} from './passphrase.js'
+import type {SecretKind, StoreSecret} from './envelope.js'
+import {type SecretOption, type SecretSource, resolveStoreSecret, storeSecretSource} from './store-secret.js'
 import type {SecretStore} from './types.js'
 
 export type StoreMode = 'auto' | 'file' | 'keychain' | 'redis'
 
 /** Both ways to give the file store its passphrase, in words a CI author can paste. */
 const PASSPHRASE_WAYS = 'export TOKENCTL_STORE_PASSPHRASE_FILE=/path/to/passphrase-file, or export TOKENCTL_STORE_PASSPHRASE="$SECRET" from a CI secret (the same every run)'
+
+/** The recommended way for machines (CI, fleets), whose secret is machine-made: a key, no scrypt. */
+const KEY_WAY = 'export TOKENCTL_STORE_KEY_FILE=/path/to/file-holding-a-key made once by openssl rand -base64 32 (or TOKENCTL_STORE_KEY="$KEY" from a CI secret variable)'
 
 /** What the command wants to hear from the store it opens. */
 export interface OpenOptions {
@@ -16,8 +20,20 @@ export interface OpenOptions {
 /** The store in use and why it was chosen: `store status` says it, nothing is downgraded silently. */
 export interface StoreChoice {
   reason: string
+  /** What an encrypted store (file, Redis) is sealed with; the keychain has none of its own. */
+  sealedWith?: SecretKind
   store: SecretStore
 }
+
+/** The secret of an encrypted store as its backend takes it, and where it came from (for the reason). */
+function sealing(env: NodeJS.ProcessEnv): undefined | {option: SecretOption; source: SecretSource} {
+  const source = storeSecretSource(env)
+  const secret: StoreSecret | undefined = source && resolveStoreSecret(env)
+  if (source === undefined || secret === undefined) return undefined
+  return {option: typeof secret === 'string' ? {passphrase: secret} : {key: secret.key}, source}
+}
+
+const from = ({kind, variable}: SecretSource) => `${kind} from ${variable}`
 
 /** The backend TOKENCTL_STORE asks for, known before any store is opened (or any server reached). */
 export function storeMode(env: NodeJS.ProcessEnv = process.env): StoreMode {
@@ -32,38 +48,42 @@ export function isSharedStore(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 async function fileStore(env: NodeJS.ProcessEnv, reason: string): Promise<StoreChoice | undefined> {
-  const passphrase = resolvePassphrase(env)
-  if (passphrase === undefined) return undefined
+  const sealed = sealing(env)
+  if (sealed === undefined) return undefined
   const {FileStore} = await import('./file-store.js')
-  const source = passphraseSource(env)
-  return {reason: `${reason} (passphrase from ${source?.variable})`, store: new FileStore({passphrase})}
+  return {reason: `${reason} (${from(sealed.source)})`, sealedWith: sealed.source.kind, store: new FileStore(sealed.option)}
 }
 
 /** A Redis topology as `store status` names it. */
 export const REDIS_TOPOLOGY_WORDS = {cluster: 'Cluster', sentinel: 'Sentinel', server: 'server'} as const
 
 /**
- * The Redis store shared by a fleet: TOKENCTL_REDIS_URL and a passphrase (the values are sealed
- * on this side). Its module, and the Redis client library, are loaded only here.
+ * The Redis store shared by a fleet: TOKENCTL_REDIS_URL and a key or a passphrase (the values are
+ * sealed on this side). Its module, and the Redis client library, are loaded only here.
  */
 async function redisStore(env: NodeJS.ProcessEnv, {warn}: OpenOptions): Promise<StoreChoice> {
-  const passphrase = resolvePassphrase(env)
-  if (passphrase === undefined) {
-    throw new StoreError('TOKENCTL_STORE=redis needs a passphrase: every value is encrypted before it is sent to Redis', 'no_store', {
-      suggestions: ['set TOKENCTL_STORE_PASSPHRASE, or TOKENCTL_STORE_PASSPHRASE_FILE to a file holding it (the same on every host)'],
+  const sealed = sealing(env)
+  if (sealed === undefined) {
+    throw new StoreError('TOKENCTL_STORE=redis needs a key or a passphrase: every value is encrypted before it is sent to Redis', 'no_store', {
+      suggestions: [
+        'set TOKENCTL_STORE_KEY_FILE to a file holding a key made by openssl rand -base64 32 (or TOKENCTL_STORE_KEY), or a passphrase in TOKENCTL_STORE_PASSPHRASE_FILE or TOKENCTL_STORE_PASSPHRASE: the same on every host',
+      ],
     })
   }
 
   const {RedisStore, redisSettings} = await import('./redis-store.js')
   const settings = redisSettings(env)
-  const source = passphraseSource(env)
   const topology = REDIS_TOPOLOGY_WORDS[settings.topology]
-  return {reason: `TOKENCTL_STORE=redis (${topology} from TOKENCTL_REDIS_URL, passphrase from ${source?.variable})`, store: new RedisStore({passphrase, settings, warn})}
+  return {
+    reason: `TOKENCTL_STORE=redis (${topology} from TOKENCTL_REDIS_URL, ${from(sealed.source)})`,
+    sealedWith: sealed.source.kind,
+    store: new RedisStore({...sealed.option, settings, warn}),
+  }
 }
 
 /**
  * TOKENCTL_STORE picks the backend; `auto` takes the OS keychain when one answers, else the
- * encrypted file store when a passphrase is set, else fails naming both ways out (exit 7).
+ * encrypted file store when a key or a passphrase is set, else fails naming the ways out (exit 7).
  * `auto` never picks Redis: a shared store is chosen explicitly.
  */
 export async function openStore(env: NodeJS.ProcessEnv = process.env, options: OpenOptions = {}): Promise<StoreChoice> {
@@ -72,7 +92,7 @@ export async function openStore(env: NodeJS.ProcessEnv = process.env, options: O
   if (mode === 'file') {
     const choice = await fileStore(env, 'TOKENCTL_STORE=file')
     if (choice) return choice
-    throw new StoreError('TOKENCTL_STORE=file needs a passphrase', 'no_store', {suggestions: [PASSPHRASE_WAYS]})
+    throw new StoreError('TOKENCTL_STORE=file needs a key or a passphrase', 'no_store', {suggestions: [KEY_WAY, PASSPHRASE_WAYS]})
   }
 
   const keychain = await import('./keychain-store.js')
@@ -81,7 +101,7 @@ export async function openStore(env: NodeJS.ProcessEnv = process.env, options: O
   if (probe.ok) return {reason: 'TOKENCTL_STORE=auto and the OS keychain answers', store: new keychain.KeychainStore({probe})}
   const choice = await fileStore(env, `TOKENCTL_STORE=auto, no keychain answers (${probe.reason}), so the encrypted file store`)
   if (choice) return choice
-  throw new StoreError(`no secure store: no keychain answers (${probe.reason}) and no passphrase is set for the encrypted file store`, 'no_store', {
-    suggestions: [`on a server, container or CI runner: ${PASSPHRASE_WAYS}`, 'on a desktop: start or unlock the OS keychain (gnome-keyring, KWallet)'],
+  throw new StoreError(`no secure store: no keychain answers (${probe.reason}) and no key or passphrase is set for the encrypted file store`, 'no_store', {
+    suggestions: [`on a server, container or CI runner: ${KEY_WAY}; or a passphrase: ${PASSPHRASE_WAYS}`, 'on a desktop: start or unlock the OS keychain (gnome-keyring, KWallet)'],
   })
 }

@@ -26,8 +26,7 @@ import type {EntryOptions, LockOptions, SecretStore} from './types.js'
  * not look there. A write with a lifetime records it there and deletes at most PRUNE_PER_WRITE
  * entries whose lifetime has ended: each delete is slow (a D-Bus connection of its own, and
  * gnome-keyring rewrites its whole keyring file: 60–100 ms with 1,000 items, measured here), so a
- * write pays for a few, and a backlog drains over later writes. The keychain is searched once, when
- * there is no such item yet (a keychain an older tokenctl filled), to learn what is there.
+ * write pays for a few, and a backlog drains over later writes.
  */
 
 export const DEFAULT_KEYCHAIN_SERVICE = 'tokenctl'
@@ -191,7 +190,7 @@ export class KeychainStore implements SecretStore {
 
   async set(name: string, value: string, options: EntryOptions = {}): Promise<void> {
     // The lifetime first: a write pruning meanwhile then sees the new one, and never deletes the entry just written.
-    if (options.expiresAt !== undefined) await this.recordExpiry(name, options.expiresAt, options.expiryOf)
+    if (options.expiresAt !== undefined) await this.recordExpiry(name, options.expiresAt)
     await this.write(name, value)
   }
 
@@ -213,7 +212,7 @@ export class KeychainStore implements SecretStore {
     }
   }
 
-  /** EXPIRIES, or undefined when there is none yet (or it does not read as one: it is learnt again). */
+  /** EXPIRIES, or undefined when there is none yet (or it does not read as one: it starts again). */
   private async readExpiries(): Promise<Map<string, number> | undefined> {
     const text = await this.get(EXPIRIES)
     if (text === undefined) return undefined
@@ -224,21 +223,10 @@ export class KeychainStore implements SecretStore {
     }
   }
 
-  /** The lifetimes of the entries there before EXPIRIES was, as expiryOf reads them: one search of the keychain. */
-  private async learnExpiries(expiryOf: EntryOptions['expiryOf']): Promise<Map<string, number>> {
-    const expiries = new Map<string, number>()
-    for (const {account, password} of await this.credentials()) {
-      const expiresAt = expiryOf?.(account, password)
-      if (expiresAt !== undefined) expiries.set(account, expiresAt)
-    }
-
-    return expiries
-  }
-
   /** Records name's lifetime in EXPIRIES, and deletes up to PRUNE_PER_WRITE entries whose lifetime has ended. */
-  private async recordExpiry(name: string, expiresAt: number, expiryOf: EntryOptions['expiryOf']): Promise<void> {
+  private async recordExpiry(name: string, expiresAt: number): Promise<void> {
     await this.withLock(EXPIRIES, async () => {
-      const expiries = (await this.readExpiries()) ?? (await this.learnExpiries(expiryOf))
+      const expiries = (await this.readExpiries()) ?? new Map<string, number>()
       const now = Date.now()
       const ended = [...expiries].filter(([, at]) => at <= now).slice(0, PRUNE_PER_WRITE)
       for (const [other] of ended) {

@@ -8,8 +8,8 @@ import type {ChainableCommander} from 'ioredis'
 
 import {ConfigError, messageOf, StoreError} from '../errors.js'
 import {tokenctlHome} from '../paths.js'
-import {type Derive, type KdfParams, kdfParamsProblem, memoisedDerive, openEnvelope, parseEnvelope, sealEnvelope} from './envelope.js'
-import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE} from './passphrase.js'
+import {type Derive, type KdfParams, kdfParamsProblem, memoisedDerive, openEnvelope, type OpenResult, parseEnvelope, sealEnvelope, secretKind, type StoreSecret} from './envelope.js'
+import {sealedOtherwise, type SecretOption, secretOf, wrongSecret} from './store-secret.js'
 import {RedisConnection} from './redis-topology.js'
 import type {RedisSettings} from './redis-url.js'
 import type {EntryOptions, LockHolder, LockOptions, SecretStore} from './types.js'
@@ -20,8 +20,8 @@ export {DEFAULT_LOCK_LEASE_SECONDS, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_
  * The Redis backend: one store shared by a fleet of hosts (cron jobs on several machines, CI
  * runners sharing a client's token budget), on one server, a Sentinel set or a Cluster
  * (redis-topology.ts). Redis is not trusted with secrets: every value is an envelope of
- * envelope.ts (AES-256-GCM, the key derived with scrypt from the store passphrase exactly as the
- * file store derives it), and no key name shows an entry's name.
+ * envelope.ts (AES-256-GCM, the key derived from the store's passphrase or key exactly as the file
+ * store derives it), and no key name shows an entry's name.
  *
  * Layout under the prefix P (default "tokenctl:"), H = sha256(name). The keys of one entry share
  * the hash tag {H}, so they live in one slot of a Cluster and every script touches one slot only:
@@ -34,15 +34,16 @@ export {DEFAULT_LOCK_LEASE_SECONDS, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_
  *                  removes it itself.
  *   P{H}l          the lock: SET PX <lease>, value "<nonce> <pid> <host> <time>".
  *   P{H}f          the fence: the value of the lock of whoever took it last (PX ten leases).
- *   P keycheck     an envelope of a constant: proves a writer's passphrase is the store's
+ *   P keycheck     an envelope of a constant: proves a writer's secret is the store's
  *                  before it writes or deletes anything, and fixes the store's salt.
  *
  * Salt: entries are sealed under the keycheck's salt (a fresh nonce each), so that a process
  * derives one key per store, as the file store derives one per file, instead of one scrypt (about
  * 24 ms) per entry read and per write. Each envelope still records its salt and parameters, so an
  * entry sealed under another salt still opens (one more derivation). The salt (not a secret) is
- * remembered under TOKENCTL_HOME/cache/redis: the next process starts the derivation on the
- * thread pool at once, while the main thread loads the Redis client, instead of after the read.
+ * remembered under TOKENCTL_HOME/cache/redis: the next process starts a passphrase's derivation on
+ * the thread pool at once, while the main thread loads the Redis client, instead of after the read
+ * (a key's costs nothing: it needs no head start).
  *
  * Locks: taken by a script that sets the lock and the fence together, renewed every lease/3 while
  * held, released by a compare-and-delete script; a killed holder's lock is taken over when its
@@ -139,8 +140,7 @@ interface EntryKeys {
   lock: string
 }
 
-export interface RedisStoreOptions {
-  passphrase: string
+export type RedisStoreOptions = SecretOption & {
   settings: RedisSettings
   /** Hears what the user should know and the operation does not fail for (a write no replica acknowledged). */
   warn?: (message: string) => void
@@ -156,7 +156,7 @@ export class RedisStore implements SecretStore {
   /** The store salt remembered under TOKENCTL_HOME (hex), if any. */
   #hintedSalt: string | undefined
   #lastError: Error | undefined
-  readonly #passphrase: string
+  readonly #secret: StoreSecret
   /** What check() reached: the topology's nodes, for `store status`. */
   #reached: string | undefined
   #sealing: Promise<Sealing> | undefined
@@ -165,8 +165,8 @@ export class RedisStore implements SecretStore {
 
   constructor(options: RedisStoreOptions) {
     this.settings = options.settings
-    this.#passphrase = options.passphrase
-    this.#derive = memoisedDerive(options.passphrase)
+    this.#secret = secretOf(options)
+    this.#derive = memoisedDerive(this.#secret)
     this.#warn = options.warn ?? (() => {})
     this.#startFromHint()
   }
@@ -177,7 +177,7 @@ export class RedisStore implements SecretStore {
     return `Redis at ${this.settings.display}${reached}, keys under "${this.settings.prefix}"`
   }
 
-  /** Answers (every master of a Cluster), and the passphrase opens what is there (nothing is written). */
+  /** Answers (every master of a Cluster), and the secret opens what is there (nothing is written). */
   async check(): Promise<void> {
     await this.#run('answer a PING', async (connection) => {
       await Promise.all(connection.masters().map((node) => node.ping()))
@@ -197,7 +197,7 @@ export class RedisStore implements SecretStore {
   }
 
   async delete(name: string): Promise<boolean> {
-    await this.#storeSealing() // a wrong passphrase deletes nothing
+    await this.#storeSealing() // a wrong secret deletes nothing
     const {entry, fence} = this.#keysOf(name)
     const token = this.#held.get(name) ?? ''
     const deleted = await this.#write(name, `delete "${name}"`, entry, (pipeline) => pipeline.eval(DELETE_SCRIPT, 2, entry, fence, token))
@@ -235,7 +235,7 @@ export class RedisStore implements SecretStore {
   async set(name: string, value: string, options: EntryOptions = {}): Promise<void> {
     const {params, salt} = await this.#storeSealing()
     const plaintext = Buffer.from(JSON.stringify({n: name, v: value}), 'utf8')
-    const sealed = await sealEnvelope(plaintext, this.#passphrase, params, {derive: this.#derive, salt})
+    const sealed = await sealEnvelope(plaintext, this.#secret, params, {derive: this.#derive, salt})
     const {entry, fence} = this.#keysOf(name)
     const token = this.#held.get(name) ?? ''
     // Relative to this host's clock, which the lifetime came from, not to the server's; counted again on a retry through a failover.
@@ -280,10 +280,13 @@ export class RedisStore implements SecretStore {
     }
 
     this.#held.set(name, token)
-    const renewal = setInterval(() => {
-      // A failed renewal is not fatal by itself: the fenced writes refuse to write once someone else took the lock.
-      this.#run(`renew the lock on "${name}"`, (connection) => connection.client.eval(RENEW_SCRIPT, 2, lock, fence, token, String(leaseMs), String(fenceMs)), 0).catch(() => {})
-    }, Math.max(100, Math.floor(leaseMs / 3)))
+    const renewal = setInterval(
+      () => {
+        // A failed renewal is not fatal by itself: the fenced writes refuse to write once someone else took the lock.
+        this.#run(`renew the lock on "${name}"`, (connection) => connection.client.eval(RENEW_SCRIPT, 2, lock, fence, token, String(leaseMs), String(fenceMs)), 0).catch(() => {})
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    )
     renewal.unref()
     try {
       return await fn()
@@ -453,7 +456,7 @@ export class RedisStore implements SecretStore {
         suggestions: [
           caFile
             ? `TOKENCTL_REDIS_CA_FILE (${caFile}) must hold the CA that signed the Redis server's certificate, for the host name in TOKENCTL_REDIS_URL`
-            : 'set TOKENCTL_REDIS_CA_FILE to the CA (PEM) that signed the Redis server\'s certificate',
+            : "set TOKENCTL_REDIS_CA_FILE to the CA (PEM) that signed the Redis server's certificate",
         ],
       })
     }
@@ -478,10 +481,11 @@ export class RedisStore implements SecretStore {
     })
   }
 
-  #wrongPassphrase(): StoreError {
-    return new StoreError(`cannot open the secure store in Redis at ${this.settings.display}: wrong passphrase`, 'store_wrong_passphrase', {
-      suggestions: [`check ${PASSPHRASE_VARIABLE} / ${PASSPHRASE_FILE_VARIABLE}: every host must use the passphrase the store was created with`],
-    })
+  /** A secret that is not the store's, or not of the kind it was sealed with. */
+  #notOpened(opened: Exclude<OpenResult, {failure: 'corrupt'} | {ok: true}>): StoreError {
+    const where = `in Redis at ${this.settings.display}`
+    if (opened.failure === 'wrong_secret') return wrongSecret(where, secretKind(this.#secret), true)
+    return sealedOtherwise(where, opened.sealedWith, `delete the keys under "${this.settings.prefix}"`)
   }
 
   #lockLost(name: string): StoreError {
@@ -493,21 +497,23 @@ export class RedisStore implements SecretStore {
   }
 
   async #open(data: Buffer, name?: string): Promise<{n: string; v: string}> {
-    const opened = await openEnvelope(data, this.#passphrase, this.#derive)
-    if (!opened.ok) throw opened.failure === 'wrong_passphrase' ? this.#wrongPassphrase() : this.#corrupt(name, opened.reason)
+    const opened = await openEnvelope(data, this.#secret, this.#derive)
+    if (!opened.ok) throw opened.failure === 'corrupt' ? this.#corrupt(name, opened.reason) : this.#notOpened(opened)
     if (this.#hintedSalt === undefined) this.#rememberSalt(parseEnvelope(data))
     try {
       const entry = JSON.parse(opened.plaintext.toString('utf8')) as {n?: unknown; v?: unknown}
       if (typeof entry.n === 'string' && typeof entry.v === 'string') return {n: entry.n, v: entry.v}
-    } catch {}
+    } catch {
+      // not JSON: corrupt, as below
+    }
 
     throw this.#corrupt(name, 'its contents are not an entry')
   }
 
   async #verifyCheck(data: Buffer): Promise<Sealing> {
-    const opened = await openEnvelope(data, this.#passphrase, this.#derive)
+    const opened = await openEnvelope(data, this.#secret, this.#derive)
     if (!opened.ok) {
-      if (opened.failure === 'wrong_passphrase') throw this.#wrongPassphrase()
+      if (opened.failure !== 'corrupt') throw this.#notOpened(opened)
       throw new StoreError(`the passphrase check ${this.#key('keycheck')} in Redis at ${this.settings.display} is corrupt: ${opened.reason}`, 'store_corrupt', {
         suggestions: [`delete ${this.#key('keycheck')}: the next write makes a new one`],
       })
@@ -519,7 +525,7 @@ export class RedisStore implements SecretStore {
     return {params, salt}
   }
 
-  /** The store's salt and parameters, once the passphrase is proven to be the store's: before any write. */
+  /** The store's salt and parameters, once the secret is proven to be the store's: before any write. */
   #storeSealing(): Promise<Sealing> {
     this.#sealing ??= this.#establishSealing().catch((error: unknown) => {
       this.#sealing = undefined
@@ -533,9 +539,9 @@ export class RedisStore implements SecretStore {
     for (;;) {
       const existing = await this.#run('read the passphrase check', (connection) => connection.client.getBuffer(checkKey))
       if (existing) return this.#verifyCheck(existing)
-      // No check yet (a new store, or it was deleted): entries already there must open with our passphrase.
+      // No check yet (a new store, or it was deleted): entries already there must open with our secret.
       await this.#openAnyEntry()
-      const sealed = await sealEnvelope(Buffer.from(CHECK_PLAINTEXT, 'utf8'), this.#passphrase, undefined, {derive: this.#derive})
+      const sealed = await sealEnvelope(Buffer.from(CHECK_PLAINTEXT, 'utf8'), this.#secret, undefined, {derive: this.#derive})
       const created = await this.#run('write the passphrase check', (connection) => connection.client.set(checkKey, sealed, 'NX'))
       if (created === 'OK') {
         const {params, salt} = parseEnvelope(sealed)
@@ -553,6 +559,7 @@ export class RedisStore implements SecretStore {
 
   /** Starts deriving the key of the remembered store salt (a hint: a wrong one costs one derivation). */
   #startFromHint(): void {
+    if (secretKind(this.#secret) === 'key') return
     try {
       const hint = JSON.parse(readFileSync(this.#hintFile(), 'utf8')) as {N: number; p: number; r: number; salt: string}
       const salt = Buffer.from(hint.salt, 'hex')
@@ -560,11 +567,14 @@ export class RedisStore implements SecretStore {
       if (salt.length !== 16 || kdfParamsProblem(params)) return
       this.#hintedSalt = hint.salt
       this.#derive(salt, params).catch(() => {})
-    } catch {}
+    } catch {
+      // no hint, or an unreadable one: the key is derived when the store's salt is read
+    }
   }
 
   /** Remembers the store salt for the next process; best effort (a read-only home only loses the head start). */
   #rememberSalt({params, salt}: Sealing): void {
+    if (secretKind(this.#secret) === 'key') return
     const hex = salt.toString('hex')
     if (hex === this.#hintedSalt) return
     this.#hintedSalt = hex
@@ -574,7 +584,9 @@ export class RedisStore implements SecretStore {
       const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
       writeFileSync(temp, JSON.stringify({N: params.N, p: params.p, r: params.r, salt: hex}), {mode: 0o600})
       renameSync(temp, file)
-    } catch {}
+    } catch {
+      // best effort, as said above
+    }
   }
 
   async #openAnyEntry(): Promise<void> {

@@ -180,8 +180,15 @@ export function redisSettings(env: NodeJS.ProcessEnv = process.env): RedisSettin
   const certFile = env.TOKENCTL_REDIS_CERT_FILE || undefined
   const keyFile = env.TOKENCTL_REDIS_KEY_FILE || undefined
   if (!form.tls) {
-    const set = [['TOKENCTL_REDIS_CA_FILE', caFile], ['TOKENCTL_REDIS_CERT_FILE', certFile], ['TOKENCTL_REDIS_KEY_FILE', keyFile]].find(([, value]) => value)
-    if (set) throw new ConfigError(`${set[0]} is for TLS, and TOKENCTL_REDIS_URL starts with ${scheme}://`, 'config_error', {suggestions: [`use ${scheme.replace('redis', 'rediss')}:// (TLS), or unset ${set[0]}`]})
+    const set = [
+      ['TOKENCTL_REDIS_CA_FILE', caFile],
+      ['TOKENCTL_REDIS_CERT_FILE', certFile],
+      ['TOKENCTL_REDIS_KEY_FILE', keyFile],
+    ].find(([, value]) => value)
+    if (set)
+      throw new ConfigError(`${set[0]} is for TLS, and TOKENCTL_REDIS_URL starts with ${scheme}://`, 'config_error', {
+        suggestions: [`use ${scheme.replace('redis', 'rediss')}:// (TLS), or unset ${set[0]}`],
+      })
   }
 
   if (Boolean(certFile) !== Boolean(keyFile)) {

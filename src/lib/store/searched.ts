@@ -37,11 +37,6 @@ export function storeSearched(store: Pick<SecretStore, 'backend' | 'location'>, 
 
 /** What the command needs to find what was started elsewhere: the same settings as the shell that started it. */
 export function sameStoreAdvice(store: Pick<SecretStore, 'backend'>): string {
-  const settings =
-    store.backend === 'redis'
-      ? 'TOKENCTL_REDIS_URL and TOKENCTL_REDIS_PREFIX'
-      : store.backend === 'keychain'
-        ? 'user and TOKENCTL_KEYCHAIN_SERVICE'
-        : 'TOKENCTL_HOME and TOKENCTL_STORE'
+  const settings = store.backend === 'redis' ? 'TOKENCTL_REDIS_URL and TOKENCTL_REDIS_PREFIX' : store.backend === 'keychain' ? 'user and TOKENCTL_KEYCHAIN_SERVICE' : 'TOKENCTL_HOME and TOKENCTL_STORE'
   return `run this with the ${settings} of the shell the session was started in (a crontab line sets them itself: cron reads no shell profile)`
 }

@@ -41,7 +41,10 @@ export type BusTarget = {path: string} | {reason: string}
 
 /** D-Bus escapes address values as %XX bytes. */
 function unescapeAddressValue(value: string): string {
-  return Buffer.from(value.replaceAll(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))), 'latin1').toString('utf8')
+  return Buffer.from(
+    value.replaceAll(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
+    'latin1',
+  ).toString('utf8')
 }
 
 /** The first unix-socket address in a D-Bus address list; abstract sockets as Node names them. */
@@ -199,7 +202,7 @@ class Reader {
 
   byte(): number {
     this.need(1)
-    return this.buffer[this.offset++]!
+    return this.buffer[this.offset++]
   }
 
   uint32(): number {
@@ -312,7 +315,7 @@ export function decodeMessage(buffer: Buffer): Message {
 export function firstBodyValue(message: Message): Basic | undefined {
   if (message.signature === '') return undefined
   const reader = new Reader(message.body, message.littleEndian, message.bodyOffset, message.bodyOffset)
-  const type = message.signature[0]!
+  const type = message.signature[0]
   return type === 'v' ? reader.variant() : reader.basic(type)
 }
 
@@ -436,10 +439,7 @@ export function probeSecretService(options: ProbeOptions = {}): Promise<SecretSe
       resolve(state)
     }
 
-    const timer = setTimeout(
-      () => finish({reason: `timeout after ${timeoutMs / 1000} s waiting for the Secret Service`, state: 'unavailable'}),
-      timeoutMs,
-    )
+    const timer = setTimeout(() => finish({reason: `timeout after ${timeoutMs / 1000} s waiting for the Secret Service`, state: 'unavailable'}), timeoutMs)
     socket.on('connect', () => {
       const uid = String(process.getuid?.() ?? 0)
       socket.write(`\0AUTH EXTERNAL ${Buffer.from(uid, 'ascii').toString('hex')}\r\n`)

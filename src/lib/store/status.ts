@@ -1,8 +1,8 @@
 import {isTokenctlError, messageOf, StoreError} from '../errors.js'
 import {homeFile} from '../paths.js'
 import {REDIS_TOPOLOGY_WORDS, type StoreChoice, openStore, storeMode} from './index.js'
-import {passphraseSource} from './passphrase.js'
 import {STORE_FILE} from './store-key.js'
+import {storeSecretSource} from './store-secret.js'
 
 export interface StoreStatus {
   /** `keychain`, `file`, `redis`, or `none` when no store can be chosen at all. */
@@ -13,14 +13,16 @@ export interface StoreStatus {
   location: null | string
   ok: boolean
   reason: string
+  /** What an encrypted store (file, Redis) is sealed with, `key` or `passphrase`: never the secret. */
+  sealed_with?: string
   /** What to do about a store that does not answer, or that cannot be opened. */
   advice?: string[]
 }
 
 /**
  * The chosen store and a live check of it. A store that cannot even be opened (no keychain and no
- * passphrase, a passphrase file that is not there) is reported all the same, with why and what to
- * do: `store status` is where a person looks when another command ended with exit 7.
+ * key or passphrase, a key or passphrase file that is not there) is reported all the same, with why
+ * and what to do: `store status` is where a person looks when another command ended with exit 7.
  */
 export async function storeStatus(env: NodeJS.ProcessEnv = process.env): Promise<StoreStatus> {
   let choice: StoreChoice
@@ -31,8 +33,9 @@ export async function storeStatus(env: NodeJS.ProcessEnv = process.env): Promise
     return unopened(error, env)
   }
 
-  const {reason, store} = choice
+  const {reason, sealedWith, store} = choice
   const status: StoreStatus = {backend: store.backend, reason, location: store.location, ok: true}
+  if (sealedWith) status.sealed_with = sealedWith
   try {
     await store.check()
   } catch (error) {
@@ -49,7 +52,7 @@ export async function storeStatus(env: NodeJS.ProcessEnv = process.env): Promise
   return status
 }
 
-/** The store TOKENCTL_STORE asked for (and, under auto, a passphrase pointed at), which did not open. */
+/** The store TOKENCTL_STORE asked for (and, under auto, a key or passphrase pointed at), which did not open. */
 async function unopened(error: StoreError, env: NodeJS.ProcessEnv): Promise<StoreStatus> {
   const failed = (backend: string, reason: string, location: null | string): StoreStatus => ({
     backend,
@@ -76,8 +79,8 @@ async function unopened(error: StoreError, env: NodeJS.ProcessEnv): Promise<Stor
     return failed('redis', reason, location)
   }
 
-  // auto fails only when no keychain answers: then a passphrase, if one is named, meant the file store.
-  if (mode === 'file' || passphraseSource(env)) {
+  // auto fails only when no keychain answers: then a key or a passphrase, if one is named, meant the file store.
+  if (mode === 'file' || storeSecretSource(env)) {
     const reason = mode === 'file' ? 'TOKENCTL_STORE=file' : 'TOKENCTL_STORE=auto and no keychain answers, so the encrypted file store'
     return failed('file', reason, homeFile(STORE_FILE))
   }

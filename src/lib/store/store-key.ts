@@ -1,24 +1,26 @@
 /**
- * The file store's key, derived once per process and shared: by the warm-up, which starts the scrypt
- * before the command has loaded, and by every FileStore (file-store.ts). This module imports little on
- * purpose: the warm-up loads it first, and the derivation starts no later than it must.
+ * The file store's key, derived once per process and shared: by the warm-up, which starts a
+ * passphrase's scrypt before the command has loaded, and by every FileStore (file-store.ts). This
+ * module imports little on purpose: the warm-up loads it first, and the derivation starts no later
+ * than it must.
  */
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {tokenctlHome} from '../paths.js'
-import {type Derive, memoisedDerive, parseEnvelope} from './envelope.js'
+import {type Derive, memoisedDerive, parseEnvelope, type StoreSecret} from './envelope.js'
 
 export const STORE_FILE = 'store.enc'
 
-/** Derived keys by passphrase, then by salt and parameters. */
+/** Derived keys by secret, then by salt and parameters. */
 const derivations = new Map<string, Derive>()
 
-export function deriveFor(passphrase: string): Derive {
-  let derive = derivations.get(passphrase)
+export function deriveFor(secret: StoreSecret): Derive {
+  const id = typeof secret === 'string' ? `passphrase:${secret}` : `key:${secret.key.toString('hex')}`
+  let derive = derivations.get(id)
   if (!derive) {
-    derive = memoisedDerive(passphrase)
-    derivations.set(passphrase, derive)
+    derive = memoisedDerive(secret)
+    derivations.set(id, derive)
   }
 
   return derive
@@ -32,8 +34,8 @@ export function deriveFor(passphrase: string): Derive {
  */
 export function warmUpFileStore(passphrase: string): void {
   try {
-    const {params, salt} = parseEnvelope(readFileSync(path.join(tokenctlHome(), STORE_FILE)))
-    deriveFor(passphrase)(salt, params).catch(() => {})
+    const {params, salt, sealedWith} = parseEnvelope(readFileSync(path.join(tokenctlHome(), STORE_FILE)))
+    if (sealedWith === 'passphrase') deriveFor(passphrase)(salt, params).catch(() => {})
   } catch {
     // no file yet, an unsafe home, a damaged file: the command says so when it gets there
   }

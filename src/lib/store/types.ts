@@ -35,13 +35,6 @@ export interface EntryOptions {
    * does not look there (it would cost every such write a keychain read).
    */
   expiresAt?: number
-  /**
-   * For entries the store holds with no lifetime recorded (written before stores recorded them): the
-   * lifetime the writer that owns such entries reads in the value, or undefined for an entry that is
-   * not its own. A lifetime it gives is recorded, so that each entry is asked about once. (Redis
-   * does not ask: what an older tokenctl cached there has no TTL and stays.)
-   */
-  expiryOf?: (name: string, value: string) => number | undefined
 }
 
 export interface SecretStore {

@@ -1,14 +1,14 @@
 import {storeMode} from './index.js'
-import {resolvePassphrase} from './passphrase.js'
 import {warmUpFileStore} from './store-key.js'
+import {resolveStoreSecret} from './store-secret.js'
 
 /**
  * Starts the slow part of opening the secure store ahead of time, for a command about to read it (the
  * fast path of bin/run.js calls it before loading the command's modules): the file store's scrypt
- * derivation on libuv's thread pool; the keychain's D-Bus probe and its native module. Synchronous up
- * to the point where the slow part runs on its own (the keychain's module is loaded after). Reports
- * nothing and decides nothing: openStore() still chooses the store and reports every failure, and
- * finds the work done or under way.
+ * derivation (a passphrase's; a key needs none) on libuv's thread pool; the keychain's D-Bus probe
+ * and its native module. Synchronous up to the point where the slow part runs on its own (the
+ * keychain's module is loaded after). Reports nothing and decides nothing: openStore() still
+ * chooses the store and reports every failure, and finds the work done or under way.
  */
 export async function warmUpStore(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   try {
@@ -28,6 +28,6 @@ export async function warmUpStore(env: NodeJS.ProcessEnv = process.env): Promise
 }
 
 function warmUpPassphraseStore(env: NodeJS.ProcessEnv): void {
-  const passphrase = resolvePassphrase(env)
-  if (passphrase !== undefined) warmUpFileStore(passphrase)
+  const secret = resolveStoreSecret(env)
+  if (typeof secret === 'string') warmUpFileStore(secret)
 }

@@ -87,7 +87,7 @@ export async function checkDpopProof(proof: string, expected: ProofExpectations)
 
   if (header.typ !== 'dpop+jwt') return {problems: [`typ ${JSON.stringify(header.typ)}, a proof's is dpop+jwt`]}
   if (!header.jwk || typeof header.jwk !== 'object') return {problems: ['no jwk in the header: a proof carries the public key it is signed with']}
-  if ('d' in header.jwk) return {problems: ['the header\'s jwk holds a private key']}
+  if ('d' in header.jwk) return {problems: ["the header's jwk holds a private key"]}
   let payload: Record<string, unknown>
   try {
     ;({payload} = await jwtVerify(proof, EmbeddedJWK, {algorithms: DPOP_ALGORITHMS, typ: 'dpop+jwt'}))
@@ -164,5 +164,5 @@ export async function checkBinding(claims: Claims, evidence: BindingEvidence): P
   if (results.length === 0) return skipped('cnf', 'cnf names no binding tokenctl checks (jkt, x5t#S256)')
   const failures = results.filter((result) => typeof result !== 'string')
   if (failures.length > 0) return failed('cnf', failures.map((failure) => failure.failure).join('; '))
-  return passed('cnf', results.join('; '))
+  return passed('cnf', results.filter((result) => typeof result === 'string').join('; '))
 }

@@ -68,7 +68,10 @@ export function checkAudience(claims: Claims, accepted: string[], defaulted?: st
   for (const audience of audiences) {
     const given = accepted.find((value) => otherAppName(value) === audience)
     if (given !== undefined) {
-      return passed('aud', `${audience} matches --audience ${given}: an Entra app is addressed both by its client id and its app ID URI (${given.startsWith('api://') ? `${audience} and ${given}` : `${given} and ${audience}`})`)
+      return passed(
+        'aud',
+        `${audience} matches --audience ${given}: an Entra app is addressed both by its client id and its app ID URI (${given.startsWith('api://') ? `${audience} and ${given}` : `${given} and ${audience}`})`,
+      )
     }
   }
 

@@ -37,8 +37,7 @@ export function explainIssuerMismatch(tokenIssuer: string, expected: string): st
   if (!got || !want) return undefined
   if (got.tenant !== want.tenant) return `the token was issued by tenant ${got.tenant}, the issuer given is tenant ${want.tenant}`
   if (got.version === want.version) return undefined
-  const manifest =
-    'Entra issues v1.0 or v2.0 access tokens as the web API\'s app registration says (manifest: accessTokenAcceptedVersion null or 1 → v1.0, 2 → v2.0)'
+  const manifest = "Entra issues v1.0 or v2.0 access tokens as the web API's app registration says (manifest: accessTokenAcceptedVersion null or 1 → v1.0, 2 → v2.0)"
   return got.version === '1.0'
     ? `a v1.0 token checked against the v2.0 issuer: ${manifest}; set it to 2, or verify with --issuer ${tokenIssuer}`
     : `a v2.0 token checked against the v1.0 issuer: ${manifest}; verify with --issuer ${tokenIssuer}, or set it to 1 (null) if the API expects v1.0`
@@ -78,4 +77,4 @@ export function isGraphAudience(audience: string): boolean {
  */
 export const GRAPH_TOKEN_EXPLANATION =
   'the header carries a nonce: a token for Microsoft Graph, whose signature only Graph can verify (Entra signs a hash of the nonce) — ' +
-  'not a token for your API, and not an assertion your API can exchange on-behalf-of; ask for your API\'s scope (api://{client id}/access_as_user) instead'
+  "not a token for your API, and not an assertion your API can exchange on-behalf-of; ask for your API's scope (api://{client id}/access_as_user) instead"

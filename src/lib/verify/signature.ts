@@ -28,10 +28,7 @@ export function refusedByHeader(header: Record<string, unknown>): Check | undefi
   if (typeof alg !== 'string' || alg === '') return failed('signature', 'no alg in the header')
   if (alg.toLowerCase() === 'none') return failed('signature', 'alg none: an unsigned token, which no web API accepts')
   if (/^HS\d+$/i.test(alg)) {
-    return failed(
-      'signature',
-      `alg ${alg} is symmetric (HMAC): an issuer's tokens are verified with its public keys, and accepting HMAC keyed with a public key lets anyone forge tokens; refused`,
-    )
+    return failed('signature', `alg ${alg} is symmetric (HMAC): an issuer's tokens are verified with its public keys, and accepting HMAC keyed with a public key lets anyone forge tokens; refused`)
   }
 
   if (!ALLOWED_ALGORITHMS.includes(alg)) return failed('signature', `alg ${alg} is not allowed (allowed: ${ALLOWED_ALGORITHMS.join(' ')})`)
@@ -80,7 +77,7 @@ function noMatchingKey(header: Record<string, unknown>, loaded: LoadedJwks): str
   const sameKid = typeof kid === 'string' ? loaded.jwks().keys.find((key) => key.kid === kid) : undefined
   if (sameKid) {
     const fits = sameKid.alg ? `alg ${sameKid.alg}` : `kty ${sameKid.kty}`
-    return `the key kid ${kid} in ${where(loaded)} is for ${fits}, not ${String(alg)}: the header's alg does not fit the key`
+    return `the key kid ${String(kid)} in ${where(loaded)} is for ${fits}, not ${String(alg)}: the header's alg does not fit the key`
   }
 
   return `no key with ${typeof kid === 'string' ? `kid ${kid}` : `alg ${String(alg)}`} in ${where(loaded)}: the token was not issued by this issuer, or signed with a key it no longer publishes`
@@ -98,10 +95,7 @@ function failure(error: unknown, header: Record<string, unknown>, loaded: Loaded
     }
 
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': {
-      return failed(
-        'signature',
-        `bad signature: ${String(header.alg)} with ${keyName(header)} from ${where(loaded)} does not verify — the token was altered, or signed by someone else`,
-      )
+      return failed('signature', `bad signature: ${String(header.alg)} with ${keyName(header)} from ${where(loaded)} does not verify — the token was altered, or signed by someone else`)
     }
 
     case 'ERR_JWS_INVALID':

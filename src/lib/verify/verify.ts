@@ -84,11 +84,7 @@ export async function verifyJwt(token: string, issuer: IssuerConnection, options
   const http = httpContext({caFile: issuer.caFile, timeoutSeconds: issuer.timeoutSeconds}, hooks)
   const metadata = await serverMetadata(issuer.issuer, http)
   const signature = noteEmbeddedKeys(await checkSignature(token, jwt.header, keySource(metadata, http)), jwt.header)
-  const checks = [
-    signature,
-    checkIssuer(jwt.payload, metadata.issuer),
-    ...claimChecks(jwt.payload, {...options, now: nowInSeconds()}),
-  ]
+  const checks = [signature, checkIssuer(jwt.payload, metadata.issuer), ...claimChecks(jwt.payload, {...options, now: nowInSeconds()})]
   return resultOf(await withBinding(checks, jwt.payload, token, options), jwt.payload)
 }
 
@@ -103,7 +99,7 @@ const AFTER_ACTIVE: CheckName[] = ['signature', 'iss', 'aud', 'exp', 'nbf', 'scp
 function introspectionChecks(response: Claims, host: string, metadata: ServerMetadata, options: VerifyOptions): Check[] {
   if (response.active !== true) {
     const reason = serverReason(response)
-    const why = reason ? `: ${reason}` : ' (RFC 7662 does not say why: expired, revoked, unknown, or not this client\'s to ask about)'
+    const why = reason ? `: ${reason}` : " (RFC 7662 does not say why: expired, revoked, unknown, or not this client's to ask about)"
     return [failed('active', `the server at ${host} says the token is not active${why}`), ...AFTER_ACTIVE.map((name) => skipped(name, 'the token is not active'))]
   }
 
@@ -130,7 +126,7 @@ export async function introspectToken(token: string, connection: Connection, opt
   const metadata = await serverMetadata(connection.issuer, http)
   if (typeof metadata.introspection_endpoint !== 'string') {
     throw new ConfigError(`the issuer ${metadata.issuer} advertises no introspection endpoint (RFC 7662; Microsoft Entra has none)`, 'config_error', {
-      suggestions: ['verify a JWT without --introspect: its signature is checked with the issuer\'s keys'],
+      suggestions: ["verify a JWT without --introspect: its signature is checked with the issuer's keys"],
     })
   }
 
