@@ -159,9 +159,9 @@ export function challengeOf(response: Pick<CallResponse, 'headers'>, scheme: str
 }
 
 /**
- * Why an API refused a request, from its challenge: a DPoP proof it would not take
- * (`invalid_dpop_proof`, RFC 9449 §7.1) with its reason, or a token it would not take as a bearer
- * token because it is bound. Undefined when the challenge says nothing tokenctl can add to.
+ * Why an API refused a request, from its DPoP challenge: a proof it would not take
+ * (`invalid_dpop_proof`, RFC 9449 §7.1) with its reason, or a nonce it asked for again after
+ * being given one. Undefined when the challenge says nothing tokenctl can add to.
  */
 export function refusalOf(response: Pick<CallResponse, 'headers' | 'status'>): {message: string; suggestion: string} | undefined {
   if (response.status !== 401 && response.status !== 403) return undefined

@@ -31,17 +31,7 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string 
   try {
     text = readAtMostSync(source.file)?.toString('utf8')
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
-    throw new StoreError(`cannot read the store passphrase file ${source.file} (${PASSPHRASE_FILE_VARIABLE}): ${unreadableReason(error)}`, 'store_error', {
-      cause: error,
-      suggestions: [
-        error instanceof NotRegularFileError
-          ? `point ${PASSPHRASE_FILE_VARIABLE} at the regular file that holds the passphrase`
-          : missing
-            ? `check the path in ${PASSPHRASE_FILE_VARIABLE}: the file your secret manager mounts must be there when tokenctl runs (or set ${PASSPHRASE_VARIABLE} instead)`
-            : `let this user read ${source.file}, or set ${PASSPHRASE_VARIABLE} instead`,
-      ],
-    })
+    throw unreadableSecretFile(error, {code: 'store_error', file: source.file, fileVariable: PASSPHRASE_FILE_VARIABLE, secret: 'passphrase', variable: PASSPHRASE_VARIABLE})
   }
 
   if (text === undefined) {
@@ -58,4 +48,22 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv = process.env): string 
   }
 
   return passphrase
+}
+
+/** The store's secret file (passphrase or key) could not be read: why, and what fits the failure (a secret manager's mount that is not there is the usual case). */
+export function unreadableSecretFile(
+  error: unknown,
+  {code, file, fileVariable, secret, variable}: {code: 'store_error' | 'store_invalid_key'; file: string; fileVariable: string; secret: string; variable: string},
+): StoreError {
+  const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
+  return new StoreError(`cannot read the store ${secret} file ${file} (${fileVariable}): ${unreadableReason(error)}`, code, {
+    cause: error,
+    suggestions: [
+      error instanceof NotRegularFileError
+        ? `point ${fileVariable} at the regular file that holds the ${secret}`
+        : missing
+          ? `check the path in ${fileVariable}: the file your secret manager mounts must be there when tokenctl runs (or set ${variable} instead)`
+          : `let this user read ${file}, or set ${variable} instead`,
+    ],
+  })
 }

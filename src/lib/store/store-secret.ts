@@ -1,7 +1,7 @@
-import {chompLineEnding, NotRegularFileError, readAtMostSync, unreadableReason} from '../bounded-read.js'
+import {chompLineEnding, readAtMostSync} from '../bounded-read.js'
 import {ConfigError, StoreError} from '../errors.js'
 import {type SecretKind, STORE_KEY_BYTES, type StoreSecret} from './envelope.js'
-import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE, passphraseSource, resolvePassphrase} from './passphrase.js'
+import {PASSPHRASE_FILE_VARIABLE, PASSPHRASE_VARIABLE, passphraseSource, resolvePassphrase, unreadableSecretFile} from './passphrase.js'
 
 /**
  * The secret of the encrypted stores (file, Redis): a passphrase (passphrase.ts), or instead a random
@@ -65,18 +65,7 @@ function readKeyFile(file: string): string {
   try {
     bytes = readAtMostSync(file)
   } catch (error) {
-    // In the words of the passphrase file's errors (passphrase.ts): a secret manager's mount that is not there is the usual case.
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
-    throw new StoreError(`cannot read the store key file ${file} (${KEY_FILE_VARIABLE}): ${unreadableReason(error)}`, 'store_invalid_key', {
-      cause: error,
-      suggestions: [
-        error instanceof NotRegularFileError
-          ? `point ${KEY_FILE_VARIABLE} at the regular file that holds the key`
-          : missing
-            ? `check the path in ${KEY_FILE_VARIABLE}: the file your secret manager mounts must be there when tokenctl runs (or set ${KEY_VARIABLE} instead)`
-            : `let this user read ${file}, or set ${KEY_VARIABLE} instead`,
-      ],
-    })
+    throw unreadableSecretFile(error, {code: 'store_invalid_key', file, fileVariable: KEY_FILE_VARIABLE, secret: 'key', variable: KEY_VARIABLE})
   }
 
   if (bytes === undefined) {
