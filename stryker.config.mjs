@@ -36,13 +36,26 @@ const SETS = {
       'test/unit/file-store.test.ts',
     ],
   },
-  // The Redis store, its URL and its topologies, against a real redis-server, Sentinel set and Cluster
-  // (test/helpers/redis.ts, redis-topologies.ts) in the test process; the fast files first.
+  // TOKENCTL_REDIS_URL and the settings beside it: pure functions, minutes.
+  'redis-url': {
+    mutate: ['src/lib/store/redis-url.ts'],
+    spec: ['test/unit/redis-url.test.ts', 'test/unit/redis-store-details.test.ts'],
+    options: {incremental: true, incrementalFile: 'reports/stryker-incremental-redis-url.json'},
+  },
+  // The Redis store against one real redis-server (plain and TLS, test/helpers/redis.ts) in the test
+  // process; the fast files first. Sentinel and Cluster are the redis-topologies set's.
   redis: {
-    mutate: ['src/lib/store/redis-store.ts', 'src/lib/store/redis-url.ts', 'src/lib/store/redis-topology.ts'],
-    spec: ['test/unit/redis-url.test.ts', 'test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts', 'test/unit/redis-tls.test.ts', 'test/unit/redis-topologies.test.ts'],
-    // Hours from scratch (failovers in the tests): a run retests only the mutants a change touched.
+    mutate: ['src/lib/store/redis-store.ts'],
+    spec: ['test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts', 'test/unit/redis-tls.test.ts'],
     options: {incremental: true, incrementalFile: 'reports/stryker-incremental-redis.json'},
+  },
+  // The connection to each topology, against a real Sentinel set and Cluster (test/helpers/
+  // redis-topologies.ts) after the single-server tests. An hour or two from scratch (failovers in the tests):
+  // a run retests only the mutants a change touched.
+  'redis-topologies': {
+    mutate: ['src/lib/store/redis-topology.ts'],
+    spec: ['test/unit/redis-store-details.test.ts', 'test/unit/redis-store.test.ts', 'test/unit/redis-tls.test.ts', 'test/unit/redis-topologies.test.ts'],
+    options: {incremental: true, incrementalFile: 'reports/stryker-incremental-redis-topologies.json'},
   },
   // Long-running OBO sessions, in one process against the tests' real authorization server
   // (test/e2e/obo-sessions.test.ts runs the same through the CLI, too slowly for every mutant).

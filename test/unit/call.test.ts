@@ -14,7 +14,19 @@ import {join} from 'node:path'
 import {text} from 'node:stream/consumers'
 
 import {ConfigError, NetworkError, ReauthenticationRequiredError, UsageError} from '../../src/lib/errors.js'
-import {callApi, type CallOptions, type CallRequest, defaultContentType, parseHeaders, parseMethod, type SentToken, type TokenSource} from '../../src/lib/http/call.js'
+import {
+  callApi,
+  type CallOptions,
+  type CallRequest,
+  challengeOf,
+  defaultContentType,
+  type DpopProver,
+  parseHeaders,
+  parseMethod,
+  refusalOf,
+  type SentToken,
+  type TokenSource,
+} from '../../src/lib/http/call.js'
 import {createDispatcher, proxyVariable, trustedCas} from '../../src/lib/http/dispatcher.js'
 import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
 import {startProxy, type TestProxy} from '../helpers/proxy.js'
@@ -263,6 +275,16 @@ describe('call: one request to an API', () => {
         await api.stop()
       }
     }
+
+    // A status line without a reason phrase: the status alone, no trailing space.
+    const bare = await startApi((_request, response) => response.writeHead(401, '').end(), ok)
+    const why: string[] = []
+    try {
+      await callApi(get(bare.url), source(), {...OPTIONS, onRenewal: (reason) => why.push(reason)})
+      assert.deepEqual(why, ['401'])
+    } finally {
+      await bare.stop()
+    }
   })
 
   it('a source that cannot renew gets the 401 back after one request', async () => {
@@ -402,6 +424,161 @@ describe('call: one request to an API', () => {
     } finally {
       await silent.stop()
     }
+  })
+})
+
+describe('call with a DPoP-bound token', () => {
+  const NONCE_CHALLENGE = 'DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"'
+
+  /** A prover that records what it was asked: call.ts's side of DPoP, not the proofs themselves (test/unit/dpop.test.ts). */
+  function prover() {
+    const proofs: string[] = []
+    const nonces: Array<string | null | undefined> = []
+    const dpop: DpopProver = {
+      async noteNonce(_url, nonce) {
+        nonces.push(nonce)
+      },
+      async proof(method, url, accessToken) {
+        proofs.push(`${method} ${url.href} ${accessToken}`)
+        return `proof-${proofs.length}`
+      },
+    }
+    return {dpop, nonces, proofs}
+  }
+
+  function dpopSource(dpop: DpopProver | undefined, tokens = ['d1'], renewals = ['d2']): TokenSource & {renewed: number} {
+    const counted = {
+      binding: async () => (dpop ? {dpop} : {}),
+      renewed: 0,
+      async renew(): Promise<SentToken> {
+        counted.renewed++
+        return {token: renewals[counted.renewed - 1] ?? 'later', type: 'DPoP'}
+      },
+      token: async (): Promise<SentToken> => ({token: tokens[0], type: 'DPoP'}),
+    }
+    return counted
+  }
+
+  it("goes with the DPoP scheme and a fresh proof per attempt; every answer's nonce is noted; a bearer token goes without a proof", async () => {
+    const api = await startApi((_request, response) => response.writeHead(200, {'dpop-nonce': 'n1'}).end('ok'))
+    try {
+      const {dpop, nonces, proofs} = prover()
+      ;(await callApi(get(api.url), dpopSource(dpop), OPTIONS)).body.resume()
+      assert.equal(api.seen[0].headers.authorization, 'DPoP d1')
+      assert.equal(api.seen[0].headers.dpop, 'proof-1')
+      assert.deepEqual(proofs, [`GET ${api.url.href} d1`])
+      assert.deepEqual(nonces, ['n1'])
+
+      ;(await callApi(get(api.url), {binding: async () => ({dpop}), token: async () => bearer('b1')}, OPTIONS)).body.resume()
+      assert.equal(api.seen[1].headers.authorization, 'Bearer b1')
+      assert.equal(api.seen[1].headers.dpop, undefined)
+      assert.equal(proofs.length, 1)
+    } finally {
+      await api.stop()
+    }
+  })
+
+  it('a DPoP token from a source without the key is a usage error, nothing sent', async () => {
+    const api = await startApi(ok)
+    try {
+      await assert.rejects(callApi(get(api.url), dpopSource(undefined), OPTIONS), (error: UsageError) => {
+        assert.ok(error instanceof UsageError)
+        assert.equal(error.message, 'the token is bound to a DPoP key (token_type DPoP) that this token source does not have')
+        return true
+      })
+      assert.equal(api.seen.length, 0)
+    } finally {
+      await api.stop()
+    }
+  })
+
+  it("the API's first use_dpop_nonce is answered at once with a new proof, neither a retry nor a renewal; a second one comes back as it is", async () => {
+    const api = await startApi(status(401, {'dpop-nonce': 'n1', 'www-authenticate': NONCE_CHALLENGE}), ok)
+    try {
+      const {dpop, nonces, proofs} = prover()
+      const tokens = dpopSource(dpop)
+      assert.equal((await callApi(get(api.url), tokens, OPTIONS)).status, 200)
+      assert.deepEqual(
+        api.seen.map((seen) => seen.headers.dpop),
+        ['proof-1', 'proof-2'],
+      )
+      assert.equal(tokens.renewed, 0)
+      assert.deepEqual(nonces, ['n1', undefined])
+      assert.equal(proofs.length, 2)
+    } finally {
+      await api.stop()
+    }
+
+    const stubborn = await startApi(status(401, {'dpop-nonce': 'n1', 'www-authenticate': NONCE_CHALLENGE}))
+    try {
+      const tokens = dpopSource(prover().dpop)
+      const response = await callApi(get(stubborn.url), tokens, {...OPTIONS, retries: 3})
+      assert.equal(response.status, 401)
+      assert.equal(stubborn.seen.length, 2)
+      assert.equal(tokens.renewed, 0)
+    } finally {
+      await stubborn.stop()
+    }
+  })
+
+  it('use_dpop_nonce without a nonce, or invalid_dpop_proof, comes back at once: another token would not mend the proof', async () => {
+    for (const challenge of [NONCE_CHALLENGE, 'DPoP error="invalid_dpop_proof", error_description="bad htu"']) {
+      const api = await startApi(status(401, {'www-authenticate': challenge}), ok)
+      try {
+        const tokens = dpopSource(prover().dpop)
+        assert.equal((await callApi(get(api.url), tokens, OPTIONS)).status, 401, challenge)
+        assert.equal(api.seen.length, 1, challenge)
+        assert.equal(tokens.renewed, 0, challenge)
+      } finally {
+        await api.stop()
+      }
+    }
+  })
+
+  it('a DPoP challenge to a bearer token is an ordinary 401: one renewal', async () => {
+    const api = await startApi(status(401, {'dpop-nonce': 'n1', 'www-authenticate': NONCE_CHALLENGE}), ok)
+    try {
+      const tokens = source(['old'], ['new'])
+      assert.equal((await callApi(get(api.url), tokens, OPTIONS)).status, 200)
+      assert.equal(tokens.renewed, 1)
+      assert.deepEqual(
+        api.seen.map((seen) => seen.headers.authorization),
+        ['Bearer old', 'Bearer new'],
+      )
+    } finally {
+      await api.stop()
+    }
+  })
+
+  it("a challenge's parameters: its scheme among others, in any case, across WWW-Authenticate headers, quoted (with escapes) or not", () => {
+    const headers = (...values: string[]) => ({headers: [['Content-Type', 'text/plain'] as [string, string], ...values.map((value): [string, string] => ['WWW-Authenticate', value])]})
+    assert.deepEqual(challengeOf(headers('Bearer realm="api", DPoP algs="ES256 PS256", Error=use_dpop_nonce , error_description="say \\"again\\""'), 'DPoP'), {
+      algs: 'ES256 PS256',
+      error: 'use_dpop_nonce',
+      error_description: 'say "again"',
+    })
+    assert.deepEqual(challengeOf(headers('Bearer error="invalid_token"', 'dpop error=invalid_dpop_proof'), 'DPoP'), {error: 'invalid_dpop_proof'})
+    assert.deepEqual(challengeOf(headers('DPoP'), 'DPoP'), {})
+    assert.deepEqual(challengeOf(headers('DPoP error = "use_dpop_nonce" , algs=ES256'), 'DPoP'), {algs: 'ES256', error: 'use_dpop_nonce'}, 'white space around = (RFC 9110 section 11.2)')
+    assert.equal(challengeOf(headers('Bearer realm="DPoP"', 'DPoPish error=x'), 'DPoP'), undefined)
+    assert.equal(challengeOf({headers: [['X-Other', 'DPoP error=x']]}, 'DPoP'), undefined)
+  })
+
+  it('a refusal explained from the DPoP challenge of a 401 or 403, with its reason; nothing for anything else', () => {
+    const answer = (status: number, challenge: string) => ({headers: [['www-authenticate', challenge] as [string, string]], status})
+    const proof = "check that the API expects this URL and method (htu and htm: the URL without query and fragment), and this machine's clock (iat)"
+    assert.deepEqual(refusalOf(answer(401, 'DPoP error="invalid_dpop_proof", error_description="htu mismatch"')), {
+      message: 'the API refused the DPoP proof (invalid_dpop_proof: htu mismatch)',
+      suggestion: proof,
+    })
+    assert.deepEqual(refusalOf(answer(403, 'DPoP error="invalid_dpop_proof"')), {message: 'the API refused the DPoP proof (invalid_dpop_proof)', suggestion: proof})
+    assert.deepEqual(refusalOf(answer(401, 'DPoP error="use_dpop_nonce", error_description="again"')), {
+      message: 'the API asked again for a DPoP nonce (use_dpop_nonce: again)',
+      suggestion: 'the API refused the nonce it had just given: try again, and check that nothing between tokenctl and the API rewrites its headers',
+    })
+    assert.equal(refusalOf(answer(400, 'DPoP error="invalid_dpop_proof"')), undefined)
+    assert.equal(refusalOf(answer(401, 'Bearer error="invalid_token"')), undefined)
+    assert.equal(refusalOf(answer(401, 'DPoP error="invalid_token"')), undefined)
   })
 })
 

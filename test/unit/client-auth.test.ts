@@ -111,6 +111,7 @@ describe('client authentication: what openid-client is told to send', () => {
     for (const alg of [undefined, 'PS256', 'RS256']) {
       await assert.rejects(authenticate(keyCredential(pem(pss.privateKey)), connectionWith(alg === undefined ? {} : {alg})), (error: ConfigError) => {
         assert.equal(error.message, 'key.pem is an RSASSA-PSS key, which cannot sign a client assertion here')
+        assert.equal(error.code, 'config_error')
         assert.deepEqual(error.suggestions, ['use an ordinary RSA key (openssl genpkey -algorithm RSA): it signs PS256 as well as RS256'])
         return true
       })
@@ -224,6 +225,18 @@ describe('client authentication with a certificate', () => {
     assert.equal(
       advice,
       `check that the certificate (SHA-256 thumbprint ${rsa.certificate.fingerprint256}) is registered for client worker; if the server wants the token endpoint as the client assertion's aud (Microsoft Entra, Okta, Google), pass --assertion-audience token-endpoint`,
+    )
+  })
+
+  it('with mutual TLS the advice names the certificate and the method, not an audience; without mtls_endpoint_aliases, the token endpoint itself must ask for the certificate', () => {
+    const registered = `check that the certificate (SHA-256 thumbprint ${rsa.certificate.fingerprint256}) is registered for client worker with tls_client_auth`
+    const mtls = connectionWith({authMethod: 'tls_client_auth'})
+    const aliases = {...METADATA, mtls_endpoint_aliases: {token_endpoint: 'https://mtls.idp.example.test/tenant/token'}}
+    assert.equal(assertionAdvice(mtls, certificateCredential(rsa), aliases), registered)
+    assert.equal(assertionAdvice(mtls, certificateCredential(rsa), METADATA), `${registered} (the server lists no mtls_endpoint_aliases: its token endpoint itself must ask for a client certificate)`)
+    assert.equal(
+      assertionAdvice(connectionWith({authMethod: 'self_signed_tls_client_auth'}), certificateCredential(ec), aliases),
+      `check that the certificate (SHA-256 thumbprint ${ec.certificate.fingerprint256}) is registered for client worker with self_signed_tls_client_auth`,
     )
   })
 })

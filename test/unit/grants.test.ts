@@ -7,22 +7,26 @@
  * test/unit/sessions.test.ts and test/unit/obo-token.test.ts run the same against oidc-provider.
  */
 import {strict as assert} from 'node:assert'
-import {createHash, generateKeyPairSync} from 'node:crypto'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {createHash, createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate} from 'node:crypto'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {text} from 'node:stream/consumers'
 
+import {calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK} from 'jose'
+
 import {type Connection, toConnection} from '../../src/lib/config/connection.js'
 import type {ClientSettings} from '../../src/lib/config/clients.js'
 import type {CredentialLocation} from '../../src/lib/config/credentials.js'
+import type {ClientCredential} from '../../src/lib/config/secrets.js'
 import {AuthorizationError, ConfigError, NetworkError, ReauthenticationRequiredError, TokenctlError} from '../../src/lib/errors.js'
 import {closeServer, listenOnLoopback} from '../../src/lib/http/loopback.js'
 import {
   authorizationRequest,
   openClient,
   pollDeviceToken,
+  presentedCertificate,
   redeemAuthorizationCode,
   requestClientCredentials,
   requestDeviceAuthorization,
@@ -34,9 +38,11 @@ import {
 } from '../../src/lib/oauth/grants.js'
 import {ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, REFRESH_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT} from '../../src/lib/oauth/urns.js'
 import type {Runtime} from '../../src/lib/runtime.js'
+import {certificateFactory} from '../helpers/certificates.js'
 
 interface Received {
   authorization?: string
+  dpop?: string
   form: Record<string, string[]>
   path: string
 }
@@ -77,7 +83,7 @@ describe('grants: what each token request sends and how its answer is read', () 
 
     const form: Record<string, string[]> = {}
     for (const [name, value] of new URLSearchParams(await text(request))) (form[name] ??= []).push(value)
-    received.push({authorization: request.headers.authorization, form, path: url.pathname})
+    received.push({authorization: request.headers.authorization, dpop: request.headers.dpop as string | undefined, form, path: url.pathname})
     const reply = replies.shift() ?? refused('no_reply_queued')
     if (reply.hang) return
     response.writeHead(reply.status ?? 200, {'cache-control': 'no-store', 'content-type': 'application/json', ...reply.headers}).end(reply.raw ?? JSON.stringify(reply.body))
@@ -162,6 +168,14 @@ describe('grants: what each token request sends and how its answer is read', () 
     const result = await requestClientCredentials(connection(), runtime)
     assert.equal(result.access_token, 'at-1')
     assert.equal(result.issued_token_type, 'urn:example:other')
+
+    // Only N_A: another token type openid-client does not support stays refused.
+    replies = [token({token_type: 'MAC'})]
+    await assert.rejects(requestClientCredentials(connection(), runtime), (error: TokenctlError) => {
+      assert.ok(error instanceof NetworkError, String(error))
+      assert.equal(error.message, `${new URL(origin).host} answered with token_type "mac", which tokenctl cannot use (Bearer, DPoP or N_A)`)
+      return true
+    })
   })
 
   it("a 503 is tried again with a fresh request, a 400 never; both refusals in tokenctl's words", async () => {
@@ -461,6 +475,71 @@ describe('grants: what each token request sends and how its answer is read', () 
     assert.equal(result.token.scope, 'openid read')
     await assert.rejects(redeemAuthorizationCode(opened, request, new URL('http://127.0.0.1:9/cb?code=c&state=forged')))
     assert.equal(received.length, 1)
+  })
+
+  it("--dpop: a proof of the key on every token request; a DPoP answer keeps the key's thumbprint, a Bearer one is kept with a warning naming the host, N_A without", async () => {
+    const {privateKey} = generateKeyPairSync('ec', {namedCurve: 'P-256'})
+    const keyFile = join(home, 'dpop.pem')
+    writeFileSync(keyFile, privateKey.export({format: 'pem', type: 'pkcs8'}))
+    const jkt = await calculateJwkThumbprint(createPublicKey(privateKey).export({format: 'jwk'}))
+    const warnings: string[] = []
+    const warned: Runtime = {hooks: {warning: (message) => warnings.push(message)}, openStore: runtime.openStore}
+    const dpop = connection({dpop: true, dpopKeyFile: keyFile})
+
+    replies = [token({token_type: 'DPoP'})]
+    const bound = await requestClientCredentials(dpop, warned)
+    assert.equal(bound.dpop_jkt, jkt)
+    const proof = received[0].dpop
+    assert.ok(proof, 'no DPoP header')
+    assert.equal(decodeProtectedHeader(proof).typ, 'dpop+jwt')
+    assert.equal(await calculateJwkThumbprint(decodeProtectedHeader(proof).jwk as JWK), jkt)
+    assert.deepEqual({htm: decodeJwt(proof).htm, htu: decodeJwt(proof).htu}, {htm: 'POST', htu: `${origin}/t/token`})
+    assert.deepEqual(warnings, [])
+
+    replies = [token()]
+    const bearer = await requestClientCredentials(dpop, warned)
+    assert.equal(bearer.dpop_jkt, undefined)
+    assert.ok(received[1].dpop)
+    assert.deepEqual(warnings, [`${new URL(origin).host} answered --dpop with a Bearer token: it did not bind the token to the DPoP key, so whoever holds it can use it`])
+
+    replies = [token()]
+    assert.equal((await requestClientCredentials(dpop, quiet)).access_token, 'at-1', 'a runtime without a warning hook (a library use) still gets the token')
+
+    replies = [token({issued_token_type: 'urn:example:other', token_type: 'N_A'})]
+    assert.equal((await requestClientCredentials(dpop, warned)).dpop_jkt, undefined)
+    assert.equal(warnings.length, 1)
+
+    replies = [token({token_type: 'DPoP'})]
+    await requestClientCredentials(connection(), warned)
+    assert.equal(received[4].dpop, undefined)
+
+    freshHome()
+    metadataExtra = {authorization_endpoint: `${origin}/t/auth`}
+    const signIn = await authorizationRequest(await openClient(connection({dpop: true, dpopKeyFile: keyFile}, {discover: true}), warned), ['openid'], 'http://127.0.0.1:9/cb')
+    assert.equal(signIn.url.searchParams.get('dpop_jkt'), jkt, 'RFC 9449 section 10: the code is bound to the key')
+    const plain = await authorizationRequest(await openClient(connection({}, {discover: true}), warned), ['openid'], 'http://127.0.0.1:9/cb')
+    assert.equal(plain.url.searchParams.has('dpop_jkt'), false)
+  })
+
+  it('mutual TLS: the certificate is presented for tls_client_auth and self_signed_tls_client_auth only, and only a certificate', async () => {
+    const {privateKey} = generateKeyPairSync('ec', {namedCurve: 'P-256'})
+    const factory = certificateFactory()
+    try {
+      const files = await factory.certificate({type: 'ec'})
+      const leaf = new X509Certificate(files.certificatePem)
+      const credential: ClientCredential = {certificate: {chain: [leaf], key: createPrivateKey(readFileSync(files.keyPath))}, kind: 'certificate', label: 'cert.pem'}
+      for (const authMethod of ['tls_client_auth', 'self_signed_tls_client_auth'] as const) {
+        const presented = presentedCertificate({...connection(), authMethod}, credential)
+        assert.equal(presented?.x5tS256, createHash('sha256').update(leaf.raw).digest('base64url'), authMethod)
+        assert.equal(presented?.cert, leaf.toString())
+      }
+
+      assert.equal(presentedCertificate({...connection(), authMethod: 'private_key_jwt'}, credential), undefined)
+      const key: ClientCredential = {keyText: privateKey.export({format: 'pem', type: 'pkcs8'}) as string, kind: 'private_key', label: 'key.pem'}
+      assert.equal(presentedCertificate({...connection(), authMethod: 'tls_client_auth'}, key), undefined)
+    } finally {
+      rmSync(factory.directory, {force: true, recursive: true})
+    }
   })
 
   it('no server at all is a network failure, not an authorization one', async () => {

@@ -94,6 +94,7 @@ describe('the Redis store in detail', () => {
       // Past a day Node's timer would overflow and fire at once: every command would time out.
       configError({TOKENCTL_REDIS_TIMEOUT: '2147484', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_TIMEOUT must be a number of seconds from 0.1 to 86400, not "2147484"')
       configError({TOKENCTL_REDIS_LOCK_LEASE: '86401', TOKENCTL_REDIS_URL: 'redis://h'}, 'TOKENCTL_REDIS_LOCK_LEASE must be a number of seconds from 1 to 86400, not "86401"')
+      assert.equal(redisSettings({TOKENCTL_REDIS_LOCK_LEASE: '86400', TOKENCTL_REDIS_TIMEOUT: '86400', TOKENCTL_REDIS_URL: 'redis://h'}).timeoutMs, 86_400_000, 'a day is still allowed')
     })
 
     it('defaults: port 6379, database 0, no TLS; the display shows a non-default database', () => {

@@ -17,6 +17,7 @@ function refused(env: NodeJS.ProcessEnv, message: string, suggestions: string[] 
       assert.ok(error instanceof ConfigError, String(error))
       assert.equal(error.message, message)
       assert.equal(error.exitCode, ExitCode.config)
+      assert.equal(error.code, 'config_error')
       assert.deepEqual(error.suggestions, suggestions)
       for (const secret of ['s3cret', 'hunter2']) assert.ok(!error.message.includes(secret) && !error.suggestions.join(' ').includes(secret))
       return true
@@ -93,12 +94,15 @@ describe('TOKENCTL_REDIS_URL', () => {
     assert.equal(settings.display, 'redis+cluster://n1:7000,n2:6379,n3:7002')
     const secure = url('rediss+cluster://tokenctl@cfg.cache.amazonaws.com:6379/')
     assert.deepEqual({display: secure.display, tls: secure.tls, username: secure.username}, {display: 'rediss+cluster://tokenctl@cfg.cache.amazonaws.com:6379', tls: true, username: 'tokenctl'})
+    const seed = url('rediss+cluster://cfg')
+    assert.deepEqual({endpoints: seed.endpoints, topology: seed.topology}, {endpoints: [{host: 'cfg', port: 6379}], topology: 'cluster'})
   })
 
   it('the password: %-escaped or not, the last @ ends it, TOKENCTL_REDIS_PASSWORD wins, never shown', () => {
     assert.equal(url('redis://u:p%40ss@h').password, 'p@ss')
     assert.equal(url('redis://u:p@ss@h').password, 'p@ss')
     assert.equal(url('redis://:s3cret@h').username, undefined)
+    assert.equal(url('redis://:s3cret@h').password, 's3cret', 'a password without a user (requirepass)')
     assert.equal(url('redis://:s3cret@h').display, 'redis://h:6379')
     assert.equal(url('redis://u@h').password, undefined)
     assert.equal(url('redis://u:@h').password, undefined)
@@ -113,6 +117,9 @@ describe('TOKENCTL_REDIS_URL', () => {
   it('anything else is exit 3 naming the forms, never repeating the user information', () => {
     refused({TOKENCTL_REDIS_URL: 's3cret'}, 'TOKENCTL_REDIS_URL is not a URL')
     refused({TOKENCTL_REDIS_URL: 'redis:/h'}, 'TOKENCTL_REDIS_URL is not a URL')
+    refused({TOKENCTL_REDIS_URL: 'my redis://u:s3cret@h'}, 'TOKENCTL_REDIS_URL is not a URL')
+    refused({TOKENCTL_REDIS_URL: 'redis://u:s3cret@h\nredis://other'}, 'TOKENCTL_REDIS_URL is not a URL')
+    refused({TOKENCTL_REDIS_URL: 'redis6://h'}, 'TOKENCTL_REDIS_URL must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://, not redis6://')
     refused(
       {TOKENCTL_REDIS_URL: 'unix://u:s3cret@/run/redis.sock'},
       'TOKENCTL_REDIS_URL must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://, not unix://',
