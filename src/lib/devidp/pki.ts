@@ -47,12 +47,22 @@ function rsaKey(): {privateKey: string; publicKey: string} {
   return generateKeyPairSync('rsa', {modulusLength: 2048, privateKeyEncoding: {format: 'pem', type: 'pkcs8'}, publicKeyEncoding: {format: 'pem', type: 'spki'}})
 }
 
+/**
+ * A positive serial of 16 random bytes (RFC 5280 §4.1.2.2) whose first byte is neither 0 nor above
+ * 0x7f: node-forge writes the bytes as they are, and OpenSSL refuses an INTEGER with a needless
+ * leading zero ("illegal padding"), which a random first byte of 0 used to give now and then.
+ */
+export function serialNumber(bytes: Buffer = randomBytes(16)): string {
+  const serial = Buffer.from(bytes)
+  serial[0] = serial[0] & 0x7f || 1
+  return serial.toString('hex')
+}
+
 function issue(forge: Forge, subject: string, extensions: object[], issuer?: Issued): Issued {
   const keys = rsaKey()
   const certificate = forge.pki.createCertificate()
   certificate.publicKey = forge.pki.publicKeyFromPem(keys.publicKey)
-  // A positive serial of 16 random bytes (RFC 5280 §4.1.2.2).
-  certificate.serialNumber = `0${randomBytes(16).toString('hex')}`
+  certificate.serialNumber = serialNumber()
   certificate.validity.notBefore = new Date(Date.now() - 60 * 60 * 1000)
   certificate.validity.notAfter = new Date(Date.now() + VALID_DAYS * DAY_MS)
   const name = [
