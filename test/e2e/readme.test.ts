@@ -412,38 +412,29 @@ describe('README recipes (every ```sh block, as written, against tokenctl dev id
     )
   })
 
-  // What the command line names, it gets: the ephemeral runner's recipe leaves TOKENCTL_TOKEN_ENDPOINT,
-  // TOKENCTL_CLIENT_ID and TOKENCTL_CLIENT_SECRET exported, and a reader goes on in the same shell.
-  it("after the ephemeral runner's recipe, every later recipe in the same shell sends nothing to the server its variables name", async () => {
-    const at = blocks.findIndex((block) => block.text.includes('export TOKENCTL_TOKEN_ENDPOINT='))
-    assert.ok(at !== -1, "the ephemeral runner's recipe (export TOKENCTL_TOKEN_ENDPOINT=…) is in README.md")
-    // The variables name a server of their own, which records what reaches it (and answers like a token endpoint).
-    const named = await startStranger()
-    try {
-      const runner = {...blocks[at], text: blocks[at].text.replaceAll('127.0.0.1:8400', `127.0.0.1:${named.port}`)}
-      const later = blocks.slice(at + 1).flatMap((block, index, rest) =>
-        // Each later section starts from a fresh home and folder, as in its own run; the variables stay.
-        index === 0 || rest[index - 1].section !== block.section
-          ? [{...block, text: 'export TOKENCTL_HOME="$(mktemp -d "$HOME/home-XXXXXX")"; cd "$(mktemp -d "$HOME/work-XXXXXX")"; cp "$OLDPWD/cluster-ca.pem" .'}, block]
-          : [block],
-      )
-      const run = await runSection([runner, ...later], port, {caFile: cluster.caFile, port: Number(new URL(cluster.url).port)}, bin, tempHome())
-      const seen = named.requests.map((request) => `${request.method} ${request.path} ${request.body}`).join('\n')
-      assert.equal(named.requests.length, 1, `only the runner's own request reaches the server its variables name; it saw:\n${seen}`)
-      if (run.code !== 0 || run.timedOut) assert.fail(failure([runner, ...later], run, port, Number(new URL(cluster.url).port)))
-    } finally {
-      await named.stop()
-    }
-  })
-
   // A reader pastes the recipes one after the other into one terminal: one shell, one folder, one
   // TOKENCTL_HOME from the first block to the last. A recipe that names a client an earlier one
   // added must say how it goes on (--replace), or it stops with exit 3.
-  it('runs every section in document order in ONE shell and ONE TOKENCTL_HOME, as a reader pasting them would', async function () {
+  // And what the command line names, it gets: the ephemeral runner's recipe leaves
+  // TOKENCTL_TOKEN_ENDPOINT, TOKENCTL_CLIENT_ID and TOKENCTL_CLIENT_SECRET exported, and the reader
+  // goes on in the same shell. Its variables name a server of its own here, which records what
+  // reaches it (and answers like a token endpoint): every later recipe must send it nothing.
+  it("runs every section in document order in ONE shell and ONE TOKENCTL_HOME, as a reader pasting them would; after the ephemeral runner's recipe nothing reaches the server its variables name", async function () {
     this.timeout(IN_ORDER_TIMEOUT_MS + 30_000)
-    const clusterPort = Number(new URL(cluster.url).port)
-    const run = await runSection(blocks, port, {caFile: cluster.caFile, port: clusterPort}, bin, tempHome(), {timeoutMs: IN_ORDER_TIMEOUT_MS})
-    if (run.code !== 0 || run.timedOut) assert.fail(failure(blocks, run, port, clusterPort))
+    const at = blocks.findIndex((block) => block.text.includes('export TOKENCTL_TOKEN_ENDPOINT='))
+    assert.ok(at !== -1, "the ephemeral runner's recipe (export TOKENCTL_TOKEN_ENDPOINT=…) is in README.md")
+    assert.ok(at < blocks.length - 1, "recipes follow the ephemeral runner's in the README")
+    const named = await startStranger()
+    try {
+      const inOrder = blocks.map((block, index) => (index === at ? {...block, text: block.text.replaceAll('127.0.0.1:8400', `127.0.0.1:${named.port}`)} : block))
+      const clusterPort = Number(new URL(cluster.url).port)
+      const run = await runSection(inOrder, port, {caFile: cluster.caFile, port: clusterPort}, bin, tempHome(), {timeoutMs: IN_ORDER_TIMEOUT_MS})
+      if (run.code !== 0 || run.timedOut) assert.fail(failure(inOrder, run, port, clusterPort))
+      const seen = named.requests.map((request) => `${request.method} ${request.path} ${request.body}`).join('\n')
+      assert.equal(named.requests.length, 1, `only the runner's own request reaches the server its variables name; it saw:\n${seen}`)
+    } finally {
+      await named.stop()
+    }
   })
 
   for (const {section, blocks: sectionBlocks} of sections) {
