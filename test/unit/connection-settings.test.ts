@@ -221,7 +221,7 @@ describe('settings from the command line', () => {
 })
 
 describe('the auth method and the credential', () => {
-  const METHODS: AuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none', 'federated']
+  const METHODS: AuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth', 'none', 'federated']
   const KINDS: CredentialKind[] = ['secret', 'certificate', 'private_key', 'federated', 'none']
 
   it('which method can use which credential', () => {
@@ -232,6 +232,8 @@ describe('the auth method and the credential', () => {
       federated: ['federated'],
       none: ['secret', 'none'],
       private_key_jwt: ['certificate', 'private_key'],
+      self_signed_tls_client_auth: ['certificate'],
+      tls_client_auth: ['certificate'],
     })
   })
 
@@ -294,6 +296,13 @@ describe('the auth method and the credential', () => {
     assert.equal(missing('federated', environment).message, `federated needs a federated token: ${FEDERATED_FLAGS}`)
     assert.equal(missing('federated', environment).code, 'missing_configuration')
     assert.equal(missing('federated', stored('secret'), 'ci').message, `federated needs a federated token: ${FEDERATED_FLAGS} for client "ci"`)
+    // Mutual TLS presents a certificate in the handshake: a key alone, a secret or nothing is not enough.
+    for (const method of ['tls_client_auth', 'self_signed_tls_client_auth'] as const) {
+      error = missing(method, stored('private_key'), 'ci')
+      assert.equal(error.code, 'missing_configuration')
+      assert.equal(error.message, `${method} needs a certificate (--certificate-file) for client "ci"`)
+      assert.equal(missing(method, environment).message, `${method} needs a certificate (--certificate-file)`)
+    }
 
     error = missing('client_secret_basic', stored('certificate'), 'ci')
     assert.equal(error.code, 'missing_configuration')
@@ -431,5 +440,34 @@ describe('resolveConnection and resolveIssuer with named clients', () => {
     assert.deepEqual(error.suggestions, ['pass --issuer URL or the name of a client added with tokenctl client add (or set TOKENCTL_ISSUER)'])
     assert.match(thrown(() => resolveIssuer(undefined, {issuer: 'http://idp.example'}, {}), ConfigError).message, /\(--issuer\)/)
     assert.equal(resolveIssuer(undefined, {issuer: 'https://idp.example'}, {}).timeoutSeconds, 30)
+  })
+})
+
+describe('the DPoP key a connection uses', () => {
+  const dpopOf = (settings: Partial<ClientSettings>, clientName?: string) => toConnection({...SERVER, ...settings}, {clientName, credential: {kind: 'environment'}}).dpop
+
+  it("--dpop-key-file first, else the named client's stored key (by its thumbprint), else one for this connection; none without --dpop", () => {
+    assert.equal(dpopOf({}), undefined)
+    assert.equal(dpopOf({dpopJkt: 'jkt'}, 'ci'), undefined, 'a thumbprint kept without --dpop binds nothing')
+    assert.deepEqual(dpopOf({dpop: true}), {kind: 'connection'})
+    assert.deepEqual(dpopOf({dpop: true}, 'ci'), {kind: 'connection'}, 'a named client without a kept key')
+    assert.deepEqual(dpopOf({dpop: true, dpopJkt: 'jkt'}), {kind: 'connection'}, 'a thumbprint without a client name')
+    assert.deepEqual(dpopOf({dpop: true, dpopJkt: 'jkt'}, 'ci'), {jkt: 'jkt', kind: 'named_client', name: 'ci'})
+    assert.deepEqual(dpopOf({dpop: true, dpopJkt: 'jkt', dpopKeyFile: '/k.jwk'}, 'ci'), {kind: 'file', path: '/k.jwk'})
+    assert.deepEqual(dpopOf({dpopKeyFile: '/k.jwk'}), {kind: 'file', path: '/k.jwk'}, 'a key file is DPoP by itself')
+  })
+  it('from the command line: --dpop, or --dpop-key-file alone (kept absolute, for runs from other folders)', () => {
+    assert.equal(settingsFromFlags({}).dpop, undefined)
+    assert.equal(settingsFromFlags({dpop: false}).dpop, undefined)
+    assert.equal(settingsFromFlags({dpop: true}).dpop, true)
+    assert.equal(settingsFromFlags({dpop: true}).dpopKeyFile, undefined)
+    const fromFile = settingsFromFlags({'dpop-key-file': 'k.jwk'})
+    assert.deepEqual([fromFile.dpop, fromFile.dpopKeyFile], [true, resolve('k.jwk')])
+  })
+
+  it('a key given with a mutual-TLS method: exit 2 saying the method presents a certificate', () => {
+    const error = thrown(() => toConnection({...SERVER, authMethod: 'tls_client_auth'}, {credential: {kind: 'given', source: {file: 'k.pem', kind: 'private_key'}}}), UsageError)
+    assert.equal(error.message, '--auth-method tls_client_auth does not go with --private-key-file')
+    assert.deepEqual(error.suggestions, ['tls_client_auth presents a certificate in the TLS handshake: pass --certificate-file PATH (PEM or PKCS#12)'])
   })
 })
