@@ -23,7 +23,7 @@ import type {Redis} from 'ioredis'
 
 import {findExecutable} from './keyring.js'
 import {missingPrerequisite} from './prerequisites.js'
-import {answersPing, freePort, TOKENCTL_COMMANDS} from './redis.js'
+import {aclUserArgs, answersPing, freePort} from './redis.js'
 
 const execFileAsync = promisify(execFile)
 const START_TIMEOUT_MS = 15_000
@@ -246,23 +246,7 @@ function credentials(): Credentials {
 /** ACL arguments of a data node: no default user, an administrator, and tokenctl's user (plus what a Cluster client needs). */
 function aclArgs({adminPassword, password}: Credentials, cluster: boolean): string[] {
   return [
-    '--user',
-    'default',
-    'off',
-    '--user',
-    'admin',
-    'on',
-    `>${adminPassword}`,
-    '~*',
-    '&*',
-    '+@all',
-    '--user',
-    'tokenctl',
-    'on',
-    `>${password}`,
-    '~tokenctl*',
-    ...TOKENCTL_COMMANDS,
-    ...(cluster ? ['+cluster|slots', '+asking'] : []),
+    ...aclUserArgs({adminPassword, password}, 'tokenctl*', cluster ? ['+cluster|slots', '+asking'] : []),
     // A replica (or a demoted primary) authenticates to its primary as the administrator.
     '--masteruser',
     'admin',

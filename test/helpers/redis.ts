@@ -76,6 +76,14 @@ export interface RedisServer {
  */
 export const TOKENCTL_COMMANDS = ['+ping', '+get', '+set', '+del', '+pexpire', '+eval', '+scan', '+role', '+wait']
 
+/**
+ * ACL users of a test server: no default user, an administrator, and tokenctl's user with what
+ * tokenctl needs and nothing else (the README's ACL line; `extra` for what a Cluster client needs).
+ */
+export function aclUserArgs({adminPassword, password}: {adminPassword: string; password: string}, keys: string, extra: string[] = []): string[] {
+  return ['--user', 'default', 'off', '--user', 'admin', 'on', `>${adminPassword}`, '~*', '&*', '+@all', '--user', 'tokenctl', 'on', `>${password}`, `~${keys}`, ...TOKENCTL_COMMANDS, ...extra]
+}
+
 /** A port that was free a moment ago on 127.0.0.1. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -121,27 +129,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const adminPassword = randomBytes(12).toString('hex')
   const username = options.acl ? 'tokenctl' : undefined
   const port = await freePort()
-  const authArgs = options.acl
-    ? [
-        '--user',
-        'default',
-        'off',
-        '--user',
-        'admin',
-        'on',
-        `>${adminPassword}`,
-        '~*',
-        '&*',
-        '+@all',
-        // What tokenctl needs, and nothing else: the README's ACL line.
-        '--user',
-        'tokenctl',
-        'on',
-        `>${password}`,
-        `~${options.aclKeys ?? 'tokenctl*'}`,
-        ...TOKENCTL_COMMANDS,
-      ]
-    : ['--requirepass', password]
+  const authArgs = options.acl ? aclUserArgs({adminPassword, password}, options.aclKeys ?? 'tokenctl*') : ['--requirepass', password]
   const adminAuth = options.acl ? ['--user', 'admin', '--pass', adminPassword] : ['--pass', password]
   const pingAuth = options.acl ? ['admin', adminPassword] : [password]
   const pki = options.tls
